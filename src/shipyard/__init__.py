@@ -1,0 +1,66 @@
+"""Shipyard: track experiments, version data, register, serve and monitor models — one loop.
+
+Example:
+    >>> import shipyard as sy
+    >>> with sy.start_run(experiment="churn", params={"C": 0.1}) as run:  # doctest: +SKIP
+    ...     run.log_metric("auc", 0.93)
+"""
+
+from shipyard.config import Settings, load_settings
+from shipyard.entities import Artifact, Experiment, Run, RunStatus
+from shipyard.errors import ShipyardError
+from shipyard.tracking import ActiveRun, Client, GcReport, autolog, disable_autolog
+from shipyard.tracking.fluent import (
+    active_run,
+    compare_runs,
+    end_run,
+    get_client,
+    get_metric_history,
+    log_artifact,
+    log_dict,
+    log_figure,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    search_runs,
+    set_tag,
+    set_tags,
+    set_tracking_uri,
+    start_run,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActiveRun",
+    "Artifact",
+    "Client",
+    "Experiment",
+    "GcReport",
+    "Run",
+    "RunStatus",
+    "Settings",
+    "ShipyardError",
+    "__version__",
+    "active_run",
+    "autolog",
+    "compare_runs",
+    "disable_autolog",
+    "end_run",
+    "get_client",
+    "get_metric_history",
+    "load_settings",
+    "log_artifact",
+    "log_dict",
+    "log_figure",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "search_runs",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]

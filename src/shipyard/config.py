@@ -1,0 +1,176 @@
+"""Settings: one typed list, read with precedence env (``SHIPYARD_*``) > ``shipyard.toml`` > defaults.
+
+Settings are validated once and passed around as an object; nothing reads the
+environment at import time. ``SETTINGS`` is the documented list (a test checks
+that every setting appears in ``docs/configuration.md``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import ConfigError
+
+__all__ = ["SETTINGS", "Setting", "Settings", "default_user", "load_settings"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One documented setting."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+
+    @property
+    def env_var(self) -> str:
+        return f"SHIPYARD_{self.name.upper()}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "tracking_uri",
+        str,
+        "",
+        "Metadata store: sqlite:///path.db, postgresql+psycopg://..., or http(s)://host:port "
+        "(a Shipyard server). Default: sqlite:///<home>/shipyard.db.",
+    ),
+    Setting(
+        "artifact_uri",
+        str,
+        "",
+        "Artifact store: a local folder or any fsspec URL. Default: <home>/artifacts.",
+    ),
+    Setting("home", str, ".shipyard", "Folder for the default store, artifacts and spool files."),
+    Setting("user", str, "", "Actor recorded on every run. Default: the OS user."),
+    Setting("flush_interval", float, 1.0, "Seconds between background flushes of logged data."),
+    Setting("buffer_size", int, 100_000, "Max buffered log records per run before backpressure."),
+    Setting("system_metrics", bool, True, "Sample CPU %, RSS and times in the background."),
+    Setting("system_metrics_interval", float, 5.0, "Seconds between system-metric samples."),
+    Setting("http_timeout", float, 10.0, "Seconds before a request to a Shipyard server times out."),
+    Setting("max_request_bytes", int, 64 * 1024 * 1024, "Largest JSON request the server accepts."),
+)
+
+_BOOL_TRUE = {"1", "true", "yes", "on"}
+_BOOL_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _coerce(setting: Setting, raw: Any, origin: str) -> Any:
+    try:
+        if setting.type is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in _BOOL_TRUE:
+                return True
+            if text in _BOOL_FALSE:
+                return False
+            raise ValueError(raw)
+        value = setting.type(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"Setting '{setting.name}' from {origin} must be a {setting.type.__name__}, got {raw!r}"
+        ) from None
+    if setting.type in (int, float) and value < 0:
+        raise ConfigError(f"Setting '{setting.name}' from {origin} must be >= 0, got {raw!r}")
+    return value
+
+
+def default_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers)
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. Build with :func:`load_settings`; override with :meth:`replace`."""
+
+    tracking_uri: str = ""
+    artifact_uri: str = ""
+    home: str = ".shipyard"
+    user: str = ""
+    flush_interval: float = 1.0
+    buffer_size: int = 100_000
+    system_metrics: bool = True
+    system_metrics_interval: float = 5.0
+    http_timeout: float = 10.0
+    max_request_bytes: int = 64 * 1024 * 1024
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        home = Path(self.home)
+        if not self.tracking_uri:
+            object.__setattr__(self, "tracking_uri", f"sqlite:///{home / 'shipyard.db'}")
+        if not self.artifact_uri:
+            object.__setattr__(self, "artifact_uri", str(home / "artifacts"))
+        if not self.user:
+            object.__setattr__(self, "user", default_user())
+        if self.buffer_size < 1:
+            raise ConfigError(f"Setting 'buffer_size' must be >= 1, got {self.buffer_size}")
+
+    def replace(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def is_remote(self) -> bool:
+        return self.tracking_uri.startswith(("http://", "https://"))
+
+    @property
+    def spool_dir(self) -> Path:
+        return Path(self.home) / "spool"
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Resolve settings: explicit overrides > ``SHIPYARD_*`` env > ``shipyard.toml`` > defaults.
+
+    Example:
+        >>> load_settings(env={"SHIPYARD_FLUSH_INTERVAL": "0.5"}).flush_interval
+        0.5
+    """
+    env = dict(os.environ) if env is None else env
+    path = Path(config_file or env.get("SHIPYARD_CONFIG", "shipyard.toml"))
+    file_values: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"Cannot parse {path}: {exc}") from exc
+        file_values = data.get("shipyard", data)
+    known = {s.name: s for s in SETTINGS}
+    for key in file_values:
+        if key not in known:
+            raise ConfigError(
+                f"Unknown setting '{key}' in {path}; known settings: {', '.join(sorted(known))}"
+            )
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for s in SETTINGS:
+        if s.name in overrides and overrides[s.name] is not None:
+            values[s.name] = _coerce(s, overrides[s.name], "arguments")
+            sources[s.name] = "argument"
+        elif s.env_var in env:
+            values[s.name] = _coerce(s, env[s.env_var], f"${s.env_var}")
+            sources[s.name] = f"${s.env_var}"
+        elif s.name in file_values:
+            values[s.name] = _coerce(s, file_values[s.name], str(path))
+            sources[s.name] = str(path)
+        else:
+            values[s.name] = s.default
+            sources[s.name] = "default"
+    unknown = set(overrides) - set(known)
+    if unknown:
+        raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}")
+    assert {f.name for f in fields(Settings)} - {"sources"} == set(known)
+    return Settings(**values, sources=sources)

@@ -1,0 +1,184 @@
+"""Shared entity types: plain, typed dataclasses every layer can pass around.
+
+Times are integer milliseconds since the Unix epoch (UTC). Entities are cheap to
+build (no validation cost on hot paths); validation happens at the entry points
+(SDK calls, REST schemas).
+"""
+
+from __future__ import annotations
+
+import enum
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipyard.errors import UnsafePath
+
+__all__ = [
+    "Artifact",
+    "Experiment",
+    "LogBatch",
+    "MetricHistory",
+    "MetricPoint",
+    "Run",
+    "RunCreate",
+    "RunPage",
+    "RunStatus",
+    "clean_artifact_path",
+]
+
+
+class RunStatus(enum.StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    KILLED = "killed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: int
+    name: str
+    created_at: int
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+@dataclass
+class Run:
+    id: str
+    experiment_id: int
+    name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None = None
+    parent_run_id: str | None = None
+    user: str = ""
+    source: str = ""
+    deleted: bool = False
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    experiment_name: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "experiment_id": self.experiment_id,
+            "experiment_name": self.experiment_name,
+            "name": self.name,
+            "status": str(self.status),
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "parent_run_id": self.parent_run_id,
+            "user": self.user,
+            "source": self.source,
+            "deleted": self.deleted,
+            "params": self.params,
+            "metrics": self.metrics,
+            "tags": self.tags,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Run:
+        return cls(
+            id=d["id"],
+            experiment_id=int(d["experiment_id"]),
+            experiment_name=d.get("experiment_name", ""),
+            name=d.get("name", ""),
+            status=RunStatus(d["status"]),
+            start_time=int(d["start_time"]),
+            end_time=d.get("end_time"),
+            parent_run_id=d.get("parent_run_id"),
+            user=d.get("user", ""),
+            source=d.get("source", ""),
+            deleted=bool(d.get("deleted", False)),
+            params=dict(d.get("params") or {}),
+            metrics={k: float(v) if v is not None else float("nan") for k, v in (d.get("metrics") or {}).items()},
+            tags=dict(d.get("tags") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class RunCreate:
+    """Everything needed to create a run in one store call (so it can be spooled offline)."""
+
+    run_id: str
+    experiment_name: str
+    name: str
+    start_time: int
+    user: str
+    source: str = ""
+    parent_run_id: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LogBatch:
+    """A batch of writes for one run. ``metrics`` rows are (key, value, step, timestamp)."""
+
+    metrics: list[tuple[str, float, int, int]] = field(default_factory=list)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    batch_id: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.metrics or self.params or self.tags)
+
+
+@dataclass(frozen=True)
+class MetricHistory:
+    """A metric series in columns, ordered by (step, timestamp)."""
+
+    key: str
+    steps: list[int]
+    timestamps: list[int]
+    values: list[float]
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str
+    digest: str
+    size: int
+    created_at: int = 0
+
+
+@dataclass
+class RunPage:
+    runs: list[Run]
+    next_page_token: str | None = None
+
+
+def clean_artifact_path(path: str) -> str:
+    """Normalise a logical artifact path; refuse absolute paths and ``..`` escapes.
+
+    Example:
+        >>> clean_artifact_path("model/./weights.bin")
+        'model/weights.bin'
+    """
+    if not isinstance(path, str) or not path.strip():
+        raise UnsafePath("Artifact path must be a non-empty string")
+    if "\x00" in path or "\\" in path:
+        raise UnsafePath(f"Artifact path {path!r} contains a NUL byte or a backslash")
+    if path.startswith("/"):
+        raise UnsafePath(f"Artifact path {path!r} is absolute; use a relative path such as 'model/file.bin'")
+    norm = posixpath.normpath(path)
+    if norm == ".." or norm.startswith("../") or norm == ".":
+        raise UnsafePath(f"Artifact path {path!r} escapes the run's artifact root")
+    return norm

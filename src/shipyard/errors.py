@@ -1,0 +1,181 @@
+"""The Shipyard exception tree.
+
+Every error a user can see is a ``ShipyardError``. Each class carries a stable
+``code`` (machine-readable, used in REST error bodies) and the ``http_status``
+the server answers with. The server maps them to one JSON shape in one place
+(``shipyard.server.errors``)::
+
+    ShipyardError                       500 internal_error
+    ├── InvalidInput                    400 invalid_input
+    │   ├── FilterSyntaxError           400 invalid_filter
+    │   ├── InvalidMetricValue          400 invalid_metric_value
+    │   └── UnsafePath                  400 unsafe_path
+    ├── NotFound                        404 not_found
+    │   ├── ExperimentNotFound          404 experiment_not_found
+    │   ├── RunNotFound                 404 run_not_found
+    │   ├── ArtifactNotFound            404 artifact_not_found
+    │   └── BlobNotFound                404 blob_not_found
+    ├── AlreadyExists                   409 already_exists
+    ├── InvalidState                    409 invalid_state
+    ├── PayloadTooLarge                 413 payload_too_large
+    ├── IntegrityError                  500 integrity_error
+    │   └── DigestMismatch              500 digest_mismatch
+    ├── SchemaError                     500 schema_error
+    │   └── SchemaTooNew                500 schema_too_new
+    ├── ConfigError                     500 config_error
+    ├── MissingExtra                    500 missing_extra
+    └── StoreUnavailable                503 store_unavailable
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AlreadyExists",
+    "ArtifactNotFound",
+    "BlobNotFound",
+    "ConfigError",
+    "DigestMismatch",
+    "ExperimentNotFound",
+    "FilterSyntaxError",
+    "IntegrityError",
+    "InvalidInput",
+    "InvalidMetricValue",
+    "InvalidState",
+    "MissingExtra",
+    "NotFound",
+    "PayloadTooLarge",
+    "RunNotFound",
+    "SchemaError",
+    "SchemaTooNew",
+    "ShipyardError",
+    "StoreUnavailable",
+    "UnsafePath",
+    "error_class_for_code",
+]
+
+
+class ShipyardError(Exception):
+    """Root of every error Shipyard raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON error body the server sends: ``{"error": {"code", "message", "details"}}``."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class InvalidInput(ShipyardError):
+    code = "invalid_input"
+    http_status = 400
+
+
+class FilterSyntaxError(InvalidInput):
+    """A search filter or order-by clause that does not parse; ``position`` is 0-based."""
+
+    code = "invalid_filter"
+
+    def __init__(self, message: str, *, text: str, position: int) -> None:
+        caret = f"\n  {text}\n  {' ' * position}^"
+        super().__init__(
+            f"{message} at position {position}{caret}",
+            details={"text": text, "position": position, "reason": message},
+        )
+        self.text = text
+        self.position = position
+        self.reason = message
+
+
+class InvalidMetricValue(InvalidInput):
+    code = "invalid_metric_value"
+
+
+class UnsafePath(InvalidInput):
+    code = "unsafe_path"
+
+
+class NotFound(ShipyardError):
+    code = "not_found"
+    http_status = 404
+
+
+class ExperimentNotFound(NotFound):
+    code = "experiment_not_found"
+
+
+class RunNotFound(NotFound):
+    code = "run_not_found"
+
+
+class ArtifactNotFound(NotFound):
+    code = "artifact_not_found"
+
+
+class BlobNotFound(NotFound):
+    code = "blob_not_found"
+
+
+class AlreadyExists(ShipyardError):
+    code = "already_exists"
+    http_status = 409
+
+
+class InvalidState(ShipyardError):
+    code = "invalid_state"
+    http_status = 409
+
+
+class PayloadTooLarge(ShipyardError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class IntegrityError(ShipyardError):
+    code = "integrity_error"
+
+
+class DigestMismatch(IntegrityError):
+    code = "digest_mismatch"
+
+
+class SchemaError(ShipyardError):
+    code = "schema_error"
+
+
+class SchemaTooNew(SchemaError):
+    code = "schema_too_new"
+
+
+class ConfigError(ShipyardError):
+    code = "config_error"
+
+
+class MissingExtra(ShipyardError):
+    code = "missing_extra"
+
+
+class StoreUnavailable(ShipyardError):
+    code = "store_unavailable"
+    http_status = 503
+
+
+def _all_subclasses(cls: type[ShipyardError]) -> list[type[ShipyardError]]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+def error_class_for_code(code: str) -> type[ShipyardError]:
+    """Map a REST error ``code`` back to its exception class (used by the REST client)."""
+    for cls in _all_subclasses(ShipyardError):
+        if cls.code == code and cls is not FilterSyntaxError:
+            return cls
+    return ShipyardError

@@ -1,0 +1,48 @@
+"""Metadata persistence (layer 1): the ``Store`` protocol and its implementations.
+
+Implementations are chosen by URI scheme from a table and imported lazily:
+``sqlite``/``postgresql`` → ``SqlStore``; ``http``/``https`` → ``RestStore`` (a
+Shipyard server). ``open_store`` is the one way to get a store.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from shipyard.store.base import Store
+
+if TYPE_CHECKING:
+    from shipyard.config import Settings
+
+__all__ = ["Store", "open_store"]
+
+_BACKENDS: dict[str, str] = {
+    "sqlite": "shipyard.store.sql:SqlStore",
+    "postgresql": "shipyard.store.sql:SqlStore",
+    "http": "shipyard.store.rest:RestStore",
+    "https": "shipyard.store.rest:RestStore",
+}
+
+
+def open_store(uri: str, settings: Settings | None = None) -> Store:
+    """Open the metadata store at ``uri`` (migrating a SQL schema when needed).
+
+    Example:
+        >>> open_store("sqlite:///:memory:").list_experiments()
+        []
+    """
+    from shipyard.errors import ConfigError
+
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
+    target = _BACKENDS.get(scheme)
+    if target is None:
+        raise ConfigError(
+            f"Unsupported tracking URI {uri!r}; use sqlite:///path.db, "
+            "postgresql+psycopg://user@host/db or http(s)://host:port"
+        )
+    module, name = target.split(":")
+    cls: Any = getattr(importlib.import_module(module), name)
+    if scheme.startswith("http"):
+        return cls(uri, settings=settings)  # type: ignore[no-any-return]
+    return cls(uri)  # type: ignore[no-any-return]

@@ -1,0 +1,84 @@
+"""The ``Store`` protocol: the only way higher layers touch metadata persistence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+from shipyard.entities import (
+    Artifact,
+    Experiment,
+    LogBatch,
+    MetricHistory,
+    Run,
+    RunCreate,
+    RunPage,
+    RunStatus,
+)
+
+__all__ = ["Store"]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Metadata store. Implementations: ``SqlStore`` (SQLite, PostgreSQL) and ``RestStore``.
+
+    All writes are idempotent where a retry can happen: ``create_run`` with an
+    existing run id returns the run, and ``log_batch`` with a ``batch_id`` that
+    was applied before is a no-op. That is what lets the REST client replay its
+    offline spool without duplicates.
+    """
+
+    uri: str
+
+    def close(self) -> None: ...
+
+    def schema_version(self) -> str: ...
+
+    # experiments
+    def create_experiment(self, name: str, description: str = "") -> Experiment: ...
+
+    def get_experiment(self, experiment_id: int) -> Experiment: ...
+
+    def get_experiment_by_name(self, name: str) -> Experiment: ...
+
+    def list_experiments(self) -> list[Experiment]: ...
+
+    # runs
+    def create_run(self, spec: RunCreate) -> Run: ...
+
+    def get_run(self, run_id: str) -> Run: ...
+
+    def update_run(
+        self, run_id: str, *, status: RunStatus, end_time: int | None = None
+    ) -> None: ...
+
+    def log_batch(self, run_id: str, batch: LogBatch) -> None: ...
+
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory: ...
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[int] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        limit: int = 1000,
+        page_token: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> RunPage: ...
+
+    def delete_runs(self, run_ids: Iterable[str]) -> int: ...
+
+    def restore_runs(self, run_ids: Iterable[str]) -> int: ...
+
+    # artifacts (the logical path -> digest mapping; bytes live in a BlobStore)
+    def record_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None: ...
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]: ...
+
+    # maintenance
+    def purge_deleted_runs(self, batch_size: int = 500) -> int: ...
+
+    def referenced_digests(self, digests: Sequence[str]) -> set[str]: ...
+
+    def iter_run_ids(self, batch_size: int = 1000) -> Iterator[list[str]]: ...

@@ -1,0 +1,253 @@
+"""Compile a parsed search (``shipyard.store.query``) to one SQL query.
+
+Filtering, ordering and paging happen in the database. Each metric, param or
+tag a query names becomes one join on its table keyed by (run_id, key); the
+join is INNER when the field sits in a top-level ``and`` of plain comparisons
+(so the planner can drive the query from the ``(key, value)`` index) and LEFT
+OUTER otherwise (``or``, ``not``, ``is null``, order-only fields).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, ColumnElement, Select, and_, false, not_, or_, select
+from sqlalchemy.sql.expression import nulls_last
+
+from shipyard.entities import Run, RunPage, RunStatus
+from shipyard.errors import InvalidInput
+from shipyard.store.query import (
+    And,
+    Comparison,
+    Expr,
+    Field,
+    Not,
+    Or,
+    OrderKey,
+    parse_field,
+    parse_filter,
+    parse_order_by,
+)
+from shipyard.store.sql import schema as t
+
+__all__ = ["MAX_RESULTS", "SearchQuery", "load_runs"]
+
+MAX_RESULTS = 50_000
+
+_ATTRIBUTE_COLUMNS = {
+    "run_id": t.runs.c.id,
+    "run_name": t.runs.c.name,
+    "status": t.runs.c.status,
+    "start_time": t.runs.c.start_time,
+    "end_time": t.runs.c.end_time,
+    "user": t.runs.c.user,
+    "experiment_id": t.runs.c.experiment_id,
+    "parent_run_id": t.runs.c.parent_run_id,
+    "source": t.runs.c.source,
+}
+_TABLES = {"metrics": t.latest_metrics, "params": t.params, "tags": t.tags}
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _decode_token(token: str) -> int:
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidInput(
+            f"Invalid page token {token!r}; pass the next_page_token of the previous page"
+        ) from None
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidInput(f"Invalid page token {token!r}")
+    return offset
+
+
+def _inner_fields(expr: Expr | None) -> set[Field]:
+    items: tuple[Expr, ...] = ()
+    if isinstance(expr, And):
+        items = expr.items
+    elif expr is not None:
+        items = (expr,)
+    return {
+        e.field
+        for e in items
+        if isinstance(e, Comparison)
+        and e.field.kind != "attributes"
+        and e.op not in ("is null", "is not null")
+    }
+
+
+def _all_fields(expr: Expr | None) -> list[Field]:
+    if expr is None:
+        return []
+    if isinstance(expr, Comparison):
+        return [expr.field] if expr.field.kind != "attributes" else []
+    if isinstance(expr, Not):
+        return _all_fields(expr.item)
+    return [f for item in expr.items for f in _all_fields(item)]
+
+
+@dataclass
+class SearchQuery:
+    experiment_ids: list[int] | None
+    expr: Expr | None
+    order: list[OrderKey]
+    limit: int
+    offset: int
+    columns: list[Field] | None
+
+    @classmethod
+    def build(
+        cls,
+        experiment_ids: Sequence[int] | None,
+        filter: str | None,
+        order_by: Sequence[str] | None,
+        limit: int,
+        page_token: str | None,
+        columns: Sequence[str] | None,
+    ) -> SearchQuery:
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_RESULTS:
+            raise InvalidInput(f"limit must be an integer from 1 to {MAX_RESULTS}, got {limit!r}")
+        if isinstance(order_by, str):
+            order_by = [order_by]
+        return cls(
+            experiment_ids=None if experiment_ids is None else [int(e) for e in experiment_ids],
+            expr=parse_filter(filter),
+            order=parse_order_by(order_by),
+            limit=limit,
+            offset=_decode_token(page_token) if page_token else 0,
+            columns=None if columns is None else [parse_field(c) for c in columns],
+        )
+
+    # -- compilation --------------------------------------------------------------------------
+    def _joins(self) -> dict[Field, tuple[Any, bool]]:
+        inner = _inner_fields(self.expr)
+        fields = _all_fields(self.expr) + [k.field for k in self.order if k.field.kind != "attributes"]
+        joins: dict[Field, tuple[Any, bool]] = {}
+        for f in fields:
+            if f not in joins:
+                alias = _TABLES[f.kind].alias(f"j{len(joins)}")
+                joins[f] = (alias, f in inner)
+        return joins
+
+    def _column(self, f: Field, joins: dict[Field, tuple[Any, bool]], numeric: bool) -> Any:
+        if f.kind == "attributes":
+            return _ATTRIBUTE_COLUMNS[f.key]
+        alias = joins[f][0]
+        if f.kind != "metrics" and numeric:
+            return alias.c.value_num
+        return alias.c.value
+
+    def _compile(self, e: Expr, joins: dict[Field, tuple[Any, bool]]) -> ColumnElement[bool]:
+        if isinstance(e, And):
+            return and_(*(self._compile(i, joins) for i in e.items))
+        if isinstance(e, Or):
+            return or_(*(self._compile(i, joins) for i in e.items))
+        if isinstance(e, Not):
+            return not_(self._compile(e.item, joins))
+        return self._compare(e, joins)
+
+    def _compare(self, c: Comparison, joins: dict[Field, tuple[Any, bool]]) -> ColumnElement[bool]:
+        if c.op in ("is null", "is not null"):
+            col = _ATTRIBUTE_COLUMNS[c.field.key] if c.field.kind == "attributes" else joins[c.field][0].c.run_id
+            return col.is_(None) if c.op == "is null" else col.is_not(None)
+        sample = c.value[0] if isinstance(c.value, tuple) else c.value
+        numeric = isinstance(sample, (int, float))
+        col = self._column(c.field, joins, numeric)
+        value = c.value
+        if c.field.kind == "attributes" and c.field.key == "status" and isinstance(value, str):
+            value = RunStatus(value).value
+        ops: dict[str, Any] = {
+            "=": lambda: col == value,
+            "!=": lambda: col != value,
+            "<": lambda: col < value,
+            "<=": lambda: col <= value,
+            ">": lambda: col > value,
+            ">=": lambda: col >= value,
+            "like": lambda: col.like(value),
+            "ilike": lambda: col.ilike(value),
+            "in": lambda: col.in_(list(value)),  # type: ignore[arg-type]
+            "not in": lambda: col.not_in(list(value)),  # type: ignore[arg-type]
+        }
+        return ops[c.op]()  # type: ignore[no-any-return]
+
+    def _order_clauses(self, joins: dict[Field, tuple[Any, bool]]) -> list[Any]:
+        clauses: list[Any] = []
+        for k in self.order:
+            cols = [self._column(k.field, joins, numeric=False)]
+            if k.field.kind in ("params", "tags"):
+                cols.insert(0, self._column(k.field, joins, numeric=True))
+            clauses.extend(nulls_last(c.desc() if k.descending else c.asc()) for c in cols)
+        clauses.extend([t.runs.c.start_time.desc(), t.runs.c.id.asc()])
+        return clauses
+
+    def statement(self) -> Select[Any]:
+        joins = self._joins()
+        source: Any = t.runs
+        for f, (alias, inner) in joins.items():
+            on = and_(alias.c.run_id == t.runs.c.id, alias.c.key == f.key)
+            source = source.join(alias, on, isouter=not inner)
+        stmt = select(t.runs.c.id).select_from(source).where(t.runs.c.deleted == false())
+        if self.experiment_ids is not None:
+            stmt = stmt.where(t.runs.c.experiment_id.in_(self.experiment_ids))
+        if self.expr is not None:
+            stmt = stmt.where(self._compile(self.expr, joins))
+        return stmt.order_by(*self._order_clauses(joins)).limit(self.limit + 1).offset(self.offset)
+
+    def execute(self, conn: Connection) -> RunPage:
+        ids = list(conn.execute(self.statement()).scalars())
+        more = len(ids) > self.limit
+        ids = ids[: self.limit]
+        token = _encode_token(self.offset + self.limit) if more else None
+        return RunPage(load_runs(conn, ids, self.columns), token)
+
+
+def _keys_for(columns: list[Field] | None, kind: str) -> list[str] | None:
+    if columns is None:
+        return None
+    return [c.key for c in columns if c.kind == kind]
+
+
+def load_runs(conn: Connection, ids: Sequence[str], columns: list[Field] | None) -> list[Run]:
+    """Load runs with their params, latest metrics and tags, in the order of ``ids``."""
+    if not ids:
+        return []
+    rows = conn.execute(
+        select(t.runs, t.experiments.c.name.label("experiment_name"))
+        .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
+        .where(t.runs.c.id.in_(list(ids)))
+    ).all()
+    runs = {
+        r.id: Run(
+            id=r.id,
+            experiment_id=r.experiment_id,
+            experiment_name=r.experiment_name,
+            name=r.name,
+            status=RunStatus(r.status),
+            start_time=r.start_time,
+            end_time=r.end_time,
+            parent_run_id=r.parent_run_id,
+            user=r.user,
+            source=r.source,
+            deleted=bool(r.deleted),
+        )
+        for r in rows
+    }
+    for kind, table in _TABLES.items():
+        keys = _keys_for(columns, kind)
+        if keys == []:
+            continue
+        stmt = select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(list(runs)))
+        if keys is not None:
+            stmt = stmt.where(table.c.key.in_(keys))
+        for run_id, key, value in conn.execute(stmt):
+            target: dict[str, Any] = getattr(runs[run_id], kind)
+            target[key] = float("nan") if (kind == "metrics" and value is None) else value
+    return [runs[i] for i in ids if i in runs]

@@ -1,0 +1,487 @@
+"""``SqlStore``: the ``Store`` protocol on SQLAlchemy Core (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shipyard.entities import (
+    Artifact,
+    Experiment,
+    LogBatch,
+    MetricHistory,
+    Run,
+    RunCreate,
+    RunPage,
+    RunStatus,
+    clean_artifact_path,
+)
+from shipyard.errors import (
+    AlreadyExists,
+    ExperimentNotFound,
+    InvalidInput,
+    InvalidState,
+    RunNotFound,
+    StoreUnavailable,
+)
+from shipyard.store.sql import schema as t
+from shipyard.store.sql.codec import decode_chunk, encode_chunk
+from shipyard.store.sql.engine import make_engine, sqlite_path
+from shipyard.store.sql.migrate import current_revision, upgrade
+from shipyard.store.sql.search import SearchQuery, load_runs
+
+__all__ = ["SqlStore"]
+
+MAX_KEY_LEN = 255
+MAX_PARAM_LEN = 6000
+COMPACT_TARGET_POINTS = 65_536
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _as_number(value: str) -> float | None:
+    try:
+        num = float(value)
+    except ValueError:
+        return None
+    return num if math.isfinite(num) else None
+
+
+def _check_key(kind: str, key: Any) -> str:
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LEN:
+        raise InvalidInput(
+            f"{kind} key {key!r} must be a non-empty string of at most {MAX_KEY_LEN} characters"
+        )
+    return key
+
+
+class SqlStore:
+    """Metadata store on SQLite (default) or PostgreSQL; migrates on open.
+
+    Example:
+        >>> store = SqlStore("sqlite:///:memory:")
+        >>> store.create_experiment("churn").name
+        'churn'
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._engine = make_engine(uri)
+        self._dialect = self._engine.dialect.name
+        try:
+            upgrade(self._engine, uri, sqlite_path(uri))
+        except sa_exc.OperationalError as exc:
+            raise StoreUnavailable(f"Cannot open the store {uri}: {exc.orig}") from exc
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self._engine.execution_options(immediate=True).begin() as conn:
+                yield conn
+        except sa_exc.OperationalError as exc:
+            raise StoreUnavailable(f"Store {self.uri} failed a write: {exc.orig}") from exc
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except sa_exc.OperationalError as exc:
+            raise StoreUnavailable(f"Store {self.uri} failed a read: {exc.orig}") from exc
+
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+
+    def schema_version(self) -> str:
+        with self._read() as conn:
+            return current_revision(conn) or ""
+
+    # -- experiments --------------------------------------------------------------------------
+    @staticmethod
+    def _experiment(row: Row[Any]) -> Experiment:
+        return Experiment(
+            id=row.id, name=row.name, created_at=row.created_at, description=row.description
+        )
+
+    def create_experiment(self, name: str, description: str = "") -> Experiment:
+        _check_key("Experiment name", name)
+        try:
+            with self._write() as conn:
+                new_id = conn.execute(
+                    insert(t.experiments).values(
+                        name=name, description=description, created_at=_now_ms()
+                    )
+                ).inserted_primary_key
+        except sa_exc.IntegrityError:
+            raise AlreadyExists(f"Experiment '{name}' already exists") from None
+        assert new_id is not None
+        return self.get_experiment(int(new_id[0]))
+
+    def _get_or_create_experiment_id(self, conn: Connection, name: str) -> int:
+        _check_key("Experiment name", name)
+        stmt = self._insert(t.experiments).values(name=name, description="", created_at=_now_ms())
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+        return int(conn.execute(select(t.experiments.c.id).where(t.experiments.c.name == name)).scalar_one())
+
+    def get_experiment(self, experiment_id: int) -> Experiment:
+        with self._read() as conn:
+            row = conn.execute(select(t.experiments).where(t.experiments.c.id == experiment_id)).first()
+        if row is None:
+            raise ExperimentNotFound(
+                f"Experiment {experiment_id} not found in {self.uri} "
+                "(list experiments with: shipyard experiments ls)"
+            )
+        return self._experiment(row)
+
+    def get_experiment_by_name(self, name: str) -> Experiment:
+        with self._read() as conn:
+            row = conn.execute(select(t.experiments).where(t.experiments.c.name == name)).first()
+        if row is None:
+            raise ExperimentNotFound(
+                f"Experiment '{name}' not found in {self.uri} "
+                "(list experiments with: shipyard experiments ls)"
+            )
+        return self._experiment(row)
+
+    def list_experiments(self) -> list[Experiment]:
+        with self._read() as conn:
+            rows = conn.execute(select(t.experiments).order_by(t.experiments.c.id)).all()
+        return [self._experiment(r) for r in rows]
+
+    # -- runs ---------------------------------------------------------------------------------
+    def create_run(self, spec: RunCreate) -> Run:
+        with self._write() as conn:
+            existing = conn.execute(select(t.runs.c.id).where(t.runs.c.id == spec.run_id)).first()
+            if existing is None:
+                self._insert_run(conn, spec)
+        return self.get_run(spec.run_id)
+
+    def _insert_run(self, conn: Connection, spec: RunCreate) -> None:
+        exp_id = self._get_or_create_experiment_id(conn, spec.experiment_name)
+        if spec.parent_run_id is not None:
+            self._require_run(conn, spec.parent_run_id)
+        conn.execute(
+            insert(t.runs).values(
+                id=spec.run_id,
+                experiment_id=exp_id,
+                name=spec.name,
+                status=RunStatus.RUNNING.value,
+                start_time=spec.start_time,
+                parent_run_id=spec.parent_run_id,
+                user=spec.user,
+                source=spec.source,
+                deleted=False,
+            )
+        )
+        self._write_params(conn, spec.run_id, spec.params)
+        self._write_tags(conn, spec.run_id, spec.tags)
+
+    def _require_run(self, conn: Connection, run_id: str) -> Row[Any]:
+        row = conn.execute(
+            select(t.runs.c.id, t.runs.c.status, t.runs.c.deleted).where(t.runs.c.id == run_id)
+        ).first()
+        if row is None:
+            raise RunNotFound(
+                f"Run '{run_id}' not found in {self.uri} (list runs with: shipyard runs ls)"
+            )
+        return row
+
+    def get_run(self, run_id: str) -> Run:
+        with self._read() as conn:
+            runs = load_runs(conn, [run_id], None)
+        if not runs:
+            raise RunNotFound(
+                f"Run '{run_id}' not found in {self.uri} (list runs with: shipyard runs ls)"
+            )
+        return runs[0]
+
+    def update_run(self, run_id: str, *, status: RunStatus, end_time: int | None = None) -> None:
+        status = RunStatus(status)
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            values: dict[str, Any] = {"status": status.value}
+            if status.is_terminal:
+                values["end_time"] = end_time if end_time is not None else _now_ms()
+            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(**values))
+            if status.is_terminal:
+                self._compact(conn, run_id)
+
+    # -- logging ------------------------------------------------------------------------------
+    def log_batch(self, run_id: str, batch: LogBatch) -> None:
+        if not batch:
+            return
+        with self._write() as conn:
+            row = self._require_run(conn, run_id)
+            if row.deleted:
+                raise InvalidState(
+                    f"Run '{run_id}' is deleted; restore it before logging "
+                    f"(shipyard runs restore {run_id})"
+                )
+            if batch.batch_id is not None:
+                stmt = self._insert(t.applied_batches).values(
+                    batch_id=batch.batch_id, run_id=run_id, applied_at=_now_ms()
+                )
+                if conn.execute(stmt.on_conflict_do_nothing()).rowcount == 0:
+                    return  # replayed batch: applied before
+            self._write_params(conn, run_id, batch.params)
+            self._write_tags(conn, run_id, batch.tags)
+            self._write_metrics(conn, run_id, batch.metrics)
+
+    def _write_params(self, conn: Connection, run_id: str, values: dict[str, str]) -> None:
+        if not values:
+            return
+        for key, value in values.items():
+            _check_key("Param", key)
+            if len(value) > MAX_PARAM_LEN:
+                raise InvalidInput(f"Param '{key}' value is {len(value)} characters; the limit is {MAX_PARAM_LEN}")
+        existing = dict(
+            conn.execute(
+                select(t.params.c.key, t.params.c.value).where(
+                    t.params.c.run_id == run_id, t.params.c.key.in_(list(values))
+                )
+            ).all()
+        )
+        changed = {k: (existing[k], v) for k, v in values.items() if k in existing and existing[k] != v}
+        if changed:
+            key, (old, new) = next(iter(changed.items()))
+            raise InvalidInput(
+                f"Param '{key}' of run '{run_id}' is already {old!r}; cannot change it to {new!r}. "
+                "Params are immutable; log a new run or use a tag for values that change."
+            )
+        rows = [
+            {"run_id": run_id, "key": k, "value": v, "value_num": _as_number(v)}
+            for k, v in values.items()
+            if k not in existing
+        ]
+        if rows:
+            conn.execute(insert(t.params), rows)
+
+    def _write_tags(self, conn: Connection, run_id: str, values: dict[str, str]) -> None:
+        if not values:
+            return
+        rows = [
+            {"run_id": run_id, "key": _check_key("Tag", k), "value": v, "value_num": _as_number(v)}
+            for k, v in values.items()
+        ]
+        stmt = self._insert(t.tags)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={"value": stmt.excluded.value, "value_num": stmt.excluded.value_num},
+        )
+        conn.execute(stmt, rows)
+
+    def _write_metrics(
+        self, conn: Connection, run_id: str, points: list[tuple[str, float, int, int]]
+    ) -> None:
+        if not points:
+            return
+        groups: dict[str, list[tuple[str, float, int, int]]] = {}
+        for p in points:
+            groups.setdefault(p[0], []).append(p)
+        chunks = []
+        latest = []
+        for key, pts in groups.items():
+            _check_key("Metric", key)
+            values = np.fromiter((p[1] for p in pts), dtype=np.float64, count=len(pts))
+            steps = np.fromiter((p[2] for p in pts), dtype=np.int64, count=len(pts))
+            stamps = np.fromiter((p[3] for p in pts), dtype=np.int64, count=len(pts))
+            chunks.append(
+                {"run_id": run_id, "key": key, "n": len(pts), "data": encode_chunk(steps, stamps, values)}
+            )
+            last = int(np.lexsort((stamps, steps))[-1])
+            value = float(values[last])
+            latest.append(
+                {
+                    "run_id": run_id,
+                    "key": key,
+                    "value": None if math.isnan(value) else value,
+                    "step": int(steps[last]),
+                    "timestamp": int(stamps[last]),
+                }
+            )
+        conn.execute(insert(t.metric_chunks), chunks)
+        stmt = self._insert(t.latest_metrics)
+        cur = t.latest_metrics.c
+        newer = or_(
+            stmt.excluded.step > cur.step,
+            and_(stmt.excluded.step == cur.step, stmt.excluded.timestamp >= cur.timestamp),
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={
+                "value": stmt.excluded.value,
+                "step": stmt.excluded.step,
+                "timestamp": stmt.excluded.timestamp,
+            },
+            where=newer,
+        )
+        conn.execute(stmt, latest)
+
+    def _compact(self, conn: Connection, run_id: str) -> None:
+        """Merge each series' small chunks (one per flush) into chunks of up to 64k points."""
+        c = t.metric_chunks.c
+        keys = conn.execute(
+            select(c.key).where(c.run_id == run_id).group_by(c.key).having(func.count() > 1)
+        ).scalars().all()
+        for key in keys:
+            rows = conn.execute(
+                select(c.id, c.n, c.data).where(c.run_id == run_id, c.key == key).order_by(c.id)
+            ).all()
+            group: list[Row[Any]] = []
+            for row in [*rows, None]:
+                if row is not None and sum(r.n for r in group) + row.n <= COMPACT_TARGET_POINTS:
+                    group.append(row)
+                    continue
+                if len(group) > 1:
+                    parts = [decode_chunk(r.data) for r in group]
+                    merged = encode_chunk(*(np.concatenate([p[i] for p in parts]) for i in range(3)))  # type: ignore[arg-type]
+                    conn.execute(
+                        update(t.metric_chunks)
+                        .where(c.id == group[0].id)
+                        .values(n=sum(r.n for r in group), data=merged)
+                    )
+                    conn.execute(delete(t.metric_chunks).where(c.id.in_([r.id for r in group[1:]])))
+                group = [row] if row is not None else []
+
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        c = t.metric_chunks.c
+        with self._read() as conn:
+            self._require_run(conn, run_id)
+            rows = conn.execute(
+                select(c.data).where(c.run_id == run_id, c.key == key).order_by(c.id)
+            ).scalars().all()
+        if not rows:
+            return MetricHistory(key, [], [], [])
+        parts = [decode_chunk(d) for d in rows]
+        steps = np.concatenate([p[0] for p in parts])
+        stamps = np.concatenate([p[1] for p in parts])
+        values = np.concatenate([p[2] for p in parts])
+        order = np.lexsort((stamps, steps))
+        return MetricHistory(
+            key, steps[order].tolist(), stamps[order].tolist(), values[order].tolist()
+        )
+
+    # -- search -------------------------------------------------------------------------------
+    def search_runs(
+        self,
+        experiment_ids: Sequence[int] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        limit: int = 1000,
+        page_token: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> RunPage:
+        query = SearchQuery.build(experiment_ids, filter, order_by, limit, page_token, columns)
+        with self._read() as conn:
+            return query.execute(conn)
+
+    # -- deletion and maintenance -------------------------------------------------------------
+    def _set_deleted(self, run_ids: Iterable[str], deleted: bool) -> int:
+        ids = list(dict.fromkeys(run_ids))
+        count = 0
+        with self._write() as conn:
+            for i in range(0, len(ids), 500):
+                part = ids[i : i + 500]
+                found = set(conn.execute(select(t.runs.c.id).where(t.runs.c.id.in_(part))).scalars())
+                missing = [r for r in part if r not in found]
+                if missing:
+                    raise RunNotFound(f"Run '{missing[0]}' not found in {self.uri}; nothing was changed")
+                count += conn.execute(
+                    update(t.runs).where(t.runs.c.id.in_(part)).values(deleted=deleted)
+                ).rowcount
+        return count
+
+    def delete_runs(self, run_ids: Iterable[str]) -> int:
+        return self._set_deleted(run_ids, True)
+
+    def restore_runs(self, run_ids: Iterable[str]) -> int:
+        return self._set_deleted(run_ids, False)
+
+    def purge_deleted_runs(self, batch_size: int = 500) -> int:
+        """Remove deleted runs for good, ``batch_size`` at a time (bounded memory)."""
+        total = 0
+        children = (t.params, t.tags, t.latest_metrics, t.metric_chunks, t.artifacts, t.applied_batches)
+        while True:
+            with self._write() as conn:
+                ids = conn.execute(
+                    select(t.runs.c.id).where(t.runs.c.deleted.is_(True)).limit(batch_size)
+                ).scalars().all()
+                if not ids:
+                    return total
+                for table in children:
+                    conn.execute(delete(table).where(table.c.run_id.in_(ids)))
+                conn.execute(
+                    update(t.runs).where(t.runs.c.parent_run_id.in_(ids)).values(parent_run_id=None)
+                )
+                conn.execute(delete(t.runs).where(t.runs.c.id.in_(ids)))
+                total += len(ids)
+
+    def referenced_digests(self, digests: Sequence[str]) -> set[str]:
+        with self._read() as conn:
+            return set(
+                conn.execute(
+                    select(t.artifacts.c.digest).where(t.artifacts.c.digest.in_(list(digests))).distinct()
+                ).scalars()
+            )
+
+    def iter_run_ids(self, batch_size: int = 1000) -> Iterator[list[str]]:
+        last = ""
+        while True:
+            with self._read() as conn:
+                ids = list(
+                    conn.execute(
+                        select(t.runs.c.id).where(t.runs.c.id > last).order_by(t.runs.c.id).limit(batch_size)
+                    ).scalars()
+                )
+            if not ids:
+                return
+            yield ids
+            last = ids[-1]
+
+    # -- artifacts ----------------------------------------------------------------------------
+    def record_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None:
+        if not artifacts:
+            return
+        rows = [
+            {
+                "run_id": run_id,
+                "path": clean_artifact_path(a.path),
+                "digest": a.digest,
+                "size": a.size,
+                "created_at": a.created_at or _now_ms(),
+            }
+            for a in artifacts
+        ]
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            stmt = self._insert(t.artifacts)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["run_id", "path"],
+                set_={"digest": stmt.excluded.digest, "size": stmt.excluded.size, "created_at": stmt.excluded.created_at},
+            )
+            conn.execute(stmt, rows)
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
+        c = t.artifacts.c
+        with self._read() as conn:
+            self._require_run(conn, run_id)
+            stmt = select(c.path, c.digest, c.size, c.created_at).where(c.run_id == run_id)
+            if prefix:
+                prefix = clean_artifact_path(prefix)
+                stmt = stmt.where(or_(c.path == prefix, c.path.startswith(prefix.rstrip("/") + "/", autoescape=True)))
+            rows = conn.execute(stmt.order_by(c.path)).all()
+        return [Artifact(r.path, r.digest, r.size, r.created_at) for r in rows]

@@ -1,0 +1,256 @@
+"""``Client``: the explicit, thread-safe tracking API every other face wraps."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.artifacts import BlobStore, open_blob_store
+from shipyard.config import Settings, load_settings
+from shipyard.entities import Artifact, Experiment, Run, RunCreate, clean_artifact_path
+from shipyard.errors import ArtifactNotFound, InvalidInput
+from shipyard.store import Store, open_store
+from shipyard.tracking import environment, frames
+from shipyard.tracking.maintenance import GcReport, collect_garbage
+from shipyard.tracking.run import ActiveRun, check_key, param_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Client", "GcReport"]
+
+
+class Client:
+    """Talks to one metadata store and one artifact store.
+
+    Example:
+        >>> client = Client(tracking_uri="sqlite:///:memory:", artifact_uri="memory://doc")
+        >>> with client.start_run(experiment="churn", params={"C": 1.0}) as run:
+        ...     run.log_metric("auc", 0.91)
+        >>> client.get_run(run.id).params
+        {'C': '1.0'}
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        artifact_uri: str | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        base = settings or load_settings()
+        changes = {k: v for k, v in (("tracking_uri", tracking_uri), ("artifact_uri", artifact_uri)) if v}
+        self.settings = base.replace(**changes) if changes else base
+        self.store: Store = open_store(self.settings.tracking_uri, self.settings)
+        self._blobs: BlobStore | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Client tracking={self.settings.tracking_uri} artifacts={self.settings.artifact_uri}>"
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The artifact store (via the server when tracking to one)."""
+        with self._lock:
+            if self._blobs is None:
+                remote = getattr(self.store, "blob_store", None)
+                self._blobs = remote() if callable(remote) else open_blob_store(self.settings.artifact_uri)
+            return self._blobs
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- experiments --------------------------------------------------------------------------
+    def create_experiment(self, name: str, description: str = "") -> Experiment:
+        return self.store.create_experiment(name, description)
+
+    def get_experiment(self, name_or_id: str | int) -> Experiment:
+        if isinstance(name_or_id, int):
+            return self.store.get_experiment(name_or_id)
+        return self.store.get_experiment_by_name(name_or_id)
+
+    def list_experiments(self) -> list[Experiment]:
+        return self.store.list_experiments()
+
+    # -- runs ---------------------------------------------------------------------------------
+    def start_run(
+        self,
+        experiment: str = "default",
+        name: str | None = None,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+        parent: ActiveRun | str | None = None,
+        system_metrics: bool | None = None,
+        log_environment: bool = True,
+    ) -> ActiveRun:
+        """Start a run; use it as a context manager so it always ends with the right status."""
+        check_key("Experiment name", experiment)
+        run_id = uuid.uuid4().hex
+        all_tags = environment.run_tags() if log_environment else {}
+        all_tags.update({check_key("Tag", k): str(v) for k, v in (tags or {}).items()})
+        spec = RunCreate(
+            run_id=run_id,
+            experiment_name=experiment,
+            name=name or f"run-{run_id[:8]}",
+            start_time=int(time.time() * 1000),
+            user=self.settings.user,
+            source=environment.source_of_run(),
+            parent_run_id=parent.id if isinstance(parent, ActiveRun) else parent,
+            params={check_key("Param", k): param_text(k, v) for k, v in (params or {}).items()},
+            tags=all_tags,
+        )
+        run = self.store.create_run(spec)
+        active = ActiveRun(self, run, parent if isinstance(parent, ActiveRun) else None)
+        if self.settings.system_metrics if system_metrics is None else system_metrics:
+            from shipyard.tracking.sysmetrics import SystemSampler
+
+            active._sampler = SystemSampler(
+                lambda m, step: active.log_metrics(m, step=step), self.settings.system_metrics_interval
+            )
+        if log_environment:
+            thread = threading.Thread(target=self._log_packages, args=(run_id,), daemon=True)
+            thread.start()
+            active._aux.append(thread)
+        return active
+
+    def _log_packages(self, run_id: str) -> None:
+        try:
+            self.log_bytes(run_id, environment.installed_packages().encode(), "environment/requirements.txt")
+        except Exception:  # environment capture must never break training
+            return
+
+    def get_run(self, run_id: str) -> Run:
+        return self.store.get_run(run_id)
+
+    def delete_runs(self, run_ids: Iterable[str]) -> int:
+        """Mark runs deleted (hidden from search; purged by :meth:`gc`)."""
+        return self.store.delete_runs(run_ids)
+
+    def restore_runs(self, run_ids: Iterable[str]) -> int:
+        return self.store.restore_runs(run_ids)
+
+    # -- query --------------------------------------------------------------------------------
+    def _experiment_ids(self, experiments: str | int | Sequence[str | int] | None) -> list[int] | None:
+        if experiments is None:
+            return None
+        items = [experiments] if isinstance(experiments, (str, int)) else list(experiments)
+        return [self.get_experiment(e).id for e in items]
+
+    def search_runs_page(
+        self,
+        experiments: str | int | Sequence[str | int] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int = 1000,
+        page_token: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> tuple[list[Run], str | None]:
+        """Runs matching ``filter`` as entities, and the token of the next page (or None)."""
+        if isinstance(order_by, str):
+            order_by = [order_by]
+        page = self.store.search_runs(
+            self._experiment_ids(experiments), filter, order_by, limit, page_token, columns
+        )
+        return page.runs, page.next_page_token
+
+    def search_runs(
+        self,
+        experiments: str | int | Sequence[str | int] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int = 1000,
+        page_token: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Search runs; a DataFrame with one column per param, metric and tag.
+
+        The next page's token is in ``df.attrs["next_page_token"]`` (None on the last page).
+
+        Example:
+            >>> client.search_runs("churn", filter="metrics.auc > 0.9", order_by="metrics.auc desc")  # doctest: +SKIP
+        """
+        runs, token = self.search_runs_page(experiments, filter, order_by, limit, page_token, columns)
+        return frames.runs_frame(runs, token)
+
+    def get_metric_history(self, run_id: str, key: str) -> pd.DataFrame:
+        """A metric's full series: columns step, timestamp (datetime) and value."""
+        return frames.history_frame(self.store.get_metric_history(run_id, key))
+
+    def compare_runs(self, run_ids: Sequence[str]) -> pd.DataFrame:
+        """Params, metrics and tags of several runs side by side, with a ``differs`` column."""
+        if len(run_ids) < 1:
+            raise InvalidInput("compare_runs needs at least one run id")
+        return frames.compare_frame([self.get_run(r) for r in run_ids])
+
+    # -- artifacts ----------------------------------------------------------------------------
+    def log_bytes(self, run_id: str, data: bytes, artifact_path: str) -> Artifact:
+        path = clean_artifact_path(artifact_path)
+        digest, size = self.blobs.put_bytes(data)
+        artifact = Artifact(path, digest, size, int(time.time() * 1000))
+        self.store.record_artifacts(run_id, [artifact])
+        return artifact
+
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[Artifact]:
+        """Store a file or directory (content-addressed) and record path → digest on the run."""
+        src = Path(local_path)
+        if not src.exists():
+            raise InvalidInput(f"Cannot log artifact: {src} does not exist")
+        now = int(time.time() * 1000)
+        if src.is_file():
+            files = [(src, clean_artifact_path(artifact_path or src.name))]
+        else:
+            base = clean_artifact_path(artifact_path) if artifact_path else src.name
+            files = [
+                (f, clean_artifact_path(f"{base}/{f.relative_to(src).as_posix()}"))
+                for f in sorted(src.rglob("*"))
+                if f.is_file()
+            ]
+        artifacts = []
+        for file, path in files:
+            digest, size = self.blobs.put_file(file)
+            artifacts.append(Artifact(path, digest, size, now))
+        self.store.record_artifacts(run_id, artifacts)
+        return artifacts
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
+        return self.store.list_artifacts(run_id, prefix)
+
+    def read_artifact(self, run_id: str, path: str) -> bytes:
+        """The verified bytes of one artifact."""
+        path = clean_artifact_path(path)
+        for artifact in self.store.list_artifacts(run_id, path):
+            if artifact.path == path:
+                return self.blobs.get_bytes(artifact.digest)
+        raise ArtifactNotFound(f"Run '{run_id}' has no artifact '{path}' (list them: shipyard runs show {run_id})")
+
+    def download_artifacts(self, run_id: str, path: str = "", dest: str | os.PathLike[str] = ".") -> Path:
+        """Download one artifact or a directory of them under ``dest``; every blob is verified."""
+        found = self.store.list_artifacts(run_id, path)
+        if not found:
+            raise ArtifactNotFound(
+                f"Run '{run_id}' has no artifact at '{path or '/'}' (list them: shipyard runs show {run_id})"
+            )
+        root = Path(dest)
+        for artifact in found:
+            target = (root / artifact.path).resolve()
+            if root.resolve() not in target.parents:
+                raise InvalidInput(f"Artifact path {artifact.path!r} escapes {root}")
+            self.blobs.download(artifact.digest, target)
+        return root / clean_artifact_path(path) if path else root
+
+    # -- maintenance --------------------------------------------------------------------------
+    def gc(self, grace_seconds: float = 3600.0, batch_size: int = 1000) -> GcReport:
+        """Purge deleted runs, then delete blobs no run refers to (older than the grace period).
+
+        Works in pages of ``batch_size``, so memory stays bounded however large the stores are.
+        """
+        remote_gc = getattr(self.store, "gc", None)
+        if callable(remote_gc):
+            return GcReport(**remote_gc(grace_seconds))
+        return collect_garbage(self.store, self.blobs, grace_seconds, batch_size)

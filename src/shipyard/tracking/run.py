@@ -1,0 +1,229 @@
+"""``ActiveRun``: the handle a training script logs through."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import time
+import traceback
+import weakref
+from collections.abc import Callable, Mapping
+from numbers import Real
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from shipyard.entities import Artifact, Run, RunStatus, clean_artifact_path
+from shipyard.errors import InvalidInput, InvalidMetricValue, InvalidState
+from shipyard.tracking.logger import RunLogger
+
+if TYPE_CHECKING:
+    from shipyard.tracking.client import Client
+    from shipyard.tracking.sysmetrics import SystemSampler
+
+__all__ = ["ActiveRun", "live_runs"]
+
+MAX_PARAM_LEN = 6000
+_LIVE: weakref.WeakSet[ActiveRun] = weakref.WeakSet()
+
+
+def live_runs() -> list[ActiveRun]:
+    """Runs of this process that have not ended (ended ``finished`` at interpreter exit)."""
+    return [r for r in _LIVE if not r.ended]
+
+
+def _metric_value(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        if hasattr(value, "item") and getattr(value, "size", 1) == 1:  # numpy/torch scalars
+            return _metric_value(key, value.item())
+        raise InvalidMetricValue(
+            f"Metric '{key}' must be a number, got {type(value).__name__} {value!r}; "
+            "log text with set_tags or log_dict instead"
+        )
+    return float(value)
+
+
+def check_key(kind: str, key: Any) -> str:
+    if key.__class__ is not str or not key or len(key) > 255:
+        raise InvalidInput(f"{kind} key {key!r} must be a non-empty string of at most 255 characters")
+    return key  # type: ignore[no-any-return]
+
+
+def param_text(key: str, value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    if len(text) > MAX_PARAM_LEN:
+        raise InvalidInput(f"Param '{key}' is {len(text)} characters long; the limit is {MAX_PARAM_LEN}")
+    return text
+
+
+class ActiveRun:
+    """A run in progress. Use as a context manager, or call :meth:`end`.
+
+    Example:
+        >>> import shipyard as sy
+        >>> with sy.start_run(experiment="doc") as run:  # doctest: +SKIP
+        ...     run.log_metric("loss", 0.5)
+    """
+
+    def __init__(self, client: Client, run: Run, previous: ActiveRun | None = None) -> None:
+        self.client = client
+        self.info = run
+        self.id = run.id
+        self.previous = previous
+        settings = client.settings
+        self._logger = RunLogger(client.store, run.id, settings.flush_interval, settings.buffer_size)
+        self._next_step: dict[str, int] = {}
+        self._params: dict[str, str] = dict(run.params)
+        self._sampler: SystemSampler | None = None
+        self._aux: list[threading.Thread] = []
+        self.ended = False
+        self.on_end: list[Callable[[ActiveRun], None]] = []
+        _LIVE.add(self)
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.id} experiment={self.info.experiment_name!r} name={self.info.name!r}>"
+
+    # -- metrics, params, tags ----------------------------------------------------------------
+    def log_metric(self, key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
+        """Log one point of a metric series (``step`` defaults to the next step of that key)."""
+        if value.__class__ is not float:
+            value = _metric_value(key, value)
+        if key.__class__ is not str or not key:
+            check_key("Metric", key)
+        if step is None:
+            step = self._next_step.get(key, 0)
+        elif step.__class__ is not int:
+            step = self._step(step)
+        self._next_step[key] = step + 1
+        self._logger.add_metric(key, value, step, timestamp or int(time.time() * 1000))
+
+    @staticmethod
+    def _step(step: Any) -> int:
+        if isinstance(step, bool) or not isinstance(step, (int, Real)) or float(step) != int(step):
+            raise InvalidInput(f"step must be an integer, got {step!r}")
+        return int(step)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None:
+        """Log several metrics at the same step and time."""
+        if not isinstance(metrics, Mapping):
+            raise InvalidInput(f"log_metrics takes a mapping of name -> number, got {type(metrics).__name__}")
+        ts = timestamp or int(time.time() * 1000)
+        rows = []
+        for key, value in metrics.items():
+            check_key("Metric", key)
+            v = value if value.__class__ is float else _metric_value(key, value)
+            s = self._next_step.get(key, 0) if step is None else self._step(step)
+            self._next_step[key] = s + 1
+            rows.append((key, v, s, ts))
+        self._logger.add_metrics(rows)
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log hyperparameters; a param cannot change once logged (clear error if it does)."""
+        clean = {check_key("Param", k): param_text(k, v) for k, v in params.items()}
+        for k, v in clean.items():
+            old = self._params.get(k)
+            if old is not None and old != v:
+                raise InvalidInput(
+                    f"Param '{k}' of run '{self.id}' is already {old!r}; cannot change it to {v!r}. "
+                    "Params are immutable; use a tag or a metric for values that change."
+                )
+        self._params.update(clean)
+        self._logger.add_params(clean)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self._logger.add_tags({check_key("Tag", k): str(v) for k, v in tags.items()})
+
+    # -- artifacts ----------------------------------------------------------------------------
+    def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> list[Artifact]:
+        """Log a file or a whole directory; returns what was recorded (path → digest)."""
+        return self.client.log_artifact(self.id, local_path, artifact_path)
+
+    def log_bytes(self, data: bytes, artifact_path: str) -> Artifact:
+        return self.client.log_bytes(self.id, data, artifact_path)
+
+    def log_text(self, text: str, artifact_path: str) -> Artifact:
+        return self.log_bytes(text.encode(), artifact_path)
+
+    def log_dict(self, data: Mapping[str, Any] | list[Any], artifact_path: str) -> Artifact:
+        """Log a dict as JSON (or YAML when the path ends in .yaml/.yml)."""
+        if artifact_path.endswith((".yaml", ".yml")):
+            try:
+                import yaml
+            except ModuleNotFoundError:
+                from shipyard.errors import MissingExtra
+
+                raise MissingExtra("Logging YAML needs PyYAML: pip install pyyaml") from None
+            text = yaml.safe_dump(data, sort_keys=False)
+        else:
+            text = json.dumps(data, indent=2, default=str, allow_nan=True)
+        return self.log_text(text, artifact_path)
+
+    def log_figure(self, figure: Any, artifact_path: str) -> Artifact:
+        """Log a matplotlib figure (PNG/SVG/PDF by extension) or a plotly figure (self-contained HTML)."""
+        module = type(figure).__module__
+        if module.startswith("plotly"):
+            path = artifact_path if artifact_path.endswith(".html") else artifact_path + ".html"
+            return self.log_text(figure.to_html(include_plotlyjs=True, full_html=True), path)
+        if module.startswith("matplotlib"):
+            buf = io.BytesIO()
+            fmt = Path(artifact_path).suffix.lstrip(".") or "png"
+            figure.savefig(buf, format=fmt, bbox_inches="tight")
+            path = artifact_path if Path(artifact_path).suffix else artifact_path + ".png"
+            return self.log_bytes(buf.getvalue(), path)
+        raise InvalidInput(
+            f"log_figure takes a matplotlib or plotly figure, got {type(figure).__module__}.{type(figure).__name__}"
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Make everything logged so far durable (returns when written)."""
+        self._logger.flush()
+
+    def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
+        """Flush, stop background samplers and mark the run ended (idempotent)."""
+        if self.ended:
+            return
+        status = RunStatus(status)
+        self.ended = True
+        try:
+            if self._sampler is not None:
+                self._sampler.stop()
+            for thread in self._aux:
+                thread.join(timeout=30)
+            self._logger.close()
+        finally:
+            self.client.store.update_run(self.id, status=status, end_time=int(time.time() * 1000))
+            self.info.status = status
+            for callback in self.on_end:
+                callback(self)
+
+    def _record_failure(self, exc: BaseException, tb: TracebackType | None) -> None:
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+        self.set_tags({"sy.error": f"{type(exc).__name__}: {exc}"[:5000]})
+        try:
+            self.log_text(text, "error/traceback.txt")
+        except Exception:  # never hide the user's exception behind ours
+            self.set_tags({"sy.traceback": text[-5000:]})
+
+    def __enter__(self) -> ActiveRun:
+        if self.ended:
+            raise InvalidState(f"Run '{self.id}' has already ended")
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc is None:
+            self.end(RunStatus.FINISHED)
+            return
+        self._record_failure(exc, tb)
+        killed = isinstance(exc, (KeyboardInterrupt, SystemExit))
+        self.end(RunStatus.KILLED if killed else RunStatus.FAILED)
+
+
