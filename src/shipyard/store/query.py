@@ -336,6 +336,8 @@ class _Parser:
             self.fail(f"expected a field such as metrics.auc{self.after()}, got {_describe(tok)}", tok.start)
         self.advance()
         group, dot, key = tok.text.partition(".")
+        if not dot and group.lower() in _GROUPS:
+            self.fail(f"expected '.' and a key after {group!r}, e.g. {group}.auc", tok.end)
         if not dot:
             self.fail(
                 f"field {tok.text!r} needs a group, e.g. metrics.{tok.text} or params.{tok.text}", tok.start

@@ -322,6 +322,7 @@ ERRORS = [
     ("metricz.auc > 1", 0, "unknown field group 'metricz'; use metrics., params., tags. or attributes."),
     ("x.auc > 1", 0, "unknown field group 'x'"),
     ("auc > 1", 0, "needs a group"),
+    ("metrics > 1", 7, "expected '.' and a key after 'metrics'"),
     ("tags.x = 'abc", 9, "unterminated string"),
     ('tags.x = "abc', 9, "unterminated string"),
     ("tags.x = 'abc\\'", 9, "unterminated string"),

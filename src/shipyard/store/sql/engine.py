@@ -19,9 +19,9 @@ BUSY_TIMEOUT_MS = 60_000
 
 def sqlite_path(uri: str) -> str | None:
     url = make_url(uri)
-    if url.get_backend_name() != "sqlite":
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
-    return url.database or None
+    return url.database
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -1,0 +1,36 @@
+# The two quick-start commands: `make demo` and `make test`. Both work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+
+## make demo: create .venv, install Shipyard and run the end-to-end demo
+demo: $(BIN)/python
+	$(PIP) -e '.[demo]'
+	$(BIN)/shipyard demo
+
+## make test: install the dev extras, lint, type-check, check layers and run the whole suite
+test: $(BIN)/python
+	$(PIP) -e '.[dev]'
+	$(MAKE) --no-print-directory lint
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
+
+lint:
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+## make bench: side-by-side benchmarks against MLflow (writes bench/RESULTS.md)
+bench: $(BIN)/python
+	$(PIP) -e '.[bench]'
+	$(BIN)/python bench/bench_tracking.py
+
+clean:
+	rm -rf $(VENV) .shipyard .pytest_cache .mypy_cache .ruff_cache
