@@ -10,6 +10,7 @@ from shipyard.config import Settings, load_settings
 from shipyard.entities import Artifact, Experiment, Run, RunStatus
 from shipyard.errors import ShipyardError
 from shipyard.tracking import ActiveRun, Client, GcReport, autolog, disable_autolog
+from shipyard.version import __version__
 from shipyard.tracking.fluent import (
     active_run,
     compare_runs,
@@ -30,7 +31,6 @@ from shipyard.tracking.fluent import (
     start_run,
 )
 
-__version__ = "0.1.0"
 
 __all__ = [
     "ActiveRun",

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 
 from shipyard.errors import SchemaError, SchemaTooNew
 from shipyard.store.sql.schema import HEAD_REVISION
+from shipyard.version import __version__
 
 __all__ = ["current_revision", "known_revisions", "upgrade"]
 
@@ -61,8 +62,6 @@ def _check(rev: str | None, uri: str) -> bool:
     if rev == HEAD_REVISION:
         return True
     if rev is not None and rev not in known_revisions():
-        from shipyard import __version__
-
         raise SchemaTooNew(
             f"The store {uri} has schema revision '{rev}', which this Shipyard "
             f"({__version__}, schema {HEAD_REVISION}) does not know: it was written by a newer "

@@ -1,0 +1,129 @@
+"""Build the FastAPI application and run it under uvicorn."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+import uvicorn
+from fastapi import FastAPI
+from starlette.types import Scope
+
+from shipyard import __version__
+from shipyard.config import Settings, load_settings
+from shipyard.server.errors import install_error_handlers
+from shipyard.server.limits import BodyLimitMiddleware
+from shipyard.server.routers import admin, artifacts, blobs, experiments, runs
+from shipyard.server.state import ServerState, open_state
+
+__all__ = ["app_from_env", "app_state", "create_app", "serve"]
+
+_DESCRIPTION = """\
+Shipyard's tracking server: experiments, runs, metrics, artifacts and blobs over one versioned
+REST API. Errors always answer `{"error": {"code", "message", "details"}}`. The Python SDK talks to
+it when `SHIPYARD_TRACKING_URI=http://host:port`.
+"""
+
+
+def _is_blob_upload(scope: Scope) -> bool:
+    return bool(scope.get("method") == "PUT" and str(scope.get("path", "")).startswith("/api/v1/blobs/"))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The Shipyard REST application over the stores named in ``settings``.
+
+    Opens one SQL store (``settings.tracking_uri``: SQLite or PostgreSQL, migrated
+    on open) and one blob store (``settings.artifact_uri``); both are closed when
+    the application shuts down.
+
+    Example:
+        >>> from shipyard.config import load_settings
+        >>> app = create_app(load_settings(tracking_uri="sqlite:///:memory:", artifact_uri="memory://doc"))
+        >>> app.title
+        'Shipyard'
+    """
+    settings = settings or load_settings()
+    state = open_state(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            state.close()
+
+    app = FastAPI(
+        title="Shipyard",
+        version=__version__,
+        description=_DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.shipyard = state
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes, exempt=_is_blob_upload)
+    app.include_router(admin.health_router)
+    app.include_router(admin.router)
+    app.include_router(experiments.router)
+    app.include_router(runs.router)
+    app.include_router(artifacts.router)
+    app.include_router(blobs.router)
+    return app
+
+
+def app_state(app: FastAPI) -> ServerState:
+    """The stores an application built by :func:`create_app` holds (for tests and embedding).
+
+    Example:
+        >>> from shipyard.config import load_settings
+        >>> app = create_app(load_settings(tracking_uri="sqlite:///:memory:", artifact_uri="memory://doc"))
+        >>> app_state(app).store.list_experiments()
+        []
+    """
+    state: ServerState = app.state.shipyard
+    return state
+
+
+def app_from_env() -> FastAPI:
+    """Application factory for uvicorn: settings from ``SHIPYARD_*`` variables and ``shipyard.toml``.
+
+    Example:
+        ``uvicorn shipyard.server.app:app_from_env --factory --workers 4``
+    """
+    return create_app(load_settings())
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    workers: int = 1,
+    tracking_uri: str | None = None,
+    artifact_uri: str | None = None,
+    log_level: str = "info",
+) -> None:
+    """Run the server under uvicorn until interrupted; ``workers > 1`` starts that many processes.
+
+    The stores are opened (and the schema migrated) once here before the workers
+    start, so a bad URI fails fast with a clear message. Workers get their
+    settings through ``SHIPYARD_TRACKING_URI`` / ``SHIPYARD_ARTIFACT_URI``.
+
+    Example:
+        >>> serve(port=5000, workers=4, tracking_uri="postgresql+psycopg://db/shipyard")  # doctest: +SKIP
+    """
+    if tracking_uri:
+        os.environ["SHIPYARD_TRACKING_URI"] = tracking_uri
+    if artifact_uri:
+        os.environ["SHIPYARD_ARTIFACT_URI"] = artifact_uri
+    open_state(load_settings()).close()
+    uvicorn.run(
+        "shipyard.server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,88 @@
+"""Runs: create (idempotent), get, update, log batches, metric history, search, delete and restore."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response, status
+
+from shipyard.entities import LogBatch, RunCreate
+from shipyard.server.errors import ERROR_RESPONSES
+from shipyard.server.schemas import (
+    CountOut,
+    LogBatchIn,
+    MetricHistoryOut,
+    RunCreateIn,
+    RunIdsIn,
+    RunOut,
+    RunPageOut,
+    RunUpdateIn,
+    SearchRunsIn,
+)
+from shipyard.server.state import StoreDep
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"], responses=ERROR_RESPONSES)
+
+
+@router.post("")
+def create_run(body: RunCreateIn, store: StoreDep) -> RunOut:
+    """Create a run with its first params and tags; an existing ``run_id`` returns that run unchanged.
+
+    That makes the call safe to retry (the REST client replays it from its offline spool).
+    """
+    return RunOut.of(store.create_run(RunCreate(**body.model_dump())))
+
+
+@router.post("/search")
+def search_runs(body: SearchRunsIn, store: StoreDep) -> RunPageOut:
+    """Runs matching ``filter`` ordered by ``order_by``; pass ``next_page_token`` back for the next page."""
+    page = store.search_runs(
+        experiment_ids=body.experiment_ids,
+        filter=body.filter,
+        order_by=body.order_by,
+        limit=body.limit,
+        page_token=body.page_token,
+        columns=body.columns,
+    )
+    return RunPageOut(runs=[RunOut.of(r) for r in page.runs], next_page_token=page.next_page_token)
+
+
+@router.post("/delete")
+def delete_runs(body: RunIdsIn, store: StoreDep) -> CountOut:
+    """Mark runs deleted (hidden from search, purged by gc); all-or-nothing on unknown ids."""
+    return CountOut(count=store.delete_runs(body.run_ids))
+
+
+@router.post("/restore")
+def restore_runs(body: RunIdsIn, store: StoreDep) -> CountOut:
+    """Undo :func:`delete_runs` for runs not purged yet."""
+    return CountOut(count=store.restore_runs(body.run_ids))
+
+
+@router.get("/{run_id}")
+def get_run(run_id: str, store: StoreDep) -> RunOut:
+    """One run with its params, latest metrics and tags."""
+    return RunOut.of(store.get_run(run_id))
+
+
+@router.patch("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)
+def update_run(run_id: str, body: RunUpdateIn, store: StoreDep) -> Response:
+    """Set the status (and ``end_time`` for a terminal status; the server's clock when omitted)."""
+    store.update_run(run_id, status=body.status, end_time=body.end_time)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{run_id}/batch", status_code=status.HTTP_204_NO_CONTENT)
+def log_batch(run_id: str, body: LogBatchIn, store: StoreDep) -> Response:
+    """Write params, tags and metric points in one transaction; a repeated ``batch_id`` is a no-op."""
+    batch = LogBatch(metrics=body.metrics.rows(), params=body.params, tags=body.tags, batch_id=body.batch_id)
+    store.log_batch(run_id, batch)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{run_id}/metrics/history")
+def get_metric_history(
+    run_id: str, store: StoreDep, key: str = Query(min_length=1, max_length=255)
+) -> MetricHistoryOut:
+    """Every point of one metric, ordered by (step, timestamp), in columns."""
+    return MetricHistoryOut.of(store.get_metric_history(run_id, key))

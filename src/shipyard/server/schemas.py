@@ -1,0 +1,283 @@
+"""Request and response bodies of the REST API (pydantic models; they also feed ``/openapi.json``).
+
+Floats that may be NaN or infinite (metric values) travel as JSON numbers when
+finite and as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``
+otherwise: JSON has no literal for them. :data:`WireFloat` decodes and encodes
+that convention; the REST client (``shipyard.store.rest``) speaks the same.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+
+from shipyard.entities import Artifact, Experiment, MetricHistory, Run, RunStatus
+from shipyard.store.rest import decode_float, encode_float
+
+__all__ = [
+    "ArtifactIn",
+    "ArtifactList",
+    "ArtifactOut",
+    "ArtifactsIn",
+    "BlobOut",
+    "CountOut",
+    "DigestsIn",
+    "DigestsOut",
+    "ErrorDetail",
+    "ErrorOut",
+    "ExperimentIn",
+    "ExperimentList",
+    "ExperimentOut",
+    "GcIn",
+    "GcOut",
+    "HealthOut",
+    "InfoOut",
+    "LogBatchIn",
+    "MetricColumns",
+    "MetricHistoryOut",
+    "PurgeIn",
+    "PurgeOut",
+    "RunCreateIn",
+    "RunIdsIn",
+    "RunOut",
+    "RunPageOut",
+    "RunUpdateIn",
+    "SearchRunsIn",
+    "WireFloat",
+]
+
+WireFloat = Annotated[
+    float,
+    BeforeValidator(decode_float),
+    Field(strict=True),
+    PlainSerializer(encode_float, return_type=float | str, when_used="json"),
+]
+"""A float on the wire: a JSON number, or ``"NaN"`` / ``"Infinity"`` / ``"-Infinity"``."""
+
+Key = Annotated[str, Field(min_length=1, max_length=255)]
+RunId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
+Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Millis = Annotated[int, Field(ge=0)]
+
+
+class _In(BaseModel):
+    """Request bodies refuse unknown fields: a typo should fail loudly, not be ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors ------------------------------------------------------------------------------------
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["run_not_found"])
+    message: str = Field(examples=["Run 'a1b2' not found in sqlite:///shipyard.db"])
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: ``{"error": {"code", "message", "details"}}``."""
+
+    error: ErrorDetail
+
+
+# -- experiments -------------------------------------------------------------------------------
+class ExperimentIn(_In):
+    name: Key
+    description: str = ""
+
+
+class ExperimentOut(BaseModel):
+    id: int
+    name: str
+    created_at: int
+    description: str = ""
+
+    @classmethod
+    def of(cls, exp: Experiment) -> ExperimentOut:
+        return cls(id=exp.id, name=exp.name, created_at=exp.created_at, description=exp.description)
+
+
+class ExperimentList(BaseModel):
+    experiments: list[ExperimentOut]
+
+
+# -- runs --------------------------------------------------------------------------------------
+class RunCreateIn(_In):
+    """The fields of ``shipyard.entities.RunCreate``; creating an existing run id returns that run."""
+
+    run_id: RunId
+    experiment_name: Key
+    name: Annotated[str, Field(max_length=255)] = ""
+    start_time: Millis
+    user: Annotated[str, Field(max_length=255)] = ""
+    source: str = ""
+    parent_run_id: RunId | None = None
+    params: dict[Key, str] = Field(default_factory=dict)
+    tags: dict[Key, str] = Field(default_factory=dict)
+
+
+class RunOut(BaseModel):
+    id: str
+    experiment_id: int
+    experiment_name: str = ""
+    name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None = None
+    parent_run_id: str | None = None
+    user: str = ""
+    source: str = ""
+    deleted: bool = False
+    params: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, WireFloat] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, run: Run) -> RunOut:
+        return cls.model_validate(run.to_dict())
+
+
+class RunUpdateIn(_In):
+    status: RunStatus
+    end_time: Millis | None = None
+
+
+class MetricColumns(_In):
+    """Metric points in columns: point ``i`` is ``(keys[i], values[i], steps[i], timestamps[i])``."""
+
+    keys: list[Key] = Field(default_factory=list)
+    values: list[WireFloat] = Field(default_factory=list)
+    steps: list[int] = Field(default_factory=list)
+    timestamps: list[Millis] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _same_lengths(self) -> MetricColumns:
+        sizes = {len(self.keys), len(self.values), len(self.steps), len(self.timestamps)}
+        if len(sizes) > 1:
+            raise ValueError(
+                f"metric columns must have equal lengths, got keys={len(self.keys)} "
+                f"values={len(self.values)} steps={len(self.steps)} timestamps={len(self.timestamps)}"
+            )
+        return self
+
+    def rows(self) -> list[tuple[str, float, int, int]]:
+        return list(zip(self.keys, self.values, self.steps, self.timestamps, strict=True))
+
+
+class LogBatchIn(_In):
+    """One batch of writes for a run; a ``batch_id`` seen before makes the call a no-op."""
+
+    batch_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    params: dict[Key, str] = Field(default_factory=dict)
+    tags: dict[Key, str] = Field(default_factory=dict)
+    metrics: MetricColumns = Field(default_factory=MetricColumns)
+
+
+class MetricHistoryOut(BaseModel):
+    key: str
+    steps: list[int]
+    timestamps: list[int]
+    values: list[WireFloat]
+
+    @classmethod
+    def of(cls, history: MetricHistory) -> MetricHistoryOut:
+        return cls.model_construct(
+            key=history.key, steps=history.steps, timestamps=history.timestamps, values=history.values
+        )
+
+
+class SearchRunsIn(_In):
+    experiment_ids: list[int] | None = None
+    filter: str | None = Field(default=None, examples=["metrics.auc > 0.9 and params.model = 'rf'"])
+    order_by: list[str] | None = Field(default=None, examples=[["metrics.auc desc"]])
+    limit: Annotated[int, Field(ge=1)] = 1000
+    page_token: str | None = None
+    columns: list[str] | None = None
+
+
+class RunPageOut(BaseModel):
+    runs: list[RunOut]
+    next_page_token: str | None = None
+
+
+class RunIdsIn(_In):
+    run_ids: list[Annotated[str, Field(min_length=1, max_length=255)]]
+
+
+class CountOut(BaseModel):
+    count: int
+
+
+# -- artifacts and blobs -----------------------------------------------------------------------
+class ArtifactIn(_In):
+    path: Annotated[str, Field(min_length=1, max_length=1024)]
+    digest: Digest
+    size: Annotated[int, Field(ge=0)]
+    created_at: Millis = 0
+
+
+class ArtifactsIn(_In):
+    artifacts: list[ArtifactIn]
+
+
+class ArtifactOut(BaseModel):
+    path: str
+    digest: str
+    size: int
+    created_at: int = 0
+
+    @classmethod
+    def of(cls, artifact: Artifact) -> ArtifactOut:
+        return cls(
+            path=artifact.path, digest=artifact.digest, size=artifact.size, created_at=artifact.created_at
+        )
+
+
+class ArtifactList(BaseModel):
+    artifacts: list[ArtifactOut]
+
+
+class BlobOut(BaseModel):
+    digest: str
+    size: int
+
+
+# -- admin -------------------------------------------------------------------------------------
+class GcIn(_In):
+    grace_seconds: Annotated[float, Field(ge=0)] = 3600.0
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 1000
+
+
+class GcOut(BaseModel):
+    runs_purged: int
+    blobs_deleted: int
+    blobs_kept: int
+    temp_files_removed: int
+
+
+class PurgeIn(_In):
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+
+
+class PurgeOut(BaseModel):
+    runs_purged: int
+
+
+class DigestsIn(_In):
+    digests: list[Digest]
+
+
+class DigestsOut(BaseModel):
+    digests: list[str]
+
+
+class HealthOut(BaseModel):
+    status: str = "ok"
+
+
+class InfoOut(BaseModel):
+    shipyard_version: str
+    schema_version: str
+    tracking_uri: str
+    artifact_uri: str
+    max_request_bytes: int

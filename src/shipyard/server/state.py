@@ -1,0 +1,87 @@
+"""What the server holds for its lifetime (one metadata store, one blob store) and how routes get it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
+
+from fastapi import Depends, Request
+
+from shipyard.artifacts import FsspecBlobStore
+from shipyard.config import Settings
+from shipyard.errors import ConfigError
+from shipyard.store import Store, open_store
+
+__all__ = ["Blobs", "ServerState", "StateDep", "StoreDep", "open_state", "redact_uri"]
+
+
+@dataclass
+class ServerState:
+    """The stores a server process opens once and shares across requests (both are thread-safe)."""
+
+    settings: Settings
+    store: Store
+    blobs: FsspecBlobStore
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_state(settings: Settings) -> ServerState:
+    """Open the SQL store at ``settings.tracking_uri`` (migrating it) and the blob store.
+
+    Example:
+        >>> from shipyard.config import load_settings
+        >>> state = open_state(load_settings(tracking_uri="sqlite:///:memory:", artifact_uri="memory://doc"))
+        >>> state.close()
+    """
+    if settings.is_remote:
+        raise ConfigError(
+            f"The Shipyard server needs a SQL tracking URI (sqlite:///… or postgresql+psycopg://…), "
+            f"got {redact_uri(settings.tracking_uri)!r}: a server cannot store into another server"
+        )
+    store = open_store(settings.tracking_uri, settings)
+    try:
+        blobs = FsspecBlobStore(settings.artifact_uri)
+    except BaseException:
+        store.close()
+        raise
+    return ServerState(settings=settings, store=store, blobs=blobs)
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with any password replaced by ``***`` (safe to show and log).
+
+    Example:
+        >>> redact_uri("postgresql+psycopg://ship:secret@db:5432/shipyard")
+        'postgresql+psycopg://ship:***@db:5432/shipyard'
+    """
+    try:
+        parts = urlsplit(uri)
+        password = parts.password
+    except ValueError:
+        return uri
+    if not password:
+        return uri
+    userinfo, _, hostinfo = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.shipyard
+    return state
+
+
+def _store(request: Request) -> Store:
+    return _state(request).store
+
+
+def _blobs(request: Request) -> FsspecBlobStore:
+    return _state(request).blobs
+
+
+StateDep = Annotated[ServerState, Depends(_state)]
+StoreDep = Annotated[Store, Depends(_store)]
+Blobs = Annotated[FsspecBlobStore, Depends(_blobs)]
