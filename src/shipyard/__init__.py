@@ -10,7 +10,6 @@ from shipyard.config import Settings, load_settings
 from shipyard.entities import Artifact, Experiment, Run, RunStatus
 from shipyard.errors import ShipyardError
 from shipyard.tracking import ActiveRun, Client, GcReport, autolog, disable_autolog
-from shipyard.version import __version__
 from shipyard.tracking.fluent import (
     active_run,
     compare_runs,
@@ -30,7 +29,7 @@ from shipyard.tracking.fluent import (
     set_tracking_uri,
     start_run,
 )
-
+from shipyard.version import __version__
 
 __all__ = [
     "ActiveRun",

@@ -8,6 +8,7 @@ that every setting appears in ``docs/configuration.md``).
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -72,11 +73,19 @@ def _coerce(setting: Setting, raw: Any, origin: str) -> Any:
             if text in _BOOL_FALSE:
                 return False
             raise ValueError(raw)
+        # int(1.5) == 1 and int(True) == 1 would hide a typo in shipyard.toml
+        if setting.type is int and (
+            isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer())
+        ):
+            raise ValueError(raw)
         value = setting.type(raw)
     except (TypeError, ValueError):
         raise ConfigError(
             f"Setting '{setting.name}' from {origin} must be a {setting.type.__name__}, got {raw!r}"
         ) from None
+    if setting.type is float and not math.isfinite(value):
+        # NaN makes the flusher spin (wait(nan) returns at once); inf overflows wait().
+        raise ConfigError(f"Setting '{setting.name}' from {origin} must be a finite number, got {raw!r}")
     if setting.type in (int, float) and value < 0:
         raise ConfigError(f"Setting '{setting.name}' from {origin} must be >= 0, got {raw!r}")
     return value

@@ -105,7 +105,9 @@ class Run:
             source=d.get("source", ""),
             deleted=bool(d.get("deleted", False)),
             params=dict(d.get("params") or {}),
-            metrics={k: float(v) if v is not None else float("nan") for k, v in (d.get("metrics") or {}).items()},
+            metrics={
+                k: float(v) if v is not None else float("nan") for k, v in (d.get("metrics") or {}).items()
+            },
             tags=dict(d.get("tags") or {}),
         )
 

@@ -143,7 +143,9 @@ class FsspecBlobStore(BlobStoreBase):
         except (ImportError, ValueError) as exc:
             raise InvalidInput(f"Cannot open artifact store {url!r}: {exc}") from exc
         self.root = self.root.rstrip("/")
-        self._local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        self._local = "file" in (
+            self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        )
         self.fs.makedirs(f"{self.root}/blobs", exist_ok=True)
         self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
 

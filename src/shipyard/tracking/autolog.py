@@ -28,7 +28,9 @@ def _estimator_classes() -> list[type]:
     try:
         from sklearn.utils import all_estimators
     except ModuleNotFoundError:
-        raise MissingExtra("Autologging scikit-learn needs it installed: pip install 'shipyard[sklearn]'") from None
+        raise MissingExtra(
+            "Autologging scikit-learn needs it installed: pip install 'shipyard[sklearn]'"
+        ) from None
     from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
     from sklearn.pipeline import Pipeline
 
@@ -39,7 +41,13 @@ def _estimator_classes() -> list[type]:
 def _params_of(estimator: Any) -> dict[str, str]:
     out = {}
     for key, value in estimator.get_params(deep=False).items():
-        text = type(value).__name__ if hasattr(value, "get_params") else repr(value) if isinstance(value, str) else str(value)
+        text = (
+            type(value).__name__
+            if hasattr(value, "get_params")
+            else repr(value)
+            if isinstance(value, str)
+            else str(value)
+        )
         out[key] = text[:500]
     return out
 

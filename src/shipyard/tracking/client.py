@@ -171,7 +171,9 @@ class Client:
         The next page's token is in ``df.attrs["next_page_token"]`` (None on the last page).
 
         Example:
-            >>> client.search_runs("churn", filter="metrics.auc > 0.9", order_by="metrics.auc desc")  # doctest: +SKIP
+            >>> client.search_runs(  # doctest: +SKIP
+            ...     "churn", filter="metrics.auc > 0.9", order_by="metrics.auc desc"
+            ... )
         """
         runs, token = self.search_runs_page(experiments, filter, order_by, limit, page_token, columns)
         return frames.runs_frame(runs, token)
@@ -227,7 +229,9 @@ class Client:
         for artifact in self.store.list_artifacts(run_id, path):
             if artifact.path == path:
                 return self.blobs.get_bytes(artifact.digest)
-        raise ArtifactNotFound(f"Run '{run_id}' has no artifact '{path}' (list them: shipyard runs show {run_id})")
+        raise ArtifactNotFound(
+            f"Run '{run_id}' has no artifact '{path}' (list them: shipyard runs show {run_id})"
+        )
 
     def download_artifacts(self, run_id: str, path: str = "", dest: str | os.PathLike[str] = ".") -> Path:
         """Download one artifact or a directory of them under ``dest``; every blob is verified."""

@@ -16,9 +16,7 @@ __all__ = ["git_info", "installed_packages", "run_tags", "source_of_run"]
 
 def _git(*args: str, cwd: str) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
-        )
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -50,7 +48,7 @@ def installed_packages() -> str:
     """``name==version`` of every installed distribution, sorted (a requirements file)."""
     seen: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.metadata["Name"]
         if name and name.lower() not in seen:
             seen[name.lower()] = f"{name}=={dist.version}"
     return "\n".join(seen[k] for k in sorted(seen)) + "\n"

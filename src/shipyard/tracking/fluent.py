@@ -39,7 +39,9 @@ __all__ = [
     "start_run",
 ]
 
-_ACTIVE: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar("shipyard_active_run", default=None)
+_ACTIVE: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar(
+    "shipyard_active_run", default=None
+)
 _CLIENT: Client | None = None
 _CLIENT_LOCK = threading.Lock()
 _URIS: dict[str, str] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import operator
 import os
 import threading
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from shipyard.entities import Artifact, Run, RunStatus, clean_artifact_path
+from shipyard.entities import Artifact, Run, RunStatus
 from shipyard.errors import InvalidInput, InvalidMetricValue, InvalidState
 from shipyard.tracking.logger import RunLogger
 
@@ -52,7 +53,13 @@ def check_key(kind: str, key: Any) -> str:
 
 
 def param_text(key: str, value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    text = (
+        value
+        if isinstance(value, str)
+        else json.dumps(value)
+        if isinstance(value, (list, dict))
+        else str(value)
+    )
     if len(text) > MAX_PARAM_LEN:
         raise InvalidInput(f"Param '{key}' is {len(text)} characters long; the limit is {MAX_PARAM_LEN}")
     return text
@@ -86,11 +93,14 @@ class ActiveRun:
         return f"<ActiveRun {self.id} experiment={self.info.experiment_name!r} name={self.info.name!r}>"
 
     # -- metrics, params, tags ----------------------------------------------------------------
-    def log_metric(self, key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp: int | None = None
+    ) -> None:
         """Log one point of a metric series (``step`` defaults to the next step of that key)."""
         if value.__class__ is not float:
             value = _metric_value(key, value)
-        if key.__class__ is not str or not key:
+        # A bad key must fail here: in the background flush it would lose the whole batch.
+        if key.__class__ is not str or not key or len(key) > 255:
             check_key("Metric", key)
         if step is None:
             step = self._next_step.get(key, 0)
@@ -101,11 +111,17 @@ class ActiveRun:
 
     @staticmethod
     def _step(step: Any) -> int:
-        if isinstance(step, bool) or not isinstance(step, (int, Real)) or float(step) != int(step):
-            raise InvalidInput(f"step must be an integer, got {step!r}")
-        return int(step)
+        if not isinstance(step, bool):
+            try:
+                return operator.index(step)  # int, numpy integers
+            except TypeError:
+                if isinstance(step, float) and step.is_integer():
+                    return int(step)
+        raise InvalidInput(f"step must be an integer, got {step!r}")
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None:
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
+    ) -> None:
         """Log several metrics at the same step and time."""
         if not isinstance(metrics, Mapping):
             raise InvalidInput(f"log_metrics takes a mapping of name -> number, got {type(metrics).__name__}")
@@ -142,7 +158,9 @@ class ActiveRun:
         self._logger.add_tags({check_key("Tag", k): str(v) for k, v in tags.items()})
 
     # -- artifacts ----------------------------------------------------------------------------
-    def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> list[Artifact]:
+    def log_artifact(
+        self, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[Artifact]:
         """Log a file or a whole directory; returns what was recorded (path → digest)."""
         return self.client.log_artifact(self.id, local_path, artifact_path)
 
@@ -179,7 +197,8 @@ class ActiveRun:
             path = artifact_path if Path(artifact_path).suffix else artifact_path + ".png"
             return self.log_bytes(buf.getvalue(), path)
         raise InvalidInput(
-            f"log_figure takes a matplotlib or plotly figure, got {type(figure).__module__}.{type(figure).__name__}"
+            "log_figure takes a matplotlib or plotly figure, "
+            f"got {type(figure).__module__}.{type(figure).__name__}"
         )
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -218,12 +237,12 @@ class ActiveRun:
             raise InvalidState(f"Run '{self.id}' has already ended")
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc is None:
             self.end(RunStatus.FINISHED)
             return
         self._record_failure(exc, tb)
         killed = isinstance(exc, (KeyboardInterrupt, SystemExit))
         self.end(RunStatus.KILLED if killed else RunStatus.FAILED)
-
-

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, Select, and_, false, not_, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, false, not_, or_, select
 from sqlalchemy.sql.expression import nulls_last
 
 from shipyard.entities import Run, RunPage, RunStatus
@@ -156,7 +156,11 @@ class SearchQuery:
 
     def _compare(self, c: Comparison, joins: dict[Field, tuple[Any, bool]]) -> ColumnElement[bool]:
         if c.op in ("is null", "is not null"):
-            col = _ATTRIBUTE_COLUMNS[c.field.key] if c.field.kind == "attributes" else joins[c.field][0].c.run_id
+            col = (
+                _ATTRIBUTE_COLUMNS[c.field.key]
+                if c.field.kind == "attributes"
+                else joins[c.field][0].c.run_id
+            )
             return col.is_(None) if c.op == "is null" else col.is_not(None)
         sample = c.value[0] if isinstance(c.value, tuple) else c.value
         numeric = isinstance(sample, (int, float))

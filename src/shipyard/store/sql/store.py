@@ -117,18 +117,14 @@ class SqlStore:
     # -- experiments --------------------------------------------------------------------------
     @staticmethod
     def _experiment(row: Any) -> Experiment:
-        return Experiment(
-            id=row.id, name=row.name, created_at=row.created_at, description=row.description
-        )
+        return Experiment(id=row.id, name=row.name, created_at=row.created_at, description=row.description)
 
     def create_experiment(self, name: str, description: str = "") -> Experiment:
         _check_key("Experiment name", name)
         try:
             with self._write() as conn:
                 new_id = conn.execute(
-                    insert(t.experiments).values(
-                        name=name, description=description, created_at=_now_ms()
-                    )
+                    insert(t.experiments).values(name=name, description=description, created_at=_now_ms())
                 ).inserted_primary_key
         except sa_exc.IntegrityError:
             raise AlreadyExists(f"Experiment '{name}' already exists") from None
@@ -208,18 +204,14 @@ class SqlStore:
             select(t.runs.c.id, t.runs.c.status, t.runs.c.deleted).where(t.runs.c.id == run_id)
         ).first()
         if row is None:
-            raise RunNotFound(
-                f"Run '{run_id}' not found in {self.uri} (list runs with: shipyard runs ls)"
-            )
+            raise RunNotFound(f"Run '{run_id}' not found in {self.uri} (list runs with: shipyard runs ls)")
         return row
 
     def get_run(self, run_id: str) -> Run:
         with self._read() as conn:
             runs = load_runs(conn, [run_id], None)
         if not runs:
-            raise RunNotFound(
-                f"Run '{run_id}' not found in {self.uri} (list runs with: shipyard runs ls)"
-            )
+            raise RunNotFound(f"Run '{run_id}' not found in {self.uri} (list runs with: shipyard runs ls)")
         return runs[0]
 
     def update_run(self, run_id: str, *, status: RunStatus, end_time: int | None = None) -> None:
@@ -241,8 +233,7 @@ class SqlStore:
             row = self._require_run(conn, run_id)
             if row.deleted:
                 raise InvalidState(
-                    f"Run '{run_id}' is deleted; restore it before logging "
-                    f"(shipyard runs restore {run_id})"
+                    f"Run '{run_id}' is deleted; restore it before logging (shipyard runs restore {run_id})"
                 )
             if batch.batch_id is not None:
                 stmt = self._insert(t.applied_batches).values(
@@ -262,7 +253,9 @@ class SqlStore:
         for key, value in values.items():
             _check_key("Param", key)
             if len(value) > MAX_PARAM_LEN:
-                raise InvalidInput(f"Param '{key}' value is {len(value)} characters; the limit is {MAX_PARAM_LEN}")
+                raise InvalidInput(
+                    f"Param '{key}' value is {len(value)} characters; the limit is {MAX_PARAM_LEN}"
+                )
         existing = dict(
             conn.execute(
                 select(t.params.c.key, t.params.c.value).where(
@@ -349,9 +342,11 @@ class SqlStore:
     def _compact(self, conn: Connection, run_id: str) -> None:
         """Merge each series' small chunks (one per flush) into chunks of up to 64k points."""
         c = t.metric_chunks.c
-        keys = conn.execute(
-            select(c.key).where(c.run_id == run_id).group_by(c.key).having(func.count() > 1)
-        ).scalars().all()
+        keys = (
+            conn.execute(select(c.key).where(c.run_id == run_id).group_by(c.key).having(func.count() > 1))
+            .scalars()
+            .all()
+        )
         for key in keys:
             rows = conn.execute(
                 select(c.id, c.n, c.data).where(c.run_id == run_id, c.key == key).order_by(c.id)
@@ -376,9 +371,11 @@ class SqlStore:
         c = t.metric_chunks.c
         with self._read() as conn:
             self._require_run(conn, run_id)
-            rows = conn.execute(
-                select(c.data).where(c.run_id == run_id, c.key == key).order_by(c.id)
-            ).scalars().all()
+            rows = (
+                conn.execute(select(c.data).where(c.run_id == run_id, c.key == key).order_by(c.id))
+                .scalars()
+                .all()
+            )
         if not rows:
             return MetricHistory(key, [], [], [])
         parts = [decode_chunk(d) for d in rows]
@@ -386,9 +383,7 @@ class SqlStore:
         stamps = np.concatenate([p[1] for p in parts])
         values = np.concatenate([p[2] for p in parts])
         order = np.lexsort((stamps, steps))
-        return MetricHistory(
-            key, steps[order].tolist(), stamps[order].tolist(), values[order].tolist()
-        )
+        return MetricHistory(key, steps[order].tolist(), stamps[order].tolist(), values[order].tolist())
 
     # -- search -------------------------------------------------------------------------------
     def search_runs(
@@ -432,16 +427,16 @@ class SqlStore:
         children = (t.params, t.tags, t.latest_metrics, t.metric_chunks, t.artifacts, t.applied_batches)
         while True:
             with self._write() as conn:
-                ids = conn.execute(
-                    select(t.runs.c.id).where(t.runs.c.deleted.is_(True)).limit(batch_size)
-                ).scalars().all()
+                ids = (
+                    conn.execute(select(t.runs.c.id).where(t.runs.c.deleted.is_(True)).limit(batch_size))
+                    .scalars()
+                    .all()
+                )
                 if not ids:
                     return total
                 for table in children:
                     conn.execute(delete(table).where(table.c.run_id.in_(ids)))
-                conn.execute(
-                    update(t.runs).where(t.runs.c.parent_run_id.in_(ids)).values(parent_run_id=None)
-                )
+                conn.execute(update(t.runs).where(t.runs.c.parent_run_id.in_(ids)).values(parent_run_id=None))
                 conn.execute(delete(t.runs).where(t.runs.c.id.in_(ids)))
                 total += len(ids)
 
@@ -486,7 +481,11 @@ class SqlStore:
             stmt = self._insert(t.artifacts)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["run_id", "path"],
-                set_={"digest": stmt.excluded.digest, "size": stmt.excluded.size, "created_at": stmt.excluded.created_at},
+                set_={
+                    "digest": stmt.excluded.digest,
+                    "size": stmt.excluded.size,
+                    "created_at": stmt.excluded.created_at,
+                },
             )
             conn.execute(stmt, rows)
 
@@ -497,6 +496,8 @@ class SqlStore:
             stmt = select(c.path, c.digest, c.size, c.created_at).where(c.run_id == run_id)
             if prefix:
                 prefix = clean_artifact_path(prefix)
-                stmt = stmt.where(or_(c.path == prefix, c.path.startswith(prefix.rstrip("/") + "/", autoescape=True)))
+                stmt = stmt.where(
+                    or_(c.path == prefix, c.path.startswith(prefix.rstrip("/") + "/", autoescape=True))
+                )
             rows = conn.execute(stmt.order_by(c.path)).all()
         return [Artifact(r.path, r.digest, r.size, r.created_at) for r in rows]
