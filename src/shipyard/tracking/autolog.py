@@ -3,23 +3,28 @@
 Each fit logs the estimator's params, ``fit_time_s``, ``training_score`` (its
 own ``score`` on the training data, when it has one and ``y`` was given) and the
 fitted model as a skops artifact (``model/model.skops``; skops is safe to load,
-unlike pickle). Inside an active run the fit logs to it; otherwise autolog
-starts and ends a run of its own. Fits nested inside another fit (a pipeline's
+unlike pickle). Inside an active run the fit logs to it (or to a child run when
+the active run already holds another fit's params); otherwise autolog starts and
+ends a run of its own. Logging problems become warnings: autolog never breaks
+the user's ``fit``. Fits nested inside another fit (a pipeline's
 steps, a search's candidates) are not logged separately.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from shipyard.errors import MissingExtra
+from shipyard.tracking import fluent
 
 __all__ = ["autolog", "disable_autolog"]
 
+log = logging.getLogger("shipyard.autolog")
 _STATE = threading.local()
 _PATCHED: dict[type, Callable[..., Any]] = {}
 
@@ -68,13 +73,35 @@ def _log_fit(run: Any, estimator: Any, args: tuple[Any, ...], kwargs: dict[str, 
     run.set_tags({"sy.autolog": "sklearn", "sy.model.flavor": "sklearn"})
 
 
+def _record(
+    estimator: Any, args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float, experiment: str
+) -> None:
+    """Log a finished fit; never let logging break the user's training."""
+    run = fluent.active_run()
+    try:
+        if run is not None and _params_fit(run, estimator):
+            _log_fit(run, estimator, args, kwargs, seconds)
+            return
+        # No run, or the active run already holds another fit's params: a run of its own
+        # (a child of the active run, if any).
+        with fluent.start_run(experiment=experiment, name=type(estimator).__name__) as own:
+            _log_fit(own, estimator, args, kwargs, seconds)
+    except Exception as exc:
+        log.warning("Shipyard autolog could not record %s.fit: %s", type(estimator).__name__, exc)
+
+
+def _params_fit(run: Any, estimator: Any) -> bool:
+    """True when the run has none of this fit's params yet, or the same values."""
+    logged = run.logged_params
+    wanted = {"estimator": type(estimator).__name__, **_params_of(estimator)}
+    return all(logged.get(k, v) == v for k, v in wanted.items())
+
+
 def _wrap(original: Callable[..., Any], experiment: str) -> Callable[..., Any]:
     @functools.wraps(original)
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
         if getattr(_STATE, "depth", 0) > 0:
             return original(self, *args, **kwargs)
-        from shipyard.tracking import fluent
-
         _STATE.depth = 1
         try:
             start = time.perf_counter()
@@ -82,12 +109,7 @@ def _wrap(original: Callable[..., Any], experiment: str) -> Callable[..., Any]:
             seconds = time.perf_counter() - start
         finally:
             _STATE.depth = 0
-        run = fluent.active_run()
-        if run is not None:
-            _log_fit(run, self, args, kwargs, seconds)
-        else:
-            with fluent.start_run(experiment=experiment, name=type(self).__name__) as own:
-                _log_fit(own, self, args, kwargs, seconds)
+        _record(self, args, kwargs, seconds, experiment)
         return result
 
     fit.__shipyard_autolog__ = True  # type: ignore[attr-defined]

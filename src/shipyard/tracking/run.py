@@ -135,6 +135,11 @@ class ActiveRun:
             rows.append((key, v, s, ts))
         self._logger.add_metrics(rows)
 
+    @property
+    def logged_params(self) -> dict[str, str]:
+        """Params logged so far on this run (a copy)."""
+        return dict(self._params)
+
     def log_param(self, key: str, value: Any) -> None:
         self.log_params({key: value})
 
