@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import posixpath
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ __all__ = [
     "LogBatch",
     "MetricHistory",
     "MetricPoint",
+    "MetricSeries",
     "Run",
     "RunCreate",
     "RunPage",
@@ -128,16 +130,42 @@ class RunCreate:
 
 
 @dataclass
+class MetricSeries:
+    """Points of one metric key in columns: lists or numpy arrays of one length."""
+
+    key: str
+    steps: Sequence[int] | Any  # or a numpy int64 array
+    timestamps: Sequence[int] | Any
+    values: Sequence[float] | Any  # or a numpy float64 array
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+@dataclass
 class LogBatch:
-    """A batch of writes for one run. ``metrics`` rows are (key, value, step, timestamp)."""
+    """A batch of writes for one run.
+
+    Metric points come as rows (``metrics``: (key, value, step, timestamp)) and/or
+    as columns (``series``: one :class:`MetricSeries` per key and call, the cheap
+    form the SDK's logger produces).
+    """
 
     metrics: list[tuple[str, float, int, int]] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     batch_id: str | None = None
+    series: list[MetricSeries] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.metrics or self.params or self.tags)
+        return bool(self.metrics or self.params or self.tags or self.series)
+
+    def metric_rows(self) -> Iterator[tuple[str, float, int, int]]:
+        """Every metric point as a (key, value, step, timestamp) row."""
+        yield from self.metrics
+        for s in self.series:
+            for value, step, ts in zip(s.values, s.steps, s.timestamps, strict=True):
+                yield s.key, float(value), int(step), int(ts)
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,7 @@ def _op_route(op: dict[str, Any]) -> tuple[str, str]:
 
 
 def _batch_body(batch: LogBatch) -> dict[str, Any]:
-    rows = batch.metrics
+    rows = list(batch.metric_rows())
     return {
         "batch_id": batch.batch_id,
         "params": batch.params,

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from shipyard.entities import LogBatch
+from shipyard.entities import LogBatch, MetricSeries
 from shipyard.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -38,7 +38,11 @@ class RunLogger:
         self._max = max(1, max_buffer)
         self._cond = threading.Condition(threading.Lock())
         self._write_lock = threading.Lock()  # batches reach the store in logging order
-        self._metrics: list[tuple[str, float, int, int]] = []
+        # Per key: steps, timestamps, values. Columns cost one dict lookup per point at the call
+        # and save the flusher from regrouping rows.
+        self._cols: dict[str, tuple[list[int], list[int], list[float]]] = {}
+        self._bulk: list[MetricSeries] = []  # whole series handed over at once (log_metric_series)
+        self._count = 0
         self._params: dict[str, str] = {}
         self._tags: dict[str, str] = {}
         self._pending: LogBatch | None = None  # a batch whose write failed, retried first
@@ -51,15 +55,35 @@ class RunLogger:
     # -- producer side (hot path) -------------------------------------------------------------
     def add_metric(self, key: str, value: float, step: int, timestamp: int) -> None:
         with self._cond:
-            if len(self._metrics) >= self._max:
+            if self._count >= self._max:
                 self._wait_for_room()
-            self._metrics.append((key, value, step, timestamp))
+            cols = self._cols.get(key)
+            if cols is None:
+                cols = self._cols[key] = ([], [], [])
+            cols[0].append(step)
+            cols[1].append(timestamp)
+            cols[2].append(value)
+            self._count += 1
 
     def add_metrics(self, rows: list[tuple[str, float, int, int]]) -> None:
         with self._cond:
-            if len(self._metrics) + len(rows) > self._max and self._metrics:
+            if self._count and self._count + len(rows) > self._max:
                 self._wait_for_room()
-            self._metrics.extend(rows)
+            for key, value, step, timestamp in rows:
+                cols = self._cols.get(key)
+                if cols is None:
+                    cols = self._cols[key] = ([], [], [])
+                cols[0].append(step)
+                cols[1].append(timestamp)
+                cols[2].append(value)
+            self._count += len(rows)
+
+    def add_series(self, series: MetricSeries) -> None:
+        with self._cond:
+            if self._count and self._count + len(series) > self._max:
+                self._wait_for_room()
+            self._bulk.append(series)
+            self._count += len(series)
 
     def add_params(self, params: dict[str, str]) -> None:
         with self._cond:
@@ -71,14 +95,15 @@ class RunLogger:
 
     def _wait_for_room(self) -> None:
         self._wake.set()
-        while len(self._metrics) >= self._max and not self._closed:
+        while self._count >= self._max and not self._closed:
             self._cond.wait(0.5)
 
     # -- consumer side ------------------------------------------------------------------------
     def _swap(self) -> LogBatch:
         with self._cond:
-            batch = LogBatch(self._metrics, self._params, self._tags)
-            self._metrics, self._params, self._tags = [], {}, {}
+            series = [MetricSeries(k, c[0], c[1], c[2]) for k, c in self._cols.items()]
+            batch = LogBatch(params=self._params, tags=self._tags, series=series + self._bulk)
+            self._cols, self._bulk, self._params, self._tags, self._count = {}, [], {}, {}, 0
             self._cond.notify_all()
         return batch
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from shipyard.entities import Artifact, Run, RunStatus
+from shipyard.entities import Artifact, MetricSeries, Run, RunStatus
 from shipyard.errors import InvalidInput, InvalidMetricValue, InvalidState
 from shipyard.tracking.logger import RunLogger
 
@@ -63,6 +63,19 @@ def param_text(key: str, value: Any) -> str:
     if len(text) > MAX_PARAM_LEN:
         raise InvalidInput(f"Param '{key}' is {len(text)} characters long; the limit is {MAX_PARAM_LEN}")
     return text
+
+
+def _integer_column(key: str, name: str, data: Any, n: int) -> Any:
+    """``data`` as an int64 array of length ``n`` (whole floats allowed), or a clear error."""
+    import numpy as np
+
+    arr = np.asarray(data)
+    whole = np.issubdtype(arr.dtype, np.integer) or (
+        np.issubdtype(arr.dtype, np.floating) and bool(np.all(np.isfinite(arr) & (np.mod(arr, 1) == 0)))
+    )
+    if arr.shape != (n,) or arr.dtype == np.bool_ or not whole:
+        raise InvalidInput(f"Metric '{key}' {name} must be {n} integers, one per value")
+    return arr.astype(np.int64)
 
 
 class ActiveRun:
@@ -134,6 +147,45 @@ class ActiveRun:
             self._next_step[key] = s + 1
             rows.append((key, v, s, ts))
         self._logger.add_metrics(rows)
+
+    def log_metric_series(
+        self,
+        key: str,
+        values: Any,
+        steps: Any = None,
+        timestamps: Any = None,
+    ) -> None:
+        """Log a whole series at once (a learning curve, a Keras history): the cheapest way in.
+
+        ``values`` is any 1-D array-like of numbers; ``steps`` defaults to the key's next steps;
+        ``timestamps`` (epoch ms) defaults to now, and may be one number or one per value.
+
+        Example:
+            >>> run.log_metric_series("val_loss", model.validation_score_)  # doctest: +SKIP
+        """
+        import numpy as np
+
+        check_key("Metric", key)
+        try:
+            vals = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidMetricValue(f"Metric '{key}' series must hold numbers only") from None
+        if vals.ndim != 1:
+            raise InvalidInput(f"Metric '{key}' series must be one-dimensional, got shape {vals.shape}")
+        n = len(vals)
+        if steps is None:
+            start = self._next_step.get(key, 0)
+            step_arr = np.arange(start, start + n, dtype=np.int64)
+        else:
+            step_arr = _integer_column(key, "steps", steps, n)
+        if timestamps is None or np.ndim(timestamps) == 0:
+            stamp = int(time.time() * 1000) if timestamps is None else int(timestamps)
+            ts = np.full(n, stamp, dtype=np.int64)
+        else:
+            ts = _integer_column(key, "timestamps", timestamps, n)
+        if n:
+            self._next_step[key] = int(step_arr.max()) + 1
+            self._logger.add_series(MetricSeries(key, step_arr, ts, vals))
 
     @property
     def logged_params(self) -> dict[str, str]:

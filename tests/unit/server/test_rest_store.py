@@ -249,3 +249,17 @@ def _use_sdk(client: Client, exp: str, root: Path) -> dict[str, Any]:
         "note": client.read_artifact(ids[1], "note.txt"),
         "status": client.get_run(ids[0]).status,
     }
+
+
+def test_a_batch_of_metric_series_goes_through_the_server(rest_store: RestStore) -> None:
+    from shipyard.entities import LogBatch, MetricSeries
+
+    rest_store.create_run(spec("series1", "series"))
+    batch = LogBatch(series=[MetricSeries("loss", [0, 1, 2], [5, 6, 7], [0.3, float("inf"), 0.1])])
+    rest_store.log_batch("series1", batch)
+    history = rest_store.get_metric_history("series1", "loss")
+    assert (history.steps, history.timestamps, history.values) == (
+        [0, 1, 2],
+        [5, 6, 7],
+        [0.3, float("inf"), 0.1],
+    )

@@ -233,7 +233,7 @@ class SlowStore:
         self.batch_sizes: list[int] = []
 
     def log_batch(self, run_id: str, batch: LogBatch) -> None:
-        self.batch_sizes.append(len(batch.metrics))
+        self.batch_sizes.append(sum(1 for _ in batch.metric_rows()))
         time.sleep(self._delay)
         self._inner.log_batch(run_id, batch)
 
@@ -285,3 +285,44 @@ def test_a_store_error_surfaces_at_flush_not_in_the_training_loop(client: Client
         run.flush()
     run.end()
     assert client.get_run(run.id).status is RunStatus.FINISHED
+
+
+# ---------------------------------------------------------------------------------------------- series
+
+
+def test_log_metric_series_stores_a_whole_curve_with_default_steps(client: Client) -> None:
+    with client.start_run(log_environment=False) as run:
+        run.log_metric("loss", 9.0)  # step 0
+        run.log_metric_series("loss", np.array([3.0, 2.0, math.nan, 1.0]))  # steps 1..4
+        run.log_metric("loss", 0.5)  # step 5 continues after the series
+    steps, values = history(client, run.id, "loss")
+    assert steps == [0, 1, 2, 3, 4, 5]
+    assert values[:3] == [9.0, 3.0, 2.0] and math.isnan(values[3]) and values[4:] == [1.0, 0.5]
+    assert client.get_run(run.id).metrics["loss"] == 0.5
+
+
+def test_log_metric_series_takes_explicit_steps_and_timestamps(client: Client) -> None:
+    with client.start_run(log_environment=False) as run:
+        run.log_metric_series(
+            "acc", [0.1, 0.2], steps=[10, 20], timestamps=[1_700_000_000_000, 1_700_000_000_500]
+        )
+    h = client.store.get_metric_history(run.id, "acc")
+    assert (h.steps, h.timestamps, h.values) == ([10, 20], [1_700_000_000_000, 1_700_000_000_500], [0.1, 0.2])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"values": ["a", "b"]}, InvalidMetricValue),
+        ({"values": [[1.0, 2.0]]}, InvalidInput),
+        ({"values": [1.0, 2.0], "steps": [1]}, InvalidInput),
+        ({"values": [1.0, 2.0], "steps": [1.5, 2.0]}, InvalidInput),
+        ({"values": [1.0], "timestamps": ["x"]}, InvalidInput),
+    ],
+    ids=["strings", "2-d", "short steps", "fractional step", "bad timestamp"],
+)
+def test_log_metric_series_refuses_bad_columns_at_the_call(
+    client: Client, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    with client.start_run(log_environment=False) as run, pytest.raises(error):
+        run.log_metric_series("m", **kwargs)

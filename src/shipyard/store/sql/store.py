@@ -9,7 +9,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+import numpy.typing as npt
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -65,6 +66,95 @@ def _check_key(kind: str, key: Any) -> str:
     return key
 
 
+_Columns = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
+
+
+def _columns(batch: LogBatch) -> dict[str, _Columns]:
+    """A batch's metric points as (steps, timestamps, values) arrays per key, in logging order."""
+    parts: dict[str, list[tuple[Any, Any, Any]]] = {}
+    if batch.metrics:
+        keys, values, steps, stamps = zip(*batch.metrics, strict=True)
+        rows: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            rows.setdefault(key, []).append(i)
+        try:
+            v = np.asarray(values, np.float64)
+            s, ts = np.asarray(steps, np.int64), np.asarray(stamps, np.int64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidInput(f"A metric point has a non-numeric value, step or timestamp: {exc}") from None
+        for key, idx in rows.items():
+            parts.setdefault(key, []).append((s[idx], ts[idx], v[idx]))
+    for series in batch.series:
+        if len(series):
+            parts.setdefault(series.key, []).append((series.steps, series.timestamps, series.values))
+    out: dict[str, _Columns] = {}
+    for key, chunks in parts.items():
+        try:
+            s = np.concatenate([np.asarray(c[0], np.int64) for c in chunks])
+            ts = np.concatenate([np.asarray(c[1], np.int64) for c in chunks])
+            v = np.concatenate([np.asarray(c[2], np.float64) for c in chunks])
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidInput(f"Metric '{key}' has a non-numeric value, step or timestamp: {exc}") from None
+        if not len(s) == len(ts) == len(v):
+            raise InvalidInput(f"Metric '{key}' has columns of different lengths")
+        out[key] = (s, ts, v)
+    return out
+
+
+class _Statements:
+    """Statements of the hot paths, built once per store: building SQLAlchemy constructs per call
+    costs more than executing them on SQLite."""
+
+    def __init__(self, dialect: str) -> None:
+        ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        runs = t.runs.c
+        self.run_state = select(runs.id, runs.status, runs.deleted).where(runs.id == bindparam("rid"))
+        self.insert_run = ins(t.runs).on_conflict_do_nothing(index_elements=["id"]).returning(runs.id)
+        self.insert_params = insert(t.params)
+        self.existing_params = select(t.params.c.key, t.params.c.value).where(
+            t.params.c.run_id == bindparam("rid"), t.params.c.key.in_(bindparam("keys", expanding=True))
+        )
+        tags = ins(t.tags)
+        self.upsert_tags = tags.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={"value": tags.excluded.value, "value_num": tags.excluded.value_num},
+        )
+        self.insert_chunks = insert(t.metric_chunks)
+        latest = ins(t.latest_metrics)
+        cur = t.latest_metrics.c
+        newer = or_(
+            latest.excluded.step > cur.step,
+            and_(latest.excluded.step == cur.step, latest.excluded.timestamp >= cur.timestamp),
+        )
+        self.upsert_latest = latest.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={
+                "value": latest.excluded.value,
+                "step": latest.excluded.step,
+                "timestamp": latest.excluded.timestamp,
+            },
+            where=newer,
+        )
+        self.claim_batch = (
+            ins(t.applied_batches).on_conflict_do_nothing().returning(t.applied_batches.c.batch_id)
+        )
+        self.set_status = update(t.runs).where(runs.id == bindparam("rid")).values(status=bindparam("st"))
+        self.end_run = (
+            update(t.runs)
+            .where(runs.id == bindparam("rid"))
+            .values(status=bindparam("st"), end_time=bindparam("et"))
+        )
+        chunks = t.metric_chunks.c
+        self.fragmented_keys = (
+            select(chunks.key)
+            .where(chunks.run_id == bindparam("rid"))
+            .group_by(chunks.key)
+            .having(func.count() > 1)
+        )
+        self.experiment_id = select(t.experiments.c.id).where(t.experiments.c.name == bindparam("name"))
+        self.insert_experiment = ins(t.experiments).on_conflict_do_nothing(index_elements=["name"])
+
+
 class SqlStore:
     """Metadata store on SQLite (default) or PostgreSQL; migrates on open.
 
@@ -78,6 +168,8 @@ class SqlStore:
         self.uri = uri
         self._engine = make_engine(uri)
         self._dialect = self._engine.dialect.name
+        self._s = _Statements(self._dialect)
+        self._experiment_ids: dict[str, int] = {}  # experiments are never renamed or deleted
         try:
             upgrade(self._engine, uri, sqlite_path(uri))
         except sa_exc.DatabaseError as exc:  # unreachable server, not a database file, ...
@@ -132,10 +224,12 @@ class SqlStore:
         return self.get_experiment(int(new_id[0]))
 
     def _get_or_create_experiment_id(self, conn: Connection, name: str) -> int:
+        cached = self._experiment_ids.get(name)
+        if cached is not None:
+            return cached
         _check_key("Experiment name", name)
-        stmt = self._insert(t.experiments).values(name=name, description="", created_at=_now_ms())
-        conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
-        return int(conn.execute(select(t.experiments.c.id).where(t.experiments.c.name == name)).scalar_one())
+        conn.execute(self._s.insert_experiment, {"name": name, "description": "", "created_at": _now_ms()})
+        return int(conn.execute(self._s.experiment_id, {"name": name}).scalar_one())
 
     def get_experiment(self, experiment_id: int) -> Experiment:
         with self._read() as conn:
@@ -166,9 +260,7 @@ class SqlStore:
     def create_run(self, spec: RunCreate) -> Run:
         try:
             with self._write() as conn:
-                existing = conn.execute(select(t.runs.c.id).where(t.runs.c.id == spec.run_id)).first()
-                if existing is None:
-                    self._insert_run(conn, spec)
+                run = self._insert_run(conn, spec)
         except sa_exc.IntegrityError as exc:
             # On PostgreSQL a concurrent create of the same id (a retry racing its original) can win
             # between our check and insert: the run exists, which is what the caller asked for.
@@ -177,32 +269,50 @@ class SqlStore:
                     raise InvalidInput(
                         f"Cannot create run '{spec.run_id}' in {self.uri}: {exc.orig}"
                     ) from exc
-        return self.get_run(spec.run_id)
+            run = None
+        if run is None:
+            run = self.get_run(spec.run_id)
+        # Cached only once committed: another thread must never reference an uncommitted experiment.
+        self._experiment_ids[run.experiment_name] = run.experiment_id
+        return run
 
-    def _insert_run(self, conn: Connection, spec: RunCreate) -> None:
+    def _insert_run(self, conn: Connection, spec: RunCreate) -> Run | None:
+        """Insert a new run; None when a run with this id exists already (create is idempotent)."""
         exp_id = self._get_or_create_experiment_id(conn, spec.experiment_name)
         if spec.parent_run_id is not None:
             self._require_run(conn, spec.parent_run_id)
-        conn.execute(
-            insert(t.runs).values(
-                id=spec.run_id,
-                experiment_id=exp_id,
-                name=spec.name,
-                status=RunStatus.RUNNING.value,
-                start_time=spec.start_time,
-                parent_run_id=spec.parent_run_id,
-                user=spec.user,
-                source=spec.source,
-                deleted=False,
-            )
-        )
-        self._write_params(conn, spec.run_id, spec.params)
+        row = {
+            "id": spec.run_id,
+            "experiment_id": exp_id,
+            "name": spec.name,
+            "status": RunStatus.RUNNING.value,
+            "start_time": spec.start_time,
+            "end_time": None,
+            "parent_run_id": spec.parent_run_id,
+            "user": spec.user,
+            "source": spec.source,
+            "deleted": False,
+        }
+        if conn.execute(self._s.insert_run, row).first() is None:
+            return None
+        self._write_params(conn, spec.run_id, spec.params, new_run=True)
         self._write_tags(conn, spec.run_id, spec.tags)
+        return Run(
+            id=spec.run_id,
+            experiment_id=exp_id,
+            experiment_name=spec.experiment_name,
+            name=spec.name,
+            status=RunStatus.RUNNING,
+            start_time=spec.start_time,
+            parent_run_id=spec.parent_run_id,
+            user=spec.user,
+            source=spec.source,
+            params=dict(spec.params),
+            tags=dict(spec.tags),
+        )
 
     def _require_run(self, conn: Connection, run_id: str) -> Any:
-        row = conn.execute(
-            select(t.runs.c.id, t.runs.c.status, t.runs.c.deleted).where(t.runs.c.id == run_id)
-        ).first()
+        row = conn.execute(self._s.run_state, {"rid": run_id}).first()
         if row is None:
             raise RunNotFound(f"Run '{run_id}' not found in {self.uri} (list runs with: shipyard runs ls)")
         return row
@@ -218,12 +328,12 @@ class SqlStore:
         status = RunStatus(status)
         with self._write() as conn:
             self._require_run(conn, run_id)
-            values: dict[str, Any] = {"status": status.value}
-            if status.is_terminal:
-                values["end_time"] = end_time if end_time is not None else _now_ms()
-            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(**values))
-            if status.is_terminal:
-                self._compact(conn, run_id)
+            if not status.is_terminal:
+                conn.execute(self._s.set_status, {"rid": run_id, "st": status.value})
+                return
+            et = end_time if end_time is not None else _now_ms()
+            conn.execute(self._s.end_run, {"rid": run_id, "st": status.value, "et": et})
+            self._compact(conn, run_id)
 
     # -- logging ------------------------------------------------------------------------------
     def log_batch(self, run_id: str, batch: LogBatch) -> None:
@@ -236,18 +346,17 @@ class SqlStore:
                     f"Run '{run_id}' is deleted; restore it before logging (shipyard runs restore {run_id})"
                 )
             if batch.batch_id is not None:
-                stmt = self._insert(t.applied_batches).values(
-                    batch_id=batch.batch_id, run_id=run_id, applied_at=_now_ms()
-                )
                 # RETURNING, not rowcount: SQLAlchemy 2.1 reports rowcount -1 for INSERTs on psycopg.
-                stmt = stmt.on_conflict_do_nothing().returning(t.applied_batches.c.batch_id)
-                if conn.execute(stmt).first() is None:
+                claim = {"batch_id": batch.batch_id, "run_id": run_id, "applied_at": _now_ms()}
+                if conn.execute(self._s.claim_batch, claim).first() is None:
                     return  # replayed batch: applied before
             self._write_params(conn, run_id, batch.params)
             self._write_tags(conn, run_id, batch.tags)
-            self._write_metrics(conn, run_id, batch.metrics)
+            self._write_metrics(conn, run_id, _columns(batch))
 
-    def _write_params(self, conn: Connection, run_id: str, values: dict[str, str]) -> None:
+    def _write_params(
+        self, conn: Connection, run_id: str, values: dict[str, str], new_run: bool = False
+    ) -> None:
         if not values:
             return
         for key, value in values.items():
@@ -256,13 +365,11 @@ class SqlStore:
                 raise InvalidInput(
                     f"Param '{key}' value is {len(value)} characters; the limit is {MAX_PARAM_LEN}"
                 )
-        existing = dict(
-            conn.execute(
-                select(t.params.c.key, t.params.c.value).where(
-                    t.params.c.run_id == run_id, t.params.c.key.in_(list(values))
-                )
-            ).all()
-        )
+        existing: dict[str, str] = {}
+        if not new_run:
+            existing = dict(
+                conn.execute(self._s.existing_params, {"rid": run_id, "keys": list(values)}).all()
+            )
         changed = {k: (existing[k], v) for k, v in values.items() if k in existing and existing[k] != v}
         if changed:
             key, (old, new) = next(iter(changed.items()))
@@ -276,7 +383,7 @@ class SqlStore:
             if k not in existing
         ]
         if rows:
-            conn.execute(insert(t.params), rows)
+            conn.execute(self._s.insert_params, rows)
 
     def _write_tags(self, conn: Connection, run_id: str, values: dict[str, str]) -> None:
         if not values:
@@ -285,30 +392,17 @@ class SqlStore:
             {"run_id": run_id, "key": _check_key("Tag", k), "value": v, "value_num": _as_number(v)}
             for k, v in values.items()
         ]
-        stmt = self._insert(t.tags)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["run_id", "key"],
-            set_={"value": stmt.excluded.value, "value_num": stmt.excluded.value_num},
-        )
-        conn.execute(stmt, rows)
+        conn.execute(self._s.upsert_tags, rows)
 
-    def _write_metrics(
-        self, conn: Connection, run_id: str, points: list[tuple[str, float, int, int]]
-    ) -> None:
-        if not points:
+    def _write_metrics(self, conn: Connection, run_id: str, columns: dict[str, _Columns]) -> None:
+        if not columns:
             return
-        groups: dict[str, list[tuple[str, float, int, int]]] = {}
-        for p in points:
-            groups.setdefault(p[0], []).append(p)
         chunks = []
         latest = []
-        for key, pts in groups.items():
+        for key, (steps, stamps, values) in columns.items():
             _check_key("Metric", key)
-            values = np.fromiter((p[1] for p in pts), dtype=np.float64, count=len(pts))
-            steps = np.fromiter((p[2] for p in pts), dtype=np.int64, count=len(pts))
-            stamps = np.fromiter((p[3] for p in pts), dtype=np.int64, count=len(pts))
             chunks.append(
-                {"run_id": run_id, "key": key, "n": len(pts), "data": encode_chunk(steps, stamps, values)}
+                {"run_id": run_id, "key": key, "n": len(steps), "data": encode_chunk(steps, stamps, values)}
             )
             last = int(np.lexsort((stamps, steps))[-1])
             value = float(values[last])
@@ -321,23 +415,8 @@ class SqlStore:
                     "timestamp": int(stamps[last]),
                 }
             )
-        conn.execute(insert(t.metric_chunks), chunks)
-        stmt = self._insert(t.latest_metrics)
-        cur = t.latest_metrics.c
-        newer = or_(
-            stmt.excluded.step > cur.step,
-            and_(stmt.excluded.step == cur.step, stmt.excluded.timestamp >= cur.timestamp),
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["run_id", "key"],
-            set_={
-                "value": stmt.excluded.value,
-                "step": stmt.excluded.step,
-                "timestamp": stmt.excluded.timestamp,
-            },
-            where=newer,
-        )
-        conn.execute(stmt, latest)
+        conn.execute(self._s.insert_chunks, chunks)
+        conn.execute(self._s.upsert_latest, latest)
 
     def _compact(self, conn: Connection, run_id: str) -> None:
         """Merge each series' small chunks (one per flush) into chunks of up to 64k points."""
