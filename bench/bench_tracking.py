@@ -13,6 +13,7 @@ printed and written to ``bench/RESULTS.md`` (one section per benchmark, replaced
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
@@ -21,6 +22,7 @@ import sys
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -32,9 +34,10 @@ from common import (  # noqa: E402
     Result,
     Section,
     fresh_dir,
-    median_time,
+    interleaved_medians,
     print_section,
     remove_temp_dirs,
+    rerun_at_commit,
     sqlite_file_size,
     update_results_file,
 )
@@ -76,7 +79,7 @@ QUICK = Sizes(
     d_runs_large=10_000,
     e_runs=10,
     e_mlflow_runs=2,
-    repeats=2,
+    repeats=3,
 )
 
 
@@ -422,55 +425,56 @@ def section_c(state: CState) -> Section:
 
 
 # -- (d) search --------------------------------------------------------------------------------
-def build_runs_batched(store: Any, experiment: str, data: list[RunData], batch: int = 1000) -> None:
-    """Insert finished runs through ``SqlStore``'s own write path, ``batch`` runs per transaction.
+@contextlib.contextmanager
+def one_transaction(store: Any) -> Iterator[None]:
+    """Run the store's public methods inside one write transaction.
 
-    Per run this is exactly what the SDK's start_run / log_metrics / end cause: ``_insert_run`` (the body
-    of ``create_run``), ``_write_metrics`` (the body of ``log_batch``) and the status/end-time update of
-    ``update_run`` (whose compaction is a no-op for one chunk per key). Only the transactions are grouped.
+    ``SqlStore`` opens a transaction per call through its ``_write()`` and ``_read()`` context
+    managers; here both hand out one connection, already in a write transaction, until the block
+    ends and commits it. The store's own code still does all the work, so the rows are those the SDK
+    writes; only the commits are grouped.
     """
-    from sqlalchemy import update
+    if not (callable(getattr(store, "_write", None)) and callable(getattr(store, "_read", None))):
+        raise RuntimeError(f"{type(store).__name__} has no _write()/_read(); use --build-100k public")
+    with store._write() as conn:
+        store._write = store._read = lambda: contextlib.nullcontext(conn)
+        try:
+            yield
+        finally:
+            del store._write, store._read  # the class's context managers again
 
-    from shipyard.entities import RunCreate, RunStatus
-    from shipyard.store.sql import schema
 
+def _store_run(store: Any, experiment: str, d: RunData, user: str) -> None:
+    """One run as the SDK makes it: create_run (params, tags), log_batch (metrics), update_run."""
+    from shipyard.entities import LogBatch, RunCreate, RunStatus
+
+    run_id = uuid.uuid4().hex
+    ts = now_ms()
+    store.create_run(
+        RunCreate(run_id, experiment, f"run-{run_id[:8]}", ts, user, "bench", None, d.params, d.tags)
+    )
+    store.log_batch(run_id, LogBatch(metrics=[(k, v, 0, ts) for k, v in d.metrics.items()]))
+    store.update_run(run_id, status=RunStatus.FINISHED, end_time=now_ms())
+
+
+def build_runs_batched(store: Any, experiment: str, data: list[RunData], batch: int = 1000) -> None:
+    """Insert finished runs with the public Store API, ``batch`` runs per transaction."""
     user = default_user()
     started = time.perf_counter()
     for first in range(0, len(data), batch):
         if first and first % (20 * batch) == 0:
             rate = first / (time.perf_counter() - started)
             say(f"(d)   {first:,} of {len(data):,} runs inserted ({rate:,.0f} runs/s)")
-        with store._write() as conn:
-            ids = []
+        with one_transaction(store):
             for d in data[first : first + batch]:
-                run_id = uuid.uuid4().hex
-                ts = now_ms()
-                spec = RunCreate(
-                    run_id, experiment, f"run-{run_id[:8]}", ts, user, "bench", None, d.params, d.tags
-                )
-                store._insert_run(conn, spec)
-                store._write_metrics(conn, run_id, [(k, v, 0, ts) for k, v in d.metrics.items()])
-                ids.append(run_id)
-            conn.execute(
-                update(schema.runs)
-                .where(schema.runs.c.id.in_(ids))
-                .values(status=RunStatus.FINISHED.value, end_time=now_ms())
-            )
+                _store_run(store, experiment, d, user)
 
 
 def build_runs_public(store: Any, experiment: str, data: list[RunData]) -> None:
-    """The same runs through the public Store API: create_run + log_batch + update_run (3 transactions)."""
-    from shipyard.entities import LogBatch, RunCreate, RunStatus
-
+    """The same runs with the public Store API, one transaction per call (3 per run)."""
     user = default_user()
     for d in data:
-        run_id = uuid.uuid4().hex
-        ts = now_ms()
-        store.create_run(
-            RunCreate(run_id, experiment, f"run-{run_id[:8]}", ts, user, "bench", None, d.params, d.tags)
-        )
-        store.log_batch(run_id, LogBatch(metrics=[(k, v, 0, ts) for k, v in d.metrics.items()]))
-        store.update_run(run_id, status=RunStatus.FINISHED, end_time=now_ms())
+        _store_run(store, experiment, d, user)
 
 
 def check_batched_builder(keep: bool) -> None:
@@ -491,10 +495,6 @@ def check_batched_builder(keep: bool) -> None:
     client.close()
 
 
-def _median_ms(fn: Any, repeat: int, warmup: int) -> float:
-    return median_time(fn, repeat, warmup)[0] * 1e3
-
-
 def bench_d(sz: Sizes, state: CState, keep: bool, builder: str) -> Section:
     mlflow = mlflow_module()
     n = len(state.data)
@@ -503,9 +503,11 @@ def bench_d(sz: Sizes, state: CState, keep: bool, builder: str) -> Section:
     order = [SEARCH_ORDER]
     ml_order = ["metrics.auc DESC"]
 
-    say(f"(d) searching {n:,} runs")
-    sy_store_ms = _median_ms(lambda: store.search_runs([exp_id], SEARCH_FILTER, order, SEARCH_LIMIT), 30, 3)
-    sy_df_ms = _median_ms(lambda: client.search_runs("c", SEARCH_FILTER, order, SEARCH_LIMIT), 30, 3)
+    def sy_search() -> Any:
+        return store.search_runs([exp_id], SEARCH_FILTER, order, SEARCH_LIMIT)
+
+    def sy_search_df() -> Any:
+        return client.search_runs("c", SEARCH_FILTER, order, SEARCH_LIMIT)
 
     def ml_search() -> Any:
         return state.ml_client.search_runs(
@@ -520,8 +522,11 @@ def bench_d(sz: Sizes, state: CState, keep: bool, builder: str) -> Section:
             max_results=SEARCH_LIMIT,
         )
 
-    ml_ms = _median_ms(ml_search, 10, 2)
-    ml_df_ms = _median_ms(ml_search_df, 10, 2)
+    say(f"(d) searching {n:,} runs, the four searches in turn")
+    ms = interleaved_medians(
+        {"sy": sy_search, "sy_df": sy_search_df, "ml": ml_search, "ml_df": ml_search_df}, repeat=15, warmup=2
+    )
+    sy_store_ms, sy_df_ms, ml_ms, ml_df_ms = (ms[k] * 1e3 for k in ("sy", "sy_df", "ml", "ml_df"))
 
     # Both stores hold the same data, so the answers must agree run for run.
     sy_seeds = [
@@ -539,8 +544,8 @@ def bench_d(sz: Sizes, state: CState, keep: bool, builder: str) -> Section:
     (build_runs_batched if builder == "batched" else build_runs_public)(store, "c", more)
     build_s = time.perf_counter() - start
     say(f"(d) searching {sz.d_runs_large:,} runs")
-    big_store_ms = _median_ms(lambda: store.search_runs([exp_id], SEARCH_FILTER, order, SEARCH_LIMIT), 30, 3)
-    big_df_ms = _median_ms(lambda: client.search_runs("c", SEARCH_FILTER, order, SEARCH_LIMIT), 30, 3)
+    ms = interleaved_medians({"sy": sy_search, "sy_df": sy_search_df}, repeat=30, warmup=3)
+    big_store_ms, big_df_ms = ms["sy"] * 1e3, ms["sy_df"] * 1e3
     big_page = store.search_runs([exp_id], SEARCH_FILTER, order, SEARCH_LIMIT)
     assert len(big_page.runs) == SEARCH_LIMIT
     aucs = [r.metrics["auc"] for r in big_page.runs]
@@ -582,17 +587,18 @@ def bench_d(sz: Sizes, state: CState, keep: bool, builder: str) -> Section:
         ),
     ]
     how = (
-        "`SqlStore`'s own write path (`_insert_run`, `_write_metrics`, `update_run`'s status update) with "
-        "1,000 runs per transaction — the same rows the SDK writes (checked against an SDK-made run before "
-        "timing)"
+        "the public Store API (`create_run` + `log_batch` + `update_run` per run) with 1,000 runs per "
+        "transaction (the store's `_write()`/`_read()` share one open transaction; checked against an "
+        "SDK-made run before timing)"
         if builder == "batched"
-        else "the public Store API (`create_run` + `log_batch` + `update_run` per run)"
+        else "the public Store API (`create_run` + `log_batch` + `update_run` per run, 3 transactions each)"
     )
     sec.notes = [
         f"The {n:,} runs are those of (c), identical in both stores; {matches} match the filter and both "
-        f"systems returned the same {SEARCH_LIMIT} runs in the same order. Medians: Shipyard of 30 calls, "
-        "MLflow of 10, after warm-up calls. Shipyard's DataFrame has one column per param/metric/tag (as "
-        "`mlflow.search_runs`).",
+        f"systems returned the same {SEARCH_LIMIT} runs in the same order. Medians of 15 calls each, the "
+        f"four searches taking turns (the two Shipyard ones, 30 calls each, at {sz.d_runs_large:,} runs), "
+        "after 2–3 warm-up calls. Shipyard's DataFrame has one column per param/metric/tag, as "
+        "`mlflow.search_runs`'s does.",
         f"{big} runs: the {n:,} SDK-made runs of (c) plus {extra:,} more in the same experiment, from the "
         f"same generator, inserted via {how}; built in {build_s:.0f} s. {big_matches:,} runs match the "
         "filter. MLflow was not run at this size.",
@@ -748,7 +754,19 @@ def main(argv: list[str] | None = None) -> int:
         "public Store API, one run at a time (several minutes slower)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores (paths are printed)")
+    parser.add_argument(
+        "--commit",
+        metavar="REV",
+        help="measure src/ as of this commit (e.g. HEAD), exported to a temp dir, instead of the working "
+        "tree, which others may be editing",
+    )
     args = parser.parse_args(argv)
+    say(f"shipyard imported from {Path(sy.__file__).parent}")
+    if args.commit:
+        rest = list(sys.argv[1:] if argv is None else argv)
+        i = next(i for i, a in enumerate(rest) if a.startswith("--commit"))
+        del rest[i : i + (1 if "=" in rest[i] else 2)]
+        return rerun_at_commit(args.commit, Path(__file__).resolve(), rest)
 
     only = {c for c in args.only.lower() if c in "abcde"}
     if not only:

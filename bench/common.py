@@ -13,6 +13,8 @@ import platform
 import shutil
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,11 +27,13 @@ __all__ = [
     "Result",
     "Section",
     "fresh_dir",
+    "interleaved_medians",
     "machine_info",
     "machine_line",
     "load_average",
     "median_time",
     "print_section",
+    "rerun_at_commit",
     "sqlite_file_size",
     "update_results_file",
 ]
@@ -50,6 +54,23 @@ def median_time(fn: Callable[[], object], repeat: int, warmup: int = 1) -> tuple
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times), times
+
+
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], repeat: int, warmup: int = 2
+) -> dict[str, float]:
+    """Median seconds of each function, timed in turn (a, b, c, a, b, c, ...) so that a burst of load on
+    this shared machine hits all of them alike rather than whichever happened to be running."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 # -- temp dirs and SQLite ----------------------------------------------------------------------
@@ -83,6 +104,34 @@ def sqlite_file_size(path: Path) -> int:
     return total
 
 
+# -- measuring a commit -----------------------------------------------------------------------
+def rerun_at_commit(rev: str, script: Path, argv: list[str]) -> int:
+    """Run ``script argv`` against ``src/`` as of commit ``rev``, exported read-only to a temp dir.
+
+    Others edit the working tree while benchmarks run; this measures a fixed, named state instead.
+    The export goes first on PYTHONPATH, ahead of the editable install's path to the working tree.
+    """
+    repo = BENCH_DIR.parent
+    sha = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--short", rev], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    root = Path(tempfile.mkdtemp(prefix=f"bench-src-{sha}-"))
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(repo), "archive", sha, "src"], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(root / "src"), os.environ.get("PYTHONPATH")])),
+            "BENCH_CODE_STATE": f"{sha} (exported, clean)",
+        }
+        print(f"measuring src/ at {sha} (exported to {root})", file=sys.stderr, flush=True)
+        return subprocess.call([sys.executable, str(script), *argv], env=env)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 # -- machine info ------------------------------------------------------------------------------
 def _cpu_model() -> str:
     with contextlib.suppress(OSError):
@@ -113,6 +162,25 @@ def _temp_fs() -> str:
     return f"{tmp} ({best[2]} on {best[1]})"
 
 
+def _code_state() -> str:
+    """The commit measured, and which files under src/ differed from it (others edit concurrently)."""
+    if os.environ.get("BENCH_CODE_STATE"):
+        return os.environ["BENCH_CODE_STATE"]
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", "-C", str(BENCH_DIR.parent), *args], capture_output=True, text=True)
+        except OSError:
+            return ""
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD")
+    if not head:
+        return "no git checkout"
+    dirty = [line.split(maxsplit=1)[1] for line in git("status", "--porcelain", "--", "src").splitlines()]
+    return f"{head} + uncommitted {', '.join(dirty)}" if dirty else f"{head} (src clean)"
+
+
 def _version(dist: str) -> str:
     try:
         return metadata.version(dist)
@@ -136,7 +204,7 @@ def machine_info() -> dict[str, str]:
         "memory": _mem_gb(),
         "os": platform.platform(terse=True),
         "python": platform.python_version(),
-        "shipyard": _version("shipyard"),
+        "shipyard": f"{_version('shipyard')} at git {_code_state()}",
         "mlflow": _version("mlflow"),
         "sqlalchemy": _version("sqlalchemy"),
         "numpy": _version("numpy"),

@@ -4,6 +4,7 @@
     .venv/bin/python bench/profile_tracking.py ingest   # (a)/(b): log_metric calls, then flush()
     .venv/bin/python bench/profile_tracking.py build    # (d): inserting runs in batched store transactions
     .venv/bin/python bench/profile_tracking.py all --cprofile   # also print the top functions (cProfile)
+    .venv/bin/python bench/profile_tracking.py all --commit HEAD  # the committed code, not the working tree
 
 Timings come from perf_counter wrappers installed on one store / logger instance for the duration of the
 script (Shipyard's source is not touched) and from SQLAlchemy cursor events, so the shares are of real
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sqlalchemy import event  # noqa: E402
 
+import shipyard as sy  # noqa: E402
 import shipyard.tracking.logger as logger_mod  # noqa: E402
 from bench_tracking import (  # noqa: E402
     build_runs_batched,
@@ -38,7 +40,7 @@ from bench_tracking import (  # noqa: E402
     shipyard_client,
     start_sy_run,
 )
-from common import fresh_dir, load_average, remove_temp_dirs  # noqa: E402
+from common import fresh_dir, load_average, remove_temp_dirs, rerun_at_commit  # noqa: E402
 
 
 class Clock:
@@ -49,7 +51,10 @@ class Clock:
         self.calls: dict[str, int] = defaultdict(int)
 
     def wrap(self, owner: Any, name: str, label: str) -> None:
-        original = getattr(owner, name)
+        """Time calls of ``owner.name``; a name missing from this version of the code is skipped."""
+        original = getattr(owner, name, None)
+        if original is None:
+            return
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
@@ -95,6 +100,8 @@ def print_rows(title: str, rows: list[tuple[str, float, float]], total: float, p
     print(f"\n{title}")
     print(f"  {'':58s} {'ms/' + per:>10s} {'share':>7s} {'calls/' + per:>10s}")
     for label, seconds, calls in rows:
+        if not seconds and not calls:
+            continue  # not present in this version of the code
         print(f"  {label:58s} {seconds * 1e3:10.3f} {seconds / total * 100:6.1f}% {calls:10.1f}")
 
 
@@ -141,12 +148,12 @@ def profile_runs(n: int, use_cprofile: bool) -> None:
     rows = [
         ("start_run", t["start_run"], c["start_run"]),
         (
-            "  store.create_run's write txn (7 statements; excl. get_run)",
+            "  store.create_run: one write txn (minus any get_run inside)",
             t["store.create_run"] - t["store.get_run"],
             c["store.create_run"],
         ),
         (
-            "  store.get_run: 4 SELECTs re-reading the run just written",
+            "  store.get_run: SELECTs re-reading the run just written",
             t["store.get_run"],
             c["store.get_run"],
         ),
@@ -205,49 +212,100 @@ def _per_call_ns(method: Callable[..., object], values: list[float]) -> float:
 
 
 class _Steps:
-    """Re-creations of ActiveRun.log_metric + RunLogger.add_metric, adding one line at a time."""
+    """Re-creations of ActiveRun.log_metric + RunLogger.add_metric, one line at a time, to price each.
+
+    The ladder follows the code as of ef091c3 (columnar per-key buffers under a Condition); the last
+    two variants are the cheaper designs suggested in the report.
+    """
 
     def __init__(self) -> None:
         self._next_step: dict[str, int] = {}
         self._cond = threading.Condition(threading.Lock())
         self._lock = threading.Lock()
-        self._metrics: list[tuple[str, float, int, int]] = []
+        self._cols: dict[str, tuple[list[int], list[float], list[float]]] = {}
+        self._rows: list[tuple[str, float, int, float]] = []
+        self._count = 0
+        self._max = 1 << 60
 
     def call_only(self, key: str, value: float, step: int | None = None) -> None:
         pass
 
-    def checks(self, key: str, value: float, step: int | None = None) -> None:
-        if value.__class__ is not float or key.__class__ is not str or not key or step.__class__ is not int:
+    def checks(self, key: str, value: float, step: Any = None) -> None:
+        if value.__class__ is not float or key.__class__ is not str or not key or len(key) > 255:
+            raise AssertionError
+        if step.__class__ is not int:
             raise AssertionError
         self._next_step[key] = step + 1
 
-    def clock(self, key: str, value: float, step: int | None = None) -> None:
-        if value.__class__ is not float or key.__class__ is not str or not key or step.__class__ is not int:
+    def clock(self, key: str, value: float, step: Any = None) -> None:
+        if value.__class__ is not float or key.__class__ is not str or not key or len(key) > 255:
+            raise AssertionError
+        if step.__class__ is not int:
             raise AssertionError
         self._next_step[key] = step + 1
-        int(time.time() * 1000)
+        self._noop(key, value, step, None or int(time.time() * 1000))
 
-    def tuple_append(self, key: str, value: float, step: int | None = None) -> None:
-        if value.__class__ is not float or key.__class__ is not str or not key or step.__class__ is not int:
-            raise AssertionError
-        self._next_step[key] = step + 1
-        self._metrics.append((key, value, step, int(time.time() * 1000)))
+    def _noop(self, key: str, value: float, step: int, ts: float) -> None:
+        pass
 
-    def with_lock(self, key: str, value: float, step: int | None = None) -> None:
-        if value.__class__ is not float or key.__class__ is not str or not key or step.__class__ is not int:
+    def condition(self, key: str, value: float, step: Any = None) -> None:
+        if value.__class__ is not float or key.__class__ is not str or not key or len(key) > 255:
+            raise AssertionError
+        if step.__class__ is not int:
             raise AssertionError
         self._next_step[key] = step + 1
-        ts = int(time.time() * 1000)
-        with self._lock:
-            self._metrics.append((key, value, step, ts))
+        self._with_cond(key, value, step, None or int(time.time() * 1000))
 
-    def with_condition(self, key: str, value: float, step: int | None = None) -> None:
-        if value.__class__ is not float or key.__class__ is not str or not key or step.__class__ is not int:
-            raise AssertionError
-        self._next_step[key] = step + 1
-        ts = int(time.time() * 1000)
+    def _with_cond(self, key: str, value: float, step: int, ts: float) -> None:
         with self._cond:
-            self._metrics.append((key, value, step, ts))
+            if self._count >= self._max:
+                raise AssertionError
+
+    def columns(self, key: str, value: float, step: Any = None) -> None:
+        if value.__class__ is not float or key.__class__ is not str or not key or len(key) > 255:
+            raise AssertionError
+        if step.__class__ is not int:
+            raise AssertionError
+        self._next_step[key] = step + 1
+        self._add_columns(key, value, step, None or int(time.time() * 1000))
+
+    def _add_columns(self, key: str, value: float, step: int, ts: float) -> None:
+        with self._cond:
+            if self._count >= self._max:
+                raise AssertionError
+            cols = self._cols.get(key)
+            if cols is None:
+                cols = self._cols[key] = ([], [], [])
+            cols[0].append(step)
+            cols[1].append(ts)
+            cols[2].append(value)
+            self._count += 1
+
+    def columns_lock_float_ts(self, key: str, value: float, step: Any = None) -> None:
+        if value.__class__ is not float or key.__class__ is not str or not key or len(key) > 255:
+            raise AssertionError
+        if step.__class__ is not int:
+            raise AssertionError
+        self._next_step[key] = step + 1
+        ts = time.time()  # converted to int ms in bulk (numpy) at flush
+        with self._lock:
+            cols = self._cols.get(key)
+            if cols is None:
+                cols = self._cols[key] = ([], [], [])
+            cols[0].append(step)
+            cols[1].append(ts)
+            cols[2].append(value)
+            self._count += 1
+
+    def rows_lock_float_ts(self, key: str, value: float, step: Any = None) -> None:
+        if value.__class__ is not float or key.__class__ is not str or not key or len(key) > 255:
+            raise AssertionError
+        if step.__class__ is not int:
+            raise AssertionError
+        self._next_step[key] = step + 1
+        ts = time.time()
+        with self._lock:
+            self._rows.append((key, value, step, ts))
 
 
 def profile_ingest(points: int, use_cprofile: bool) -> None:
@@ -255,11 +313,12 @@ def profile_ingest(points: int, use_cprofile: bool) -> None:
     print(f"\n(a)/(b) log_metric: {points:,} calls, median of 5, ns per call")
     variants = [
         ("empty method call + loop", "call_only"),
-        ("+ type checks and next-step dict (as ActiveRun.log_metric)", "checks"),
-        ("+ int(time.time() * 1000) timestamp", "clock"),
-        ("+ build the tuple and list.append it", "tuple_append"),
-        ("+ inside `with threading.Lock()`", "with_lock"),
-        ("+ inside `with threading.Condition()` (as RunLogger.add_metric)", "with_condition"),
+        ("+ ActiveRun.log_metric's checks and next-step dict", "checks"),
+        ("+ int(time.time() * 1000) and the call into RunLogger.add_metric", "clock"),
+        ("+ `with self._cond` (a threading.Condition) and the count check", "condition"),
+        ("+ per-key columns: dict lookup, 3 list appends, count (as ef091c3)", "columns"),
+        ("alternative: one frame, plain Lock, float time.time(), columns", "columns_lock_float_ts"),
+        ("alternative: one frame, plain Lock, float time.time(), one tuple", "rows_lock_float_ts"),
     ]
     for label, name in variants:
         print(f"  {label:66s} {_per_call_ns(getattr(_Steps(), name), values):7.0f}")
@@ -289,6 +348,7 @@ def profile_ingest(points: int, use_cprofile: bool) -> None:
     store = client.store
     clock.wrap(store, "log_batch", "store.log_batch")
     clock.wrap(np, "fromiter", "  np.fromiter over generators (3 per key)")
+    clock.wrap(store_mod, "_columns", "  _columns: buffered lists -> numpy arrays per key")
     clock.wrap(store_mod, "encode_chunk", "  encode_chunk (delta + byte shuffle + zlib level 6)")
     clock.wrap(np, "lexsort", "  np.lexsort (latest point per key)")
     watch_sql(store._engine, clock)
@@ -311,7 +371,7 @@ def profile_ingest(points: int, use_cprofile: bool) -> None:
         ("  sqlite3 execute + COMMIT", t["sqlite: execute"] + t["sqlite: commit"], c["sqlite: commit"])
     )
     out.append(
-        ("  rest: per-point grouping loop, generator frames, SQLAlchemy", t["store.log_batch"] - inner, 0)
+        ("  rest of log_batch: per-key Python, row dicts, SQLAlchemy", t["store.log_batch"] - inner, 0)
     )
     out.append(("outside log_batch (RunLogger swap, LogBatch)", total - t["store.log_batch"], 0))
     print_rows(
@@ -339,11 +399,21 @@ def profile_ingest(points: int, use_cprofile: bool) -> None:
             f"  (zlib level {level} on these 10 chunks: {(time.perf_counter() - start) * 1e3:.1f} ms, "
             f"{size / len(points):.2f} bytes/point)"
         )
+    import array
+
+    steps_list = [p[2] for p in points]
+    stamps_list = [stamp] * len(points)
+    values_list = [p[1] for p in points]
     start = time.perf_counter()
-    cols = {k: (np.array([v for v, _ in g]), np.array([s for _, s in g])) for k, g in groups.items()}
+    np.asarray(steps_list, np.int64), np.asarray(stamps_list, np.int64), np.asarray(values_list, np.float64)
+    from_lists = time.perf_counter() - start
+    buffers = array.array("q", steps_list), array.array("q", stamps_list), array.array("d", values_list)
+    start = time.perf_counter()
+    np.frombuffer(buffers[0], np.int64), np.frombuffer(buffers[1], np.int64), np.frombuffer(buffers[2])
+    from_buffers = time.perf_counter() - start
     print(
-        f"  (np.array from ready per-key lists instead of fromiter: "
-        f"{(time.perf_counter() - start) * 1e3:.1f} ms for {sum(len(v[0]) for v in cols.values()):,} points)"
+        f"  (3 columns of {len(points):,} points to numpy: from lists {from_lists * 1e3:.1f} ms, "
+        f"from array.array buffers {from_buffers * 1e3:.3f} ms)"
     )
     if use_cprofile:
         run = start_sy_run(client, "b")
@@ -362,7 +432,11 @@ def profile_build(n: int, use_cprofile: bool) -> None:
     data = make_run_data(n)
     clock = Clock()
     for name in (
-        "_insert_run",
+        "create_run",
+        "get_run",
+        "log_batch",
+        "update_run",
+        "_compact",
         "_get_or_create_experiment_id",
         "_write_params",
         "_write_tags",
@@ -375,30 +449,30 @@ def profile_build(n: int, use_cprofile: bool) -> None:
     total = time.perf_counter() - start
     t, c = clock.total, clock.calls
     rows = [
-        ("store._insert_run (incl. the next three)", t["store._insert_run"], c["store._insert_run"]),
+        ("store.create_run", t["store.create_run"], c["store.create_run"]),
         (
-            "  _get_or_create_experiment_id (upsert + select)",
+            "  _get_or_create_experiment_id",
             t["store._get_or_create_experiment_id"],
             c["store._get_or_create_experiment_id"],
         ),
-        ("  _write_params (select existing + insert)", t["store._write_params"], c["store._write_params"]),
+        ("  _write_params", t["store._write_params"], c["store._write_params"]),
+        ("  _write_tags", t["store._write_tags"], c["store._write_tags"]),
+        ("  get_run (re-reads the new run)", t["store.get_run"], c["store.get_run"]),
+        ("store.log_batch", t["store.log_batch"], c["store.log_batch"]),
         (
-            "  _write_tags (upsert; builds stmt.excluded each call)",
-            t["store._write_tags"],
-            c["store._write_tags"],
-        ),
-        (
-            "store._write_metrics (encode 5 chunks, insert, upsert latest)",
+            "  _write_metrics (encode 5 chunks, insert, upsert latest)",
             t["store._write_metrics"],
             c["store._write_metrics"],
         ),
+        ("store.update_run", t["store.update_run"], c["store.update_run"]),
+        ("  _compact", t["store._compact"], c["store._compact"]),
         ("SQL statements", 0.0, c["sqlite: execute"]),
         ("time inside sqlite3 execute/executemany", t["sqlite: execute"], c["sqlite: execute"]),
         ("time inside sqlite3 COMMIT", t["sqlite: commit"], c["sqlite: commit"]),
     ]
     rows = [(label, s / n, k / n) for label, s, k in rows]
     print_rows(
-        f"(d) batched build, {n:,} runs in transactions of 1,000: {total / n * 1e3:.2f} ms/run",
+        f"(d) build: {n:,} runs, public Store API, 1,000 runs per transaction: {total / n * 1e3:.2f} ms/run",
         rows,
         total / n,
         "run",
@@ -416,7 +490,14 @@ def main() -> int:
     parser.add_argument("case", choices=("runs", "ingest", "build", "all"))
     parser.add_argument("-n", type=int, default=1000, help="runs for `runs`/`build` (default 1,000)")
     parser.add_argument("--cprofile", action="store_true", help="also print cProfile's top functions")
+    parser.add_argument("--commit", metavar="REV", help="profile src/ as of this commit (e.g. HEAD)")
     args = parser.parse_args()
+    if args.commit:
+        rest = sys.argv[1:]
+        i = next(i for i, a in enumerate(rest) if a.startswith("--commit"))
+        del rest[i : i + (1 if "=" in rest[i] else 2)]
+        return rerun_at_commit(args.commit, Path(__file__).resolve(), rest)
+    print(f"shipyard imported from {Path(sy.__file__).parent}")
     print(f"load average at start: {load_average()} (2 cores; shares shift when the machine is busy)")
     try:
         if args.case in ("runs", "all"):
