@@ -49,7 +49,17 @@ class Store(Protocol):
 
     def get_run(self, run_id: str) -> Run: ...
 
-    def update_run(self, run_id: str, *, status: RunStatus, end_time: int | None = None) -> None: ...
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus,
+        end_time: int | None = None,
+        final_batch: LogBatch | None = None,
+        compact: bool = True,
+    ) -> None:
+        """Set a run's status. ``final_batch`` is written first (in the same transaction where the
+        backend can); ``compact=False`` says the run's metric history needs no merging."""
 
     def log_batch(self, run_id: str, batch: LogBatch) -> None: ...
 

@@ -370,7 +370,17 @@ class RestStore:
         response = self._write({"op": "create_run", "body": body})
         return _local_run(spec) if response is None else Run.from_dict(response.json())
 
-    def update_run(self, run_id: str, *, status: RunStatus, end_time: int | None = None) -> None:
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus,
+        end_time: int | None = None,
+        final_batch: LogBatch | None = None,
+        compact: bool = True,
+    ) -> None:
+        if final_batch:
+            self.log_batch(run_id, final_batch)  # the server compacts on its own
         status = RunStatus(status)
         if status.is_terminal and end_time is None:
             end_time = _now_ms()  # the moment it ended, not the moment a replay gets through

@@ -1,20 +1,23 @@
-"""Asynchronous, batched logging for one run.
+"""Asynchronous, batched logging for runs.
 
-A logging call validates its value and appends a tuple to a bounded in-memory
-buffer — a few hundred nanoseconds. A background thread swaps the buffer out
-every ``flush_interval`` seconds (or sooner when it fills) and writes it to the
-store as one batch (one transaction). When the buffer is full the caller waits
-for the flusher (backpressure): memory stays bounded. ``flush()`` writes
-everything logged before it and returns when it is durable. If the process is
-killed, at most what was logged since the last flush is lost; the store is
-transactional, so it is never corrupted.
+A logging call validates its value and appends it to a bounded in-memory buffer
+(per key: steps, timestamps, values) — well under a microsecond. One background
+thread per process (``FlushService``) swaps each open run's buffer out every
+``flush_interval`` seconds, or at once when a buffer fills, and writes it to the
+store as one batch (one transaction). When a buffer is full the caller waits for
+that write (backpressure): memory stays bounded. ``flush()`` writes everything
+logged before it and returns when it is durable. If the process is killed, at
+most what was logged since the last flush is lost; the store is transactional,
+so it is never corrupted.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shipyard.entities import LogBatch, MetricSeries
@@ -23,23 +26,89 @@ from shipyard.errors import StoreUnavailable
 if TYPE_CHECKING:
     from shipyard.store import Store
 
-__all__ = ["RunLogger"]
+__all__ = ["FlushService", "RunLogger"]
 
 log = logging.getLogger("shipyard.tracking")
 
 
-class RunLogger:
-    """Bounded buffer + background flusher for one run's metrics, params and tags."""
+class FlushService:
+    """The one background thread that flushes every open run's buffer when it is due (or full).
 
-    def __init__(self, store: Store, run_id: str, flush_interval: float, max_buffer: int) -> None:
+    One thread per process rather than one per run: starting a thread costs more than a short
+    run's whole bookkeeping, and hundreds of runs (a sweep) need no hundreds of threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._due: dict[RunLogger, float] = {}
+        self._nudge = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def register(self, logger: RunLogger) -> None:
+        with self._lock:
+            self._due[logger] = time.monotonic() + logger.interval
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="shipyard-flusher", daemon=True)
+                self._thread.start()
+        self._nudge.set()
+
+    def unregister(self, logger: RunLogger) -> None:
+        with self._lock:
+            self._due.pop(logger, None)
+
+    def nudge(self) -> None:
+        """Wake the thread now (a buffer is full)."""
+        self._nudge.set()
+
+    def _next_wait(self) -> float | None:
+        with self._lock:
+            if not self._due:
+                return None
+            return max(0.0, min(self._due.values()) - time.monotonic())
+
+    def _loop(self) -> None:
+        while True:
+            self._nudge.wait(self._next_wait())
+            self._nudge.clear()
+            now = time.monotonic()
+            with self._lock:
+                ready = [lg for lg, due in self._due.items() if due <= now or lg.urgent]
+            for logger in ready:
+                logger.background_flush()
+                with self._lock:
+                    if logger in self._due:
+                        self._due[logger] = time.monotonic() + logger.interval
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._due = {}
+        self._nudge = threading.Event()
+        self._thread = None
+
+
+SERVICE = FlushService()
+os.register_at_fork(after_in_child=SERVICE._after_fork)
+
+
+class RunLogger:
+    """Bounded buffer for one run's metrics, params and tags, flushed by :data:`SERVICE`."""
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        flush_interval: float,
+        max_buffer: int,
+        service: FlushService = SERVICE,
+    ) -> None:
         self._store = store
         self._run_id = run_id
-        self._interval = max(flush_interval, 0.01)
+        self.interval = max(flush_interval, 0.01)
         self._max = max(1, max_buffer)
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._room = threading.Event()  # set while the buffer has room
+        self._room.set()
         self._write_lock = threading.Lock()  # batches reach the store in logging order
-        # Per key: steps, timestamps, values. Columns cost one dict lookup per point at the call
-        # and save the flusher from regrouping rows.
         self._cols: dict[str, tuple[list[int], list[int], list[float]]] = {}
         self._bulk: list[MetricSeries] = []  # whole series handed over at once (log_metric_series)
         self._count = 0
@@ -48,15 +117,16 @@ class RunLogger:
         self._pending: LogBatch | None = None  # a batch whose write failed, retried first
         self._error: BaseException | None = None
         self._closed = False
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"shipyard-flush-{run_id[:8]}", daemon=True)
-        self._thread.start()
+        self.urgent = False
+        self.metric_batches = 0  # batches with metric points written so far
+        self._service = service
+        service.register(self)
 
     # -- producer side (hot path) -------------------------------------------------------------
     def add_metric(self, key: str, value: float, step: int, timestamp: int) -> None:
-        with self._cond:
-            if self._count >= self._max:
-                self._wait_for_room()
+        if self._count >= self._max:
+            self._wait_for_room()
+        with self._lock:
             cols = self._cols.get(key)
             if cols is None:
                 cols = self._cols[key] = ([], [], [])
@@ -66,9 +136,9 @@ class RunLogger:
             self._count += 1
 
     def add_metrics(self, rows: list[tuple[str, float, int, int]]) -> None:
-        with self._cond:
-            if self._count and self._count + len(rows) > self._max:
-                self._wait_for_room()
+        if self._count and self._count + len(rows) > self._max:
+            self._wait_for_room()
+        with self._lock:
             for key, value, step, timestamp in rows:
                 cols = self._cols.get(key)
                 if cols is None:
@@ -79,40 +149,54 @@ class RunLogger:
             self._count += len(rows)
 
     def add_series(self, series: MetricSeries) -> None:
-        with self._cond:
-            if self._count and self._count + len(series) > self._max:
-                self._wait_for_room()
+        if self._count and self._count + len(series) > self._max:
+            self._wait_for_room()
+        with self._lock:
             self._bulk.append(series)
             self._count += len(series)
 
     def add_params(self, params: dict[str, str]) -> None:
-        with self._cond:
+        with self._lock:
             self._params.update(params)
 
     def add_tags(self, tags: dict[str, str]) -> None:
-        with self._cond:
+        with self._lock:
             self._tags.update(tags)
 
     def _wait_for_room(self) -> None:
-        self._wake.set()
+        # The count is read without the lock: with several producer threads the buffer can
+        # overshoot by at most one call per thread, which keeps memory bounded all the same.
         while self._count >= self._max and not self._closed:
-            self._cond.wait(0.5)
+            self._room.clear()
+            self.urgent = True
+            self._service.nudge()
+            self._room.wait(0.5)
 
     # -- consumer side ------------------------------------------------------------------------
     def _swap(self) -> LogBatch:
-        with self._cond:
+        with self._lock:
             series = [MetricSeries(k, c[0], c[1], c[2]) for k, c in self._cols.items()]
             batch = LogBatch(params=self._params, tags=self._tags, series=series + self._bulk)
             self._cols, self._bulk, self._params, self._tags, self._count = {}, [], {}, {}, 0
-            self._cond.notify_all()
+            self.urgent = False
+        self._room.set()
         return batch
 
-    def _write(self) -> None:
+    def _write(self, finish: Callable[[LogBatch], None] | None = None) -> None:
+        """Write the failed batch (if any), then the buffer; ``finish`` writes the last batch."""
         with self._write_lock:
             if self._pending is not None:
                 self._store.log_batch(self._run_id, self._pending)
                 self._pending = None
             batch = self._swap()
+            if finish is not None:
+                try:
+                    finish(batch)
+                except StoreUnavailable:
+                    self._pending = batch
+                    raise
+                self.metric_batches += bool(batch.series)
+                return
             if not batch:
                 return
             try:
@@ -120,35 +204,35 @@ class RunLogger:
             except StoreUnavailable:
                 self._pending = batch  # transient: retried before the next batch
                 raise
+            self.metric_batches += bool(batch.series)
 
-    def _loop(self) -> None:
-        while not self._closed:
-            self._wake.wait(self._interval)
-            self._wake.clear()
-            if self._closed:
-                return
-            try:
-                self._write()
-            except Exception as exc:  # keep the user's training alive; surface on flush/close
-                if not isinstance(exc, StoreUnavailable):
-                    self._error = exc
-                log.warning("Shipyard could not write run %s yet: %s", self._run_id, exc)
-                time.sleep(self._interval)
+    def background_flush(self) -> None:
+        """Called by the flush service: never raises (the user's training must go on)."""
+        if self._closed:
+            return
+        try:
+            self._write()
+        except Exception as exc:  # surfaced on flush()/close() unless transient
+            if not isinstance(exc, StoreUnavailable):
+                self._error = exc
+            log.warning("Shipyard could not write run %s yet: %s", self._run_id, exc)
 
     def flush(self) -> None:
         """Write everything logged so far; return when it is durable."""
         self._write()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
         if self._error is not None:
             err, self._error = self._error, None
             raise err
 
-    def close(self) -> None:
-        """Final flush and stop the background thread."""
+    def close(self, finish: Callable[[LogBatch], None] | None = None) -> None:
+        """Final write; ``finish`` receives the last batch (e.g. to write it with the run's end)."""
+        self._service.unregister(self)
         try:
-            self.flush()
+            self._write(finish)
+            self._raise_error()
         finally:
             self._closed = True
-            self._wake.set()
-            with self._cond:
-                self._cond.notify_all()
-            self._thread.join(timeout=5)
+            self._room.set()

@@ -16,8 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from shipyard.entities import Artifact, MetricSeries, Run, RunStatus
-from shipyard.errors import InvalidInput, InvalidMetricValue, InvalidState
+from shipyard.entities import Artifact, LogBatch, MetricSeries, Run, RunStatus
+from shipyard.errors import InvalidInput, InvalidMetricValue, InvalidState, ShipyardError, StoreUnavailable
 from shipyard.tracking.logger import RunLogger
 
 if TYPE_CHECKING:
@@ -269,17 +269,29 @@ class ActiveRun:
             return
         status = RunStatus(status)
         self.ended = True
+        end_time = int(time.time() * 1000)
         try:
             if self._sampler is not None:
                 self._sampler.stop()
             for thread in self._aux:
                 thread.join(timeout=30)
-            self._logger.close()
         finally:
-            self.client.store.update_run(self.id, status=status, end_time=int(time.time() * 1000))
+            self._logger.close(lambda batch: self._finish(batch, status, end_time))
             self.info.status = status
             for callback in self.on_end:
                 callback(self)
+
+    def _finish(self, batch: LogBatch, status: RunStatus, end_time: int) -> None:
+        """Write the last batch and the end of the run together (one transaction on SQL)."""
+        store = self.client.store
+        compact = self._logger.metric_batches + bool(batch.series) > 1
+        try:
+            store.update_run(self.id, status=status, end_time=end_time, final_batch=batch, compact=compact)
+        except StoreUnavailable:
+            raise
+        except ShipyardError:
+            store.update_run(self.id, status=status, end_time=end_time)  # the run still ends
+            raise
 
     def _record_failure(self, exc: BaseException, tb: TracebackType | None) -> None:
         text = "".join(traceback.format_exception(type(exc), exc, tb))

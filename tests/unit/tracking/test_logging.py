@@ -237,6 +237,11 @@ class SlowStore:
         time.sleep(self._delay)
         self._inner.log_batch(run_id, batch)
 
+    def update_run(self, run_id: str, *, final_batch: LogBatch | None = None, **kwargs: Any) -> None:
+        if final_batch:  # the run's last batch travels with its end
+            self.batch_sizes.append(sum(1 for _ in final_batch.metric_rows()))
+        self._inner.update_run(run_id, final_batch=final_batch, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 

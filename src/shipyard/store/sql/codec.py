@@ -28,13 +28,17 @@ I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
 
-def encode_chunk(steps: I64, timestamps: I64, values: F64) -> bytes:
-    """Encode one chunk; the three arrays have the same length."""
+def encode_chunk(steps: I64, timestamps: I64, values: F64, level: int = 6) -> bytes:
+    """Encode one chunk; the three arrays have the same length.
+
+    ``level`` is zlib's: the logger's frequent small flushes use a fast level, and compaction
+    re-encodes merged chunks at the default.
+    """
     n = len(steps)
     dsteps = np.diff(steps, prepend=np.int64(0)).astype("<i8", copy=False)
     dts = np.diff(timestamps, prepend=np.int64(0)).astype("<i8", copy=False)
     shuffled = np.ascontiguousarray(values.astype("<f8", copy=False).view(np.uint8).reshape(n, 8).T)
-    body = zlib.compress(dsteps.tobytes() + dts.tobytes() + shuffled.tobytes(), 6)
+    body = zlib.compress(dsteps.tobytes() + dts.tobytes() + shuffled.tobytes(), level)
     return _HEADER.pack(_MAGIC, n) + body
 
 

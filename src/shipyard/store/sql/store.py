@@ -324,35 +324,49 @@ class SqlStore:
             raise RunNotFound(f"Run '{run_id}' not found in {self.uri} (list runs with: shipyard runs ls)")
         return runs[0]
 
-    def update_run(self, run_id: str, *, status: RunStatus, end_time: int | None = None) -> None:
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus,
+        end_time: int | None = None,
+        final_batch: LogBatch | None = None,
+        compact: bool = True,
+    ) -> None:
         status = RunStatus(status)
         with self._write() as conn:
-            self._require_run(conn, run_id)
+            row = self._require_run(conn, run_id)
+            if final_batch:
+                self._apply_batch(conn, row, final_batch)
             if not status.is_terminal:
                 conn.execute(self._s.set_status, {"rid": run_id, "st": status.value})
                 return
             et = end_time if end_time is not None else _now_ms()
             conn.execute(self._s.end_run, {"rid": run_id, "st": status.value, "et": et})
-            self._compact(conn, run_id)
+            if compact:
+                self._compact(conn, run_id)
 
     # -- logging ------------------------------------------------------------------------------
     def log_batch(self, run_id: str, batch: LogBatch) -> None:
         if not batch:
             return
         with self._write() as conn:
-            row = self._require_run(conn, run_id)
-            if row.deleted:
-                raise InvalidState(
-                    f"Run '{run_id}' is deleted; restore it before logging (shipyard runs restore {run_id})"
-                )
-            if batch.batch_id is not None:
-                # RETURNING, not rowcount: SQLAlchemy 2.1 reports rowcount -1 for INSERTs on psycopg.
-                claim = {"batch_id": batch.batch_id, "run_id": run_id, "applied_at": _now_ms()}
-                if conn.execute(self._s.claim_batch, claim).first() is None:
-                    return  # replayed batch: applied before
-            self._write_params(conn, run_id, batch.params)
-            self._write_tags(conn, run_id, batch.tags)
-            self._write_metrics(conn, run_id, _columns(batch))
+            self._apply_batch(conn, self._require_run(conn, run_id), batch)
+
+    def _apply_batch(self, conn: Connection, row: Any, batch: LogBatch) -> None:
+        run_id = row.id
+        if row.deleted:
+            raise InvalidState(
+                f"Run '{run_id}' is deleted; restore it before logging (shipyard runs restore {run_id})"
+            )
+        if batch.batch_id is not None:
+            # RETURNING, not rowcount: SQLAlchemy 2.1 reports rowcount -1 for INSERTs on psycopg.
+            claim = {"batch_id": batch.batch_id, "run_id": run_id, "applied_at": _now_ms()}
+            if conn.execute(self._s.claim_batch, claim).first() is None:
+                return  # replayed batch: applied before
+        self._write_params(conn, run_id, batch.params)
+        self._write_tags(conn, run_id, batch.tags)
+        self._write_metrics(conn, run_id, _columns(batch))
 
     def _write_params(
         self, conn: Connection, run_id: str, values: dict[str, str], new_run: bool = False
@@ -402,7 +416,12 @@ class SqlStore:
         for key, (steps, stamps, values) in columns.items():
             _check_key("Metric", key)
             chunks.append(
-                {"run_id": run_id, "key": key, "n": len(steps), "data": encode_chunk(steps, stamps, values)}
+                {
+                    "run_id": run_id,
+                    "key": key,
+                    "n": len(steps),
+                    "data": encode_chunk(steps, stamps, values, level=1),
+                }
             )
             last = int(np.lexsort((stamps, steps))[-1])
             value = float(values[last])
