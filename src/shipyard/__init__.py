@@ -7,7 +7,8 @@ Example:
 """
 
 from shipyard.config import Settings, load_settings
-from shipyard.entities import Artifact, Experiment, Run, RunStatus
+from shipyard.data.versions import load_dataset, log_dataset
+from shipyard.entities import Artifact, DatasetVersion, Experiment, Run, RunStatus
 from shipyard.errors import ShipyardError
 from shipyard.tracking import ActiveRun, Client, GcReport, autolog, disable_autolog
 from shipyard.tracking.fluent import (
@@ -35,6 +36,7 @@ __all__ = [
     "ActiveRun",
     "Artifact",
     "Client",
+    "DatasetVersion",
     "Experiment",
     "GcReport",
     "Run",
@@ -49,8 +51,10 @@ __all__ = [
     "end_run",
     "get_client",
     "get_metric_history",
+    "load_dataset",
     "load_settings",
     "log_artifact",
+    "log_dataset",
     "log_dict",
     "log_figure",
     "log_metric",

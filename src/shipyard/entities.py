@@ -17,6 +17,9 @@ from shipyard.errors import UnsafePath
 
 __all__ = [
     "Artifact",
+    "DatasetUse",
+    "DatasetVersion",
+    "DatasetVersionCreate",
     "Experiment",
     "LogBatch",
     "MetricHistory",
@@ -193,6 +196,63 @@ class Artifact:
 class RunPage:
     runs: list[Run]
     next_page_token: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetVersionCreate:
+    """What the store needs to record a dataset version (the bytes are already in the blob store)."""
+
+    name: str
+    digest: str
+    rows: int
+    num_columns: int
+    schema: list[tuple[str, str]]
+    size: int
+    source: str = ""
+    created_by: str = ""
+    profile_digest: str | None = None
+    contract_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One immutable version of a named dataset: Parquet content addressed by ``digest``."""
+
+    name: str
+    version: int
+    digest: str
+    rows: int
+    num_columns: int
+    schema: list[tuple[str, str]]
+    size: int
+    source: str
+    created_by: str
+    created_at: int
+    profile_digest: str | None = None
+    contract_digest: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """The reference that names this version: ``name@vN``."""
+        return f"{self.name}@v{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["schema"] = [list(c) for c in self.schema]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DatasetVersion:
+        return cls(**{**d, "schema": [(str(a), str(b)) for a, b in d["schema"]]})
+
+
+@dataclass(frozen=True)
+class DatasetUse:
+    """A run consumed a dataset version in a role (train, validation, test, …): lineage."""
+
+    run_id: str
+    dataset: DatasetVersion
+    role: str
 
 
 def clean_artifact_path(path: str) -> str:

@@ -22,6 +22,12 @@ __all__ = [
     "ArtifactsIn",
     "BlobOut",
     "CountOut",
+    "DatasetUseIn",
+    "DatasetUseList",
+    "DatasetUseOut",
+    "DatasetVersionIn",
+    "DatasetVersionList",
+    "DatasetVersionOut",
     "DigestsIn",
     "DigestsOut",
     "ErrorDetail",
@@ -281,3 +287,55 @@ class InfoOut(BaseModel):
     tracking_uri: str
     artifact_uri: str
     max_request_bytes: int
+
+
+class DatasetVersionIn(_In):
+    """A dataset version to record; the Parquet bytes are uploaded first as a blob."""
+
+    name: Key
+    digest: Digest
+    rows: Annotated[int, Field(ge=0)]
+    num_columns: Annotated[int, Field(ge=0)]
+    schema_: list[tuple[str, str]] = Field(alias="schema")
+    size: Annotated[int, Field(ge=0)]
+    source: str = ""
+    created_by: Annotated[str, Field(max_length=255)] = ""
+    profile_digest: Digest | None = None
+    contract_digest: Digest | None = None
+
+
+class DatasetVersionOut(BaseModel):
+    name: str
+    version: int
+    digest: str
+    rows: int
+    num_columns: int
+    schema_: list[tuple[str, str]] = Field(alias="schema")
+    size: int
+    source: str
+    created_by: str
+    created_at: int
+    profile_digest: str | None = None
+    contract_digest: str | None = None
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class DatasetVersionList(BaseModel):
+    versions: list[DatasetVersionOut]
+
+
+class DatasetUseIn(_In):
+    name: Key
+    version: Annotated[int, Field(ge=1)]
+    role: Annotated[str, Field(min_length=1, max_length=64)] = "train"
+
+
+class DatasetUseOut(BaseModel):
+    run_id: str
+    role: str
+    dataset: DatasetVersionOut
+
+
+class DatasetUseList(BaseModel):
+    uses: list[DatasetUseOut]

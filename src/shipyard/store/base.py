@@ -7,6 +7,9 @@ from typing import Protocol, runtime_checkable
 
 from shipyard.entities import (
     Artifact,
+    DatasetUse,
+    DatasetVersion,
+    DatasetVersionCreate,
     Experiment,
     LogBatch,
     MetricHistory,
@@ -78,6 +81,17 @@ class Store(Protocol):
     def delete_runs(self, run_ids: Iterable[str]) -> int: ...
 
     def restore_runs(self, run_ids: Iterable[str]) -> int: ...
+
+    # datasets (versions are immutable; the bytes live in the blob store as Parquet)
+    def create_dataset_version(self, spec: DatasetVersionCreate) -> DatasetVersion: ...
+
+    def get_dataset_version(self, name: str, ref: str = "latest") -> DatasetVersion: ...
+
+    def list_dataset_versions(self, name: str | None = None) -> list[DatasetVersion]: ...
+
+    def record_dataset_use(self, run_id: str, name: str, version: int, role: str) -> None: ...
+
+    def list_run_datasets(self, run_id: str) -> list[DatasetUse]: ...
 
     # artifacts (the logical path -> digest mapping; bytes live in a BlobStore)
     def record_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None: ...

@@ -34,6 +34,9 @@ from shipyard.artifacts.blobs import CHUNK, BlobStoreBase, check_digest, hash_fi
 from shipyard.config import Settings, load_settings
 from shipyard.entities import (
     Artifact,
+    DatasetUse,
+    DatasetVersion,
+    DatasetVersionCreate,
     Experiment,
     LogBatch,
     MetricHistory,
@@ -421,6 +424,30 @@ class RestStore:
 
     def list_experiments(self) -> list[Experiment]:
         return [Experiment(**e) for e in self._get(f"{API}/experiments")["experiments"]]
+
+    # -- datasets -----------------------------------------------------------------------------
+    def create_dataset_version(self, spec: DatasetVersionCreate) -> DatasetVersion:
+        body = {**spec.__dict__, "schema": [list(c) for c in spec.schema]}
+        return DatasetVersion.from_dict(self._post(f"{API}/datasets/versions", body))
+
+    def get_dataset_version(self, name: str, ref: str = "latest") -> DatasetVersion:
+        return DatasetVersion.from_dict(self._get(f"{API}/datasets/resolve", name=name, ref=ref))
+
+    def list_dataset_versions(self, name: str | None = None) -> list[DatasetVersion]:
+        params = {"name": name} if name is not None else {}
+        data = self._get(f"{API}/datasets/versions", **params)
+        return [DatasetVersion.from_dict(v) for v in data["versions"]]
+
+    def record_dataset_use(self, run_id: str, name: str, version: int, role: str) -> None:
+        self._request(
+            "POST", _run_path(run_id, "/datasets"), body={"name": name, "version": version, "role": role}
+        )
+
+    def list_run_datasets(self, run_id: str) -> list[DatasetUse]:
+        data = self._get(_run_path(run_id, "/datasets"))
+        return [
+            DatasetUse(u["run_id"], DatasetVersion.from_dict(u["dataset"]), u["role"]) for u in data["uses"]
+        ]
 
     # -- runs ---------------------------------------------------------------------------------
     def get_run(self, run_id: str) -> Run:

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.artifacts import BlobStore, open_blob_store
 from shipyard.config import Settings, load_settings
-from shipyard.entities import Artifact, Experiment, Run, RunCreate, clean_artifact_path
+from shipyard.entities import (
+    Artifact,
+    DatasetUse,
+    DatasetVersion,
+    Experiment,
+    Run,
+    RunCreate,
+    clean_artifact_path,
+)
 from shipyard.errors import ArtifactNotFound, InvalidInput
 from shipyard.store import Store, open_store
 from shipyard.tracking import environment, frames
@@ -187,6 +195,18 @@ class Client:
         if len(run_ids) < 1:
             raise InvalidInput("compare_runs needs at least one run id")
         return frames.compare_frame([self.get_run(r) for r in run_ids])
+
+    # -- datasets -----------------------------------------------------------------------------
+    def get_dataset_version(self, name: str, ref: str = "latest") -> DatasetVersion:
+        """Resolve ``latest``, ``vN`` or a digest prefix of dataset ``name``."""
+        return self.store.get_dataset_version(name, ref)
+
+    def list_dataset_versions(self, name: str | None = None) -> list[DatasetVersion]:
+        return self.store.list_dataset_versions(name)
+
+    def list_run_datasets(self, run_id: str) -> list[DatasetUse]:
+        """Lineage: the dataset versions a run consumed, with their roles."""
+        return self.store.list_run_datasets(run_id)
 
     # -- artifacts ----------------------------------------------------------------------------
     def log_bytes(self, run_id: str, data: bytes, artifact_path: str) -> Artifact:

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from shipyard.entities import Artifact, LogBatch, MetricSeries, Run, RunStatus
+from shipyard.entities import Artifact, DatasetVersion, LogBatch, MetricSeries, Run, RunStatus
 from shipyard.errors import InvalidInput, InvalidMetricValue, InvalidState, ShipyardError, StoreUnavailable
 from shipyard.tracking.logger import RunLogger
 
@@ -186,6 +186,17 @@ class ActiveRun:
         if n:
             self._next_step[key] = int(step_arr.max()) + 1
             self._logger.add_series(MetricSeries(key, step_arr, ts, vals))
+
+    def use_dataset(self, dataset: DatasetVersion | str, role: str = "train") -> DatasetVersion:
+        """Record that this run consumed a dataset version (``"name@v3"`` or a ``DatasetVersion``).
+
+        Lineage then answers "which data made this model": ``client.list_run_datasets(run.id)``.
+        """
+        if isinstance(dataset, str):
+            name, _, ref = dataset.partition("@")
+            dataset = self.client.store.get_dataset_version(name, ref or "latest")
+        self.client.store.record_dataset_use(self.id, dataset.name, dataset.version, role)
+        return dataset
 
     @property
     def logged_params(self) -> dict[str, str]:

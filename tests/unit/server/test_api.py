@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from shipyard.store.rest import encode_float
+from shipyard.store.sql.schema import HEAD_REVISION
 
 API = "/api/v1"
 
@@ -32,7 +33,7 @@ def put_blob(http: httpx.Client, data: bytes) -> str:
 def test_health_and_info(http: httpx.Client) -> None:
     assert http.get("/health").json() == {"status": "ok"}
     info = http.get(f"{API}/info").json()
-    assert info["schema_version"] == "0001"
+    assert info["schema_version"] == HEAD_REVISION
     assert info["shipyard_version"]
     assert info["tracking_uri"].startswith("sqlite:///")
     assert info["max_request_bytes"] == 256 * 1024

@@ -21,23 +21,27 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 __all__ = [
     "HEAD_REVISION",
     "applied_batches",
     "artifacts",
+    "dataset_versions",
+    "datasets",
     "experiments",
     "latest_metrics",
     "metadata",
     "metric_chunks",
     "params",
+    "run_datasets",
     "runs",
     "tags",
 ]
 
 # Bump together with a new Alembic revision; a test checks they agree.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 metadata = MetaData()
 
@@ -130,4 +134,42 @@ applied_batches = Table(
     Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     Column("applied_at", BigInteger, nullable=False),
     Index("ix_applied_batches_run", "run_id"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("num_columns", Integer, nullable=False),
+    Column("schema_json", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("source", Text, nullable=False, server_default=""),
+    Column("profile_digest", String(64)),
+    Column("contract_digest", String(64)),
+    Column("created_by", String(255), nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_version"),
+    UniqueConstraint("dataset_id", "digest", name="uq_dataset_versions_digest"),
+    Index("ix_dataset_versions_digest", "digest"),
+)
+
+run_datasets = Table(
+    "run_datasets",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("dataset_version_id", Integer, ForeignKey("dataset_versions.id"), primary_key=True),
+    Column("role", String(64), primary_key=True),
+    Index("ix_run_datasets_version", "dataset_version_id"),
 )

@@ -16,6 +16,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shipyard.entities import (
     Artifact,
+    DatasetUse,
+    DatasetVersion,
+    DatasetVersionCreate,
     Experiment,
     LogBatch,
     MetricHistory,
@@ -33,6 +36,7 @@ from shipyard.errors import (
     RunNotFound,
     StoreUnavailable,
 )
+from shipyard.store.sql import datasets
 from shipyard.store.sql import schema as t
 from shipyard.store.sql.codec import decode_chunk, encode_chunk
 from shipyard.store.sql.engine import make_engine, sqlite_path
@@ -522,7 +526,15 @@ class SqlStore:
     def purge_deleted_runs(self, batch_size: int = 500) -> int:
         """Remove deleted runs for good, ``batch_size`` at a time (bounded memory)."""
         total = 0
-        children = (t.params, t.tags, t.latest_metrics, t.metric_chunks, t.artifacts, t.applied_batches)
+        children = (
+            t.params,
+            t.tags,
+            t.latest_metrics,
+            t.metric_chunks,
+            t.artifacts,
+            t.applied_batches,
+            t.run_datasets,
+        )
         while True:
             with self._write() as conn:
                 ids = (
@@ -559,6 +571,35 @@ class SqlStore:
                 return
             yield ids
             last = ids[-1]
+
+    # -- datasets -----------------------------------------------------------------------------
+    def create_dataset_version(self, spec: DatasetVersionCreate) -> DatasetVersion:
+        _check_key("Dataset name", spec.name)
+        try:
+            with self._write() as conn:
+                return datasets.create_version(conn, self._insert, spec)
+        except sa_exc.IntegrityError:  # a concurrent writer took the version number: try once more
+            with self._write() as conn:
+                return datasets.create_version(conn, self._insert, spec)
+
+    def get_dataset_version(self, name: str, ref: str = "latest") -> DatasetVersion:
+        with self._read() as conn:
+            return datasets.find_version(conn, name, ref)
+
+    def list_dataset_versions(self, name: str | None = None) -> list[DatasetVersion]:
+        with self._read() as conn:
+            return datasets.list_versions(conn, name)
+
+    def record_dataset_use(self, run_id: str, name: str, version: int, role: str) -> None:
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            found = datasets.find_version(conn, name, f"v{version}")
+            datasets.record_use(conn, self._insert, run_id, found, role)
+
+    def list_run_datasets(self, run_id: str) -> list[DatasetUse]:
+        with self._read() as conn:
+            self._require_run(conn, run_id)
+            return datasets.run_uses(conn, run_id)
 
     # -- artifacts ----------------------------------------------------------------------------
     def record_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None:

@@ -1,0 +1,67 @@
+"""Dataset versions and their use by runs (lineage)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, status
+
+from shipyard.entities import DatasetVersion, DatasetVersionCreate
+from shipyard.server.errors import ERROR_RESPONSES
+from shipyard.server.schemas import (
+    DatasetUseIn,
+    DatasetUseList,
+    DatasetUseOut,
+    DatasetVersionIn,
+    DatasetVersionList,
+    DatasetVersionOut,
+)
+from shipyard.server.state import StoreDep
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["datasets"], responses=ERROR_RESPONSES)
+
+
+def _out(v: DatasetVersion) -> DatasetVersionOut:
+    return DatasetVersionOut.model_validate(v.to_dict())
+
+
+@router.post("/datasets/versions", status_code=status.HTTP_201_CREATED)
+def create_dataset_version(body: DatasetVersionIn, store: StoreDep) -> DatasetVersionOut:
+    """Record a version (upload its Parquet blob first); the same digest gives the same version."""
+    spec = DatasetVersionCreate(
+        **{**body.model_dump(by_alias=False, exclude={"schema_"}), "schema": body.schema_}
+    )
+    return _out(store.create_dataset_version(spec))
+
+
+@router.get("/datasets/versions")
+def list_dataset_versions(
+    store: StoreDep, name: str | None = Query(default=None, min_length=1, max_length=255)
+) -> DatasetVersionList:
+    """Every version of every dataset (or of ``name``), by name then version."""
+    return DatasetVersionList(versions=[_out(v) for v in store.list_dataset_versions(name)])
+
+
+@router.get("/datasets/resolve")
+def get_dataset_version(
+    store: StoreDep,
+    name: str = Query(min_length=1, max_length=255),
+    ref: str = Query(default="latest", max_length=64),
+) -> DatasetVersionOut:
+    """Resolve ``latest``, ``vN`` or a digest prefix to a version."""
+    return _out(store.get_dataset_version(name, ref))
+
+
+@router.post("/runs/{run_id}/datasets", status_code=status.HTTP_204_NO_CONTENT)
+def record_dataset_use(run_id: str, body: DatasetUseIn, store: StoreDep) -> None:
+    """Record that a run consumed a dataset version in a role."""
+    store.record_dataset_use(run_id, body.name, body.version, body.role)
+
+
+@router.get("/runs/{run_id}/datasets")
+def list_run_datasets(run_id: str, store: StoreDep) -> DatasetUseList:
+    """The dataset versions a run consumed, with their roles."""
+    uses = store.list_run_datasets(run_id)
+    return DatasetUseList(
+        uses=[DatasetUseOut(run_id=u.run_id, role=u.role, dataset=_out(u.dataset)) for u in uses]
+    )
