@@ -7,7 +7,7 @@ Example:
 """
 
 from shipyard.config import Settings, load_settings
-from shipyard.data.versions import load_dataset, log_dataset
+from shipyard.data.versions import diff_datasets, load_dataset, load_profile, log_dataset
 from shipyard.entities import Artifact, DatasetVersion, Experiment, Run, RunStatus
 from shipyard.errors import ShipyardError
 from shipyard.tracking import ActiveRun, Client, GcReport, autolog, disable_autolog
@@ -47,11 +47,13 @@ __all__ = [
     "active_run",
     "autolog",
     "compare_runs",
+    "diff_datasets",
     "disable_autolog",
     "end_run",
     "get_client",
     "get_metric_history",
     "load_dataset",
+    "load_profile",
     "load_settings",
     "log_artifact",
     "log_dataset",

@@ -6,6 +6,6 @@ vectorized validation, one-pass profiles that later serve as drift references,
 diffs between versions, and PII detection and anonymization.
 """
 
-from shipyard.data.versions import load_dataset, log_dataset, parse_dataset_ref
+from shipyard.data.versions import diff_datasets, load_dataset, load_profile, log_dataset, parse_dataset_ref
 
-__all__ = ["load_dataset", "log_dataset", "parse_dataset_ref"]
+__all__ = ["diff_datasets", "load_dataset", "load_profile", "log_dataset", "parse_dataset_ref"]

@@ -19,14 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard.entities import DatasetVersion, DatasetVersionCreate
-from shipyard.errors import InvalidInput
+from shipyard.errors import InvalidInput, NotFound
 from shipyard.tracking import Client
 from shipyard.tracking.fluent import get_client
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["load_dataset", "log_dataset", "parse_dataset_ref"]
+    from shipyard.data.diff import DatasetDiff
+    from shipyard.data.profiles import Profile
+
+__all__ = ["diff_datasets", "load_dataset", "load_profile", "log_dataset", "parse_dataset_ref"]
 
 Output = Literal["pandas", "polars", "arrow"]
 _BATCH_ROWS = 65_536
@@ -162,6 +165,7 @@ def log_dataset(
     *,
     source: str | None = None,
     client: Client | None = None,
+    profile: bool = True,
 ) -> DatasetVersion:
     """Store ``data`` as a new version of dataset ``name`` (or return the version holding it).
 
@@ -178,6 +182,7 @@ def log_dataset(
         meta = pq.ParquetFile(path).schema_arrow
         rows = pq.ParquetFile(path).metadata.num_rows
         digest, size = client.blobs.put_file(path)
+        profile_digest = _store_profile(client, path) if profile else None
     spec = DatasetVersionCreate(
         name=name,
         digest=digest,
@@ -187,8 +192,59 @@ def log_dataset(
         size=size,
         source=source if source is not None else described,
         created_by=client.settings.user,
+        profile_digest=profile_digest,
     )
     return client.store.create_dataset_version(spec)
+
+
+def _store_profile(client: Client, path: Path) -> str:
+    """Profile the Parquet file (one lazy scan) and store the profile JSON as a blob."""
+    import polars as pl
+
+    from shipyard.data.profiles import profile
+
+    digest, _ = client.blobs.put_bytes(profile(pl.scan_parquet(path)).to_json().encode())
+    return digest
+
+
+def _resolve(ref: str | DatasetVersion, client: Client) -> DatasetVersion:
+    return (
+        ref if isinstance(ref, DatasetVersion) else client.store.get_dataset_version(*parse_dataset_ref(ref))
+    )
+
+
+def load_profile(ref: str | DatasetVersion, *, client: Client | None = None) -> Profile:
+    """The profile stored with a version (counts, quantiles, histograms: a drift reference).
+
+    Example:
+        >>> sy.load_profile("flights@v1").columns["dep_delay"].mean  # doctest: +SKIP
+    """
+    from shipyard.data.profiles import Profile
+
+    client = client or get_client()
+    version = _resolve(ref, client)
+    if version.profile_digest is None:
+        raise NotFound(f"{version.ref} was logged without a profile (log it again with profile=True)")
+    return Profile.from_json(client.blobs.get_bytes(version.profile_digest).decode())
+
+
+def diff_datasets(
+    a: str | DatasetVersion, b: str | DatasetVersion, *, client: Client | None = None
+) -> DatasetDiff:
+    """What changed from version ``a`` to version ``b``: schema, rows, per-column distribution shift.
+
+    ``b``'s data is binned into ``a``'s stored reference edges (exact PSI and KS), with a verdict in
+    plain words per column.
+
+    Example:
+        >>> print(sy.diff_datasets("flights@v1", "flights@v2"))  # doctest: +SKIP
+    """
+    from shipyard.data.diff import diff_data
+
+    client = client or get_client()
+    return diff_data(
+        load_profile(a, client=client), load_dataset(_resolve(b, client), output="polars", client=client)
+    )
 
 
 def load_dataset(

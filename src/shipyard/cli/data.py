@@ -1,0 +1,192 @@
+"""``shipyard data …``: version datasets, inspect and download them, scan for personal data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipyard.cli import render
+from shipyard.cli.options import JsonOption
+from shipyard.cli.state import get_state
+from shipyard.data.versions import diff_datasets, load_dataset, log_dataset, parse_dataset_ref
+from shipyard.entities import DatasetVersion
+
+__all__ = ["add", "app", "diff", "get", "ls", "pii", "show"]
+
+app = typer.Typer(no_args_is_help=True, help="Version datasets, inspect them, scan them for personal data.")
+
+RefArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="NAME@REF", help="A dataset version: NAME@v3, NAME@latest or NAME@<digest prefix>."
+    ),
+]
+FileArg = Annotated[
+    Path, typer.Argument(metavar="PATH", help="A CSV or Parquet file, or a folder of them.", exists=False)
+]
+
+
+def _version_row(v: DatasetVersion) -> list[str]:
+    return [
+        v.ref,
+        f"{v.rows:,}",
+        str(v.num_columns),
+        render.fmt_bytes(v.size),
+        v.digest[:12],
+        render.fmt_time(v.created_at),
+    ]
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    path: FileArg,
+    name: Annotated[str, typer.Option("--name", "-n", help="Dataset name, e.g. flights.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Store a file or folder as a new version of dataset NAME (identical data: the same version).
+
+    Files are converted to Parquet and hashed batch by batch, so they need not fit in memory.
+
+    Examples:
+
+      shipyard data add flights.csv --name flights
+      shipyard data add ./exports/ --name transactions --json
+    """
+    version = log_dataset(path, name=name, client=get_state(ctx).client())
+    if as_json:
+        render.print_json(version.to_dict())
+        return
+    render.say(
+        f"{version.ref}  {version.rows:,} rows × {version.num_columns} columns  digest {version.digest[:12]}"
+    )
+
+
+@app.command("ls")
+def ls(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(metavar="[NAME]", help="Only this dataset.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List dataset versions (all datasets, or one).
+
+    Examples:
+
+      shipyard data ls
+      shipyard data ls flights --json
+    """
+    versions = get_state(ctx).client().list_dataset_versions(name)
+    if as_json:
+        render.print_json([v.to_dict() for v in versions])
+        return
+    if not versions:
+        render.say("No dataset versions yet (add one: shipyard data add FILE --name NAME).")
+        return
+    table = render.make_table("version", "rows", "columns", "size", "digest", "created")
+    for v in versions:
+        table.add_row(*render.cells(_version_row(v)))
+    render.show(table)
+
+
+@app.command("show")
+def show(ctx: typer.Context, ref: RefArg, as_json: JsonOption = False) -> None:
+    """Show one version: size, source, who made it, and its schema.
+
+    Examples:
+
+      shipyard data show flights@v2
+      shipyard data show flights@latest --json
+    """
+    version = get_state(ctx).client().get_dataset_version(*parse_dataset_ref(ref))
+    if as_json:
+        render.print_json(version.to_dict())
+        return
+    about = render.make_table("field", "value", title=version.ref)
+    for key, value in [
+        ("rows", f"{version.rows:,}"),
+        ("columns", version.num_columns),
+        ("size", render.fmt_bytes(version.size)),
+        ("digest", version.digest),
+        ("source", version.source),
+        ("created", f"{render.fmt_time(version.created_at)} by {version.created_by}"),
+    ]:
+        about.add_row(*render.cells([key, value]))
+    schema = render.make_table("column", "type", title="schema")
+    for column, kind in version.schema:
+        schema.add_row(*render.cells([column, kind]))
+    render.show(about, schema)
+
+
+@app.command("get")
+def get(
+    ctx: typer.Context,
+    ref: RefArg,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="FILE", help="Where to write the Parquet file.")
+    ],
+) -> None:
+    """Download a version as a Parquet file (verified against its digest).
+
+    Examples:
+
+      shipyard data get flights@v2 -o flights-v2.parquet
+    """
+    import pyarrow.parquet as pq
+
+    table = load_dataset(ref, output="arrow", client=get_state(ctx).client())
+    output.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, output)
+    render.say(f"Wrote {table.num_rows:,} rows to {output}")
+
+
+@app.command("diff")
+def diff(ctx: typer.Context, a: RefArg, b: RefArg, as_json: JsonOption = False) -> None:
+    """What changed from version A to version B: schema, rows, and each column's distribution.
+
+    B's data is binned into A's stored profile (PSI, KS, mean shift), with a verdict in plain words.
+
+    Examples:
+
+      shipyard data diff flights@v1 flights@v2
+    """
+    result = diff_datasets(a, b, client=get_state(ctx).client())
+    if as_json:
+        render.print_json(result.to_dict())
+        return
+    render.say(str(result))
+
+
+@app.command("pii")
+def pii(
+    path: FileArg,
+    sample: Annotated[int, typer.Option(min=1, help="Rows to sample.")] = 10_000,
+    as_json: JsonOption = False,
+) -> None:
+    """Scan a CSV or Parquet file for columns that look like personal data (examples are masked).
+
+    Examples:
+
+      shipyard data pii customers.csv
+    """
+    import polars as pl
+
+    from shipyard.data.pii import scan_pii
+    from shipyard.errors import InvalidInput
+
+    if not path.is_file():
+        raise InvalidInput(f"{path} is not a file")
+    frame = pl.read_csv(path) if path.suffix.lower() == ".csv" else pl.read_parquet(path)
+    report = scan_pii(frame, sample=sample)
+    if as_json:
+        render.print_json(report.to_dict())
+        return
+    if not report.findings:
+        scanned = f"{report.columns_scanned} columns, {report.rows_scanned:,} rows sampled"
+        render.say(f"No personal data found ({scanned}).")
+        return
+    table = render.make_table("column", "kind", "confidence", "examples (masked)")
+    for f in report.findings:
+        table.add_row(*render.cells([f.column, f.kind, f"{f.confidence:.2f}", ", ".join(f.examples)]))
+    render.show(table)
