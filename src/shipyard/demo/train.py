@@ -146,6 +146,9 @@ def train_one(ctx: DemoContext, spec: ModelSpec) -> ModelResult:
     params = {"model": spec.family, **spec.params, "train_rows": len(data.train), "val_rows": len(data.val)}
     tags = {"demo_session": ctx.session, "model_family": spec.family, "target": "arr_delay > 15"}
     with ctx.client.start_run(ctx.experiment, name=spec.name, params=params, tags=tags) as run:
+        for name, role in (("flights-train", "train"), ("flights-validation", "validation")):
+            if name in ctx.extras.get("datasets", {}):
+                run.use_dataset(ctx.extras["datasets"][name], role=role)
         estimator = build_estimator(spec, data, ctx.seed)
         # One OpenMP/BLAS thread: on a busy 2-core machine spinning OpenMP workers made gradient
         # boosting 10-20x slower (measured); single-threaded it is as fast unloaded and steady loaded.
