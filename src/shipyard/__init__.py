@@ -6,6 +6,9 @@ Example:
     ...     run.log_metric("auc", 0.93)
 """
 
+import importlib
+from typing import Any
+
 from shipyard.config import Settings, load_settings
 from shipyard.data.versions import diff_datasets, load_dataset, load_profile, log_dataset
 from shipyard.entities import Artifact, DatasetVersion, Experiment, Run, RunStatus
@@ -32,10 +35,27 @@ from shipyard.tracking.fluent import (
 )
 from shipyard.version import __version__
 
+# Heavier parts of the SDK (polars-backed), imported on first use so `import shipyard` stays cheap.
+_LAZY = {
+    "Contract": "shipyard.data.contracts",
+    "infer_contract": "shipyard.data.contracts",
+    "validate": "shipyard.data.validation",
+    "ValidationFailed": "shipyard.data.validation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shipyard' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
 __all__ = [
     "ActiveRun",
     "Artifact",
     "Client",
+    "Contract",
     "DatasetVersion",
     "Experiment",
     "GcReport",
@@ -43,6 +63,7 @@ __all__ = [
     "RunStatus",
     "Settings",
     "ShipyardError",
+    "ValidationFailed",
     "__version__",
     "active_run",
     "autolog",
@@ -52,6 +73,7 @@ __all__ = [
     "end_run",
     "get_client",
     "get_metric_history",
+    "infer_contract",
     "load_dataset",
     "load_profile",
     "load_settings",
@@ -68,4 +90,5 @@ __all__ = [
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "validate",
 ]

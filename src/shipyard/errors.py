@@ -9,7 +9,8 @@ the server answers with. The server maps them to one JSON shape in one place
     ├── InvalidInput                    400 invalid_input
     │   ├── FilterSyntaxError           400 invalid_filter
     │   ├── InvalidMetricValue          400 invalid_metric_value
-    │   └── UnsafePath                  400 unsafe_path
+    │   ├── UnsafePath                  400 unsafe_path
+    │   └── ValidationFailed            400 validation_failed
     ├── NotFound                        404 not_found
     │   ├── ExperimentNotFound          404 experiment_not_found
     │   ├── RunNotFound                 404 run_not_found
@@ -52,6 +53,7 @@ __all__ = [
     "ShipyardError",
     "StoreUnavailable",
     "UnsafePath",
+    "ValidationFailed",
     "error_class_for_code",
 ]
 
@@ -99,6 +101,16 @@ class InvalidMetricValue(InvalidInput):
 
 class UnsafePath(InvalidInput):
     code = "unsafe_path"
+
+
+class ValidationFailed(InvalidInput):
+    """Data broke its contract (``validate(..., strict=True)``); ``.report`` lists every violation."""
+
+    code = "validation_failed"
+
+    def __init__(self, report: Any) -> None:
+        super().__init__(str(report), details=report.to_dict())
+        self.report = report
 
 
 class NotFound(ShipyardError):
@@ -176,6 +188,7 @@ def _all_subclasses(cls: type[ShipyardError]) -> list[type[ShipyardError]]:
 def error_class_for_code(code: str) -> type[ShipyardError]:
     """Map a REST error ``code`` back to its exception class (used by the REST client)."""
     for cls in _all_subclasses(ShipyardError):
-        if cls.code == code and cls is not FilterSyntaxError:
-            return cls
+        if cls.code == code:
+            # These two are built from richer objects than a JSON body: rebuild as their parent.
+            return InvalidInput if cls in (FilterSyntaxError, ValidationFailed) else cls
     return ShipyardError

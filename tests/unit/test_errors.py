@@ -12,6 +12,7 @@ from shipyard.errors import (
     InvalidInput,
     RunNotFound,
     ShipyardError,
+    ValidationFailed,
     error_class_for_code,
 )
 
@@ -100,10 +101,18 @@ def test_filter_syntax_error_points_at_the_position_with_a_caret() -> None:
 
 
 @pytest.mark.parametrize(
-    "cls", [c for c in ERROR_CLASSES if c is not FilterSyntaxError], ids=lambda c: c.__name__
+    "cls",
+    [c for c in ERROR_CLASSES if c not in (FilterSyntaxError, ValidationFailed)],
+    ids=lambda c: c.__name__,
 )
 def test_error_class_for_code_round_trips(cls: type[ShipyardError]) -> None:
     assert error_class_for_code(cls.code) is cls
+
+
+def test_errors_built_from_a_report_come_back_as_their_parent_class() -> None:
+    # ValidationFailed is built from a report object, which a JSON body does not carry.
+    rebuilt = error_class_for_code("validation_failed")("bad data", details={"violations": []})
+    assert type(rebuilt) is InvalidInput
 
 
 def test_error_class_for_code_rebuilds_an_error_from_its_json_body() -> None:

@@ -16,6 +16,7 @@ PUBLIC_API = [
     "ActiveRun",
     "Artifact",
     "Client",
+    "Contract",
     "DatasetVersion",
     "Experiment",
     "GcReport",
@@ -23,6 +24,7 @@ PUBLIC_API = [
     "RunStatus",
     "Settings",
     "ShipyardError",
+    "ValidationFailed",
     "__version__",
     "active_run",
     "autolog",
@@ -32,6 +34,7 @@ PUBLIC_API = [
     "end_run",
     "get_client",
     "get_metric_history",
+    "infer_contract",
     "load_dataset",
     "load_profile",
     "load_settings",
@@ -48,6 +51,7 @@ PUBLIC_API = [
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "validate",
 ]
 
 

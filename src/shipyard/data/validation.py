@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
 from shipyard.data.contracts import ColumnSpec, Contract, column_type_of, to_polars
-from shipyard.errors import InvalidInput
+from shipyard.errors import ValidationFailed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,16 +102,6 @@ class ValidationReport:
                 pairs = ", ".join(f"row {r}: {e!r}" for r, e in zip(v.rows, v.examples, strict=False))
                 lines.append(f"          e.g. {pairs}")
         return "\n".join(lines)
-
-
-class ValidationFailed(InvalidInput):
-    """Raised by ``validate(..., strict=True)`` when the data breaks the contract; ``.report`` has it all."""
-
-    code: ClassVar[str] = "validation_failed"
-
-    def __init__(self, report: ValidationReport) -> None:
-        super().__init__(str(report), details=report.to_dict())
-        self.report = report
 
 
 def _jsonable(value: Any) -> Any:

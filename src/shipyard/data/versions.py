@@ -26,6 +26,7 @@ from shipyard.tracking.fluent import get_client
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from shipyard.data.contracts import Contract
     from shipyard.data.diff import DatasetDiff
     from shipyard.data.profiles import Profile
 
@@ -166,6 +167,7 @@ def log_dataset(
     source: str | None = None,
     client: Client | None = None,
     profile: bool = True,
+    contract: Contract | str | os.PathLike[str] | None = None,
 ) -> DatasetVersion:
     """Store ``data`` as a new version of dataset ``name`` (or return the version holding it).
 
@@ -178,7 +180,10 @@ def log_dataset(
     import pyarrow.parquet as pq
 
     client = client or get_client()
+    checked = _load_contract(contract) if contract is not None else None
     with _parquet_file(data) as (path, described):
+        if checked is not None:
+            _enforce(checked, path)
         meta = pq.ParquetFile(path).schema_arrow
         rows = pq.ParquetFile(path).metadata.num_rows
         digest, size = client.blobs.put_file(path)
@@ -193,8 +198,34 @@ def log_dataset(
         source=source if source is not None else described,
         created_by=client.settings.user,
         profile_digest=profile_digest,
+        contract_digest=client.blobs.put_bytes(checked.to_yaml().encode())[0] if checked else None,
     )
     return client.store.create_dataset_version(spec)
+
+
+def _load_contract(contract: Contract | str | os.PathLike[str]) -> Contract:
+    from shipyard.data.contracts import Contract
+
+    return contract if isinstance(contract, Contract) else Contract.from_yaml(Path(contract))
+
+
+def _enforce(contract: Contract, path: Path) -> None:
+    """Validate the data against its contract (strict) and refuse raw PII in columns marked PII."""
+    import polars as pl
+
+    from shipyard.data.pii import find_raw_pii
+    from shipyard.data.validation import validate
+
+    frame = pl.read_parquet(path)
+    validate(frame, contract, strict=True)
+    pii_columns = [c.name for c in contract.columns if c.pii and c.name in frame.columns]
+    raw = find_raw_pii(frame, pii_columns) if pii_columns else []
+    if raw:
+        raise InvalidInput(
+            f"Columns {raw} are marked PII in contract '{contract.name}' and hold raw personal data; "
+            "anonymize them first (shipyard.data.pii.anonymize(df, {column: 'hash'}, salt=...))",
+            details={"columns": raw},
+        )
 
 
 def _store_profile(client: Client, path: Path) -> str:

@@ -22,8 +22,9 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "version",
         "Version the data",
-        "The training and validation splits become dataset versions: content-addressed Parquet with a "
-        "profile, so every run records exactly which data it learned from.",
+        "A data contract for the features (inferred, then annotated); the training and validation splits "
+        "become dataset versions checked against it, with a profile, so every run records exactly "
+        "which data it learned from.",
         version_data,
     ),
     Stage(

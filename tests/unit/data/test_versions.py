@@ -138,3 +138,35 @@ def test_a_version_logged_without_profile_says_so(client: Client, frame: pd.Data
     version = sy.log_dataset(frame, name="np", client=client, profile=False)
     with pytest.raises(NotFound, match="without a profile"):
         sy.load_profile(version, client=client)
+
+
+def test_a_contract_is_enforced_and_recorded_with_the_version(client: Client) -> None:
+    from shipyard.data.contracts import Contract
+    from shipyard.data.validation import ValidationFailed
+
+    contract = Contract.from_yaml(
+        "name: delays\ncolumns:\n"
+        "  - {name: carrier, type: string, nullable: false, allowed_values: [UA, AA, DL]}\n"
+        "  - {name: dep_delay, type: float, min: -60, max: 1500}\n"
+    )
+    good = pd.DataFrame({"carrier": ["UA", "DL"], "dep_delay": [3.0, -2.0]})
+    version = sy.log_dataset(good, name="delays", contract=contract, client=client)
+    stored = client.blobs.get_bytes(version.contract_digest or "").decode()
+    assert Contract.from_yaml(stored) == contract
+    bad = pd.DataFrame({"carrier": ["UA", "ZZ"], "dep_delay": [3.0, 9999.0]})
+    with pytest.raises(ValidationFailed) as caught:
+        sy.log_dataset(bad, name="delays", contract=contract, client=client)
+    assert {v.rule for v in caught.value.report.errors} == {"allowed_values", "range"}
+    assert len(client.list_dataset_versions("delays")) == 1  # nothing of the bad data was recorded
+
+
+def test_raw_personal_data_is_refused_against_a_contract_marking_it_pii(client: Client) -> None:
+    from shipyard.data.contracts import Contract
+    from shipyard.data.pii import anonymize
+
+    contract = Contract.from_yaml("name: people\ncolumns:\n  - {name: email, type: string, pii: true}\n")
+    raw = pd.DataFrame({"email": ["ann@example.com", "bob@corp.org"]})
+    with pytest.raises(InvalidInput, match="marked PII"):
+        sy.log_dataset(raw, name="people", contract=contract, client=client)
+    hashed = anonymize(raw, {"email": "hash"}, salt="s3cret")
+    assert sy.log_dataset(hashed, name="people", contract=contract, client=client).version == 1
