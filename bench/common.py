@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import sqlite3
 import statistics
@@ -370,4 +371,13 @@ def update_results_file(sections: list[Section], path: Path = RESULTS_PATH) -> N
     ordered = [_section_from_dict(dict(stored[k])) for k in keys]
     parts = [_HEADER, summary_markdown(ordered)]
     parts += [f"<!-- bench:{s.key} -->\n{section_markdown(s)}<!-- /bench:{s.key} -->\n" for s in ordered]
+    parts += _foreign_sections(path, set(keys))
     path.write_text("\n".join(parts))
+
+
+def _foreign_sections(path: Path, known: set[str]) -> list[str]:
+    """Sections other scripts wrote (e.g. bench_validation.py): kept as they are."""
+    if not path.exists():
+        return []
+    found = re.findall(r"(<!-- bench:([\w-]+) -->.*?<!-- /bench:\2 -->\n?)", path.read_text(), re.DOTALL)
+    return [text if text.endswith("\n") else text + "\n" for text, key in found if key not in known]
