@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,7 +13,18 @@ from shipyard.cli.state import get_state
 from shipyard.data.versions import diff_datasets, load_dataset, log_dataset, parse_dataset_ref
 from shipyard.entities import DatasetVersion
 
-__all__ = ["add", "app", "diff", "get", "ls", "pii", "show"]
+__all__ = [
+    "add",
+    "app",
+    "contract_app",
+    "contract_infer",
+    "diff",
+    "get",
+    "ls",
+    "pii",
+    "show",
+    "validate_file",
+]
 
 app = typer.Typer(no_args_is_help=True, help="Version datasets, inspect them, scan them for personal data.")
 
@@ -26,6 +37,90 @@ RefArg = Annotated[
 FileArg = Annotated[
     Path, typer.Argument(metavar="PATH", help="A CSV or Parquet file, or a folder of them.", exists=False)
 ]
+
+
+ContractOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--contract", "-c", metavar="YAML", help="A data contract the data must satisfy.", dir_okay=False
+    ),
+]
+contract_app = typer.Typer(no_args_is_help=True, help="Write and check data contracts.")
+app.add_typer(contract_app, name="contract")
+
+
+def _read_frame(path: Path) -> Any:
+    import polars as pl
+
+    from shipyard.errors import InvalidInput
+
+    if not path.is_file():
+        raise InvalidInput(f"{path} is not a file")
+    if path.suffix.lower() == ".csv":
+        return pl.read_csv(path, infer_schema_length=10_000)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pl.read_parquet(path)
+    raise InvalidInput(f"{path}: expected a .csv or .parquet file")
+
+
+@contract_app.command("infer")
+def contract_infer(
+    path: FileArg,
+    name: Annotated[str, typer.Option("--name", "-n", help="Contract name.")] = "",
+    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="YAML", help="Write here.")] = None,
+) -> None:
+    """Draft a contract from a CSV or Parquet file: types, nullability, ranges, allowed values.
+
+    The draft is a starting point: add descriptions, units and owners, and tighten the rules.
+
+    Examples:
+
+      shipyard data contract infer flights.csv --name flights -o flights.yaml
+    """
+    from shipyard.data.contracts import infer_contract
+
+    text = infer_contract(_read_frame(path), name=name or path.stem).to_yaml()
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text)
+    render.say(f"Wrote a draft contract to {output}")
+
+
+@app.command("validate")
+def validate_file(
+    path: FileArg,
+    contract: Annotated[
+        Path, typer.Option("--contract", "-c", metavar="YAML", help="The data contract.", dir_okay=False)
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Check a CSV or Parquet file against a contract; exit 1 when any rule is broken.
+
+    Every violation is listed (column, rule, failing rows, examples), not just the first.
+
+    Examples:
+
+      shipyard data validate july.csv --contract flights.yaml
+      shipyard data validate july.parquet -c flights.yaml --json
+    """
+    from shipyard.data.contracts import Contract
+    from shipyard.data.validation import validate
+
+    report = validate(_read_frame(path), Contract.from_yaml(contract))
+    if as_json:
+        render.print_json(report.to_dict())
+    elif report.violations:
+        table = render.make_table("severity", "column", "rule", "failing rows", "examples", title=str(path))
+        for v in report.violations:
+            examples = ", ".join(repr(x) for x in v.examples[:3])
+            count = "" if v.count is None else f"{v.count:,}"
+            table.add_row(*render.cells([v.severity, v.column or "(table)", v.rule, count, examples]))
+        render.show(table)
+    else:
+        render.say(f"{path}: all {report.n_rows:,} rows satisfy contract '{report.contract}'.")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def _version_row(v: DatasetVersion) -> list[str]:
@@ -44,6 +139,7 @@ def add(
     ctx: typer.Context,
     path: FileArg,
     name: Annotated[str, typer.Option("--name", "-n", help="Dataset name, e.g. flights.")],
+    contract: ContractOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Store a file or folder as a new version of dataset NAME (identical data: the same version).
@@ -54,8 +150,9 @@ def add(
 
       shipyard data add flights.csv --name flights
       shipyard data add ./exports/ --name transactions --json
+      shipyard data add flights.csv --name flights --contract flights.yaml
     """
-    version = log_dataset(path, name=name, client=get_state(ctx).client())
+    version = log_dataset(path, name=name, contract=contract, client=get_state(ctx).client())
     if as_json:
         render.print_json(version.to_dict())
         return
@@ -170,15 +267,9 @@ def pii(
 
       shipyard data pii customers.csv
     """
-    import polars as pl
-
     from shipyard.data.pii import scan_pii
-    from shipyard.errors import InvalidInput
 
-    if not path.is_file():
-        raise InvalidInput(f"{path} is not a file")
-    frame = pl.read_csv(path) if path.suffix.lower() == ".csv" else pl.read_parquet(path)
-    report = scan_pii(frame, sample=sample)
+    report = scan_pii(_read_frame(path), sample=sample)
     if as_json:
         render.print_json(report.to_dict())
         return

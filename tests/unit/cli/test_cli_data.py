@@ -58,3 +58,22 @@ def test_unknown_version_is_one_clear_error_line(cli: Invoke) -> None:
     result = cli("data", "show", "nothing@v3")
     assert result.exit_code == 1
     assert "not found" in result.output and "Traceback" not in result.output
+
+
+def test_contract_infer_then_validate_passes_and_fails_with_exit_codes(cli: Invoke, tmp_path: Path) -> None:
+    good = _csv(tmp_path, "good.csv", 100)
+    contract = tmp_path / "c.yaml"
+    inferred = cli("data", "contract", "infer", str(good), "--name", "things", "-o", str(contract))
+    assert inferred.exit_code == 0, inferred.output
+    assert "name: things" in contract.read_text()
+    ok = cli("data", "validate", str(good), "--contract", str(contract))
+    assert ok.exit_code == 0, ok.output
+    assert "satisfy" in ok.output
+    bad = _csv(tmp_path, "bad.csv", 100, shift=1000.0)
+    failed = cli("data", "validate", str(bad), "--contract", str(contract), "--json")
+    assert failed.exit_code == 1
+    rules = {(v["column"], v["rule"]) for v in json.loads(failed.output)["violations"]}
+    assert ("x", "range") in rules
+    refused = cli("data", "add", str(bad), "--name", "things", "--contract", str(contract))
+    assert refused.exit_code == 1 and "range" in refused.output
+    assert cli("data", "add", str(good), "--name", "things", "-c", str(contract)).exit_code == 0
