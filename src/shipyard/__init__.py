@@ -39,6 +39,8 @@ from shipyard.version import __version__
 _LAZY = {
     "Contract": "shipyard.data.contracts",
     "infer_contract": "shipyard.data.contracts",
+    "load_contract": "shipyard.data.registry",
+    "register_contract": "shipyard.data.registry",
     "validate": "shipyard.data.validation",
     "ValidationFailed": "shipyard.data.validation",
 }
@@ -74,6 +76,7 @@ __all__ = [
     "get_client",
     "get_metric_history",
     "infer_contract",
+    "load_contract",
     "load_dataset",
     "load_profile",
     "load_settings",
@@ -85,6 +88,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "register_contract",
     "search_runs",
     "set_tag",
     "set_tags",

@@ -17,6 +17,7 @@ from shipyard.errors import UnsafePath
 
 __all__ = [
     "Artifact",
+    "ContractVersion",
     "DatasetUse",
     "DatasetVersion",
     "DatasetVersionCreate",
@@ -244,6 +245,22 @@ class DatasetVersion:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DatasetVersion:
         return cls(**{**d, "schema": [(str(a), str(b)) for a, b in d["schema"]]})
+
+
+@dataclass(frozen=True)
+class ContractVersion:
+    """One version of a named data contract, as canonical YAML (``digest`` is BLAKE3 of it)."""
+
+    name: str
+    version: int
+    digest: str
+    yaml: str
+    created_by: str = ""
+    created_at: int = 0
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@v{self.version}"
 
 
 @dataclass(frozen=True)

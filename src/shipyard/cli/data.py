@@ -87,11 +87,75 @@ def contract_infer(
     render.say(f"Wrote a draft contract to {output}")
 
 
+@contract_app.command("add")
+def contract_add(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(metavar="YAML", help="A contract file.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Register a contract as the next version of its name (unchanged content keeps its version).
+
+    Examples:
+
+      shipyard data contract add contracts/flights.yaml
+    """
+    from shipyard.data.registry import register_contract
+
+    version = register_contract(path, client=get_state(ctx).client())
+    if as_json:
+        render.print_json({k: v for k, v in version.__dict__.items() if k != "yaml"})
+        return
+    render.say(f"{version.ref}  digest {version.digest[:12]}")
+
+
+@contract_app.command("ls")
+def contract_ls(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(metavar="[NAME]", help="Only this contract.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List registered contracts and their versions.
+
+    Examples:
+
+      shipyard data contract ls
+    """
+    found = get_state(ctx).client().store.list_contracts(name)
+    if as_json:
+        render.print_json([{k: v for k, v in c.__dict__.items() if k != "yaml"} for c in found])
+        return
+    table = render.make_table("contract", "digest", "created")
+    for c in found:
+        table.add_row(
+            *render.cells([c.ref, c.digest[:12], f"{render.fmt_time(c.created_at)} by {c.created_by}"])
+        )
+    render.show(table)
+
+
+@contract_app.command("show")
+def contract_show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="NAME@REF", help="NAME, NAME@v2 or NAME@latest.")],
+) -> None:
+    """Print a registered contract as YAML.
+
+    Examples:
+
+      shipyard data contract show flights@v2 > flights.yaml
+    """
+    name, _, version = ref.partition("@")
+    typer.echo(get_state(ctx).client().store.get_contract(name, version or "latest").yaml, nl=False)
+
+
 @app.command("validate")
 def validate_file(
+    ctx: typer.Context,
     path: FileArg,
     contract: Annotated[
-        Path, typer.Option("--contract", "-c", metavar="YAML", help="The data contract.", dir_okay=False)
+        str,
+        typer.Option(
+            "--contract", "-c", metavar="YAML|NAME@REF", help="A contract file or a registered one."
+        ),
     ],
     as_json: JsonOption = False,
 ) -> None:
@@ -104,10 +168,10 @@ def validate_file(
       shipyard data validate july.csv --contract flights.yaml
       shipyard data validate july.parquet -c flights.yaml --json
     """
-    from shipyard.data.contracts import Contract
+    from shipyard.data.registry import resolve_contract
     from shipyard.data.validation import validate
 
-    report = validate(_read_frame(path), Contract.from_yaml(contract))
+    report = validate(_read_frame(path), resolve_contract(contract, get_state(ctx).client()))
     if as_json:
         render.print_json(report.to_dict())
     elif report.violations:

@@ -180,7 +180,11 @@ def log_dataset(
     import pyarrow.parquet as pq
 
     client = client or get_client()
-    checked = _load_contract(contract) if contract is not None else None
+    checked = None
+    if contract is not None:
+        from shipyard.data.registry import register_contract, resolve_contract  # polars: only when used
+
+        checked = resolve_contract(contract, client)
     with _parquet_file(data) as (path, described):
         if checked is not None:
             _enforce(checked, path)
@@ -198,15 +202,9 @@ def log_dataset(
         source=source if source is not None else described,
         created_by=client.settings.user,
         profile_digest=profile_digest,
-        contract_digest=client.blobs.put_bytes(checked.to_yaml().encode())[0] if checked else None,
+        contract_digest=register_contract(checked, client=client).digest if checked is not None else None,
     )
     return client.store.create_dataset_version(spec)
-
-
-def _load_contract(contract: Contract | str | os.PathLike[str]) -> Contract:
-    from shipyard.data.contracts import Contract
-
-    return contract if isinstance(contract, Contract) else Contract.from_yaml(Path(contract))
 
 
 def _enforce(contract: Contract, path: Path) -> None:

@@ -21,6 +21,9 @@ __all__ = [
     "ArtifactOut",
     "ArtifactsIn",
     "BlobOut",
+    "ContractIn",
+    "ContractList",
+    "ContractOut",
     "CountOut",
     "DatasetUseIn",
     "DatasetUseList",
@@ -339,3 +342,23 @@ class DatasetUseOut(BaseModel):
 
 class DatasetUseList(BaseModel):
     uses: list[DatasetUseOut]
+
+
+class ContractIn(_In):
+    name: Key
+    yaml: Annotated[str, Field(min_length=1, max_length=1_000_000)]
+    digest: Digest
+    created_by: Annotated[str, Field(max_length=255)] = ""
+
+
+class ContractOut(BaseModel):
+    name: str
+    version: int
+    digest: str
+    yaml: str
+    created_by: str
+    created_at: int
+
+
+class ContractList(BaseModel):
+    contracts: list[ContractOut]

@@ -7,6 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from shipyard.entities import (
     Artifact,
+    ContractVersion,
     DatasetUse,
     DatasetVersion,
     DatasetVersionCreate,
@@ -92,6 +93,13 @@ class Store(Protocol):
     def record_dataset_use(self, run_id: str, name: str, version: int, role: str) -> None: ...
 
     def list_run_datasets(self, run_id: str) -> list[DatasetUse]: ...
+
+    # data contracts, versioned by name
+    def save_contract(self, name: str, yaml: str, digest: str, created_by: str = "") -> ContractVersion: ...
+
+    def get_contract(self, name: str, ref: str = "latest") -> ContractVersion: ...
+
+    def list_contracts(self, name: str | None = None) -> list[ContractVersion]: ...
 
     # artifacts (the logical path -> digest mapping; bytes live in a BlobStore)
     def record_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None: ...

@@ -34,6 +34,7 @@ from shipyard.artifacts.blobs import CHUNK, BlobStoreBase, check_digest, hash_fi
 from shipyard.config import Settings, load_settings
 from shipyard.entities import (
     Artifact,
+    ContractVersion,
     DatasetUse,
     DatasetVersion,
     DatasetVersionCreate,
@@ -448,6 +449,18 @@ class RestStore:
         return [
             DatasetUse(u["run_id"], DatasetVersion.from_dict(u["dataset"]), u["role"]) for u in data["uses"]
         ]
+
+    # -- contracts ----------------------------------------------------------------------------
+    def save_contract(self, name: str, yaml: str, digest: str, created_by: str = "") -> ContractVersion:
+        body = {"name": name, "yaml": yaml, "digest": digest, "created_by": created_by}
+        return ContractVersion(**self._post(f"{API}/contracts", body))
+
+    def get_contract(self, name: str, ref: str = "latest") -> ContractVersion:
+        return ContractVersion(**self._get(f"{API}/contracts/resolve", name=name, ref=ref))
+
+    def list_contracts(self, name: str | None = None) -> list[ContractVersion]:
+        params = {"name": name} if name is not None else {}
+        return [ContractVersion(**c) for c in self._get(f"{API}/contracts", **params)["contracts"]]
 
     # -- runs ---------------------------------------------------------------------------------
     def get_run(self, run_id: str) -> Run:

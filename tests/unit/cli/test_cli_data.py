@@ -77,3 +77,19 @@ def test_contract_infer_then_validate_passes_and_fails_with_exit_codes(cli: Invo
     refused = cli("data", "add", str(bad), "--name", "things", "--contract", str(contract))
     assert refused.exit_code == 1 and "range" in refused.output
     assert cli("data", "add", str(good), "--name", "things", "-c", str(contract)).exit_code == 0
+
+
+def test_contracts_register_list_show_and_validate_by_reference(cli: Invoke, tmp_path: Path) -> None:
+    good = _csv(tmp_path, "good.csv", 50)
+    path = tmp_path / "c.yaml"
+    cli("data", "contract", "infer", str(good), "--name", "reg", "-o", str(path))
+    added = cli("data", "contract", "add", str(path), "--json")
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.output)["version"] == 1
+    listed = cli("data", "contract", "ls")
+    assert listed.exit_code == 0 and "reg@v1" in listed.output
+    shown = cli("data", "contract", "show", "reg@v1")
+    assert shown.exit_code == 0 and shown.output == path.read_text()
+    assert cli("data", "validate", str(good), "-c", "reg@latest").exit_code == 0
+    missing = cli("data", "contract", "show", "reg@v5")
+    assert missing.exit_code == 1 and "not found" in missing.output

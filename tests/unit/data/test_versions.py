@@ -151,8 +151,8 @@ def test_a_contract_is_enforced_and_recorded_with_the_version(client: Client) ->
     )
     good = pd.DataFrame({"carrier": ["UA", "DL"], "dep_delay": [3.0, -2.0]})
     version = sy.log_dataset(good, name="delays", contract=contract, client=client)
-    stored = client.blobs.get_bytes(version.contract_digest or "").decode()
-    assert Contract.from_yaml(stored) == contract
+    assert version.contract_digest == contract.digest
+    assert sy.load_contract("delays@v1", client=client) == contract  # registered on the way
     bad = pd.DataFrame({"carrier": ["UA", "ZZ"], "dep_delay": [3.0, 9999.0]})
     with pytest.raises(ValidationFailed) as caught:
         sy.log_dataset(bad, name="delays", contract=contract, client=client)
@@ -170,3 +170,25 @@ def test_raw_personal_data_is_refused_against_a_contract_marking_it_pii(client: 
         sy.log_dataset(raw, name="people", contract=contract, client=client)
     hashed = anonymize(raw, {"email": "hash"}, salt="s3cret")
     assert sy.log_dataset(hashed, name="people", contract=contract, client=client).version == 1
+
+
+def test_contracts_are_versioned_by_name(client: Client, tmp_path: Path) -> None:
+    from shipyard.data.contracts import Contract
+
+    text = "name: orders\ncolumns:\n  - {name: amount, type: float, min: 0}\n"
+    (tmp_path / "orders.yaml").write_text(text)
+    v1 = sy.register_contract(tmp_path / "orders.yaml", client=client)
+    assert sy.register_contract(Contract.from_yaml(text), client=client) == v1  # same content, same version
+    v2 = sy.register_contract(Contract.from_yaml(text.replace("min: 0", "min: 1")), client=client)
+    assert (v1.ref, v2.ref) == ("orders@v1", "orders@v2")
+    assert sy.load_contract("orders", client=client).column("amount").min == 1
+    assert sy.load_contract(f"orders@{v1.digest[:8]}", client=client).column("amount").min == 0
+    assert [c.version for c in client.store.list_contracts("orders")] == [1, 2]
+    frame = pd.DataFrame({"amount": [0.5, 2.0]})
+    with pytest.raises(sy.ValidationFailed):  # the latest contract says amount >= 1
+        sy.log_dataset(frame, name="orders", contract="orders@latest", client=client)
+    assert (
+        sy.log_dataset(frame, name="orders", contract="orders@v1", client=client).contract_digest == v1.digest
+    )
+    with pytest.raises(NotFound, match="orders@v9"):
+        sy.load_contract("orders@v9", client=client)

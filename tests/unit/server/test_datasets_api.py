@@ -41,3 +41,19 @@ def test_dataset_errors_are_json_4xx(rest_store: RestStore, http: httpx.Client) 
     response = http.post("/api/v1/datasets/versions", json={"name": "x", "digest": "short"})
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_contracts_are_versioned_through_the_server(rest_store: RestStore, http: httpx.Client) -> None:
+    from shipyard.data.contracts import Contract
+
+    contract = Contract.from_yaml("name: rest-c\ncolumns:\n  - {name: a, type: int}\n")
+    v1 = rest_store.save_contract(contract.name, contract.to_yaml(), contract.digest)
+    assert rest_store.save_contract(contract.name, contract.to_yaml(), contract.digest) == v1
+    assert rest_store.get_contract("rest-c", "v1") == v1
+    assert [c.version for c in rest_store.list_contracts("rest-c")] == [1]
+    forged = http.post(
+        "/api/v1/contracts", json={"name": "rest-c", "yaml": contract.to_yaml(), "digest": "0" * 64}
+    )
+    assert forged.status_code == 400 and "does not match" in forged.json()["error"]["message"]
+    broken = http.post("/api/v1/contracts", json={"name": "x", "yaml": "columns: 3", "digest": "0" * 64})
+    assert broken.status_code == 400 and broken.json()["error"]["code"] == "invalid_input"

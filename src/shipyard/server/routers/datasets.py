@@ -5,8 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, status
 
 from shipyard.entities import DatasetVersion, DatasetVersionCreate
+from shipyard.errors import InvalidInput
 from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.schemas import (
+    ContractIn,
+    ContractList,
+    ContractOut,
     DatasetUseIn,
     DatasetUseList,
     DatasetUseOut,
@@ -65,3 +69,34 @@ def list_run_datasets(run_id: str, store: StoreDep) -> DatasetUseList:
     return DatasetUseList(
         uses=[DatasetUseOut(run_id=u.run_id, role=u.role, dataset=_out(u.dataset)) for u in uses]
     )
+
+
+@router.post("/contracts", status_code=status.HTTP_201_CREATED)
+def save_contract(body: ContractIn, store: StoreDep) -> ContractOut:
+    """Record a contract version (canonical YAML and its BLAKE3 digest); the same digest returns it again."""
+    from shipyard.data.contracts import Contract
+
+    contract = Contract.from_yaml(body.yaml)  # refuse what is not a valid contract
+    if contract.digest != body.digest or contract.name != body.name:
+        raise InvalidInput(
+            "The contract's name or digest does not match its YAML; send Contract.to_yaml() as is"
+        )
+    return ContractOut(**store.save_contract(body.name, body.yaml, body.digest, body.created_by).__dict__)
+
+
+@router.get("/contracts")
+def list_contracts(
+    store: StoreDep, name: str | None = Query(default=None, min_length=1, max_length=255)
+) -> ContractList:
+    """Every version of every contract (or of ``name``)."""
+    return ContractList(contracts=[ContractOut(**c.__dict__) for c in store.list_contracts(name)])
+
+
+@router.get("/contracts/resolve")
+def get_contract(
+    store: StoreDep,
+    name: str = Query(min_length=1, max_length=255),
+    ref: str = Query(default="latest", max_length=64),
+) -> ContractOut:
+    """Resolve ``latest``, ``vN`` or a digest prefix to a contract version."""
+    return ContractOut(**store.get_contract(name, ref).__dict__)

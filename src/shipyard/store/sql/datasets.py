@@ -8,11 +8,20 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
-from shipyard.entities import DatasetUse, DatasetVersion, DatasetVersionCreate
+from shipyard.entities import ContractVersion, DatasetUse, DatasetVersion, DatasetVersionCreate
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.store.sql import schema as t
 
-__all__ = ["create_version", "find_version", "list_versions", "record_use", "run_uses"]
+__all__ = [
+    "create_version",
+    "find_contract",
+    "find_version",
+    "list_contracts",
+    "list_versions",
+    "record_use",
+    "run_uses",
+    "save_contract",
+]
 
 _COLS = t.dataset_versions.c
 
@@ -133,3 +142,55 @@ def run_uses(conn: Connection, run_id: str) -> list[DatasetUse]:
         .order_by(t.run_datasets.c.role, t.datasets.c.name)
     )
     return [DatasetUse(run_id, _version(r, r.dataset_name), r.role) for r in conn.execute(stmt)]
+
+
+def save_contract(conn: Connection, name: str, yaml: str, digest: str, created_by: str) -> ContractVersion:
+    """Record a contract version; the same content under the same name returns the existing one."""
+    c = t.contracts.c
+    existing = conn.execute(select(t.contracts).where(c.name == name, c.digest == digest)).first()
+    if existing is None:
+        latest = conn.execute(select(func.max(c.version)).where(c.name == name)).scalar()
+        row = {
+            "name": name,
+            "version": int(latest or 0) + 1,
+            "digest": digest,
+            "yaml": yaml,
+            "created_by": created_by,
+            "created_at": int(time.time() * 1000),
+        }
+        conn.execute(insert(t.contracts), row)
+        existing = conn.execute(select(t.contracts).where(c.name == name, c.digest == digest)).one()
+    return _contract(existing)
+
+
+def _contract(row: Any) -> ContractVersion:
+    return ContractVersion(row.name, row.version, row.digest, row.yaml, row.created_by, row.created_at)
+
+
+def find_contract(conn: Connection, name: str, ref: str) -> ContractVersion:
+    """Resolve ``latest``, ``vN`` or a digest prefix of contract ``name``."""
+    c = t.contracts.c
+    ref = ref.strip().lower()
+    stmt = select(t.contracts).where(c.name == name)
+    if ref in ("", "latest"):
+        stmt = stmt.order_by(c.version.desc()).limit(1)
+    elif ref.lstrip("v").isdigit():
+        stmt = stmt.where(c.version == int(ref.lstrip("v")))
+    elif len(ref) >= 6 and all(ch in "0123456789abcdef" for ch in ref):
+        stmt = stmt.where(c.digest.startswith(ref, autoescape=True)).limit(1)
+    else:
+        raise InvalidInput(
+            f"Contract reference '{name}@{ref}' is not understood; use {name}@latest or {name}@v2"
+        )
+    row = conn.execute(stmt).first()
+    if row is None:
+        raise NotFound(f"Contract '{name}@{ref}' not found (list them with: shipyard data contract ls)")
+    return _contract(row)
+
+
+def list_contracts(conn: Connection, name: str | None) -> list[ContractVersion]:
+    c = t.contracts.c
+    stmt = select(t.contracts).order_by(c.name, c.version)
+    if name is not None:
+        stmt = stmt.where(c.name == name)
+    return [_contract(r) for r in conn.execute(stmt)]

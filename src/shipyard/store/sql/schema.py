@@ -28,6 +28,7 @@ __all__ = [
     "HEAD_REVISION",
     "applied_batches",
     "artifacts",
+    "contracts",
     "dataset_versions",
     "datasets",
     "experiments",
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 # Bump together with a new Alembic revision; a test checks they agree.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 metadata = MetaData()
 
@@ -172,4 +173,18 @@ run_datasets = Table(
     Column("dataset_version_id", Integer, ForeignKey("dataset_versions.id"), primary_key=True),
     Column("role", String(64), primary_key=True),
     Index("ix_run_datasets_version", "dataset_version_id"),
+)
+
+contracts = Table(
+    "contracts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("yaml", Text, nullable=False),
+    Column("created_by", String(255), nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("name", "version", name="uq_contracts_version"),
+    UniqueConstraint("name", "digest", name="uq_contracts_digest"),
 )

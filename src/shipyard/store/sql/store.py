@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shipyard.entities import (
     Artifact,
+    ContractVersion,
     DatasetUse,
     DatasetVersion,
     DatasetVersionCreate,
@@ -600,6 +601,24 @@ class SqlStore:
         with self._read() as conn:
             self._require_run(conn, run_id)
             return datasets.run_uses(conn, run_id)
+
+    # -- contracts ----------------------------------------------------------------------------
+    def save_contract(self, name: str, yaml: str, digest: str, created_by: str = "") -> ContractVersion:
+        _check_key("Contract name", name)
+        try:
+            with self._write() as conn:
+                return datasets.save_contract(conn, name, yaml, digest, created_by)
+        except sa_exc.IntegrityError:  # a concurrent writer took the version number: try once more
+            with self._write() as conn:
+                return datasets.save_contract(conn, name, yaml, digest, created_by)
+
+    def get_contract(self, name: str, ref: str = "latest") -> ContractVersion:
+        with self._read() as conn:
+            return datasets.find_contract(conn, name, ref)
+
+    def list_contracts(self, name: str | None = None) -> list[ContractVersion]:
+        with self._read() as conn:
+            return datasets.list_contracts(conn, name)
 
     # -- artifacts ----------------------------------------------------------------------------
     def record_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None:

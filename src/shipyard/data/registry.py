@@ -1,0 +1,51 @@
+"""Data contracts as versioned records in the store: register, resolve, load."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from shipyard.data.contracts import Contract
+from shipyard.entities import ContractVersion
+from shipyard.tracking import Client
+from shipyard.tracking.fluent import get_client
+
+__all__ = ["load_contract", "register_contract", "resolve_contract"]
+
+
+def register_contract(
+    contract: Contract | str | os.PathLike[str], *, client: Client | None = None
+) -> ContractVersion:
+    """Store a contract as the next version of its name (the same content keeps its version).
+
+    Example:
+        >>> sy.register_contract("contracts/flights.yaml").ref  # doctest: +SKIP
+        'flights@v1'
+    """
+    client = client or get_client()
+    contract = contract if isinstance(contract, Contract) else Contract.from_yaml(Path(contract))
+    return client.store.save_contract(
+        contract.name, contract.to_yaml(), contract.digest, client.settings.user
+    )
+
+
+def load_contract(ref: str, *, client: Client | None = None) -> Contract:
+    """A registered contract: ``name``, ``name@latest``, ``name@v2`` or ``name@<digest prefix>``.
+
+    Example:
+        >>> sy.load_contract("flights@v1").column("distance").unit  # doctest: +SKIP
+        'miles'
+    """
+    client = client or get_client()
+    name, _, version = ref.partition("@")
+    return Contract.from_yaml(client.store.get_contract(name, version or "latest").yaml)
+
+
+def resolve_contract(contract: Contract | str | os.PathLike[str], client: Client) -> Contract:
+    """A Contract from an object, a YAML file path, or a registry reference (``name@v2``)."""
+    if isinstance(contract, Contract):
+        return contract
+    path = Path(contract)
+    if path.is_file():
+        return Contract.from_yaml(path)
+    return load_contract(str(contract), client=client)
