@@ -53,6 +53,7 @@ __all__ = [
     "RunPageOut",
     "RunUpdateIn",
     "SearchRunsIn",
+    "ValidateIn",
     "WireFloat",
 ]
 
@@ -362,3 +363,17 @@ class ContractOut(BaseModel):
 
 class ContractList(BaseModel):
     contracts: list[ContractOut]
+
+
+class ValidateIn(_In):
+    """Validate a stored dataset version against a registered contract or one given as YAML."""
+
+    dataset: Annotated[str, Field(min_length=1, max_length=300, examples=["flights@v2"])]
+    contract: Annotated[str, Field(min_length=1, max_length=300, examples=["flights@latest"])] | None = None
+    contract_yaml: Annotated[str, Field(min_length=1, max_length=1_000_000)] | None = None
+
+    @model_validator(mode="after")
+    def _one_contract(self) -> ValidateIn:
+        if (self.contract is None) == (self.contract_yaml is None):
+            raise ValueError("give exactly one of 'contract' (a registered name@ref) or 'contract_yaml'")
+        return self

@@ -57,6 +57,14 @@ class Client:
         self._blobs: BlobStore | None = None
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_stores(cls, settings: Settings, store: Store, blobs: BlobStore) -> Client:
+        """A client over stores that are already open (the server uses this; it owns them)."""
+        client = cls.__new__(cls)
+        client.settings, client.store, client._blobs = settings, store, blobs
+        client._lock = threading.Lock()
+        return client
+
     def __repr__(self) -> str:
         return f"<Client tracking={self.settings.tracking_uri} artifacts={self.settings.artifact_uri}>"
 

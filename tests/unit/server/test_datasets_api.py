@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import httpx
 import pytest
 
@@ -57,3 +60,31 @@ def test_contracts_are_versioned_through_the_server(rest_store: RestStore, http:
     assert forged.status_code == 400 and "does not match" in forged.json()["error"]["message"]
     broken = http.post("/api/v1/contracts", json={"name": "x", "yaml": "columns: 3", "digest": "0" * 64})
     assert broken.status_code == 400 and broken.json()["error"]["code"] == "invalid_input"
+
+
+def test_profile_diff_and_validate_are_served_over_rest(app: Any, http: httpx.Client, tmp_path: Path) -> None:
+    import pandas as pd
+
+    import shipyard as sy
+    from shipyard.server.routers.datasets import _client
+
+    client = _client(app.state.shipyard)  # the server's own stores, as the SDK would fill them over REST
+    base = pd.DataFrame({"x": [float(i % 20) for i in range(1_000)]})
+    sy.log_dataset(base, name="served", client=client)
+    sy.log_dataset(base.assign(x=base["x"] + 100), name="served", client=client)
+    sy.register_contract(
+        sy.Contract.from_yaml("name: xs\ncolumns:\n  - {name: x, type: float, max: 50}\n"), client=client
+    )
+    profile = http.get("/api/v1/datasets/profile", params={"name": "served", "ref": "v1"})
+    assert profile.status_code == 200 and profile.json()["rows"] == 1_000
+    diff = http.get("/api/v1/datasets/diff", params={"a": "served@v1", "b": "served@v2"})
+    assert diff.status_code == 200
+    assert diff.json()["columns"]["x"]["verdict"] == "major shift"
+    ok = http.post("/api/v1/datasets/validate", json={"dataset": "served@v1", "contract": "xs@latest"})
+    bad = http.post("/api/v1/datasets/validate", json={"dataset": "served@v2", "contract": "xs@v1"})
+    assert ok.json()["ok"] is True and bad.json()["ok"] is False
+    sy.log_dataset(pd.DataFrame({"mail": ["ann@example.com", "bob@corp.org"]}), name="mails", client=client)
+    pii = http.get("/api/v1/datasets/pii", params={"name": "mails"})
+    assert [f["column"] for f in pii.json()["findings"]] == ["mail"] and "ann@example.com" not in pii.text
+    both = http.post("/api/v1/datasets/validate", json={"dataset": "served@v1"})
+    assert both.status_code == 422 and "exactly one" in both.json()["error"]["message"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Query, status
 
+from shipyard.data.versions import diff_datasets, load_dataset, load_profile
 from shipyard.entities import DatasetVersion, DatasetVersionCreate
 from shipyard.errors import InvalidInput
 from shipyard.server.errors import ERROR_RESPONSES
@@ -17,8 +20,10 @@ from shipyard.server.schemas import (
     DatasetVersionIn,
     DatasetVersionList,
     DatasetVersionOut,
+    ValidateIn,
 )
-from shipyard.server.state import StoreDep
+from shipyard.server.state import ServerState, StateDep, StoreDep
+from shipyard.tracking import Client
 
 __all__ = ["router"]
 
@@ -100,3 +105,59 @@ def get_contract(
 ) -> ContractOut:
     """Resolve ``latest``, ``vN`` or a digest prefix to a contract version."""
     return ContractOut(**store.get_contract(name, ref).__dict__)
+
+
+def _client(state: ServerState) -> Client:
+    return Client.from_stores(state.settings, state.store, state.blobs)
+
+
+@router.get("/datasets/profile")
+def get_dataset_profile(
+    state: StateDep,
+    name: str = Query(min_length=1, max_length=255),
+    ref: str = Query(default="latest", max_length=64),
+) -> dict[str, Any]:
+    """The profile stored with a version: counts, quantiles, histograms, top categories."""
+    version = state.store.get_dataset_version(name, ref)
+    return load_profile(version, client=_client(state)).to_dict()
+
+
+@router.get("/datasets/diff")
+def diff_dataset_versions(
+    state: StateDep,
+    a: str = Query(min_length=1, max_length=300, examples=["flights@v1"]),
+    b: str = Query(min_length=1, max_length=300, examples=["flights@v2"]),
+) -> dict[str, Any]:
+    """What changed from version ``a`` to ``b``: schema, rows, per-column shift with a verdict."""
+    return diff_datasets(a, b, client=_client(state)).to_dict()
+
+
+@router.post("/datasets/validate")
+def validate_dataset_version(body: ValidateIn, state: StateDep) -> dict[str, Any]:
+    """Validate a stored version against a contract (a registered ``name@ref`` or YAML); the full report."""
+    from shipyard.data.contracts import Contract
+    from shipyard.data.registry import load_contract
+    from shipyard.data.validation import validate
+
+    client = _client(state)
+    contract = (
+        Contract.from_yaml(body.contract_yaml)
+        if body.contract_yaml
+        else load_contract(body.contract or "", client=client)
+    )
+    return validate(load_dataset(body.dataset, output="polars", client=client), contract).to_dict()
+
+
+@router.get("/datasets/pii")
+def scan_dataset_pii(
+    state: StateDep,
+    name: str = Query(min_length=1, max_length=255),
+    ref: str = Query(default="latest", max_length=64),
+    sample: int = Query(default=10_000, ge=1, le=1_000_000),
+) -> dict[str, Any]:
+    """Columns of a stored version that look like personal data (examples masked)."""
+    from shipyard.data.pii import scan_pii
+
+    version = state.store.get_dataset_version(name, ref)
+    frame = load_dataset(version, output="polars", client=_client(state))
+    return scan_pii(frame, sample=sample).to_dict()
