@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -176,9 +177,6 @@ class FsspecBlobStore(BlobStoreBase):
                     hasher.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
-                if self._local:
-                    out.flush()
-                    os.fsync(out.fileno())
             digest = hasher.hexdigest()
             self._commit(tmp, digest)
         except BaseException:
@@ -188,15 +186,42 @@ class FsspecBlobStore(BlobStoreBase):
         return digest, size
 
     def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
-        """Store a local file; when the content is already stored, nothing is copied."""
+        """Store a local file; when the content is already stored, nothing is copied.
+
+        On a local store the file is hashed once (memory-mapped, multi-threaded) and copied with
+        the kernel's copy (``sendfile``), not re-hashed while copying; if the file changed while
+        that happened (size or mtime moved), the copy itself is hashed and stored under its own
+        digest, so a blob always holds the bytes its name says.
+        """
+        before = os.stat(path)
         digest, size = hash_file(path)
         if self.exists(digest):
             return digest, size
-        with open(path, "rb") as fh:
-            stored, stored_size = self.put_stream(fh)
-        if stored != digest:
-            raise DigestMismatch(f"File {path} changed while it was being stored ({digest} → {stored})")
-        return stored, stored_size
+        if not self._local:
+            with open(path, "rb") as fh:
+                stored, stored_size = self.put_stream(fh)
+            if stored != digest:
+                raise DigestMismatch(f"File {path} changed while it was being stored ({digest} → {stored})")
+            return stored, stored_size
+        return self._copy_local(path, digest, size, before)
+
+    def _copy_local(
+        self, path: str | os.PathLike[str], digest: str, size: int, before: os.stat_result
+    ) -> tuple[str, int]:
+        tmp = f"{self.root}/tmp/{uuid.uuid4().hex}"
+        try:
+            shutil.copyfile(path, tmp)
+            after = os.stat(path)
+            moved = (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns)
+            if moved or after.st_size != size:
+                digest, size = hash_file(tmp)  # the source changed under us: name the copy by its content
+            self._commit(tmp, digest)
+        except OSError as exc:
+            raise StoreUnavailable(f"Cannot write a blob to {self.url}: {exc}") from exc
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return digest, size
 
     def delete(self, digest: str) -> None:
         path = self._path(check_digest(digest))

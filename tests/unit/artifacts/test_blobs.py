@@ -167,6 +167,31 @@ class _CountingStore(FsspecBlobStore):
         self.copies += 1
         return super()._do_put_stream(stream)
 
+    def _copy_local(self, *args):  # type: ignore[no-untyped-def]
+        self.copies += 1
+        return super()._copy_local(*args)
+
+
+def test_a_file_that_changes_while_stored_is_named_by_what_was_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    store = FsspecBlobStore(str(tmp_path / "artifacts"))
+    src = tmp_path / "growing.log"
+    src.write_bytes(b"first part\n")
+    real_copy = shutil.copyfile
+
+    def append_then_copy(a: str, b: str) -> str:
+        with open(a, "ab") as fh:  # another process writes to the file between hash and copy
+            fh.write(b"second part\n")
+        return real_copy(a, b)
+
+    monkeypatch.setattr("shipyard.artifacts.blobs.shutil.copyfile", append_then_copy)
+    digest, size = store.put_file(src)
+    assert store.get_bytes(digest) == b"first part\nsecond part\n"  # verified: name matches content
+    assert size == len(b"first part\nsecond part\n")
+
 
 def test_put_file_of_already_stored_content_copies_nothing(tmp_path: Path) -> None:
     store = _CountingStore(str(tmp_path / "artifacts"))
