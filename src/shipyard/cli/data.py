@@ -274,10 +274,39 @@ def show(ctx: typer.Context, ref: RefArg, as_json: JsonOption = False) -> None:
         ("created", f"{render.fmt_time(version.created_at)} by {version.created_by}"),
     ]:
         about.add_row(*render.cells([key, value]))
-    schema = render.make_table("column", "type", title="schema")
+    render.show(about, _schema_and_profile(ctx, version))
+
+
+def _schema_and_profile(ctx: typer.Context, version: DatasetVersion) -> Any:
+    """The schema, with each column's profile summary when the version has a profile."""
+    profile = None
+    if version.profile_digest is not None:
+        from shipyard.data.versions import load_profile
+
+        profile = load_profile(version, client=get_state(ctx).client())
+    table = render.make_table(
+        "column",
+        "type",
+        "nulls",
+        "distinct",
+        "min",
+        "mean",
+        "max",
+        "top / histogram",
+        title="schema and profile",
+    )
     for column, kind in version.schema:
-        schema.add_row(*render.cells([column, kind]))
-    render.show(about, schema)
+        p = profile.columns.get(column) if profile is not None else None
+        if p is None:
+            table.add_row(*render.cells([column, kind, "", "", "", "", "", ""]))
+            continue
+        if p.top is not None:
+            shape = ", ".join(f"{k} {v:,}" for k, v in list(p.top.counts.items())[:3])
+        else:
+            shape = render.sparkline([float(c) for c in p.histogram.counts], width=20) if p.histogram else ""
+        stats = [render.fmt_value(x) if x is not None else "" for x in (p.min, p.mean, p.max)]
+        table.add_row(*render.cells([column, kind, f"{p.nulls:,}", f"{p.distinct:,}", *stats, shape]))
+    return table
 
 
 @app.command("get")
