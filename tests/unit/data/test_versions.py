@@ -192,3 +192,17 @@ def test_contracts_are_versioned_by_name(client: Client, tmp_path: Path) -> None
     )
     with pytest.raises(NotFound, match="orders@v9"):
         sy.load_contract("orders@v9", client=client)
+
+
+def test_big_versions_are_profiled_on_row_groups_spread_over_the_file(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.data import versions
+
+    monkeypatch.setattr(versions, "PROFILE_ROWS", 100_000)
+    frame = pd.DataFrame({"i": range(400_000)})
+    version = sy.log_dataset(frame, name="big", client=client)
+    prof = sy.load_profile(version, client=client)
+    assert version.rows == 400_000  # exact
+    assert 100_000 <= prof.rows < 400_000  # a sample of whole row groups ...
+    assert prof.columns["i"].min == 0 and prof.columns["i"].max == 399_999  # ... from first to last
