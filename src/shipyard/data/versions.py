@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -190,8 +191,10 @@ def log_dataset(
             _enforce(checked, path)
         meta = pq.ParquetFile(path).schema_arrow
         rows = pq.ParquetFile(path).metadata.num_rows
-        digest, size = client.blobs.put_file(path)
-        profile_digest = _store_profile(client, path, rows) if profile else None
+        with ThreadPoolExecutor(max_workers=1) as pool:  # profile while the bytes are hashed and copied
+            profiled = pool.submit(_store_profile, client, path, rows) if profile else None
+            digest, size = client.blobs.put_file(path)
+            profile_digest = profiled.result() if profiled is not None else None
     spec = DatasetVersionCreate(
         name=name,
         digest=digest,
