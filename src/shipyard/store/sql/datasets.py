@@ -80,22 +80,24 @@ def create_version(conn: Connection, ins: Any, spec: DatasetVersionCreate) -> Da
     return _version(conn.execute(_select(spec.name).where(_COLS.digest == spec.digest)).one(), spec.name)
 
 
+def _by_ref(stmt: Any, cols: Any, kind: str, name: str, ref: str) -> Any:
+    """Narrow ``stmt`` to ``latest``, ``vN`` (or ``N``) or a digest prefix of at least 6 characters."""
+    ref = ref.strip().lower()
+    if ref in ("", "latest"):
+        return stmt.order_by(cols.version.desc()).limit(1)
+    if ref.lstrip("v").isdigit():
+        return stmt.where(cols.version == int(ref.lstrip("v")))
+    if len(ref) >= 6 and all(c in "0123456789abcdef" for c in ref):
+        return stmt.where(cols.digest.startswith(ref, autoescape=True)).limit(2)
+    raise InvalidInput(
+        f"{kind} reference '{name}@{ref}' is not understood; use {name}@latest, {name}@v3 "
+        "or a digest prefix of at least 6 hex characters"
+    )
+
+
 def find_version(conn: Connection, name: str, ref: str) -> DatasetVersion:
     """Resolve ``latest``, ``vN`` (or ``N``) or a digest prefix of at least 6 characters."""
-    ref = ref.strip().lower()
-    stmt = _select(name)
-    if ref in ("", "latest"):
-        stmt = stmt.order_by(_COLS.version.desc()).limit(1)
-    elif ref.lstrip("v").isdigit():
-        stmt = stmt.where(_COLS.version == int(ref.lstrip("v")))
-    elif len(ref) >= 6 and all(c in "0123456789abcdef" for c in ref):
-        stmt = stmt.where(_COLS.digest.startswith(ref, autoescape=True)).limit(2)
-    else:
-        raise InvalidInput(
-            f"Dataset reference '{name}@{ref}' is not understood; use {name}@latest, {name}@v3 "
-            "or a digest prefix of at least 6 hex characters"
-        )
-    rows = conn.execute(stmt).all()
+    rows = conn.execute(_by_ref(_select(name), _COLS, "Dataset", name, ref)).all()
     if len(rows) > 1:
         raise InvalidInput(
             f"Digest prefix '{ref}' matches several versions of '{name}'; give more characters"
@@ -170,19 +172,10 @@ def _contract(row: Any) -> ContractVersion:
 def find_contract(conn: Connection, name: str, ref: str) -> ContractVersion:
     """Resolve ``latest``, ``vN`` or a digest prefix of contract ``name``."""
     c = t.contracts.c
-    ref = ref.strip().lower()
-    stmt = select(t.contracts).where(c.name == name)
-    if ref in ("", "latest"):
-        stmt = stmt.order_by(c.version.desc()).limit(1)
-    elif ref.lstrip("v").isdigit():
-        stmt = stmt.where(c.version == int(ref.lstrip("v")))
-    elif len(ref) >= 6 and all(ch in "0123456789abcdef" for ch in ref):
-        stmt = stmt.where(c.digest.startswith(ref, autoescape=True)).limit(1)
-    else:
-        raise InvalidInput(
-            f"Contract reference '{name}@{ref}' is not understood; use {name}@latest or {name}@v2"
-        )
-    row = conn.execute(stmt).first()
+    rows = conn.execute(_by_ref(select(t.contracts).where(c.name == name), c, "Contract", name, ref)).all()
+    if len(rows) > 1:
+        raise InvalidInput(f"Digest prefix '{ref}' matches several versions of contract '{name}'; give more")
+    row = rows[0] if rows else None
     if row is None:
         raise NotFound(f"Contract '{name}@{ref}' not found (list them with: shipyard data contract ls)")
     return _contract(row)
