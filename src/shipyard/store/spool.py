@@ -252,6 +252,8 @@ def stash_blob(spool_dir: Path, src: Path, digest: str, *, move: bool) -> Path:
 class _Progress:
     """The offset file of a journal, locked by its replayer: the byte offset of the next entry."""
 
+    removed_by_other = False
+
     def __init__(self, fd: int, path: Path) -> None:
         self.fd = fd
         self.path = path
@@ -359,7 +361,10 @@ def _finish(journal: Path, fh: IO[bytes], offset: int, progress: _Progress) -> b
             if b"\n" in tail:
                 return False
             log.warning("Dropping a torn last line of %s (its writer died mid-write)", journal)
-        journal.unlink(missing_ok=True)
+        try:
+            journal.unlink()
+        except FileNotFoundError:  # another replayer got there first: not ours to count
+            progress.removed_by_other = True
         progress.remove()
         return True
     finally:
@@ -392,10 +397,11 @@ def replay_journal(journal: str | os.PathLike[str], target: ReplayTarget) -> Rep
                         offset = end
                         progress.save(offset)
                     result.done = _finish(path, fh, offset, progress)
+            result.claimed = not progress.removed_by_other
         except StoreUnavailable as exc:
             result.error = exc
-        except FileNotFoundError:
-            result.done = True
+        except FileNotFoundError:  # removed by another replayer between our claim and our open
+            result.done, result.claimed = True, False
     return result
 
 
