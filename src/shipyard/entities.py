@@ -17,6 +17,7 @@ from shipyard.errors import UnsafePath
 
 __all__ = [
     "Artifact",
+    "AuditEntry",
     "ContractVersion",
     "DatasetUse",
     "DatasetVersion",
@@ -245,6 +246,26 @@ class DatasetVersion:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DatasetVersion:
         return cls(**{**d, "schema": [(str(a), str(b)) for a, b in d["schema"]]})
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry of the hash-chained audit log: who did what to which object, when and why."""
+
+    seq: int
+    ts: int
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    before: Any
+    after: Any
+    reason: str
+    prev_hash: str = ""
+    hash: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)

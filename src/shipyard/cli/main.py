@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from shipyard import __version__
-from shipyard.cli import artifacts, data, demo, doctor, experiments, maintenance, render, runs, serve
+from shipyard.cli import artifacts, audit, data, demo, doctor, experiments, maintenance, render, runs, serve
 from shipyard.cli.state import CliState
 from shipyard.errors import ShipyardError
 
@@ -95,6 +95,7 @@ app.add_typer(experiments.app, name="experiments", rich_help_panel="Explore")
 app.add_typer(runs.app, name="runs", rich_help_panel="Explore")
 app.add_typer(artifacts.app, name="artifacts", rich_help_panel="Explore")
 app.add_typer(data.app, name="data", rich_help_panel="Explore")
+app.add_typer(audit.app, name="audit", rich_help_panel="Explore")
 app.command("server", rich_help_panel="Operate")(serve.server)
 app.command("sync", rich_help_panel="Operate")(serve.sync)
 app.command("gc", rich_help_panel="Operate")(maintenance.gc)

@@ -207,7 +207,13 @@ def log_dataset(
         profile_digest=profile_digest,
         contract_digest=register_contract(checked, client=client).digest if checked is not None else None,
     )
-    return client.store.create_dataset_version(spec)
+    try:
+        return client.store.get_dataset_version(name, digest)  # the same data: the version it already is
+    except NotFound:
+        pass
+    version = client.store.create_dataset_version(spec)
+    client.audit("dataset.version.create", "dataset", version.ref, after=version.to_dict())
+    return version
 
 
 def _enforce(contract: Contract, path: Path) -> None:

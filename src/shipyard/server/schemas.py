@@ -20,6 +20,8 @@ __all__ = [
     "ArtifactList",
     "ArtifactOut",
     "ArtifactsIn",
+    "AuditIn",
+    "AuditList",
     "BlobOut",
     "ContractIn",
     "ContractList",
@@ -377,3 +379,17 @@ class ValidateIn(_In):
         if (self.contract is None) == (self.contract_yaml is None):
             raise ValueError("give exactly one of 'contract' (a registered name@ref) or 'contract_yaml'")
         return self
+
+
+class AuditIn(_In):
+    actor: Annotated[str, Field(min_length=1, max_length=255)]
+    action: Annotated[str, Field(min_length=1, max_length=64)]
+    object_type: Annotated[str, Field(min_length=1, max_length=64)]
+    object_id: Annotated[str, Field(min_length=1, max_length=512)]
+    before: Any = None
+    after: Any = None
+    reason: str = ""
+
+
+class AuditList(BaseModel):
+    entries: list[dict[str, Any]]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from shipyard.entities import (
     Artifact,
+    AuditEntry,
     ContractVersion,
     DatasetUse,
     DatasetVersion,
@@ -93,6 +94,28 @@ class Store(Protocol):
     def record_dataset_use(self, run_id: str, name: str, version: int, role: str) -> None: ...
 
     def list_run_datasets(self, run_id: str) -> list[DatasetUse]: ...
+
+    # the hash-chained audit log (append-only)
+    def append_audit(
+        self,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str,
+        before: Any = None,
+        after: Any = None,
+        reason: str = "",
+    ) -> AuditEntry: ...
+
+    def list_audit(
+        self,
+        after_seq: int = 0,
+        limit: int = 1000,
+        actor: str | None = None,
+        action: str | None = None,
+        object_type: str | None = None,
+        object_id: str | None = None,
+    ) -> list[AuditEntry]: ...
 
     # data contracts, versioned by name
     def save_contract(self, name: str, yaml: str, digest: str, created_by: str = "") -> ContractVersion: ...

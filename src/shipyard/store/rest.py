@@ -34,6 +34,7 @@ from shipyard.artifacts.blobs import CHUNK, BlobStoreBase, check_digest, hash_fi
 from shipyard.config import Settings, load_settings
 from shipyard.entities import (
     Artifact,
+    AuditEntry,
     ContractVersion,
     DatasetUse,
     DatasetVersion,
@@ -449,6 +450,42 @@ class RestStore:
         return [
             DatasetUse(u["run_id"], DatasetVersion.from_dict(u["dataset"]), u["role"]) for u in data["uses"]
         ]
+
+    # -- audit log ----------------------------------------------------------------------------
+    def append_audit(
+        self,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str,
+        before: Any = None,
+        after: Any = None,
+        reason: str = "",
+    ) -> AuditEntry:
+        body = {
+            "actor": actor,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "before": before,
+            "after": after,
+            "reason": reason,
+        }
+        return AuditEntry(**self._post(f"{API}/audit", body))
+
+    def list_audit(
+        self,
+        after_seq: int = 0,
+        limit: int = 1000,
+        actor: str | None = None,
+        action: str | None = None,
+        object_type: str | None = None,
+        object_id: str | None = None,
+    ) -> list[AuditEntry]:
+        params = {"after_seq": after_seq, "limit": limit, "actor": actor, "action": action}
+        params.update({"object_type": object_type, "object_id": object_id})
+        data = self._get(f"{API}/audit", **{k: v for k, v in params.items() if v is not None})
+        return [AuditEntry(**e) for e in data["entries"]]
 
     # -- contracts ----------------------------------------------------------------------------
     def save_contract(self, name: str, yaml: str, digest: str, created_by: str = "") -> ContractVersion:

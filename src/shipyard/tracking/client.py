@@ -6,14 +6,16 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.artifacts import BlobStore, open_blob_store
+from shipyard.audit import ChainReport, verify_chain
 from shipyard.config import Settings, load_settings
 from shipyard.entities import (
     Artifact,
+    AuditEntry,
     DatasetUse,
     DatasetVersion,
     Experiment,
@@ -142,12 +144,29 @@ class Client:
     def get_run(self, run_id: str) -> Run:
         return self.store.get_run(run_id)
 
-    def delete_runs(self, run_ids: Iterable[str]) -> int:
-        """Mark runs deleted (hidden from search; purged by :meth:`gc`)."""
-        return self.store.delete_runs(run_ids)
+    def delete_runs(self, run_ids: Iterable[str], reason: str = "") -> int:
+        """Mark runs deleted (hidden from search; purged by :meth:`gc`); each deletion is audited."""
+        ids = list(run_ids)
+        count = self.store.delete_runs(ids)
+        for run_id in ids:
+            self.audit(
+                "run.delete", "run", run_id, before={"deleted": False}, after={"deleted": True}, reason=reason
+            )
+        return count
 
-    def restore_runs(self, run_ids: Iterable[str]) -> int:
-        return self.store.restore_runs(run_ids)
+    def restore_runs(self, run_ids: Iterable[str], reason: str = "") -> int:
+        ids = list(run_ids)
+        count = self.store.restore_runs(ids)
+        for run_id in ids:
+            self.audit(
+                "run.restore",
+                "run",
+                run_id,
+                before={"deleted": True},
+                after={"deleted": False},
+                reason=reason,
+            )
+        return count
 
     # -- query --------------------------------------------------------------------------------
     def _experiment_ids(self, experiments: str | int | Sequence[str | int] | None) -> list[int] | None:
@@ -203,6 +222,37 @@ class Client:
         if len(run_ids) < 1:
             raise InvalidInput("compare_runs needs at least one run id")
         return frames.compare_frame([self.get_run(r) for r in run_ids])
+
+    # -- audit log ----------------------------------------------------------------------------
+    def audit(
+        self,
+        action: str,
+        object_type: str,
+        object_id: str,
+        *,
+        before: Any = None,
+        after: Any = None,
+        reason: str = "",
+    ) -> AuditEntry:
+        """Append an entry to the hash-chained audit log, as this client's user."""
+        return self.store.append_audit(
+            self.settings.user, action, object_type, object_id, before, after, reason
+        )
+
+    def list_audit(self, after_seq: int = 0, limit: int = 1000, **filters: str | None) -> list[AuditEntry]:
+        """Audit entries in order; filters: actor, action, object_type, object_id."""
+        return self.store.list_audit(after_seq, limit, **filters)
+
+    def verify_audit(self, page_size: int = 1000) -> ChainReport:
+        """Walk the whole chain page by page; the report names the first edited/deleted/moved entry."""
+
+        def pages() -> Iterator[AuditEntry]:
+            after = 0
+            while batch := self.store.list_audit(after, page_size):
+                yield from batch
+                after = batch[-1].seq
+
+        return verify_chain(pages())
 
     # -- datasets -----------------------------------------------------------------------------
     def get_dataset_version(self, name: str, ref: str = "latest") -> DatasetVersion:

@@ -93,3 +93,18 @@ def test_contracts_register_list_show_and_validate_by_reference(cli: Invoke, tmp
     assert cli("data", "validate", str(good), "-c", "reg@latest").exit_code == 0
     missing = cli("data", "contract", "show", "reg@v5")
     assert missing.exit_code == 1 and "not found" in missing.output
+
+
+def test_audit_ls_and_verify_detect_tampering(cli: Invoke, tmp_path: Path, sqlite_uri: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    cli("data", "add", str(_csv(tmp_path, "a.csv", 10)), "--name", "aud")
+    listed = cli("audit", "ls", "--json")
+    assert listed.exit_code == 0 and json.loads(listed.output)[0]["action"] == "dataset.version.create"
+    assert cli("audit", "verify").exit_code == 0
+    engine = create_engine(sqlite_uri)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1"))
+    engine.dispose()
+    broken = cli("audit", "verify")
+    assert broken.exit_code == 1 and "entry 1" in broken.output

@@ -88,3 +88,20 @@ def test_profile_diff_and_validate_are_served_over_rest(app: Any, http: httpx.Cl
     assert [f["column"] for f in pii.json()["findings"]] == ["mail"] and "ann@example.com" not in pii.text
     both = http.post("/api/v1/datasets/validate", json={"dataset": "served@v1"})
     assert both.status_code == 422 and "exactly one" in both.json()["error"]["message"]
+
+
+def test_the_audit_log_through_the_server(rest_store: RestStore, http: httpx.Client) -> None:
+    from shipyard.audit import verify_chain
+
+    first = rest_store.append_audit(
+        "ann", "alias.move", "model", "churn@champion", {"v": 6}, {"v": 7}, "better AUC"
+    )
+    second = rest_store.append_audit(
+        "bob", "alias.move", "model", "churn@champion", {"v": 7}, {"v": 6}, "rollback"
+    )
+    assert second.prev_hash == first.hash
+    entries = rest_store.list_audit(after_seq=first.seq - 1, object_id="churn@champion")
+    assert [e.actor for e in entries] == ["ann", "bob"] and entries[0].after == {"v": 7}
+    assert verify_chain(rest_store.list_audit()).ok
+    bad = http.post("/api/v1/audit", json={"actor": "x", "action": "", "object_type": "m", "object_id": "o"})
+    assert bad.status_code == 422

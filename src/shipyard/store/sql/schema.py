@@ -28,6 +28,7 @@ __all__ = [
     "HEAD_REVISION",
     "applied_batches",
     "artifacts",
+    "audit_log",
     "contracts",
     "dataset_versions",
     "datasets",
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 # Bump together with a new Alembic revision; a test checks they agree.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 metadata = MetaData()
 
@@ -187,4 +188,22 @@ contracts = Table(
     Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("name", "version", name="uq_contracts_version"),
     UniqueConstraint("name", "digest", name="uq_contracts_digest"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(64), nullable=False),
+    Column("object_id", String(512), nullable=False),
+    Column("before_json", Text, nullable=False),
+    Column("after_json", Text, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_object", "object_type", "object_id"),
+    Index("ix_audit_actor", "actor"),
 )

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shipyard.entities import (
     Artifact,
+    AuditEntry,
     ContractVersion,
     DatasetUse,
     DatasetVersion,
@@ -37,7 +38,7 @@ from shipyard.errors import (
     RunNotFound,
     StoreUnavailable,
 )
-from shipyard.store.sql import datasets
+from shipyard.store.sql import audit, datasets
 from shipyard.store.sql import schema as t
 from shipyard.store.sql.codec import decode_chunk, encode_chunk
 from shipyard.store.sql.engine import make_engine, sqlite_path
@@ -601,6 +602,35 @@ class SqlStore:
         with self._read() as conn:
             self._require_run(conn, run_id)
             return datasets.run_uses(conn, run_id)
+
+    # -- audit log ----------------------------------------------------------------------------
+    def append_audit(
+        self,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str,
+        before: Any = None,
+        after: Any = None,
+        reason: str = "",
+    ) -> AuditEntry:
+        with self._write() as conn:
+            return audit.append(conn, actor, action, object_type, object_id, before, after, reason)
+
+    def list_audit(
+        self,
+        after_seq: int = 0,
+        limit: int = 1000,
+        actor: str | None = None,
+        action: str | None = None,
+        object_type: str | None = None,
+        object_id: str | None = None,
+    ) -> list[AuditEntry]:
+        if not 1 <= limit <= 10_000:
+            raise InvalidInput(f"limit must be from 1 to 10000, got {limit}")
+        filters = {"actor": actor, "action": action, "object_type": object_type, "object_id": object_id}
+        with self._read() as conn:
+            return audit.entries(conn, after_seq, limit, filters)
 
     # -- contracts ----------------------------------------------------------------------------
     def save_contract(self, name: str, yaml: str, digest: str, created_by: str = "") -> ContractVersion:
