@@ -56,6 +56,26 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("system_metrics_interval", float, 5.0, "Seconds between system-metric samples."),
     Setting("http_timeout", float, 10.0, "Seconds before a request to a Shipyard server times out."),
     Setting("max_request_bytes", int, 64 * 1024 * 1024, "Largest JSON request the server accepts."),
+    Setting(
+        "unpickle_allowlist",
+        str,
+        "",
+        "Extra top-level modules (comma-separated) a model's pickled artifacts may reference, "
+        "on top of the built-in list (numpy, scipy, sklearn, xgboost, lightgbm, pandas, ...).",
+    ),
+    Setting(
+        "roles_file",
+        str,
+        "",
+        "YAML file mapping roles to users (e.g. approver: [alice, bob]) for promotion approvals.",
+    ),
+    Setting(
+        "package_allowlist_file",
+        str,
+        "",
+        "Organisation allowlist of Python packages (one name or name==version per line) "
+        "checked by `shipyard models audit`.",
+    ),
 )
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}
@@ -112,6 +132,9 @@ class Settings:
     system_metrics_interval: float = 5.0
     http_timeout: float = 10.0
     max_request_bytes: int = 64 * 1024 * 1024
+    unpickle_allowlist: str = ""
+    roles_file: str = ""
+    package_allowlist_file: str = ""
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:

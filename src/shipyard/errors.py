@@ -9,13 +9,17 @@ the server answers with. The server maps them to one JSON shape in one place
     ├── InvalidInput                    400 invalid_input
     │   ├── FilterSyntaxError           400 invalid_filter
     │   ├── InvalidMetricValue          400 invalid_metric_value
+    │   ├── SignatureMismatch           422 signature_mismatch
     │   ├── UnsafePath                  400 unsafe_path
     │   └── ValidationFailed            400 validation_failed
     ├── NotFound                        404 not_found
     │   ├── ExperimentNotFound          404 experiment_not_found
     │   ├── RunNotFound                 404 run_not_found
+    │   ├── ModelNotFound               404 model_not_found
     │   ├── ArtifactNotFound            404 artifact_not_found
     │   └── BlobNotFound                404 blob_not_found
+    ├── PermissionDenied                403 permission_denied
+    │   └── UnsafeModel                 403 unsafe_model
     ├── AlreadyExists                   409 already_exists
     ├── InvalidState                    409 invalid_state
     ├── PayloadTooLarge                 413 payload_too_large
@@ -45,13 +49,17 @@ __all__ = [
     "InvalidMetricValue",
     "InvalidState",
     "MissingExtra",
+    "ModelNotFound",
     "NotFound",
     "PayloadTooLarge",
+    "PermissionDenied",
     "RunNotFound",
     "SchemaError",
     "SchemaTooNew",
+    "SignatureMismatch",
     "ShipyardError",
     "StoreUnavailable",
+    "UnsafeModel",
     "UnsafePath",
     "ValidationFailed",
     "error_class_for_code",
@@ -103,6 +111,13 @@ class UnsafePath(InvalidInput):
     code = "unsafe_path"
 
 
+class SignatureMismatch(InvalidInput):
+    """Model input that does not match the model's signature; ``details["problems"]`` names each column."""
+
+    code = "signature_mismatch"
+    http_status = 422
+
+
 class ValidationFailed(InvalidInput):
     """Data broke its contract (``validate(..., strict=True)``); ``.report`` lists every violation."""
 
@@ -126,12 +141,29 @@ class RunNotFound(NotFound):
     code = "run_not_found"
 
 
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
 class ArtifactNotFound(NotFound):
     code = "artifact_not_found"
 
 
 class BlobNotFound(NotFound):
     code = "blob_not_found"
+
+
+class PermissionDenied(ShipyardError):
+    """The actor may not do this (four-eyes rule, missing role, untrusted model)."""
+
+    code = "permission_denied"
+    http_status = 403
+
+
+class UnsafeModel(PermissionDenied):
+    """A model artifact refused at load: it would import code outside the allowlist."""
+
+    code = "unsafe_model"
 
 
 class AlreadyExists(ShipyardError):
