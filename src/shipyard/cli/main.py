@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 
 from shipyard import __version__
 from shipyard.cli import artifacts, audit, data, demo, doctor, experiments, maintenance, render, runs, serve
+from shipyard.cli.serve_model import serve as serve_model
 from shipyard.cli.state import CliState
 from shipyard.errors import ShipyardError
 
@@ -97,6 +98,7 @@ app.add_typer(artifacts.app, name="artifacts", rich_help_panel="Explore")
 app.add_typer(data.app, name="data", rich_help_panel="Explore")
 app.add_typer(audit.app, name="audit", rich_help_panel="Explore")
 app.command("server", rich_help_panel="Operate")(serve.server)
+app.command("serve", rich_help_panel="Operate")(serve_model)
 app.command("sync", rich_help_panel="Operate")(serve.sync)
 app.command("gc", rich_help_panel="Operate")(maintenance.gc)
 app.command("doctor", rich_help_panel="Operate")(doctor.doctor)

@@ -1,0 +1,286 @@
+"""Build the model server's FastAPI application and run it under uvicorn.
+
+``POST /predict`` is the fast path: read the body (bounded), parse JSON, build one DataFrame, check it
+against the signature, predict in a worker thread (the event loop stays free for health checks),
+encode with orjson. ``ModelService`` holds what a prediction needs, so later features (micro-batching,
+A/B routing, shadow models) can wrap or swap it without touching the HTTP layer.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import uvicorn
+from anyio import to_thread
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shipyard.config import Settings, load_settings
+from shipyard.errors import ConfigError, InvalidInput, ShipyardError
+from shipyard.registry.flavors import LoadedModel, load_model_dir
+from shipyard.serving.http import (
+    JSONResponse,
+    RequestIdMiddleware,
+    install_error_handlers,
+    read_body,
+    request_id,
+)
+from shipyard.serving.payload import jsonable, parse_predict_request, parse_proba_flag
+from shipyard.version import __version__
+
+__all__ = [
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "MODEL_DIR_ENV",
+    "MODEL_REF_ENV",
+    "TRUST_ENV",
+    "ModelService",
+    "app_from_env",
+    "create_model_app",
+    "load_served_model",
+    "serve_model",
+]
+
+MODEL_DIR_ENV = "SHIPYARD_SERVE_MODEL_DIR"
+"""Environment variable naming the model directory :func:`app_from_env` serves (set by ``serve_model``)."""
+MODEL_REF_ENV = "SHIPYARD_SERVE_MODEL_REF"
+"""Environment variable with the reference answers name the model by (default: the directory)."""
+TRUST_ENV = "SHIPYARD_SERVE_TRUST"
+"""``1`` to load a model even if its pickles reference modules outside the unpickle allowlist."""
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+_DESCRIPTION = """\
+Shipyard model server: one model behind `POST /predict`. Send `{"records": [{...}, ...]}` or
+`{"columns": {"name": [...], ...}}`; add `?proba=true` for class probabilities. `GET /info` shows the
+model's signature. Errors always answer `{"error": {"code", "message", "details"}}`.
+"""
+_PREDICT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "properties": {
+                                "records": {"type": "array", "items": {"type": "object"}},
+                                "columns": {"type": "object", "additionalProperties": {"type": "array"}},
+                                "proba": {"type": "boolean"},
+                            },
+                        },
+                        {"type": "array", "items": {"type": "object"}},
+                    ]
+                },
+                "example": {"records": [{"feature": 1.0}]},
+            }
+        },
+    }
+}
+
+
+@dataclass
+class ModelService:
+    """One loaded model and the names answers give it; ``predict`` is called from a worker thread.
+
+    Example:
+        >>> service = ModelService(model, ref="models:/churn@prod", version="3")  # doctest: +SKIP
+        >>> service.predict(frame, proba=False)["predictions"]  # doctest: +SKIP
+        [0, 1]
+    """
+
+    model: LoadedModel
+    ref: str
+    version: str
+
+    def predict(self, frame: pd.DataFrame, *, proba: bool) -> dict[str, Any]:
+        """Check ``frame`` against the signature and predict; ``proba`` adds class probabilities."""
+        signature = self.model.signature
+        checked = signature.check(frame) if signature is not None else frame
+        answer: dict[str, Any] = {}
+        try:
+            if proba:  # first: a model without predict_proba fails before any work is done
+                answer["probabilities"] = jsonable(self.model.predict_proba(checked))
+                answer["classes"] = self.model.metadata.classes
+            answer["predictions"] = jsonable(self.model.predict(checked))
+        except ShipyardError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            # The signature passed, so this is data the model cannot handle (e.g. an unseen category).
+            raise InvalidInput(
+                f"Model {self.ref or self.model.flavor} could not predict on this input "
+                f"({type(exc).__name__}: {exc}); check the values against GET /info",
+                details={"exception": type(exc).__name__},
+            ) from exc
+        return {
+            "predictions": answer.pop("predictions"),
+            **answer,
+            "model": self.ref,
+            "version": self.version,
+        }
+
+    def info(self) -> dict[str, Any]:
+        """What ``GET /info`` answers: the model's names, flavor, task, signature and requirements."""
+        meta = self.model.metadata
+        signature = self.model.signature
+        return {
+            "model": self.ref,
+            "version": self.version,
+            "flavor": self.model.flavor,
+            "task": meta.task,
+            "classes": meta.classes,
+            "signature": signature.to_dict() if signature is not None else None,
+            "requirements": list(meta.requirements),
+            "python": meta.python,
+            "shipyard": {"model": meta.shipyard, "server": __version__},
+        }
+
+
+def model_version(model: LoadedModel) -> str:
+    """A stable short name for what is served: the first 12 hex digits of the model file's digest.
+
+    Example:
+        >>> model_version(model)  # doctest: +SKIP
+        '3f9a0c21b7d4'
+    """
+    meta = model.metadata
+    entry = meta.files.get(meta.model_file)
+    return str(entry["digest"])[:12] if entry else ""
+
+
+def create_model_app(
+    model: LoadedModel,
+    *,
+    model_ref: str = "",
+    model_version_name: str = "",
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+) -> FastAPI:
+    """The model server application for one loaded model.
+
+    Args:
+        model: What ``shipyard.registry.flavors.load_model_dir`` returned.
+        model_ref: How answers name the model (``models:/churn@prod``, a directory, ...).
+        model_version_name: The version answers report; default: a digest prefix of the model file.
+        max_request_bytes: Larger request bodies are refused with 413 before they are parsed.
+
+    Example:
+        >>> from shipyard.registry.flavors import load_model_dir
+        >>> app = create_model_app(load_model_dir("churn-model"), model_ref="churn")  # doctest: +SKIP
+    """
+    service = ModelService(model, model_ref, model_version_name or model_version(model))
+    app = FastAPI(
+        title="Shipyard model server",
+        version=__version__,
+        description=_DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        default_response_class=JSONResponse,
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.get("/health", summary="Liveness: the process answers")
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/ready", summary="Readiness: a model is loaded and can take traffic")
+    async def ready() -> JSONResponse:
+        return JSONResponse({"status": "ready", "model": service.ref, "version": service.version})
+
+    @app.get("/info", summary="The served model: reference, flavor, signature, requirements")
+    async def info() -> JSONResponse:
+        return JSONResponse(service.info())
+
+    @app.post("/predict", summary="Predict on records or columns", openapi_extra=_PREDICT_BODY)
+    async def predict(request: Request) -> Response:
+        wanted = parse_proba_flag(request.query_params.get("proba"))
+        _require_json(request)
+        parsed = parse_predict_request(await read_body(request, max_request_bytes))
+        proba = bool(wanted) or bool(parsed.proba)
+        answer = await to_thread.run_sync(lambda: service.predict(parsed.frame, proba=proba))
+        answer["request_id"] = request_id(request)
+        return JSONResponse(answer)
+
+    return app
+
+
+def _require_json(request: Request) -> None:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise StarletteHTTPException(
+            415,
+            f"Content-Type {media!r} is not JSON; send the body as JSON with "
+            "'Content-Type: application/json' (curl: -H 'Content-Type: application/json')",
+        )
+
+
+def load_served_model(model_dir: Path, settings: Settings, *, trust: bool = False) -> LoadedModel:
+    """Load a model directory for serving, with the unpickle allowlist from ``settings``.
+
+    Example:
+        >>> load_served_model(Path("churn-model"), load_settings())  # doctest: +SKIP
+    """
+    extra = [name.strip() for name in settings.unpickle_allowlist.split(",") if name.strip()]
+    return load_model_dir(model_dir, trust=trust, allowlist=extra or None)
+
+
+def app_from_env() -> FastAPI:
+    """Application factory for uvicorn workers: the model directory from ``SHIPYARD_SERVE_MODEL_DIR``.
+
+    Example:
+        ``SHIPYARD_SERVE_MODEL_DIR=churn-model uvicorn shipyard.serving:app_from_env --factory --workers 4``
+    """
+    path = os.environ.get(MODEL_DIR_ENV, "")
+    if not path:
+        raise ConfigError(
+            f"{MODEL_DIR_ENV} is not set; point it at a model directory (one with shipyard-model.yaml), "
+            "or run: shipyard serve DIR"
+        )
+    settings = load_settings()
+    model = load_served_model(Path(path), settings, trust=os.environ.get(TRUST_ENV) == "1")
+    ref = os.environ.get(MODEL_REF_ENV, "") or path
+    return create_model_app(model, model_ref=ref, max_request_bytes=settings.max_request_bytes)
+
+
+def serve_model(
+    model_dir: Path,
+    *,
+    model_ref: str = "",
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 1,
+    trust: bool = False,
+    log_level: str = "info",
+) -> None:
+    """Serve ``model_dir`` under uvicorn until interrupted; ``workers > 1`` starts that many processes.
+
+    The model is loaded (digests verified, pickles scanned) here first, so a bad model fails fast
+    with a clear message; with one worker that loaded model is the one served.
+
+    Example:
+        >>> serve_model(Path("churn-model"), port=8080, workers=2)  # doctest: +SKIP
+    """
+    settings = load_settings()
+    model = load_served_model(model_dir, settings, trust=trust)
+    ref = model_ref or os.environ.get(MODEL_REF_ENV, "") or str(model_dir)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers == 1:
+        uvicorn.run(
+            create_model_app(model, model_ref=ref, max_request_bytes=settings.max_request_bytes), **options
+        )
+        return
+    del model  # each worker loads its own copy
+    os.environ[MODEL_DIR_ENV] = str(model_dir.resolve())
+    os.environ[MODEL_REF_ENV] = ref
+    os.environ[TRUST_ENV] = "1" if trust else "0"
+    uvicorn.run("shipyard.serving.app:app_from_env", factory=True, workers=workers, **options)

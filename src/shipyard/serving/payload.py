@@ -1,0 +1,189 @@
+"""Prediction requests in, answers out: JSON bodies become a pandas DataFrame; model outputs become JSON.
+
+Three request shapes are accepted (the first two may add ``"proba": true``)::
+
+    {"records": [{"dep_delay": 3.0, "carrier": "UA"}, ...]}      # one object per row
+    {"columns": {"dep_delay": [3.0, ...], "carrier": ["UA", ...]}} # one list per column
+    [{"dep_delay": 3.0, "carrier": "UA"}, ...]                     # bare records
+
+Anything else is refused with ``InvalidInput`` (400) naming what was wrong and the shape to send;
+column names and types are the signature's business (``Signature.check``), not this module's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from shipyard.errors import InvalidInput
+from shipyard.serving.http import loads
+
+__all__ = ["PredictRequest", "jsonable", "parse_predict_request", "parse_proba_flag"]
+
+_SHAPES = (
+    'Send {"records": [{"column": value, ...}, ...]}, {"columns": {"column": [values, ...], ...}} '
+    "or a bare list of records"
+)
+_KEYS = {"records", "columns", "proba"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """A parsed ``POST /predict`` body: the rows as a DataFrame and whether probabilities were asked for."""
+
+    frame: pd.DataFrame
+    proba: bool | None
+
+
+def parse_proba_flag(value: str | None) -> bool | None:
+    """The ``?proba=`` query flag: ``None`` when absent, else a boolean (``InvalidInput`` when unclear).
+
+    Example:
+        >>> parse_proba_flag("true"), parse_proba_flag(None)
+        (True, None)
+    """
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InvalidInput(f"Query parameter proba={value!r} is not a boolean; use proba=true or proba=false")
+
+
+def parse_predict_request(body: bytes) -> PredictRequest:
+    """Decode and shape-check a prediction request body.
+
+    Example:
+        >>> parse_predict_request(b'{"records": [{"x": 1.5}], "proba": true}').frame.shape
+        (1, 1)
+    """
+    if not body.strip():
+        raise InvalidInput(f"The request body is empty. {_SHAPES}.")
+    try:
+        payload = loads(body)
+    except ValueError as exc:  # orjson.JSONDecodeError, json.JSONDecodeError and UnicodeDecodeError
+        position = getattr(exc, "pos", None)
+        where = f" at position {position}" if position is not None else ""
+        raise InvalidInput(
+            f"Malformed JSON in the request body{where}: {exc}. {_SHAPES}.",
+            details={"position": position},
+        ) from None
+    if isinstance(payload, list):
+        return PredictRequest(_records_frame(payload), None)
+    if not isinstance(payload, dict):
+        raise InvalidInput(f"The request body is a JSON {_json_type(payload)}, not an object. {_SHAPES}.")
+    unknown = sorted(set(payload) - _KEYS)
+    if unknown:
+        raise InvalidInput(
+            f"Unknown key(s) {', '.join(repr(k) for k in unknown)} in the request body; "
+            f"expected 'records' or 'columns' (and optionally 'proba'). {_SHAPES}.",
+            details={"unknown": unknown},
+        )
+    proba = payload.get("proba")
+    if proba is not None and not isinstance(proba, bool):
+        raise InvalidInput(f'"proba" must be true or false, got {_json_type(proba)} {proba!r}')
+    if ("records" in payload) == ("columns" in payload):
+        raise InvalidInput(f"The request body needs exactly one of 'records' or 'columns'. {_SHAPES}.")
+    if "records" in payload:
+        return PredictRequest(_records_frame(payload["records"]), proba)
+    return PredictRequest(_columns_frame(payload["columns"]), proba)
+
+
+def _records_frame(records: Any) -> pd.DataFrame:
+    if not isinstance(records, list):
+        raise InvalidInput(
+            f'"records" must be a list of objects, got a JSON {_json_type(records)}. {_SHAPES}.'
+        )
+    if not records:
+        raise InvalidInput(f'"records" is empty: there is nothing to predict. {_SHAPES}.')
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise InvalidInput(
+                f"records[{i}] is a JSON {_json_type(record)}, not an object of column: value. {_SHAPES}.",
+                details={"index": i},
+            )
+    keys = records[0].keys()
+    for i, record in enumerate(records):
+        if record.keys() != keys:
+            missing = sorted(set(keys) - set(record))
+            extra = sorted(set(record) - set(keys))
+            raise InvalidInput(
+                f"records[{i}] has different columns from records[0] (missing {missing}, extra {extra}); "
+                "every record needs the same columns (send null for a missing value)",
+                details={"index": i, "missing": missing, "extra": extra},
+            )
+    return _frame(lambda: pd.DataFrame.from_records(records, columns=list(keys)))
+
+
+def _columns_frame(columns: Any) -> pd.DataFrame:
+    if not isinstance(columns, dict):
+        raise InvalidInput(
+            f'"columns" must be an object of column: [values], got a JSON {_json_type(columns)}.'
+        )
+    if not columns:
+        raise InvalidInput(f'"columns" is empty: there is nothing to predict. {_SHAPES}.')
+    lengths: dict[str, int] = {}
+    for name, values in columns.items():
+        if not isinstance(values, list):
+            raise InvalidInput(
+                f"columns[{name!r}] is a JSON {_json_type(values)}, not a list of values (one per row)",
+                details={"column": name},
+            )
+        lengths[name] = len(values)
+    if len(set(lengths.values())) > 1:
+        raise InvalidInput(
+            f"The columns have different lengths ({', '.join(f'{k}: {v}' for k, v in lengths.items())}); "
+            "every column needs one value per row",
+            details={"lengths": lengths},
+        )
+    if not next(iter(lengths.values())):
+        raise InvalidInput(f'The columns in "columns" hold no rows: there is nothing to predict. {_SHAPES}.')
+    return _frame(lambda: pd.DataFrame(columns))
+
+
+def _frame(build: Any) -> pd.DataFrame:
+    try:
+        frame: pd.DataFrame = build()
+    except (ValueError, TypeError, OverflowError) as exc:  # pandas refusing odd JSON values
+        raise InvalidInput(f"Cannot build a table from the request: {exc}. {_SHAPES}.") from None
+    return frame
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def jsonable(output: Any) -> Any:
+    """A model output (numpy array, pandas Series or DataFrame, list) as plain JSON-able Python values.
+
+    Example:
+        >>> import numpy as np
+        >>> jsonable(np.array([0, 1]))
+        [0, 1]
+    """
+    if isinstance(output, pd.DataFrame):
+        return output.to_dict(orient="records")
+    if isinstance(output, pd.Series):
+        return output.tolist()
+    tolist = getattr(output, "tolist", None)
+    if callable(tolist):  # numpy arrays and scalars: native Python values, nested as deep as needed
+        return tolist()
+    if isinstance(output, list | tuple):
+        return [jsonable(v) for v in output]
+    return output
