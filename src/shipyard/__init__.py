@@ -43,14 +43,29 @@ _LAZY = {
     "register_contract": "shipyard.data.registry",
     "validate": "shipyard.data.validation",
     "ValidationFailed": "shipyard.data.validation",
+    # the model registry (layer 3); "module:attribute" where the SDK name differs
+    "register_model": "shipyard.registry.core",
+    "log_model": "shipyard.registry.core",
+    "load_model": "shipyard.registry.core",
+    "download_model": "shipyard.registry.core",
+    "get_model_version": "shipyard.registry.core",
+    "list_models": "shipyard.registry.core",
+    "evaluate": "shipyard.registry.governance",
+    "promote_model": "shipyard.registry.governance:promote",
+    "approve_model": "shipyard.registry.governance:approve",
+    "reject_model": "shipyard.registry.governance:reject",
+    "rollback_model": "shipyard.registry.governance:rollback",
+    "set_promotion_policy": "shipyard.registry.governance:set_policy",
+    "PromotionPolicy": "shipyard.registry.policy",
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    target = _LAZY.get(name)
+    if target is None:
         raise AttributeError(f"module 'shipyard' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute or name)
 
 
 __all__ = [
@@ -61,6 +76,7 @@ __all__ = [
     "DatasetVersion",
     "Experiment",
     "GcReport",
+    "PromotionPolicy",
     "Run",
     "RunStatus",
     "Settings",
@@ -68,16 +84,22 @@ __all__ = [
     "ValidationFailed",
     "__version__",
     "active_run",
+    "approve_model",
     "autolog",
     "compare_runs",
     "diff_datasets",
     "disable_autolog",
+    "download_model",
     "end_run",
+    "evaluate",
     "get_client",
     "get_metric_history",
+    "get_model_version",
     "infer_contract",
+    "list_models",
     "load_contract",
     "load_dataset",
+    "load_model",
     "load_profile",
     "load_settings",
     "log_artifact",
@@ -86,10 +108,16 @@ __all__ = [
     "log_figure",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
+    "promote_model",
     "register_contract",
+    "register_model",
+    "reject_model",
+    "rollback_model",
     "search_runs",
+    "set_promotion_policy",
     "set_tag",
     "set_tags",
     "set_tracking_uri",

@@ -27,6 +27,10 @@ __all__ = [
     "MetricHistory",
     "MetricPoint",
     "MetricSeries",
+    "ModelRecord",
+    "ModelVersion",
+    "ModelVersionCreate",
+    "RegisteredModel",
     "Run",
     "RunCreate",
     "RunPage",
@@ -291,6 +295,138 @@ class DatasetUse:
     run_id: str
     dataset: DatasetVersion
     role: str
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A named model: its versions, the aliases pointing at them and its promotion policy (YAML)."""
+
+    name: str
+    description: str
+    created_by: str
+    created_at: int
+    updated_at: int
+    latest_version: int | None = None
+    aliases: dict[str, int] = field(default_factory=dict)
+    policy_yaml: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RegisteredModel:
+        return cls(**{**d, "aliases": {str(k): int(v) for k, v in (d.get("aliases") or {}).items()}})
+
+
+@dataclass(frozen=True)
+class ModelVersionCreate:
+    """What the store needs to record a model version (its files are already blobs).
+
+    ``files`` are the model folder's files (path relative to the folder); ``datasets`` are
+    extra lineage links ``(dataset name, version, role)`` on top of the source run's own.
+    """
+
+    name: str
+    digest: str
+    flavor: str
+    files: list[Artifact]
+    signature: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    datasets: list[tuple[str, int, str]] = field(default_factory=list)
+    description: str = ""
+    created_by: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["files"] = [a.__dict__ for a in self.files]
+        d["datasets"] = [list(x) for x in self.datasets]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelVersionCreate:
+        return cls(
+            **{
+                **d,
+                "files": [Artifact(**a) for a in d["files"]],
+                "datasets": [(str(n), int(v), str(r)) for n, v, r in d.get("datasets") or []],
+            }
+        )
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One immutable version of a registered model.
+
+    ``metadata`` holds the model card: task, classes, requirements, metrics, tags, input
+    example, size. ``datasets`` is the lineage: the dataset versions it was trained and
+    validated on, as ``(name, version, role)``.
+    """
+
+    name: str
+    version: int
+    digest: str
+    flavor: str
+    files: list[Artifact]
+    signature: dict[str, Any]
+    metadata: dict[str, Any]
+    run_id: str | None
+    datasets: list[tuple[str, int, str]]
+    description: str
+    created_by: str
+    created_at: int
+    aliases: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        """The reference that names this version: ``models:/name/N``."""
+        return f"models:/{self.name}/{self.version}"
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["files"] = [a.__dict__ for a in self.files]
+        d["datasets"] = [list(x) for x in self.datasets]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelVersion:
+        return cls(
+            **{
+                **d,
+                "files": [Artifact(**a) for a in d["files"]],
+                "datasets": [(str(n), int(v), str(r)) for n, v, r in d.get("datasets") or []],
+            }
+        )
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """An append-only record about a model version: an evaluation, an approval or a promotion.
+
+    ``body`` is the record's JSON content; ``files`` are blobs it refers to (evaluation plots).
+    """
+
+    id: int
+    name: str
+    version: int
+    kind: str
+    actor: str
+    body: dict[str, Any]
+    created_at: int
+    files: list[Artifact] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["files"] = [a.__dict__ for a in self.files]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelRecord:
+        return cls(**{**d, "files": [Artifact(**a) for a in d.get("files") or []]})
 
 
 def clean_artifact_path(path: str) -> str:

@@ -14,7 +14,7 @@ from shipyard import __version__
 from shipyard.config import Settings, load_settings
 from shipyard.server.errors import install_error_handlers
 from shipyard.server.limits import BodyLimitMiddleware
-from shipyard.server.routers import admin, artifacts, audit, blobs, datasets, experiments, runs
+from shipyard.server.routers import admin, artifacts, audit, blobs, datasets, experiments, models, runs
 from shipyard.server.state import ServerState, open_state
 
 __all__ = ["app_from_env", "app_state", "create_app", "serve"]
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(blobs.router)
     app.include_router(datasets.router)
     app.include_router(audit.router)
+    app.include_router(models.router)
     return app
 
 

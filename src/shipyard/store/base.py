@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from shipyard.entities import (
     Artifact,
@@ -15,6 +15,10 @@ from shipyard.entities import (
     Experiment,
     LogBatch,
     MetricHistory,
+    ModelRecord,
+    ModelVersion,
+    ModelVersionCreate,
+    RegisteredModel,
     Run,
     RunCreate,
     RunPage,
@@ -123,6 +127,56 @@ class Store(Protocol):
     def get_contract(self, name: str, ref: str = "latest") -> ContractVersion: ...
 
     def list_contracts(self, name: str | None = None) -> list[ContractVersion]: ...
+
+    # the model registry (files live in the blob store; every change is audited in the same transaction)
+    def create_registered_model(
+        self, name: str, description: str = "", created_by: str = ""
+    ) -> RegisteredModel: ...
+
+    def get_registered_model(self, name: str) -> RegisteredModel: ...
+
+    def list_registered_models(self) -> list[RegisteredModel]: ...
+
+    def set_model_policy(
+        self, name: str, policy_yaml: str | None, actor: str, reason: str = ""
+    ) -> RegisteredModel: ...
+
+    def create_model_version(self, spec: ModelVersionCreate) -> ModelVersion: ...
+
+    def get_model_version(self, name: str, ref: str | int = "latest") -> ModelVersion:
+        """``ref``: ``latest``, a version number (``7`` or ``v7``) or an alias (``champion``)."""
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]: ...
+
+    def models_for_run(self, run_id: str) -> list[ModelVersion]: ...
+
+    def set_model_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        actor: str,
+        reason: str = "",
+        *,
+        expect: int | None | Literal["any"] = "any",
+    ) -> int | None: ...
+
+    def add_model_record(
+        self,
+        name: str,
+        version: int,
+        kind: str,
+        actor: str,
+        body: dict[str, Any],
+        *,
+        files: Sequence[Artifact] = (),
+        audit_action: str | None = None,
+        reason: str = "",
+    ) -> ModelRecord: ...
+
+    def list_model_records(
+        self, name: str, version: int | None = None, kind: str | None = None
+    ) -> list[ModelRecord]: ...
 
     # artifacts (the logical path -> digest mapping; bytes live in a BlobStore)
     def record_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None: ...

@@ -58,6 +58,7 @@ from shipyard.errors import (
     StoreUnavailable,
     error_class_for_code,
 )
+from shipyard.store.rest_models import RestModelsMixin
 from shipyard.store.spool import Journal, replay_journal, stash_blob
 
 __all__ = ["RestBlobStore", "RestStore", "decode_float", "encode_float", "error_from_response"]
@@ -193,7 +194,7 @@ def _local_run(spec: RunCreate) -> Run:
     )
 
 
-class RestStore:
+class RestStore(RestModelsMixin):
     """The metadata store of a Shipyard server at ``uri`` (``http(s)://host:port``).
 
     Example:

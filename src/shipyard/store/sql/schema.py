@@ -36,14 +36,20 @@ __all__ = [
     "latest_metrics",
     "metadata",
     "metric_chunks",
+    "model_aliases",
+    "model_files",
+    "model_records",
+    "model_version_datasets",
+    "model_versions",
     "params",
+    "registered_models",
     "run_datasets",
     "runs",
     "tags",
 ]
 
 # Bump together with a new Alembic revision; a test checks they agree.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 metadata = MetaData()
 
@@ -206,4 +212,78 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
     Index("ix_audit_object", "object_type", "object_id"),
     Index("ix_audit_actor", "actor"),
+)
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("policy_yaml", Text),
+    Column("created_by", String(255), nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("flavor", String(64), nullable=False),
+    # No foreign key: lineage must survive a purged run (the id stays as the record of where it came from).
+    Column("run_id", String(32)),
+    Column("signature_json", Text, nullable=False),
+    Column("metadata_json", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("created_by", String(255), nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_version"),
+    UniqueConstraint("model_id", "digest", name="uq_model_versions_digest"),
+    Index("ix_model_versions_run", "run_id"),
+)
+
+model_files = Table(
+    "model_files",
+    metadata,
+    Column("model_version_id", Integer, ForeignKey("model_versions.id"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index("ix_model_files_digest", "digest"),
+)
+
+model_version_datasets = Table(
+    "model_version_datasets",
+    metadata,
+    Column("model_version_id", Integer, ForeignKey("model_versions.id"), primary_key=True),
+    Column("dataset_version_id", Integer, ForeignKey("dataset_versions.id"), primary_key=True),
+    Column("role", String(64), primary_key=True),
+    Index("ix_model_version_datasets_dataset", "dataset_version_id"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(255), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_by", String(255), nullable=False, server_default=""),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+model_records = Table(
+    "model_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("body_json", Text, nullable=False),
+    Column("files_json", Text, nullable=False, server_default="[]"),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_model_records_version_kind", "model_version_id", "kind", "id"),
 )

@@ -43,6 +43,7 @@ from shipyard.store.sql import schema as t
 from shipyard.store.sql.codec import decode_chunk, encode_chunk
 from shipyard.store.sql.engine import make_engine, sqlite_path
 from shipyard.store.sql.migrate import current_revision, upgrade
+from shipyard.store.sql.models import ModelsMixin, iter_model_digests
 from shipyard.store.sql.search import SearchQuery, load_runs
 
 __all__ = ["SqlStore"]
@@ -161,7 +162,7 @@ class _Statements:
         self.insert_experiment = ins(t.experiments).on_conflict_do_nothing(index_elements=["name"])
 
 
-class SqlStore:
+class SqlStore(ModelsMixin):
     """Metadata store on SQLite (default) or PostgreSQL; migrates on open.
 
     Example:
@@ -553,12 +554,21 @@ class SqlStore:
                 total += len(ids)
 
     def referenced_digests(self, digests: Sequence[str]) -> set[str]:
+        """The digests still used by run artifacts, dataset versions, profiles or model files."""
+        wanted = list(digests)
+        dv = t.dataset_versions.c
         with self._read() as conn:
-            return set(
+            found = set(
                 conn.execute(
-                    select(t.artifacts.c.digest).where(t.artifacts.c.digest.in_(list(digests))).distinct()
+                    select(t.artifacts.c.digest).where(t.artifacts.c.digest.in_(wanted)).distinct()
                 ).scalars()
             )
+            found.update(conn.execute(select(dv.digest).where(dv.digest.in_(wanted))).scalars())
+            found.update(
+                conn.execute(select(dv.profile_digest).where(dv.profile_digest.in_(wanted))).scalars()
+            )
+            found.update(iter_model_digests(conn, wanted))
+            return found
 
     def iter_run_ids(self, batch_size: int = 1000) -> Iterator[list[str]]:
         last = ""

@@ -1,0 +1,522 @@
+"""Evaluations stored on versions, approvals (four eyes), gated promotion and rollback.
+
+Every decision leaves a record on the version (``evaluation``, ``approval``, ``promotion``)
+and an audit entry; alias moves are audited by the store in the same transaction.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import blake3
+
+from shipyard.data.contracts import Contract
+from shipyard.data.validation import validate
+from shipyard.data.versions import load_dataset, parse_dataset_ref
+from shipyard.entities import Artifact, ModelRecord, ModelVersion, RegisteredModel
+from shipyard.errors import InvalidInput, InvalidState, PermissionDenied
+from shipyard.registry.core import load_model, resolve
+from shipyard.registry.policy import (
+    ContractGate,
+    FairnessGate,
+    Gate,
+    LatencyGate,
+    MetricGate,
+    PromotionPolicy,
+    SizeGate,
+    parse_policy,
+    users_with_role,
+)
+from shipyard.tracking import Client
+from shipyard.tracking.fluent import get_client
+
+__all__ = [
+    "GateResult",
+    "PromotionResult",
+    "approve",
+    "evaluate",
+    "get_policy",
+    "promote",
+    "reject",
+    "rollback",
+    "set_policy",
+]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: str
+    passed: bool
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    """What ``promote`` decided: ``promoted`` or ``blocked``, with every gate's evidence."""
+
+    name: str
+    version: int
+    alias: str
+    status: str
+    gates: list[GateResult]
+    approvals: dict[str, Any]
+    previous: int | None
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def promoted(self) -> bool:
+        return self.status == "promoted"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PromotionResult:
+        return cls(**{**d, "gates": [GateResult(**g) for g in d["gates"]]})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["gates"] = [g.__dict__ for g in self.gates]
+        return d
+
+
+# -- policies ---------------------------------------------------------------------------------
+def set_policy(
+    name: str,
+    policy: PromotionPolicy | str | Path | dict[str, Any] | None,
+    *,
+    reason: str = "",
+    client: Client | None = None,
+) -> RegisteredModel:
+    """Attach (or with ``None`` remove) a promotion policy; the change is audited.
+
+    Example:
+        >>> sy.set_promotion_policy("churn", "policies/churn.yaml")  # doctest: +SKIP
+    """
+    client = client or get_client()
+    text = parse_policy(policy).to_yaml() if policy is not None else None
+    return client.store.set_model_policy(name, text, client.settings.user, reason)
+
+
+def get_policy(name: str, *, client: Client | None = None) -> PromotionPolicy | None:
+    model = (client or get_client()).store.get_registered_model(name)
+    return parse_policy(model.policy_yaml) if model.policy_yaml else None
+
+
+# -- evaluation -------------------------------------------------------------------------------
+def _frame_digest(df: Any) -> str:
+    import pandas as pd
+
+    hashed = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    return blake3.blake3(hashed.tobytes() + ",".join(map(str, df.columns)).encode()).hexdigest()
+
+
+def _data(data: Any, client: Client) -> tuple[Any, str, str]:
+    """(pandas frame, reference or '', digest) for a dataset reference or a frame."""
+    if isinstance(data, str):
+        name, ref = parse_dataset_ref(data)
+        version = client.store.get_dataset_version(name, ref)
+        return load_dataset(version, client=client), version.ref, version.digest
+    import pandas as pd
+
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    return frame, "", _frame_digest(frame)
+
+
+def evaluate(
+    model: str | ModelVersion | Any,
+    data: Any,
+    target: str,
+    *,
+    sensitive: list[str] | tuple[str, ...] = (),
+    explain: bool = True,
+    plots: bool = True,
+    client: Client | None = None,
+) -> Any:
+    """Evaluate a model on data: metrics, per-group fairness, explanations and plots.
+
+    When ``model`` is a registered version (``"models:/churn/7"``), the report and its plots
+    are stored on that version (an audited record) and the promotion gates can use them.
+
+    Example:
+        >>> report = sy.evaluate("models:/churn/7", "flights@v5", target="delayed", sensitive=["origin"])
+        >>> report.metrics["roc_auc"]  # doctest: +SKIP
+        0.71
+    """
+    from shipyard.registry.evaluation import evaluate_model
+
+    client = client or get_client()
+    version = (
+        resolve(model, client)
+        if isinstance(model, str)
+        else model
+        if isinstance(model, ModelVersion)
+        else None
+    )
+    loaded = load_model(version, client=client) if version is not None else model
+    frame, ref, digest = _data(data, client)
+    report = evaluate_model(loaded, frame, target, sensitive=list(sensitive), explain=explain, plots=plots)
+    if version is not None:
+        _store_evaluation(client, version, report, ref, digest, target, list(sensitive))
+    return report
+
+
+def _store_evaluation(
+    client: Client,
+    version: ModelVersion,
+    report: Any,
+    ref: str,
+    digest: str,
+    target: str,
+    sensitive: list[str],
+) -> ModelRecord:
+    files = []
+    for name, png in sorted(report.plots.items()):
+        blob, size = client.blobs.put_bytes(png)
+        files.append(Artifact(name, blob, size))
+    body = {
+        "dataset": ref,
+        "dataset_digest": digest,
+        "target": target,
+        "sensitive": sensitive,
+        "report": _json_safe(report.to_dict()),
+    }
+    return client.store.add_model_record(
+        version.name,
+        version.version,
+        "evaluation",
+        client.settings.user,
+        body,
+        files=files,
+        audit_action="model_version.evaluate",
+    )
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities become null: JSON (and the REST store) has no NaN."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _evaluation_on(
+    client: Client, version: ModelVersion, data: str, target: str, sensitive: list[str]
+) -> dict[str, Any]:
+    """The version's stored evaluation on exactly this data and target, computing it if missing."""
+    frame, ref, digest = _data(data, client)
+    records = client.store.list_model_records(version.name, version.version, "evaluation")
+    for record in reversed(records):
+        b = record.body
+        if (
+            b.get("dataset_digest") == digest
+            and b.get("target") == target
+            and set(sensitive) <= set(b.get("sensitive", []))
+        ):
+            return dict(b["report"])
+    from shipyard.registry.evaluation import evaluate_model
+
+    report = evaluate_model(
+        load_model(version, client=client), frame, target, sensitive=sensitive, explain=False
+    )
+    _store_evaluation(client, version, report, ref, digest, target, sensitive)
+    return dict(_json_safe(report.to_dict()))
+
+
+# -- approvals --------------------------------------------------------------------------------
+def _decide(name: str, version: int, decision: str, comment: str, client: Client) -> ModelRecord:
+    remote = getattr(client.store, "remote_decide", None)
+    if callable(remote):
+        record: ModelRecord = remote(name, version, client.settings.user, decision, comment)
+        return record
+    mv = client.store.get_model_version(name, version)
+    actor = client.settings.user
+    if actor == mv.created_by:
+        raise PermissionDenied(
+            f"{actor} registered {mv.ref} and cannot {decision} it: four eyes means someone else "
+            "must review it (set SHIPYARD_USER to the reviewer's name on their machine)"
+        )
+    policy = get_policy(name, client=client)
+    role = policy.approvals.role if policy is not None else "approver"
+    holders = users_with_role(client.settings, role)
+    if actor not in holders:
+        where = client.settings.roles_file or "no roles file is configured (setting roles_file)"
+        raise PermissionDenied(
+            f"{actor} does not hold the role '{role}' needed to {decision} {mv.ref} ({where}); "
+            f"add them under '{role}:' in the roles file"
+        )
+    return client.store.add_model_record(
+        name,
+        version,
+        "approval",
+        actor,
+        {"decision": decision, "comment": comment, "role": role},
+        audit_action=f"model_version.{decision}",
+        reason=comment,
+    )
+
+
+def approve(name: str, version: int, *, comment: str = "", client: Client | None = None) -> ModelRecord:
+    """Approve a version for promotion (you must hold the policy's role and not be its author).
+
+    Example:
+        >>> sy.approve_model("churn", 7, comment="checked the fairness report")  # doctest: +SKIP
+    """
+    return _decide(name, version, "approve", comment, client or get_client())
+
+
+def reject(name: str, version: int, *, comment: str = "", client: Client | None = None) -> ModelRecord:
+    """Reject a version: it cannot be promoted while this rejection stands."""
+    if not comment.strip():
+        raise InvalidInput("A rejection needs a comment saying why (--comment '...')")
+    return _decide(name, version, "reject", comment, client or get_client())
+
+
+def _approvals(client: Client, mv: ModelVersion, policy: PromotionPolicy | None) -> dict[str, Any]:
+    rule = policy.approvals if policy is not None else None
+    holders = users_with_role(client.settings, rule.role) if rule is not None else set()
+    latest: dict[str, dict[str, Any]] = {}
+    for record in client.store.list_model_records(mv.name, mv.version, "approval"):
+        latest[record.actor] = {
+            "decision": record.body.get("decision"),
+            "comment": record.body.get("comment", ""),
+        }
+    valid = {a: d for a, d in latest.items() if a != mv.created_by and (rule is None or a in holders)}
+    approvers = sorted(a for a, d in valid.items() if d["decision"] == "approve")
+    rejecters = sorted(a for a, d in valid.items() if d["decision"] == "reject")
+    required = rule.required if rule is not None else 0
+    return {
+        "required": required,
+        "role": rule.role if rule is not None else None,
+        "approved_by": approvers,
+        "rejected_by": rejecters,
+        "ok": len(approvers) >= required and not rejecters,
+    }
+
+
+# -- gates ------------------------------------------------------------------------------------
+def _metric_gate(
+    gate: MetricGate, cand: dict[str, Any], champ: dict[str, Any] | None, holder: int | None
+) -> GateResult:
+    value = cand.get("metrics", {}).get(gate.metric)
+    if value is None:
+        return GateResult(gate.describe(), False, {"error": f"the evaluation has no metric '{gate.metric}'"})
+    if gate.relative_to is None:
+        ok = (gate.min is None or value >= gate.min) and (gate.max is None or value <= gate.max)
+        return GateResult(gate.describe(), ok, {"value": value, "min": gate.min, "max": gate.max})
+    if champ is None:
+        return GateResult(
+            gate.describe(), True, {"value": value, "note": f"no {gate.relative_to} yet: nothing to compare"}
+        )
+    base = champ.get("metrics", {}).get(gate.metric)
+    if base is None:
+        return GateResult(
+            gate.describe(), False, {"error": f"the {gate.relative_to} has no metric '{gate.metric}'"}
+        )
+    delta = value - base
+    ok = (gate.min_delta is None or delta >= gate.min_delta) and (
+        gate.max_delta is None or delta <= gate.max_delta
+    )
+    return GateResult(
+        gate.describe(), ok, {"value": value, "baseline": base, "baseline_version": holder, "delta": delta}
+    )
+
+
+def _contract_gate(gate: ContractGate, client: Client, data_ref: str) -> GateResult:
+    name, ref = parse_dataset_ref(data_ref)
+    dv = client.store.get_dataset_version(name, ref)
+    if isinstance(gate.contract, str):
+        from shipyard.data.registry import load_contract
+
+        contract: Contract | None = load_contract(gate.contract, client=client)
+    else:
+        contract = next(
+            (
+                Contract.from_yaml(c.yaml)
+                for c in client.store.list_contracts()
+                if c.digest == dv.contract_digest
+            ),
+            None,
+        )
+    if contract is None:
+        return GateResult(gate.describe(), False, {"error": f"{dv.ref} has no contract to check against"})
+    report = validate(load_dataset(dv, output="polars", client=client), contract)
+    return GateResult(
+        gate.describe(),
+        report.ok,
+        {"dataset": dv.ref, "contract": contract.name, "errors": [str(v) for v in report.errors[:5]]},
+    )
+
+
+def _fairness_gate(gate: FairnessGate, cand: dict[str, Any]) -> GateResult:
+    value = cand.get("fairness", {}).get(gate.column, {}).get(gate.fairness)
+    if value is None:
+        return GateResult(
+            gate.describe(),
+            False,
+            {"error": f"no {gate.fairness} for column '{gate.column}' (add it to evaluation.sensitive)"},
+        )
+    return GateResult(gate.describe(), value <= gate.max, {"value": value, "max": gate.max})
+
+
+def _latency_gate(gate: LatencyGate, client: Client, mv: ModelVersion, data_ref: str) -> GateResult:
+    model = load_model(mv, client=client)
+    frame = load_dataset(data_ref, client=client).head(gate.rows)
+    frame = frame[[c["name"] for c in mv.signature.get("inputs", []) if c["name"] in frame.columns]]
+    for _ in range(3):
+        model.predict(frame)
+    times = []
+    for _ in range(21):
+        start = time.perf_counter()
+        model.predict(frame)
+        times.append((time.perf_counter() - start) * 1000)
+    median = statistics.median(times)
+    return GateResult(
+        gate.describe(), median <= gate.max_latency_ms, {"median_ms": round(median, 3), "rows": len(frame)}
+    )
+
+
+def _run_gates(
+    client: Client, policy: PromotionPolicy, mv: ModelVersion, holder: ModelVersion | None
+) -> list[GateResult]:
+    spec = policy.evaluation
+    cand = champ = None
+    if spec is not None:
+        cand = _evaluation_on(client, mv, spec.dataset, spec.target, spec.sensitive)
+        if holder is not None and any(isinstance(g, MetricGate) and g.relative_to for g in policy.gates):
+            champ = _evaluation_on(client, holder, spec.dataset, spec.target, spec.sensitive)
+    results: list[GateResult] = []
+    for gate in policy.gates:
+        results.append(_one_gate(gate, client, mv, holder, spec.dataset if spec else "", cand, champ))
+    return results
+
+
+def _one_gate(
+    gate: Gate,
+    client: Client,
+    mv: ModelVersion,
+    holder: ModelVersion | None,
+    data: str,
+    cand: Any,
+    champ: Any,
+) -> GateResult:
+    if isinstance(gate, MetricGate):
+        return _metric_gate(gate, cand, champ, holder.version if holder else None)
+    if isinstance(gate, ContractGate):
+        return _contract_gate(gate, client, data)
+    if isinstance(gate, FairnessGate):
+        return _fairness_gate(gate, cand)
+    if isinstance(gate, SizeGate):
+        mb = mv.size / 1e6
+        return GateResult(gate.describe(), mb <= gate.max_size_mb, {"size_mb": round(mb, 3)})
+    return _latency_gate(gate, client, mv, data)
+
+
+# -- promotion --------------------------------------------------------------------------------
+def promote(
+    name: str, version: int, *, to: str = "champion", reason: str = "", client: Client | None = None
+) -> PromotionResult:
+    """Move alias ``to`` onto ``version`` if every gate passes and the approvals are in.
+
+    Each gate's result is recorded with its evidence whatever the outcome; the alias moves
+    only on success, and only if no one moved it while the gates ran.
+
+    Example:
+        >>> result = sy.promote_model("churn", 7, to="champion")  # doctest: +SKIP
+        >>> result.status, [g.passed for g in result.gates]  # doctest: +SKIP
+        ('promoted', [True, True, True])
+    """
+    client = client or get_client()
+    remote = getattr(client.store, "remote_promote", None)
+    if callable(remote):  # a server decides: the gates run where the policy and data live
+        return PromotionResult.from_dict(remote(name, version, client.settings.user, to, reason))
+    mv = client.store.get_model_version(name, version)
+    model = client.store.get_registered_model(name)
+    holder_version = model.aliases.get(to)
+    if holder_version == mv.version:
+        raise InvalidState(f"{mv.ref} already holds alias '{to}'")
+    holder = client.store.get_model_version(name, holder_version) if holder_version is not None else None
+    policy = get_policy(name, client=client)
+    gates = _run_gates(client, policy, mv, holder) if policy is not None else []
+    approvals = _approvals(client, mv, policy)
+    reasons = [f"gate failed: {g.gate} ({_evidence(g)})" for g in gates if not g.passed]
+    if not approvals["ok"]:
+        if approvals["rejected_by"]:
+            reasons.append(f"rejected by {', '.join(approvals['rejected_by'])}")
+        else:
+            missing = approvals["required"] - len(approvals["approved_by"])
+            reasons.append(
+                f"needs {missing} more approval(s) from role '{approvals['role']}' "
+                f"(not the author {mv.created_by}): shipyard models approve {name} {mv.version}"
+            )
+    status = "blocked" if reasons else "promoted"
+    result = PromotionResult(name, mv.version, to, status, gates, approvals, holder_version, reasons)
+    client.store.add_model_record(
+        name,
+        mv.version,
+        "promotion",
+        client.settings.user,
+        result.to_dict(),
+        audit_action="model_version.promotion",
+        reason=reason,
+    )
+    if status == "promoted":
+        client.store.set_model_alias(
+            name,
+            to,
+            mv.version,
+            client.settings.user,
+            reason or "promotion: all gates passed",
+            expect=holder_version,
+        )
+    return result
+
+
+def _evidence(g: GateResult) -> str:
+    return ", ".join(f"{k}={v}" for k, v in g.evidence.items() if v is not None and k != "errors")
+
+
+def rollback(
+    name: str,
+    *,
+    to: int | None = None,
+    alias: str = "champion",
+    reason: str = "",
+    client: Client | None = None,
+) -> int:
+    """Point ``alias`` back at a version that held it before (default: the one before now).
+
+    Rollback skips the gates (it restores a state that already passed them) but only to a
+    version that held the alias before; the move is audited. Returns the version now serving.
+
+    Example:
+        >>> sy.rollback_model("churn", to=6, reason="v7 misbehaves on July data")  # doctest: +SKIP
+    """
+    client = client or get_client()
+    remote = getattr(client.store, "remote_rollback", None)
+    if callable(remote):
+        return int(remote(name, client.settings.user, to, alias, reason))
+    model = client.store.get_registered_model(name)
+    current = model.aliases.get(alias)
+    held = [
+        e.after.get("version")
+        for e in client.list_audit(limit=10_000, object_type="model_alias", object_id=f"{name}@{alias}")
+    ]
+    previous = [v for v in held if v is not None and v != current]
+    if to is None:
+        if not previous:
+            raise InvalidState(f"Alias '{name}@{alias}' has no earlier version to roll back to")
+        to = int(previous[-1])
+    elif to not in held:
+        raise InvalidInput(
+            f"Version {to} of '{name}' never held alias '{alias}' (held: {sorted({v for v in held if v})}); "
+            f"use shipyard models promote {name} {to} --to {alias} to promote it through the gates"
+        )
+    client.store.set_model_alias(
+        name, alias, to, client.settings.user, f"rollback: {reason}".strip(), expect=current
+    )
+    return to

@@ -1,0 +1,230 @@
+"""The model registry: registered models, versions, aliases, records, and the governed actions
+(promote, approve, reject, rollback, evaluate) decided on the server.
+
+Until authentication lands (ROADMAP), the acting user travels in the request body as
+``actor``; every change is audited under that name.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from shipyard.entities import Artifact, ModelVersionCreate
+from shipyard.registry.governance import approve, evaluate, promote, reject, rollback
+from shipyard.registry.policy import parse_policy
+from shipyard.server.errors import ERROR_RESPONSES
+from shipyard.server.schemas import Digest, Key, _In
+from shipyard.server.state import ServerState, StateDep, StoreDep
+from shipyard.tracking import Client
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["models"], responses=ERROR_RESPONSES)
+
+Actor = Annotated[str, Field(min_length=1, max_length=255)]
+Alias = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
+
+
+class FileIn(_In):
+    path: Annotated[str, Field(min_length=1, max_length=1024)]
+    digest: Digest
+    size: Annotated[int, Field(ge=0)]
+    created_at: int = 0
+
+
+class RegisteredModelIn(_In):
+    name: Key
+    description: str = ""
+    created_by: Annotated[str, Field(max_length=255)] = ""
+
+
+class PolicyIn(_In):
+    policy_yaml: str | None
+    actor: Actor
+    reason: str = ""
+
+
+class ModelVersionIn(_In):
+    name: Key
+    digest: Digest
+    flavor: Annotated[str, Field(min_length=1, max_length=64)]
+    files: Annotated[list[FileIn], Field(min_length=1, max_length=10_000)]
+    signature: dict[str, Any]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    run_id: Annotated[str, Field(max_length=32)] | None = None
+    datasets: list[
+        tuple[Key, Annotated[int, Field(ge=1)], Annotated[str, Field(min_length=1, max_length=64)]]
+    ] = []
+    description: str = ""
+    created_by: Annotated[str, Field(max_length=255)] = ""
+
+
+class AliasIn(_In):
+    version: Annotated[int, Field(ge=1)] | None
+    actor: Actor
+    reason: str = ""
+    expect: int | None | Literal["any"] = "any"
+
+
+class RecordIn(_In):
+    kind: Literal["evaluation", "approval", "promotion"]
+    actor: Actor
+    body: dict[str, Any]
+    files: list[FileIn] = []
+    audit_action: Annotated[str, Field(max_length=64)] | None = None
+    reason: str = ""
+
+
+class DecisionIn(_In):
+    actor: Actor
+    comment: str = ""
+
+
+class PromoteIn(_In):
+    actor: Actor
+    to: Alias = "champion"
+    reason: str = ""
+
+
+class RollbackIn(_In):
+    actor: Actor
+    to: Annotated[int, Field(ge=1)] | None = None
+    alias: Alias = "champion"
+    reason: str = ""
+
+
+class EvaluateIn(_In):
+    actor: Actor
+    dataset: Annotated[str, Field(min_length=1, max_length=300, examples=["flights@v5"])]
+    target: Key
+    sensitive: list[Key] = []
+    explain: bool = True
+
+
+class Listing(BaseModel):
+    items: list[dict[str, Any]]
+
+
+def _client(state: ServerState, actor: str) -> Client:
+    return Client.from_stores(state.settings.replace(user=actor), state.store, state.blobs)
+
+
+@router.post("/models", status_code=status.HTTP_201_CREATED)
+def create_registered_model(body: RegisteredModelIn, store: StoreDep) -> dict[str, Any]:
+    """Create a registered model (or return the existing one of that name)."""
+    return store.create_registered_model(body.name, body.description, body.created_by).to_dict()
+
+
+@router.get("/models")
+def list_registered_models(store: StoreDep) -> Listing:
+    return Listing(items=[m.to_dict() for m in store.list_registered_models()])
+
+
+@router.get("/models/{name}")
+def get_registered_model(name: str, store: StoreDep) -> dict[str, Any]:
+    return store.get_registered_model(name).to_dict()
+
+
+@router.put("/models/{name}/policy")
+def set_model_policy(name: str, body: PolicyIn, store: StoreDep) -> dict[str, Any]:
+    """Attach a promotion policy (validated here) or remove it with ``policy_yaml: null``."""
+    text = parse_policy(body.policy_yaml).to_yaml() if body.policy_yaml is not None else None
+    return store.set_model_policy(name, text, body.actor, body.reason).to_dict()
+
+
+@router.post("/models/{name}/versions", status_code=status.HTTP_201_CREATED)
+def create_model_version(name: str, body: ModelVersionIn, store: StoreDep) -> dict[str, Any]:
+    """Record a version whose files were uploaded as blobs first."""
+    data = body.model_dump()
+    data["name"] = name
+    data["files"] = [Artifact(**f) for f in data["files"]]
+    data["datasets"] = [tuple(d) for d in data["datasets"]]
+    return store.create_model_version(ModelVersionCreate(**data)).to_dict()
+
+
+@router.get("/models/{name}/versions")
+def list_model_versions(name: str, store: StoreDep) -> Listing:
+    return Listing(items=[v.to_dict() for v in store.list_model_versions(name)])
+
+
+@router.get("/models/{name}/versions/{ref}")
+def get_model_version(name: str, ref: str, store: StoreDep) -> dict[str, Any]:
+    """``ref``: ``latest``, a version number or an alias."""
+    return store.get_model_version(name, ref).to_dict()
+
+
+@router.get("/runs/{run_id}/models")
+def models_for_run(run_id: str, store: StoreDep) -> Listing:
+    return Listing(items=[v.to_dict() for v in store.models_for_run(run_id)])
+
+
+@router.put("/models/{name}/aliases/{alias}")
+def set_model_alias(name: str, alias: str, body: AliasIn, store: StoreDep) -> dict[str, Any]:
+    """Point an alias at a version (``version: null`` removes it); audited with before/after."""
+    previous = store.set_model_alias(name, alias, body.version, body.actor, body.reason, expect=body.expect)
+    return {"previous": previous}
+
+
+@router.post("/models/{name}/versions/{version}/records", status_code=status.HTTP_201_CREATED)
+def add_model_record(name: str, version: int, body: RecordIn, store: StoreDep) -> dict[str, Any]:
+    files = [Artifact(**f.model_dump()) for f in body.files]
+    record = store.add_model_record(
+        name,
+        version,
+        body.kind,
+        body.actor,
+        body.body,
+        files=files,
+        audit_action=body.audit_action,
+        reason=body.reason,
+    )
+    return record.to_dict()
+
+
+@router.get("/models/{name}/records")
+def list_model_records(
+    name: str,
+    store: StoreDep,
+    version: int | None = Query(default=None, ge=1),
+    kind: Literal["evaluation", "approval", "promotion"] | None = None,
+) -> Listing:
+    return Listing(items=[r.to_dict() for r in store.list_model_records(name, version, kind)])
+
+
+@router.post("/models/{name}/versions/{version}/promote")
+def promote_model_version(name: str, version: int, body: PromoteIn, state: StateDep) -> dict[str, Any]:
+    """Evaluate the policy's gates and approvals on the server; move the alias when all pass."""
+    result = promote(name, version, to=body.to, reason=body.reason, client=_client(state, body.actor))
+    return result.to_dict()
+
+
+@router.post("/models/{name}/versions/{version}/approve", status_code=status.HTTP_201_CREATED)
+def approve_model_version(name: str, version: int, body: DecisionIn, state: StateDep) -> dict[str, Any]:
+    """Approve for promotion: the actor needs the policy's role and must not be the author."""
+    return approve(name, version, comment=body.comment, client=_client(state, body.actor)).to_dict()
+
+
+@router.post("/models/{name}/versions/{version}/reject", status_code=status.HTTP_201_CREATED)
+def reject_model_version(name: str, version: int, body: DecisionIn, state: StateDep) -> dict[str, Any]:
+    return reject(name, version, comment=body.comment, client=_client(state, body.actor)).to_dict()
+
+
+@router.post("/models/{name}/rollback")
+def rollback_model(name: str, body: RollbackIn, state: StateDep) -> dict[str, Any]:
+    """Point an alias back at a version that held it before (no gates; audited)."""
+    now = rollback(name, to=body.to, alias=body.alias, reason=body.reason, client=_client(state, body.actor))
+    return {"version": now, "alias": body.alias}
+
+
+@router.post("/models/{name}/versions/{version}/evaluate", status_code=status.HTTP_201_CREATED)
+def evaluate_model_version(name: str, version: int, body: EvaluateIn, state: StateDep) -> dict[str, Any]:
+    """Evaluate a version on a stored dataset; the report and plots are stored on the version."""
+    client = _client(state, body.actor)
+    mv = state.store.get_model_version(name, version)
+    report = evaluate(
+        mv, body.dataset, body.target, sensitive=body.sensitive, explain=body.explain, client=client
+    )
+    return dict(report.to_dict())

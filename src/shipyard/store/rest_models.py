@@ -1,0 +1,142 @@
+"""The model registry half of ``RestStore`` (mixed in), plus the governed actions that a server
+decides itself (promote, approve, reject, rollback, evaluate)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+
+from shipyard.entities import Artifact, ModelRecord, ModelVersion, ModelVersionCreate, RegisteredModel
+
+__all__ = ["RestModelsMixin"]
+
+API = "/api/v1"
+
+
+def _m(name: str) -> str:
+    return f"{API}/models/{quote(name, safe='')}"
+
+
+class RestModelsMixin:
+    """Registry calls over HTTP; each maps one-to-one onto a route of ``server/routers/models.py``."""
+
+    def _request(
+        self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        raise NotImplementedError
+
+    def _get(self, path: str, **params: Any) -> Any:
+        raise NotImplementedError
+
+    def _post(self, path: str, body: Any) -> Any:
+        raise NotImplementedError
+
+    def create_registered_model(
+        self, name: str, description: str = "", created_by: str = ""
+    ) -> RegisteredModel:
+        body = {"name": name, "description": description, "created_by": created_by}
+        return RegisteredModel.from_dict(self._post(f"{API}/models", body))
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        return RegisteredModel.from_dict(self._get(_m(name)))
+
+    def list_registered_models(self) -> list[RegisteredModel]:
+        return [RegisteredModel.from_dict(m) for m in self._get(f"{API}/models")["items"]]
+
+    def set_model_policy(
+        self, name: str, policy_yaml: str | None, actor: str, reason: str = ""
+    ) -> RegisteredModel:
+        body = {"policy_yaml": policy_yaml, "actor": actor, "reason": reason}
+        return RegisteredModel.from_dict(self._request("PUT", f"{_m(name)}/policy", body=body).json())
+
+    def create_model_version(self, spec: ModelVersionCreate) -> ModelVersion:
+        return ModelVersion.from_dict(self._post(f"{_m(spec.name)}/versions", spec.to_dict()))
+
+    def get_model_version(self, name: str, ref: str | int = "latest") -> ModelVersion:
+        return ModelVersion.from_dict(self._get(f"{_m(name)}/versions/{quote(str(ref), safe='')}"))
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        return [ModelVersion.from_dict(v) for v in self._get(f"{_m(name)}/versions")["items"]]
+
+    def models_for_run(self, run_id: str) -> list[ModelVersion]:
+        return [
+            ModelVersion.from_dict(v)
+            for v in self._get(f"{API}/runs/{quote(run_id, safe='')}/models")["items"]
+        ]
+
+    def set_model_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        actor: str,
+        reason: str = "",
+        *,
+        expect: int | None | Literal["any"] = "any",
+    ) -> int | None:
+        body = {"version": version, "actor": actor, "reason": reason, "expect": expect}
+        previous = self._request("PUT", f"{_m(name)}/aliases/{quote(alias, safe='')}", body=body).json()
+        return None if previous["previous"] is None else int(previous["previous"])
+
+    def add_model_record(
+        self,
+        name: str,
+        version: int,
+        kind: str,
+        actor: str,
+        body: dict[str, Any],
+        *,
+        files: Sequence[Artifact] = (),
+        audit_action: str | None = None,
+        reason: str = "",
+    ) -> ModelRecord:
+        payload = {
+            "kind": kind,
+            "actor": actor,
+            "body": body,
+            "files": [f.__dict__ for f in files],
+            "audit_action": audit_action,
+            "reason": reason,
+        }
+        return ModelRecord.from_dict(self._post(f"{_m(name)}/versions/{version}/records", payload))
+
+    def list_model_records(
+        self, name: str, version: int | None = None, kind: str | None = None
+    ) -> list[ModelRecord]:
+        params = {k: v for k, v in (("version", version), ("kind", kind)) if v is not None}
+        return [ModelRecord.from_dict(r) for r in self._get(f"{_m(name)}/records", **params)["items"]]
+
+    # -- decided on the server -----------------------------------------------------------------
+    def remote_promote(self, name: str, version: int, actor: str, to: str, reason: str) -> dict[str, Any]:
+        body = {"actor": actor, "to": to, "reason": reason}
+        return dict(self._post(f"{_m(name)}/versions/{version}/promote", body))
+
+    def remote_decide(self, name: str, version: int, actor: str, decision: str, comment: str) -> ModelRecord:
+        body = {"actor": actor, "comment": comment}
+        return ModelRecord.from_dict(self._post(f"{_m(name)}/versions/{version}/{decision}", body))
+
+    def remote_rollback(self, name: str, actor: str, to: int | None, alias: str, reason: str) -> int:
+        body = {"actor": actor, "to": to, "alias": alias, "reason": reason}
+        return int(self._post(f"{_m(name)}/rollback", body)["version"])
+
+    def remote_evaluate(
+        self,
+        name: str,
+        version: int,
+        actor: str,
+        dataset: str,
+        target: str,
+        sensitive: list[str],
+        explain: bool,
+    ) -> dict[str, Any]:
+        body = {
+            "actor": actor,
+            "dataset": dataset,
+            "target": target,
+            "sensitive": sensitive,
+            "explain": explain,
+        }
+        return dict(self._post(f"{_m(name)}/versions/{version}/evaluate", body))

@@ -1,0 +1,455 @@
+"""The model registry in the SQL store: registered models, versions, aliases and records.
+
+Every change here appends its audit entry in the same transaction as the change itself, so
+the audit chain and the registry can never disagree (a crash loses both or neither).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import exc as sa_exc
+
+from shipyard.entities import Artifact, ModelRecord, ModelVersion, ModelVersionCreate, RegisteredModel
+from shipyard.errors import InvalidInput, InvalidState, ModelNotFound, NotFound
+from shipyard.store.sql import audit, datasets
+from shipyard.store.sql import schema as t
+
+__all__ = ["RECORD_KINDS", "ModelsMixin", "check_alias", "iter_model_digests"]
+
+_M = t.registered_models.c
+_V = t.model_versions.c
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+RECORD_KINDS = ("evaluation", "approval", "promotion")
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def check_alias(alias: str) -> str:
+    """Aliases start with a letter (so ``churn@7`` can only mean version 7) and stay short."""
+    if not isinstance(alias, str) or not _ALIAS.match(alias) or alias == "latest":
+        raise InvalidInput(
+            f"Alias {alias!r} is not valid: use a letter then letters, digits, '_', '-' or '.' "
+            "(at most 64 characters; 'latest' is reserved), e.g. champion"
+        )
+    return alias
+
+
+def _model_row(conn: Connection, name: str) -> Any:
+    row = conn.execute(select(t.registered_models).where(_M.name == name)).first()
+    if row is None:
+        raise ModelNotFound(f"Registered model '{name}' not found (list models with: shipyard models ls)")
+    return row
+
+
+def _registered(conn: Connection, row: Any) -> RegisteredModel:
+    aliases = conn.execute(
+        select(t.model_aliases.c.alias, t.model_aliases.c.version)
+        .where(t.model_aliases.c.model_id == row.id)
+        .order_by(t.model_aliases.c.alias)
+    ).all()
+    latest = conn.execute(select(func.max(_V.version)).where(_V.model_id == row.id)).scalar()
+    return RegisteredModel(
+        name=row.name,
+        description=row.description,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        latest_version=latest,
+        aliases={a.alias: a.version for a in aliases},
+        policy_yaml=row.policy_yaml,
+    )
+
+
+def _version(conn: Connection, row: Any, name: str) -> ModelVersion:
+    files = conn.execute(
+        select(t.model_files).where(t.model_files.c.model_version_id == row.id).order_by(t.model_files.c.path)
+    ).all()
+    dv = t.dataset_versions.c
+    lineage = conn.execute(
+        select(t.datasets.c.name, dv.version, t.model_version_datasets.c.role)
+        .join(t.dataset_versions, dv.id == t.model_version_datasets.c.dataset_version_id)
+        .join(t.datasets, t.datasets.c.id == dv.dataset_id)
+        .where(t.model_version_datasets.c.model_version_id == row.id)
+        .order_by(t.model_version_datasets.c.role, t.datasets.c.name)
+    ).all()
+    aliases = conn.execute(
+        select(t.model_aliases.c.alias)
+        .where(t.model_aliases.c.model_id == row.model_id, t.model_aliases.c.version == row.version)
+        .order_by(t.model_aliases.c.alias)
+    ).scalars()
+    return ModelVersion(
+        name=name,
+        version=row.version,
+        digest=row.digest,
+        flavor=row.flavor,
+        files=[Artifact(f.path, f.digest, f.size) for f in files],
+        signature=json.loads(row.signature_json),
+        metadata=json.loads(row.metadata_json),
+        run_id=row.run_id,
+        datasets=[(d.name, d.version, d.role) for d in lineage],
+        description=row.description,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        aliases=list(aliases),
+    )
+
+
+def _find_version(conn: Connection, name: str, ref: str | int) -> Any:
+    """The version row for ``latest``, ``N``/``vN`` or an alias."""
+    model = _model_row(conn, name)
+    ref_s = str(ref).strip()
+    stmt = select(t.model_versions).where(_V.model_id == model.id)
+    if ref_s in ("", "latest"):
+        row = conn.execute(stmt.order_by(_V.version.desc()).limit(1)).first()
+    elif ref_s.lstrip("v").isdigit():
+        row = conn.execute(stmt.where(_V.version == int(ref_s.lstrip("v")))).first()
+    else:
+        check_alias(ref_s)
+        target = conn.execute(
+            select(t.model_aliases.c.version).where(
+                t.model_aliases.c.model_id == model.id, t.model_aliases.c.alias == ref_s
+            )
+        ).scalar()
+        if target is None:
+            raise NotFound(
+                f"Model '{name}' has no alias '{ref_s}' (aliases: {_alias_list(conn, model.id)}; "
+                f"set one with: shipyard models promote {name} VERSION --to {ref_s})"
+            )
+        row = conn.execute(stmt.where(_V.version == target)).first()
+    if row is None:
+        raise NotFound(
+            f"Model version '{name}/{ref_s}' not found (list versions with: shipyard models versions {name})"
+        )
+    return row
+
+
+def _alias_list(conn: Connection, model_id: int) -> str:
+    names = conn.execute(select(t.model_aliases.c.alias).where(t.model_aliases.c.model_id == model_id))
+    return ", ".join(sorted(names.scalars())) or "none"
+
+
+class ModelsMixin:
+    """The registry methods of ``SqlStore`` (mixed in; uses its transaction helpers)."""
+
+    def _write(self) -> contextlib.AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def _read(self) -> contextlib.AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def _insert(self, table: Any) -> Any:
+        raise NotImplementedError
+
+    # -- registered models ---------------------------------------------------------------------
+    def create_registered_model(
+        self, name: str, description: str = "", created_by: str = ""
+    ) -> RegisteredModel:
+        """Create a registered model, or return it when it exists (an audited event when new)."""
+        _check_name(name)
+        with self._write() as conn:
+            row = conn.execute(select(t.registered_models).where(_M.name == name)).first()
+            if row is None:
+                now = _now()
+                conn.execute(
+                    insert(t.registered_models),
+                    {
+                        "name": name,
+                        "description": description,
+                        "created_by": created_by,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
+                audit.append(conn, created_by, "model.create", "model", name, None, {"name": name}, "")
+                row = _model_row(conn, name)
+            return _registered(conn, row)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        with self._read() as conn:
+            return _registered(conn, _model_row(conn, name))
+
+    def list_registered_models(self) -> list[RegisteredModel]:
+        with self._read() as conn:
+            rows = conn.execute(select(t.registered_models).order_by(_M.name)).all()
+            return [_registered(conn, r) for r in rows]
+
+    def set_model_policy(
+        self, name: str, policy_yaml: str | None, actor: str, reason: str = ""
+    ) -> RegisteredModel:
+        with self._write() as conn:
+            row = _model_row(conn, name)
+            conn.execute(
+                update(t.registered_models)
+                .where(_M.id == row.id)
+                .values(policy_yaml=policy_yaml, updated_at=_now())
+            )
+            audit.append(conn, actor, "model.policy", "model", name, row.policy_yaml, policy_yaml, reason)
+            return _registered(conn, _model_row(conn, name))
+
+    # -- versions ------------------------------------------------------------------------------
+    def create_model_version(self, spec: ModelVersionCreate) -> ModelVersion:
+        """Record version N+1; the same content under the same model returns the existing version."""
+        if not spec.files:
+            raise InvalidInput("A model version needs at least one file")
+        for _ in range(3):  # a concurrent writer may take the version number: try again
+            try:
+                with self._write() as conn:
+                    return self._create_version(conn, spec)
+            except sa_exc.IntegrityError:
+                continue
+        raise InvalidState(f"Could not allocate a version number for model '{spec.name}'; retry")
+
+    def _create_version(self, conn: Connection, spec: ModelVersionCreate) -> ModelVersion:
+        model = _model_row(conn, spec.name)
+        existing = conn.execute(
+            select(t.model_versions).where(_V.model_id == model.id, _V.digest == spec.digest)
+        ).first()
+        if existing is not None:
+            return _version(conn, existing, spec.name)
+        latest = conn.execute(select(func.max(_V.version)).where(_V.model_id == model.id)).scalar()
+        number = int(latest or 0) + 1
+        conn.execute(
+            insert(t.model_versions),
+            {
+                "model_id": model.id,
+                "version": number,
+                "digest": spec.digest,
+                "flavor": spec.flavor,
+                "run_id": spec.run_id,
+                "signature_json": json.dumps(spec.signature),
+                "metadata_json": json.dumps(spec.metadata, default=str),
+                "description": spec.description,
+                "created_by": spec.created_by,
+                "created_at": _now(),
+            },
+        )
+        row = conn.execute(
+            select(t.model_versions).where(_V.model_id == model.id, _V.version == number)
+        ).one()
+        conn.execute(
+            insert(t.model_files),
+            [
+                {"model_version_id": row.id, "path": f.path, "digest": f.digest, "size": f.size}
+                for f in spec.files
+            ],
+        )
+        self._link_datasets(conn, row.id, spec)
+        conn.execute(update(t.registered_models).where(_M.id == model.id).values(updated_at=_now()))
+        version = _version(conn, row, spec.name)
+        audit.append(
+            conn,
+            spec.created_by,
+            "model_version.create",
+            "model_version",
+            f"{spec.name}/{number}",
+            None,
+            {
+                "digest": spec.digest,
+                "flavor": spec.flavor,
+                "run_id": spec.run_id,
+                "datasets": version.datasets,
+            },
+            spec.description,
+        )
+        return version
+
+    def _link_datasets(self, conn: Connection, version_id: int, spec: ModelVersionCreate) -> None:
+        """Lineage: the source run's dataset uses plus any given explicitly."""
+        links: dict[tuple[int, str], None] = {}
+        if spec.run_id is not None:
+            rd = t.run_datasets.c
+            for r in conn.execute(select(rd.dataset_version_id, rd.role).where(rd.run_id == spec.run_id)):
+                links[(r.dataset_version_id, r.role)] = None
+        for name, number, role in spec.datasets:
+            found = datasets.find_version(conn, name, f"v{number}")
+            dv_id = conn.execute(
+                datasets._select(found.name)
+                .with_only_columns(t.dataset_versions.c.id)
+                .where(t.dataset_versions.c.version == found.version)
+            ).scalar_one()
+            links[(dv_id, role)] = None
+        if links:
+            conn.execute(
+                insert(t.model_version_datasets),
+                [{"model_version_id": version_id, "dataset_version_id": d, "role": r} for d, r in links],
+            )
+
+    def get_model_version(self, name: str, ref: str | int = "latest") -> ModelVersion:
+        with self._read() as conn:
+            return _version(conn, _find_version(conn, name, ref), name)
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        with self._read() as conn:
+            model = _model_row(conn, name)
+            rows = conn.execute(
+                select(t.model_versions).where(_V.model_id == model.id).order_by(_V.version)
+            ).all()
+            return [_version(conn, r, name) for r in rows]
+
+    def models_for_run(self, run_id: str) -> list[ModelVersion]:
+        """Model versions registered from a run (lineage run -> model)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.model_versions, _M.name.label("model_name"))
+                .join(t.registered_models, _M.id == _V.model_id)
+                .where(_V.run_id == run_id)
+                .order_by(_M.name, _V.version)
+            ).all()
+            return [_version(conn, r, r.model_name) for r in rows]
+
+    # -- aliases -------------------------------------------------------------------------------
+    def set_model_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        actor: str,
+        reason: str = "",
+        *,
+        expect: int | None | Literal["any"] = "any",
+    ) -> int | None:
+        """Point ``alias`` at ``version`` (``None`` removes it); returns the version it pointed at.
+
+        ``expect`` makes the move conditional: it fails with ``InvalidState`` when the alias
+        meanwhile points elsewhere (a promotion checked against one champion must not replace
+        another). The move and its audit entry are one transaction.
+        """
+        check_alias(alias)
+        a = t.model_aliases.c
+        with self._write() as conn:
+            model = _model_row(conn, name)
+            current = conn.execute(select(a.version).where(a.model_id == model.id, a.alias == alias)).scalar()
+            if expect != "any" and current != expect:
+                raise InvalidState(
+                    f"Alias '{name}@{alias}' now points at version {current}, not {expect}: "
+                    "someone moved it meanwhile; check with: shipyard models show " + name
+                )
+            if version is not None:
+                _find_version(conn, name, version)
+            conn.execute(delete(t.model_aliases).where(a.model_id == model.id, a.alias == alias))
+            if version is not None:
+                conn.execute(
+                    insert(t.model_aliases),
+                    {
+                        "model_id": model.id,
+                        "alias": alias,
+                        "version": version,
+                        "updated_by": actor,
+                        "updated_at": _now(),
+                    },
+                )
+            action = "alias.delete" if version is None else "alias.set"
+            audit.append(
+                conn,
+                actor,
+                action,
+                "model_alias",
+                f"{name}@{alias}",
+                {"version": current},
+                {"version": version},
+                reason,
+            )
+            return int(current) if current is not None else None
+
+    # -- records (evaluations, approvals, promotions) ------------------------------------------
+    def add_model_record(
+        self,
+        name: str,
+        version: int,
+        kind: str,
+        actor: str,
+        body: dict[str, Any],
+        *,
+        files: Sequence[Artifact] = (),
+        audit_action: str | None = None,
+        reason: str = "",
+    ) -> ModelRecord:
+        if kind not in RECORD_KINDS:
+            raise InvalidInput(f"Record kind {kind!r} is not one of {', '.join(RECORD_KINDS)}")
+        with self._write() as conn:
+            row = _find_version(conn, name, version)
+            files_json = json.dumps([f.__dict__ for f in files])
+            result = conn.execute(
+                insert(t.model_records).returning(t.model_records.c.id),
+                {
+                    "model_version_id": row.id,
+                    "kind": kind,
+                    "actor": actor,
+                    "body_json": json.dumps(body, default=str),
+                    "files_json": files_json,
+                    "created_at": _now(),
+                },
+            )
+            record_id = int(result.scalar_one())
+            for f in files:  # plots are blobs too: keep them out of the garbage collector's reach
+                conn.execute(
+                    insert(t.model_files),
+                    {
+                        "model_version_id": row.id,
+                        "path": f"records/{record_id}/{f.path}",
+                        "digest": f.digest,
+                        "size": f.size,
+                    },
+                )
+            if audit_action is not None:
+                audit.append(
+                    conn, actor, audit_action, "model_version", f"{name}/{version}", None, body, reason
+                )
+            return self._records(conn, name, t.model_records.c.id == record_id)[0]
+
+    def list_model_records(
+        self, name: str, version: int | None = None, kind: str | None = None
+    ) -> list[ModelRecord]:
+        with self._read() as conn:
+            model = _model_row(conn, name)
+            cond = _V.model_id == model.id
+            if version is not None:
+                cond = cond & (_V.version == version)
+            if kind is not None:
+                cond = cond & (t.model_records.c.kind == kind)
+            return self._records(conn, name, cond)
+
+    def _records(self, conn: Connection, name: str, cond: Any) -> list[ModelRecord]:
+        r = t.model_records.c
+        rows = conn.execute(
+            select(t.model_records, _V.version)
+            .join(t.model_versions, _V.id == r.model_version_id)
+            .where(cond)
+            .order_by(r.id)
+        ).all()
+        return [
+            ModelRecord(
+                id=x.id,
+                name=name,
+                version=x.version,
+                kind=x.kind,
+                actor=x.actor,
+                body=json.loads(x.body_json),
+                created_at=x.created_at,
+                files=[Artifact(**f) for f in json.loads(x.files_json)],
+            )
+            for x in rows
+        ]
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$", name):
+        raise InvalidInput(
+            f"Model name {name!r} is not valid: use letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit (e.g. churn or flights-delay)"
+        )
+
+
+def iter_model_digests(conn: Connection, digests: Sequence[str]) -> Iterator[str]:
+    """The digests among ``digests`` that model files or evaluation plots still use."""
+    c = t.model_files.c
+    yield from conn.execute(select(c.digest).where(c.digest.in_(list(digests))).distinct()).scalars()
