@@ -6,6 +6,20 @@ and every error has the tracking server's shape ``{"error": {"code", "message", 
 
 from __future__ import annotations
 
-from shipyard.serving.app import MODEL_DIR_ENV, MODEL_REF_ENV, app_from_env, create_model_app, serve_model
+from shipyard.serving.app import (
+    MODEL_DIR_ENV,
+    MODEL_REF_ENV,
+    ModelService,
+    app_from_env,
+    create_model_app,
+    serve_model,
+)
 
-__all__ = ["MODEL_DIR_ENV", "MODEL_REF_ENV", "app_from_env", "create_model_app", "serve_model"]
+__all__ = [
+    "MODEL_DIR_ENV",
+    "MODEL_REF_ENV",
+    "ModelService",
+    "app_from_env",
+    "create_model_app",
+    "serve_model",
+]

@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shipyard.config import Settings, load_settings
+from shipyard.config import load_settings
 from shipyard.errors import ConfigError, InvalidInput, ShipyardError
 from shipyard.registry.flavors import LoadedModel, load_model_dir
 from shipyard.serving.http import (
@@ -41,7 +41,6 @@ __all__ = [
     "ModelService",
     "app_from_env",
     "create_model_app",
-    "load_served_model",
     "serve_model",
 ]
 
@@ -98,15 +97,13 @@ class ModelService:
     version: str
 
     def predict(self, frame: pd.DataFrame, *, proba: bool) -> dict[str, Any]:
-        """Check ``frame`` against the signature and predict; ``proba`` adds class probabilities."""
-        signature = self.model.signature
-        checked = signature.check(frame) if signature is not None else frame
+        """Predict on ``frame`` (the model checks it against its signature); ``proba`` adds probabilities."""
         answer: dict[str, Any] = {}
         try:
             if proba:  # first: a model without predict_proba fails before any work is done
-                answer["probabilities"] = jsonable(self.model.predict_proba(checked))
-                answer["classes"] = self.model.metadata.classes
-            answer["predictions"] = jsonable(self.model.predict(checked))
+                answer["probabilities"] = jsonable(self.model.predict_proba(frame))
+                answer["classes"] = self.model.classes
+            answer["predictions"] = jsonable(self.model.predict(frame))
         except ShipyardError:
             raise
         except (ValueError, TypeError, KeyError, IndexError) as exc:
@@ -219,16 +216,6 @@ def _require_json(request: Request) -> None:
         )
 
 
-def load_served_model(model_dir: Path, settings: Settings, *, trust: bool = False) -> LoadedModel:
-    """Load a model directory for serving, with the unpickle allowlist from ``settings``.
-
-    Example:
-        >>> load_served_model(Path("churn-model"), load_settings())  # doctest: +SKIP
-    """
-    extra = [name.strip() for name in settings.unpickle_allowlist.split(",") if name.strip()]
-    return load_model_dir(model_dir, trust=trust, allowlist=extra or None)
-
-
 def app_from_env() -> FastAPI:
     """Application factory for uvicorn workers: the model directory from ``SHIPYARD_SERVE_MODEL_DIR``.
 
@@ -242,7 +229,7 @@ def app_from_env() -> FastAPI:
             "or run: shipyard serve DIR"
         )
     settings = load_settings()
-    model = load_served_model(Path(path), settings, trust=os.environ.get(TRUST_ENV) == "1")
+    model = load_model_dir(Path(path), trust=os.environ.get(TRUST_ENV) == "1", settings=settings)
     ref = os.environ.get(MODEL_REF_ENV, "") or path
     return create_model_app(model, model_ref=ref, max_request_bytes=settings.max_request_bytes)
 
@@ -266,7 +253,7 @@ def serve_model(
         >>> serve_model(Path("churn-model"), port=8080, workers=2)  # doctest: +SKIP
     """
     settings = load_settings()
-    model = load_served_model(model_dir, settings, trust=trust)
+    model = load_model_dir(model_dir, trust=trust, settings=settings)
     ref = model_ref or os.environ.get(MODEL_REF_ENV, "") or str(model_dir)
     options: dict[str, Any] = {
         "host": host,

@@ -12,6 +12,7 @@ column names and types are the signature's business (``Signature.check``), not t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,7 @@ def parse_predict_request(body: bytes) -> PredictRequest:
         raise InvalidInput(f"The request body is empty. {_SHAPES}.")
     try:
         payload = loads(body)
-    except ValueError as exc:  # orjson.JSONDecodeError, json.JSONDecodeError and UnicodeDecodeError
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError; stdlib: too deep
         position = getattr(exc, "pos", None)
         where = f" at position {position}" if position is not None else ""
         raise InvalidInput(
@@ -147,12 +148,11 @@ def _columns_frame(columns: Any) -> pd.DataFrame:
     return _frame(lambda: pd.DataFrame(columns))
 
 
-def _frame(build: Any) -> pd.DataFrame:
+def _frame(build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     try:
-        frame: pd.DataFrame = build()
+        return build()
     except (ValueError, TypeError, OverflowError) as exc:  # pandas refusing odd JSON values
         raise InvalidInput(f"Cannot build a table from the request: {exc}. {_SHAPES}.") from None
-    return frame
 
 
 def _json_type(value: Any) -> str:

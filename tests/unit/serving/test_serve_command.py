@@ -1,0 +1,118 @@
+"""``shipyard serve SOURCE``: which directory it serves, how it starts uvicorn, and its clean errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from typer.testing import CliRunner
+
+from shipyard.cli.main import app as cli_app
+from shipyard.cli.serve_model import resolve_model_source
+from shipyard.config import load_settings
+from shipyard.errors import ConfigError, InvalidInput, UnsafeModel
+from shipyard.serving import app as serving_app
+from shipyard.serving import app_from_env, serve_model
+
+
+def test_a_model_directory_is_served_as_is(classifier_dir: Path) -> None:
+    assert resolve_model_source(str(classifier_dir), load_settings()) == classifier_dir
+
+
+def test_a_packaged_context_serves_its_model_folder(classifier_dir: Path, tmp_path: Path) -> None:
+    shutil.copytree(classifier_dir, tmp_path / "model")
+    assert resolve_model_source(str(tmp_path), load_settings()) == tmp_path / "model"
+
+
+def test_registry_references_are_not_supported_yet() -> None:
+    with pytest.raises(InvalidInput, match="not yet supported"):
+        resolve_model_source("models:/churn@prod", load_settings())
+
+
+def test_a_missing_or_wrong_source_names_what_was_expected(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="not a directory"):
+        resolve_model_source(str(tmp_path / "nope"), load_settings())
+    with pytest.raises(InvalidInput, match="shipyard-model.yaml"):
+        resolve_model_source(str(tmp_path), load_settings())
+
+
+def test_the_command_serves_the_resolved_directory(
+    classifier_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Path, dict[str, Any]]] = []
+    monkeypatch.setattr("shipyard.serving.serve_model", lambda path, **kw: calls.append((path, kw)))
+    shutil.copytree(classifier_dir, tmp_path / "model")
+    args = ["serve", str(tmp_path), "--port", "9123", "--workers", "3", "--host", "0.0.0.0"]
+    result = CliRunner().invoke(cli_app, args)
+    assert result.exit_code == 0, result.output
+    assert calls == [
+        (
+            tmp_path / "model",
+            {
+                "model_ref": "",
+                "host": "0.0.0.0",
+                "port": 9123,
+                "workers": 3,
+                "trust": False,
+                "log_level": "info",
+            },
+        )
+    ]
+
+
+def test_a_bad_source_is_one_error_line_and_exit_1(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli_app, ["serve", "models:/churn@prod"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: Serving registry references")
+    assert "Traceback" not in result.output
+
+
+def test_one_worker_serves_the_model_loaded_up_front(
+    classifier_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(serving_app.uvicorn, "run", lambda app, **kw: runs.append((app, kw)))
+    serve_model(classifier_dir, port=9000)
+    app, options = runs[0]
+    assert isinstance(app, FastAPI)
+    assert app.state.service.ref == str(classifier_dir)
+    assert options["port"] == 9000 and "workers" not in options
+
+
+def test_several_workers_load_the_model_from_the_environment(
+    classifier_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(serving_app.uvicorn, "run", lambda app, **kw: runs.append((app, kw)))
+    for name in (serving_app.MODEL_DIR_ENV, serving_app.MODEL_REF_ENV, serving_app.TRUST_ENV):
+        monkeypatch.delenv(name, raising=False)  # serve_model sets them; monkeypatch restores them
+    serve_model(classifier_dir, model_ref="flights@prod", workers=2)
+    target, options = runs[0]
+    assert target == "shipyard.serving.app:app_from_env"
+    assert options["factory"] is True and options["workers"] == 2
+    worker_app = app_from_env()
+    assert worker_app.state.service.ref == "flights@prod"
+
+
+def test_the_factory_without_a_model_directory_says_how_to_set_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(serving_app.MODEL_DIR_ENV, raising=False)
+    with pytest.raises(ConfigError, match="SHIPYARD_SERVE_MODEL_DIR"):
+        app_from_env()
+
+
+def test_an_unsafe_model_fails_before_the_server_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.registry.flavors import save_model_dir
+
+    class Doubler:
+        def predict(self, frame: Any) -> Any:
+            return frame["x"] * 2
+
+    save_model_dir(Doubler(), tmp_path / "pyfunc", input_example={"x": [1.0]})
+    monkeypatch.setattr(serving_app.uvicorn, "run", lambda *a, **kw: pytest.fail("server started"))
+    with pytest.raises(UnsafeModel):
+        serve_model(tmp_path / "pyfunc")
