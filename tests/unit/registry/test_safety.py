@@ -1,0 +1,139 @@
+"""Safe loading: malicious pickles are refused unrun, altered files are caught, trust is explicit."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import pickletools
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
+
+from shipyard.config import load_settings
+from shipyard.errors import DigestMismatch, UnsafeModel
+from shipyard.registry.flavors import load_model_dir, save_model_dir
+from shipyard.registry.flavors.base import META_FILE
+from shipyard.registry.safety import DEFAULT_UNPICKLE_ALLOWLIST, build_allowlist, is_allowed, scan_pickle
+
+NO_SETTINGS = load_settings(env={})
+
+
+class Evil:
+    """Runs a shell command when unpickled."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (self.command,))
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.zeros(len(frame))
+
+
+class Benign:
+    """A harmless model whose class lives in this test module (not allowlisted by default)."""
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.ones(len(frame))
+
+
+def test_a_malicious_pickle_is_refused_and_never_runs(tmp_path: Path) -> None:
+    marker = Path(f"/tmp/pwned-{uuid.uuid4().hex}")
+    save_model_dir(Evil(f"touch {marker}"), tmp_path / "m", flavor="python_function")
+    assert not marker.exists()  # saving pickles it, but does not run it
+    with pytest.raises(UnsafeModel) as exc:
+        load_model_dir(tmp_path / "m", settings=NO_SETTINGS)
+    assert f"{os.system.__module__}.system" in exc.value.message  # posix.system on Linux
+    assert exc.value.details["globals"] == [f"{os.system.__module__}.system"]
+    assert "trust=True" in exc.value.message
+    assert not marker.exists()
+
+
+def test_dangerous_names_stay_refused_even_when_their_module_is_allowlisted(tmp_path: Path) -> None:
+    save_model_dir(Evil("true"), tmp_path / "m", flavor="python_function")
+    with pytest.raises(UnsafeModel, match="system"):
+        load_model_dir(tmp_path / "m", allowlist=["os", "posix", "test_safety"], settings=NO_SETTINGS)
+    assert not is_allowed("builtins.eval", {"builtins"})
+    assert not is_allowed("subprocess.Popen", {"subprocess"})
+    assert not is_allowed("joblib.load")
+    assert is_allowed("builtins.dict") and not is_allowed("builtins.getattr")
+
+
+def test_scan_resolves_memoized_strings_feeding_stack_global() -> None:
+    # PROTO 4; push 'os' and 'system', memoize both, drop them, fetch them back from the memo, STACK_GLOBAL
+    payload = (
+        b"\x80\x04"
+        + b"\x8c\x02os\x94"
+        + b"\x8c\x06system\x94"
+        + b"00"  # POP POP
+        + b"h\x00h\x01"  # BINGET 0, BINGET 1
+        + b"\x93"  # STACK_GLOBAL
+        + b"\x8c\x04true\x85R."  # ('true',) REDUCE STOP
+    )
+    pickletools.dis(payload, out=io.StringIO())  # a well-formed pickle
+    assert scan_pickle(payload) == ["os.system"]
+
+
+def test_scan_reads_protocol_0_globals_and_inst() -> None:
+    assert scan_pickle(pickle.dumps(Evil("true"), protocol=0)) == [f"{os.system.__module__}.system"]
+    inst = b"(S'true'\nios\nsystem\n."  # MARK, STRING, INST os system
+    assert scan_pickle(inst) == ["os.system"]
+
+
+def test_ordinary_data_scans_clean() -> None:
+    data = {"a": np.arange(3), "b": pd.Timestamp("2024-01-01"), "c": [1.5, "x", (1, 2)], "d": {1, 2}}
+    assert scan_pickle(pickle.dumps(data)) == []
+    assert scan_pickle(b"not a pickle")[0].startswith("<malformed pickle")
+    assert "numpy" in DEFAULT_UNPICKLE_ALLOWLIST and "mypkg" in build_allowlist("mypkg, other")
+
+
+def test_trust_loads_a_benign_model_and_says_what_it_trusted(tmp_path: Path) -> None:
+    save_model_dir(Benign(), tmp_path / "m")
+    with pytest.raises(UnsafeModel, match=r"test_safety\.Benign"):
+        load_model_dir(tmp_path / "m", settings=NO_SETTINGS)
+    loaded = load_model_dir(tmp_path / "m", trust=True, settings=NO_SETTINGS)
+    assert loaded.trusted_unsafe == ["test_safety.Benign"]
+    assert loaded.predict(pd.DataFrame({"x": [1, 2]})).tolist() == [1.0, 1.0]
+
+
+def test_the_allowlist_setting_extends_the_default(tmp_path: Path) -> None:
+    save_model_dir(Benign(), tmp_path / "m")
+    settings = load_settings(env={"SHIPYARD_UNPICKLE_ALLOWLIST": "other,test_safety"})
+    loaded = load_model_dir(tmp_path / "m", settings=settings)
+    assert loaded.trusted_unsafe == []
+
+
+@pytest.fixture
+def forest_dir(tmp_path: Path) -> Path:
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    save_model_dir(RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y), tmp_path / "m")
+    return tmp_path / "m"
+
+
+def test_one_changed_byte_in_the_model_file_is_caught(forest_dir: Path) -> None:
+    path = forest_dir / "model.skops"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(DigestMismatch, match="model.skops") as exc:
+        load_model_dir(forest_dir, settings=NO_SETTINGS)
+    assert exc.value.details["file"] == "model.skops"
+
+
+def test_skops_types_outside_the_allowlist_are_refused(forest_dir: Path) -> None:
+    meta_path = forest_dir / META_FILE
+    meta = yaml.safe_load(meta_path.read_text())
+    meta["trusted_types"].append("mypkg.Thing")
+    meta_path.write_text(yaml.safe_dump(meta, sort_keys=False))
+    with pytest.raises(UnsafeModel, match=r"mypkg\.Thing") as exc:
+        load_model_dir(forest_dir, settings=NO_SETTINGS)
+    assert exc.value.details["types"] == ["mypkg.Thing"]
+    assert load_model_dir(forest_dir, allowlist="mypkg", settings=NO_SETTINGS).flavor == "sklearn"
