@@ -94,7 +94,7 @@ def signature_for(
             d["proba"] = stored.get("proba", d.get("proba"))
             d["source"] = f"contract {contract.name}"
             return d
-        return from_contract.to_dict()
+        return {**from_contract.to_dict(), "source": f"contract {contract.name}"}
     if training_data is not None and not isinstance(training_data, str):
         frame = (
             training_data.drop(columns=[target])
@@ -123,7 +123,7 @@ def metadata(
     target: str | None,
 ) -> dict[str, Any]:
     """The model card stored with the version (what ``shipyard models show`` prints)."""
-    merged = dict(run.metrics) if run is not None else {}
+    merged = {k: v for k, v in (run.metrics if run is not None else {}).items() if not k.startswith("system.")}
     merged.update({k: float(v) for k, v in (metrics or {}).items()})
     return {
         "task": meta.get("task"),

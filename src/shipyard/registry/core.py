@@ -149,13 +149,16 @@ def register_model(
         )
     else:
         files = _run_model_files(run, artifact, client)
+    digest = manifest_digest(files)
+    if (existing := _existing(client, name, digest)) is not None:
+        return existing
     meta = yaml.safe_load(client.blobs.get_bytes(next(f.digest for f in files if f.path == MODEL_FILE)))
     lineage = cards.lineage(client, run, training_data, datasets)
     sig = cards.signature_for(client, meta, signature, training_data, target, run)
     client.store.create_registered_model(name, created_by=client.settings.user)
     spec = ModelVersionCreate(
         name=name,
-        digest=manifest_digest(files),
+        digest=digest,
         flavor=str(meta.get("flavor", "")),
         files=files,
         signature=sig,
@@ -166,6 +169,15 @@ def register_model(
         created_by=client.settings.user,
     )
     return client.store.create_model_version(spec)
+
+
+def _existing(client: Client, name: str, digest: str) -> ModelVersion | None:
+    """The version of ``name`` with exactly these files, if it was registered before."""
+    try:
+        versions = client.store.list_model_versions(name)
+    except NotFound:
+        return None
+    return next((v for v in versions if v.digest == digest), None)
 
 
 def _as_run(obj: Any, client: Client) -> Run | None:
