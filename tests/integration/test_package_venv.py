@@ -153,3 +153,37 @@ def test_a_packaged_model_installs_in_a_fresh_venv_and_serves_the_same_predictio
             proc.wait(timeout=10)
     assert proc.returncode in (0, -signal.SIGTERM), log.read_text()
     print(f"\nvenv + pip install: {installed:.1f}s; serving after {served:.1f}s")
+
+
+def test_several_workers_serve_the_same_model_from_the_environment(tmp_path: Path) -> None:
+    """``--workers 2``: uvicorn's factory mode, each worker loading the model named by the environment."""
+    frame = flights(200, seed=2)
+    model = train(frame)
+    save_model_dir(model, tmp_path / "model", input_example=frame.head(5))
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "SHIPYARD_HOME": str(tmp_path / "home"), "SHIPYARD_SYSTEM_METRICS": "false"}
+    shipyard = Path(sys.executable).parent / "shipyard"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(shipyard), "serve", str(tmp_path / "model"), "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, log)
+        rows = json.loads(frame.head(10).to_json(orient="records"))
+        with httpx.Client(base_url=url, timeout=30) as client:
+            answers = [client.post("/predict", json={"records": rows}) for _ in range(20)]
+        assert all(a.status_code == 200 for a in answers), answers[0].text
+        assert {json.dumps(a.json()["predictions"]) for a in answers} == {
+            json.dumps(model.predict(frame.head(10)).tolist())
+        }
+        assert len({a.json()["request_id"] for a in answers}) == 20
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    assert "Started parent process" in log.read_text() or "worker" in log.read_text().lower(), log.read_text()

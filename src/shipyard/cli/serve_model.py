@@ -96,11 +96,19 @@ def serve(
     """
     from shipyard.serving import serve_model  # heavy (FastAPI, uvicorn, pandas): only this command needs it
 
-    model_dir = resolve_model_source(source, get_state(ctx).settings())
+    settings = get_state(ctx).settings()
+    model_dir = resolve_model_source(source, settings)
     render.err_console().print(
         Text(f"Serving {model_dir} on http://{host}:{port} (workers={workers})"), soft_wrap=True
     )
     ref = source if source.startswith(REGISTRY_SCHEME) else ""  # a directory: the server names it
     serve_model(
-        model_dir, model_ref=ref, host=host, port=port, workers=workers, trust=trust, log_level=log_level
+        model_dir,
+        model_ref=ref,
+        host=host,
+        port=port,
+        workers=workers,
+        trust=trust,
+        log_level=log_level,
+        settings=settings,
     )

@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shipyard.config import load_settings
+from shipyard.config import Settings, load_settings
 from shipyard.errors import ConfigError, InvalidInput, ShipyardError
 from shipyard.registry.flavors import LoadedModel, load_model_dir
 from shipyard.serving.http import (
@@ -37,10 +37,12 @@ __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
     "MODEL_DIR_ENV",
     "MODEL_REF_ENV",
+    "MODEL_VERSION_ENV",
     "TRUST_ENV",
     "ModelService",
     "app_from_env",
     "create_model_app",
+    "digest_version",
     "serve_model",
 ]
 
@@ -48,6 +50,8 @@ MODEL_DIR_ENV = "SHIPYARD_SERVE_MODEL_DIR"
 """Environment variable naming the model directory :func:`app_from_env` serves (set by ``serve_model``)."""
 MODEL_REF_ENV = "SHIPYARD_SERVE_MODEL_REF"
 """Environment variable with the reference answers name the model by (default: the directory)."""
+MODEL_VERSION_ENV = "SHIPYARD_SERVE_MODEL_VERSION"
+"""Environment variable with the version answers report (default: a digest prefix of the model file)."""
 TRUST_ENV = "SHIPYARD_SERVE_TRUST"
 """``1`` to load a model even if its pickles reference modules outside the unpickle allowlist."""
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -99,8 +103,13 @@ class ModelService:
     def predict(self, frame: pd.DataFrame, *, proba: bool) -> dict[str, Any]:
         """Predict on ``frame`` (the model checks it against its signature); ``proba`` adds probabilities."""
         answer: dict[str, Any] = {}
+        if proba and not self.model.has_proba:
+            raise InvalidInput(
+                f"Model {self.ref or self.model.flavor} (task {self.model.metadata.task}) has no class "
+                'probabilities; drop ?proba=true / "proba": true from the request'
+            )
         try:
-            if proba:  # first: a model without predict_proba fails before any work is done
+            if proba:
                 answer["probabilities"] = jsonable(self.model.predict_proba(frame))
                 answer["classes"] = self.model.classes
             answer["predictions"] = jsonable(self.model.predict(frame))
@@ -137,11 +146,11 @@ class ModelService:
         }
 
 
-def model_version(model: LoadedModel) -> str:
-    """A stable short name for what is served: the first 12 hex digits of the model file's digest.
+def digest_version(model: LoadedModel) -> str:
+    """A short stable name for what is served when no version is given: the model file's digest (12 hex).
 
     Example:
-        >>> model_version(model)  # doctest: +SKIP
+        >>> digest_version(model)  # doctest: +SKIP
         '3f9a0c21b7d4'
     """
     meta = model.metadata
@@ -153,7 +162,7 @@ def create_model_app(
     model: LoadedModel,
     *,
     model_ref: str = "",
-    model_version_name: str = "",
+    model_version: str = "",
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
 ) -> FastAPI:
     """The model server application for one loaded model.
@@ -161,14 +170,15 @@ def create_model_app(
     Args:
         model: What ``shipyard.registry.flavors.load_model_dir`` returned.
         model_ref: How answers name the model (``models:/churn@prod``, a directory, ...).
-        model_version_name: The version answers report; default: a digest prefix of the model file.
+        model_version: The version answers report (a registry version number); default: the first 12
+            hex digits of the model file's digest.
         max_request_bytes: Larger request bodies are refused with 413 before they are parsed.
 
     Example:
         >>> from shipyard.registry.flavors import load_model_dir
         >>> app = create_model_app(load_model_dir("churn-model"), model_ref="churn")  # doctest: +SKIP
     """
-    service = ModelService(model, model_ref, model_version_name or model_version(model))
+    service = ModelService(model, model_ref, model_version or digest_version(model))
     app = FastAPI(
         title="Shipyard model server",
         version=__version__,
@@ -230,31 +240,40 @@ def app_from_env() -> FastAPI:
         )
     settings = load_settings()
     model = load_model_dir(Path(path), trust=os.environ.get(TRUST_ENV) == "1", settings=settings)
-    ref = os.environ.get(MODEL_REF_ENV, "") or path
-    return create_model_app(model, model_ref=ref, max_request_bytes=settings.max_request_bytes)
+    return create_model_app(
+        model,
+        model_ref=os.environ.get(MODEL_REF_ENV, "") or path,
+        model_version=os.environ.get(MODEL_VERSION_ENV, ""),
+        max_request_bytes=settings.max_request_bytes,
+    )
 
 
 def serve_model(
     model_dir: Path,
     *,
     model_ref: str = "",
+    model_version: str = "",
     host: str = "127.0.0.1",
     port: int = 8080,
     workers: int = 1,
     trust: bool = False,
     log_level: str = "info",
+    settings: Settings | None = None,
 ) -> None:
     """Serve ``model_dir`` under uvicorn until interrupted; ``workers > 1`` starts that many processes.
 
     The model is loaded (digests verified, pickles scanned) here first, so a bad model fails fast
-    with a clear message; with one worker that loaded model is the one served.
+    with a clear message; with one worker that loaded model is the one served. ``model_ref`` and
+    ``model_version`` default to ``SHIPYARD_SERVE_MODEL_REF`` / ``_VERSION`` (a packaged image sets the
+    reference), then to the directory and the model file's digest.
 
     Example:
         >>> serve_model(Path("churn-model"), port=8080, workers=2)  # doctest: +SKIP
     """
-    settings = load_settings()
+    settings = settings or load_settings()
     model = load_model_dir(model_dir, trust=trust, settings=settings)
     ref = model_ref or os.environ.get(MODEL_REF_ENV, "") or str(model_dir)
+    version = model_version or os.environ.get(MODEL_VERSION_ENV, "")
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -262,12 +281,14 @@ def serve_model(
         "timeout_graceful_shutdown": 10,
     }
     if workers == 1:
-        uvicorn.run(
-            create_model_app(model, model_ref=ref, max_request_bytes=settings.max_request_bytes), **options
+        app = create_model_app(
+            model, model_ref=ref, model_version=version, max_request_bytes=settings.max_request_bytes
         )
+        uvicorn.run(app, **options)
         return
     del model  # each worker loads its own copy
     os.environ[MODEL_DIR_ENV] = str(model_dir.resolve())
     os.environ[MODEL_REF_ENV] = ref
+    os.environ[MODEL_VERSION_ENV] = version
     os.environ[TRUST_ENV] = "1" if trust else "0"
     uvicorn.run("shipyard.serving.app:app_from_env", factory=True, workers=workers, **options)

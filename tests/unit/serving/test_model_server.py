@@ -102,8 +102,7 @@ def test_probabilities_from_a_regressor_are_a_clear_400(regressor_http: httpx.Cl
     assert ok.status_code == 200, ok.text
     assert ok.json()["predictions"] == pytest.approx([103.0])
     response = post(regressor_http, {"records": [{"distance": 1000}]}, params={"proba": "1"})
-    assert response.status_code == 400, response.text
-    assert response.json()["error"]["code"] == "invalid_input"
+    assert_error(response, 400, "invalid_input", "no class probabilities", "drop ?proba=true")
 
 
 # -- request ids, health, info ------------------------------------------------------------------------------

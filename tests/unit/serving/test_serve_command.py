@@ -48,6 +48,8 @@ def test_the_command_serves_the_resolved_directory(
     args = ["serve", str(tmp_path), "--port", "9123", "--workers", "3", "--host", "0.0.0.0"]
     result = CliRunner().invoke(cli_app, args)
     assert result.exit_code == 0, result.output
+    settings = calls[0][1].pop("settings")
+    assert settings.home == str(tmp_path / "home")  # the CLI's settings (SHIPYARD_HOME of the test)
     assert calls == [
         (
             tmp_path / "model",
@@ -79,6 +81,7 @@ def test_one_worker_serves_the_model_loaded_up_front(
     app, options = runs[0]
     assert isinstance(app, FastAPI)
     assert app.state.service.ref == str(classifier_dir)
+    assert len(app.state.service.version) == 12  # the model file's digest prefix
     assert options["port"] == 9000 and "workers" not in options
 
 
@@ -87,14 +90,20 @@ def test_several_workers_load_the_model_from_the_environment(
 ) -> None:
     runs: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr(serving_app.uvicorn, "run", lambda app, **kw: runs.append((app, kw)))
-    for name in (serving_app.MODEL_DIR_ENV, serving_app.MODEL_REF_ENV, serving_app.TRUST_ENV):
+    names = (
+        serving_app.MODEL_DIR_ENV,
+        serving_app.MODEL_REF_ENV,
+        serving_app.MODEL_VERSION_ENV,
+        serving_app.TRUST_ENV,
+    )
+    for name in names:
         monkeypatch.delenv(name, raising=False)  # serve_model sets them; monkeypatch restores them
-    serve_model(classifier_dir, model_ref="flights@prod", workers=2)
+    serve_model(classifier_dir, model_ref="flights@prod", model_version="3", workers=2)
     target, options = runs[0]
     assert target == "shipyard.serving.app:app_from_env"
     assert options["factory"] is True and options["workers"] == 2
     worker_app = app_from_env()
-    assert worker_app.state.service.ref == "flights@prod"
+    assert (worker_app.state.service.ref, worker_app.state.service.version) == ("flights@prod", "3")
 
 
 def test_the_factory_without_a_model_directory_says_how_to_set_one(monkeypatch: pytest.MonkeyPatch) -> None:
