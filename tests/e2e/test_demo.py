@@ -103,7 +103,12 @@ def test_every_model_is_a_finished_run_with_metrics(client: Client) -> None:
 def test_every_run_stores_a_model_a_roc_curve_and_its_features(client: Client) -> None:
     for run_id in client.search_runs(EXPERIMENT)["run_id"]:
         paths = {a.path for a in client.list_artifacts(run_id)}
-        assert {"model/model.skops", "model/features.json", "plots/roc_curve.png"} <= paths
+        assert {
+            "model/model.skops",
+            "model/shipyard-model.yaml",
+            "features.json",
+            "plots/roc_curve.png",
+        } <= paths
         assert client.read_artifact(run_id, "plots/roc_curve.png").startswith(b"\x89PNG")
 
 
@@ -115,20 +120,36 @@ def test_gradient_boosting_runs_log_learning_curves(client: Client) -> None:
         assert history["value"].iloc[-1] < history["value"].iloc[0]
 
 
-def test_the_best_model_loads_and_predicts_from_raw_columns(client: Client) -> None:
-    skops_io = pytest.importorskip("skops.io")
+def test_the_champion_loads_and_predicts_from_raw_columns(client: Client) -> None:
     from shipyard.demo.data import build_frame
+    from shipyard.registry.core import load_model
 
     best = client.search_runs(EXPERIMENT, order_by="metrics.val_auc desc", limit=1).iloc[0]
-    data = client.read_artifact(best["run_id"], "model/model.skops")
-    model = skops_io.loads(data, trusted=skops_io.get_untrusted_types(data=data))
-    features = json.loads(client.read_artifact(best["run_id"], "model/features.json"))
+    model = load_model("models:/flights-delay@champion", client=client)
+    assert client.store.get_model_version("flights-delay", "champion").run_id == best["run_id"]
+    features = json.loads(client.read_artifact(best["run_id"], "features.json"))
     frame, _ = build_frame()
     july = frame[frame["month"] == 7].head(500)
     proba = model.predict_proba(july[features["numeric"] + features["categorical"]])[:, 1]
     assert proba.shape == (500,) and ((proba >= 0) & (proba <= 1)).all()
     unseen = july.head(1).assign(dest="XXX", carrier="ZZ")  # a new route must not break serving
     assert model.predict_proba(unseen[features["numeric"] + features["categorical"]]).shape == (1, 2)
+
+
+def test_the_champion_was_evaluated_approved_by_a_second_user_and_audited(
+    demo: DemoRun, client: Client
+) -> None:
+    champion = client.store.get_model_version("flights-delay", "champion")
+    assert champion.datasets[0][2] == "train" and champion.signature["source"] == "contract flights-features"
+    (evaluation,) = client.store.list_model_records("flights-delay", champion.version, "evaluation")
+    assert evaluation.body["report"]["metrics"]["roc_auc"] > 0.55 and evaluation.files
+    (approval,) = client.store.list_model_records("flights-delay", champion.version, "approval")
+    assert approval.actor == "demo-reviewer" != champion.created_by
+    promotions = client.store.list_model_records("flights-delay", champion.version, "promotion")
+    assert [p.body["status"] for p in promotions] == ["blocked", "promoted"]
+    assert client.verify_audit().ok
+    assert "Promoted: flights-delay@champion → v1" in demo.stdout
+    assert "Audit chain verified" in demo.stdout
 
 
 def test_next_steps_name_the_best_run(demo: DemoRun, client: Client) -> None:

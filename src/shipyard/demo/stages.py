@@ -6,6 +6,7 @@ from shipyard.demo.compare import compare_models
 from shipyard.demo.context import Stage
 from shipyard.demo.data import load_flights
 from shipyard.demo.next_steps import show_next_steps
+from shipyard.demo.registry import register_and_promote
 from shipyard.demo.train import train_models
 from shipyard.demo.versioning import version_data
 
@@ -39,6 +40,14 @@ STAGES: tuple[Stage, ...] = (
         "Compare the runs",
         "One search over this session's runs, best validation AUC first.",
         compare_models,
+    ),
+    Stage(
+        "registry",
+        "Register, evaluate and promote",
+        "The best run becomes a model version with a signature from the data contract and its lineage; "
+        "it is evaluated (metrics, calibration, fairness by airport, feature importance) and promoted to "
+        "champion only when the policy's gates pass and a second person has approved it.",
+        register_and_promote,
     ),
     Stage("next", "Next steps", "Where everything is, and what to try next.", show_next_steps),
 )

@@ -2,7 +2,8 @@
 
 Logistic regression (two C values), histogram gradient boosting (three depth /
 learning-rate settings, with early stopping and its per-iteration loss curves)
-and a small random forest. Models are saved with skops (safe to load, unlike pickle).
+and a small random forest. Models are saved as model folders (skops inside: safe to load,
+unlike pickle) with an input example, ready to register.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import skops.io
 from matplotlib.figure import Figure
 from rich.progress import (
     BarColumn,
@@ -41,6 +41,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from shipyard.demo.context import DemoContext, FlightsData, ModelResult
+from shipyard.registry.core import log_model
 from shipyard.tracking import ActiveRun
 
 __all__ = ["ModelSpec", "build_estimator", "model_specs", "train_models"]
@@ -162,10 +163,9 @@ def train_one(ctx: DemoContext, spec: ModelSpec) -> ModelResult:
         if spec.family == "hgb":
             _log_curves(run, estimator.named_steps["model"])
         run.log_figure(_roc_figure(spec.name, data.y_val, proba, metrics["val_auc"]), "plots/roc_curve.png")
-        run.log_bytes(skops.io.dumps(estimator), "model/model.skops")
+        log_model(estimator, "model", run=run, input_example=data.train.head(5))
         run.log_dict(
-            {"numeric": data.numeric, "categorical": data.categorical, "target": "late"},
-            "model/features.json",
+            {"numeric": data.numeric, "categorical": data.categorical, "target": "late"}, "features.json"
         )
     return ModelResult(run.id, spec.name, spec.family, metrics)
 

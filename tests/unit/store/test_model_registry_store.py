@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 
 from shipyard.audit import verify_chain
 from shipyard.entities import Artifact, DatasetVersionCreate, ModelVersionCreate, RunCreate
 from shipyard.errors import InvalidInput, InvalidState, ModelNotFound, NotFound
 from shipyard.store.sql import SqlStore
+from shipyard.store.sql import schema as t
 
 T0 = 1_767_225_600_000
 
@@ -182,3 +184,18 @@ def test_policy_changes_are_audited_with_the_old_and_new_text(store: SqlStore) -
     assert model.policy_yaml is None
     entries = store.list_audit(action="model.policy")
     assert [(e.before, e.after) for e in entries] == [(None, "gates: []\n"), ("gates: []\n", None)]
+
+
+def test_editing_an_alias_move_in_the_database_is_caught_at_that_entry(store: SqlStore) -> None:
+    store.create_registered_model("churn")
+    store.create_model_version(_spec(tag="ab"))
+    store.create_model_version(_spec(tag="cd"))
+    store.set_model_alias("churn", "champion", 1, "alice")
+    store.set_model_alias("churn", "champion", 2, "bob")
+    target = store.list_audit(object_type="model_alias")[0]
+    with store._engine.begin() as conn:
+        conn.execute(
+            sa.update(t.audit_log).where(t.audit_log.c.seq == target.seq).values(after_json='{"version": 2}')
+        )
+    report = verify_chain(store.list_audit())
+    assert not report.ok and report.first_bad_seq == target.seq
