@@ -30,7 +30,7 @@ from shipyard.serving.http import (
     read_body,
     request_id,
 )
-from shipyard.serving.payload import jsonable, parse_predict_request, parse_proba_flag
+from shipyard.serving.payload import jsonable, parse_json_datetimes, parse_predict_request, parse_proba_flag
 from shipyard.version import __version__
 
 __all__ = [
@@ -108,6 +108,7 @@ class ModelService:
                 f"Model {self.ref or self.model.flavor} (task {self.model.metadata.task}) has no class "
                 'probabilities; drop ?proba=true / "proba": true from the request'
             )
+        frame = parse_json_datetimes(frame, self.model.signature)
         try:
             if proba:
                 answer["probabilities"] = jsonable(self.model.predict_proba(frame))

@@ -19,9 +19,10 @@ from typing import Any
 import pandas as pd
 
 from shipyard.errors import InvalidInput
+from shipyard.registry.signature import Signature
 from shipyard.serving.http import loads
 
-__all__ = ["PredictRequest", "jsonable", "parse_predict_request", "parse_proba_flag"]
+__all__ = ["PredictRequest", "jsonable", "parse_json_datetimes", "parse_predict_request", "parse_proba_flag"]
 
 _SHAPES = (
     'Send {"records": [{"column": value, ...}, ...]}, {"columns": {"column": [values, ...], ...}} '
@@ -153,6 +154,35 @@ def _frame(build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         return build()
     except (ValueError, TypeError, OverflowError) as exc:  # pandas refusing odd JSON values
         raise InvalidInput(f"Cannot build a table from the request: {exc}. {_SHAPES}.") from None
+
+
+def parse_json_datetimes(frame: pd.DataFrame, signature: Signature | None) -> pd.DataFrame:
+    """Parse ISO-8601 strings in the signature's datetime columns: JSON has no datetime type.
+
+    Columns that do not parse are left as they are, for the signature check to name them.
+
+    Example:
+        >>> from shipyard.registry.signature import ColumnSpec
+        >>> sig = Signature([ColumnSpec("at", "datetime64[ns]")])
+        >>> parse_json_datetimes(pd.DataFrame({"at": ["2026-11-27T08:00:00"]}), sig).dtypes["at"]
+        dtype('<M8[ns]')
+    """
+    if signature is None:
+        return frame
+    parsed: dict[str, pd.Series] = {}
+    for spec in signature.inputs:
+        if not spec.type.startswith("datetime64") or spec.name not in frame.columns:
+            continue
+        column = frame[spec.name]
+        if pd.api.types.is_datetime64_any_dtype(column.dtype) or pd.api.types.is_numeric_dtype(column.dtype):
+            continue
+        try:
+            parsed[spec.name] = pd.to_datetime(column, utc="," in spec.type, format="ISO8601").astype(
+                spec.type
+            )
+        except (ValueError, TypeError, OverflowError):
+            continue
+    return frame.assign(**parsed) if parsed else frame
 
 
 def _json_type(value: Any) -> str:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from serving_harness import MAX_REQUEST_BYTES, client_of, flights
 
-from shipyard.registry.flavors import LoadedModel
+from shipyard.registry.flavors import LoadedModel, load_model_dir, save_model_dir
 from shipyard.serving import create_model_app
 from shipyard.serving.http import dumps
 
@@ -325,3 +325,23 @@ fuzzed_bodies = (
 def test_no_json_body_makes_the_server_fail(http: httpx.Client, body: Any) -> None:
     response = post(http, body)
     assert response.status_code in (200, 400, 422), response.text
+
+
+class DepartureHour:
+    """A python_function model with a datetime feature: the hour of departure."""
+
+    def predict(self, frame: pd.DataFrame) -> Any:
+        return frame["departs"].dt.hour.to_numpy()
+
+
+def test_iso_strings_in_a_datetime_column_are_parsed(tmp_path: Any) -> None:
+    example = pd.DataFrame({"departs": pd.to_datetime(["2026-11-27 08:15", "2026-11-27 17:40"])})
+    save_model_dir(DepartureHour(), tmp_path / "hour", input_example=example)
+    app = create_model_app(load_model_dir(tmp_path / "hour", trust=True), model_ref="hour")
+    for http in client_of(app):
+        ok = post(http, {"records": [{"departs": "2026-11-27T06:05:00"}, {"departs": "2026-11-28 23:59"}]})
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["predictions"] == [6, 23]
+        bad = post(http, {"records": [{"departs": "soon"}]})
+        error = assert_error(bad, 422, "signature_mismatch", "'departs'")
+        assert error["details"]["problems"][0]["column"] == "departs"

@@ -14,6 +14,7 @@ from shipyard.cli.main import app as cli_app
 from shipyard.cli.serve_model import resolve_model_source
 from shipyard.config import load_settings
 from shipyard.errors import ConfigError, InvalidInput, UnsafeModel
+from shipyard.registry.flavors import save_model_dir
 from shipyard.serving import app as serving_app
 from shipyard.serving import app_from_env, serve_model
 
@@ -115,8 +116,6 @@ def test_the_factory_without_a_model_directory_says_how_to_set_one(monkeypatch: 
 def test_an_unsafe_model_fails_before_the_server_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shipyard.registry.flavors import save_model_dir
-
     class Doubler:
         def predict(self, frame: Any) -> Any:
             return frame["x"] * 2
