@@ -13,7 +13,19 @@ import typer
 from typer.core import TyperGroup
 
 from shipyard import __version__
-from shipyard.cli import artifacts, audit, data, demo, doctor, experiments, maintenance, render, runs, serve
+from shipyard.cli import (
+    artifacts,
+    audit,
+    data,
+    demo,
+    doctor,
+    experiments,
+    maintenance,
+    models,
+    render,
+    runs,
+    serve,
+)
 from shipyard.cli.serve_model import serve as serve_model
 from shipyard.cli.state import CliState
 from shipyard.errors import ShipyardError
@@ -97,6 +109,7 @@ app.add_typer(runs.app, name="runs", rich_help_panel="Explore")
 app.add_typer(artifacts.app, name="artifacts", rich_help_panel="Explore")
 app.add_typer(data.app, name="data", rich_help_panel="Explore")
 app.add_typer(audit.app, name="audit", rich_help_panel="Explore")
+app.add_typer(models.app, name="models", rich_help_panel="Explore")
 app.command("server", rich_help_panel="Operate")(serve.server)
 app.command("serve", rich_help_panel="Operate")(serve_model)
 app.command("sync", rich_help_panel="Operate")(serve.sync)
