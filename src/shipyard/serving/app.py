@@ -8,6 +8,8 @@ A/B routing, shadow models) can wrap or swap it without touching the HTTP layer.
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipyard.config import Settings, load_settings
 from shipyard.errors import ConfigError, InvalidInput, ShipyardError
-from shipyard.registry.flavors import LoadedModel, load_model_dir
+from shipyard.registry.flavors import LoadedModel, load_model_dir, read_input_example
 from shipyard.serving.http import (
     JSONResponse,
     RequestIdMiddleware,
@@ -79,7 +81,6 @@ _PREDICT_BODY: dict[str, Any] = {
                         {"type": "array", "items": {"type": "object"}},
                     ]
                 },
-                "example": {"records": [{"feature": 1.0}]},
             }
         },
     }
@@ -170,7 +171,7 @@ def create_model_app(
 
     Args:
         model: What ``shipyard.registry.flavors.load_model_dir`` returned.
-        model_ref: How answers name the model (``models:/churn@prod``, a directory, ...).
+        model_ref: How answers name the model (``models:/churn@prod``, ...); default: its directory.
         model_version: The version answers report (a registry version number); default: the first 12
             hex digits of the model file's digest.
         max_request_bytes: Larger request bodies are refused with 413 before they are parsed.
@@ -179,7 +180,7 @@ def create_model_app(
         >>> from shipyard.registry.flavors import load_model_dir
         >>> app = create_model_app(load_model_dir("churn-model"), model_ref="churn")  # doctest: +SKIP
     """
-    service = ModelService(model, model_ref, model_version or digest_version(model))
+    service = ModelService(model, model_ref or str(model.path), model_version or digest_version(model))
     app = FastAPI(
         title="Shipyard model server",
         version=__version__,
@@ -204,7 +205,7 @@ def create_model_app(
     async def info() -> JSONResponse:
         return JSONResponse(service.info())
 
-    @app.post("/predict", summary="Predict on records or columns", openapi_extra=_PREDICT_BODY)
+    @app.post("/predict", summary="Predict on records or columns", openapi_extra=_predict_openapi(model))
     async def predict(request: Request) -> Response:
         wanted = parse_proba_flag(request.query_params.get("proba"))
         _require_json(request)
@@ -215,6 +216,17 @@ def create_model_app(
         return JSONResponse(answer)
 
     return app
+
+
+def _predict_openapi(model: LoadedModel) -> dict[str, Any]:
+    """The ``/predict`` request body for the docs, with the model's own input example when it has one."""
+    example = read_input_example(model.path)
+    if example is not None:  # rows without nulls: the OpenAPI document drops null values
+        example = example.dropna() if len(example.dropna()) else example
+    rows = json.loads(example.head(2).to_json(orient="records")) if example is not None else []
+    body = copy.deepcopy(_PREDICT_BODY)
+    body["requestBody"]["content"]["application/json"]["example"] = {"records": rows or [{"feature": 1.0}]}
+    return body
 
 
 def _require_json(request: Request) -> None:

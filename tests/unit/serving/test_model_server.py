@@ -345,3 +345,12 @@ def test_iso_strings_in_a_datetime_column_are_parsed(tmp_path: Any) -> None:
         bad = post(http, {"records": [{"departs": "soon"}]})
         error = assert_error(bad, 422, "signature_mismatch", "'departs'")
         assert error["details"]["problems"][0]["column"] == "departs"
+
+
+def test_the_api_docs_show_the_models_own_example(http: httpx.Client) -> None:
+    spec = http.get("/openapi.json").json()
+    assert set(spec["paths"]) == {"/health", "/ready", "/info", "/predict"}
+    example = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["example"]
+    assert set(example["records"][0]) == {"dep_delay", "distance", "carrier"}
+    assert post(http, example).status_code == 200
+    assert http.get("/docs").status_code == 200
