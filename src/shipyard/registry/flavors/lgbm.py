@@ -26,6 +26,7 @@ class LightGBMFlavor(Flavor):
     name = "lightgbm"
     model_file = "model.txt"
     packages = ("lightgbm", "numpy", "pandas")
+    imports = ("lightgbm",)
     extra = "lightgbm"
 
     @classmethod

@@ -106,6 +106,7 @@ class OnnxFlavor(Flavor):
     name = "onnx"
     model_file = "model.onnx"
     packages = ("onnxruntime", "numpy", "pandas")
+    imports = ("onnxruntime",)
     extra = "onnx"
 
     @classmethod

@@ -31,6 +31,7 @@ class PythonFunctionFlavor(Flavor):
     name = "python_function"
     model_file = "model.pkl"
     packages = ("numpy", "pandas")
+    imports = ()
     extra = "pyfunc"
 
     @classmethod

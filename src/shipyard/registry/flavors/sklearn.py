@@ -42,6 +42,7 @@ class SklearnFlavor(Flavor):
     name = "sklearn"
     model_file = "model.skops"
     packages = ("scikit-learn", "skops", "numpy", "scipy", "pandas")
+    imports = ("sklearn", "skops")
     extra = "sklearn"
 
     @classmethod

@@ -42,6 +42,7 @@ class XGBoostFlavor(Flavor):
     name = "xgboost"
     model_file = "model.ubj"
     packages = ("xgboost", "numpy", "pandas")
+    imports = ("xgboost",)
     extra = "xgboost"
 
     @classmethod
