@@ -137,3 +137,26 @@ def test_skops_types_outside_the_allowlist_are_refused(forest_dir: Path) -> None
         load_model_dir(forest_dir, settings=NO_SETTINGS)
     assert exc.value.details["types"] == ["mypkg.Thing"]
     assert load_model_dir(forest_dir, allowlist="mypkg", settings=NO_SETTINGS).flavor == "sklearn"
+
+
+def test_a_forest_with_out_of_range_tree_nodes_is_refused(forest_dir: Path) -> None:
+    import skops.io
+
+    from shipyard.artifacts.blobs import hash_file
+
+    path = forest_dir / "model.skops"
+    forest = skops.io.load(path, trusted=["sklearn.tree._tree.Tree"])
+    tree = forest.estimators_[1].tree_
+    state = tree.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes["left_child"][0] = 10_000  # would index far past the node array at predict time
+    state["nodes"] = nodes
+    tree.__setstate__(state)
+    path.unlink()
+    skops.io.dump(forest, path)
+    meta_path = forest_dir / META_FILE
+    meta = yaml.safe_load(meta_path.read_text())
+    meta["files"]["model.skops"]["digest"], meta["files"]["model.skops"]["size"] = hash_file(path)
+    meta_path.write_text(yaml.safe_dump(meta, sort_keys=False))
+    with pytest.raises(UnsafeModel, match="malformed trees"):
+        load_model_dir(forest_dir, settings=NO_SETTINGS)

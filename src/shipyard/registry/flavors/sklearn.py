@@ -21,7 +21,7 @@ from shipyard.errors import UnsafeModel
 from shipyard.registry.flavors.base import Backend, Flavor, ModelMeta, SavedModel, jsonable_classes
 from shipyard.registry.safety import is_allowed
 
-__all__ = ["SklearnFlavor", "task_of"]
+__all__ = ["SklearnFlavor", "task_of", "tree_problems"]
 
 
 def task_of(model: Any) -> Any:
@@ -99,7 +99,92 @@ class SklearnFlavor(Flavor):
                 f"time ({exc}); it was altered after saving. Load it with trust=True only if you trust it",
                 details={"file": path.name},
             ) from exc
+        if not trust:
+            bad = tree_problems(raw)
+            if bad:
+                raise UnsafeModel(
+                    f"Model file {path.name} in {path.parent} holds malformed trees ({'; '.join(bad[:3])}): "
+                    "predicting with it could read out of bounds or loop forever. It was not written by "
+                    "scikit-learn; load it with trust=True only if you know why",
+                    details={"file": path.name, "problems": bad[:20]},
+                )
         return _backend(raw, meta, outside if trust else [])
+
+
+def _children_ok(left: Any, right: Any, size: int) -> bool:
+    """Each child is a leaf marker or a later node: indices in range and no cycles."""
+    own = np.arange(size)
+    for child in (np.asarray(left), np.asarray(right)):
+        if child.shape != (size,) or not np.all((child == -1) | ((child > own) & (child < size))):
+            return False
+    return True
+
+
+def _tree_problem(obj: Any, n_features: int | None) -> str | None:
+    """What is wrong with one sklearn ``Tree`` or HistGradientBoosting ``TreePredictor`` (None if sound).
+
+    skops trusts ``sklearn.tree._tree.Tree`` only if told to because scikit-learn indexes its arrays
+    without bounds checks; these are the invariants scikit-learn's builders guarantee.
+    """
+    kind = type(obj).__name__
+    if kind == "Tree":
+        feature = np.asarray(obj.feature)
+        limit = obj.n_features if n_features is None else min(obj.n_features, n_features)
+        if not _children_ok(obj.children_left, obj.children_right, int(obj.node_count)):
+            return "Tree with child indices out of order or range"
+        if feature.size and not np.all((feature == -2) | ((feature >= 0) & (feature < limit))):
+            return "Tree with feature indices out of range"
+        return None
+    nodes = obj.nodes
+    leaf = nodes["is_leaf"].astype(bool)
+    left = np.where(leaf, -1, nodes["left"].astype(np.int64))
+    right = np.where(leaf, -1, nodes["right"].astype(np.int64))
+    if not _children_ok(left, right, len(nodes)):
+        return "TreePredictor with child indices out of order or range"
+    feature = nodes["feature_idx"][~leaf].astype(np.int64)
+    if feature.size and (feature.min() < 0 or (n_features is not None and feature.max() >= n_features)):
+        return "TreePredictor with feature indices out of range"
+    categorical = nodes["is_categorical"].astype(bool) & ~leaf
+    bitsets = len(obj.raw_left_cat_bitsets)
+    if categorical.any() and nodes["bitset_idx"][categorical].max() >= bitsets:
+        return "TreePredictor with category bitset indices out of range"
+    return None
+
+
+def tree_problems(model: Any) -> list[str]:
+    """Every malformed tree inside a loaded estimator (forests, boosting, pipelines, nested meta-estimators).
+
+    Example:
+        >>> from sklearn.tree import DecisionTreeClassifier
+        >>> tree_problems(DecisionTreeClassifier().fit([[0], [1]], [0, 1]))
+        []
+    """
+    problems: list[str] = []
+    seen: set[int] = set()
+    stack: list[tuple[Any, int | None]] = [(model, None)]
+    while stack:
+        obj, n_features = stack.pop()
+        if id(obj) in seen or obj is None or isinstance(obj, str | bytes | int | float | bool):
+            continue
+        seen.add(id(obj))
+        if type(obj).__name__ in ("Tree", "TreePredictor") and type(obj).__module__.startswith("sklearn."):
+            problem = _tree_problem(obj, n_features)
+            if problem:
+                problems.append(problem)
+            continue
+        if isinstance(obj, np.ndarray):
+            if obj.dtype == object:
+                stack.extend((item, n_features) for item in obj.ravel())
+            continue
+        if isinstance(obj, list | tuple | set):
+            stack.extend((item, n_features) for item in obj)
+        elif isinstance(obj, dict):
+            stack.extend((item, n_features) for item in obj.values())
+        elif type(obj).__module__.startswith("sklearn") and hasattr(obj, "__dict__"):
+            width = getattr(obj, "n_features_in_", None)
+            own = width if isinstance(width, int | np.integer) and width > 0 else n_features
+            stack.extend((item, None if own is None else int(own)) for item in vars(obj).values())
+    return problems
 
 
 def _backend(raw: Any, meta: ModelMeta, trusted_unsafe: list[str]) -> Backend:
