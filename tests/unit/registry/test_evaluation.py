@@ -409,3 +409,14 @@ def test_summary_names_the_task_metrics_fairness_and_top_features(cancer_report:
     assert text.startswith("classification of 'target' on 284 rows (binary, positive label 1)")
     assert "accuracy 0." in text and "fairness by 'size' (2 groups): demographic parity difference" in text
     assert "top features: " in text
+
+
+def test_unusable_probabilities_are_left_out_with_a_note_and_float32_ones_are_renormalised() -> None:
+    true, pred = [0, 1, 2, 1], [0, 1, 1, 1]
+    bad = evaluate_predictions(true, pred, proba=[[1.2, 0, 0], [0, 1, 0], [0, 1, 0], [0, 1, 0]], plots=False)
+    assert "log_loss" not in bad.metrics and bad.metrics["accuracy"] == 0.75
+    assert "Probability metrics omitted: predict_proba returned values outside [0, 1]." in bad.notes
+    proba = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.1, 0.6, 0.3], [0.2, 0.7, 0.1]], dtype=np.float32)
+    single = evaluate_predictions(true, pred, proba=proba, plots=False)  # no "do not sum to one" warning
+    exact = proba.astype(float) / proba.astype(float).sum(axis=1, keepdims=True)
+    assert single.metrics["log_loss"] == pytest.approx(skm.log_loss(true, exact))

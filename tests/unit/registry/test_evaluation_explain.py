@@ -186,3 +186,16 @@ def test_evaluations_in_threads_give_the_same_report_as_alone(
         assert result.metrics == alone.metrics and result.groups == alone.groups
         assert set(result.plots) == set(alone.plots)
         assert result.plots["fairness.png"] == alone.plots["fairness.png"]
+
+
+def test_a_model_saved_and_loaded_through_the_flavors_evaluates_like_the_estimator(
+    forest: RandomForestClassifier, report: EvaluationReport, flights: pd.DataFrame, tmp_path: Any
+) -> None:
+    from shipyard.registry.flavors import load_model_dir, save_model_dir
+
+    save_model_dir(forest, tmp_path / "model", input_example=flights[FEATURES].head())
+    loaded = load_model_dir(tmp_path / "model")
+    result = evaluate_model(loaded, flights.iloc[2_000:], "late", sensitive=["origin"], plots=False)
+    assert result.features == FEATURES and result.classes == [0, 1]
+    assert result.metrics == pytest.approx(report.metrics) and result.importance == report.importance
+    assert result.shap is not None

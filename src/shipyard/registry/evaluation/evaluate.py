@@ -522,24 +522,36 @@ def _resolve_classes(
     unknown = [label for label in seen if label not in labels]
     if unknown:
         notes.append(
-            f"Labels {unknown[:5]!r} occur in the data but not among the model's classes {labels[:10]!r}."
+            f"Labels {[_plain(u) for u in unknown[:5]]!r} occur in the data but not among the model's "
+            f"classes {[_plain(c) for c in labels[:10]]!r}."
         )
         labels = labels + unknown
-        if proba is not None:
-            notes.append(
-                "Probability metrics omitted: the model's probability columns do not cover every label."
-            )
-            proba = None
-    if proba is not None and proba.ndim == 1 and len(labels) == 2:
-        proba = np.column_stack([1.0 - proba, proba])
-    if proba is not None and (proba.ndim != 2 or proba.shape[1] != len(labels)):
-        notes.append(
-            f"Probability metrics omitted: predict_proba has shape {proba.shape} for {len(labels)} classes."
-        )
-        proba = None
+    if proba is not None:
+        proba = _checked_proba(proba, len(labels), bool(unknown), notes)
     order = _sort_order(labels)
     labels = [labels[i] for i in order]
     return labels, None if proba is None else proba[:, order]
+
+
+def _checked_proba(proba: np.ndarray, n_classes: int, unknown: bool, notes: list[str]) -> np.ndarray | None:
+    """Probabilities as (rows, classes) with rows summing to 1, or None and a note saying why not."""
+    if proba.ndim == 1 and n_classes == 2:
+        proba = np.column_stack([1.0 - proba, proba])
+    if unknown:
+        problem = "the model's probability columns do not cover every label"
+    elif proba.ndim != 2 or proba.shape[1] != n_classes:
+        problem = f"predict_proba has shape {proba.shape} for {n_classes} classes"
+    elif not np.isfinite(proba).all() or proba.min() < 0 or proba.max() > 1:
+        problem = "predict_proba returned values outside [0, 1]"
+    elif np.abs(proba.sum(axis=1) - 1).max() > 1e-3:
+        problem = "rows of predict_proba do not sum to 1"
+    else:
+        # float32 outputs (ONNX, boosters) sum to 1 only within float32 precision; sklearn checks float64's
+        sums = proba.sum(axis=1, keepdims=True)
+        normalised: np.ndarray = proba / sums if np.abs(sums - 1).max() > 1e-9 else proba
+        return normalised
+    notes.append(f"Probability metrics omitted: {problem}.")
+    return None
 
 
 def _sorted_labels(values: np.ndarray) -> list[Any]:

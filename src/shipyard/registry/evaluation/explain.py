@@ -7,6 +7,7 @@ not a tree model TreeExplainer understands, or the features are not numeric, it 
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -104,8 +105,15 @@ def permutation_importance(
 
 
 def _import_shap() -> Any:
-    """Import shap, or None. Its import trips a matplotlib PendingDeprecationWarning (shap's colormaps call
-    ``Colormap.set_bad``); that is shap's business, so it is silenced for the import only."""
+    """Import shap, or None. Its first import trips a matplotlib PendingDeprecationWarning (shap's colormaps
+    call ``Colormap.set_bad``); that is shap's business, so it is silenced for that import only. Filters are
+    process-wide, hence touched only on the first import, not on every evaluation."""
+    if "shap" in sys.modules:
+        try:
+            import shap
+        except ImportError:  # sys.modules["shap"] is None: blocked on purpose
+            return None
+        return shap
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module=r"shap\.")
         try:
@@ -158,31 +166,41 @@ def shap_importance(model: Any, X: Any, notes: list[str]) -> dict[str, float] | 
 
 
 def _timed_shap_values(explainer: Any, sample: Any, notes: list[str]) -> np.ndarray:
-    """SHAP values (rows, features[, k]): exact on as many rows as the budget allows, else approximate."""
+    """SHAP values (rows, features[, k]): exact on as many rows as the budget allows, else approximate.
+
+    Rows go in growing chunks, each sized from the previous chunk's cost per row, so that a library with a
+    large fixed cost per call (xgboost builds a DMatrix) is not mistaken for a slow one.
+    """
     started = time.perf_counter()
-    first = _as_array(explainer.shap_values(sample.iloc[:_SHAP_FIRST_BATCH], check_additivity=False))
-    per_row = (time.perf_counter() - started) / max(len(first), 1)
-    affordable = min(len(sample), int(SHAP_SECONDS / max(per_row, 1e-9)))
-    if affordable < min(SHAP_MIN_EXACT_ROWS, len(sample)):
-        values = _as_array(explainer.shap_values(sample, approximate=True, check_additivity=False))
-        notes.append(
-            f"SHAP values are approximate (TreeExplainer approximate=True) on {len(values):,} sampled rows: "
-            f"exact TreeSHAP would take ~{per_row * len(sample):.0f} s on this model."
-        )
-        return values
-    if affordable > len(first):
-        rest = explainer.shap_values(sample.iloc[len(first) : affordable], check_additivity=False)
-        first = np.concatenate([first, _as_array(rest)], axis=0)
-    budget = " (time budget)" if len(first) < len(sample) else ""
-    notes.append(f"SHAP (TreeExplainer) on {len(first):,} sampled rows{budget}.")
-    return first
+    parts: list[np.ndarray] = []
+    done, chunk = 0, _SHAP_FIRST_BATCH
+    while chunk > 0:
+        began = time.perf_counter()
+        parts.append(_explain_rows(explainer, sample.iloc[done : done + chunk]))
+        done += len(parts[-1])
+        per_row = (time.perf_counter() - began) / max(len(parts[-1]), 1)
+        fits = int((SHAP_SECONDS - (time.perf_counter() - started)) / max(per_row, 1e-9))
+        chunk = max(min(chunk * 4, len(sample) - done, fits), 0)
+    if done < min(SHAP_MIN_EXACT_ROWS, len(sample)):
+        try:
+            values = _explain_rows(explainer, sample, approximate=True)
+        except Exception:  # approximate=True is tree-library specific (LightGBM and CatBoost refuse it)
+            pass
+        else:
+            notes.append(
+                f"SHAP values are approximate (TreeExplainer approximate=True) on {len(values):,} sampled "
+                f"rows: exact TreeSHAP would take ~{per_row * len(sample):.0f} s on this model."
+            )
+            return values
+    budget = " (time budget)" if done < len(sample) else ""
+    notes.append(f"SHAP (TreeExplainer) on {done:,} sampled rows{budget}.")
+    return np.concatenate(parts, axis=0)
 
 
-def _as_array(values: Any) -> np.ndarray:
-    """shap returns an array (rows, features[, classes]) or, in older versions, a list per class."""
-    if isinstance(values, list):
-        return np.stack([np.asarray(v) for v in values], axis=-1)
-    return np.asarray(values)
+def _explain_rows(explainer: Any, rows: Any, approximate: bool = False) -> np.ndarray:
+    """SHAP values through the ``explainer(X)`` API, which returns one array (rows, features[, outputs])
+    whatever the library (``shap_values`` warns that LightGBM's binary output changed shape)."""
+    return np.asarray(explainer(rows, check_additivity=False, approximate=approximate).values)
 
 
 def _first_line(exc: BaseException) -> str:
