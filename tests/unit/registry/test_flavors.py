@@ -32,6 +32,7 @@ from shipyard.registry.flavors import (
     save_model_dir,
 )
 from shipyard.registry.flavors.base import META_FILE
+from shipyard.registry.signature import infer_signature
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +212,17 @@ def test_saving_refuses_non_empty_directories_and_unknown_objects(tmp_path: Path
     assert not (tmp_path / "n").exists()
     with pytest.raises(InvalidInput, match="is not a model directory"):
         load_model_dir(tmp_path)
+
+
+def test_a_signature_given_at_load_replaces_the_stored_one(tmp_path: Path, cancer: Any) -> None:
+    X, y = cancer
+    save_model_dir(RandomForestClassifier(n_estimators=2, random_state=0).fit(X, y), tmp_path / "m")
+    loaded = load_model_dir(tmp_path / "m")
+    assert loaded.signature is None  # no example, no signature: input is only made a DataFrame
+    bad = X.head(2).assign(**{"mean radius": ["a", "b"]})
+    strict = load_model_dir(tmp_path / "m", signature=infer_signature(X).to_dict())
+    with pytest.raises(SignatureMismatch, match="'mean radius': expected float64"):
+        strict.predict(bad)
+    loaded.signature = infer_signature(X)
+    with pytest.raises(SignatureMismatch):
+        loaded.predict(bad)

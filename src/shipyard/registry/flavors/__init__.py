@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,7 @@ def load_model_dir(
     trust: bool = False,
     allowlist: list[str] | str | None = None,
     settings: Settings | None = None,
+    signature: Signature | Mapping[str, Any] | None = None,
 ) -> LoadedModel:
     """Verify and load a model directory written by :func:`save_model_dir`.
 
@@ -185,7 +187,8 @@ def load_model_dir(
     the built-in :data:`~shipyard.registry.safety.DEFAULT_UNPICKLE_ALLOWLIST`, plus the
     ``unpickle_allowlist`` setting, plus ``allowlist`` (module names or ``module.name``). Anything else
     raises :class:`~shipyard.errors.UnsafeModel` unless ``trust=True``; then
-    :attr:`LoadedModel.trusted_unsafe` lists what was trusted.
+    :attr:`LoadedModel.trusted_unsafe` lists what was trusted. ``signature`` (a :class:`Signature` or
+    its dict) replaces the one stored in the directory, e.g. a registered version's.
 
     Example:
         >>> import os, tempfile, pandas as pd
@@ -203,7 +206,10 @@ def load_model_dir(
     configured = (settings or load_settings()).unpickle_allowlist
     allowed = build_allowlist([*configured.split(","), *_entries(allowlist)])
     backend = impl.load(directory / meta.model_file, meta, trust=trust, allowlist=allowed)
-    return LoadedModel(meta, backend, directory)
+    loaded = LoadedModel(meta, backend, directory)
+    if signature is not None:
+        loaded.signature = signature
+    return loaded
 
 
 def _entries(allowlist: list[str] | str | None) -> list[str]:

@@ -209,7 +209,19 @@ class LoadedModel:
 
     @property
     def signature(self) -> Signature | None:
+        """The signature ``predict`` checks input against (None: no check, input only made pandas).
+
+        Assignable, e.g. by the registry to enforce a version's signature (from its training data's
+        contract) on a model directory saved without one.
+        """
         return self.metadata.signature
+
+    @signature.setter
+    def signature(self, signature: Signature | Mapping[str, Any] | None) -> None:
+        if signature is not None and not isinstance(signature, Signature):
+            signature = Signature.from_dict(signature)
+        self.metadata.signature = signature
+        self._check = signature.check if signature is not None else to_pandas
 
     @property
     def classes(self) -> list[Any] | None:
