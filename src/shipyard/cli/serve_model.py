@@ -16,6 +16,8 @@ from shipyard.cli import render
 from shipyard.cli.state import get_state
 from shipyard.config import Settings
 from shipyard.errors import InvalidInput
+from shipyard.registry import core
+from shipyard.tracking import Client
 
 __all__ = ["MODEL_FILE", "resolve_model_source", "serve"]
 
@@ -28,18 +30,14 @@ def resolve_model_source(source: str, settings: Settings) -> Path:
 
     - ``DIR`` holding ``shipyard-model.yaml`` → ``DIR``;
     - ``DIR`` holding ``model/shipyard-model.yaml`` (made by ``package_model``) → ``DIR/model``;
-    - ``models:/name@alias`` or ``models:/name/3`` → not wired to the registry yet (``InvalidInput``).
+    - ``models:/name@alias`` or ``models:/name/3`` → handled by :func:`registry_source` instead.
 
     Example:
         >>> resolve_model_source("churn-model", load_settings())  # doctest: +SKIP
         PosixPath('churn-model')
     """
     if source.startswith(REGISTRY_SCHEME):
-        # Hook for the registry: download the version's blobs into a cache folder and return it.
-        raise InvalidInput(
-            f"Serving registry references like {source!r} is not yet supported; "
-            f"serve a model directory (one with {MODEL_FILE}) or a packaged model instead"
-        )
+        raise InvalidInput(f"{source!r} is a registry reference: resolve it with registry_source()")
     path = Path(source).expanduser()
     if not path.is_dir():
         raise InvalidInput(
@@ -54,6 +52,22 @@ def resolve_model_source(source: str, settings: Settings) -> Path:
     )
 
 
+def registry_source(source: str, client: Client, trust: bool) -> tuple[Path, str, str]:
+    """Download (verified) the version ``source`` names; returns (folder, its ref, its version)."""
+    version = core.resolve(source, client)
+    folder = core.download_model(version, client=client)
+    core.verify_model_file(folder, version)
+    if trust:
+        client.audit(
+            "model.load_trusted",
+            "model_version",
+            f"{version.name}/{version.version}",
+            after={"digest": version.digest},
+            reason="served with --trust: the allowlist check was skipped",
+        )
+    return folder, version.ref, str(version.version)
+
+
 HostOption = Annotated[str, typer.Option("--host", help="Interface to bind (0.0.0.0 for all).")]
 PortOption = Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")]
 WorkersOption = Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")]
@@ -65,7 +79,7 @@ def serve(
         str,
         typer.Argument(
             metavar="SOURCE",
-            help="A model directory (with shipyard-model.yaml) or a packaged model folder.",
+            help="A registry reference (models:/churn@champion), a model directory or a packaged folder.",
             show_default=False,
         ),
     ],
@@ -85,10 +99,12 @@ def serve(
     """Serve a model over HTTP: POST /predict, GET /health, /ready and /info (docs at /docs).
 
     Requests are JSON records or columns, checked against the model's signature;
-    add ?proba=true for class probabilities. SOURCE is a model directory or a packaged one.
+    add ?proba=true for class probabilities. SOURCE is a registry reference (downloaded and
+    verified), a model directory or a packaged one.
 
     Examples:
 
+      shipyard serve models:/churn@champion
       shipyard serve ./churn-model
       shipyard serve ./churn-package --host 0.0.0.0 --port 8080 --workers 4
       curl -s localhost:8080/predict -H 'Content-Type: application/json' \\
@@ -96,15 +112,20 @@ def serve(
     """
     from shipyard.serving import serve_model  # heavy (FastAPI, uvicorn, pandas): only this command needs it
 
-    settings = get_state(ctx).settings()
-    model_dir = resolve_model_source(source, settings)
+    state = get_state(ctx)
+    settings = state.settings()
+    ref, version = "", ""  # a directory: the server names it
+    if source.startswith(REGISTRY_SCHEME):
+        model_dir, ref, version = registry_source(source, state.client(), trust)
+    else:
+        model_dir = resolve_model_source(source, settings)
     render.err_console().print(
         Text(f"Serving {model_dir} on http://{host}:{port} (workers={workers})"), soft_wrap=True
     )
-    ref = source if source.startswith(REGISTRY_SCHEME) else ""  # a directory: the server names it
     serve_model(
         model_dir,
         model_ref=ref,
+        model_version=version,
         host=host,
         port=port,
         workers=workers,

@@ -37,6 +37,7 @@ __all__ = [
     "manifest_digest",
     "register_model",
     "resolve",
+    "verify_model_file",
 ]
 
 MODEL_FILE = "shipyard-model.yaml"
@@ -299,7 +300,7 @@ def load_model(ref: str | ModelVersion, *, trust: bool = False, client: Client |
     client = client or get_client()
     version = ref if isinstance(ref, ModelVersion) else resolve(ref, client)
     folder = download_model(version, client=client)
-    _verify_model_file(folder, version)
+    verify_model_file(folder, version)
     extra = [m.strip() for m in client.settings.unpickle_allowlist.split(",") if m.strip()]
     if trust:
         client.audit(
@@ -312,7 +313,7 @@ def load_model(ref: str | ModelVersion, *, trust: bool = False, client: Client |
     return load_model_dir(folder, trust=trust, allowlist=extra or None)
 
 
-def _verify_model_file(folder: Path, version: ModelVersion) -> None:
+def verify_model_file(folder: Path, version: ModelVersion) -> None:
     """The YAML lists every other file's digest, so it is checked against the store's record."""
     expected = next((f.digest for f in version.files if f.path == MODEL_FILE), None)
     actual = blake3.blake3((folder / MODEL_FILE).read_bytes()).hexdigest()

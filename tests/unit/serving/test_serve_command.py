@@ -28,8 +28,8 @@ def test_a_packaged_context_serves_its_model_folder(classifier_dir: Path, tmp_pa
     assert resolve_model_source(str(tmp_path), load_settings()) == tmp_path / "model"
 
 
-def test_registry_references_are_not_supported_yet() -> None:
-    with pytest.raises(InvalidInput, match="not yet supported"):
+def test_registry_references_go_through_the_registry_not_the_filesystem() -> None:
+    with pytest.raises(InvalidInput, match="registry reference"):
         resolve_model_source("models:/churn@prod", load_settings())
 
 
@@ -56,6 +56,7 @@ def test_the_command_serves_the_resolved_directory(
             tmp_path / "model",
             {
                 "model_ref": "",
+                "model_version": "",
                 "host": "0.0.0.0",
                 "port": 9123,
                 "workers": 3,
@@ -69,7 +70,7 @@ def test_the_command_serves_the_resolved_directory(
 def test_a_bad_source_is_one_error_line_and_exit_1(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli_app, ["serve", "models:/churn@prod"])
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: Serving registry references")
+    assert result.stderr.startswith("error: Registered model 'churn' not found")
     assert "Traceback" not in result.output
 
 
@@ -124,3 +125,26 @@ def test_an_unsafe_model_fails_before_the_server_starts(
     monkeypatch.setattr(serving_app.uvicorn, "run", lambda *a, **kw: pytest.fail("server started"))
     with pytest.raises(UnsafeModel):
         serve_model(tmp_path / "pyfunc")
+
+
+def test_a_registry_reference_is_downloaded_verified_and_served_with_its_version(
+    classifier_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.registry import core
+    from shipyard.registry.flavors import load_model_dir
+    from shipyard.tracking import Client
+
+    monkeypatch.setenv("SHIPYARD_TRACKING_URI", f"sqlite:///{tmp_path / 'reg.db'}")
+    monkeypatch.setenv("SHIPYARD_ARTIFACT_URI", str(tmp_path / "artifacts"))
+    client = Client()
+    loaded = load_model_dir(classifier_dir)
+    mv = core.register_model(loaded.raw, "churn", signature=loaded.signature, client=client)
+    client.store.set_model_alias("churn", "prod", mv.version, "alice")
+    client.close()
+    calls: list[tuple[Path, dict[str, Any]]] = []
+    monkeypatch.setattr("shipyard.serving.serve_model", lambda path, **kw: calls.append((path, kw)))
+    result = CliRunner().invoke(cli_app, ["serve", "models:/churn@prod"])
+    assert result.exit_code == 0, result.output
+    (path, kw) = calls[0]
+    assert (path / "shipyard-model.yaml").is_file()
+    assert (kw["model_ref"], kw["model_version"]) == ("models:/churn/1", "1")
