@@ -199,3 +199,14 @@ def test_a_model_saved_and_loaded_through_the_flavors_evaluates_like_the_estimat
     assert result.features == FEATURES and result.classes == [0, 1]
     assert result.metrics == pytest.approx(report.metrics) and result.importance == report.importance
     assert result.shap is not None
+
+
+def test_shap_falls_back_to_the_approximation_when_exact_values_would_blow_the_time_budget(
+    forest: RandomForestClassifier, flights: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.registry.evaluation import explain
+
+    monkeypatch.setattr(explain, "SHAP_SECONDS", 0.0)
+    result = evaluate_model(forest, flights.iloc[2_000:], "late", plots=False)
+    assert result.shap is not None and list(result.shap)[0] == "dep_delay"
+    assert any(note.startswith("SHAP values are approximate") for note in result.notes)

@@ -94,7 +94,7 @@ def calibration_png(true_pos: np.ndarray, proba_pos: np.ndarray, n_bins: int, ec
 
 
 def confusion_png(y_true: np.ndarray, y_pred: np.ndarray, classes: list[Any]) -> bytes | None:
-    """Confusion matrix with counts (rows: actual, columns: predicted); None past 20 classes.
+    """Confusion matrix with counts (rows: actual, columns: predicted); None below 2 or past 20 classes.
 
     Example:
         >>> import numpy as np
@@ -103,7 +103,7 @@ def confusion_png(y_true: np.ndarray, y_pred: np.ndarray, classes: list[Any]) ->
     """
     from sklearn.metrics import confusion_matrix
 
-    if len(classes) > _MAX_CONFUSION_CLASSES:
+    if not 2 <= len(classes) <= _MAX_CONFUSION_CLASSES:
         return None
     matrix = confusion_matrix(y_true, y_pred, labels=classes)
     fig = _figure()
