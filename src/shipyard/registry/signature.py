@@ -160,9 +160,19 @@ class OutputSpec:
 
 @dataclass
 class _Plan:
-    """What to do for one tuple of input dtypes: the positions that need work each call."""
+    """What to do for one tuple of input dtypes.
 
-    work: list[int]
+    ``convert``: positions whose dtype must change. ``verify``: positions whose dtype is right but whose
+    values are checked each call, ``(position, strings)``: no nulls allowed, and with ``strings`` an
+    object column that must hold only strings. Verification reads the column's array directly (~1 µs).
+    """
+
+    convert: list[int]
+    verify: list[tuple[int, bool, bool]]  # (position, nullable, strings)
+
+    @property
+    def positions(self) -> list[int]:
+        return sorted({*self.convert, *(v[0] for v in self.verify)})
 
 
 @dataclass
@@ -251,24 +261,31 @@ class Signature:
         plan = self._plans.get(dtypes)
         if plan is None:
             plan = self._plans[dtypes] = self._plan(dtypes)
-        if not plan.work:
-            return df
-        return self._convert(df, plan.work, [])
+        if plan.verify and not _verified(df, plan.verify):
+            return self._convert(df, plan.positions, [])  # the slow path: converts or names each problem
+        if plan.convert:
+            return self._convert(df, plan.convert, [])
+        return df
 
     def _plan(self, dtypes: tuple[Any, ...]) -> _Plan:
         if len(self._plans) > 64:  # a client sending ever-new categorical dtypes must not grow this forever
             self._plans.clear()
-        work = []
+        convert: list[int] = []
+        verify: list[tuple[int, bool, bool]] = []
         for i, (spec, dtype) in enumerate(zip(self.inputs, dtypes, strict=True)):
             extension = isinstance(dtype, pd.api.extensions.ExtensionDtype)
             kind = kind_of(spec.type)
             # nullable Int64/Float64/boolean columns are handed over as numpy ones
             exact = dtype_name(dtype) == spec.type and not (extension and kind in ("int", "float", "bool"))
-            unverified_strings = kind == "string" and dtype == np.dtype("O")
+            object_strings = kind == "string" and dtype == np.dtype("O")
             can_hold_nulls = extension or dtype.kind not in "iub"
-            if not exact or unverified_strings or (can_hold_nulls and not spec.nullable):
-                work.append(i)
-        return _Plan(work)
+            if object_strings:
+                verify.append((i, spec.nullable, True))
+            elif not exact:
+                convert.append(i)
+            elif can_hold_nulls and not spec.nullable:
+                verify.append((i, False, False))
+        return _Plan(convert, verify)
 
     def _convert(
         self, df: pd.DataFrame, positions: Sequence[int], problems: list[dict[str, str]]
@@ -310,6 +327,24 @@ class Signature:
             sub._convert(df[[s.name for _, s in specs]], range(len(specs)), problems)
             raise _mismatch(problems, self._names)
         return self.check(df[self._names])
+
+
+def _column_values(df: pd.DataFrame, position: int) -> Any:
+    try:  # the column's array without building a Series (~0.4 µs instead of ~20 µs)
+        return df._mgr.iget_values(position)
+    except AttributeError:  # pragma: no cover - a pandas without the private accessor
+        return df.iloc[:, position].array
+
+
+def _verified(df: pd.DataFrame, verify: list[tuple[int, bool, bool]]) -> bool:
+    """Whether the columns to verify hold no nulls (when not nullable) and only strings (when asked)."""
+    for position, nullable, strings in verify:
+        values = _column_values(df, position)
+        if strings and pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+            return False
+        if not nullable and pd.isna(values).any():
+            return False
+    return True
 
 
 def _dtypes(df: pd.DataFrame) -> tuple[Any, ...]:
