@@ -150,7 +150,7 @@ def export_onnx(
         raise InvalidInput("export_onnx needs a non-empty sample_df to check the conversion on")
     model_bytes = _convert(model, frame)
     session = open_session(model_bytes)
-    feeds = make_feeder(session)(frame)
+    feeds = make_feeder(session, [str(c) for c in frame.columns])(frame)
     outputs = session.run(None, feeds)
     on_frames = getattr(model, "feature_names_in_", None) is not None
     data = frame if on_frames else frame.to_numpy()

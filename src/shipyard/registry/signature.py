@@ -18,6 +18,7 @@ pandas and numpy are imported at the top on purpose: ``import shipyard`` does no
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -324,7 +325,8 @@ class Signature:
         specs = [(i, s) for i, s in enumerate(self.inputs) if s.name in present]
         if problems:  # still diagnose the columns that are there, so one error lists everything
             sub = Signature([s for _, s in specs])
-            sub._convert(df[[s.name for _, s in specs]], range(len(specs)), problems)
+            with contextlib.suppress(SignatureMismatch):  # it adds its problems to ours, then raises
+                sub._convert(df[[s.name for _, s in specs]], range(len(specs)), problems)
             raise _mismatch(problems, self._names)
         return self.check(df[self._names])
 

@@ -117,3 +117,11 @@ def test_only_scikit_learn_models_are_exported(cancer: Any) -> None:
     X, y = cancer
     with pytest.raises(InvalidInput, match="converts scikit-learn models, not xgboost"):
         export_onnx(xgb.XGBClassifier(n_estimators=2).fit(X, y), X)
+
+
+def test_a_one_column_model_takes_its_column_as_a_matrix(tmp_path: Path, cancer: Any) -> None:
+    X, y = cancer
+    one = X[["mean radius"]]
+    clf = LogisticRegression().fit(one, y)
+    loaded = load_model_dir(_saved(export_onnx(clf, one), tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.predict(one), clf.predict(one))

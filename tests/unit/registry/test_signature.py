@@ -188,3 +188,10 @@ def test_unknown_types_and_duplicate_names_are_refused() -> None:
         ColumnSpec("a", "decimal")
     with pytest.raises(InvalidInput, match="repeated"):
         Signature([ColumnSpec("a", "int64"), ColumnSpec("a", "int64")])
+
+
+def test_the_error_for_a_missing_column_names_every_expected_column() -> None:
+    sig = Signature([ColumnSpec("a", "int64", False), ColumnSpec("b", "float64")])
+    with pytest.raises(SignatureMismatch, match=r"takes columns \['a', 'b'\]") as exc:
+        sig.check(pd.DataFrame({"a": ["x"]}))
+    assert _problems(exc) == {"b": "missing column", "a": "expected int64, got string (values like 'x')"}

@@ -101,7 +101,7 @@ def save_model_dir(
     path: str | os.PathLike[str],
     *,
     flavor: str | None = None,
-    signature: Signature | None = None,
+    signature: Signature | Mapping[str, Any] | None = None,
     input_example: Any = None,
     pip_requirements: list[str] | None = None,
 ) -> ModelMeta:
@@ -130,6 +130,8 @@ def save_model_dir(
     example = to_pandas(input_example).head(_EXAMPLE_ROWS) if input_example is not None else None
     if isinstance(model, OnnxExport) and signature is None:
         signature = model.signature
+    if signature is not None and not isinstance(signature, Signature):
+        signature = Signature.from_dict(signature)
     directory.mkdir(parents=True, exist_ok=True)
     try:
         saved = impl.save(model, directory / impl.model_file)

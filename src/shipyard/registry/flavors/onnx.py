@@ -62,13 +62,18 @@ def open_session(model_bytes: bytes) -> Any:
     return onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
-def make_feeder(session: Any) -> Any:
-    """A function turning a checked frame into the session's input dict (see the module docstring)."""
+def make_feeder(session: Any, columns: list[str] | None = None) -> Any:
+    """A function turning a checked frame into the session's input dict (see the module docstring).
+
+    One input per column when every input is named after one of ``columns`` (or, without ``columns``,
+    when there are several inputs); otherwise the single input takes the whole frame as a matrix.
+    """
     inputs = [(i.name, _NUMPY_TYPES.get(i.type), i.shape) for i in session.get_inputs()]
     for name, dtype, _shape in inputs:
         if dtype is None:
             raise InvalidInput(f"ONNX input {name!r} has a type Shipyard cannot feed from a DataFrame")
-    if len(inputs) == 1 and not (len(inputs[0][2]) == 2 and inputs[0][2][1] == 1):
+    per_column = all(name in columns for name, _, _ in inputs) if columns else len(inputs) > 1
+    if len(inputs) == 1 and not per_column:
         name, dtype, _shape = inputs[0]
 
         def feed_matrix(frame: pd.DataFrame) -> dict[str, Any]:
@@ -134,7 +139,7 @@ class OnnxFlavor(Flavor):
 
     def _load(self, path: Path, meta: ModelMeta, *, trust: bool, allowlist: frozenset[str]) -> Backend:
         session = open_session(path.read_bytes())
-        feed = make_feeder(session)
+        feed = make_feeder(session, meta.signature.names if meta.signature else None)
         run = session.run
         outputs = [o.name for o in session.get_outputs()]
         label = [outputs[0]]

@@ -173,7 +173,7 @@ def tree_problems(model: Any) -> list[str]:
                 problems.append(problem)
             continue
         if isinstance(obj, np.ndarray):
-            if obj.dtype == object:
+            if obj.dtype == object and obj.size and not isinstance(obj.flat[0], str):  # not categories
                 stack.extend((item, n_features) for item in obj.ravel())
             continue
         if isinstance(obj, list | tuple | set):
