@@ -179,8 +179,12 @@ def measure(entry: dict[str, Any], repeat: dict[int, int], with_mlflow: bool) ->
     return out
 
 
-def to_section(rows: list[tuple[str, dict[str, Any]]], repeat: dict[int, int]) -> Section:
-    section = Section(SECTION_KEY, "Registry: load_model_dir and LoadedModel.predict vs the bare library")
+def new_section() -> Section:
+    """Made before measuring, so its machine line has the code state and load average at the start."""
+    return Section(SECTION_KEY, "Registry: load_model_dir and LoadedModel.predict vs the bare library")
+
+
+def to_section(section: Section, rows: list[tuple[str, dict[str, Any]]], repeat: dict[int, int]) -> Section:
     for name, r in rows:
         section.results.append(
             Result(
@@ -261,13 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-mlflow", action="store_true", help="skip the MLflow column")
     args = parser.parse_args(argv)
     repeat = {0: 5, 1: 200, 10_000: 15} if args.quick else {0: 15, 1: 1000, 10_000: 41}
+    section = new_section()
     try:
         rows = []
         for entry in build_models():
             print(f"measuring {entry['name']} ...", file=sys.stderr, flush=True)
             rows.append((entry["name"], measure(entry, repeat, not args.no_mlflow)))
         print_table(rows)
-        section = to_section(rows, repeat)
+        section = to_section(section, rows, repeat)
         print_section(section)
         if not args.quick or args.write:
             update_results_file([section])

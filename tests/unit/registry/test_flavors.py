@@ -226,3 +226,16 @@ def test_a_signature_given_at_load_replaces_the_stored_one(tmp_path: Path, cance
     loaded.signature = infer_signature(X)
     with pytest.raises(SignatureMismatch):
         loaded.predict(bad)
+
+
+def test_loaded_models_take_polars_arrow_and_records(tmp_path: Path, cancer: Any) -> None:
+    import polars as pl
+    import pyarrow as pa
+
+    X, y = cancer
+    rf = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
+    loaded = _round_trip(rf, tmp_path, X)
+    head = X.head(20)
+    expected = rf.predict(head)
+    for data in (pl.from_pandas(head), pa.Table.from_pandas(head), head.to_dict(orient="records")):
+        np.testing.assert_array_equal(loaded.predict(data), expected)
