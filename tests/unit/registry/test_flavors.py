@@ -212,6 +212,10 @@ def test_saving_refuses_non_empty_directories_and_unknown_objects(tmp_path: Path
     assert not (tmp_path / "n").exists()
     with pytest.raises(InvalidInput, match="is not a model directory"):
         load_model_dir(tmp_path)
+    save_model_dir(Scorer(1.0), tmp_path / "k")
+    loaded = load_model_dir(tmp_path / "k", trust=True)
+    with pytest.raises(InvalidInput, match="got a LoadedModel"):
+        save_model_dir(loaded, tmp_path / "again")
 
 
 def test_a_signature_given_at_load_replaces_the_stored_one(tmp_path: Path, cancer: Any) -> None:

@@ -122,6 +122,11 @@ def save_model_dir(
         ('sklearn', 'classification', [0, 1], 'float64')
     """
     directory = Path(path)
+    if isinstance(model, LoadedModel):  # it has a predict method, but pickling it would be a poor copy
+        raise InvalidInput(
+            f"save_model_dir got a LoadedModel (from {model.path}): copy that directory as it is, "
+            "or pass the library object, loaded.raw"
+        )
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise AlreadyExists(f"Cannot save a model to {directory}: it exists and is not an empty directory")
     impl = _flavor(flavor or detect_flavor(model))
