@@ -45,6 +45,9 @@ class Benign:
         return np.ones(len(frame))
 
 
+BENIGN = f"{Benign.__module__}.Benign"  # "test_safety.Benign" under pytest's default import mode
+
+
 def test_a_malicious_pickle_is_refused_and_never_runs(tmp_path: Path) -> None:
     marker = Path(f"/tmp/pwned-{uuid.uuid4().hex}")
     save_model_dir(Evil(f"touch {marker}"), tmp_path / "m", flavor="python_function")
@@ -60,7 +63,7 @@ def test_a_malicious_pickle_is_refused_and_never_runs(tmp_path: Path) -> None:
 def test_dangerous_names_stay_refused_even_when_their_module_is_allowlisted(tmp_path: Path) -> None:
     save_model_dir(Evil("true"), tmp_path / "m", flavor="python_function")
     with pytest.raises(UnsafeModel, match="system"):
-        load_model_dir(tmp_path / "m", allowlist=["os", "posix", "test_safety"], settings=NO_SETTINGS)
+        load_model_dir(tmp_path / "m", allowlist=["os", "posix", "nt"], settings=NO_SETTINGS)
     assert not is_allowed("builtins.eval", {"builtins"})
     assert not is_allowed("subprocess.Popen", {"subprocess"})
     assert not is_allowed("joblib.load")
@@ -97,16 +100,16 @@ def test_ordinary_data_scans_clean() -> None:
 
 def test_trust_loads_a_benign_model_and_says_what_it_trusted(tmp_path: Path) -> None:
     save_model_dir(Benign(), tmp_path / "m")
-    with pytest.raises(UnsafeModel, match=r"test_safety\.Benign"):
+    with pytest.raises(UnsafeModel, match=BENIGN):
         load_model_dir(tmp_path / "m", settings=NO_SETTINGS)
     loaded = load_model_dir(tmp_path / "m", trust=True, settings=NO_SETTINGS)
-    assert loaded.trusted_unsafe == ["test_safety.Benign"]
+    assert loaded.trusted_unsafe == [BENIGN]
     assert loaded.predict(pd.DataFrame({"x": [1, 2]})).tolist() == [1.0, 1.0]
 
 
 def test_the_allowlist_setting_extends_the_default(tmp_path: Path) -> None:
     save_model_dir(Benign(), tmp_path / "m")
-    settings = load_settings(env={"SHIPYARD_UNPICKLE_ALLOWLIST": "other,test_safety"})
+    settings = load_settings(env={"SHIPYARD_UNPICKLE_ALLOWLIST": f"other,{Benign.__module__.split('.')[0]}"})
     loaded = load_model_dir(tmp_path / "m", settings=settings)
     assert loaded.trusted_unsafe == []
 
