@@ -310,7 +310,13 @@ def load_model(ref: str | ModelVersion, *, trust: bool = False, client: Client |
             after={"digest": version.digest},
             reason="loaded with trust=True: the allowlist check was skipped",
         )
-    return load_model_dir(folder, trust=trust, allowlist=extra or None)
+    return load_model_dir(
+        folder,
+        trust=trust,
+        allowlist=extra or None,
+        settings=client.settings,
+        signature=version.signature or None,
+    )
 
 
 def verify_model_file(folder: Path, version: ModelVersion) -> None:
