@@ -123,7 +123,8 @@ def metadata(
     target: str | None,
 ) -> dict[str, Any]:
     """The model card stored with the version (what ``shipyard models show`` prints)."""
-    merged = {k: v for k, v in (run.metrics if run is not None else {}).items() if not k.startswith("system.")}
+    logged = run.metrics if run is not None else {}
+    merged = {k: v for k, v in logged.items() if not k.startswith("system.")}
     merged.update({k: float(v) for k, v in (metrics or {}).items()})
     return {
         "task": meta.get("task"),
