@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-versioning clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,17 @@ lint:
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-## make bench: side-by-side benchmarks against MLflow (writes bench/RESULTS.md)
+## make bench: side-by-side benchmarks against the peers (writes bench/RESULTS.md)
 bench: $(BIN)/python
 	$(PIP) -e '.[bench]'
 	$(BIN)/python bench/bench_tracking.py
+	$(BIN)/python bench/bench_validation.py
+	$(BIN)/python bench/bench_registry.py
+
+## make bench-versioning: 1 GB versioned with log_dataset and dvc add (several minutes, ~4 GB of disk)
+bench-versioning: $(BIN)/python
+	$(PIP) -e '.[bench]'
+	$(BIN)/python bench/bench_versioning.py
 
 clean:
 	rm -rf $(VENV) .shipyard .pytest_cache .mypy_cache .ruff_cache

@@ -57,6 +57,7 @@ _LAZY = {
     "rollback_model": "shipyard.registry.governance:rollback",
     "set_promotion_policy": "shipyard.registry.governance:set_policy",
     "PromotionPolicy": "shipyard.registry.policy",
+    "export_onnx": "shipyard.registry.onnx_export",
 }
 
 
@@ -92,6 +93,7 @@ __all__ = [
     "download_model",
     "end_run",
     "evaluate",
+    "export_onnx",
     "get_client",
     "get_metric_history",
     "get_model_version",

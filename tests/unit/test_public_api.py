@@ -36,6 +36,7 @@ PUBLIC_API = [
     "download_model",
     "end_run",
     "evaluate",
+    "export_onnx",
     "get_client",
     "get_metric_history",
     "get_model_version",
