@@ -22,6 +22,7 @@ __all__ = [
     "DatasetUse",
     "DatasetVersion",
     "DatasetVersionCreate",
+    "DeploymentRecord",
     "Experiment",
     "LogBatch",
     "MetricHistory",
@@ -427,6 +428,21 @@ class ModelRecord:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelRecord:
         return cls(**{**d, "files": [Artifact(**a) for a in d.get("files") or []]})
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """One version of a named deployment: its spec as YAML (variants, weights, modes, settings)."""
+
+    name: str
+    version: int
+    spec_yaml: str
+    digest: str
+    created_by: str
+    created_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 def clean_artifact_path(path: str) -> str:

@@ -18,6 +18,7 @@ from shipyard.cli import (
     audit,
     data,
     demo,
+    deployments,
     doctor,
     experiments,
     maintenance,
@@ -110,6 +111,7 @@ app.add_typer(artifacts.app, name="artifacts", rich_help_panel="Explore")
 app.add_typer(data.app, name="data", rich_help_panel="Explore")
 app.add_typer(audit.app, name="audit", rich_help_panel="Explore")
 app.add_typer(models.app, name="models", rich_help_panel="Explore")
+app.add_typer(deployments.app, name="deployments", rich_help_panel="Operate")
 app.command("server", rich_help_panel="Operate")(serve.server)
 app.command("serve", rich_help_panel="Operate")(serve_model)
 app.command("sync", rich_help_panel="Operate")(serve.sync)

@@ -14,7 +14,17 @@ from shipyard import __version__
 from shipyard.config import Settings, load_settings
 from shipyard.server.errors import install_error_handlers
 from shipyard.server.limits import BodyLimitMiddleware
-from shipyard.server.routers import admin, artifacts, audit, blobs, datasets, experiments, models, runs
+from shipyard.server.routers import (
+    admin,
+    artifacts,
+    audit,
+    blobs,
+    datasets,
+    deployments,
+    experiments,
+    models,
+    runs,
+)
 from shipyard.server.state import ServerState, open_state
 
 __all__ = ["app_from_env", "app_state", "create_app", "serve"]
@@ -74,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(audit.router)
     app.include_router(models.router)
+    app.include_router(deployments.router)
     return app
 
 

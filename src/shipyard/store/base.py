@@ -12,6 +12,7 @@ from shipyard.entities import (
     DatasetUse,
     DatasetVersion,
     DatasetVersionCreate,
+    DeploymentRecord,
     Experiment,
     LogBatch,
     MetricHistory,
@@ -177,6 +178,16 @@ class Store(Protocol):
     def list_model_records(
         self, name: str, version: int | None = None, kind: str | None = None
     ) -> list[ModelRecord]: ...
+
+    # deployments: versioned specs of which model versions serve traffic (every save audited)
+    def save_deployment(
+        self, name: str, spec_yaml: str, actor: str, reason: str = ""
+    ) -> DeploymentRecord: ...
+
+    def get_deployment(self, name: str, ref: str | int = "latest") -> DeploymentRecord: ...
+
+    def list_deployments(self, name: str | None = None) -> list[DeploymentRecord]:
+        """The latest version of every deployment, or every version of ``name``."""
 
     # artifacts (the logical path -> digest mapping; bytes live in a BlobStore)
     def record_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None: ...

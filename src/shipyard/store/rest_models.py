@@ -9,7 +9,14 @@ from urllib.parse import quote
 
 import httpx
 
-from shipyard.entities import Artifact, ModelRecord, ModelVersion, ModelVersionCreate, RegisteredModel
+from shipyard.entities import (
+    Artifact,
+    DeploymentRecord,
+    ModelRecord,
+    ModelVersion,
+    ModelVersionCreate,
+    RegisteredModel,
+)
 
 __all__ = ["RestModelsMixin"]
 
@@ -140,3 +147,16 @@ class RestModelsMixin:
             "explain": explain,
         }
         return dict(self._post(f"{_m(name)}/versions/{version}/evaluate", body))
+
+    # -- deployments ---------------------------------------------------------------------------
+    def save_deployment(self, name: str, spec_yaml: str, actor: str, reason: str = "") -> DeploymentRecord:
+        body = {"name": name, "spec_yaml": spec_yaml, "actor": actor, "reason": reason}
+        return DeploymentRecord(**self._post(f"{API}/deployments", body))
+
+    def get_deployment(self, name: str, ref: str | int = "latest") -> DeploymentRecord:
+        path = f"{API}/deployments/{quote(name, safe='')}/versions/{quote(str(ref), safe='')}"
+        return DeploymentRecord(**self._get(path))
+
+    def list_deployments(self, name: str | None = None) -> list[DeploymentRecord]:
+        params = {"name": name} if name is not None else {}
+        return [DeploymentRecord(**d) for d in self._get(f"{API}/deployments", **params)["items"]]

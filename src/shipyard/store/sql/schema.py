@@ -32,6 +32,7 @@ __all__ = [
     "contracts",
     "dataset_versions",
     "datasets",
+    "deployments",
     "experiments",
     "latest_metrics",
     "metadata",
@@ -49,7 +50,7 @@ __all__ = [
 ]
 
 # Bump together with a new Alembic revision; a test checks they agree.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 metadata = MetaData()
 
@@ -286,4 +287,17 @@ model_records = Table(
     Column("files_json", Text, nullable=False, server_default="[]"),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_model_records_version_kind", "model_version_id", "kind", "id"),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("spec_yaml", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_by", String(255), nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("name", "version", name="uq_deployments_version"),
 )

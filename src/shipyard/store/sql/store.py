@@ -41,6 +41,7 @@ from shipyard.errors import (
 from shipyard.store.sql import audit, datasets
 from shipyard.store.sql import schema as t
 from shipyard.store.sql.codec import decode_chunk, encode_chunk
+from shipyard.store.sql.deployments import DeploymentsMixin
 from shipyard.store.sql.engine import make_engine, sqlite_path
 from shipyard.store.sql.migrate import current_revision, upgrade
 from shipyard.store.sql.models import ModelsMixin, iter_model_digests
@@ -162,7 +163,7 @@ class _Statements:
         self.insert_experiment = ins(t.experiments).on_conflict_do_nothing(index_elements=["name"])
 
 
-class SqlStore(ModelsMixin):
+class SqlStore(ModelsMixin, DeploymentsMixin):
     """Metadata store on SQLite (default) or PostgreSQL; migrates on open.
 
     Example:

@@ -1,0 +1,77 @@
+"""Deployments as records: save (validated, audited), read, promote a canary, roll back.
+
+A running ``shipyard serve --deployment NAME`` polls the store and follows new versions of its
+deployment, so promoting a canary or rolling back changes live traffic without a restart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from shipyard.entities import DeploymentRecord
+from shipyard.errors import InvalidInput
+from shipyard.registry.core import resolve
+from shipyard.serving.deployment import DeploymentSpec, parse_deployment
+from shipyard.tracking import Client
+from shipyard.tracking.fluent import get_client
+
+__all__ = ["deploy", "deployment_history", "get_deployment", "promote_variant", "rollback_deployment"]
+
+
+def _check_models(spec: DeploymentSpec, client: Client) -> None:
+    """Every registry reference must resolve now: a typo should fail here, not at serve time."""
+    for variant in spec.variants:
+        if variant.model.startswith("models:/"):
+            resolve(variant.model, client)
+
+
+def deploy(
+    spec: DeploymentSpec | str | Path | dict[str, Any], *, reason: str = "", client: Client | None = None
+) -> DeploymentRecord:
+    """Save a deployment spec as the next version of its name (validated; audited).
+
+    Example:
+        >>> sy.deploy("deployments/churn.yaml", reason="10% canary for v8")  # doctest: +SKIP
+        DeploymentRecord(name='churn', version=3, ...)
+    """
+    client = client or get_client()
+    parsed = parse_deployment(spec)
+    _check_models(parsed, client)
+    return client.store.save_deployment(parsed.name, parsed.to_yaml(), client.settings.user, reason)
+
+
+def get_deployment(name: str, ref: str | int = "latest", *, client: Client | None = None) -> DeploymentSpec:
+    """The spec of a stored deployment version."""
+    record = (client or get_client()).store.get_deployment(name, ref)
+    return parse_deployment(record.spec_yaml)
+
+
+def deployment_history(name: str, *, client: Client | None = None) -> list[DeploymentRecord]:
+    """Every version of a deployment, oldest first."""
+    return (client or get_client()).store.list_deployments(name)
+
+
+def promote_variant(
+    name: str, variant: str, *, reason: str = "", client: Client | None = None
+) -> DeploymentRecord:
+    """Give ``variant`` (typically the canary) all traffic: a new deployment version, audited.
+
+    Example:
+        >>> sy.promote_variant("churn", "candidate", reason="canary healthy for 24 h")  # doctest: +SKIP
+    """
+    client = client or get_client()
+    current = get_deployment(name, client=client)
+    return deploy(current.promote(variant), reason=reason or f"promote variant {variant}", client=client)
+
+
+def rollback_deployment(
+    name: str, to: int, *, reason: str = "", client: Client | None = None
+) -> DeploymentRecord:
+    """Make version ``to``'s spec current again (as a new version, so history stays linear)."""
+    client = client or get_client()
+    latest = client.store.get_deployment(name)
+    if to == latest.version:
+        raise InvalidInput(f"Deployment '{name}' is already at version {to}")
+    old = get_deployment(name, to, client=client)
+    return deploy(old, reason=reason or f"rollback to version {to}", client=client)
