@@ -58,6 +58,11 @@ _LAZY = {
     "set_promotion_policy": "shipyard.registry.governance:set_policy",
     "PromotionPolicy": "shipyard.registry.policy",
     "export_onnx": "shipyard.registry.onnx_export",
+    # deployments (layer 4): versioned specs that model servers follow
+    "deploy": "shipyard.serving.manage",
+    "get_deployment": "shipyard.serving.manage",
+    "promote_variant": "shipyard.serving.manage",
+    "rollback_deployment": "shipyard.serving.manage",
 }
 
 
@@ -88,6 +93,7 @@ __all__ = [
     "approve_model",
     "autolog",
     "compare_runs",
+    "deploy",
     "diff_datasets",
     "disable_autolog",
     "download_model",
@@ -95,6 +101,7 @@ __all__ = [
     "evaluate",
     "export_onnx",
     "get_client",
+    "get_deployment",
     "get_metric_history",
     "get_model_version",
     "infer_contract",
@@ -114,9 +121,11 @@ __all__ = [
     "log_param",
     "log_params",
     "promote_model",
+    "promote_variant",
     "register_contract",
     "register_model",
     "reject_model",
+    "rollback_deployment",
     "rollback_model",
     "search_runs",
     "set_promotion_policy",
