@@ -1,9 +1,16 @@
 """Build the model server's FastAPI application and run it under uvicorn.
 
-``POST /predict`` is the fast path: read the body (bounded), parse JSON, build one DataFrame, check it
-against the signature, predict in a worker thread (the event loop stays free for health checks),
-encode with orjson. ``ModelService`` holds what a prediction needs, so later features (micro-batching,
-A/B routing, shadow models) can wrap or swap it without touching the HTTP layer.
+:func:`create_deployment_app` serves a deployment (variants with weights and modes, see
+``shipyard.serving.deployment``); :func:`create_model_app` serves one loaded model as a one-variant
+deployment. The HTTP layer is thin: read the body (bounded), parse it, hand a :class:`PredictCall` to the
+:class:`~shipyard.serving.engine.Engine` (routing, micro-batching, shadows, prediction log, reloads), and
+encode the answer (orjson, or Arrow when asked).
+
+Endpoints: ``POST /predict``, ``POST /explain``, ``POST /feedback``, ``GET /health`` (liveness),
+``GET /ready`` (503 until every live variant is loaded), ``GET /info``, ``GET /metrics`` (Prometheus) and
+``POST /admin/reload`` (re-resolve aliases and the stored deployment now). The admin endpoint has no
+authentication of its own: bind the server to a private interface or put it behind a proxy that guards
+``/admin``.
 """
 
 from __future__ import annotations
@@ -11,41 +18,45 @@ from __future__ import annotations
 import copy
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import uvicorn
-from anyio import to_thread
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import FastAPI
 
 from shipyard.config import Settings, load_settings
-from shipyard.errors import ConfigError, InvalidInput, ShipyardError
+from shipyard.errors import ConfigError
 from shipyard.registry.flavors import LoadedModel, load_model_dir, read_input_example
-from shipyard.serving.http import (
-    JSONResponse,
-    RequestIdMiddleware,
-    install_error_handlers,
-    read_body,
-    request_id,
-)
-from shipyard.serving.payload import jsonable, parse_json_datetimes, parse_predict_request, parse_proba_flag
+from shipyard.serving.deployment import DeploymentSpec, parse_deployment, single_model_deployment
+from shipyard.serving.engine import DeploymentReader, Engine
+from shipyard.serving.http import JSONResponse, RequestIdMiddleware, install_error_handlers
+from shipyard.serving.logfeed import LogFeed, PredictionSink
+from shipyard.serving.metrics import ServingMetrics
+from shipyard.serving.predlog import open_prediction_log
+from shipyard.serving.routes import install_routes
+from shipyard.serving.service import ModelService, digest_version
+from shipyard.serving.slots import ModelSource, RegistrySource, StaticSource
+from shipyard.tracking import Client
 from shipyard.version import __version__
 
 __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
+    "DEPLOYMENT_ENV",
     "MODEL_DIR_ENV",
     "MODEL_REF_ENV",
     "MODEL_VERSION_ENV",
     "TRUST_ENV",
     "ModelService",
     "app_from_env",
+    "create_deployment_app",
     "create_model_app",
+    "deployment_app_from_env",
     "digest_version",
+    "serve_deployment",
     "serve_model",
+    "stored_deployment_reader",
 ]
 
 MODEL_DIR_ENV = "SHIPYARD_SERVE_MODEL_DIR"
@@ -56,12 +67,15 @@ MODEL_VERSION_ENV = "SHIPYARD_SERVE_MODEL_VERSION"
 """Environment variable with the version answers report (default: a digest prefix of the model file)."""
 TRUST_ENV = "SHIPYARD_SERVE_TRUST"
 """``1`` to load a model even if its pickles reference modules outside the unpickle allowlist."""
+DEPLOYMENT_ENV = "SHIPYARD_SERVE_DEPLOYMENT"
+"""JSON ``{"spec": {...}, "stored": name | null, "trust": bool}`` for :func:`deployment_app_from_env`."""
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 _DESCRIPTION = """\
-Shipyard model server: one model behind `POST /predict`. Send `{"records": [{...}, ...]}` or
-`{"columns": {"name": [...], ...}}`; add `?proba=true` for class probabilities. `GET /info` shows the
-model's signature. Errors always answer `{"error": {"code", "message", "details"}}`.
+Shipyard model server. `POST /predict` with `{"records": [{...}, ...]}` or
+`{"columns": {"name": [...], ...}}` (or an Arrow IPC stream); add `?proba=true` for class probabilities.
+`GET /info` shows the variants and the signature. Errors always answer `{"error": {"code", "message",
+"details"}}`.
 """
 _PREDICT_BODY: dict[str, Any] = {
     "requestBody": {
@@ -81,83 +95,124 @@ _PREDICT_BODY: dict[str, Any] = {
                         {"type": "array", "items": {"type": "object"}},
                     ]
                 },
-            }
+            },
+            "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}},
         },
     }
 }
 
 
-@dataclass
-class ModelService:
-    """One loaded model and the names answers give it; ``predict`` is called from a worker thread.
+def create_deployment_app(
+    spec: DeploymentSpec | str | Path | dict[str, Any],
+    *,
+    client: Client | None = None,
+    sink: PredictionSink | None = None,
+    source: ModelSource | None = None,
+    stored: str | None = None,
+    trust: bool = False,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    adjust: Callable[[DeploymentSpec], DeploymentSpec] | None = None,
+    example_model: LoadedModel | None = None,
+    owns_client: bool = False,
+) -> FastAPI:
+    """The server application for a deployment.
+
+    Models load in the background when the app starts (``GET /ready`` answers 503 until every live
+    variant is loaded) unless ``app.state.engine.preload()`` was called first. The app owns ``sink``:
+    it is closed (flushed) on graceful shutdown.
+
+    Args:
+        spec: The deployment (object, dict, YAML text or file).
+        client: Resolves ``models:/`` references and says where the prediction log goes.
+        sink: The prediction log; default: opened from ``spec.prediction_log`` when it is enabled and a
+            client is given.
+        source: How variants' models resolve and load; default: the registry through ``client``.
+        stored: The name of the stored deployment being served: the poller follows its new versions.
+        trust: Load models whose pickles reference modules outside the allowlist.
+        max_request_bytes: Larger request bodies are refused with 413 before they are parsed.
+        adjust: Applied to every spec served, the stored ones included (command-line overrides).
+        example_model: A model whose input example the API docs show.
+        owns_client: Close ``client`` on shutdown.
 
     Example:
-        >>> service = ModelService(model, ref="models:/churn@prod", version="3")  # doctest: +SKIP
-        >>> service.predict(frame, proba=False)["predictions"]  # doctest: +SKIP
-        [0, 1]
+        >>> spec = parse_deployment("deployment.yaml")  # doctest: +SKIP
+        >>> app = create_deployment_app(spec, client=Client())  # doctest: +SKIP
     """
+    spec = parse_deployment(spec)
+    metrics = ServingMetrics()
+    read_deployment = stored_deployment_reader(client, stored) if stored else None
+    record_version = None
+    if read_deployment is not None:
+        record_version, spec = read_deployment()
+    engine = Engine(
+        spec,
+        source or RegistrySource(client, trust=trust),
+        metrics=metrics,
+        read_deployment=read_deployment,
+        record_version=record_version,
+        adjust=adjust,
+    )
 
-    model: LoadedModel
-    ref: str
-    version: str
-
-    def predict(self, frame: pd.DataFrame, *, proba: bool) -> dict[str, Any]:
-        """Predict on ``frame`` (the model checks it against its signature); ``proba`` adds probabilities."""
-        answer: dict[str, Any] = {}
-        if proba and not self.model.has_proba:
-            raise InvalidInput(
-                f"Model {self.ref or self.model.flavor} (task {self.model.metadata.task}) has no class "
-                'probabilities; drop ?proba=true / "proba": true from the request'
-            )
-        frame = parse_json_datetimes(frame, self.model.signature)
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        opened = sink if sink is not None else _open_sink(engine.plan.spec, client)
+        if opened is not None:
+            log_spec = engine.plan.spec.prediction_log
+            engine.feed = LogFeed(opened, max_pending=log_spec.max_buffered_rows, on_full=log_spec.on_full)
+            metrics.use_sink_stats(engine.feed.stats)
+        engine.start()
         try:
-            if proba:
-                answer["probabilities"] = jsonable(self.model.predict_proba(frame))
-                answer["classes"] = self.model.classes
-            answer["predictions"] = jsonable(self.model.predict(frame))
-        except ShipyardError:
-            raise
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
-            # The signature passed, so this is data the model cannot handle (e.g. an unseen category).
-            raise InvalidInput(
-                f"Model {self.ref or self.model.flavor} could not predict on this input "
-                f"({type(exc).__name__}: {exc}); check the values against GET /info",
-                details={"exception": type(exc).__name__},
-            ) from exc
-        return {
-            "predictions": answer.pop("predictions"),
-            **answer,
-            "model": self.ref,
-            "version": self.version,
-        }
+            yield
+        finally:
+            await engine.stop()
+            if owns_client and client is not None:
+                client.close()
 
-    def info(self) -> dict[str, Any]:
-        """What ``GET /info`` answers: the model's names, flavor, task, signature and requirements."""
-        meta = self.model.metadata
-        signature = self.model.signature
-        return {
-            "model": self.ref,
-            "version": self.version,
-            "flavor": self.model.flavor,
-            "task": meta.task,
-            "classes": meta.classes,
-            "signature": signature.to_dict() if signature is not None else None,
-            "requirements": list(meta.requirements),
-            "python": meta.python,
-            "shipyard": {"model": meta.shipyard, "server": __version__},
-        }
+    app = FastAPI(
+        title="Shipyard model server",
+        version=__version__,
+        description=_DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        default_response_class=JSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    install_routes(
+        app, engine, max_request_bytes=max_request_bytes, predict_openapi=_predict_openapi(example_model)
+    )
+    return app
 
 
-def digest_version(model: LoadedModel) -> str:
-    """A short stable name for what is served when no version is given: the model file's digest (12 hex).
+def _open_sink(spec: DeploymentSpec, client: Client | None) -> PredictionSink | None:
+    if not spec.prediction_log.enabled or client is None:
+        return None
+    return open_prediction_log(spec.prediction_log, client.settings.artifact_uri, spec.name)
+
+
+def stored_deployment_reader(client: Client | None, name: str) -> DeploymentReader:
+    """Reads the latest version of the stored deployment ``name`` (blocking), as (version, spec).
 
     Example:
-        >>> digest_version(model)  # doctest: +SKIP
-        '3f9a0c21b7d4'
+        >>> version, spec = stored_deployment_reader(client, "churn")()  # doctest: +SKIP
     """
-    meta = model.metadata
-    entry = meta.files.get(meta.model_file)
-    return str(entry["digest"])[:12] if entry else ""
+    if client is None:
+        raise ConfigError(f"Serving the stored deployment '{name}' needs a client (the store holding it)")
+    get = getattr(client.store, "get_deployment", None)
+    if get is None:
+        raise ConfigError(
+            f"The store {client.settings.tracking_uri} cannot hold deployments (no get_deployment); "
+            "upgrade it, or serve the deployment from a file with --config"
+        )
+
+    def read() -> tuple[int, DeploymentSpec]:
+        record = get(name)
+        return int(record.version), parse_deployment(str(record.spec_yaml))
+
+    return read
 
 
 def create_model_app(
@@ -166,8 +221,10 @@ def create_model_app(
     model_ref: str = "",
     model_version: str = "",
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    sink: PredictionSink | None = None,
+    batching: bool = True,
 ) -> FastAPI:
-    """The model server application for one loaded model.
+    """The model server application for one loaded model (a one-variant deployment, no store).
 
     Args:
         model: What ``shipyard.registry.flavors.load_model_dir`` returned.
@@ -175,52 +232,31 @@ def create_model_app(
         model_version: The version answers report (a registry version number); default: the first 12
             hex digits of the model file's digest.
         max_request_bytes: Larger request bodies are refused with 413 before they are parsed.
+        sink: A prediction log to append to (default: none).
+        batching: Micro-batch concurrent requests (default on).
 
     Example:
         >>> from shipyard.registry.flavors import load_model_dir
         >>> app = create_model_app(load_model_dir("churn-model"), model_ref="churn")  # doctest: +SKIP
     """
-    service = ModelService(model, model_ref or str(model.path), model_version or digest_version(model))
-    app = FastAPI(
-        title="Shipyard model server",
-        version=__version__,
-        description=_DESCRIPTION,
-        docs_url="/docs",
-        redoc_url=None,
-        default_response_class=JSONResponse,
+    ref = model_ref or str(model.path)
+    spec = single_model_deployment(
+        ref,
+        prediction_log={"enabled": sink is not None},
+        reload={"poll_interval_s": 0},
+        batching={"enabled": batching},
     )
-    app.state.service = service
-    install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
-
-    @app.get("/health", summary="Liveness: the process answers")
-    async def health() -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    @app.get("/ready", summary="Readiness: a model is loaded and can take traffic")
-    async def ready() -> JSONResponse:
-        return JSONResponse({"status": "ready", "model": service.ref, "version": service.version})
-
-    @app.get("/info", summary="The served model: reference, flavor, signature, requirements")
-    async def info() -> JSONResponse:
-        return JSONResponse(service.info())
-
-    @app.post("/predict", summary="Predict on records or columns", openapi_extra=_predict_openapi(model))
-    async def predict(request: Request) -> Response:
-        wanted = parse_proba_flag(request.query_params.get("proba"))
-        _require_json(request)
-        parsed = parse_predict_request(await read_body(request, max_request_bytes))
-        proba = bool(wanted) or bool(parsed.proba)
-        answer = await to_thread.run_sync(lambda: service.predict(parsed.frame, proba=proba))
-        answer["request_id"] = request_id(request)
-        return JSONResponse(answer)
-
+    source = StaticSource(model, ref=ref, version=model_version)
+    app = create_deployment_app(
+        spec, sink=sink, source=source, max_request_bytes=max_request_bytes, example_model=model
+    )
+    app.state.engine.preload()
     return app
 
 
-def _predict_openapi(model: LoadedModel) -> dict[str, Any]:
+def _predict_openapi(model: LoadedModel | None) -> dict[str, Any]:
     """The ``/predict`` request body for the docs, with the model's own input example when it has one."""
-    example = read_input_example(model.path)
+    example = read_input_example(model.path) if model is not None else None
     if example is not None:  # rows without nulls: the OpenAPI document drops null values
         example = example.dropna() if len(example.dropna()) else example
     rows = json.loads(example.head(2).to_json(orient="records")) if example is not None else []
@@ -229,14 +265,72 @@ def _predict_openapi(model: LoadedModel) -> dict[str, Any]:
     return body
 
 
-def _require_json(request: Request) -> None:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media and media != "application/json" and not media.endswith("+json"):
-        raise StarletteHTTPException(
-            415,
-            f"Content-Type {media!r} is not JSON; send the body as JSON with "
-            "'Content-Type: application/json' (curl: -H 'Content-Type: application/json')",
+# -- running under uvicorn -------------------------------------------------------------------------------
+_UVICORN = {"timeout_graceful_shutdown": 10}
+
+
+def serve_deployment(
+    spec: DeploymentSpec,
+    *,
+    client: Client | None,
+    stored: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 1,
+    trust: bool = False,
+    log_level: str = "info",
+    settings: Settings | None = None,
+) -> None:
+    """Serve a deployment under uvicorn until interrupted; ``workers > 1`` starts that many processes.
+
+    Every variant is resolved and loaded here first, so a bad reference or an unsafe model fails before
+    the server starts; with one worker those loaded models are the ones served. Each worker of a
+    multi-worker server loads its own copies (from the JSON spec in ``SHIPYARD_SERVE_DEPLOYMENT``),
+    polls on its own, writes its own prediction log parts and reports its own metrics.
+
+    Example:
+        >>> spec = parse_deployment("deployment.yaml")  # doctest: +SKIP
+        >>> serve_deployment(spec, client=Client(), workers=2)  # doctest: +SKIP
+    """
+    settings = settings or (client.settings if client is not None else load_settings())
+    app = create_deployment_app(
+        spec, client=client, stored=stored, trust=trust, max_request_bytes=settings.max_request_bytes
+    )
+    engine: Engine = app.state.engine
+    engine.preload()
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, **_UVICORN}
+    if workers == 1:
+        uvicorn.run(app, **options)
+        return
+    served = engine.plan.spec
+    del app, engine  # each worker loads its own copy
+    payload = {"spec": served.model_dump(mode="json"), "stored": stored, "trust": trust}
+    os.environ[DEPLOYMENT_ENV] = json.dumps(payload)
+    uvicorn.run("shipyard.serving.app:deployment_app_from_env", factory=True, workers=workers, **options)
+
+
+def deployment_app_from_env() -> FastAPI:
+    """Application factory for uvicorn workers: the deployment from ``SHIPYARD_SERVE_DEPLOYMENT``.
+
+    Example:
+        ``SHIPYARD_SERVE_DEPLOYMENT='{"spec": {...}}'
+        uvicorn shipyard.serving.app:deployment_app_from_env --factory``
+    """
+    text = os.environ.get(DEPLOYMENT_ENV, "")
+    if not text:
+        raise ConfigError(
+            f"{DEPLOYMENT_ENV} is not set; it holds the deployment as JSON. Run: shipyard serve --config FILE"
         )
+    payload = json.loads(text)
+    client = Client()
+    return create_deployment_app(
+        payload["spec"],
+        client=client,
+        stored=payload.get("stored"),
+        trust=bool(payload.get("trust")),
+        max_request_bytes=client.settings.max_request_bytes,
+        owns_client=True,
+    )
 
 
 def app_from_env() -> FastAPI:
@@ -273,7 +367,7 @@ def serve_model(
     log_level: str = "info",
     settings: Settings | None = None,
 ) -> None:
-    """Serve ``model_dir`` under uvicorn until interrupted; ``workers > 1`` starts that many processes.
+    """Serve one model directory under uvicorn until interrupted (no store, no prediction log).
 
     The model is loaded (digests verified, pickles scanned) here first, so a bad model fails fast
     with a clear message; with one worker that loaded model is the one served. ``model_ref`` and
@@ -287,12 +381,7 @@ def serve_model(
     model = load_model_dir(model_dir, trust=trust, settings=settings)
     ref = model_ref or os.environ.get(MODEL_REF_ENV, "") or str(model_dir)
     version = model_version or os.environ.get(MODEL_VERSION_ENV, "")
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "log_level": log_level,
-        "timeout_graceful_shutdown": 10,
-    }
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, **_UVICORN}
     if workers == 1:
         app = create_model_app(
             model, model_ref=ref, model_version=version, max_request_bytes=settings.max_request_bytes

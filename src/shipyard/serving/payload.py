@@ -6,6 +6,9 @@ Three request shapes are accepted (the first two may add ``"proba": true``)::
     {"columns": {"dep_delay": [3.0, ...], "carrier": ["UA", ...]}} # one list per column
     [{"dep_delay": 3.0, "carrier": "UA"}, ...]                     # bare records
 
+Large batches can come as an Arrow IPC stream (``Content-Type: application/vnd.apache.arrow.stream``);
+answers are JSON, or an Arrow stream when the request's ``Accept`` asks for one.
+
 Anything else is refused with ``InvalidInput`` (400) naming what was wrong and the shape to send;
 column names and types are the signature's business (``Signature.check``), not this module's.
 """
@@ -16,13 +19,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.ipc
 
 from shipyard.errors import InvalidInput
 from shipyard.registry.signature import Signature
 from shipyard.serving.http import loads
 
-__all__ = ["PredictRequest", "jsonable", "parse_json_datetimes", "parse_predict_request", "parse_proba_flag"]
+__all__ = [
+    "ARROW_STREAM",
+    "PredictRequest",
+    "arrow_answer",
+    "jsonable",
+    "parse_arrow_request",
+    "parse_json_datetimes",
+    "parse_predict_request",
+    "parse_proba_flag",
+    "wants_arrow",
+]
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 _SHAPES = (
     'Send {"records": [{"column": value, ...}, ...]}, {"columns": {"column": [values, ...], ...}} '
@@ -35,10 +53,16 @@ _FALSE = {"0", "false", "no", "off"}
 
 @dataclass(frozen=True)
 class PredictRequest:
-    """A parsed ``POST /predict`` body: the rows as a DataFrame and whether probabilities were asked for."""
+    """A parsed ``POST /predict`` body: the rows as a DataFrame and whether probabilities were asked for.
+
+    ``inputs`` is the rows as sent (a records list or a columns dict) for the prediction log; ``key`` the
+    value of the deployment's sticky-key field, when the body has one.
+    """
 
     frame: pd.DataFrame
     proba: bool | None
+    inputs: Any = None
+    key: str | None = None
 
 
 def parse_proba_flag(value: str | None) -> bool | None:
@@ -58,8 +82,11 @@ def parse_proba_flag(value: str | None) -> bool | None:
     raise InvalidInput(f"Query parameter proba={value!r} is not a boolean; use proba=true or proba=false")
 
 
-def parse_predict_request(body: bytes) -> PredictRequest:
+def parse_predict_request(body: bytes, sticky_key: str | None = None) -> PredictRequest:
     """Decode and shape-check a prediction request body.
+
+    ``sticky_key`` names a top-level field allowed beside ``records``/``columns`` that carries the
+    request's routing key (``{"records": [...], "customer_id": "c-42"}``).
 
     Example:
         >>> parse_predict_request(b'{"records": [{"x": 1.5}], "proba": true}').frame.shape
@@ -77,9 +104,13 @@ def parse_predict_request(body: bytes) -> PredictRequest:
             details={"position": position},
         ) from None
     if isinstance(payload, list):
-        return PredictRequest(_records_frame(payload), None)
+        return PredictRequest(_records_frame(payload), None, payload)
     if not isinstance(payload, dict):
         raise InvalidInput(f"The request body is a JSON {_json_type(payload)}, not an object. {_SHAPES}.")
+    key: str | None = None
+    if sticky_key and sticky_key in payload:
+        value = payload.pop(sticky_key)
+        key = value if isinstance(value, str) else str(value)
     unknown = sorted(set(payload) - _KEYS)
     if unknown:
         raise InvalidInput(
@@ -93,8 +124,74 @@ def parse_predict_request(body: bytes) -> PredictRequest:
     if ("records" in payload) == ("columns" in payload):
         raise InvalidInput(f"The request body needs exactly one of 'records' or 'columns'. {_SHAPES}.")
     if "records" in payload:
-        return PredictRequest(_records_frame(payload["records"]), proba)
-    return PredictRequest(_columns_frame(payload["columns"]), proba)
+        return PredictRequest(_records_frame(payload["records"]), proba, payload["records"], key)
+    return PredictRequest(_columns_frame(payload["columns"]), proba, payload, key)
+
+
+def parse_arrow_request(body: bytes) -> PredictRequest:
+    """An Arrow IPC stream body (one table, any number of record batches) as a DataFrame.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> sink = pa.BufferOutputStream()
+        >>> table = pa.table({"x": [1.5, 2.5]})
+        >>> with pa.ipc.new_stream(sink, table.schema) as writer:
+        ...     writer.write_table(table)
+        >>> parse_arrow_request(sink.getvalue().to_pybytes()).frame.shape
+        (2, 1)
+    """
+    if not body:
+        raise InvalidInput("The request body is empty: send an Arrow IPC stream with at least one row")
+    try:
+        table = pa.ipc.open_stream(pa.py_buffer(body)).read_all()
+        frame = table.to_pandas()
+    except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+        raise InvalidInput(
+            f"The request body is not a readable Arrow IPC stream ({exc}); write it with "
+            "pyarrow.ipc.new_stream (the stream format, not the file format)"
+        ) from None
+    if not len(frame):
+        raise InvalidInput("The Arrow stream holds no rows: there is nothing to predict")
+    return PredictRequest(frame, None)
+
+
+def wants_arrow(accept: str) -> bool:
+    """Whether an ``Accept`` header asks for an Arrow stream answer.
+
+    Example:
+        >>> wants_arrow("application/vnd.apache.arrow.stream"), wants_arrow("application/json")
+        (True, False)
+    """
+    return ARROW_STREAM in accept.lower()
+
+
+def arrow_answer(answer: dict[str, Any]) -> bytes:
+    """The answer's per-row fields as an Arrow stream: ``prediction`` and one ``proba_<class>`` per class.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> data = arrow_answer({"predictions": [0, 1]})
+        >>> pa.ipc.open_stream(data).read_all().column_names
+        ['prediction']
+    """
+    columns: dict[str, Any] = {"prediction": _column(answer["predictions"])}
+    probabilities = answer.get("probabilities")
+    if probabilities is not None:
+        matrix = np.asarray(probabilities, dtype=float)
+        classes = answer.get("classes") or list(range(matrix.shape[1]))
+        for i, name in enumerate(classes):
+            columns[f"proba_{name}"] = matrix[:, i]
+    table = pa.table(columns)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _column(values: Any) -> Any:
+    if isinstance(values, list) and values and isinstance(values[0], dict | list):
+        return [str(v) for v in values]  # structured outputs travel as JSON-ish text
+    return values
 
 
 def _records_frame(records: Any) -> pd.DataFrame:

@@ -85,6 +85,11 @@ def make_regressor(frame: pd.DataFrame) -> Any:
     return LinearRegression().fit(numbers, frame["distance"] * 0.1 + 3)
 
 
+def served(app: FastAPI, variant: str = "main") -> Any:
+    """The ModelService a variant of the app serves right now."""
+    return app.state.engine.plan.variants[variant].slot.current.service
+
+
 def client_of(app: FastAPI) -> Iterator[httpx.Client]:
     transport = SyncASGITransport(app)
     try:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serving_harness import MAX_REQUEST_BYTES, client_of, flights
+from serving_harness import MAX_REQUEST_BYTES, client_of, flights, served
 
 from shipyard.registry.flavors import LoadedModel, load_model_dir, save_model_dir
 from shipyard.serving import create_model_app
@@ -149,7 +149,7 @@ def test_an_unexpected_crash_is_a_json_500_with_the_request_id(
     def boom(frame: Any, *, proba: bool) -> Any:
         raise RuntimeError("bug in the server")
 
-    monkeypatch.setattr(app.state.service, "predict", boom)
+    monkeypatch.setattr(served(app), "predict_checked", boom)
     for http in client_of(app):
         response = post(http, {"records": records(flights(1))}, headers={**JSON, "x-request-id": "r1"})
         error = assert_error(response, 500, "internal_error", "RuntimeError")
@@ -349,7 +349,16 @@ def test_iso_strings_in_a_datetime_column_are_parsed(tmp_path: Any) -> None:
 
 def test_the_api_docs_show_the_models_own_example(http: httpx.Client) -> None:
     spec = http.get("/openapi.json").json()
-    assert set(spec["paths"]) == {"/health", "/ready", "/info", "/predict"}
+    assert set(spec["paths"]) == {
+        "/health",
+        "/ready",
+        "/info",
+        "/metrics",
+        "/predict",
+        "/explain",
+        "/feedback",
+        "/admin/reload",
+    }
     example = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["example"]
     assert set(example["records"][0]) == {"dep_delay", "distance", "carrier"}
     assert post(http, example).status_code == 200

@@ -10,6 +10,8 @@ import pytest
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
+from serving_harness import served
+
 from shipyard.cli.main import app as cli_app
 from shipyard.cli.serve_model import resolve_model_source
 from shipyard.config import load_settings
@@ -82,8 +84,8 @@ def test_one_worker_serves_the_model_loaded_up_front(
     serve_model(classifier_dir, port=9000)
     app, options = runs[0]
     assert isinstance(app, FastAPI)
-    assert app.state.service.ref == str(classifier_dir)
-    assert len(app.state.service.version) == 12  # the model file's digest prefix
+    assert served(app).ref == str(classifier_dir)
+    assert len(served(app).version) == 12  # the model file's digest prefix
     assert options["port"] == 9000 and "workers" not in options
 
 
@@ -105,7 +107,7 @@ def test_several_workers_load_the_model_from_the_environment(
     assert target == "shipyard.serving.app:app_from_env"
     assert options["factory"] is True and options["workers"] == 2
     worker_app = app_from_env()
-    assert (worker_app.state.service.ref, worker_app.state.service.version) == ("flights@prod", "3")
+    assert (served(worker_app).ref, served(worker_app).version) == ("flights@prod", "3")
 
 
 def test_the_factory_without_a_model_directory_says_how_to_set_one(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,273 @@
+"""Adaptive micro-batching: concurrent requests for one variant share a single ``predict`` call.
+
+Each variant has a :class:`MicroBatcher` with one dispatcher task. A request is parsed and checked against
+the signature *before* it is queued (a bad request is refused on its own and never joins a batch), then:
+
+- when the model is idle and no other prediction request is being read or parsed, the request is
+  dispatched at once: a lone request never waits;
+- while a ``predict`` runs, arriving requests queue up and go together in the next call (up to
+  ``max_batch_size`` rows; a single larger request goes alone);
+- when the model is idle but other requests are still arriving (counted by :class:`Arrivals`), the
+  dispatcher waits up to ``max_wait_ms`` for them to join, then dispatches.
+
+The batch is predicted in a worker thread: frames with the same columns and dtypes for the same model
+are concatenated, predicted once (with probabilities when any request asked for them), and the outputs
+split back by row counts. If a batch call fails, its requests are retried one by one, so an input that
+only the model rejects (an unseen category, say) fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+from anyio import to_thread
+
+__all__ = ["Arrivals", "BatchItem", "MicroBatcher", "Predictor", "PredictorOutput", "predict_group"]
+
+
+class Predictor(Protocol):
+    """What the batcher calls: a model service that predicts on an already checked frame."""
+
+    def predict_checked(self, frame: pd.DataFrame, *, proba: bool) -> PredictorOutput: ...
+
+
+@dataclass
+class PredictorOutput:
+    """Raw outputs for one frame: predictions (and probabilities when asked), one row per input row."""
+
+    predictions: Any
+    probabilities: Any = None
+
+
+@dataclass
+class BatchItem:
+    """One queued request: its checked frame, whether it wants probabilities, and its future."""
+
+    service: Predictor
+    frame: pd.DataFrame
+    proba: bool
+    future: asyncio.Future[PredictorOutput] = field(repr=False)
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+
+class Arrivals:
+    """How many prediction requests are being read or parsed right now (they may join the next batch).
+
+    Example:
+        >>> arrivals = Arrivals()
+        >>> with arrivals.arriving():
+        ...     arrivals.count
+        1
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._changed: asyncio.Event | None = None
+
+    @contextlib.contextmanager
+    def arriving(self) -> Any:
+        self.count += 1
+        try:
+            yield
+        finally:
+            self.count -= 1
+            self.notify()
+
+    def notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    def event(self) -> asyncio.Event:
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        return self._changed
+
+
+BatchObserver = Callable[[int, int, float], None]
+"""Called after each model call with (requests, rows, seconds): the metrics hook."""
+
+
+class MicroBatcher:
+    """Gathers concurrent requests for one variant into one ``predict`` call (see the module docstring).
+
+    Example:
+        >>> batcher = MicroBatcher(max_batch_size=64, max_wait_ms=2.0)
+        >>> output = await batcher.submit(service, checked_frame, proba=False)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        max_batch_size: int = 64,
+        max_wait_ms: float = 2.0,
+        arrivals: Arrivals | None = None,
+        observe: BatchObserver | None = None,
+    ) -> None:
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.arrivals = arrivals or Arrivals()
+        self.observe = observe
+        self.calls = 0  # model calls made (for tests and the bench: requests / calls = mean batch)
+        self._queue: deque[BatchItem] = deque()
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def submit(self, service: Predictor, frame: pd.DataFrame, *, proba: bool) -> PredictorOutput:
+        """Queue a checked frame and wait for its own outputs."""
+        if self._closed:
+            raise RuntimeError("the batcher is closed")
+        loop = asyncio.get_running_loop()
+        item = BatchItem(service, frame, proba, loop.create_future())
+        self._queue.append(item)
+        self._ensure_running()
+        assert self._wakeup is not None
+        self._wakeup.set()
+        return await item.future
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._wakeup = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="shipyard-batcher")
+
+    async def close(self) -> None:
+        """Finish what is queued, then stop the dispatcher."""
+        self._closed = True
+        if self._task is not None and self._wakeup is not None:
+            self._wakeup.set()
+            await self._task
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            if not self._queue:
+                if self._closed:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            await self._gather_arrivals()
+            batch = self._take()
+            try:
+                await to_thread.run_sync(self._predict_batch, batch)
+            except BaseException as exc:  # cancelled: the waiting requests must not hang
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(exc))
+                raise
+
+    async def _gather_arrivals(self) -> None:
+        """Wait (up to max_wait) for requests still being parsed, unless the batch is already full."""
+        if self.max_wait_s <= 0 or self.arrivals.count == 0:
+            return
+        deadline = time.monotonic() + self.max_wait_s
+        event = self.arrivals.event()
+        while self.arrivals.count > 0 and self._queued_rows() < self.max_batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)
+
+    def _queued_rows(self) -> int:
+        return sum(item.rows for item in self._queue)
+
+    def _take(self) -> list[BatchItem]:
+        batch = [self._queue.popleft()]
+        rows = batch[0].rows
+        while self._queue and rows + self._queue[0].rows <= self.max_batch_size:
+            item = self._queue.popleft()
+            rows += item.rows
+            batch.append(item)
+        return batch
+
+    def _predict_batch(self, batch: list[BatchItem]) -> None:
+        """Worker thread: one model call per group of compatible frames; results set on the loop."""
+        for group in _groups(batch):
+            started = time.perf_counter()
+            results = predict_group(group)
+            self.calls += 1
+            if self.observe is not None:
+                self.observe(len(group), sum(i.rows for i in group), time.perf_counter() - started)
+            for item, result in zip(group, results, strict=True):
+                item.future.get_loop().call_soon_threadsafe(_resolve, item.future, result)
+
+
+def _resolve(future: asyncio.Future[PredictorOutput], result: PredictorOutput | BaseException) -> None:
+    if future.done():  # the request was cancelled (client went away)
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+def _groups(batch: list[BatchItem]) -> list[list[BatchItem]]:
+    """Items that can share one call: same model object, same columns and dtypes."""
+    groups: dict[tuple[Any, ...], list[BatchItem]] = {}
+    for item in batch:
+        key = (id(item.service), tuple(item.frame.columns), tuple(item.frame.dtypes))
+        groups.setdefault(key, []).append(item)
+    return list(groups.values())
+
+
+def predict_group(group: list[BatchItem]) -> list[PredictorOutput | BaseException]:
+    """Predict a group in one call and split the outputs; on failure, each item alone.
+
+    Example:
+        >>> predict_group([item_a, item_b])  # doctest: +SKIP
+        [PredictorOutput(predictions=array([1])), PredictorOutput(predictions=array([0, 1]))]
+    """
+    service = group[0].service
+    if len(group) == 1:
+        return [_predict_one(group[0])]
+    proba = any(item.proba for item in group)
+    try:
+        frame = pd.concat([item.frame for item in group], ignore_index=True)
+        output = service.predict_checked(frame, proba=proba)
+        if _length(output.predictions) != len(frame):
+            raise ValueError("the model returned a different number of predictions than rows")
+    except Exception:  # noqa: BLE001 - isolate: the culprit fails alone below
+        return [_predict_one(item) for item in group]
+    results: list[PredictorOutput | BaseException] = []
+    start = 0
+    for item in group:
+        stop = start + item.rows
+        probabilities = _rows(output.probabilities, start, stop) if item.proba else None
+        results.append(PredictorOutput(_rows(output.predictions, start, stop), probabilities))
+        start = stop
+    return results
+
+
+def _predict_one(item: BatchItem) -> PredictorOutput | BaseException:
+    try:
+        return item.service.predict_checked(item.frame, proba=item.proba)
+    except Exception as exc:  # noqa: BLE001 - handed to the request that caused it
+        return exc
+
+
+def _length(output: Any) -> int:
+    try:
+        return len(output)
+    except TypeError:
+        return -1
+
+
+def _rows(output: Any, start: int, stop: int) -> Any:
+    if output is None:
+        return None
+    iloc = getattr(output, "iloc", None)
+    if iloc is not None:  # pandas: positional, index reset so the JSON is the request's own
+        return iloc[start:stop].reset_index(drop=True)
+    return output[start:stop]

@@ -1,0 +1,276 @@
+"""The model server's endpoints, over an :class:`~shipyard.serving.engine.Engine`.
+
+``/predict`` and ``/explain`` take the same bodies (JSON records or columns, or an Arrow IPC stream);
+the sticky key comes from the ``x-shipyard-key`` header, else the body field the deployment names
+(top level, or a column of the first row; a column the model does not take is removed before the check).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+from anyio import to_thread
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shipyard.errors import InvalidInput, InvalidState, PayloadTooLarge
+from shipyard.registry.flavors import read_input_example
+from shipyard.serving.engine import Engine, NotReady, PredictCall
+from shipyard.serving.explain import MAX_EXPLAIN_ROWS, explain_rows
+from shipyard.serving.http import JSONResponse, loads, read_body, request_id
+from shipyard.serving.metrics import CONTENT_TYPE
+from shipyard.serving.payload import (
+    ARROW_STREAM,
+    PredictRequest,
+    arrow_answer,
+    parse_arrow_request,
+    parse_predict_request,
+    parse_proba_flag,
+    wants_arrow,
+)
+from shipyard.serving.slots import Loaded
+
+__all__ = ["KEY_HEADER", "install_routes"]
+
+KEY_HEADER = "x-shipyard-key"
+VARIANT_HEADER = "x-shipyard-variant"
+VERSION_HEADER = "x-shipyard-model-version"
+_MAX_FEEDBACK = 10_000
+
+
+def install_routes(
+    app: FastAPI, engine: Engine, *, max_request_bytes: int, predict_openapi: dict[str, Any]
+) -> None:
+    """Add every endpoint to ``app``.
+
+    Example:
+        >>> install_routes(app, engine, max_request_bytes=1 << 20, predict_openapi={})  # doctest: +SKIP
+    """
+
+    @app.get("/health", summary="Liveness: the process answers")
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/ready", summary="Readiness: every live variant has its model loaded")
+    async def ready() -> JSONResponse:
+        return _ready(engine)
+
+    @app.get("/info", summary="The deployment: variants, models, versions, shares and the signature")
+    async def info() -> JSONResponse:
+        return JSONResponse(_info(engine))
+
+    @app.get("/metrics", summary="Prometheus metrics of this process")
+    async def metrics() -> Response:
+        return Response(engine.metrics.render(), media_type=CONTENT_TYPE)
+
+    @app.post(
+        "/predict", summary="Predict on records, columns or an Arrow stream", openapi_extra=predict_openapi
+    )
+    async def predict(request: Request) -> Response:
+        with engine.arrivals.arriving():
+            call = await _read_call(request, engine, max_request_bytes)
+        # no await between leaving `arriving` and queueing: the batcher sees this request as queued
+        prediction = await engine.predict(call)
+        key = prediction.loaded.key
+        answer = {
+            **prediction.answer,
+            "variant": prediction.variant,
+            "model": key.ref,
+            "version": key.version,
+            "model_version": key.version,
+            "request_id": call.request_id,
+        }
+        headers = {VARIANT_HEADER: prediction.variant, VERSION_HEADER: key.version}
+        if wants_arrow(request.headers.get("accept", "")):
+            return Response(arrow_answer(answer), media_type=ARROW_STREAM, headers=headers)
+        return JSONResponse(answer, headers=headers)
+
+    @app.post("/explain", summary="Per-row feature attributions", openapi_extra=predict_openapi)
+    async def explain(request: Request) -> JSONResponse:
+        call = await _read_call(request, engine, max_request_bytes)
+        return JSONResponse(await _explain(engine, call))
+
+    @app.post("/feedback", summary="Ground truth for a request id", status_code=202)
+    async def feedback(request: Request) -> JSONResponse:
+        _require_json(request)
+        rows = _feedback_rows(loads_or_400(await read_body(request, max_request_bytes)))
+        if engine.feed is None:
+            raise InvalidState(
+                "This server keeps no prediction log (started with --no-prediction-log or "
+                "prediction_log.enabled: false), so feedback has nowhere to go"
+            )
+        await engine.feed.append_feedback(rows)
+        return JSONResponse({"accepted": len(rows)}, status_code=202)
+
+    @app.post("/admin/reload", summary="Re-resolve model aliases and the stored deployment now")
+    async def reload() -> JSONResponse:
+        return JSONResponse(await engine.reload())
+
+
+async def _read_call(request: Request, engine: Engine, max_bytes: int) -> PredictCall:
+    wanted = parse_proba_flag(request.query_params.get("proba"))
+    media = _media(request)
+    sticky = engine.plan.spec.sticky_key
+    body = await read_body(request, max_bytes)
+    parsed: PredictRequest
+    if media == ARROW_STREAM:
+        parsed = parse_arrow_request(body)
+    else:
+        _require_json(request)
+        parsed = parse_predict_request(body, sticky)
+    key = request.headers.get(KEY_HEADER) or parsed.key
+    key_column = None
+    if sticky and sticky in parsed.frame.columns:
+        key_column = sticky
+        if key is None:
+            key = str(parsed.frame[sticky].iloc[0])
+    return PredictCall(
+        parsed.frame,
+        bool(wanted) or bool(parsed.proba),
+        request_id(request),
+        key=key,
+        inputs=parsed.inputs,
+        key_column=key_column,
+    )
+
+
+def _media(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _require_json(request: Request) -> None:
+    media = _media(request)
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise StarletteHTTPException(
+            415,
+            f"Content-Type {media!r} is not JSON; send the body as JSON with "
+            "'Content-Type: application/json' (curl: -H 'Content-Type: application/json'), "
+            f"or an Arrow IPC stream as {ARROW_STREAM}",
+        )
+
+
+def loads_or_400(body: bytes) -> Any:
+    """The JSON of a body, or ``InvalidInput`` (400)."""
+    try:
+        return loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput(f"Malformed JSON in the request body: {exc}") from None
+
+
+def _ready(engine: Engine) -> JSONResponse:
+    plan = engine.plan
+    variants = {
+        name: (v.slot.current.key.version if v.slot.current is not None else None)
+        for name, v in plan.variants.items()
+    }
+    waiting = [v.name for v in plan.spec.live if plan.variants[v.name].slot.current is None]
+    body: dict[str, Any] = {"deployment": plan.spec.name, "variants": variants}
+    primary = plan.variants[plan.spec.live[0].name].slot.current
+    if primary is not None:
+        body.update(model=primary.key.ref, version=primary.key.version)
+    if waiting:
+        return JSONResponse({"status": "loading", "waiting": waiting, **body}, status_code=503)
+    return JSONResponse({"status": "ready", **body})
+
+
+def _info(engine: Engine) -> dict[str, Any]:
+    plan = engine.plan
+    shares = plan.router.shares
+    variants = []
+    for spec in plan.spec.variants:
+        loaded = plan.variants[spec.name].slot.current
+        variants.append(
+            {
+                "name": spec.name,
+                "mode": spec.mode,
+                "weight": spec.weight,
+                "share": shares.get(spec.name, 0.0),
+                "model": spec.model,
+                "resolved": loaded.key.ref if loaded is not None else None,
+                "version": loaded.key.version if loaded is not None else None,
+                "loaded": loaded is not None,
+            }
+        )
+    primary = plan.variants[plan.spec.live[0].name].slot.current
+    head = primary.service.info() if primary is not None else {"model": None, "version": None}
+    return {
+        **head,
+        "deployment": plan.spec.name,
+        "deployment_version": plan.record_version,
+        "variants": variants,
+        "sticky_key": plan.spec.sticky_key,
+        "batching": plan.spec.batching.model_dump(),
+        "prediction_log": engine.feed is not None,
+    }
+
+
+async def _explain(engine: Engine, call: PredictCall) -> dict[str, Any]:
+    if len(call.frame) > MAX_EXPLAIN_ROWS:
+        raise PayloadTooLarge(
+            f"/explain takes at most {MAX_EXPLAIN_ROWS} rows per request (got {len(call.frame)}); "
+            "send smaller batches",
+            details={"limit": MAX_EXPLAIN_ROWS, "rows": len(call.frame)},
+        )
+    _plan, variant = engine.choose(call.key)
+    loaded = variant.slot.current
+    if loaded is None:
+        raise NotReady(f"Variant {variant.spec.name} is still loading; try again when GET /ready is 200")
+    frame = loaded.service.check(call.frame_for(loaded.service), proba=False)
+    background = _background(loaded)
+    result = await to_thread.run_sync(lambda: explain_rows(loaded.service.model, frame, background))
+    return {
+        **result,
+        "variant": variant.spec.name,
+        "model": loaded.key.ref,
+        "version": loaded.key.version,
+        "request_id": call.request_id,
+    }
+
+
+_BACKGROUNDS: dict[int, pd.DataFrame | None] = {}
+
+
+def _background(loaded: Loaded) -> pd.DataFrame | None:
+    """The model's input example (checked), the occlusion baseline; cached per loaded model."""
+    key = id(loaded.service.model)
+    if key not in _BACKGROUNDS:
+        if len(_BACKGROUNDS) > 64:
+            _BACKGROUNDS.clear()
+        example = read_input_example(loaded.service.model.path)
+        try:
+            _BACKGROUNDS[key] = loaded.service.check(example, proba=False) if example is not None else None
+        except InvalidInput:
+            _BACKGROUNDS[key] = None
+    return _BACKGROUNDS[key]
+
+
+def _feedback_rows(payload: Any) -> list[dict[str, Any]]:
+    items = payload.get("feedback") if isinstance(payload, dict) and "feedback" in payload else payload
+    items = items if isinstance(items, list) else [items]
+    if not items or len(items) > _MAX_FEEDBACK:
+        raise InvalidInput(f"Send 1 to {_MAX_FEEDBACK} feedback items, got {len(items)}")
+    now = int(time.time() * 1000)
+    rows = []
+    for i, item in enumerate(items):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("request_id"), str)
+            or not item["request_id"]
+        ):
+            raise InvalidInput(
+                f'Feedback item {i} needs a "request_id" (string) and a "label": '
+                '{"request_id": "…", "label": 1, "row": 0}'
+            )
+        if "label" not in item:
+            raise InvalidInput(f'Feedback item {i} (request {item["request_id"]}) has no "label"')
+        unknown = sorted(set(item) - {"request_id", "label", "row"})
+        if unknown:
+            raise InvalidInput(f"Feedback item {i} has unknown keys {unknown}; send request_id, label, row")
+        row = item.get("row")
+        if row is not None and (not isinstance(row, int) or isinstance(row, bool) or row < 0):
+            raise InvalidInput(f'Feedback item {i}: "row" must be a row number (0, 1, ...) or null')
+        rows.append({"request_id": item["request_id"], "ts": now, "label": item["label"], "row": row})
+    return rows
