@@ -1,4 +1,4 @@
-"""``shipyard serve``: serve one model over HTTP (``POST /predict``) from a directory or a packaged context.
+"""``shipyard serve``: serve a model or a deployment over HTTP (``POST /predict`` and friends).
 
 The model server is imported when the command runs, not when the CLI starts: it pulls in FastAPI,
 uvicorn and pandas, which every other command can do without.
@@ -6,8 +6,9 @@ uvicorn and pandas, which every other command can do without.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -17,9 +18,10 @@ from shipyard.cli.state import get_state
 from shipyard.config import Settings
 from shipyard.errors import InvalidInput
 from shipyard.registry import core
-from shipyard.tracking import Client
+from shipyard.registry.references import parse_model_ref
+from shipyard.serving.deployment import DeploymentSpec, parse_deployment, single_model_deployment
 
-__all__ = ["MODEL_FILE", "resolve_model_source", "serve"]
+__all__ = ["MODEL_FILE", "deployment_for", "resolve_model_source", "serve"]
 
 MODEL_FILE = "shipyard-model.yaml"
 REGISTRY_SCHEME = "models:/"
@@ -52,40 +54,107 @@ def resolve_model_source(source: str, settings: Settings) -> Path:
     )
 
 
-def registry_source(source: str, client: Client, trust: bool) -> tuple[Path, str, str]:
-    """Download (verified) the version ``source`` names; returns (folder, its ref, its version)."""
-    version = core.resolve(source, client)
-    folder = core.download_model(version, client=client)
-    core.verify_model_file(folder, version)
-    if trust:
-        client.audit(
-            "model.load_trusted",
-            "model_version",
-            f"{version.name}/{version.version}",
-            after={"digest": version.digest},
-            reason="served with --trust: the allowlist check was skipped",
-        )
-    return folder, version.ref, str(version.version)
-
-
 HostOption = Annotated[str, typer.Option("--host", help="Interface to bind (0.0.0.0 for all).")]
 PortOption = Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")]
 WorkersOption = Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")]
 
 
+def deployment_for(
+    source: str | None, config: Path | None, deployment: str | None, settings: Settings
+) -> DeploymentSpec | None:
+    """The deployment to serve: from ``--config FILE``, or one variant for SOURCE; None for ``--deployment``.
+
+    Example:
+        >>> deployment_for("models:/churn@champion", None, None, load_settings()).variants[0].model
+        'models:/churn@champion'
+    """
+    given = [
+        name
+        for name, value in (("SOURCE", source), ("--config", config), ("--deployment", deployment))
+        if value
+    ]
+    if len(given) != 1:
+        raise InvalidInput(
+            "Give exactly one of SOURCE (models:/name@alias or a model folder), --config FILE or "
+            f"--deployment NAME (got {', '.join(given) or 'none'}); "
+            "e.g. shipyard serve models:/churn@champion"
+        )
+    if config is not None:
+        return parse_deployment(config)
+    if source is None:
+        return None
+    if source.startswith(REGISTRY_SCHEME):
+        name = parse_model_ref(source).name
+        return single_model_deployment(source, name=_deployment_name(name))
+    folder = resolve_model_source(source, settings)
+    return single_model_deployment(str(folder), name=_deployment_name(folder.name))
+
+
+def _deployment_name(text: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", text).strip("-._")[:64]
+    return cleaned or "default"
+
+
+def _overrides(
+    batch_size: int | None, batch_wait_ms: float | None, no_batching: bool, no_log: bool, poll: float | None
+) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    batching: dict[str, Any] = {}
+    if batch_size is not None:
+        batching["max_batch_size"] = batch_size
+    if batch_wait_ms is not None:
+        batching["max_wait_ms"] = batch_wait_ms
+    if no_batching:
+        batching["enabled"] = False
+    if batching:
+        overrides["batching"] = batching
+    if no_log:
+        overrides["prediction_log"] = {"enabled": False}
+    if poll is not None:
+        overrides["reload"] = {"poll_interval_s": poll}
+    return overrides
+
+
 def serve(
     ctx: typer.Context,
     source: Annotated[
-        str,
+        str | None,
         typer.Argument(
-            metavar="SOURCE",
+            metavar="[SOURCE]",
             help="A registry reference (models:/churn@champion), a model directory or a packaged folder.",
             show_default=False,
         ),
-    ],
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="A deployment YAML file (variants, weights, modes, settings)."),
+    ] = None,
+    deployment: Annotated[
+        str | None,
+        typer.Option(
+            "--deployment", "-d", help="A deployment stored with `shipyard deployments`; followed live."
+        ),
+    ] = None,
     host: HostOption = "127.0.0.1",
     port: PortOption = 8080,
     workers: WorkersOption = 1,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, help="Most rows per micro-batched model call.")
+    ] = None,
+    batch_wait_ms: Annotated[
+        float | None,
+        typer.Option("--batch-wait-ms", min=0, help="Longest wait for requests still arriving (ms)."),
+    ] = None,
+    no_batching: Annotated[
+        bool, typer.Option("--no-batching", help="One model call per request (no micro-batching).")
+    ] = False,
+    no_prediction_log: Annotated[
+        bool, typer.Option("--no-prediction-log", help="Do not log requests and answers.")
+    ] = False,
+    poll_interval: Annotated[
+        float | None,
+        typer.Option("--poll-interval", min=0, help="Seconds between checks for alias moves (0: off)."),
+    ] = None,
     trust: Annotated[
         bool,
         typer.Option(
@@ -96,36 +165,49 @@ def serve(
         str, typer.Option("--log-level", help="critical, error, warning, info, debug or trace.")
     ] = "info",
 ) -> None:
-    """Serve a model over HTTP: POST /predict, GET /health, /ready and /info (docs at /docs).
+    """Serve models over HTTP: POST /predict, /explain, /feedback; GET /health, /ready, /info, /metrics.
 
-    Requests are JSON records or columns, checked against the model's signature;
-    add ?proba=true for class probabilities. SOURCE is a registry reference (downloaded and
-    verified), a model directory or a packaged one.
+    SOURCE is a registry reference (followed: when its alias moves, the new version is loaded in
+    the background and swapped in), a model directory or a packaged one. --config serves a
+    deployment file with several variants (A/B, canary, shadow); --deployment a stored one, whose
+    new versions are followed too. Requests are JSON records or columns (or an Arrow stream),
+    checked against the model's signature; add ?proba=true for class probabilities.
 
     Examples:
 
       shipyard serve models:/churn@champion
-      shipyard serve ./churn-model
-      shipyard serve ./churn-package --host 0.0.0.0 --port 8080 --workers 4
+      shipyard serve ./churn-model --no-prediction-log
+      shipyard serve --config deployment.yaml --workers 4
+      shipyard serve --deployment churn --host 0.0.0.0 --port 8080
       curl -s localhost:8080/predict -H 'Content-Type: application/json' \\
           -d '{"records": [{"dep_delay": 3.0, "distance": 719}]}'
     """
-    from shipyard.serving import serve_model  # heavy (FastAPI, uvicorn, pandas): only this command needs it
+    from shipyard.serving.app import serve_deployment  # heavy (FastAPI, uvicorn, pandas): only this command
 
     state = get_state(ctx)
     settings = state.settings()
-    ref, version = "", ""  # a directory: the server names it
-    if source.startswith(REGISTRY_SCHEME):
-        model_dir, ref, version = registry_source(source, state.client(), trust)
-    else:
-        model_dir = resolve_model_source(source, settings)
-    render.err_console().print(
-        Text(f"Serving {model_dir} on http://{host}:{port} (workers={workers})"), soft_wrap=True
+    spec = deployment_for(source, config, deployment, settings)
+    registry = (
+        deployment is not None
+        or spec is None
+        or any(v.model.startswith(REGISTRY_SCHEME) for v in spec.variants)
     )
-    serve_model(
-        model_dir,
-        model_ref=ref,
-        model_version=version,
+    client = state.client() if registry else None
+    if spec is None:
+        assert deployment is not None and client is not None
+        spec = parse_deployment(client.store.get_deployment(deployment).spec_yaml)
+    for variant in spec.variants:  # a typo in a reference fails here, before anything starts
+        if client is not None and variant.model.startswith(REGISTRY_SCHEME):
+            core.resolve(variant.model, client)
+    what = f"deployment {deployment}" if deployment else (str(config) if config else source)
+    render.err_console().print(
+        Text(f"Serving {what} on http://{host}:{port} (workers={workers})"), soft_wrap=True
+    )
+    serve_deployment(
+        spec,
+        client=client,
+        stored=deployment,
+        overrides=_overrides(batch_size, batch_wait_ms, no_batching, no_prediction_log, poll_interval),
         host=host,
         port=port,
         workers=workers,

@@ -1,4 +1,5 @@
-"""``shipyard serve SOURCE``: which directory it serves, how it starts uvicorn, and its clean errors."""
+"""``shipyard serve``: which deployment it serves (SOURCE, --config, --deployment), its flags, how it starts
+uvicorn, and its clean errors."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from typer.testing import CliRunner
-
 from serving_harness import served
+from typer.testing import CliRunner
 
 from shipyard.cli.main import app as cli_app
 from shipyard.cli.serve_model import resolve_model_source
@@ -19,6 +19,7 @@ from shipyard.errors import ConfigError, InvalidInput, UnsafeModel
 from shipyard.registry.flavors import save_model_dir
 from shipyard.serving import app as serving_app
 from shipyard.serving import app_from_env, serve_model
+from shipyard.serving.deployment import DeploymentSpec
 
 
 def test_a_model_directory_is_served_as_is(classifier_dir: Path) -> None:
@@ -42,31 +43,73 @@ def test_a_missing_or_wrong_source_names_what_was_expected(tmp_path: Path) -> No
         resolve_model_source(str(tmp_path), load_settings())
 
 
+def capture_serve(monkeypatch: pytest.MonkeyPatch) -> list[tuple[DeploymentSpec, dict[str, Any]]]:
+    calls: list[tuple[DeploymentSpec, dict[str, Any]]] = []
+    monkeypatch.setattr("shipyard.serving.app.serve_deployment", lambda spec, **kw: calls.append((spec, kw)))
+    return calls
+
+
 def test_the_command_serves_the_resolved_directory(
     classifier_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[tuple[Path, dict[str, Any]]] = []
-    monkeypatch.setattr("shipyard.serving.serve_model", lambda path, **kw: calls.append((path, kw)))
+    calls = capture_serve(monkeypatch)
     shutil.copytree(classifier_dir, tmp_path / "model")
     args = ["serve", str(tmp_path), "--port", "9123", "--workers", "3", "--host", "0.0.0.0"]
     result = CliRunner().invoke(cli_app, args)
     assert result.exit_code == 0, result.output
-    settings = calls[0][1].pop("settings")
+    spec, kw = calls[0]
+    assert [v.model for v in spec.variants] == [str(tmp_path / "model")]
+    settings = kw.pop("settings")
     assert settings.home == str(tmp_path / "home")  # the CLI's settings (SHIPYARD_HOME of the test)
-    assert calls == [
-        (
-            tmp_path / "model",
-            {
-                "model_ref": "",
-                "model_version": "",
-                "host": "0.0.0.0",
-                "port": 9123,
-                "workers": 3,
-                "trust": False,
-                "log_level": "info",
-            },
-        )
-    ]
+    assert kw == {
+        "client": None,  # a folder needs no store
+        "stored": None,
+        "overrides": {},
+        "host": "0.0.0.0",
+        "port": 9123,
+        "workers": 3,
+        "trust": False,
+        "log_level": "info",
+    }
+
+
+def test_batching_logging_and_polling_flags_become_overrides(
+    classifier_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = capture_serve(monkeypatch)
+    args = ["serve", str(classifier_dir), "--batch-size", "128", "--batch-wait-ms", "0.5"]
+    result = CliRunner().invoke(cli_app, [*args, "--no-prediction-log", "--poll-interval", "0.25"])
+    assert result.exit_code == 0, result.output
+    assert calls[0][1]["overrides"] == {
+        "batching": {"max_batch_size": 128, "max_wait_ms": 0.5},
+        "prediction_log": {"enabled": False},
+        "reload": {"poll_interval_s": 0.25},
+    }
+    result = CliRunner().invoke(cli_app, ["serve", str(classifier_dir), "--no-batching"])
+    assert calls[1][1]["overrides"] == {"batching": {"enabled": False}}
+
+
+def test_a_deployment_file_is_served_with_its_variants(
+    classifier_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = capture_serve(monkeypatch)
+    config = tmp_path / "deployment.yaml"
+    config.write_text(
+        f"name: flights\nvariants:\n  - {{name: a, model: '{classifier_dir}', weight: 90}}\n"
+        f"  - {{name: b, model: '{classifier_dir}', weight: 10, mode: canary}}\n"
+    )
+    result = CliRunner().invoke(cli_app, ["serve", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    spec, kw = calls[0]
+    assert spec.name == "flights" and spec.shares() == {"a": 0.9, "b": 0.1}
+    assert kw["client"] is None and kw["stored"] is None
+
+
+@pytest.mark.parametrize("args", [[], ["models:/churn@prod", "--deployment", "churn"]])
+def test_exactly_one_source_is_required(args: list[str]) -> None:
+    result = CliRunner().invoke(cli_app, ["serve", *args])
+    assert result.exit_code == 1
+    assert "exactly one of SOURCE" in result.stderr
 
 
 def test_a_bad_source_is_one_error_line_and_exit_1(tmp_path: Path) -> None:
@@ -129,7 +172,7 @@ def test_an_unsafe_model_fails_before_the_server_starts(
         serve_model(tmp_path / "pyfunc")
 
 
-def test_a_registry_reference_is_downloaded_verified_and_served_with_its_version(
+def test_a_registry_reference_is_served_as_a_followed_variant(
     classifier_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from shipyard.registry import core
@@ -143,10 +186,10 @@ def test_a_registry_reference_is_downloaded_verified_and_served_with_its_version
     mv = core.register_model(loaded.raw, "churn", signature=loaded.signature, client=client)
     client.store.set_model_alias("churn", "prod", mv.version, "alice")
     client.close()
-    calls: list[tuple[Path, dict[str, Any]]] = []
-    monkeypatch.setattr("shipyard.serving.serve_model", lambda path, **kw: calls.append((path, kw)))
+    calls = capture_serve(monkeypatch)
     result = CliRunner().invoke(cli_app, ["serve", "models:/churn@prod"])
     assert result.exit_code == 0, result.output
-    (path, kw) = calls[0]
-    assert (path / "shipyard-model.yaml").is_file()
-    assert (kw["model_ref"], kw["model_version"]) == ("models:/churn/1", "1")
+    spec, kw = calls[0]
+    assert spec.name == "churn"
+    assert [v.model for v in spec.variants] == ["models:/churn@prod"]
+    assert kw["client"] is not None
