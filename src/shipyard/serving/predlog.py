@@ -125,6 +125,7 @@ _HOUR_MS = 3_600_000
 _MAX_BACKOFF_S = 30.0
 _WATCH_S = 0.5  # how often an idle writer checks that the main thread is still alive
 _EXIT_TIMEOUT_S = 30.0  # the final flush when the program ends without close()
+_CHUNK_ROWS = 2_048  # rows per Arrow conversion call (see _to_table)
 _CONVERSION_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError, orjson.JSONEncodeError)
 
 
@@ -542,10 +543,26 @@ def _columns(
 def _to_table(
     rows: list[dict[str, Any]], schema: pa.Schema, deployment: str, now_ms: int
 ) -> tuple[pa.Table, list[int], int]:
-    """The rows as a table of ``schema``, their ts, and how many rows were skipped as unconvertible."""
+    """The rows as a table of ``schema``, their ts, and how many rows were skipped as unconvertible.
+
+    Converted in chunks: building an Arrow array from Python objects holds the GIL for the whole call, and
+    short calls keep the request threads' wait for the GIL short.
+    """
+    batches, ts, bad = [], [], 0
+    for start in range(0, len(rows), _CHUNK_ROWS):
+        batch, chunk_ts, chunk_bad = _to_batch(rows[start : start + _CHUNK_ROWS], schema, deployment, now_ms)
+        batches.append(batch)
+        ts.extend(chunk_ts)
+        bad += chunk_bad
+    return pa.Table.from_batches(batches, schema=schema), ts, bad
+
+
+def _to_batch(
+    rows: list[dict[str, Any]], schema: pa.Schema, deployment: str, now_ms: int
+) -> tuple[pa.RecordBatch, list[int], int]:
     try:
         arrays, ts = _columns(rows, schema, deployment, now_ms)
-        return pa.Table.from_arrays(arrays, schema=schema), ts, 0
+        return pa.RecordBatch.from_arrays(arrays, schema=schema), ts, 0
     except _CONVERSION_ERRORS:
         pass
     good = []
@@ -556,7 +573,7 @@ def _to_table(
         except _CONVERSION_ERRORS:
             continue
     arrays, ts = _columns(good, schema, deployment, now_ms)
-    return pa.Table.from_arrays(arrays, schema=schema), ts, len(rows) - len(good)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema), ts, len(rows) - len(good)
 
 
 def _serialize(table: pa.Table) -> bytes:

@@ -342,6 +342,20 @@ def test_rows_that_do_not_fit_the_schema_are_skipped_and_counted(
     assert (stats["written"], stats["invalid"], stats["buffered"]) == (2, 2, 0)
 
 
+def test_large_flushes_are_converted_in_chunks_without_losing_order_or_good_rows(
+    make_log: Callable[..., ParquetPredictionLog], tmp_path: Path
+) -> None:
+    sink = make_log(flush_interval_s=60)  # everything in the final flush: several conversion chunks
+    rows = [row(i, ts=T0 + i * 1_000) for i in range(5_000)]  # 5,000 s: two hour partitions
+    rows[3_000]["status"] = "broken"
+    sink.append(rows)
+    sink.close()
+    expected = [f"r{i}" for i in range(5_000) if i != 3_000]
+    assert read_prediction_log(tmp_path / "log")["request_id"].tolist() == expected
+    assert len(parts(tmp_path / "log")) == 2
+    assert (sink.stats()["written"], sink.stats()["invalid"]) == (4_999, 1)
+
+
 def test_readers_ignore_temp_files_of_a_dead_writer(
     make_log: Callable[..., ParquetPredictionLog], tmp_path: Path
 ) -> None:
