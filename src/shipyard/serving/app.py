@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ __all__ = [
     "TRUST_ENV",
     "ModelService",
     "app_from_env",
+    "apply_overrides",
     "create_deployment_app",
     "create_model_app",
     "deployment_app_from_env",
@@ -111,7 +112,8 @@ def create_deployment_app(
     stored: str | None = None,
     trust: bool = False,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-    adjust: Callable[[DeploymentSpec], DeploymentSpec] | None = None,
+    overrides: dict[str, Any] | None = None,
+    settings: Settings | None = None,
     example_model: LoadedModel | None = None,
     owns_client: bool = False,
 ) -> FastAPI:
@@ -130,7 +132,9 @@ def create_deployment_app(
         stored: The name of the stored deployment being served: the poller follows its new versions.
         trust: Load models whose pickles reference modules outside the allowlist.
         max_request_bytes: Larger request bodies are refused with 413 before they are parsed.
-        adjust: Applied to every spec served, the stored ones included (command-line overrides).
+        overrides: Settings applied over every spec served, the stored ones included (the command
+            line's ``--batch-size`` and the like; see :func:`apply_overrides`).
+        settings: Where the prediction log goes when there is no client (its artifact URI).
         example_model: A model whose input example the API docs show.
         owns_client: Close ``client`` on shutdown.
 
@@ -150,12 +154,13 @@ def create_deployment_app(
         metrics=metrics,
         read_deployment=read_deployment,
         record_version=record_version,
-        adjust=adjust,
+        adjust=(lambda s: apply_overrides(s, overrides)) if overrides else None,
     )
+    artifact_uri = (client.settings if client is not None else settings or load_settings()).artifact_uri
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        opened = sink if sink is not None else _open_sink(engine.plan.spec, client)
+        opened = sink if sink is not None else _open_sink(engine.plan.spec, artifact_uri)
         if opened is not None:
             log_spec = engine.plan.spec.prediction_log
             engine.feed = LogFeed(opened, max_pending=log_spec.max_buffered_rows, on_full=log_spec.on_full)
@@ -187,10 +192,29 @@ def create_deployment_app(
     return app
 
 
-def _open_sink(spec: DeploymentSpec, client: Client | None) -> PredictionSink | None:
-    if not spec.prediction_log.enabled or client is None:
+def _open_sink(spec: DeploymentSpec, artifact_uri: str) -> PredictionSink | None:
+    if not spec.prediction_log.enabled:
         return None
-    return open_prediction_log(spec.prediction_log, client.settings.artifact_uri, spec.name)
+    return open_prediction_log(spec.prediction_log, artifact_uri, spec.name)
+
+
+def apply_overrides(spec: DeploymentSpec, overrides: dict[str, Any] | None) -> DeploymentSpec:
+    """``spec`` with some of its settings replaced: ``{"batching": {"max_batch_size": 128}, ...}``.
+
+    Example:
+        >>> spec = single_model_deployment("models:/churn@champion")
+        >>> apply_overrides(spec, {"batching": {"enabled": False}}).batching.enabled
+        False
+    """
+    if not overrides:
+        return spec
+    data = spec.model_dump(mode="json")
+    for section, values in overrides.items():
+        if isinstance(values, dict) and isinstance(data.get(section), dict):
+            data[section] = {**data[section], **values}
+        else:
+            data[section] = values
+    return parse_deployment(data)
 
 
 def stored_deployment_reader(client: Client | None, name: str) -> DeploymentReader:
@@ -274,6 +298,7 @@ def serve_deployment(
     *,
     client: Client | None,
     stored: str | None = None,
+    overrides: dict[str, Any] | None = None,
     host: str = "127.0.0.1",
     port: int = 8080,
     workers: int = 1,
@@ -294,7 +319,13 @@ def serve_deployment(
     """
     settings = settings or (client.settings if client is not None else load_settings())
     app = create_deployment_app(
-        spec, client=client, stored=stored, trust=trust, max_request_bytes=settings.max_request_bytes
+        spec,
+        client=client,
+        stored=stored,
+        trust=trust,
+        overrides=overrides,
+        settings=settings,
+        max_request_bytes=settings.max_request_bytes,
     )
     engine: Engine = app.state.engine
     engine.preload()
@@ -304,7 +335,13 @@ def serve_deployment(
         return
     served = engine.plan.spec
     del app, engine  # each worker loads its own copy
-    payload = {"spec": served.model_dump(mode="json"), "stored": stored, "trust": trust}
+    payload = {
+        "spec": served.model_dump(mode="json"),
+        "stored": stored,
+        "trust": trust,
+        "overrides": overrides,
+        "registry": client is not None,
+    }
     os.environ[DEPLOYMENT_ENV] = json.dumps(payload)
     uvicorn.run("shipyard.serving.app:deployment_app_from_env", factory=True, workers=workers, **options)
 
@@ -322,13 +359,16 @@ def deployment_app_from_env() -> FastAPI:
             f"{DEPLOYMENT_ENV} is not set; it holds the deployment as JSON. Run: shipyard serve --config FILE"
         )
     payload = json.loads(text)
-    client = Client()
+    settings = load_settings()
+    client = Client(settings=settings) if payload.get("registry", True) else None
     return create_deployment_app(
         payload["spec"],
         client=client,
         stored=payload.get("stored"),
         trust=bool(payload.get("trust")),
-        max_request_bytes=client.settings.max_request_bytes,
+        overrides=payload.get("overrides"),
+        settings=settings,
+        max_request_bytes=settings.max_request_bytes,
         owns_client=True,
     )
 

@@ -17,6 +17,8 @@ Two methods, and the answer says which one ran:
 from __future__ import annotations
 
 import importlib.util
+import logging
+import warnings
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,8 @@ import pandas as pd
 from shipyard.registry.flavors import LoadedModel
 
 __all__ = ["MAX_EXPLAIN_ROWS", "explain_rows"]
+
+log = logging.getLogger("shipyard.serving")
 
 MAX_EXPLAIN_ROWS = 1_000
 _TREE_TYPES = ("Forest", "Trees", "Tree", "GradientBoosting", "XGB", "LGBM", "Booster")
@@ -42,8 +46,8 @@ def explain_rows(model: LoadedModel, frame: pd.DataFrame, background: pd.DataFra
     if _tree_model(model.raw) and all(pd.api.types.is_numeric_dtype(t) for t in frame.dtypes):
         try:
             return _shap(model, frame)
-        except Exception:  # noqa: BLE001 - shap refused this model: the fallback answers instead
-            pass
+        except Exception as exc:  # noqa: BLE001 - shap refused this model: the fallback answers instead
+            log.info("TreeSHAP failed on %s (%s); explaining by occlusion", type(model.raw).__name__, exc)
     return _occlusion(model, frame, background)
 
 
@@ -53,10 +57,12 @@ def _tree_model(raw: Any) -> bool:
 
 
 def _shap(model: LoadedModel, frame: pd.DataFrame) -> dict[str, Any]:
-    import shap  # optional (shipyard[explain]); only imported when a tree model is explained
+    with warnings.catch_warnings():  # shap's (and its imports') deprecation chatter is not the caller's
+        warnings.simplefilter("ignore")
+        import shap  # optional (shipyard[explain]); only imported when a tree model is explained
 
-    explainer = shap.TreeExplainer(model.raw)
-    values = explainer.shap_values(frame)
+        explainer = shap.TreeExplainer(model.raw)
+        values = explainer.shap_values(frame)
     expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
     array = np.stack(values, axis=-1) if isinstance(values, list) else np.asarray(values, dtype=float)
     target = "raw output"
