@@ -301,7 +301,10 @@ class ParquetPredictionLog:
     # ---- request path -------------------------------------------------------------------------------
 
     def append(self, rows: list[dict[str, Any]]) -> None:
-        """Queue prediction rows for the log; returns at once unless the buffer is full (see ``on_full``)."""
+        """Queue prediction rows for the log; returns at once unless the buffer is full (see ``on_full``).
+
+        The sink keeps the dicts themselves (no copy): do not change them after the call.
+        """
         self._append(self._predictions, rows)
 
     def append_feedback(self, rows: list[dict[str, Any]]) -> None:
