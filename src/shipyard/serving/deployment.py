@@ -90,7 +90,7 @@ class PredictionLogSpec(_Strict):
     flush_interval_s: float = Field(default=1.0, gt=0, le=3_600)
     max_buffered_rows: int = Field(default=100_000, ge=100)
     on_full: Literal["block", "drop"] = "block"
-    path: str = Field(default="", description="where to write; default <artifact_uri>/predictions")
+    path: str = Field(default="", description="where to write; default <artifact_uri>/predictions-log")
 
 
 class ReloadSpec(_Strict):
