@@ -63,6 +63,7 @@ _LAZY = {
     "get_deployment": "shipyard.serving.manage",
     "promote_variant": "shipyard.serving.manage",
     "rollback_deployment": "shipyard.serving.manage",
+    "read_prediction_log": "shipyard.serving.predlog",
 }
 
 
@@ -122,6 +123,7 @@ __all__ = [
     "log_params",
     "promote_model",
     "promote_variant",
+    "read_prediction_log",
     "register_contract",
     "register_model",
     "reject_model",

@@ -60,6 +60,7 @@ PUBLIC_API = [
     "log_params",
     "promote_model",
     "promote_variant",
+    "read_prediction_log",
     "register_contract",
     "register_model",
     "reject_model",
