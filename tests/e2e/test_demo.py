@@ -155,3 +155,14 @@ def test_the_champion_was_evaluated_approved_by_a_second_user_and_audited(
 def test_next_steps_name_the_best_run(demo: DemoRun, client: Client) -> None:
     best = client.search_runs(EXPERIMENT, order_by="metrics.val_auc desc", limit=1).iloc[0]
     assert f"shipyard runs show {best['run_id']}" in demo.stdout
+
+
+def test_the_champion_was_served_and_every_request_logged(demo: DemoRun, client: Client) -> None:
+    from shipyard.serving.predlog import read_prediction_log
+
+    log = read_prediction_log(
+        f"{client.settings.artifact_uri}/predictions-log", deployment="flights-delay-demo"
+    )
+    assert len(log) > 100 and log["request_id"].is_unique
+    assert set(log["model"]) == {"models:/flights-delay/1"} and (log["status"] == 200).all()
+    assert "0 missing" in demo.stdout.replace("\n", " ")

@@ -7,6 +7,7 @@ from shipyard.demo.context import Stage
 from shipyard.demo.data import load_flights
 from shipyard.demo.next_steps import show_next_steps
 from shipyard.demo.registry import register_and_promote
+from shipyard.demo.serving import serve_champion
 from shipyard.demo.train import train_models
 from shipyard.demo.versioning import version_data
 
@@ -48,6 +49,13 @@ STAGES: tuple[Stage, ...] = (
         "it is evaluated (metrics, calibration, fairness by airport, feature importance) and promoted to "
         "champion only when the policy's gates pass and a second person has approved it.",
         register_and_promote,
+    ),
+    Stage(
+        "serve",
+        "Serve the champion",
+        "A model server answers July flights (data the model never saw) over HTTP with micro-batching; "
+        "every request and answer lands in the prediction log, which monitoring will read.",
+        serve_champion,
     ),
     Stage("next", "Next steps", "Where everything is, and what to try next.", show_next_steps),
 )

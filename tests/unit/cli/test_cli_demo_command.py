@@ -51,8 +51,16 @@ def test_stages_share_one_context(sqlite_uri: str, tmp_path: object) -> None:
     assert set(ctx.timings) == {"a", "b", "total"}
 
 
-def test_default_stages_are_data_version_train_compare_registry_next() -> None:
-    assert [s.name for s in default_stages()] == ["data", "version", "train", "compare", "registry", "next"]
+def test_default_stages_run_from_data_to_serving() -> None:
+    assert [s.name for s in default_stages()] == [
+        "data",
+        "version",
+        "train",
+        "compare",
+        "registry",
+        "serve",
+        "next",
+    ]
 
 
 def test_a_missing_demo_extra_is_a_clean_error(cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
