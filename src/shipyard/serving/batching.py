@@ -3,12 +3,12 @@
 Each variant has a :class:`MicroBatcher` with one dispatcher task. A request is parsed and checked against
 the signature *before* it is queued (a bad request is refused on its own and never joins a batch), then:
 
-- when the model is idle and no other prediction request is being read or parsed, the request is
-  dispatched at once: a lone request never waits;
 - while a ``predict`` runs, arriving requests queue up and go together in the next call (up to
   ``max_batch_size`` rows; a single larger request goes alone);
-- when the model is idle but other requests are still arriving (counted by :class:`Arrivals`), the
-  dispatcher waits up to ``max_wait_ms`` for them to join, then dispatches.
+- when the model is idle, the dispatcher waits up to ``max_wait_ms`` for more requests only when
+  there is evidence they are coming (:class:`Arrivals`): requests being parsed right now, or fewer
+  queued than were in flight at once during the last second. A lone request — nothing else being
+  parsed, no recent concurrency — is dispatched at once, never delayed.
 
 The batch is predicted in a worker thread: frames with the same columns and dtypes for the same model
 are concatenated, predicted once (with probabilities when any request asked for them), and the outputs
@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -61,31 +61,55 @@ class BatchItem:
 
 
 class Arrivals:
-    """How many prediction requests are being read or parsed right now (they may join the next batch).
+    """Traffic the batchers can see coming: requests in flight, being parsed, and the recent peak.
+
+    ``peak()`` is the most requests in flight at once over the last second (at least the current
+    count): the concurrency a batch can expect to gather. A server taking one request at a time has a
+    peak of 1, so its requests never wait for company.
 
     Example:
         >>> arrivals = Arrivals()
-        >>> with arrivals.arriving():
-        ...     arrivals.count
-        1
+        >>> with arrivals.request(), arrivals.arriving():
+        ...     arrivals.parsing, arrivals.peak()
+        (1, 1)
     """
 
+    WINDOW_S = 1.0
+
     def __init__(self) -> None:
-        self.count = 0
+        self.parsing = 0
+        self.inflight = 0
+        self._peak = 0
+        self._peak_since = time.monotonic()
         self._changed: asyncio.Event | None = None
 
     @contextlib.contextmanager
-    def arriving(self) -> Any:
-        self.count += 1
+    def request(self) -> Iterator[None]:
+        """Around a whole prediction request."""
+        self.inflight += 1
+        if self.inflight > self._peak:
+            self._peak = self.inflight
         try:
             yield
         finally:
-            self.count -= 1
-            self.notify()
+            self.inflight -= 1
 
-    def notify(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
+    @contextlib.contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Around reading and parsing a request (until it is queued or refused)."""
+        self.parsing += 1
+        try:
+            yield
+        finally:
+            self.parsing -= 1
+            if self._changed is not None:
+                self._changed.set()
+
+    def peak(self) -> int:
+        now = time.monotonic()
+        if now - self._peak_since > self.WINDOW_S:
+            self._peak, self._peak_since = self.inflight, now
+        return max(self._peak, self.inflight)
 
     def event(self) -> asyncio.Event:
         if self._changed is None:
@@ -167,18 +191,30 @@ class MicroBatcher:
                 raise
 
     async def _gather_arrivals(self) -> None:
-        """Wait (up to max_wait) for requests still being parsed, unless the batch is already full."""
-        if self.max_wait_s <= 0 or self.arrivals.count == 0:
+        """Let requests that are on their way join this batch (for at most max_wait), then go.
+
+        The batch waits while requests are being parsed, and while it holds fewer requests than were
+        in flight at once recently (:meth:`Arrivals.peak`): under concurrent load the next ones are on
+        their way. A lone request (peak 1, nothing being parsed) goes at once.
+        """
+        if self.max_wait_s <= 0:
             return
         deadline = time.monotonic() + self.max_wait_s
-        event = self.arrivals.event()
-        while self.arrivals.count > 0 and self._queued_rows() < self.max_batch_size:
+        arrivals = self.arrivals
+        while self._queued_rows() < self.max_batch_size:
+            if arrivals.parsing == 0 and len(self._queue) >= arrivals.peak():
+                return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
+            event = arrivals.event()
             event.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), remaining)
+            assert self._wakeup is not None
+            self._wakeup.clear()
+            waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(self._wakeup.wait())]
+            done, pending = await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
 
     def _queued_rows(self) -> int:
         return sum(item.rows for item in self._queue)

@@ -70,10 +70,11 @@ def install_routes(
         "/predict", summary="Predict on records, columns or an Arrow stream", openapi_extra=predict_openapi
     )
     async def predict(request: Request) -> Response:
-        with engine.arrivals.arriving():
-            call = await _read_call(request, engine, max_request_bytes)
-        # no await between leaving `arriving` and queueing: the batcher sees this request as queued
-        prediction = await engine.predict(call)
+        with engine.arrivals.request():
+            with engine.arrivals.arriving():
+                call = await _read_call(request, engine, max_request_bytes)
+            # no await between leaving `arriving` and queueing: the batcher sees this request as queued
+            prediction = await engine.predict(call)
         key = prediction.loaded.key
         answer = {
             **prediction.answer,
