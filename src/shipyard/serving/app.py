@@ -104,7 +104,7 @@ _PREDICT_BODY: dict[str, Any] = {
 
 
 def create_deployment_app(
-    spec: DeploymentSpec | str | Path | dict[str, Any],
+    spec: DeploymentSpec | str | Path | dict[str, Any] | None,
     *,
     client: Client | None = None,
     sink: PredictionSink | None = None,
@@ -124,7 +124,7 @@ def create_deployment_app(
     it is closed (flushed) on graceful shutdown.
 
     Args:
-        spec: The deployment (object, dict, YAML text or file).
+        spec: The deployment (object, dict, YAML text or file); None with ``stored``: the stored one.
         client: Resolves ``models:/`` references and says where the prediction log goes.
         sink: The prediction log; default: opened from ``spec.prediction_log`` when it is enabled and a
             client is given.
@@ -142,12 +142,14 @@ def create_deployment_app(
         >>> spec = parse_deployment("deployment.yaml")  # doctest: +SKIP
         >>> app = create_deployment_app(spec, client=Client())  # doctest: +SKIP
     """
-    spec = parse_deployment(spec)
     metrics = ServingMetrics()
     read_deployment = stored_deployment_reader(client, stored) if stored else None
     record_version = None
     if read_deployment is not None:
         record_version, spec = read_deployment()
+    if spec is None:
+        raise ConfigError("create_deployment_app needs a spec, or the name of a stored deployment (stored=)")
+    spec = parse_deployment(spec)
     engine = Engine(
         spec,
         source or RegistrySource(client, trust=trust),

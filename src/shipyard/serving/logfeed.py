@@ -26,6 +26,8 @@ __all__ = ["LogFeed", "PredictionSink", "encode_row"]
 
 log = logging.getLogger("shipyard.serving")
 
+_COALESCE_S = 0.005
+
 
 class PredictionSink(Protocol):
     """The prediction log's interface (``shipyard.serving.predlog.open_prediction_log`` returns one)."""
@@ -129,6 +131,8 @@ class LogFeed:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
+            if not self._closing:  # gather a few milliseconds of rows: one hand-over instead of many
+                await asyncio.sleep(_COALESCE_S)
             rows, self._rows = self._rows, []
             self._space.set()
             try:

@@ -10,14 +10,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pandas as pd
 from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipyard.errors import InvalidInput, InvalidState, PayloadTooLarge
-from shipyard.registry.flavors import read_input_example
 from shipyard.serving.engine import Engine, NotReady, PredictCall
 from shipyard.serving.explain import MAX_EXPLAIN_ROWS, explain_rows
 from shipyard.serving.http import JSONResponse, loads, read_body, request_id
@@ -31,7 +29,6 @@ from shipyard.serving.payload import (
     parse_proba_flag,
     wants_arrow,
 )
-from shipyard.serving.slots import Loaded
 
 __all__ = ["KEY_HEADER", "install_routes"]
 
@@ -220,8 +217,8 @@ async def _explain(engine: Engine, call: PredictCall) -> dict[str, Any]:
     if loaded is None:
         raise NotReady(f"Variant {variant.spec.name} is still loading; try again when GET /ready is 200")
     frame = loaded.service.check(call.frame_for(loaded.service), proba=False)
-    background = _background(loaded)
-    result = await to_thread.run_sync(lambda: explain_rows(loaded.service.model, frame, background))
+    service = loaded.service
+    result = await to_thread.run_sync(lambda: explain_rows(service.model, frame, service.background()))
     return {
         **result,
         "variant": variant.spec.name,
@@ -229,23 +226,6 @@ async def _explain(engine: Engine, call: PredictCall) -> dict[str, Any]:
         "version": loaded.key.version,
         "request_id": call.request_id,
     }
-
-
-_BACKGROUNDS: dict[int, pd.DataFrame | None] = {}
-
-
-def _background(loaded: Loaded) -> pd.DataFrame | None:
-    """The model's input example (checked), the occlusion baseline; cached per loaded model."""
-    key = id(loaded.service.model)
-    if key not in _BACKGROUNDS:
-        if len(_BACKGROUNDS) > 64:
-            _BACKGROUNDS.clear()
-        example = read_input_example(loaded.service.model.path)
-        try:
-            _BACKGROUNDS[key] = loaded.service.check(example, proba=False) if example is not None else None
-        except InvalidInput:
-            _BACKGROUNDS[key] = None
-    return _BACKGROUNDS[key]
 
 
 def _feedback_rows(payload: Any) -> list[dict[str, Any]]:

@@ -6,13 +6,13 @@ signature's 422); ``predict_checked`` runs in a worker thread on a (possibly con
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from shipyard.errors import InvalidInput, ShipyardError
-from shipyard.registry.flavors import LoadedModel
+from shipyard.registry.flavors import LoadedModel, read_input_example
 from shipyard.serving.batching import PredictorOutput
 from shipyard.serving.payload import jsonable, parse_json_datetimes
 from shipyard.version import __version__
@@ -33,6 +33,7 @@ class ModelService:
     model: LoadedModel
     ref: str
     version: str
+    _background: list[pd.DataFrame | None] = field(default_factory=list, init=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -82,6 +83,17 @@ class ModelService:
             answer["probabilities"] = jsonable(output.probabilities)
             answer["classes"] = self.model.classes
         return answer
+
+    def background(self) -> pd.DataFrame | None:
+        """The model's input example, checked (read once): the baseline ``/explain`` compares rows with."""
+        if not self._background:
+            example = read_input_example(self.model.path)
+            try:
+                checked = self.check(example, proba=False) if example is not None else None
+            except InvalidInput:  # an example that no longer fits the signature: the request is the baseline
+                checked = None
+            self._background.append(checked)
+        return self._background[0]
 
     def info(self) -> dict[str, Any]:
         """What ``GET /info`` says about the model: names, flavor, task, signature and requirements."""

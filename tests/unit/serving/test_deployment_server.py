@@ -563,3 +563,31 @@ def test_every_answer_and_log_row_carries_the_request_id(registry: Registry) -> 
     assert row["model"] == f"models:/flights/{registry.v1}" and row["deployment"] == "ids"
     assert json.loads(row["inputs"])[0]["carrier"] == flights(2)["carrier"][0]
     assert json.loads(row["outputs"])["predictions"] == answers[-1].json()["predictions"]
+
+
+def test_a_stored_deployment_is_followed_to_its_next_version(registry: Registry) -> None:
+    store = registry.client.store
+    first = deployment("stored", [{"name": "a", "model": registry.alias("st1", registry.v1)}])
+    store.save_deployment("stored", first.to_yaml(), "tests")
+    app = create_deployment_app(None, client=registry.client, stored="stored", sink=MemorySink())
+    second = deployment(
+        "stored",
+        [
+            {"name": "a", "model": registry.alias("st1", registry.v1), "weight": 50},
+            {"name": "b", "model": registry.alias("st2", registry.v2), "weight": 50, "mode": "canary"},
+        ],
+    )
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        async with running(app) as http:
+            before = (await http.get("/info")).json()
+            store.save_deployment("stored", second.to_yaml(), "tests", reason="50% canary")
+            reloaded = (await http.post("/admin/reload")).json()
+            after = (await http.get("/info")).json()
+            return before, reloaded, after
+
+    before, reloaded, after = run(main())
+    assert [v["name"] for v in before["variants"]] == ["a"]
+    assert reloaded["deployment"] == {"from": before["deployment_version"], "to": after["deployment_version"]}
+    assert {v["name"]: v["share"] for v in after["variants"]} == {"a": 0.5, "b": 0.5}
+    assert reloaded["changed"]["b"]["version"] == str(registry.v2)
