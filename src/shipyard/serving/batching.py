@@ -184,10 +184,10 @@ class MicroBatcher:
             batch = self._take()
             try:
                 await to_thread.run_sync(self._predict_batch, batch)
-            except BaseException as exc:  # cancelled: the waiting requests must not hang
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(exc))
+            except Exception as exc:  # a bug outside the model call: these requests fail, the next go on
+                _fail(batch, exc)
+            except BaseException:  # cancelled (shutdown): the waiting requests must not hang
+                _fail(batch, RuntimeError("the server is shutting down"))
                 raise
 
     async def _gather_arrivals(self) -> None:
@@ -238,6 +238,12 @@ class MicroBatcher:
                 self.observe(len(group), sum(i.rows for i in group), time.perf_counter() - started)
             for item, result in zip(group, results, strict=True):
                 item.future.get_loop().call_soon_threadsafe(_resolve, item.future, result)
+
+
+def _fail(batch: list[BatchItem], exc: Exception) -> None:
+    for item in batch:
+        if not item.future.done():
+            item.future.set_exception(exc)
 
 
 def _resolve(future: asyncio.Future[PredictorOutput], result: PredictorOutput | BaseException) -> None:
