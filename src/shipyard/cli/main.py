@@ -89,12 +89,14 @@ def _root(
         typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True),
     ] = False,
 ) -> None:
-    """Shipyard: track experiments, compare runs, fetch artifacts and run the server.
+    """Shipyard: track experiments, version data, register, govern and serve models.
 
     Start with [bold]shipyard demo[/bold], then look around:
 
       shipyard runs ls
       shipyard runs search -f "metrics.val_auc > 0.75" -o "metrics.val_auc desc"
+      shipyard models show flights-delay@champion
+      shipyard serve models:/flights-delay@champion
       shipyard doctor
 
     Every listing takes [bold]--json[/bold] for scripts.
