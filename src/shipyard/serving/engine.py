@@ -45,11 +45,19 @@ MAX_SHADOW_TASKS = 1_000  # shadow copies in flight; past this a copy is skipped
 _RETRY_S = 5.0
 
 
-class NotReady(ShipyardError):
-    """The variant's model is not loaded yet (503; ``GET /ready`` says when it is)."""
+class NotReady(Exception):
+    """The variant's model is not loaded yet: answered 503 ``not_ready`` (``GET /ready`` says when it is).
+
+    Not (yet) part of the ``ShipyardError`` tree in ``shipyard.errors``; the app maps it to the same
+    JSON error shape.
+    """
 
     code = "not_ready"
     http_status = 503
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(eq=False)
@@ -247,9 +255,11 @@ class Engine:
     def _carry(self, spec: VariantSpec, deployment: DeploymentSpec, plan: Plan) -> Variant:
         """The variant's run-time object: the old one (slot and batcher kept) when its model is the same."""
         old = plan.variants.get(spec.name)
-        if old is not None and old.spec.model == spec.model and deployment.batching == plan.spec.batching:
-            return old if old.spec == spec else Variant(spec, old.slot, old.batcher)
-        return self._new_variant(spec, deployment)
+        if old is None or old.spec.model != spec.model:
+            return self._new_variant(spec, deployment)
+        if deployment.batching != plan.spec.batching:  # same model, new batching: keep the loaded model
+            return Variant(spec, old.slot, self._new_variant(spec, deployment).batcher)
+        return old if old.spec == spec else Variant(spec, old.slot, old.batcher)
 
     def _new_variant(self, spec: VariantSpec, deployment: DeploymentSpec) -> Variant:
         batching = deployment.batching
@@ -299,7 +309,7 @@ class Engine:
                 )
             output = await self._run(variant, loaded.service, call)
             status = 200
-        except ShipyardError as exc:
+        except (ShipyardError, NotReady) as exc:
             status = exc.http_status
             raise
         finally:
@@ -374,7 +384,7 @@ class Engine:
                 raise NotReady(f"shadow variant {variant.spec.name} is not loaded")
             output = await self._run(variant, loaded.service, call)
         except Exception as exc:
-            status = exc.http_status if isinstance(exc, ShipyardError) else 500
+            status = exc.http_status if isinstance(exc, ShipyardError | NotReady) else 500
             self.metrics.shadow_error(variant.spec.name)
             log.warning("Shadow variant %s failed on request %s: %s", variant.spec.name, call.request_id, exc)
         if self.feed is not None and loaded is not None:

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shipyard.errors import InvalidInput, InvalidState, PayloadTooLarge
 from shipyard.serving.engine import Engine, NotReady, PredictCall
 from shipyard.serving.explain import MAX_EXPLAIN_ROWS, explain_rows
-from shipyard.serving.http import JSONResponse, loads, read_body, request_id
+from shipyard.serving.http import JSONResponse, error_body, loads, read_body, request_id
 from shipyard.serving.metrics import CONTENT_TYPE
 from shipyard.serving.payload import (
     ARROW_STREAM,
@@ -46,6 +46,8 @@ def install_routes(
     Example:
         >>> install_routes(app, engine, max_request_bytes=1 << 20, predict_openapi={})  # doctest: +SKIP
     """
+
+    app.add_exception_handler(NotReady, _on_not_ready)
 
     @app.get("/health", summary="Liveness: the process answers")
     async def health() -> JSONResponse:
@@ -106,6 +108,11 @@ def install_routes(
     @app.post("/admin/reload", summary="Re-resolve model aliases and the stored deployment now")
     async def reload() -> JSONResponse:
         return JSONResponse(await engine.reload())
+
+
+async def _on_not_ready(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NotReady)
+    return JSONResponse(error_body(exc.code, exc.message), status_code=exc.http_status)
 
 
 async def _read_call(request: Request, engine: Engine, max_bytes: int) -> PredictCall:

@@ -373,6 +373,8 @@ def test_not_ready_until_every_live_variant_is_loaded(registry: Registry) -> Non
             while (await http.get("/ready")).status_code != 200 and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
             late = await predict(http, flights(1))
+            assert early.json()["error"]["code"] == "not_ready"
+            assert early.headers["x-request-id"]
             return health, waiting, early.status_code, late.status_code
 
     assert run(main()) == (200, 503, 503, 200)
