@@ -5,16 +5,14 @@ With ``--workers N`` each worker process has its own registry and answers ``/met
 (prometheus_client's multiprocess mode needs a shared directory and gives up live gauges; a scraper
 that wants the total sums over the workers' scrapes or runs one worker per container).
 
-=================================================  ===========================================
-``shipyard_serving_requests_total{variant,status}``   answered prediction requests
-``shipyard_serving_request_seconds{variant}``         request latency (histogram)
-``shipyard_serving_batch_rows{variant}``              rows per model call (histogram)
-``shipyard_serving_batch_requests{variant}``          requests per model call (histogram)
-``shipyard_serving_predict_seconds{variant}``         model call latency (histogram)
-``shipyard_serving_shadow_errors_total{variant}``     failed shadow predictions
-``shipyard_serving_prediction_log_{buffered,written,dropped,flushes,feedback_written}``  sink stats
-``shipyard_serving_model_info{variant,model,version}``  1 for each served version
-=================================================  ===========================================
+- ``shipyard_serving_requests_total{variant,status}``: answered prediction requests (``variant="none"``:
+  refused before routing, e.g. malformed JSON);
+- ``shipyard_serving_request_seconds{variant}``: request latency (histogram);
+- ``shipyard_serving_batch_rows{variant}`` / ``_batch_requests{variant}``: rows and requests per model call;
+- ``shipyard_serving_predict_seconds{variant}``: model call latency (histogram);
+- ``shipyard_serving_shadow_errors_total{variant}``: failed (or skipped) shadow predictions;
+- ``shipyard_serving_prediction_log_{buffered,written,dropped,flushes,feedback_written}``: the sink's stats;
+- ``shipyard_serving_model_info{variant,model,version}``: 1 for each version served now.
 """
 
 from __future__ import annotations

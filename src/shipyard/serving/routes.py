@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shipyard.errors import InvalidInput, InvalidState, PayloadTooLarge
+from shipyard.errors import InvalidInput, InvalidState, PayloadTooLarge, ShipyardError
 from shipyard.serving.engine import Engine, NotReady, PredictCall
 from shipyard.serving.explain import MAX_EXPLAIN_ROWS, explain_rows
 from shipyard.serving.http import JSONResponse, error_body, loads, read_body, request_id
@@ -33,6 +33,8 @@ from shipyard.serving.payload import (
 __all__ = ["KEY_HEADER", "install_routes"]
 
 KEY_HEADER = "x-shipyard-key"
+UNROUTED = "none"
+"""The ``variant`` label of requests refused before routing (unreadable body, wrong content type)."""
 VARIANT_HEADER = "x-shipyard-variant"
 VERSION_HEADER = "x-shipyard-model-version"
 _MAX_FEEDBACK = 10_000
@@ -69,9 +71,15 @@ def install_routes(
         "/predict", summary="Predict on records, columns or an Arrow stream", openapi_extra=predict_openapi
     )
     async def predict(request: Request) -> Response:
+        started = time.perf_counter()
         with engine.arrivals.request():
-            with engine.arrivals.arriving():
-                call = await _read_call(request, engine, max_request_bytes)
+            try:
+                with engine.arrivals.arriving():
+                    call = await _read_call(request, engine, max_request_bytes)
+            except (ShipyardError, StarletteHTTPException) as exc:  # refused before routing: counted apart
+                status = exc.http_status if isinstance(exc, ShipyardError) else exc.status_code
+                engine.metrics.request(UNROUTED, status, time.perf_counter() - started)
+                raise
             # no await between leaving `arriving` and queueing: the batcher sees this request as queued
             prediction = await engine.predict(call)
         key = prediction.loaded.key

@@ -401,6 +401,7 @@ def test_metrics_report_requests_batches_versions_and_the_log(registry: Registry
         in text
     )
     assert "shipyard_serving_prediction_log_written 10.0" in text
+    assert 'shipyard_serving_requests_total{status="400",variant="none"} 1.0' in text
 
 
 def test_info_lists_variants_with_versions_and_shares(registry: Registry) -> None:
