@@ -1,9 +1,11 @@
 """Prometheus metrics of one server application (``GET /metrics``), in its own ``CollectorRegistry``.
 
 Every application has its own registry, so two apps in one process (tests, a bench) never share counts.
-With ``--workers N`` each worker process has its own registry and answers ``/metrics`` for itself
-(prometheus_client's multiprocess mode needs a shared directory and gives up live gauges; a scraper
-that wants the total sums over the workers' scrapes or runs one worker per container).
+With ``--workers N`` each worker process has its own registry, and a scrape of ``/metrics`` reaches
+whichever worker accepts the connection, so it shows that worker's counts only. For complete numbers run
+one worker per process/port (or container) and scrape each. prometheus_client's multiprocess mode was
+not used: it needs a shared directory set before import, and the live gauges here (prediction log stats,
+served versions) do not aggregate across processes.
 
 - ``shipyard_serving_requests_total{variant,status}``: answered prediction requests (``variant="none"``:
   refused before routing, e.g. malformed JSON);
