@@ -71,30 +71,7 @@ def install_routes(
         "/predict", summary="Predict on records, columns or an Arrow stream", openapi_extra=predict_openapi
     )
     async def predict(request: Request) -> Response:
-        started = time.perf_counter()
-        with engine.arrivals.request():
-            try:
-                with engine.arrivals.arriving():
-                    call = await _read_call(request, engine, max_request_bytes)
-            except (ShipyardError, StarletteHTTPException) as exc:  # refused before routing: counted apart
-                status = exc.http_status if isinstance(exc, ShipyardError) else exc.status_code
-                engine.metrics.request(UNROUTED, status, time.perf_counter() - started)
-                raise
-            # no await between leaving `arriving` and queueing: the batcher sees this request as queued
-            prediction = await engine.predict(call)
-        key = prediction.loaded.key
-        answer = {
-            **prediction.answer,
-            "variant": prediction.variant,
-            "model": key.ref,
-            "version": key.version,
-            "model_version": key.version,
-            "request_id": call.request_id,
-        }
-        headers = {VARIANT_HEADER: prediction.variant, VERSION_HEADER: key.version}
-        if wants_arrow(request.headers.get("accept", "")):
-            return Response(arrow_answer(answer), media_type=ARROW_STREAM, headers=headers)
-        return JSONResponse(answer, headers=headers)
+        return await _predict(request, engine, max_request_bytes)
 
     @app.post("/explain", summary="Per-row feature attributions", openapi_extra=predict_openapi)
     async def explain(request: Request) -> JSONResponse:
@@ -103,19 +80,38 @@ def install_routes(
 
     @app.post("/feedback", summary="Ground truth for a request id", status_code=202)
     async def feedback(request: Request) -> JSONResponse:
-        _require_json(request)
-        rows = _feedback_rows(loads_or_400(await read_body(request, max_request_bytes)))
-        if engine.feed is None:
-            raise InvalidState(
-                "This server keeps no prediction log (started with --no-prediction-log or "
-                "prediction_log.enabled: false), so feedback has nowhere to go"
-            )
-        await engine.feed.append_feedback(rows)
-        return JSONResponse({"accepted": len(rows)}, status_code=202)
+        return await _feedback(request, engine, max_request_bytes)
 
     @app.post("/admin/reload", summary="Re-resolve model aliases and the stored deployment now")
     async def reload() -> JSONResponse:
         return JSONResponse(await engine.reload())
+
+
+async def _predict(request: Request, engine: Engine, max_bytes: int) -> Response:
+    started = time.perf_counter()
+    with engine.arrivals.request():
+        try:
+            with engine.arrivals.arriving():
+                call = await _read_call(request, engine, max_bytes)
+        except (ShipyardError, StarletteHTTPException) as exc:  # refused before routing: counted apart
+            status = exc.http_status if isinstance(exc, ShipyardError) else exc.status_code
+            engine.metrics.request(UNROUTED, status, time.perf_counter() - started)
+            raise
+        # no await between leaving `arriving` and queueing: the batcher sees this request as queued
+        prediction = await engine.predict(call)
+    key = prediction.loaded.key
+    answer = {
+        **prediction.answer,
+        "variant": prediction.variant,
+        "model": key.ref,
+        "version": key.version,
+        "model_version": key.version,
+        "request_id": call.request_id,
+    }
+    headers = {VARIANT_HEADER: prediction.variant, VERSION_HEADER: key.version}
+    if wants_arrow(request.headers.get("accept", "")):
+        return Response(arrow_answer(answer), media_type=ARROW_STREAM, headers=headers)
+    return JSONResponse(answer, headers=headers)
 
 
 async def _on_not_ready(_request: Request, exc: Exception) -> Response:
@@ -241,6 +237,18 @@ async def _explain(engine: Engine, call: PredictCall) -> dict[str, Any]:
         "version": loaded.key.version,
         "request_id": call.request_id,
     }
+
+
+async def _feedback(request: Request, engine: Engine, max_bytes: int) -> JSONResponse:
+    _require_json(request)
+    rows = _feedback_rows(loads_or_400(await read_body(request, max_bytes)))
+    if engine.feed is None:
+        raise InvalidState(
+            "This server keeps no prediction log (started with --no-prediction-log or "
+            "prediction_log.enabled: false), so feedback has nowhere to go"
+        )
+    await engine.feed.append_feedback(rows)
+    return JSONResponse({"accepted": len(rows)}, status_code=202)
 
 
 def _feedback_rows(payload: Any) -> list[dict[str, Any]]:
