@@ -144,7 +144,7 @@ def test_several_workers_load_the_model_from_the_environment(
         serving_app.TRUST_ENV,
     )
     for name in names:
-        monkeypatch.delenv(name, raising=False)  # serve_model sets them; monkeypatch restores them
+        monkeypatch.setenv(name, "")  # serve_model sets them; monkeypatch removes them afterwards
     serve_model(classifier_dir, model_ref="flights@prod", model_version="3", workers=2)
     target, options = runs[0]
     assert target == "shipyard.serving.app:app_from_env"
@@ -193,3 +193,36 @@ def test_a_registry_reference_is_served_as_a_followed_variant(
     assert spec.name == "churn"
     assert [v.model for v in spec.variants] == ["models:/churn@prod"]
     assert kw["client"] is not None
+
+
+def test_several_workers_build_the_deployment_from_the_environment(
+    classifier_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.serving.app import DEPLOYMENT_ENV, deployment_app_from_env, serve_deployment
+    from shipyard.serving.deployment import single_model_deployment
+
+    runs: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(serving_app.uvicorn, "run", lambda app, **kw: runs.append((app, kw)))
+    monkeypatch.setenv(DEPLOYMENT_ENV, "")  # serve_deployment sets it; monkeypatch removes it afterwards
+    spec = single_model_deployment(str(classifier_dir), name="flights")
+    overrides = {"batching": {"max_batch_size": 256}}
+    serve_deployment(spec, client=None, overrides=overrides, workers=2, port=9001)
+    target, options = runs[0]
+    assert target == "shipyard.serving.app:deployment_app_from_env"
+    assert options["factory"] is True and options["workers"] == 2
+    worker_app = deployment_app_from_env()
+    engine = worker_app.state.engine
+    assert engine.plan.spec.name == "flights" and engine.plan.spec.batching.max_batch_size == 256
+    assert not engine.ready()  # each worker loads its own copy when it starts
+    engine.preload()
+    assert served(worker_app).ref == str(classifier_dir)
+
+
+def test_the_deployment_factory_without_its_variable_says_how_to_serve(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shipyard.serving.app import DEPLOYMENT_ENV, deployment_app_from_env
+
+    monkeypatch.delenv(DEPLOYMENT_ENV, raising=False)
+    with pytest.raises(ConfigError, match="shipyard serve --config"):
+        deployment_app_from_env()
