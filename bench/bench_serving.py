@@ -396,6 +396,8 @@ _SCRAPED = (
     "shipyard_serving_predict_seconds_sum",
     "shipyard_serving_prediction_log_written",
     "shipyard_serving_prediction_log_dropped",
+    "shipyard_serving_prediction_log_buffered",
+    "shipyard_serving_requests_total",
 )
 
 
@@ -427,7 +429,6 @@ def batch_stats(before: dict[str, float], after: dict[str, float]) -> dict[str, 
         "model_calls": calls,
         "requests_per_call": delta("shipyard_serving_batch_requests_sum") / calls,
         "call_ms": delta("shipyard_serving_predict_seconds_sum") / calls * 1e3,
-        "log_written": delta("shipyard_serving_prediction_log_written"),
         "log_dropped": delta("shipyard_serving_prediction_log_dropped"),
     }
 
@@ -460,9 +461,10 @@ def run_server(
         bodies = work.shipyard_bodies if spec.system == "shipyard" else work.mlflow_bodies
         for rows, concurrency in cells:
             pool = [predict_request(server, work, b) for b in bodies[rows]]
-            before = scrape(server)
+            before = scrape(server) if workers == 1 else {}  # with more, /metrics is one worker's
             result = measure_cell(server.port, pool, concurrency, args.seconds, args.min_requests)
-            cell = Cell(spec.label, workers, rows, concurrency, result, batch_stats(before, scrape(server)))
+            batches = batch_stats(before, scrape(server)) if before else {}
+            cell = Cell(spec.label, workers, rows, concurrency, result, batches)
             print(fmt_cell(cell), file=sys.stderr, flush=True)
             if result.errors:
                 raise RuntimeError(f"{spec.label}: errors {result.statuses} {result.failures[:3]}")
@@ -477,8 +479,7 @@ def fmt_cell(cell: Cell) -> str:
     b = cell.batches
     server_side = (
         f"  [{b['requests_per_call']:.1f} req/model call of {b['call_ms']:.1f} ms; "
-        f"log +{b['log_written']:.0f}"
-        f" rows, {b['log_dropped']:.0f} dropped]"
+        f"log rows dropped {b['log_dropped']:.0f}]"
         if b
         else ""
     )
@@ -574,6 +575,11 @@ def side_checks(
         for c in (1, 16):
             result = measure_cell(server.port, health, c, args.seconds / 2, args.min_requests)
             report["cells"].append(Cell(spec.label + " /health", 1, 0, c, result))
+    if spec.system == "shipyard":  # after a flush interval: was every answered request logged?
+        time.sleep(1.5)
+        m = scrape(server)
+        if "shipyard_serving_requests_total" in m:
+            report.setdefault("log_check", {})[spec.label] = m
     if wrk_available() and not args.no_wrk and spec.label in (report["labels"]["on"], "mlflow"):
         bodies = work.shipyard_bodies if spec.system == "shipyard" else work.mlflow_bodies
         path = "/predict" if spec.system == "shipyard" else "/invocations"
@@ -611,6 +617,7 @@ def profile_server(work: Workload, args: argparse.Namespace, home: Path, out_dir
                     "--output",
                     str(raw),
                     "--threads",
+                    "--nonblocking",
                     *args.py_spy_args,
                 ],
                 stdout=subprocess.DEVNULL,
@@ -632,15 +639,27 @@ _IDLE_LEAVES = ("Condition.wait ", "EpollSelector.select ", "Event.wait ", "Thre
 _RATE = 200  # py-spy samples per second
 
 
-def print_profile(raw: Path, requests: int, top: int = 25) -> None:
-    """Where py-spy's samples fall, idle waits left out: CPU per request by thread kind, then functions.
+_WATCHED = (
+    "shipyard/serving/",
+    "shipyard/registry/",
+    "DataFrame.from_records",
+    "concat (pandas/core/reshape/concat.py)",
+    "RequestResponseCycle.run_asgi",
+    "H11Protocol.data_received",
+    "_write_to_self",
+    "Pipeline.predict",
+)
 
-    Shares are of busy samples (a worker thread waiting for work, the event loop in ``select``: left out);
-    "per request" divides the busy samples (at 200 Hz) by the requests answered while recording.
+
+def print_profile(raw: Path, requests: int, top: int = 20) -> None:
+    """Where py-spy's samples fall, idle waits left out: CPU per request by thread, then by function.
+
+    Busy samples only (a worker thread waiting for work, the event loop in ``select``: left out), at
+    200 Hz, divided by the requests answered while recording: microseconds of CPU per request.
     """
     by_thread: dict[str, int] = {}
     self_counts: dict[str, int] = {}
-    incl_counts: dict[str, int] = {}
+    watched: dict[tuple[str, str], int] = {}
     busy = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -654,24 +673,25 @@ def print_profile(raw: Path, requests: int, top: int = 25) -> None:
         names = [re.sub(r":\d+\)$", ")", f) for f in frames[1:]]
         self_counts[names[-1]] = self_counts.get(names[-1], 0) + count
         for name in set(names):
-            incl_counts[name] = incl_counts.get(name, 0) + count
+            if any(w in name for w in _WATCHED):
+                watched[(thread, name)] = watched.get((thread, name), 0) + count
     if not busy:
         print("  (no busy samples)")
         return
-    per_request = {t: n / _RATE / requests * 1e6 for t, n in by_thread.items()}
+
+    def us(count: int) -> str:
+        return f"{count / _RATE / requests * 1e6:7,.0f} µs"
+
     print(
-        f"  busy CPU per request: {busy / _RATE / requests * 1e6:,.0f} µs = "
-        + " + ".join(f"{t} {us:,.0f} µs" for t, us in sorted(per_request.items(), key=lambda kv: -kv[1]))
+        f"  CPU per request: {us(busy).strip()} = "
+        + " + ".join(f"{t} {us(n).strip()}" for t, n in sorted(by_thread.items(), key=lambda kv: -kv[1]))
     )
-    print(f"  -- top {top} functions by self share of {busy} busy samples")
+    print(f"  -- top {top} functions by self time (of {busy} busy samples)")
     for name, count in sorted(self_counts.items(), key=lambda kv: -kv[1])[:top]:
-        print(f"  {100 * count / busy:6.1f}%  {name[:150]}")
-    print("  -- inclusive shares (below 95%: the common roots left out)")
-    shown = 0
-    for name, count in sorted(incl_counts.items(), key=lambda kv: -kv[1]):
-        if count / busy < 0.95 and shown < 2 * top:
-            shown += 1
-            print(f"  {100 * count / busy:6.1f}%  {name[:150]}")
+        print(f"  {us(count)} {100 * count / busy:5.1f}%  {name[:140]}")
+    print("  -- inclusive time per request: Shipyard's functions, the pandas calls they make, the framework")
+    for (thread, name), count in sorted(watched.items(), key=lambda kv: -kv[1])[: 2 * top]:
+        print(f"  {us(count)} {100 * count / busy:5.1f}%  [{thread[:20]}] {name[:120]}")
 
 
 # -- the report --------------------------------------------------------------------------------------
@@ -862,8 +882,47 @@ def notes(report: dict[str, Any]) -> list[str]:
             "Micro-batching rows are pending: `--no-batching` is not in `shipyard serve --help` yet, so "
             "Shipyard ran as it is (no batching)."
         )
+    out += batching_notes(report)
+    checks = report.get("log_check", {})
+    if checks:
+        out.append(
+            "Prediction log after each Shipyard server's cells (+1.5 s for a flush; `/metrics`): "
+            + "; ".join(
+                f"`{label}`: {m['shipyard_serving_requests_total']:,.0f} requests answered, "
+                f"{m.get('shipyard_serving_prediction_log_written', 0):,.0f} rows written, "
+                f"{m.get('shipyard_serving_prediction_log_buffered', 0):,.0f} buffered, "
+                f"{m.get('shipyard_serving_prediction_log_dropped', 0):,.0f} dropped"
+                for label, m in checks.items()
+            )
+            + "."
+        )
     out.append("All cells: " + " | ".join(_compact(c) for c in cells if c.rows))
     out.extend(report.get("extra_notes", []))
+    return out
+
+
+def batching_notes(report: dict[str, Any]) -> list[str]:
+    """What Shipyard's /metrics said about its model calls during each 1-worker cell."""
+    on = report["labels"]["on"]
+    seen = [c for c in report["cells"] if c.label == on and c.workers == 1 and c.batches]
+    if not seen:
+        return []
+    out = [
+        "Shipyard's model calls per cell (its `/metrics`, read before and after; one worker): "
+        + "; ".join(
+            f"{c.rows} row{'s' if c.rows > 1 else ''} C={c.concurrency}: "
+            f"{c.batches['requests_per_call']:.1f} requests per call, "
+            f"{c.batches['call_ms']:.1f} ms per call"
+            for c in seen
+        )
+        + "."
+    ]
+    big = next((c for c in seen if c.rows == 100 and c.concurrency > 1), None)
+    if big is not None and big.batches["requests_per_call"] < 1.5:
+        out.append(
+            "100-row requests are not batched together: a request larger than max_batch_size "
+            "(64 rows by default) goes alone, so at C=16 each is its own model call."
+        )
     return out
 
 
