@@ -6,6 +6,7 @@ uvicorn and pandas, which every other command can do without.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,10 +22,11 @@ from shipyard.registry import core
 from shipyard.registry.references import parse_model_ref
 from shipyard.serving.deployment import DeploymentSpec, parse_deployment, single_model_deployment
 
-__all__ = ["MODEL_FILE", "deployment_for", "resolve_model_source", "serve"]
+__all__ = ["MODEL_FILE", "deployment_for", "folder_labels", "resolve_model_source", "serve"]
 
 MODEL_FILE = "shipyard-model.yaml"
 REGISTRY_SCHEME = "models:/"
+MODEL_REF_ENV = "SHIPYARD_SERVE_MODEL_REF"  # = shipyard.serving.app.MODEL_REF_ENV (not imported: heavy)
 
 
 def resolve_model_source(source: str, settings: Settings) -> Path:
@@ -87,7 +89,22 @@ def deployment_for(
         name = parse_model_ref(source).name
         return single_model_deployment(source, name=_deployment_name(name))
     folder = resolve_model_source(source, settings)
-    return single_model_deployment(str(folder), name=_deployment_name(folder.name))
+    label = os.environ.get(MODEL_REF_ENV, "")  # a packaged image names its model (Dockerfile ENV)
+    named = parse_model_ref(label).name if label.startswith(REGISTRY_SCHEME) else folder.name
+    return single_model_deployment(str(folder), name=_deployment_name(named))
+
+
+def folder_labels(spec: DeploymentSpec) -> dict[str, str]:
+    """How answers name folder variants: ``SHIPYARD_SERVE_MODEL_REF`` (set in a packaged image) for a
+    deployment of one folder; otherwise each folder names itself.
+
+    Example:
+        >>> folder_labels(single_model_deployment("churn-model"))  # doctest: +SKIP
+        {'churn-model': 'models:/churn@prod'}
+    """
+    label = os.environ.get(MODEL_REF_ENV, "")
+    folders = [v.model for v in spec.variants if not v.model.startswith(REGISTRY_SCHEME)]
+    return {folders[0]: label} if label and len(spec.variants) == 1 and folders else {}
 
 
 def _deployment_name(text: str) -> str:
@@ -208,6 +225,7 @@ def serve(
         client=client,
         stored=deployment,
         overrides=_overrides(batch_size, batch_wait_ms, no_batching, no_prediction_log, poll_interval),
+        labels=folder_labels(spec),
         host=host,
         port=port,
         workers=workers,

@@ -116,12 +116,14 @@ def create_deployment_app(
     settings: Settings | None = None,
     example_model: LoadedModel | None = None,
     owns_client: bool = False,
+    labels: dict[str, str] | None = None,
+    load_on_startup: bool = True,
 ) -> FastAPI:
     """The server application for a deployment.
 
-    Models load in the background when the app starts (``GET /ready`` answers 503 until every live
-    variant is loaded) unless ``app.state.engine.preload()`` was called first. The app owns ``sink``:
-    it is closed (flushed) on graceful shutdown.
+    Models load when the app starts, before it takes traffic (unless ``app.state.engine.preload()``
+    loaded them already); a variant that cannot load yet leaves ``GET /ready`` at 503 while the server
+    retries in the background. The app owns ``sink``: it is closed (flushed) on graceful shutdown.
 
     Args:
         spec: The deployment (object, dict, YAML text or file); None with ``stored``: the stored one.
@@ -137,6 +139,10 @@ def create_deployment_app(
         settings: Where the prediction log goes when there is no client (its artifact URI).
         example_model: A model whose input example the API docs show.
         owns_client: Close ``client`` on shutdown.
+        labels: How answers name folder variants (``{"/app/model": "models:/churn@prod"}``); default:
+            the folder.
+        load_on_startup: Load the models before taking traffic (default); False: in the background,
+            with ``GET /ready`` at 503 meanwhile.
 
     Example:
         >>> spec = parse_deployment("deployment.yaml")  # doctest: +SKIP
@@ -152,7 +158,7 @@ def create_deployment_app(
     spec = parse_deployment(spec)
     engine = Engine(
         spec,
-        source or RegistrySource(client, trust=trust),
+        source or RegistrySource(client, trust=trust, labels=labels),
         metrics=metrics,
         read_deployment=read_deployment,
         record_version=record_version,
@@ -167,7 +173,7 @@ def create_deployment_app(
             log_spec = engine.plan.spec.prediction_log
             engine.feed = LogFeed(opened, max_pending=log_spec.max_buffered_rows, on_full=log_spec.on_full)
             metrics.use_sink_stats(engine.feed.stats)
-        engine.start()
+        await engine.start(load=load_on_startup)
         try:
             yield
         finally:
@@ -301,6 +307,7 @@ def serve_deployment(
     client: Client | None,
     stored: str | None = None,
     overrides: dict[str, Any] | None = None,
+    labels: dict[str, str] | None = None,
     host: str = "127.0.0.1",
     port: int = 8080,
     workers: int = 1,
@@ -326,6 +333,7 @@ def serve_deployment(
         stored=stored,
         trust=trust,
         overrides=overrides,
+        labels=labels,
         settings=settings,
         max_request_bytes=settings.max_request_bytes,
     )
@@ -342,6 +350,7 @@ def serve_deployment(
         "stored": stored,
         "trust": trust,
         "overrides": overrides,
+        "labels": labels,
         "registry": client is not None,
     }
     os.environ[DEPLOYMENT_ENV] = json.dumps(payload)
@@ -369,6 +378,7 @@ def deployment_app_from_env() -> FastAPI:
         stored=payload.get("stored"),
         trust=bool(payload.get("trust")),
         overrides=payload.get("overrides"),
+        labels=payload.get("labels"),
         settings=settings,
         max_request_bytes=settings.max_request_bytes,
         owns_client=True,

@@ -156,10 +156,21 @@ class Engine:
         plan = self.plan
         return all(plan.variants[v.name].slot.current is not None for v in plan.spec.live)
 
-    def start(self) -> None:
-        """Start background work on the running loop: the first load (if needed) and the poller."""
+    async def start(self, *, load: bool = True) -> None:
+        """Start on the running loop: load every variant (unless preloaded), then poll in the background.
+
+        The first load runs before the server takes traffic (each ``--workers`` process accepts
+        connections only once its models are loaded). If it fails — a reference that does not resolve
+        yet, a store that is down — the server starts anyway with ``GET /ready`` answering 503 and keeps
+        retrying in the background; ``load=False`` starts at once and loads in the background.
+        """
         if self.feed is not None:
             self.feed.start()
+        if load and not self.ready():
+            try:
+                await self.reload()
+            except Exception:  # the retry loop below logs and tries again
+                log.exception("Loading deployment %s failed", self.plan.spec.name)
         if not self.ready():
             self._spawn(self._load_until_ready(), "shipyard-initial-load")
         if self.poll:
@@ -187,10 +198,15 @@ class Engine:
 
     async def _load_until_ready(self) -> None:
         while not self.ready():
-            result = await self.reload()
+            try:
+                errors: Any = (await self.reload()).get("errors")
+            except Exception as exc:  # the store is down, say: try again later
+                errors = f"{type(exc).__name__}: {exc}"
             if self.ready():
                 return
-            log.warning("Deployment %s not ready: %s; retrying", self.plan.spec.name, result.get("errors"))
+            log.warning(
+                "Deployment %s not ready: %s; retrying in %.0f s", self.plan.spec.name, errors, _RETRY_S
+            )
             await asyncio.sleep(_RETRY_S)
 
     async def _poll(self) -> None:

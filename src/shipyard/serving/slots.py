@@ -13,6 +13,7 @@ worker thread, never on the event loop.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -91,10 +92,16 @@ class RegistrySource:
     """
 
     def __init__(
-        self, client: Client | None, *, trust: bool = False, settings: Settings | None = None
+        self,
+        client: Client | None,
+        *,
+        trust: bool = False,
+        settings: Settings | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.trust = trust
+        self.labels = dict(labels or {})  # folder -> how answers name it (a packaged model's reference)
         self.settings = settings or (client.settings if client is not None else None)
         self._versions: dict[str, ModelVersion] = {}
 
@@ -108,7 +115,7 @@ class RegistrySource:
         meta = ModelMeta.read(Path(model))
         entry = meta.files.get(meta.model_file, {})
         digest = str(entry.get("digest", ""))
-        return VersionKey(model, digest[:12], digest)
+        return VersionKey(self.labels.get(model, model), digest[:12], digest)
 
     def load(self, model: str, key: VersionKey) -> LoadedModel:
         if model.startswith(REGISTRY_SCHEME):

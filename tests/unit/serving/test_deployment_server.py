@@ -358,10 +358,13 @@ class SlowSource:
         return self.inner.load(model, key)
 
 
-def test_not_ready_until_every_live_variant_is_loaded(registry: Registry) -> None:
+def test_loading_in_the_background_is_not_ready_until_every_live_variant_is_loaded(
+    registry: Registry,
+) -> None:
     ref = registry.alias("r1", registry.v1)
     source = SlowSource(RegistrySource(registry.client))
-    app = create_deployment_app(deployment("slow", [{"name": "main", "model": ref}]), source=source)
+    spec = deployment("slow", [{"name": "main", "model": ref}])
+    app = create_deployment_app(spec, source=source, load_on_startup=False)
 
     async def main() -> tuple[int, int, int, int]:
         async with running(app, wait_ready=False) as http:
@@ -378,6 +381,27 @@ def test_not_ready_until_every_live_variant_is_loaded(registry: Registry) -> Non
             return health, waiting, early.status_code, late.status_code
 
     assert run(main()) == (200, 503, 503, 200)
+
+
+def test_a_reference_that_does_not_resolve_yet_starts_not_ready_until_it_does(registry: Registry) -> None:
+    spec = deployment("early", [{"name": "main", "model": "models:/flights@not-yet"}])
+    app = serve(registry, spec)
+
+    async def main() -> tuple[int, int, int, int]:
+        async with running(app, wait_ready=False) as http:
+            waiting = (await http.get("/ready")).status_code
+            early = (await predict(http, flights(1))).status_code
+            registry.alias("not-yet", registry.v2)
+            reloaded = (await http.post("/admin/reload")).json()
+            assert reloaded["changed"]["main"]["version"] == str(registry.v2)
+            return (
+                waiting,
+                early,
+                (await http.get("/ready")).status_code,
+                (await predict(http, flights(1))).status_code,
+            )
+
+    assert run(main()) == (503, 503, 200, 200)
 
 
 # -- metrics, info, explain, feedback, arrow -----------------------------------------------------------------
@@ -594,3 +618,15 @@ def test_a_stored_deployment_is_followed_to_its_next_version(registry: Registry)
     assert reloaded["deployment"] == {"from": before["deployment_version"], "to": after["deployment_version"]}
     assert {v["name"]: v["share"] for v in after["variants"]} == {"a": 0.5, "b": 0.5}
     assert reloaded["changed"]["b"]["version"] == str(registry.v2)
+
+
+def test_a_folder_variant_answers_under_its_label(classifier_dir: Path) -> None:
+    spec = deployment("packaged", [{"name": "main", "model": str(classifier_dir)}])
+    app = create_deployment_app(spec, labels={str(classifier_dir): "models:/flights@prod"}, sink=MemorySink())
+
+    async def main() -> dict[str, Any]:
+        async with running(app) as http:
+            return dict((await predict(http, flights(2))).json())
+
+    body = run(main())
+    assert body["model"] == "models:/flights@prod" and len(body["model_version"]) == 12

@@ -65,12 +65,24 @@ def test_the_command_serves_the_resolved_directory(
         "client": None,  # a folder needs no store
         "stored": None,
         "overrides": {},
+        "labels": {},
         "host": "0.0.0.0",
         "port": 9123,
         "workers": 3,
         "trust": False,
         "log_level": "info",
     }
+
+
+def test_a_packaged_model_answers_under_the_reference_its_image_sets(
+    classifier_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = capture_serve(monkeypatch)
+    monkeypatch.setenv("SHIPYARD_SERVE_MODEL_REF", "models:/flights@prod")  # the Dockerfile's ENV line
+    result = CliRunner().invoke(cli_app, ["serve", str(classifier_dir)])
+    assert result.exit_code == 0, result.output
+    spec, kw = calls[0]
+    assert spec.name == "flights" and kw["labels"] == {str(classifier_dir): "models:/flights@prod"}
 
 
 def test_batching_logging_and_polling_flags_become_overrides(
