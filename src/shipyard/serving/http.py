@@ -28,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard.errors import PayloadTooLarge, ShipyardError
@@ -161,6 +162,8 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:  # the client went away mid-request: nobody to answer, nothing broke
+            log.info("Client disconnected during %s %s [%s]", scope.get("method"), scope.get("path"), rid)
         except Exception as exc:
             log.error(
                 "Unhandled error on %s %s [%s]", scope.get("method"), scope.get("path"), rid, exc_info=exc

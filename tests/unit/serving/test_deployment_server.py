@@ -630,3 +630,33 @@ def test_a_folder_variant_answers_under_its_label(classifier_dir: Path) -> None:
 
     body = run(main())
     assert body["model"] == "models:/flights@prod" and len(body["model_version"]) == 12
+
+
+def test_a_client_that_goes_away_mid_request_is_not_an_error(
+    loaded_model: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_model_app(loaded_model, model_ref="gone")
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json")],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("test", 80),
+        "client": ("test", 1),
+        "root_path": "",
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert not sent  # nobody to answer
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
