@@ -194,9 +194,18 @@ def create_deployment_app(
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    install_routes(
-        app, engine, max_request_bytes=max_request_bytes, predict_openapi=_predict_openapi(example_model)
-    )
+    predict_body = _predict_openapi(example_model)
+    install_routes(app, engine, max_request_bytes=max_request_bytes, predict_openapi=predict_body)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The API document, its /predict example taken from the served model once one is loaded."""
+        primary = engine.primary()
+        if app.openapi_schema is None and example_model is None and primary is not None:
+            predict_body.update(_predict_openapi(primary.service.model))
+        return generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -151,6 +151,11 @@ class Engine:
             if fresh is not None:
                 self._swap(variant, fresh)
 
+    def primary(self) -> Loaded | None:
+        """What the first live variant serves now (the model ``/info`` describes), if loaded."""
+        plan = self.plan
+        return plan.variants[plan.spec.live[0].name].slot.current
+
     def ready(self) -> bool:
         """Whether every live variant has a model loaded."""
         plan = self.plan

@@ -177,7 +177,7 @@ def _ready(engine: Engine) -> JSONResponse:
     }
     waiting = [v.name for v in plan.spec.live if plan.variants[v.name].slot.current is None]
     body: dict[str, Any] = {"deployment": plan.spec.name, "variants": variants}
-    primary = plan.variants[plan.spec.live[0].name].slot.current
+    primary = engine.primary()
     if primary is not None:
         body.update(model=primary.key.ref, version=primary.key.version)
     if waiting:
@@ -203,7 +203,7 @@ def _info(engine: Engine) -> dict[str, Any]:
                 "loaded": loaded is not None,
             }
         )
-    primary = plan.variants[plan.spec.live[0].name].slot.current
+    primary = engine.primary()
     head = primary.service.info() if primary is not None else {"model": None, "version": None}
     return {
         **head,

@@ -660,3 +660,16 @@ def test_a_client_that_goes_away_mid_request_is_not_an_error(
     asyncio.run(app(scope, receive, send))
     assert not sent  # nobody to answer
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_the_api_docs_show_the_served_models_example(registry: Registry) -> None:
+    app = serve(registry, deployment("docs", [{"name": "main", "model": registry.alias("d1", registry.v1)}]))
+
+    async def main() -> dict[str, Any]:
+        async with running(app) as http:
+            return dict((await http.get("/openapi.json")).json())
+
+    spec = run(main())
+    body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
+    assert set(body["application/json"]["example"]["records"][0]) == {"dep_delay", "distance", "carrier"}
+    assert "application/vnd.apache.arrow.stream" in body
