@@ -136,11 +136,13 @@ class MicroBatcher:
         max_wait_ms: float = 2.0,
         arrivals: Arrivals | None = None,
         observe: BatchObserver | None = None,
+        share: float = 1.0,
     ) -> None:
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000.0
         self.arrivals = arrivals or Arrivals()
         self.observe = observe
+        self.share = share  # of the traffic this batcher's variant gets (its expected part of the peak)
         self.calls = 0  # model calls made (for tests and the bench: requests / calls = mean batch)
         self._queue: deque[BatchItem] = deque()
         self._wakeup: asyncio.Event | None = None
@@ -193,16 +195,16 @@ class MicroBatcher:
     async def _gather_arrivals(self) -> None:
         """Let requests that are on their way join this batch (for at most max_wait), then go.
 
-        The batch waits while requests are being parsed, and while it holds fewer requests than were
-        in flight at once recently (:meth:`Arrivals.peak`): under concurrent load the next ones are on
-        their way. A lone request (peak 1, nothing being parsed) goes at once.
+        The batch waits while requests are being parsed, and while it holds fewer requests than this
+        variant's share of those in flight at once recently (:meth:`Arrivals.peak`): under concurrent
+        load the next ones are on their way. A lone request (peak 1, nothing being parsed) goes at once.
         """
         if self.max_wait_s <= 0:
             return
         deadline = time.monotonic() + self.max_wait_s
         arrivals = self.arrivals
         while self._queued_rows() < self.max_batch_size:
-            if arrivals.parsing == 0 and len(self._queue) >= arrivals.peak():
+            if arrivals.parsing == 0 and len(self._queue) >= arrivals.peak() * self.share:
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:

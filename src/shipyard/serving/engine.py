@@ -45,6 +45,11 @@ MAX_SHADOW_TASKS = 1_000  # shadow copies in flight; past this a copy is skipped
 _RETRY_S = 5.0
 
 
+def _share(variant: VariantSpec, deployment: DeploymentSpec) -> float:
+    """The part of all requests a variant sees: its traffic share, or all of them for a shadow."""
+    return 1.0 if variant.mode == "shadow" else deployment.shares().get(variant.name, 0.0)
+
+
 class NotReady(Exception):
     """The variant's model is not loaded yet: answered 503 ``not_ready`` (``GET /ready`` says when it is).
 
@@ -280,6 +285,8 @@ class Engine:
             return self._new_variant(spec, deployment)
         if deployment.batching != plan.spec.batching:  # same model, new batching: keep the loaded model
             return Variant(spec, old.slot, self._new_variant(spec, deployment).batcher)
+        if old.batcher is not None:
+            old.batcher.share = _share(spec, deployment)
         return old if old.spec == spec else Variant(spec, old.slot, old.batcher)
 
     def _new_variant(self, spec: VariantSpec, deployment: DeploymentSpec) -> Variant:
@@ -291,6 +298,7 @@ class Engine:
                 max_wait_ms=batching.max_wait_ms,
                 arrivals=self.arrivals,
                 observe=self.metrics.batch_observer(spec.name),
+                share=_share(spec, deployment),
             )
         return Variant(spec, ModelSlot(spec.model), batcher)
 
