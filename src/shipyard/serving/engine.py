@@ -358,7 +358,16 @@ class Engine:
             call.frame_for(service), proba=call.proba
         )  # before batching: a bad request fails alone
         if variant.batcher is None:
-            return await to_thread.run_sync(lambda: service.predict_checked(frame, proba=call.proba))
+            observe = self.metrics.batch_observer(variant.spec.name)
+
+            def direct() -> PredictorOutput:  # one model call for this request alone (batching off)
+                started = time.perf_counter()
+                try:
+                    return service.predict_checked(frame, proba=call.proba)
+                finally:
+                    observe(1, len(frame), time.perf_counter() - started)
+
+            return await to_thread.run_sync(direct)
         return await variant.batcher.submit(service, frame, proba=call.proba)
 
     def _log_row(

@@ -167,6 +167,8 @@ def test_batching_off_predicts_each_request_directly(registry: Registry) -> None
 
     answers = run(main())
     assert app.state.engine.plan.variants["main"].batcher is None
+    calls = app.state.metrics.sample("shipyard_serving_predict_seconds_count", {"variant": "main"})
+    assert calls == len(frames)  # one model call each, still measured
     for frame, response in zip(frames, answers, strict=True):
         assert response.json()["predictions"] == registry.models[registry.v1].predict(frame).tolist()
 
