@@ -141,6 +141,7 @@ class Engine:
         self.adjust = adjust or (lambda s: s)
         self.poll = poll
         self.arrivals = Arrivals()
+        self.last_reload: dict[str, Any] | None = None  # what the last reload changed and what failed
         spec = self.adjust(spec)
         variants = {v.name: self._new_variant(v, spec) for v in spec.variants}
         self.plan = Plan(spec, variants, Router(spec.shares()), record_version)
@@ -239,44 +240,54 @@ class Engine:
             {'deployment_version': None, 'changed': {'main': {'from': '7', 'to': '8'}}, 'errors': {}}
         """
         async with self._reload_lock:
-            plan = self.plan
-            result: dict[str, Any] = {"deployment_version": plan.record_version, "changed": {}, "errors": {}}
-            spec, version = plan.spec, plan.record_version
-            if self.read_deployment is not None:
-                version, stored = await to_thread.run_sync(self.read_deployment)
-                if version != plan.record_version:
-                    spec = self.adjust(stored)
-                    result["deployment_version"] = version
-                    result["deployment"] = {"from": plan.record_version, "to": version}
-            variants = {v.name: self._carry(v, spec, plan) for v in spec.variants}
-            fresh: dict[str, Loaded] = {}
-            for name, variant in variants.items():
-                try:
-                    loaded = await to_thread.run_sync(
-                        load_version, self.source, variant.slot.model, variant.slot.current
-                    )
-                except Exception as exc:  # keep serving what is loaded; report and retry next poll
-                    log.exception("Could not load %s for variant %s", variant.slot.model, name)
-                    result["errors"][name] = f"{type(exc).__name__}: {exc}"
-                    continue
-                if loaded is not None:
-                    fresh[name] = loaded
-            if spec is not plan.spec and any(
-                variants[v.name].slot.current is None and v.name not in fresh for v in spec.live
-            ):
-                result["errors"]["deployment"] = "a live variant of the new version could not be loaded"
-                return result  # keep the old plan: the new one cannot answer yet
-            for name, loaded in fresh.items():
-                old = variants[name].slot.current
-                result["changed"][name] = {
-                    "from": old.key.ref if old else None,
-                    "to": loaded.key.ref,
-                    "version": loaded.key.version,
-                }
-                self._swap(variants[name], loaded)
-            self.plan = Plan(spec, variants, Router(spec.shares()), version)
-            await self._retire(plan, variants)
+            result = await self._reload()
+            self.last_reload = {"at": int(time.time() * 1000), **result}
             return result
+
+    async def _reload(self) -> dict[str, Any]:
+        plan = self.plan
+        result: dict[str, Any] = {"deployment_version": plan.record_version, "changed": {}, "errors": {}}
+        spec, version = plan.spec, plan.record_version
+        if self.read_deployment is not None:
+            version, stored = await to_thread.run_sync(self.read_deployment)
+            if version != plan.record_version:
+                spec = self.adjust(stored)
+                result["deployment_version"] = version
+                result["deployment"] = {"from": plan.record_version, "to": version}
+        variants = {v.name: self._carry(v, spec, plan) for v in spec.variants}
+        fresh = await self._load_changed(variants, result["errors"])
+        if spec is not plan.spec and any(
+            variants[v.name].slot.current is None and v.name not in fresh for v in spec.live
+        ):
+            result["errors"]["deployment"] = "a live variant of the new version could not be loaded"
+            return result  # keep the old plan: the new one cannot answer yet
+        for name, loaded in fresh.items():
+            old = variants[name].slot.current
+            result["changed"][name] = {
+                "from": old.key.ref if old else None,
+                "to": loaded.key.ref,
+                "version": loaded.key.version,
+            }
+            self._swap(variants[name], loaded)
+        self.plan = Plan(spec, variants, Router(spec.shares()), version)
+        await self._retire(plan, variants)
+        return result
+
+    async def _load_changed(self, variants: dict[str, Variant], errors: dict[str, str]) -> dict[str, Loaded]:
+        """Each variant's new version when its reference moved, loaded in a worker thread (errors noted)."""
+        fresh: dict[str, Loaded] = {}
+        for name, variant in variants.items():
+            try:
+                loaded = await to_thread.run_sync(
+                    load_version, self.source, variant.slot.model, variant.slot.current
+                )
+            except Exception as exc:  # keep serving what is loaded; report and retry next poll
+                log.exception("Could not load %s for variant %s", variant.slot.model, name)
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                continue
+            if loaded is not None:
+                fresh[name] = loaded
+        return fresh
 
     def _carry(self, spec: VariantSpec, deployment: DeploymentSpec, plan: Plan) -> Variant:
         """The variant's run-time object: the old one (slot and batcher kept) when its model is the same."""

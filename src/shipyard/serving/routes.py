@@ -213,6 +213,7 @@ def _info(engine: Engine) -> dict[str, Any]:
         "sticky_key": plan.spec.sticky_key,
         "batching": plan.spec.batching.model_dump(),
         "prediction_log": engine.feed is not None,
+        "last_reload": engine.last_reload,
     }
 
 

@@ -393,6 +393,7 @@ def test_a_reference_that_does_not_resolve_yet_starts_not_ready_until_it_does(re
         async with running(app, wait_ready=False) as http:
             waiting = (await http.get("/ready")).status_code
             early = (await predict(http, flights(1))).status_code
+            assert "no alias 'not-yet'" in (await http.get("/info")).json()["last_reload"]["errors"]["main"]
             registry.alias("not-yet", registry.v2)
             reloaded = (await http.post("/admin/reload")).json()
             assert reloaded["changed"]["main"]["version"] == str(registry.v2)
@@ -620,6 +621,7 @@ def test_a_stored_deployment_is_followed_to_its_next_version(registry: Registry)
     assert reloaded["deployment"] == {"from": before["deployment_version"], "to": after["deployment_version"]}
     assert {v["name"]: v["share"] for v in after["variants"]} == {"a": 0.5, "b": 0.5}
     assert reloaded["changed"]["b"]["version"] == str(registry.v2)
+    assert after["last_reload"]["changed"] == reloaded["changed"] and after["last_reload"]["errors"] == {}
 
 
 def test_a_folder_variant_answers_under_its_label(classifier_dir: Path) -> None:
