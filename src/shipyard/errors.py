@@ -29,7 +29,8 @@ the server answers with. The server maps them to one JSON shape in one place
     │   └── SchemaTooNew                500 schema_too_new
     ├── ConfigError                     500 config_error
     ├── MissingExtra                    500 missing_extra
-    └── StoreUnavailable                503 store_unavailable
+    ├── StoreUnavailable                503 store_unavailable
+    └── NotReady                        503 not_ready
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ __all__ = [
     "MissingExtra",
     "ModelNotFound",
     "NotFound",
+    "NotReady",
     "PayloadTooLarge",
     "PermissionDenied",
     "RunNotFound",
@@ -207,6 +209,13 @@ class MissingExtra(ShipyardError):
 
 class StoreUnavailable(ShipyardError):
     code = "store_unavailable"
+    http_status = 503
+
+
+class NotReady(ShipyardError):
+    """A model server's variant is still loading its model (``GET /ready`` says when it is done)."""
+
+    code = "not_ready"
     http_status = 503
 
 

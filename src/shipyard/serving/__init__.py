@@ -1,25 +1,45 @@
-"""The model server (layer 4): one loaded model behind ``POST /predict``, with ``/health``, ``/ready`` and
-``/info``, built by :func:`create_model_app` and run under uvicorn by :func:`serve_model`. Requests are
-JSON records or columns, checked against the model's signature; every answer carries an ``x-request-id``
-and every error has the tracking server's shape ``{"error": {"code", "message", "details"}}``.
+"""The model server (layer 4): deployments of one or more model versions behind ``POST /predict`` — with
+adaptive micro-batching, A/B, canary and shadow variants, zero-downtime swaps when an alias moves, a
+Parquet prediction log and Prometheus metrics — built by :func:`create_deployment_app` and run under
+uvicorn by :func:`serve_deployment` (``shipyard serve``). Deployments are versioned records in the store
+(:mod:`shipyard.serving.manage`).
+
+The app modules pull in FastAPI, uvicorn and pandas, so they load on first use: importing this package
+(as the CLI does for ``shipyard deployments``) stays cheap.
 """
 
 from __future__ import annotations
 
-from shipyard.serving.app import (
-    MODEL_DIR_ENV,
-    MODEL_REF_ENV,
-    ModelService,
-    app_from_env,
-    create_model_app,
-    serve_model,
-)
+import importlib
+from typing import Any
 
 __all__ = [
-    "MODEL_DIR_ENV",
-    "MODEL_REF_ENV",
     "ModelService",
     "app_from_env",
+    "create_deployment_app",
     "create_model_app",
+    "deployment_app_from_env",
+    "open_prediction_log",
+    "read_prediction_log",
+    "serve_deployment",
     "serve_model",
 ]
+
+_HOME = {
+    "ModelService": "shipyard.serving.app",
+    "app_from_env": "shipyard.serving.app",
+    "create_deployment_app": "shipyard.serving.app",
+    "create_model_app": "shipyard.serving.app",
+    "deployment_app_from_env": "shipyard.serving.app",
+    "open_prediction_log": "shipyard.serving.predlog",
+    "read_prediction_log": "shipyard.serving.predlog",
+    "serve_deployment": "shipyard.serving.app",
+    "serve_model": "shipyard.serving.app",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shipyard.serving' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 from anyio import to_thread
 
-from shipyard.errors import ShipyardError
+from shipyard.errors import NotReady, ShipyardError
 from shipyard.serving.batching import Arrivals, MicroBatcher, PredictorOutput
 from shipyard.serving.deployment import DeploymentSpec, VariantSpec
 from shipyard.serving.logfeed import LogFeed
@@ -48,21 +48,6 @@ _RETRY_S = 5.0
 def _share(variant: VariantSpec, deployment: DeploymentSpec) -> float:
     """The part of all requests a variant sees: its traffic share, or all of them for a shadow."""
     return 1.0 if variant.mode == "shadow" else deployment.shares().get(variant.name, 0.0)
-
-
-class NotReady(Exception):
-    """The variant's model is not loaded yet: answered 503 ``not_ready`` (``GET /ready`` says when it is).
-
-    Not (yet) part of the ``ShipyardError`` tree in ``shipyard.errors``; the app maps it to the same
-    JSON error shape.
-    """
-
-    code = "not_ready"
-    http_status = 503
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(eq=False)
@@ -349,7 +334,7 @@ class Engine:
                 )
             output = await self._run(variant, loaded.service, call)
             status = 200
-        except (ShipyardError, NotReady) as exc:
+        except ShipyardError as exc:
             status = exc.http_status
             raise
         finally:
@@ -433,7 +418,7 @@ class Engine:
                 raise NotReady(f"shadow variant {variant.spec.name} is not loaded")
             output = await self._run(variant, loaded.service, call)
         except Exception as exc:
-            status = exc.http_status if isinstance(exc, ShipyardError | NotReady) else 500
+            status = exc.http_status if isinstance(exc, ShipyardError) else 500
             self.metrics.shadow_error(variant.spec.name)
             log.warning("Shadow variant %s failed on request %s: %s", variant.spec.name, call.request_id, exc)
         if self.feed is not None and loaded is not None:
