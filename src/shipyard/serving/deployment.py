@@ -16,7 +16,7 @@ A deployment is YAML (or the same structure in Python), stored as versioned reco
         model: models:/churn/9
         mode: shadow                     # gets a copy of traffic; its answer is logged, never returned
     sticky_key: customer_id              # same key, same variant (header x-shipyard-key or this field)
-    batching: {enabled: true, max_batch_size: 64, max_wait_ms: 2.0}
+    batching: {enabled: true, max_batch_size: 1024, max_wait_ms: 2.0}
     prediction_log: {enabled: true, flush_interval_s: 1.0, max_buffered_rows: 100000, on_full: block}
     reload: {poll_interval_s: 5.0}
 
@@ -79,7 +79,7 @@ class BatchingSpec(_Strict):
     """
 
     enabled: bool = True
-    max_batch_size: int = Field(default=64, ge=1, le=100_000)
+    max_batch_size: int = Field(default=1024, ge=1, le=100_000)
     max_wait_ms: float = Field(default=2.0, ge=0, le=1_000)
 
 
