@@ -69,6 +69,7 @@ TARGET_RPS = 3.0  # Shipyard ÷ MLflow, 1 row at C=16
 TARGET_BATCHING = 2.0  # batching on ÷ off, 1 row at C=64
 POOL_1, POOL_100 = 512, 24  # distinct requests per size, sent in turn
 SERVER_ENV = {"OMP_NUM_THREADS": "1"}  # both servers; see the notes
+BIG_BATCH = 2048  # rows: an extra run with max_batch_size above the default, so 100-row requests batch too
 
 
 # -- the model and the requests ---------------------------------------------------------------------
@@ -88,7 +89,8 @@ class Workload:
 def _cells_json(frame: pd.DataFrame) -> list[list[Any]]:
     """Rows as JSON-able lists: NaN → null (JSON has no NaN), numpy scalars → Python."""
     values = frame.astype(object).where(frame.notna(), None)
-    return values.to_numpy().tolist()
+    rows: list[list[Any]] = values.to_numpy().tolist()
+    return rows
 
 
 def build_workload(quick: bool) -> Workload:
@@ -375,10 +377,30 @@ def check_answers(server: Server, work: Workload) -> int:
     return checked
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of the live processes in process group ``pgid`` (a server, its workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[2]) == pgid:  # fields: state, ppid, pgrp, ..., utime [11], stime [12]
+                total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def measure_cell(
-    server_port: int, pool: list[bytes], concurrency: int, seconds: float, min_requests: int
+    server_port: int,
+    pool: list[bytes],
+    concurrency: int,
+    seconds: float,
+    min_requests: int,
+    pgid: int | None = None,
 ) -> LoadResult:
-    """Warm up (which also estimates the rate), then N requests sized to about ``seconds`` of traffic."""
+    """Warm up (which also estimates the rate), then N requests sized to about ``seconds`` of traffic.
+
+    With ``pgid``, the server's CPU time during the N requests is recorded on the result.
+    """
     warm = run_load(HOST, server_port, pool, concurrency, max(100, 3 * concurrency))
     if warm.errors:
         raise RuntimeError(f"warm-up errors: {warm.statuses} {warm.failures[:3]}")
@@ -386,7 +408,11 @@ def measure_cell(
     if warm.elapsed < seconds / 8:  # short warm-up: a second look at the rate
         rate = run_load(HOST, server_port, pool, concurrency, max(100, int(rate * seconds / 8))).rate
     total = max(min_requests, int(rate * seconds))
-    return run_load(HOST, server_port, pool, concurrency, total)
+    cpu_before = group_cpu_seconds(pgid) if pgid else 0.0
+    result = run_load(HOST, server_port, pool, concurrency, total)
+    if pgid:
+        result.server_cpu = group_cpu_seconds(pgid) - cpu_before
+    return result
 
 
 _METRIC_LINE = re.compile(r"^(shipyard_serving_[a-z_]+?)(?:\{[^}]*\})? ([0-9.eE+-]+)$", re.MULTILINE)
@@ -442,6 +468,12 @@ class Cell:
     result: LoadResult
     batches: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def cpu_ms(self) -> float | None:
+        """Server CPU (all its processes and threads) per answered request, in ms."""
+        cpu = self.result.server_cpu
+        return cpu / len(self.result.latencies) * 1e3 if cpu is not None and self.result.latencies else None
+
 
 def run_server(
     spec: ServerSpec,
@@ -462,7 +494,9 @@ def run_server(
         for rows, concurrency in cells:
             pool = [predict_request(server, work, b) for b in bodies[rows]]
             before = scrape(server) if workers == 1 else {}  # with more, /metrics is one worker's
-            result = measure_cell(server.port, pool, concurrency, args.seconds, args.min_requests)
+            result = measure_cell(
+                server.port, pool, concurrency, args.seconds, args.min_requests, server.proc.pid
+            )
             batches = batch_stats(before, scrape(server)) if before else {}
             cell = Cell(spec.label, workers, rows, concurrency, result, batches)
             print(fmt_cell(cell), file=sys.stderr, flush=True)
@@ -483,10 +517,11 @@ def fmt_cell(cell: Cell) -> str:
         if b
         else ""
     )
+    cpu = f"  server CPU {cell.cpu_ms:.2f} ms/req" if cell.cpu_ms is not None else ""
     return (
         f"  {cell.label:<24} w={cell.workers} {cell.rows:>3} row(s) c={cell.concurrency:<3} "
         f"n={s['requests']:>6} {s['rps']:>9,.0f} req/s  p50 {s['p50_ms']:>8.2f} ms  "
-        f"p99 {s['p99_ms']:>8.2f} ms  errors {s['errors']}{server_side}"
+        f"p99 {s['p99_ms']:>8.2f} ms  errors {s['errors']}{cpu}{server_side}"
     )
 
 
@@ -699,11 +734,16 @@ def new_section() -> Section:
     return Section(SECTION_KEY, "Model serving: shipyard serve vs mlflow models serve (HTTP, loopback)")
 
 
-def _find(cells: list[Cell], label: str, workers: int, rows: int, concurrency: int) -> LoadResult | None:
+def _find_cell(cells: list[Cell], label: str, workers: int, rows: int, concurrency: int) -> Cell | None:
     for cell in cells:
         if (cell.label, cell.workers, cell.rows, cell.concurrency) == (label, workers, rows, concurrency):
-            return cell.result
+            return cell
     return None
+
+
+def _find(cells: list[Cell], label: str, workers: int, rows: int, concurrency: int) -> LoadResult | None:
+    cell = _find_cell(cells, label, workers, rows, concurrency)
+    return cell.result if cell is not None else None
 
 
 def to_section(section: Section, report: dict[str, Any]) -> Section:
@@ -769,6 +809,17 @@ def to_section(section: Section, report: dict[str, Any]) -> Section:
                     with_log.rate / without.rate,
                 )
             )
+    big = report["labels"].get("bigbatch")
+    default, larger = _find(cells, on, 1, 100, 16), _find(cells, big, 1, 100, 16)
+    if big and default is not None and larger is not None:
+        section.results.append(
+            Result(
+                f"100 rows, C=16, 1 worker: requests/s with --batch-size {BIG_BATCH} ÷ the default "
+                f"({larger.rate:,.0f} req/s, p99 {larger.p99 * 1e3:,.0f} ms with it)",
+                "×",
+                larger.rate / default.rate,
+            )
+        )
     if not batching:
         section.results.append(
             Result(
@@ -795,6 +846,14 @@ def to_section(section: Section, report: dict[str, Any]) -> Section:
                 inproc["shipyard"][rows] * 1e3,
                 inproc["mlflow"][rows] * 1e3,
             )
+        )
+    for rows, concurrency in CELLS:
+        sy_cell, ml_cell = (_find_cell(cells, label, 1, rows, concurrency) for label in (on, "mlflow"))
+        if sy_cell is None or ml_cell is None or sy_cell.cpu_ms is None or ml_cell.cpu_ms is None:
+            continue
+        what = f"{rows} row{'s' if rows > 1 else ''}, C={concurrency}, 1 worker"
+        section.results.append(
+            Result(f"server CPU per request (all its threads), {what}", "ms", sy_cell.cpu_ms, ml_cell.cpu_ms)
         )
     for rows in (1, 100):
         sy = _find(cells, on, 1, rows, 1)
@@ -920,8 +979,18 @@ def batching_notes(report: dict[str, Any]) -> list[str]:
     big = next((c for c in seen if c.rows == 100 and c.concurrency > 1), None)
     if big is not None and big.batches["requests_per_call"] < 1.5:
         out.append(
-            "100-row requests are not batched together: a request larger than max_batch_size "
-            "(64 rows by default) goes alone, so at C=16 each is its own model call."
+            "100-row requests are not batched together: a request larger than max_batch_size goes "
+            f"alone, so at C=16 each is its own model call (see the --batch-size {BIG_BATCH} row)."
+        )
+    one, two = _find_cell(report["cells"], on, 1, 1, 16), _find_cell(report["cells"], on, 2, 1, 16)
+    if one is not None and two is not None and one.cpu_ms and two.cpu_ms:
+        cores = (two.result.server_cpu or 0.0) / two.result.elapsed
+        out.append(
+            f"1 vs 2 workers, 1 row at C=16, batching on: {one.result.rate:,.0f} vs {two.result.rate:,.0f} "
+            f"req/s; server CPU per request {one.cpu_ms:.2f} vs {two.cpu_ms:.2f} ms (the 2 workers used "
+            f"{cores:.2f} of the 2 cores). On this shared 2-core machine (the generator and other jobs on "
+            "the same cores) a second worker adds CPU per request rather than capacity; measure "
+            "--workers > 1 on more, quieter cores."
         )
     return out
 
@@ -930,9 +999,10 @@ def _compact(cell: Cell) -> str:
     r = cell.result
     b = cell.batches
     calls = f", {b['requests_per_call']:.1f} req/model call of {b['call_ms']:.1f} ms" if b else ""
+    cpu = f", CPU {cell.cpu_ms:.2f} ms/req" if cell.cpu_ms is not None else ""
     return (
         f"{cell.label} w{cell.workers} {cell.rows}r C{cell.concurrency}: n={len(r.latencies)} "
-        f"{r.rate:,.0f}/s p50 {r.p50 * 1e3:.1f} p99 {r.p99 * 1e3:.1f} ms{calls}"
+        f"{r.rate:,.0f}/s p50 {r.p50 * 1e3:.1f} p99 {r.p99 * 1e3:.1f} ms{cpu}{calls}"
     )
 
 
@@ -1020,6 +1090,8 @@ def run(args: argparse.Namespace, worker_counts: list[int]) -> dict[str, Any]:
     mlflow_spec = ServerSpec("mlflow", "mlflow")
     nolog = ServerSpec("shipyard --no-prediction-log", "shipyard", ("--no-prediction-log",))
     report["labels"]["nolog"] = nolog.label if "--no-prediction-log" in flags else ""
+    bigbatch = ServerSpec(f"shipyard --batch-size {BIG_BATCH}", "shipyard", ("--batch-size", str(BIG_BATCH)))
+    report["labels"]["bigbatch"] = bigbatch.label if "--batch-size" in flags else ""
     plan: list[tuple[ServerSpec, int, list[tuple[int, int]]]] = []
     for workers in worker_counts:
         cells = CELLS if workers == 1 else CELLS_MORE_WORKERS
@@ -1028,6 +1100,8 @@ def run(args: argparse.Namespace, worker_counts: list[int]) -> dict[str, Any]:
         ]
         if workers == 1 and report["labels"]["nolog"]:
             plan.append((nolog, 1, [(1, 16), (1, 64)]))
+        if workers == 1 and report["labels"]["bigbatch"]:
+            plan.append((bigbatch, 1, [(100, 16)]))
     for spec, workers, cells in plan:
         extra = (
             (lambda server, spec=spec: side_checks(server, spec, work, args, report))
@@ -1037,7 +1111,7 @@ def run(args: argparse.Namespace, worker_counts: list[int]) -> dict[str, Any]:
         try:
             report["cells"] += run_server(spec, work, workers, cells, args, home, extra)
         except (AssertionError, RuntimeError, TimeoutError) as exc:
-            if spec is not nolog:  # the comparison itself: no figures without it
+            if spec not in (nolog, bigbatch):  # the comparison itself: no figures without it
                 raise
             print(f"{spec.label} failed; skipped: {exc}", file=sys.stderr)
             report.setdefault("extra_notes", []).append(

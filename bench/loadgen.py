@@ -56,6 +56,7 @@ class LoadResult:
     latencies: list[float]
     statuses: dict[int, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    server_cpu: float | None = None  # CPU seconds the server used meanwhile, when the caller measured it
 
     @property
     def rate(self) -> float:
