@@ -747,48 +747,40 @@ def _find(cells: list[Cell], label: str, workers: int, rows: int, concurrency: i
 
 
 def to_section(section: Section, report: dict[str, Any]) -> Section:
+    section.results = [
+        *matrix_results(report),
+        *variant_results(report),
+        *cost_results(report),
+    ]
+    section.notes = notes(report)
+    return section.finish()
+
+
+def _plural(rows: int) -> str:
+    return f"{rows} row{'s' if rows > 1 else ''}"
+
+
+def matrix_results(report: dict[str, Any]) -> list[Result]:
+    """Requests/s, p50 and p99 of every cell, Shipyard (batching on and off) against MLflow, and targets."""
     cells: list[Cell] = report["cells"]
     batching = report["batching"]
     on, off = report["labels"]["on"], report["labels"]["off"]
+    tags = ((on, "batching on"), (off, "batching off")) if batching else ((on, "(no batching yet)"),)
+    out: list[Result] = []
     for workers in report["workers"]:
         w = f"{workers} worker{'s' if workers > 1 else ''}"
         for rows, concurrency in CELLS:
             ml = _find(cells, "mlflow", workers, rows, concurrency)
-            tags = ((on, "batching on"), (off, "batching off")) if batching else ((on, "(no batching yet)"),)
             for label, tag in tags:
                 sy = _find(cells, label, workers, rows, concurrency)
-                if sy is None or ml is None:
-                    continue
-                what = f"{rows} row{'s' if rows > 1 else ''}, C={concurrency}, {w}, Shipyard {tag}"
-                main = (rows, concurrency, workers, label) == (1, 16, 1, on) and batching
-                ratio = sy.rate / ml.rate
-                section.results.append(
-                    Result(
-                        f"{what}: requests/s",
-                        "req/s",
-                        sy.rate,
-                        ml.rate,
-                        better="higher",
-                        target=f"≥ {TARGET_RPS:.0f}× MLflow" if main else "",
-                        met=ratio >= TARGET_RPS if main else None,
-                    )
-                )
-                section.results.append(Result(f"{what}: p50 latency", "ms", sy.p50 * 1e3, ml.p50 * 1e3))
-                section.results.append(
-                    Result(
-                        f"{what}: p99 latency",
-                        "ms",
-                        sy.p99 * 1e3,
-                        ml.p99 * 1e3,
-                        target="below MLflow" if main else "",
-                        met=sy.p99 < ml.p99 if main else None,
-                    )
-                )
-        son = _find(cells, on, workers, 1, 64)
-        soff = _find(cells, off, workers, 1, 64)
+                if sy is not None and ml is not None:
+                    main = (rows, concurrency, workers, label) == (1, 16, 1, on) and batching
+                    what = f"{_plural(rows)}, C={concurrency}, {w}, Shipyard {tag}"
+                    out += _cell_results(what, sy, ml, main)
+        son, soff = _find(cells, on, workers, 1, 64), _find(cells, off, workers, 1, 64)
         if batching and son is not None and soff is not None:
             gain = son.rate / soff.rate
-            section.results.append(
+            out.append(
                 Result(
                     f"1 row, C=64, {w}: requests/s, batching on ÷ off",
                     "×",
@@ -797,11 +789,43 @@ def to_section(section: Section, report: dict[str, Any]) -> Section:
                     met=gain >= TARGET_BATCHING,
                 )
             )
+    return out
+
+
+def _cell_results(what: str, sy: LoadResult, ml: LoadResult, main: bool) -> list[Result]:
+    """One cell's three rows; ``main`` marks the cell the issue's first target is about."""
+    return [
+        Result(
+            f"{what}: requests/s",
+            "req/s",
+            sy.rate,
+            ml.rate,
+            better="higher",
+            target=f"≥ {TARGET_RPS:.0f}× MLflow" if main else "",
+            met=sy.rate / ml.rate >= TARGET_RPS if main else None,
+        ),
+        Result(f"{what}: p50 latency", "ms", sy.p50 * 1e3, ml.p50 * 1e3),
+        Result(
+            f"{what}: p99 latency",
+            "ms",
+            sy.p99 * 1e3,
+            ml.p99 * 1e3,
+            target="below MLflow" if main else "",
+            met=sy.p99 < ml.p99 if main else None,
+        ),
+    ]
+
+
+def variant_results(report: dict[str, Any]) -> list[Result]:
+    """Shipyard against itself: without the prediction log, with a larger batch; pending targets."""
+    cells: list[Cell] = report["cells"]
+    on = report["labels"]["on"]
+    out: list[Result] = []
     nolog = report["labels"].get("nolog")
     for concurrency in (16, 64):
         with_log, without = _find(cells, on, 1, 1, concurrency), _find(cells, nolog, 1, 1, concurrency)
         if nolog and with_log is not None and without is not None:
-            section.results.append(
+            out.append(
                 Result(
                     f"1 row, C={concurrency}, 1 worker: requests/s with the prediction log ÷ without "
                     f"({without.rate:,.0f} req/s without)",
@@ -812,7 +836,7 @@ def to_section(section: Section, report: dict[str, Any]) -> Section:
     big = report["labels"].get("bigbatch")
     default, larger = _find(cells, on, 1, 100, 16), _find(cells, big, 1, 100, 16)
     if big and default is not None and larger is not None:
-        section.results.append(
+        out.append(
             Result(
                 f"100 rows, C=16, 1 worker: requests/s with --batch-size {BIG_BATCH} ÷ the default "
                 f"({larger.rate:,.0f} req/s, p99 {larger.p99 * 1e3:,.0f} ms with it)",
@@ -820,60 +844,70 @@ def to_section(section: Section, report: dict[str, Any]) -> Section:
                 larger.rate / default.rate,
             )
         )
-    if not batching:
-        section.results.append(
+    if not report["batching"]:
+        pending = "pending: micro-batching (--no-batching) not in shipyard serve yet"
+        out.append(
             Result(
                 "1 row, C=16: requests/s, Shipyard with micro-batching ÷ MLflow",
                 "×",
                 None,
-                target=f"≥ {TARGET_RPS:.0f}× (pending: no --no-batching in shipyard serve yet)",
+                target=f"≥ {TARGET_RPS:.0f}× ({pending})",
             )
         )
-        section.results.append(
+        out.append(
             Result(
                 "1 row, C=64: requests/s, batching on ÷ off",
                 "×",
                 None,
-                target=f"≥ {TARGET_BATCHING:.0f}× (pending: micro-batching not landed)",
+                target=f"≥ {TARGET_BATCHING:.0f}× ({pending})",
             )
         )
+    return out
+
+
+def cost_results(report: dict[str, Any]) -> list[Result]:
+    """In-process predict, server CPU per request, and p50 − in-process predict at C=1."""
+    cells: list[Cell] = report["cells"]
+    on = report["labels"]["on"]
     inproc = report["inproc"]
-    for rows in (1, 100):
-        section.results.append(
-            Result(
-                f"in-process predict, {rows} row(s) (raw pipeline {fmt_num(inproc['raw'][rows] * 1e3)} ms)",
-                "ms",
-                inproc["shipyard"][rows] * 1e3,
-                inproc["mlflow"][rows] * 1e3,
-            )
+    out = [
+        Result(
+            f"in-process predict, {_plural(rows)} (raw pipeline {fmt_num(inproc['raw'][rows] * 1e3)} ms)",
+            "ms",
+            inproc["shipyard"][rows] * 1e3,
+            inproc["mlflow"][rows] * 1e3,
         )
+        for rows in (1, 100)
+    ]
     for rows, concurrency in CELLS:
         sy_cell, ml_cell = (_find_cell(cells, label, 1, rows, concurrency) for label in (on, "mlflow"))
-        if sy_cell is None or ml_cell is None or sy_cell.cpu_ms is None or ml_cell.cpu_ms is None:
-            continue
-        what = f"{rows} row{'s' if rows > 1 else ''}, C={concurrency}, 1 worker"
-        section.results.append(
-            Result(f"server CPU per request (all its threads), {what}", "ms", sy_cell.cpu_ms, ml_cell.cpu_ms)
-        )
-    for rows in (1, 100):
-        sy = _find(cells, on, 1, rows, 1)
-        ml = _find(cells, "mlflow", 1, rows, 1)
-        if sy is None or ml is None:
-            continue
-        section.results.append(
-            Result(
-                f"server overhead per request, {rows} row(s), C=1: p50 − in-process predict",
-                "ms",
-                (sy.p50 - inproc["shipyard"][rows]) * 1e3,
-                (ml.p50 - inproc["mlflow"][rows]) * 1e3,
+        if sy_cell is not None and ml_cell is not None and sy_cell.cpu_ms and ml_cell.cpu_ms:
+            what = f"{_plural(rows)}, C={concurrency}, 1 worker"
+            out.append(
+                Result(
+                    f"server CPU per request (all its threads), {what}", "ms", sy_cell.cpu_ms, ml_cell.cpu_ms
+                )
             )
-        )
-    section.notes = notes(report)
-    return section.finish()
+    for rows in (1, 100):
+        sy, ml = _find(cells, on, 1, rows, 1), _find(cells, "mlflow", 1, rows, 1)
+        if sy is not None and ml is not None:
+            out.append(
+                Result(
+                    f"server overhead per request, {_plural(rows)}, C=1: p50 − in-process predict",
+                    "ms",
+                    (sy.p50 - inproc["shipyard"][rows]) * 1e3,
+                    (ml.p50 - inproc["mlflow"][rows]) * 1e3,
+                )
+            )
+    return out
 
 
 def notes(report: dict[str, Any]) -> list[str]:
-    cells: list[Cell] = report["cells"]
+    return [*setup_notes(report), *load_notes(report), *server_notes(report)]
+
+
+def setup_notes(report: dict[str, Any]) -> list[str]:
+    """The model, the servers, the load, the in-process predict, the flags."""
     out = [
         "Model: Pipeline(ColumnTransformer(OrdinalEncoder(carrier, origin, dest), passthrough of 15 float "
         "columns, some null), HistGradientBoostingClassifier(max_depth=6, lr=0.1, early stopping: "
@@ -893,6 +927,32 @@ def notes(report: dict[str, Any]) -> list[str]:
         f"that sizes N to about {report['seconds']:.0f} s of traffic (at least {report['min_requests']} "
         "requests), then N requests; latency = request written → whole answer read.",
     ]
+    inproc = report["inproc"]
+    out.append(
+        "In-process predict (median, rotating order, OMP 1 thread): raw pipeline "
+        f"{inproc['raw'][1] * 1e3:.2f} / {inproc['raw'][100] * 1e3:.2f} ms (1 / 100 rows), "
+        f"`LoadedModel.predict` {inproc['shipyard'][1] * 1e3:.2f} / {inproc['shipyard'][100] * 1e3:.2f} ms, "
+        f"MLflow pyfunc {inproc['mlflow'][1] * 1e3:.2f} / {inproc['mlflow'][100] * 1e3:.2f} ms. A 100-row "
+        "predict costs about what a 1-row one does: the pipeline's per-call cost dominates, which is what "
+        "micro-batching exploits."
+    )
+    seen = ", ".join(f"`{f}`" for f in report["flags"]) or "none of the batching ones"
+    out.append(
+        f"Shipyard flags seen in `shipyard serve --help`: {seen}; defaults used otherwise: "
+        f"{report['defaults']}. The prediction log writes Parquet under a temporary SHIPYARD_HOME."
+    )
+    if not report["batching"]:
+        out.append(
+            "Micro-batching rows are pending: `--no-batching` is not in `shipyard serve --help` yet, so "
+            "Shipyard ran as it is (no batching)."
+        )
+    return out
+
+
+def load_notes(report: dict[str, Any]) -> list[str]:
+    """The generator's ceiling, Shipyard's framework floor, the wrk cross-check."""
+    cells: list[Cell] = report["cells"]
+    out: list[str] = []
     ceiling = report.get("ceiling")
     if ceiling:
         out.append(
@@ -922,25 +982,13 @@ def notes(report: dict[str, Any]) -> list[str]:
             )
             + "."
         )
-    inproc = report["inproc"]
-    out.append(
-        "In-process predict (median, rotating order, OMP 1 thread): raw pipeline "
-        f"{inproc['raw'][1] * 1e3:.2f} / {inproc['raw'][100] * 1e3:.2f} ms (1 / 100 rows), "
-        f"`LoadedModel.predict` {inproc['shipyard'][1] * 1e3:.2f} / {inproc['shipyard'][100] * 1e3:.2f} ms, "
-        f"MLflow pyfunc {inproc['mlflow'][1] * 1e3:.2f} / {inproc['mlflow'][100] * 1e3:.2f} ms. A 100-row "
-        "predict costs about what a 1-row one does: the pipeline's per-call cost dominates, which is what "
-        "micro-batching exploits."
-    )
-    seen = ", ".join(f"`{f}`" for f in report["flags"]) or "none of the batching ones"
-    out.append(
-        f"Shipyard flags seen in `shipyard serve --help`: {seen}; defaults used otherwise: "
-        f"{report['defaults']}. The prediction log writes Parquet under a temporary SHIPYARD_HOME."
-    )
-    if not report["batching"]:
-        out.append(
-            "Micro-batching rows are pending: `--no-batching` is not in `shipyard serve --help` yet, so "
-            "Shipyard ran as it is (no batching)."
-        )
+    return out
+
+
+def server_notes(report: dict[str, Any]) -> list[str]:
+    """What the servers said and did: model calls, the prediction log, every cell."""
+    cells: list[Cell] = report["cells"]
+    out: list[str] = []
     out += batching_notes(report)
     checks = report.get("log_check", {})
     if checks:
@@ -1058,6 +1106,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+Plan = list[tuple["ServerSpec", int, list[tuple[int, int]]]]
+
+
 def run(args: argparse.Namespace, worker_counts: list[int]) -> dict[str, Any]:
     import mlflow
 
@@ -1069,13 +1120,9 @@ def run(args: argparse.Namespace, worker_counts: list[int]) -> dict[str, Any]:
     gc.collect()
     gc.freeze()  # the data frames built so far: keep the collector off them during the runs
     flags = shipyard_flags()
-    batching = "--no-batching" in flags
-    on = ServerSpec("shipyard", "shipyard")
-    off = ServerSpec("shipyard --no-batching", "shipyard", ("--no-batching",)) if batching else on
     report: dict[str, Any] = {
         "cells": [],
-        "batching": batching,
-        "labels": {"on": on.label, "off": off.label},
+        "batching": "--no-batching" in flags,
         "workers": worker_counts,
         "inproc": inproc,
         "flags": sorted(f for f in flags if "batch" in f or "prediction-log" in f),
@@ -1084,24 +1131,10 @@ def run(args: argparse.Namespace, worker_counts: list[int]) -> dict[str, Any]:
         "seconds": args.seconds,
         "min_requests": args.min_requests,
         "wrk": {},
+        "defaults": serving_defaults(),
+        "ceiling": loadgen_ceiling(home, args.seconds),
     }
-    report["defaults"] = serving_defaults()
-    report["ceiling"] = loadgen_ceiling(home, args.seconds)
-    mlflow_spec = ServerSpec("mlflow", "mlflow")
-    nolog = ServerSpec("shipyard --no-prediction-log", "shipyard", ("--no-prediction-log",))
-    report["labels"]["nolog"] = nolog.label if "--no-prediction-log" in flags else ""
-    bigbatch = ServerSpec(f"shipyard --batch-size {BIG_BATCH}", "shipyard", ("--batch-size", str(BIG_BATCH)))
-    report["labels"]["bigbatch"] = bigbatch.label if "--batch-size" in flags else ""
-    plan: list[tuple[ServerSpec, int, list[tuple[int, int]]]] = []
-    for workers in worker_counts:
-        cells = CELLS if workers == 1 else CELLS_MORE_WORKERS
-        plan += [
-            (spec, workers, cells) for spec in ([on, mlflow_spec, off] if batching else [on, mlflow_spec])
-        ]
-        if workers == 1 and report["labels"]["nolog"]:
-            plan.append((nolog, 1, [(1, 16), (1, 64)]))
-        if workers == 1 and report["labels"]["bigbatch"]:
-            plan.append((bigbatch, 1, [(100, 16)]))
+    plan, optional = server_plan(flags, worker_counts, report)
     for spec, workers, cells in plan:
         extra = (
             (lambda server, spec=spec: side_checks(server, spec, work, args, report))
@@ -1111,7 +1144,7 @@ def run(args: argparse.Namespace, worker_counts: list[int]) -> dict[str, Any]:
         try:
             report["cells"] += run_server(spec, work, workers, cells, args, home, extra)
         except (AssertionError, RuntimeError, TimeoutError) as exc:
-            if spec not in (nolog, bigbatch):  # the comparison itself: no figures without it
+            if spec not in optional:  # the comparison itself: no figures without it
                 raise
             print(f"{spec.label} failed; skipped: {exc}", file=sys.stderr)
             report.setdefault("extra_notes", []).append(
@@ -1119,6 +1152,38 @@ def run(args: argparse.Namespace, worker_counts: list[int]) -> dict[str, Any]:
             )
     print(f"total {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     return report
+
+
+def server_plan(
+    flags: set[str], worker_counts: list[int], report: dict[str, Any]
+) -> tuple[Plan, list[ServerSpec]]:
+    """Which servers run, with how many workers and which cells; the optional ones may fail alone.
+
+    Sets ``report["labels"]``: the labels the section's rows look cells up by.
+    """
+    batching = "--no-batching" in flags
+    on, mlflow_spec = ServerSpec("shipyard", "shipyard"), ServerSpec("mlflow", "mlflow")
+    off = ServerSpec("shipyard --no-batching", "shipyard", ("--no-batching",)) if batching else on
+    nolog = ServerSpec("shipyard --no-prediction-log", "shipyard", ("--no-prediction-log",))
+    bigbatch = ServerSpec(f"shipyard --batch-size {BIG_BATCH}", "shipyard", ("--batch-size", str(BIG_BATCH)))
+    optional = [
+        s for s, flag in ((nolog, "--no-prediction-log"), (bigbatch, "--batch-size")) if flag in flags
+    ]
+    report["labels"] = {
+        "on": on.label,
+        "off": off.label,
+        "nolog": nolog.label if nolog in optional else "",
+        "bigbatch": bigbatch.label if bigbatch in optional else "",
+    }
+    plan: Plan = []
+    for workers in worker_counts:
+        cells = CELLS if workers == 1 else CELLS_MORE_WORKERS
+        plan += [
+            (spec, workers, cells) for spec in ([on, mlflow_spec, off] if batching else [on, mlflow_spec])
+        ]
+        if workers == 1:
+            plan += [(spec, 1, [(1, 16), (1, 64)] if spec is nolog else [(100, 16)]) for spec in optional]
+    return plan, optional
 
 
 if __name__ == "__main__":
