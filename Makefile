@@ -33,6 +33,7 @@ bench: $(BIN)/python
 	$(BIN)/python bench/bench_tracking.py
 	$(BIN)/python bench/bench_validation.py
 	$(BIN)/python bench/bench_registry.py
+	$(BIN)/python bench/bench_serving.py
 
 ## make bench-versioning: 1 GB versioned with log_dataset and dvc add (several minutes, ~4 GB of disk)
 bench-versioning: $(BIN)/python
