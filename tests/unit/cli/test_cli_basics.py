@@ -48,7 +48,17 @@ def test_every_command_has_help_with_examples(cli: Invoke, command: str) -> None
     result = cli(*command.split(), "--help")
     assert result.exit_code == 0, result.output
     assert "Usage: shipyard" in result.stdout
-    groups = {"experiments", "runs", "artifacts", "data", "data contract", "audit", "models", "models policy", "deployments"}
+    groups = {
+        "experiments",
+        "runs",
+        "artifacts",
+        "data",
+        "data contract",
+        "audit",
+        "models",
+        "models policy",
+        "deployments",
+    }
     if command and command not in groups:
         assert "Examples" in result.stdout, f"`shipyard {command} --help` shows no examples"
 
