@@ -438,6 +438,13 @@ def _to_int(spec: ColumnSpec, s: pd.Series, got: str) -> tuple[pd.Series | None,
             if not spec.nullable:
                 return None, _nulls_problem(values)
             return pd.Series(values, index=s.index, name=s.name), None  # NaN kept: the model saw nulls
+    info = np.iinfo(np.dtype(spec.type))
+    if values.dtype.kind == "f":  # float(max) rounds up (2**63 for int64): compare with max + 1 in float
+        outside = (values < float(info.min)) | (values >= float(info.max) + 1.0)
+    else:
+        outside = (values < info.min) | (values > info.max)
+    if outside.any():  # checked before the cast, which would wrap around (and warn)
+        return None, f"expected {spec.type}, got {got} (values out of range like {_sample(values[outside])})"
     converted = values.astype(spec.type)
     if not np.can_cast(values.dtype, converted.dtype) and not np.array_equal(converted, values):
         out = values[converted != values]

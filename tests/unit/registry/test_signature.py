@@ -195,3 +195,22 @@ def test_the_error_for_a_missing_column_names_every_expected_column() -> None:
     with pytest.raises(SignatureMismatch, match=r"takes columns \['a', 'b'\]") as exc:
         sig.check(pd.DataFrame({"a": ["x"]}))
     assert _problems(exc) == {"b": "missing column", "a": "expected int64, got string (values like 'x')"}
+
+
+@pytest.mark.parametrize(
+    ("type_", "value"),
+    [
+        ("int64", 9.223372036854776e18),
+        ("int64", -9.3e18),
+        ("int32", 2**31),
+        ("int32", 2.0**31),
+        ("int8", -129),
+    ],
+)
+def test_integers_out_of_range_are_a_clear_mismatch_not_a_wrapped_value(type_: str, value: float) -> None:
+    """Found by the serving fuzz test: 2**63 as a float wrapped around (and warned) in the int64 cast."""
+    sig = Signature.from_dict({"inputs": [{"name": "d", "type": type_, "nullable": False}]})
+    with pytest.raises(SignatureMismatch) as err:
+        sig.check(pd.DataFrame({"d": [value]}))
+    (problem,) = err.value.details["problems"]
+    assert problem["column"] == "d" and "out of range" in problem["problem"]
