@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any
 
 import httpx
@@ -320,7 +321,12 @@ fuzzed_bodies = (
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ_EXAMPLES = int(os.environ.get("SHIPYARD_FUZZ_EXAMPLES", "150"))  # raise it for a deeper search
+
+
+@settings(
+    max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(body=fuzzed_bodies)
 @example(body={"records": [{"distance": 9.223372036854776e18}]})  # found by CI: 2**63 overflowed the int cast
 @example(body={"columns": {"distance": [-1e300]}})
