@@ -58,7 +58,7 @@ def _batches(ctx: DemoContext, columns: list[str]) -> tuple[list[list[dict[str, 
     """July flights onwards as request bodies of 1 to 8 rows, and the share that really arrived late."""
     later = ctx.require_data().later
     pool = later[later["month"] >= 7]
-    july = pool.sample(n=min(len(pool), 1_500 if ctx.quick else 12_000), random_state=ctx.seed)
+    july = pool.sample(n=min(len(pool), 1_500 if ctx.quick else 6_000), random_state=ctx.seed)
     features = july[columns]
     records = features.astype(object).where(features.notna(), None).to_dict(orient="records")
     out, i, size = [], 0, 1
