@@ -14,10 +14,11 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from shipyard.errors import ConfigError
 
-__all__ = ["SETTINGS", "Setting", "Settings", "default_user", "load_settings"]
+__all__ = ["SETTINGS", "Setting", "Settings", "default_user", "load_settings", "redact_uri"]
 
 
 @dataclass(frozen=True)
@@ -206,3 +207,22 @@ def load_settings(
         raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}")
     assert {f.name for f in fields(Settings)} - {"sources"} == set(known)
     return Settings(**values, sources=sources)
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with any password replaced by ``***`` (safe to show and log).
+
+    Example:
+        >>> redact_uri("postgresql+psycopg://ship:secret@db:5432/shipyard")
+        'postgresql+psycopg://ship:***@db:5432/shipyard'
+    """
+    try:
+        parts = urlsplit(uri)
+        password = parts.password
+    except ValueError:
+        return uri
+    if not password:
+        return uri
+    userinfo, _, hostinfo = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))

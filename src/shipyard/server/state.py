@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import Depends, Request
 
 from shipyard.artifacts import FsspecBlobStore
-from shipyard.config import Settings
+from shipyard.config import Settings, redact_uri
 from shipyard.errors import ConfigError
 from shipyard.store import Store, open_store
 
@@ -48,25 +47,6 @@ def open_state(settings: Settings) -> ServerState:
         store.close()
         raise
     return ServerState(settings=settings, store=store, blobs=blobs)
-
-
-def redact_uri(uri: str) -> str:
-    """``uri`` with any password replaced by ``***`` (safe to show and log).
-
-    Example:
-        >>> redact_uri("postgresql+psycopg://ship:secret@db:5432/shipyard")
-        'postgresql+psycopg://ship:***@db:5432/shipyard'
-    """
-    try:
-        parts = urlsplit(uri)
-        password = parts.password
-    except ValueError:
-        return uri
-    if not password:
-        return uri
-    userinfo, _, hostinfo = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
 
 
 def _state(request: Request) -> ServerState:

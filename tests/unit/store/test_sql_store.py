@@ -899,3 +899,19 @@ def test_bad_filter_raises_filter_syntax_error_with_its_position(
 def test_bad_order_by_raises_filter_syntax_error(search_store: SqlStore) -> None:
     with pytest.raises(FilterSyntaxError):
         search_store.search_runs(order_by=["metrics.auc sideways"])
+
+
+def test_error_messages_never_show_the_database_password(pg_uri: str) -> None:
+    """Messages travel to REST clients and logs: the store names itself with the password redacted."""
+    with_password = pg_uri.replace("postgres@", "postgres:hunter2@", 1)  # trust auth ignores it
+    assert "hunter2" in with_password
+    store = SqlStore(with_password)
+    try:
+        with pytest.raises(RunNotFound) as err:
+            store.get_run("nope")
+        assert "hunter2" not in str(err.value) and "postgres:***@" in str(err.value)
+        with pytest.raises(ExperimentNotFound) as err2:
+            store.get_experiment_by_name("nope")
+        assert "hunter2" not in str(err2.value)
+    finally:
+        store.close()

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, s
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
+from shipyard.config import redact_uri
 from shipyard.entities import (
     Artifact,
     AuditEntry,
@@ -174,6 +175,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
+        self._where = redact_uri(uri)  # what messages show: never a password
         self._engine = make_engine(uri)
         self._dialect = self._engine.dialect.name
         self._s = _Statements(self._dialect)
@@ -197,7 +199,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
             with self._engine.execution_options(immediate=True).begin() as conn:
                 yield conn
         except sa_exc.OperationalError as exc:
-            raise StoreUnavailable(f"Store {self.uri} failed a write: {exc.orig}") from exc
+            raise StoreUnavailable(f"Store {self._where} failed a write: {exc.orig}") from exc
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -205,7 +207,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
             with self._engine.connect() as conn:
                 yield conn
         except sa_exc.OperationalError as exc:
-            raise StoreUnavailable(f"Store {self.uri} failed a read: {exc.orig}") from exc
+            raise StoreUnavailable(f"Store {self._where} failed a read: {exc.orig}") from exc
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
@@ -244,7 +246,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
             row = conn.execute(select(t.experiments).where(t.experiments.c.id == experiment_id)).first()
         if row is None:
             raise ExperimentNotFound(
-                f"Experiment {experiment_id} not found in {self.uri} "
+                f"Experiment {experiment_id} not found in {self._where} "
                 "(list experiments with: shipyard experiments ls)"
             )
         return self._experiment(row)
@@ -254,7 +256,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
             row = conn.execute(select(t.experiments).where(t.experiments.c.name == name)).first()
         if row is None:
             raise ExperimentNotFound(
-                f"Experiment '{name}' not found in {self.uri} "
+                f"Experiment '{name}' not found in {self._where} "
                 "(list experiments with: shipyard experiments ls)"
             )
         return self._experiment(row)
@@ -275,7 +277,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
             with self._read() as conn:
                 if conn.execute(select(t.runs.c.id).where(t.runs.c.id == spec.run_id)).first() is None:
                     raise InvalidInput(
-                        f"Cannot create run '{spec.run_id}' in {self.uri}: {exc.orig}"
+                        f"Cannot create run '{spec.run_id}' in {self._where}: {exc.orig}"
                     ) from exc
             run = None
         if run is None:
@@ -322,14 +324,14 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
     def _require_run(self, conn: Connection, run_id: str) -> Any:
         row = conn.execute(self._s.run_state, {"rid": run_id}).first()
         if row is None:
-            raise RunNotFound(f"Run '{run_id}' not found in {self.uri} (list runs with: shipyard runs ls)")
+            raise RunNotFound(f"Run '{run_id}' not found in {self._where} (list runs with: shipyard runs ls)")
         return row
 
     def get_run(self, run_id: str) -> Run:
         with self._read() as conn:
             runs = load_runs(conn, [run_id], None)
         if not runs:
-            raise RunNotFound(f"Run '{run_id}' not found in {self.uri} (list runs with: shipyard runs ls)")
+            raise RunNotFound(f"Run '{run_id}' not found in {self._where} (list runs with: shipyard runs ls)")
         return runs[0]
 
     def update_run(
@@ -515,7 +517,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
                 found = set(conn.execute(select(t.runs.c.id).where(t.runs.c.id.in_(part))).scalars())
                 missing = [r for r in part if r not in found]
                 if missing:
-                    raise RunNotFound(f"Run '{missing[0]}' not found in {self.uri}; nothing was changed")
+                    raise RunNotFound(f"Run '{missing[0]}' not found in {self._where}; nothing was changed")
                 count += conn.execute(
                     update(t.runs).where(t.runs.c.id.in_(part)).values(deleted=deleted)
                 ).rowcount
