@@ -276,9 +276,15 @@ def download_model(
                     "the stored copy was altered or damaged. Refusing to load it.",
                     details={"file": f.path, "digest": f.digest, "model": version.ref},
                 ) from exc
-        if root.exists():
+        if root.exists() and not any(root.iterdir()):
             root.rmdir()
-        staging.rename(root)
+        try:
+            staging.rename(root)
+        except OSError:
+            if dest is None and (root / MODEL_FILE).is_file():  # another process cached it first
+                shutil.rmtree(staging, ignore_errors=True)
+                return root
+            raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -391,3 +391,24 @@ def test_module_level_helpers_use_the_default_client(
         assert len(sy.load_model("bc").predict(X.head(4))) == 4
     finally:
         sy.set_tracking_uri()
+
+
+def test_concurrent_loads_share_one_cached_copy(
+    client: Client, frames: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    """Several threads (or server workers) loading the same version at once all get a verified model."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    train = frames[0]
+    X = train.drop(columns=["target"])
+    core.register_model(
+        DecisionTreeClassifier().fit(X, train["target"]), "bc", input_example=X.head(), client=client
+    )
+    with ThreadPoolExecutor(6) as pool:
+        models = list(pool.map(lambda _: core.load_model("bc/1", client=client), range(6)))
+    assert {len(m.predict(X.head(3))) for m in models} == {3}
+    cache = Path(client.settings.home) / "models"
+    assert [p.name for p in cache.iterdir() if not p.name.startswith(".")] == [
+        client.store.get_model_version("bc", 1).digest
+    ]
+    assert not [p for p in cache.iterdir() if p.name.startswith(".")], "no staging folder left behind"
