@@ -238,8 +238,8 @@ class MicroBatcher:
             self.calls += 1
             if self.observe is not None:
                 self.observe(len(group), sum(i.rows for i in group), time.perf_counter() - started)
-            for item, result in zip(group, results, strict=True):
-                item.future.get_loop().call_soon_threadsafe(_resolve, item.future, result)
+            # one wake-up of the event loop per group, not one per request
+            group[0].future.get_loop().call_soon_threadsafe(_resolve_all, group, results)
 
 
 def _fail(batch: list[BatchItem], exc: Exception) -> None:
@@ -257,13 +257,29 @@ def _resolve(future: asyncio.Future[PredictorOutput], result: PredictorOutput | 
         future.set_result(result)
 
 
+def _resolve_all(group: list[BatchItem], results: list[PredictorOutput | BaseException]) -> None:
+    """On the event loop: hand every request of a group its own result (or exception)."""
+    for item, result in zip(group, results, strict=True):
+        _resolve(item.future, result)
+
+
 def _groups(batch: list[BatchItem]) -> list[list[BatchItem]]:
     """Items that can share one call: same model object, same columns and dtypes."""
+    if len(batch) == 1:
+        return [batch]
     groups: dict[tuple[Any, ...], list[BatchItem]] = {}
     for item in batch:
-        key = (id(item.service), tuple(item.frame.columns), tuple(item.frame.dtypes))
+        frame = item.frame
+        key = (id(item.service), tuple(frame.columns), _dtypes(frame))
         groups.setdefault(key, []).append(item)
     return list(groups.values())
+
+
+def _dtypes(frame: pd.DataFrame) -> tuple[Any, ...]:
+    try:  # the block manager's array of dtypes (~0.3 µs) where ``frame.dtypes`` builds a Series (~15 µs)
+        return tuple(frame._mgr.get_dtypes())
+    except AttributeError:  # pragma: no cover - a pandas without the private accessor
+        return tuple(frame.dtypes)
 
 
 def predict_group(group: list[BatchItem]) -> list[PredictorOutput | BaseException]:
