@@ -181,6 +181,13 @@ def serve(
     log_level: Annotated[
         str, typer.Option("--log-level", help="critical, error, warning, info, debug or trace.")
     ] = "info",
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log",
+            help="Log one line per HTTP request (uvicorn's access log; off by default: it costs throughput).",
+        ),
+    ] = False,
 ) -> None:
     """Serve models over HTTP: POST /predict, /explain, /feedback; GET /health, /ready, /info, /metrics.
 
@@ -232,4 +239,5 @@ def serve(
         trust=trust,
         log_level=log_level,
         settings=settings,
+        access_log=access_log,
     )

@@ -323,6 +323,7 @@ def serve_deployment(
     trust: bool = False,
     log_level: str = "info",
     settings: Settings | None = None,
+    access_log: bool = True,
 ) -> None:
     """Serve a deployment under uvicorn until interrupted; ``workers > 1`` starts that many processes.
 
@@ -330,6 +331,8 @@ def serve_deployment(
     the server starts; with one worker those loaded models are the ones served. Each worker of a
     multi-worker server loads its own copies (from the JSON spec in ``SHIPYARD_SERVE_DEPLOYMENT``),
     polls on its own, writes its own prediction log parts and reports its own metrics.
+    ``access_log=False`` turns off uvicorn's per-request access log line (``shipyard serve`` does, unless
+    given ``--access-log``).
 
     Example:
         >>> spec = parse_deployment("deployment.yaml")  # doctest: +SKIP
@@ -349,6 +352,8 @@ def serve_deployment(
     engine: Engine = app.state.engine
     engine.preload()
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, **_UVICORN}
+    if not access_log:
+        options["access_log"] = False
     if workers == 1:
         uvicorn.run(app, **options)
         return

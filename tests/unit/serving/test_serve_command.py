@@ -71,6 +71,7 @@ def test_the_command_serves_the_resolved_directory(
         "workers": 3,
         "trust": False,
         "log_level": "info",
+        "access_log": False,  # off unless --access-log
     }
 
 
@@ -205,6 +206,29 @@ def test_a_registry_reference_is_served_as_a_followed_variant(
     assert spec.name == "churn"
     assert [v.model for v in spec.variants] == ["models:/churn@prod"]
     assert kw["client"] is not None
+
+
+def test_the_access_log_is_off_unless_asked_for(
+    classifier_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = capture_serve(monkeypatch)
+    result = CliRunner().invoke(cli_app, ["serve", str(classifier_dir), "--access-log"])
+    assert result.exit_code == 0, result.output
+    assert calls[0][1]["access_log"] is True
+
+
+def test_serve_deployment_turns_the_access_log_off_when_asked(
+    classifier_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(serving_app.uvicorn, "run", lambda app, **kw: runs.append((app, kw)))
+    from shipyard.serving.deployment import single_model_deployment
+
+    spec = single_model_deployment(str(classifier_dir), name="flights")
+    serving_app.serve_deployment(spec, client=None, access_log=False)
+    serving_app.serve_deployment(spec, client=None)
+    assert runs[0][1]["access_log"] is False
+    assert "access_log" not in runs[1][1]  # the library default stays uvicorn's (on)
 
 
 def test_several_workers_build_the_deployment_from_the_environment(
