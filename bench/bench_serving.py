@@ -249,6 +249,7 @@ def server_command(spec: ServerSpec, work: Workload, port: int, workers: int) ->
             str(port),
             "--workers",
             str(workers),
+            "--access-log",  # like MLflow's server: uvicorn's per-request access log on, to the same file
             *spec.flags,
         ]
     return [
