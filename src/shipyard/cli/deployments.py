@@ -83,7 +83,7 @@ def show(
         render.print_json({**record.to_dict(), "spec": spec.model_dump(mode="json")})
         return
     when = render.fmt_time(record.created_at)
-    render.say(f"[bold]{record.name}[/] version {record.version} by {record.created_by} {when}")
+    render.say(f"{record.name} version {record.version} by {record.created_by} {when}")
     shares = spec.shares()
     table = render.make_table("variant", "model", "mode", "share")
     for v in spec.variants:

@@ -30,8 +30,10 @@ _Comment = Annotated[str, typer.Option("--comment", "-m", help="Why: recorded wi
 _Reason = Annotated[str, typer.Option("--reason", help="Why: recorded in the audit log.")]
 
 
-def _metrics(metrics: dict[str, Any], limit: int = 4) -> str:
-    return ", ".join(f"{k}={render.fmt_value(v)}" for k, v in list(sorted(metrics.items()))[:limit])
+def _metrics(metrics: dict[str, Any], limit: int = 4, *, ordered: bool = False) -> str:
+    """``k=v`` pairs: alphabetical, or in the given order when ``ordered`` (headline metrics first)."""
+    items = list(metrics.items()) if ordered else sorted(metrics.items())
+    return ", ".join(f"{k}={render.fmt_value(v)}" for k, v in items[:limit])
 
 
 @app.command("ls")
@@ -140,7 +142,7 @@ def show(ctx: typer.Context, ref: _Ref, as_json: JsonOption = False) -> None:
         render.print_json({**v.to_dict(), "records": [r.to_dict() for r in records]})
         return
     meta = v.metadata
-    render.say(f"[bold]{v.ref}[/]  flavor {v.flavor}  {render.fmt_bytes(v.size)}  digest {v.digest[:12]}")
+    render.say(f"{v.ref}  flavor {v.flavor}  {render.fmt_bytes(v.size)}  digest {v.digest[:12]}")
     render.say(f"registered by {v.created_by} {render.fmt_time(v.created_at)}; source run {v.run_id or '-'}")
     render.say(f"aliases: {', '.join(v.aliases) or '-'}; task: {meta.get('task') or '-'}")
     if v.description:
@@ -164,8 +166,10 @@ def show(ctx: typer.Context, ref: _Ref, as_json: JsonOption = False) -> None:
 
 def _summary(kind: str, body: dict[str, Any]) -> str:
     if kind == "evaluation":
-        report = body.get("report", {})
-        return f"on {body.get('dataset') or 'a frame'}: {_metrics(report.get('metrics') or {})}"
+        metrics = body.get("report", {}).get("metrics") or {}
+        headline = ("roc_auc", "log_loss", "accuracy", "f1", "rmse", "mae", "r2")
+        shown = {k: metrics[k] for k in headline if k in metrics} or metrics
+        return f"on {body.get('dataset') or 'a frame'}: {_metrics(shown, ordered=True)}"
     if kind == "approval":
         return f"{body.get('decision')}: {body.get('comment', '')}"
     return f"{body.get('status')} to {body.get('alias')}" + (
@@ -269,7 +273,7 @@ def promote(
         )
         render.show(table)
         if result.promoted:
-            render.say(f"[green]{name}@{to} → v{version}[/] (was {result.previous or 'unset'})")
+            render.say(f"{name}@{to} → v{version} (was {result.previous or 'unset'})")
         for reason_line in result.reasons:
             render.error(reason_line)
     if not result.promoted:

@@ -42,6 +42,15 @@ def show_next_steps(ctx: DemoContext) -> None:
         )
     if boosted is not None:
         steps.append(("a learning curve", f"shipyard runs history {boosted.run_id} curve_val_loss"))
+    if "champion" in ctx.extras:
+        steps += [
+            (
+                "the champion's model card, evaluations and decisions",
+                "shipyard models show flights-delay@champion",
+            ),
+            ("who did what, hash-chained", "shipyard audit ls --type model_alias && shipyard audit verify"),
+            ("serve it yourself", "shipyard serve models:/flights-delay@champion --port 8080"),
+        ]
     steps += [
         ("download the best model", f"shipyard artifacts get {best.run_id} model -o ./best-model"),
         ("share runs with your team", "shipyard server   # then SHIPYARD_TRACKING_URI=http://127.0.0.1:5000"),
