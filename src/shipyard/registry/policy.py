@@ -147,12 +147,11 @@ class ApprovalRule(_Strict):
 
 
 class PromotionPolicy(_Strict):
-    """Gates and approvals for moving an alias (``champion`` by default) to a version."""
+    """Gates and approvals for moving any alias of the model (``promote ... --to ALIAS``) to a version."""
 
     evaluation: EvaluationSpec | None = None
     gates: list[Gate] = Field(default_factory=list)
     approvals: ApprovalRule = Field(default_factory=ApprovalRule)
-    aliases: list[str] = Field(default_factory=lambda: ["champion"])
 
     @model_validator(mode="after")
     def _needs_data(self) -> PromotionPolicy:
