@@ -34,14 +34,14 @@ def resolve_model_source(source: str, settings: Settings) -> Path:
 
     - ``DIR`` holding ``shipyard-model.yaml`` → ``DIR``;
     - ``DIR`` holding ``model/shipyard-model.yaml`` (made by ``package_model``) → ``DIR/model``;
-    - ``models:/name@alias`` or ``models:/name/3`` → handled by :func:`registry_source` instead.
+    - ``models:/name@alias`` or ``models:/name/3`` → not a folder: the server resolves it in the registry.
 
     Example:
         >>> resolve_model_source("churn-model", load_settings())  # doctest: +SKIP
         PosixPath('churn-model')
     """
     if source.startswith(REGISTRY_SCHEME):
-        raise InvalidInput(f"{source!r} is a registry reference: resolve it with registry_source()")
+        raise InvalidInput(f"{source!r} is a registry reference, not a folder: the registry resolves it")
     path = Path(source).expanduser()
     if not path.is_dir():
         raise InvalidInput(

@@ -11,7 +11,7 @@ from shipyard.entities import Artifact, DatasetVersion, Run
 from shipyard.errors import InvalidInput
 from shipyard.tracking import Client
 
-__all__ = ["lineage", "metadata", "signature_for"]
+__all__ = ["contract_by_digest", "lineage", "metadata", "signature_for"]
 
 
 def _dataset(client: Client, ref: str) -> DatasetVersion:
@@ -53,7 +53,8 @@ def _training_version(client: Client, run: Run | None, training_data: Any) -> Da
     return None
 
 
-def _contract_by_digest(client: Client, digest: str) -> Contract | None:
+def contract_by_digest(client: Client, digest: str) -> Contract | None:
+    """The registered contract with this digest (what a dataset version records), if any."""
     for saved in client.store.list_contracts():
         if saved.digest == digest:
             return Contract.from_yaml(saved.yaml)
@@ -80,7 +81,7 @@ def signature_for(
         )
     trained_on = _training_version(client, run, training_data)
     contract = (
-        _contract_by_digest(client, trained_on.contract_digest)
+        contract_by_digest(client, trained_on.contract_digest)
         if trained_on is not None and trained_on.contract_digest
         else None
     )

@@ -7,11 +7,12 @@ sorted ``path digest`` lines, so the same model registered twice is one version.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,6 @@ __all__ = [
     "manifest_digest",
     "register_model",
     "resolve",
-    "verify_model_file",
 ]
 
 MODEL_FILE = "shipyard-model.yaml"
@@ -88,11 +88,24 @@ def log_model(
         ...     sy.log_model(clf, "model", input_example=X_train.head())
         ...     sy.register_model(run, name="churn")
     """
-    from shipyard.registry.flavors import save_model_dir
-
     target = run or active_run()
     if target is None:
         raise InvalidInput("log_model needs a run: call it inside `with sy.start_run(...)` or pass run=")
+    with _saved_folder(model, input_example, signature, flavor, pip_requirements) as folder:
+        return target.client.log_artifact(target.id, folder, artifact)
+
+
+@contextlib.contextmanager
+def _saved_folder(
+    model: Any,
+    input_example: Any,
+    signature: Any,
+    flavor: str | None,
+    pip_requirements: Sequence[str] | None,
+) -> Iterator[Path]:
+    """``model`` saved as a model folder in a temporary directory (removed on exit)."""
+    from shipyard.registry.flavors import save_model_dir
+
     with tempfile.TemporaryDirectory(prefix="shipyard-model-") as tmp:
         folder = Path(tmp) / "model"
         save_model_dir(
@@ -103,7 +116,7 @@ def log_model(
             input_example=input_example,
             pip_requirements=list(pip_requirements) if pip_requirements else None,
         )
-        return target.client.log_artifact(target.id, folder, artifact)
+        yield folder
 
 
 def register_model(
@@ -218,24 +231,13 @@ def _upload_model(
     pip_requirements: Sequence[str] | None,
 ) -> tuple[Run | None, list[Artifact]]:
     """Save a model object to a folder and put its files in the blob store (and on the active run)."""
-    from shipyard.registry.flavors import save_model_dir
-
     current = active_run()
-    with tempfile.TemporaryDirectory(prefix="shipyard-model-") as tmp:
-        folder = Path(tmp) / "model"
-        save_model_dir(
-            model,
-            folder,
-            flavor=flavor,
-            signature=signature,
-            input_example=input_example,
-            pip_requirements=list(pip_requirements) if pip_requirements else None,
-        )
+    with _saved_folder(model, input_example, signature, flavor, pip_requirements) as folder:
         if current is not None and current.client.store.uri == client.store.uri:
             current.client.log_artifact(current.id, folder, artifact)
-            return _as_run(current, client), _run_model_files(
-                client.store.get_run(current.id), artifact, client
-            )
+            run = _as_run(current, client)
+            assert run is not None
+            return run, _run_model_files(run, artifact, client)
         files = []
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             digest, size = client.blobs.put_file(path)
@@ -306,7 +308,7 @@ def load_model(ref: str | ModelVersion, *, trust: bool = False, client: Client |
     client = client or get_client()
     version = ref if isinstance(ref, ModelVersion) else resolve(ref, client)
     folder = download_model(version, client=client)
-    verify_model_file(folder, version)
+    _verify_model_file(folder, version)
     extra = [m.strip() for m in client.settings.unpickle_allowlist.split(",") if m.strip()]
     if trust:
         client.audit(
@@ -325,7 +327,7 @@ def load_model(ref: str | ModelVersion, *, trust: bool = False, client: Client |
     )
 
 
-def verify_model_file(folder: Path, version: ModelVersion) -> None:
+def _verify_model_file(folder: Path, version: ModelVersion) -> None:
     """The YAML lists every other file's digest, so it is checked against the store's record."""
     expected = next((f.digest for f in version.files if f.path == MODEL_FILE), None)
     actual = blake3.blake3((folder / MODEL_FILE).read_bytes()).hexdigest()

@@ -19,6 +19,7 @@ from shipyard.data.validation import validate
 from shipyard.data.versions import load_dataset, parse_dataset_ref
 from shipyard.entities import Artifact, ModelRecord, ModelVersion, RegisteredModel
 from shipyard.errors import InvalidInput, InvalidState, PermissionDenied
+from shipyard.registry.cards import contract_by_digest
 from shipyard.registry.core import load_model, resolve
 from shipyard.registry.policy import (
     ContractGate,
@@ -180,7 +181,7 @@ def _store_evaluation(
         "dataset_digest": digest,
         "target": target,
         "sensitive": sensitive,
-        "report": _json_safe(report.to_dict()),
+        "report": report.to_dict(),  # JSON-safe: NaN and infinities are left out
     }
     return client.store.add_model_record(
         version.name,
@@ -191,17 +192,6 @@ def _store_evaluation(
         files=files,
         audit_action="model_version.evaluate",
     )
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities become null: JSON (and the REST store) has no NaN."""
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def _evaluation_on(
@@ -224,7 +214,7 @@ def _evaluation_on(
         load_model(version, client=client), frame, target, sensitive=sensitive, explain=False
     )
     _store_evaluation(client, version, report, ref, digest, target, sensitive)
-    return dict(_json_safe(report.to_dict()))
+    return dict(report.to_dict())
 
 
 # -- approvals --------------------------------------------------------------------------------
@@ -334,14 +324,7 @@ def _contract_gate(gate: ContractGate, client: Client, data_ref: str) -> GateRes
 
         contract: Contract | None = load_contract(gate.contract, client=client)
     else:
-        contract = next(
-            (
-                Contract.from_yaml(c.yaml)
-                for c in client.store.list_contracts()
-                if c.digest == dv.contract_digest
-            ),
-            None,
-        )
+        contract = contract_by_digest(client, dv.contract_digest) if dv.contract_digest else None
     if contract is None:
         return GateResult(gate.describe(), False, {"error": f"{dv.ref} has no contract to check against"})
     report = validate(load_dataset(dv, output="polars", client=client), contract)

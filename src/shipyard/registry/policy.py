@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shipyard.config import Settings
-from shipyard.errors import ConfigError, InvalidInput
+from shipyard.errors import ConfigError
+from shipyard.registry.yamlspec import parse_spec
 
 __all__ = [
     "ApprovalRule",
@@ -176,30 +177,12 @@ def parse_policy(source: PromotionPolicy | str | Path | dict[str, Any]) -> Promo
         >>> parse_policy("gates: [{max_size_mb: 50}]").gates[0].describe()
         'model size ≤ 50 MB'
     """
-    if isinstance(source, PromotionPolicy):
-        return source
-    data: Any = source
-    if isinstance(source, Path) or (
-        isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))
-    ):
-        path = Path(source)
-        if not path.is_file():
-            raise InvalidInput(f"Policy file {path} does not exist")
-        data = yaml.safe_load(path.read_text())
-    elif isinstance(source, str):
-        try:
-            data = yaml.safe_load(source)
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"Policy is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidInput("A promotion policy is a mapping with gates:, approvals: and evaluation:")
-    try:
-        return PromotionPolicy.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'policy'}: {e['msg']}" for e in exc.errors()[:8]
-        )
-        raise InvalidInput(f"Promotion policy is not valid: {problems}") from exc
+    return parse_spec(
+        source,
+        PromotionPolicy,
+        noun="Promotion policy",
+        shape="a mapping with gates:, approvals: and evaluation:",
+    )
 
 
 def load_roles(settings: Settings) -> dict[str, set[str]]:

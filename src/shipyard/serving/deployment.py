@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shipyard.errors import InvalidInput
 from shipyard.registry.references import parse_model_ref
+from shipyard.registry.yamlspec import parse_spec
 
 __all__ = [
     "BatchingSpec",
@@ -163,30 +164,7 @@ def parse_deployment(source: DeploymentSpec | str | Path | dict[str, Any]) -> De
         >>> spec.shares()
         {'main': 1.0}
     """
-    if isinstance(source, DeploymentSpec):
-        return source
-    data: Any = source
-    if isinstance(source, Path) or (
-        isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))
-    ):
-        path = Path(source)
-        if not path.is_file():
-            raise InvalidInput(f"Deployment file {path} does not exist")
-        data = yaml.safe_load(path.read_text())
-    elif isinstance(source, str):
-        try:
-            data = yaml.safe_load(source)
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"Deployment is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidInput("A deployment is a mapping with name: and variants:")
-    try:
-        return DeploymentSpec.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'deployment'}: {e['msg']}" for e in exc.errors()[:8]
-        )
-        raise InvalidInput(f"Deployment is not valid: {problems}") from exc
+    return parse_spec(source, DeploymentSpec, noun="Deployment", shape="a mapping with name: and variants:")
 
 
 def single_model_deployment(model: str, name: str = "default", **options: Any) -> DeploymentSpec:
