@@ -1,5 +1,8 @@
 """Metadata persistence (layer 1): the ``Store`` protocol and its implementations.
 
+``Store`` is the union of capability protocols (``TrackingStore``, ``DatasetStore``,
+``ModelStore``, ``DeploymentStore``, ``AuditStore``, ``MaintenanceStore``); optional
+capabilities (``ServesBlobs``, ``RemoteGovernance``) are checked with ``isinstance``.
 Implementations are chosen by URI scheme from a table and imported lazily:
 ``sqlite``/``postgresql`` → ``SqlStore``; ``http``/``https`` → ``RestStore`` (a
 Shipyard server). ``open_store`` is the one way to get a store.
@@ -10,12 +13,33 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from shipyard.store.base import Store
+from shipyard.store.base import (
+    AuditStore,
+    DatasetStore,
+    DeploymentStore,
+    MaintenanceStore,
+    ModelStore,
+    RemoteGovernance,
+    ServesBlobs,
+    Store,
+    TrackingStore,
+)
 
 if TYPE_CHECKING:
     from shipyard.config import Settings
 
-__all__ = ["Store", "open_store"]
+__all__ = [
+    "AuditStore",
+    "DatasetStore",
+    "DeploymentStore",
+    "MaintenanceStore",
+    "ModelStore",
+    "RemoteGovernance",
+    "ServesBlobs",
+    "Store",
+    "TrackingStore",
+    "open_store",
+]
 
 _BACKENDS: dict[str, str] = {
     "sqlite": "shipyard.store.sql:SqlStore",
@@ -43,6 +67,6 @@ def open_store(uri: str, settings: Settings | None = None) -> Store:
         )
     module, name = target.split(":")
     cls: Any = getattr(importlib.import_module(module), name)
-    if scheme.startswith("http"):
-        return cls(uri, settings=settings)  # type: ignore[no-any-return]
-    return cls(uri)  # type: ignore[no-any-return]
+    # Both backends are checked against ``Store`` statically (``shipyard.store._conformance``).
+    store: Store = cls(uri, settings=settings) if scheme.startswith("http") else cls(uri)
+    return store

@@ -1,9 +1,28 @@
-"""The ``Store`` protocol: the only way higher layers touch metadata persistence."""
+"""The ``Store`` protocol: the only way higher layers touch metadata persistence.
+
+``Store`` is the union of small capability protocols, one per concern, so a function can
+ask for just what it uses (``collect_garbage`` takes a ``MaintenanceStore``)::
+
+    Store
+    ├── TrackingStore      experiments, runs, metrics, artifact records
+    ├── DatasetStore       dataset versions, their use by runs, data contracts
+    ├── ModelStore         the model registry (versions, aliases, records, policies)
+    ├── DeploymentStore    versioned deployment specs
+    ├── AuditStore         the hash-chained audit log
+    └── MaintenanceStore   purge, digest and run-id listings for garbage collection
+
+Optional capabilities are protocols of their own, checked with ``isinstance`` (never probed
+with ``getattr``): ``ServesBlobs`` (the store hands out the blob store it talks to) and
+``RemoteGovernance`` (a server decides promotions, approvals and rollbacks itself).
+
+``SqlStore`` and ``RestStore`` are checked against these protocols statically (names and
+signatures) in ``shipyard.store._conformance``: mypy fails when either drifts.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from shipyard.entities import (
     Artifact,
@@ -26,24 +45,29 @@ from shipyard.entities import (
     RunStatus,
 )
 
-__all__ = ["Store"]
+if TYPE_CHECKING:
+    from shipyard.artifacts import BlobStore
+
+__all__ = [
+    "AuditStore",
+    "DatasetStore",
+    "DeploymentStore",
+    "MaintenanceStore",
+    "ModelStore",
+    "RemoteGovernance",
+    "ServesBlobs",
+    "Store",
+    "TrackingStore",
+]
 
 
-@runtime_checkable
-class Store(Protocol):
-    """Metadata store. Implementations: ``SqlStore`` (SQLite, PostgreSQL) and ``RestStore``.
+class TrackingStore(Protocol):
+    """Experiments, runs (params, tags, metrics) and the artifact records of runs.
 
-    All writes are idempotent where a retry can happen: ``create_run`` with an
-    existing run id returns the run, and ``log_batch`` with a ``batch_id`` that
-    was applied before is a no-op. That is what lets the REST client replay its
-    offline spool without duplicates.
+    Writes are idempotent where a retry can happen: ``create_run`` with an existing run id
+    returns the run, and ``log_batch`` with a ``batch_id`` that was applied before is a no-op.
+    That is what lets the REST client replay its offline spool without duplicates.
     """
-
-    uri: str
-
-    def close(self) -> None: ...
-
-    def schema_version(self) -> str: ...
 
     # experiments
     def create_experiment(self, name: str, description: str = "") -> Experiment: ...
@@ -89,7 +113,16 @@ class Store(Protocol):
 
     def restore_runs(self, run_ids: Iterable[str]) -> int: ...
 
-    # datasets (versions are immutable; the bytes live in the blob store as Parquet)
+    # artifacts (the logical path -> digest mapping; bytes live in a BlobStore)
+    def record_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None: ...
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]: ...
+
+
+class DatasetStore(Protocol):
+    """Dataset versions (immutable; the bytes live in the blob store as Parquet), their use by
+    runs, and data contracts versioned by name."""
+
     def create_dataset_version(self, spec: DatasetVersionCreate) -> DatasetVersion: ...
 
     def get_dataset_version(self, name: str, ref: str = "latest") -> DatasetVersion: ...
@@ -100,36 +133,17 @@ class Store(Protocol):
 
     def list_run_datasets(self, run_id: str) -> list[DatasetUse]: ...
 
-    # the hash-chained audit log (append-only)
-    def append_audit(
-        self,
-        actor: str,
-        action: str,
-        object_type: str,
-        object_id: str,
-        before: Any = None,
-        after: Any = None,
-        reason: str = "",
-    ) -> AuditEntry: ...
-
-    def list_audit(
-        self,
-        after_seq: int = 0,
-        limit: int = 1000,
-        actor: str | None = None,
-        action: str | None = None,
-        object_type: str | None = None,
-        object_id: str | None = None,
-    ) -> list[AuditEntry]: ...
-
-    # data contracts, versioned by name
     def save_contract(self, name: str, yaml: str, digest: str, created_by: str = "") -> ContractVersion: ...
 
     def get_contract(self, name: str, ref: str = "latest") -> ContractVersion: ...
 
     def list_contracts(self, name: str | None = None) -> list[ContractVersion]: ...
 
-    # the model registry (files live in the blob store; every change is audited in the same transaction)
+
+class ModelStore(Protocol):
+    """The model registry (files live in the blob store; every change is audited in the same
+    transaction)."""
+
     def create_registered_model(
         self, name: str, description: str = "", created_by: str = ""
     ) -> RegisteredModel: ...
@@ -179,7 +193,10 @@ class Store(Protocol):
         self, name: str, version: int | None = None, kind: str | None = None
     ) -> list[ModelRecord]: ...
 
-    # deployments: versioned specs of which model versions serve traffic (every save audited)
+
+class DeploymentStore(Protocol):
+    """Versioned specs of which model versions serve traffic (every save audited)."""
+
     def save_deployment(
         self, name: str, spec_yaml: str, actor: str, reason: str = ""
     ) -> DeploymentRecord: ...
@@ -189,14 +206,100 @@ class Store(Protocol):
     def list_deployments(self, name: str | None = None) -> list[DeploymentRecord]:
         """The latest version of every deployment, or every version of ``name``."""
 
-    # artifacts (the logical path -> digest mapping; bytes live in a BlobStore)
-    def record_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None: ...
 
-    def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]: ...
+class AuditStore(Protocol):
+    """The hash-chained audit log (append-only)."""
 
-    # maintenance
+    def append_audit(
+        self,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str,
+        before: Any = None,
+        after: Any = None,
+        reason: str = "",
+    ) -> AuditEntry: ...
+
+    def list_audit(
+        self,
+        after_seq: int = 0,
+        limit: int = 1000,
+        actor: str | None = None,
+        action: str | None = None,
+        object_type: str | None = None,
+        object_id: str | None = None,
+    ) -> list[AuditEntry]: ...
+
+
+class MaintenanceStore(Protocol):
+    """What garbage collection needs: purge deleted runs, say which digests are still used."""
+
     def purge_deleted_runs(self, batch_size: int = 500) -> int: ...
 
-    def referenced_digests(self, digests: Sequence[str]) -> set[str]: ...
+    def referenced_digests(self, digests: Sequence[str]) -> set[str]:
+        """The digests still used by run artifacts, dataset versions, profiles or model files."""
 
     def iter_run_ids(self, batch_size: int = 1000) -> Iterator[list[str]]: ...
+
+
+@runtime_checkable
+class Store(
+    TrackingStore,
+    DatasetStore,
+    ModelStore,
+    DeploymentStore,
+    AuditStore,
+    MaintenanceStore,
+    Protocol,
+):
+    """Metadata store: every capability. Implementations: ``SqlStore`` (SQLite, PostgreSQL) and
+    ``RestStore`` (a Shipyard server).
+
+    Example:
+        >>> from shipyard.store import open_store
+        >>> store: Store = open_store("sqlite:///:memory:")
+        >>> store.create_experiment("churn").name
+        'churn'
+    """
+
+    uri: str
+
+    def close(self) -> None: ...
+
+    def schema_version(self) -> str: ...
+
+
+# -- optional capabilities (check with isinstance) ---------------------------------------------
+@runtime_checkable
+class ServesBlobs(Protocol):
+    """A store that also hands out the blob store it talks to (``RestStore``: the server's blobs).
+
+    A store without it keeps blobs wherever ``Settings.artifact_uri`` points.
+
+    Example:
+        >>> blobs = store.blob_store() if isinstance(store, ServesBlobs) else None  # doctest: +SKIP
+    """
+
+    def blob_store(self) -> BlobStore: ...
+
+
+@runtime_checkable
+class RemoteGovernance(Protocol):
+    """A store whose server decides governed actions itself (gates, four eyes, roles live there).
+
+    ``RestStore`` has it: a client never decides a promotion against a server's records on its own.
+    Return values are the wire shapes (``remote_promote`` answers ``PromotionResult.to_dict()``).
+
+    Example:
+        >>> if isinstance(store, RemoteGovernance):  # doctest: +SKIP
+        ...     store.remote_rollback("churn", "ann", None, "champion", "bad July data")
+    """
+
+    def remote_promote(self, name: str, version: int, actor: str, to: str, reason: str) -> dict[str, Any]: ...
+
+    def remote_decide(
+        self, name: str, version: int, actor: str, decision: str, comment: str
+    ) -> ModelRecord: ...
+
+    def remote_rollback(self, name: str, actor: str, to: int | None, alias: str, reason: str) -> int: ...
