@@ -32,6 +32,7 @@ from shipyard.registry.policy import (
     parse_policy,
     users_with_role,
 )
+from shipyard.store import RemoteGovernance
 from shipyard.tracking import Client
 from shipyard.tracking.fluent import get_client
 
@@ -219,10 +220,8 @@ def _evaluation_on(
 
 # -- approvals --------------------------------------------------------------------------------
 def _decide(name: str, version: int, decision: str, comment: str, client: Client) -> ModelRecord:
-    remote = getattr(client.store, "remote_decide", None)
-    if callable(remote):
-        record: ModelRecord = remote(name, version, client.settings.user, decision, comment)
-        return record
+    if isinstance(client.store, RemoteGovernance):
+        return client.store.remote_decide(name, version, client.settings.user, decision, comment)
     mv = client.store.get_model_version(name, version)
     actor = client.settings.user
     if actor == mv.created_by:
@@ -414,9 +413,9 @@ def promote(
         ('promoted', [True, True, True])
     """
     client = client or get_client()
-    remote = getattr(client.store, "remote_promote", None)
-    if callable(remote):  # a server decides: the gates run where the policy and data live
-        return PromotionResult.from_dict(remote(name, version, client.settings.user, to, reason))
+    if isinstance(client.store, RemoteGovernance):  # a server decides: gates run where policy and data live
+        answer = client.store.remote_promote(name, version, client.settings.user, to, reason)
+        return PromotionResult.from_dict(answer)
     mv = client.store.get_model_version(name, version)
     model = client.store.get_registered_model(name)
     holder_version = model.aliases.get(to)
@@ -480,9 +479,8 @@ def rollback(
         >>> sy.rollback_model("churn", to=6, reason="v7 misbehaves on July data")  # doctest: +SKIP
     """
     client = client or get_client()
-    remote = getattr(client.store, "remote_rollback", None)
-    if callable(remote):
-        return int(remote(name, client.settings.user, to, alias, reason))
+    if isinstance(client.store, RemoteGovernance):
+        return client.store.remote_rollback(name, client.settings.user, to, alias, reason)
     model = client.store.get_registered_model(name)
     current = model.aliases.get(alias)
     held = [

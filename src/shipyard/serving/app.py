@@ -242,12 +242,7 @@ def stored_deployment_reader(client: Client | None, name: str) -> DeploymentRead
     """
     if client is None:
         raise ConfigError(f"Serving the stored deployment '{name}' needs a client (the store holding it)")
-    get = getattr(client.store, "get_deployment", None)
-    if get is None:
-        raise ConfigError(
-            f"The store {client.settings.tracking_uri} cannot hold deployments (no get_deployment); "
-            "upgrade it, or serve the deployment from a file with --config"
-        )
+    get = client.store.get_deployment  # every Store holds deployments (DeploymentStore)
 
     def read() -> tuple[int, DeploymentSpec]:
         record = get(name)

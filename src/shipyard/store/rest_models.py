@@ -1,5 +1,5 @@
-"""The model registry half of ``RestStore`` (mixed in), plus the governed actions that a server
-decides itself (promote, approve, reject, rollback, evaluate)."""
+"""The model registry and deployments half of ``RestStore`` (mixed in), plus the governed actions
+that a server decides itself (promote, approve, reject, rollback: ``RemoteGovernance``)."""
 
 from __future__ import annotations
 
@@ -128,25 +128,6 @@ class RestModelsMixin:
     def remote_rollback(self, name: str, actor: str, to: int | None, alias: str, reason: str) -> int:
         body = {"actor": actor, "to": to, "alias": alias, "reason": reason}
         return int(self._post(f"{_m(name)}/rollback", body)["version"])
-
-    def remote_evaluate(
-        self,
-        name: str,
-        version: int,
-        actor: str,
-        dataset: str,
-        target: str,
-        sensitive: list[str],
-        explain: bool,
-    ) -> dict[str, Any]:
-        body = {
-            "actor": actor,
-            "dataset": dataset,
-            "target": target,
-            "sensitive": sensitive,
-            "explain": explain,
-        }
-        return dict(self._post(f"{_m(name)}/versions/{version}/evaluate", body))
 
     # -- deployments ---------------------------------------------------------------------------
     def save_deployment(self, name: str, spec_yaml: str, actor: str, reason: str = "") -> DeploymentRecord:
