@@ -231,13 +231,13 @@ def test_nulls_form_their_own_group_and_small_groups_are_flagged(
     assert len(small) == 1 and "'<null>' (5)" in small[0] and "'island' (3)" in small[0]
 
 
-def test_a_group_without_positives_has_no_tpr_and_is_left_out_of_the_tpr_gap() -> None:
+def test_a_group_without_positives_has_no_tpr_and_counts_as_zero_in_the_tpr_gap() -> None:
     true = np.array([1, 0, 1, 0, 0, 0])
     pred = np.array([1, 1, 0, 0, 1, 0])
     groups = np.array(["a", "a", "a", "b", "b", "b"])
     report = evaluate_predictions(true, pred, sensitive={"g": groups}, plots=False)
     assert "tpr" not in report.groups["g"]["b"]
-    # FPR: a 1/1, b 1/3 -> 2/3; TPR: only a is defined -> no gap
+    # FPR: a 1/1, b 1/3 -> 2/3; TPR: a 1/2, b counts as 0 (fairlearn) -> 1/2
     assert report.fairness["g"]["equalized_odds_difference"] == pytest.approx(2 / 3)
 
 

@@ -249,6 +249,7 @@ def _add_fairness(report: EvaluationReport, plotted: list[str], draw: bool) -> N
     """Gaps per sensitive column, and the fairness plot of ``plotted`` per-group metrics."""
     for column, groups in report.groups.items():
         report.fairness[column] = _fairness.fairness_gaps(groups, report.task)
+        report.notes.extend(_fairness.fairness_notes(column, groups))
     if draw and report.groups:
         _add_plot(report, "fairness.png", lambda: _plots.fairness_png(report.groups, plotted))
 

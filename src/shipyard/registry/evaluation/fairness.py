@@ -1,12 +1,19 @@
-"""Per-group metrics and the gaps between groups of a sensitive column.
+"""Per-group metrics and the gaps and ratios between groups of a sensitive column.
 
-The definitions follow fairlearn (https://fairlearn.org/main/user_guide/assessment/common_fairness_metrics.html),
-computed here with numpy (group sums via ``np.bincount``) so no extra dependency is needed and the predictions
-made once for the overall metrics are reused.
+The gaps and ratios are fairlearn's
+(https://fairlearn.org/main/user_guide/assessment/common_fairness_metrics.html)
+``demographic_parity_difference``/``_ratio`` and ``equalized_odds_difference``/``_ratio`` with their
+defaults (``method="between_groups"``, ``agg="worst_case"``), including fairlearn's edge cases: a group
+with no actual positives has a TPR of 0 (no actual negatives: an FPR of 0), as
+``sklearn.metrics.confusion_matrix(..., normalize="true")`` gives, and a ratio whose largest rate is 0 is
+undefined (fairlearn's NaN). They are computed here with numpy (group sums via ``np.bincount``) so no
+extra dependency is needed and the predictions made once for the overall metrics are reused; the tests
+compare every number with fairlearn's.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -17,8 +24,11 @@ __all__ = [
     "SMALL_GROUP",
     "classification_groups",
     "demographic_parity_difference",
+    "demographic_parity_ratio",
     "equalized_odds_difference",
+    "equalized_odds_ratio",
     "fairness_gaps",
+    "fairness_notes",
     "group_codes",
     "regression_groups",
 ]
@@ -64,6 +74,37 @@ def _gap(rates: np.ndarray) -> float:
     return float(defined.max() - defined.min()) if len(defined) >= 2 else 0.0
 
 
+def _ratio(rates: np.ndarray) -> float:
+    """Min over max of the rates (all defined); NaN when the largest is 0, like fairlearn's ``ratio()``."""
+    largest = float(rates.max())
+    return float(rates.min()) / largest if largest > 0 else math.nan
+
+
+def _present(codes: np.ndarray) -> np.ndarray:
+    """Which group codes occur: fairlearn only knows groups that have rows."""
+    return np.bincount(codes) > 0
+
+
+def _selection_rates(pred_pos: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    n = np.bincount(codes)
+    return _rate(np.bincount(codes, weights=pred_pos.astype(float)), n)[n > 0]
+
+
+def _tpr_fpr(true_pos: np.ndarray, pred_pos: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-group TPR and FPR as fairlearn computes them: 0 (not undefined) for a group without
+    actual positives (negatives)."""
+    true_pos = true_pos.astype(bool)
+    pred = pred_pos.astype(float)
+    present = _present(codes)
+    tpr = np.nan_to_num(
+        _rate(np.bincount(codes, weights=pred * true_pos), np.bincount(codes, weights=true_pos))
+    )
+    fpr = np.nan_to_num(
+        _rate(np.bincount(codes, weights=pred * ~true_pos), np.bincount(codes, weights=~true_pos))
+    )
+    return tpr[present], fpr[present]
+
+
 def demographic_parity_difference(pred_pos: np.ndarray, codes: np.ndarray) -> float:
     """fairlearn's demographic parity difference: max - min over groups of the selection rate.
 
@@ -74,16 +115,28 @@ def demographic_parity_difference(pred_pos: np.ndarray, codes: np.ndarray) -> fl
         >>> demographic_parity_difference(np.array([1, 1, 0, 1]), np.array([0, 0, 1, 1]))
         0.5
     """
-    n = np.bincount(codes)
-    return _gap(_rate(np.bincount(codes, weights=pred_pos.astype(float)), n))
+    return _gap(_selection_rates(pred_pos, codes))
+
+
+def demographic_parity_ratio(pred_pos: np.ndarray, codes: np.ndarray) -> float:
+    """fairlearn's demographic parity ratio: min / max over groups of the selection rate.
+
+    NaN when no group has a positive prediction (fairlearn's 0/0).
+
+    Example:
+        >>> import numpy as np
+        >>> demographic_parity_ratio(np.array([1, 1, 0, 1]), np.array([0, 0, 1, 1]))
+        0.5
+    """
+    return _ratio(_selection_rates(pred_pos, codes))
 
 
 def equalized_odds_difference(true_pos: np.ndarray, pred_pos: np.ndarray, codes: np.ndarray) -> float:
     """fairlearn's equalized odds difference (``agg="worst_case"``): the larger of the TPR gap and the FPR
     gap, each being max - min over groups.
 
-    ``TPR_a = P(ŷ=1 | y=1, A=a)``, ``FPR_a = P(ŷ=1 | y=0, A=a)``. A group without positives (or negatives)
-    has no TPR (FPR) and is left out of that gap.
+    ``TPR_a = P(ŷ=1 | y=1, A=a)``, ``FPR_a = P(ŷ=1 | y=0, A=a)``. As in fairlearn, a group without actual
+    positives has a TPR of 0 and a group without actual negatives an FPR of 0.
 
     Example:
         >>> import numpy as np
@@ -91,11 +144,32 @@ def equalized_odds_difference(true_pos: np.ndarray, pred_pos: np.ndarray, codes:
         >>> equalized_odds_difference(y, p, a)
         1.0
     """
-    true_pos = true_pos.astype(bool)
-    pred = pred_pos.astype(float)
-    tpr = _rate(np.bincount(codes, weights=pred * true_pos), np.bincount(codes, weights=true_pos))
-    fpr = _rate(np.bincount(codes, weights=pred * ~true_pos), np.bincount(codes, weights=~true_pos))
+    tpr, fpr = _tpr_fpr(true_pos, pred_pos, codes)
     return max(_gap(tpr), _gap(fpr))
+
+
+def equalized_odds_ratio(true_pos: np.ndarray, pred_pos: np.ndarray, codes: np.ndarray) -> float:
+    """fairlearn's equalized odds ratio (``agg="worst_case"``): the smaller of the TPR ratio and the FPR
+    ratio, each being min / max over groups (TPR/FPR as in :func:`equalized_odds_difference`).
+
+    Undefined ratios follow fairlearn's ``min(Series([tpr_ratio, fpr_ratio]))``: NaN when every group's TPR
+    is 0; when only every FPR is 0, the TPR ratio.
+
+    Example:
+        >>> import numpy as np
+        >>> y, p, a = np.array([1, 0, 1, 1, 0, 1]), np.array([1, 0, 1, 0, 0, 1]), np.array([0, 0, 0, 1, 1, 1])
+        >>> equalized_odds_ratio(y, p, a)
+        0.5
+    """
+    tpr, fpr = _tpr_fpr(true_pos, pred_pos, codes)
+    return _worst_ratio(_ratio(tpr), _ratio(fpr))
+
+
+def _worst_ratio(tpr_ratio: float, fpr_ratio: float) -> float:
+    # Python's min() keeps its first argument when a comparison with NaN is False; fairlearn relies on it.
+    if math.isnan(tpr_ratio) or math.isnan(fpr_ratio):
+        return tpr_ratio
+    return min(tpr_ratio, fpr_ratio)
 
 
 def classification_groups(
@@ -158,27 +232,70 @@ def _by_group(names: list[str], columns: dict[str, np.ndarray]) -> dict[str, dic
     }
 
 
+def _column(groups: dict[str, dict[str, float]], metric: str, missing: float = math.nan) -> np.ndarray:
+    return np.array([values.get(metric, missing) for values in groups.values()], dtype=float)
+
+
 def fairness_gaps(groups: dict[str, dict[str, float]], task: str) -> dict[str, float]:
-    """The gaps of one sensitive column from its per-group metrics (see the module docstring).
+    """The gaps and ratios of one sensitive column from its per-group metrics (see the module docstring).
 
     Classification: ``accuracy_gap`` and, when selection rates were computed,
-    ``demographic_parity_difference`` and ``equalized_odds_difference``. Regression: ``mae_gap``. Each gap is
-    max - min over the groups where the metric is defined, which is what :func:`demographic_parity_difference`
-    and :func:`equalized_odds_difference` compute from raw predictions.
+    ``demographic_parity_difference``, ``demographic_parity_ratio``, ``equalized_odds_difference`` and
+    ``equalized_odds_ratio``, equal to fairlearn's functions of the same names on the raw predictions (a
+    group whose ``tpr``/``fpr`` is undefined counts as 0, as in fairlearn). A ratio that fairlearn gives as
+    NaN is left out. Regression: ``mae_gap``. A gap is max - min over the groups.
 
     Example:
         >>> fairness_gaps({"a": {"mae": 1.0}, "b": {"mae": 3.0}}, "regression")
         {'mae_gap': 2.0}
+        >>> gaps = fairness_gaps({"a": {"accuracy": 1.0, "selection_rate": 0.5, "tpr": 1.0, "fpr": 0.0},
+        ...                       "b": {"accuracy": 0.5, "selection_rate": 0.25, "fpr": 0.25}}, "binary")
+        >>> gaps["equalized_odds_difference"], gaps["demographic_parity_ratio"], gaps["equalized_odds_ratio"]
+        (1.0, 0.5, 0.0)
     """
-
-    def gap(metric: str) -> float:
-        return _gap(np.array([values.get(metric, np.nan) for values in groups.values()], dtype=float))
-
     if task == "regression":
-        return {"mae_gap": gap("mae")}
+        return {"mae_gap": _gap(_column(groups, "mae"))}
     out = {}
     if any("selection_rate" in values for values in groups.values()):
-        out["demographic_parity_difference"] = gap("selection_rate")
-        out["equalized_odds_difference"] = max(gap("tpr"), gap("fpr"))
-    out["accuracy_gap"] = gap("accuracy")
+        selection = _column(groups, "selection_rate")
+        tpr, fpr = _column(groups, "tpr", 0.0), _column(groups, "fpr", 0.0)
+        ratios = {
+            "demographic_parity_ratio": _ratio(selection),
+            "equalized_odds_ratio": _worst_ratio(_ratio(tpr), _ratio(fpr)),
+        }
+        out["demographic_parity_difference"] = _gap(selection)
+        out["equalized_odds_difference"] = max(_gap(tpr), _gap(fpr))
+        out.update({name: value for name, value in ratios.items() if not math.isnan(value)})
+    out["accuracy_gap"] = _gap(_column(groups, "accuracy"))
     return out
+
+
+def fairness_notes(column: str, groups: dict[str, dict[str, float]]) -> list[str]:
+    """Plain-words notes on the edge cases of :func:`fairness_gaps` for one sensitive column.
+
+    Example:
+        >>> fairness_notes("g", {"a": {"selection_rate": 0.0, "fpr": 0.0}, "b": {"selection_rate": 0.0}})
+        ... # doctest: +NORMALIZE_WHITESPACE
+        ["Groups of 'g' with no actual positives ('a', 'b'): their TPR is undefined and counts as 0 in
+        equalized_odds_difference/_ratio, as in fairlearn.", "Groups of 'g' with no actual negatives
+        ('b'): their FPR is undefined and counts as 0 in equalized_odds_difference/_ratio, as in
+        fairlearn.", "No group of 'g' has a positive prediction: demographic_parity_ratio is undefined
+        (fairlearn's NaN) and left out."]
+    """
+    if not any("selection_rate" in values for values in groups.values()):
+        return []
+    notes = []
+    for metric, what in (("tpr", "positives"), ("fpr", "negatives")):
+        lacking = [name for name, values in groups.items() if metric not in values]
+        if lacking:
+            shown = ", ".join(repr(name) for name in lacking[:5]) + (" and more" if len(lacking) > 5 else "")
+            notes.append(
+                f"Groups of {column!r} with no actual {what} ({shown}): their {metric.upper()} is undefined "
+                "and counts as 0 in equalized_odds_difference/_ratio, as in fairlearn."
+            )
+    if not any(values.get("selection_rate", 0.0) > 0 for values in groups.values()):
+        notes.append(
+            f"No group of {column!r} has a positive prediction: demographic_parity_ratio is undefined "
+            "(fairlearn's NaN) and left out."
+        )
+    return notes

@@ -46,8 +46,9 @@ class EvaluationReport:
             (and explained in ``notes``), never NaN.
         groups: sensitive column -> group value (as str, nulls as ``"<null>"``) -> metrics of that group
             (``n``, and ``selection_rate``/``tpr``/``fpr`` for binary classification, ``mae`` for regression).
-        fairness: sensitive column -> gaps between its groups (``demographic_parity_difference``,
-            ``equalized_odds_difference``, ``accuracy_gap``; ``mae_gap`` for regression).
+        fairness: sensitive column -> gaps and ratios between its groups, as fairlearn computes them
+            (``demographic_parity_difference``/``_ratio``, ``equalized_odds_difference``/``_ratio``,
+            ``accuracy_gap``; ``mae_gap`` for regression); a ratio fairlearn gives as NaN is left out.
         importance: permutation importance (mean drop of accuracy or R² over 5 shuffles), sorted descending.
         shap: mean absolute SHAP value per feature, sorted descending, or None when not computed.
         plots: file name (``"roc.png"``) -> PNG bytes. Not part of ``to_dict()``.
