@@ -6,6 +6,7 @@ uvicorn and pandas, which every other command can do without.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -19,14 +20,17 @@ from shipyard.cli.state import get_state
 from shipyard.config import Settings
 from shipyard.errors import InvalidInput
 from shipyard.registry import core
+from shipyard.registry.packaging import MODEL_REF_ENV
 from shipyard.registry.references import parse_model_ref
 from shipyard.serving.deployment import DeploymentSpec, parse_deployment, single_model_deployment
+from shipyard.serving.manage import get_deployment
+from shipyard.serving.options import LOG_LEVELS, ServeOptions
 
 __all__ = ["MODEL_FILE", "deployment_for", "folder_labels", "resolve_model_source", "serve"]
 
 MODEL_FILE = "shipyard-model.yaml"
 REGISTRY_SCHEME = "models:/"
-MODEL_REF_ENV = "SHIPYARD_SERVE_MODEL_REF"  # = shipyard.serving.app.MODEL_REF_ENV (not imported: heavy)
+DEFAULTS = ServeOptions()  # the SDK's defaults are the command's: one place for both
 
 
 def resolve_model_source(source: str, settings: Settings) -> Path:
@@ -57,6 +61,7 @@ def resolve_model_source(source: str, settings: Settings) -> Path:
 
 
 HostOption = Annotated[str, typer.Option("--host", help="Interface to bind (0.0.0.0 for all).")]
+LogLevelOption = Annotated[str, typer.Option("--log-level", help=f"One of {', '.join(LOG_LEVELS)}.")]
 PortOption = Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")]
 WorkersOption = Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")]
 
@@ -152,9 +157,9 @@ def serve(
             "--deployment", "-d", help="A deployment stored with `shipyard deployments`; followed live."
         ),
     ] = None,
-    host: HostOption = "127.0.0.1",
-    port: PortOption = 8080,
-    workers: WorkersOption = 1,
+    host: HostOption = DEFAULTS.host,
+    port: PortOption = DEFAULTS.port,
+    workers: WorkersOption = DEFAULTS.workers,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", min=1, help="Most rows per micro-batched model call.")
     ] = None,
@@ -178,16 +183,14 @@ def serve(
             "--trust", help="Load the model even if its pickles reference modules outside the allowlist."
         ),
     ] = False,
-    log_level: Annotated[
-        str, typer.Option("--log-level", help="critical, error, warning, info, debug or trace.")
-    ] = "info",
+    log_level: LogLevelOption = DEFAULTS.log_level,
     access_log: Annotated[
         bool,
         typer.Option(
             "--access-log",
             help="Log one line per HTTP request (uvicorn's access log; off by default: it costs throughput).",
         ),
-    ] = False,
+    ] = DEFAULTS.access_log,
 ) -> None:
     """Serve models over HTTP: POST /predict, /explain, /feedback; GET /health, /ready, /info, /metrics.
 
@@ -211,15 +214,20 @@ def serve(
     state = get_state(ctx)
     settings = state.settings()
     spec = deployment_for(source, config, deployment, settings)
-    registry = (
-        deployment is not None
-        or spec is None
-        or any(v.model.startswith(REGISTRY_SCHEME) for v in spec.variants)
-    )
-    client = state.client() if registry else None
+    options = ServeOptions(
+        stored=deployment,
+        trust=trust,
+        overrides=_overrides(batch_size, batch_wait_ms, no_batching, no_prediction_log, poll_interval),
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=access_log,
+    )  # a bad --log-level fails here, before anything loads
+    client = state.client() if _needs_registry(spec) else None
     if spec is None:
         assert deployment is not None and client is not None
-        spec = parse_deployment(client.store.get_deployment(deployment).spec_yaml)
+        spec = get_deployment(deployment, client=client)
     for variant in spec.variants:  # a typo in a reference fails here, before anything starts
         if client is not None and variant.model.startswith(REGISTRY_SCHEME):
             core.resolve(variant.model, client)
@@ -227,17 +235,10 @@ def serve(
     render.err_console().print(
         Text(f"Serving {what} on http://{host}:{port} (workers={workers})"), soft_wrap=True
     )
-    serve_deployment(
-        spec,
-        client=client,
-        stored=deployment,
-        overrides=_overrides(batch_size, batch_wait_ms, no_batching, no_prediction_log, poll_interval),
-        labels=folder_labels(spec),
-        host=host,
-        port=port,
-        workers=workers,
-        trust=trust,
-        log_level=log_level,
-        settings=settings,
-        access_log=access_log,
-    )
+    options = dataclasses.replace(options, labels=folder_labels(spec))
+    serve_deployment(spec, options, client=client, settings=settings)
+
+
+def _needs_registry(spec: DeploymentSpec | None) -> bool:
+    """A stored deployment (spec None) or any ``models:/`` variant needs the store; folders alone do not."""
+    return spec is None or any(v.model.startswith(REGISTRY_SCHEME) for v in spec.variants)

@@ -37,10 +37,13 @@ from shipyard.errors import ConfigError, DigestMismatch, InvalidInput, UnsafePat
 from shipyard.registry.flavors import ModelMeta
 from shipyard.registry.signature import Signature
 
-__all__ = ["PackageResult", "build_shipyard_wheel", "package_model", "runtime_requirements"]
+__all__ = ["MODEL_REF_ENV", "PackageResult", "build_shipyard_wheel", "package_model", "runtime_requirements"]
 
 MODEL_FILE = "shipyard-model.yaml"  # flavors.META_FILE
 SERVE_PORT = 8080
+MODEL_REF_ENV = "SHIPYARD_SERVE_MODEL_REF"
+"""The image's environment variable naming its model (``models:/churn@prod``): ``shipyard serve`` answers
+under this name instead of the folder's. The one name for it: the Dockerfile sets it, the CLI reads it."""
 _DIST = "shipyard"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can hold: reproducible wheels
 _SKIP_DIRS = {"__pycache__"}
@@ -334,7 +337,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \\
     PYTHONUNBUFFERED=1 \\
     PIP_DISABLE_PIP_VERSION_CHECK=1 \\
     SHIPYARD_HOME=/tmp/shipyard \\
-    SHIPYARD_SERVE_MODEL_REF={json.dumps(ref)}
+    {MODEL_REF_ENV}={json.dumps(ref)}
 
 WORKDIR /app
 # Dependencies first: this layer is reused as long as requirements.txt and the wheel do not change.
@@ -408,9 +411,9 @@ curl -s http://127.0.0.1:{SERVE_PORT}/predict -H 'Content-Type: application/json
   -d '{body}'
 ```
 
-The answer is `{{"predictions": [...], "model": ..., "version": ..., "request_id": ...}}`. Send columns
-instead of records with `{{"columns": {{"name": [values, ...]}}}}`. `GET /info` describes the model,
-`GET /ready` says it is loaded, `/docs` has the API.
+The answer is `{{"predictions": [...], "variant": "main", "model": "{ref}", "model_version": ...,
+"request_id": ...}}`. Send columns instead of records with `{{"columns": {{"name": [values, ...]}}}}`.
+`GET /info` describes the model, `GET /ready` says it is loaded, `/docs` has the API.
 
 ## Signature
 

@@ -13,6 +13,8 @@ import bisect
 import hashlib
 import random
 
+from shipyard.errors import InvalidInput
+
 __all__ = ["Router", "key_point"]
 
 _SCALE = float(1 << 64)
@@ -40,7 +42,10 @@ class Router:
 
     def __init__(self, shares: dict[str, float], rng: random.Random | None = None) -> None:
         if not shares or any(s < 0 for s in shares.values()) or sum(shares.values()) <= 0:
-            raise ValueError(f"Router needs positive shares, got {shares}")
+            raise InvalidInput(
+                f"Traffic shares {shares} cannot split traffic: every share must be >= 0 and at least one "
+                "> 0; give an ab or canary variant a weight > 0"
+            )
         total = sum(shares.values())
         self.names = list(shares)
         self.shares = {name: share / total for name, share in shares.items()}

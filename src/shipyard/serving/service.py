@@ -17,7 +17,7 @@ from shipyard.serving.batching import PredictorOutput
 from shipyard.serving.payload import jsonable, parse_json_datetimes
 from shipyard.version import __version__
 
-__all__ = ["ModelService", "digest_version"]
+__all__ = ["ModelService"]
 
 
 @dataclass(eq=False)
@@ -111,14 +111,3 @@ class ModelService:
             "shipyard": {"model": meta.shipyard, "server": __version__},
         }
 
-
-def digest_version(model: LoadedModel) -> str:
-    """A short stable name for what is served when no version is given: the model file's digest (12 hex).
-
-    Example:
-        >>> digest_version(model)  # doctest: +SKIP
-        '3f9a0c21b7d4'
-    """
-    meta = model.metadata
-    entry = meta.files.get(meta.model_file)
-    return str(entry["digest"])[:12] if entry else ""

@@ -20,9 +20,10 @@ from typing import Protocol
 
 from shipyard.config import Settings
 from shipyard.entities import ModelVersion
+from shipyard.errors import ConfigError
 from shipyard.registry import core
 from shipyard.registry.flavors import LoadedModel, ModelMeta, load_model_dir
-from shipyard.serving.service import ModelService, digest_version
+from shipyard.serving.service import ModelService
 from shipyard.tracking import Client
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
     "ModelSlot",
     "ModelSource",
     "RegistrySource",
-    "StaticSource",
     "VersionKey",
     "load_version",
 ]
@@ -108,7 +108,11 @@ class RegistrySource:
     def resolve(self, model: str) -> VersionKey:
         if model.startswith(REGISTRY_SCHEME):
             if self.client is None:
-                raise ValueError(f"{model} is a registry reference: the server needs a client to resolve it")
+                raise ConfigError(
+                    f"Variant model {model!r} is a registry reference, and this server has no client to "
+                    "resolve it; pass client=Client(...) to create_deployment_app (shipyard serve does), "
+                    "or serve a model folder"
+                )
             version = core.resolve(model, self.client)
             self._versions[version.digest] = version
             return VersionKey(version.ref, str(version.version), version.digest)
@@ -123,24 +127,6 @@ class RegistrySource:
             version = self._versions.get(key.digest) or core.resolve(key.ref, self.client)
             return core.load_model(version, trust=self.trust, client=self.client)
         return load_model_dir(Path(model), trust=self.trust, settings=self.settings)
-
-
-class StaticSource:
-    """One model loaded up front, served as is (``create_model_app``): nothing to poll.
-
-    Example:
-        >>> source = StaticSource(model, ref="churn", version="3")  # doctest: +SKIP
-    """
-
-    def __init__(self, model: LoadedModel, *, ref: str, version: str) -> None:
-        self.model = model
-        self.key = VersionKey(ref, version or digest_version(model), digest_version(model) or version)
-
-    def resolve(self, model: str) -> VersionKey:
-        return self.key
-
-    def load(self, model: str, key: VersionKey) -> LoadedModel:
-        return self.model
 
 
 def load_version(source: ModelSource, model: str, current: Loaded | None) -> Loaded | None:

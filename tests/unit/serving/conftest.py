@@ -9,10 +9,16 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from serving_harness import MAX_REQUEST_BYTES, client_of, flights, make_classifier, make_regressor
+from serving_harness import (
+    MAX_REQUEST_BYTES,
+    client_of,
+    flights,
+    folder_app,
+    make_classifier,
+    make_regressor,
+)
 
-from shipyard.registry.flavors import LoadedModel, load_model_dir, save_model_dir
-from shipyard.serving import create_model_app
+from shipyard.registry.flavors import save_model_dir
 
 
 @pytest.fixture(scope="session")
@@ -42,18 +48,11 @@ def regressor_dir(tmp_path_factory: pytest.TempPathFactory, train_frame: pd.Data
 
 
 @pytest.fixture(scope="module")
-def loaded(classifier_dir: Path) -> LoadedModel:
-    return load_model_dir(classifier_dir)
-
-
-@pytest.fixture(scope="module")
-def http(loaded: LoadedModel) -> Iterator[httpx.Client]:
-    """A client of the model server on the classifier (requests up to 64 KiB)."""
-    yield from client_of(
-        create_model_app(loaded, model_ref="flights-late", max_request_bytes=MAX_REQUEST_BYTES)
-    )
+def http(classifier_dir: Path) -> Iterator[httpx.Client]:
+    """A client of the model server on the classifier folder (requests up to 64 KiB)."""
+    yield from client_of(folder_app(classifier_dir, "flights-late", max_request_bytes=MAX_REQUEST_BYTES))
 
 
 @pytest.fixture(scope="module")
 def regressor_http(regressor_dir: Path) -> Iterator[httpx.Client]:
-    yield from client_of(create_model_app(load_model_dir(regressor_dir), model_ref="distance-reg"))
+    yield from client_of(folder_app(regressor_dir, "distance-reg"))

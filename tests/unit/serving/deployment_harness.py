@@ -3,9 +3,7 @@ real scikit-learn models in a temporary SQLite store, and an in-memory predictio
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ import pandas as pd
 from fastapi import FastAPI
 from serving_harness import flights, late
 
+from polling_helpers import await_until
 from shipyard.registry import core
 from shipyard.tracking import Client
 
@@ -51,10 +50,8 @@ class MemorySink:
 async def running(app: FastAPI, wait_ready: bool = True) -> AsyncIterator[httpx.AsyncClient]:
     """The app started (lifespan) and ready, a client of it, and a graceful shutdown at the end."""
     async with app.router.lifespan_context(app):
-        deadline = time.monotonic() + 30
-        while wait_ready and not app.state.engine.ready():
-            assert time.monotonic() < deadline, "the deployment did not load within 30 s"
-            await asyncio.sleep(0.01)
+        if wait_ready:
+            await await_until(app.state.engine.ready, "the deployment to load", timeout=30)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http

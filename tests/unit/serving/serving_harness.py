@@ -5,6 +5,7 @@ table with the scikit-learn models trained on it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
@@ -12,6 +13,8 @@ import httpx
 import numpy as np
 import pandas as pd
 from fastapi import FastAPI
+
+from shipyard.serving import ServeOptions, create_deployment_app, single_model_deployment
 
 MAX_REQUEST_BYTES = 64 * 1024
 
@@ -88,6 +91,21 @@ def make_regressor(frame: pd.DataFrame) -> Any:
 def served(app: FastAPI, variant: str = "main") -> Any:
     """The ModelService a variant of the app serves right now."""
     return app.state.engine.plan.variants[variant].slot.current.service
+
+
+def folder_app(
+    path: Path, label: str = "", *, trust: bool = False, max_request_bytes: int | None = None
+) -> FastAPI:
+    """The server ``shipyard serve DIR`` runs (one folder as a one-variant deployment; no store, no
+    prediction log, no polling), answering under ``label``, its model loaded (no lifespan needed)."""
+    spec = single_model_deployment(
+        str(path), name=path.name, prediction_log={"enabled": False}, reload={"poll_interval_s": 0}
+    )
+    labels = {str(path): label} if label else {}
+    options = ServeOptions(trust=trust, labels=labels, max_request_bytes=max_request_bytes)
+    app = create_deployment_app(spec, options)
+    app.state.engine.preload()
+    return app
 
 
 def client_of(app: FastAPI) -> Iterator[httpx.Client]:

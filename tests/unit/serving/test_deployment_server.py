@@ -19,10 +19,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from deployment_harness import MemorySink, PicksyModel, Registry, make_registry, records, running
-from serving_harness import flights, make_classifier
+from serving_harness import flights, folder_app, make_classifier
 
-from shipyard.registry.flavors import load_model_dir, save_model_dir
-from shipyard.serving.app import create_deployment_app, create_model_app
+from polling_helpers import await_until
+from shipyard.registry.flavors import save_model_dir
+from shipyard.serving import ServeOptions
+from shipyard.serving.app import create_deployment_app
 from shipyard.serving.deployment import parse_deployment
 from shipyard.serving.router import Router
 from shipyard.serving.slots import RegistrySource, VersionKey
@@ -43,8 +45,10 @@ def deployment(name: str, variants: list[dict[str, Any]], **settings: Any) -> An
     )
 
 
-def serve(registry: Registry, spec: Any, sink: MemorySink | None = None, **kw: Any) -> Any:
-    return create_deployment_app(spec, client=registry.client, sink=sink or MemorySink(), trust=True, **kw)
+def serve(registry: Registry, spec: Any, sink: MemorySink | None = None) -> Any:
+    return create_deployment_app(
+        spec, ServeOptions(trust=True), client=registry.client, sink=sink or MemorySink()
+    )
 
 
 async def predict(http: httpx.AsyncClient, frame: pd.DataFrame, **kw: Any) -> httpx.Response:
@@ -138,7 +142,7 @@ def test_a_bad_request_never_fails_the_others_in_its_batch(registry: Registry) -
 def test_a_model_failure_in_a_batch_is_isolated_to_its_request(tmp_path: Path) -> None:
     example = pd.DataFrame({"distance": [1.0, 2.0]})
     save_model_dir(PicksyModel(), tmp_path / "picksy", input_example=example)
-    app = create_model_app(load_model_dir(tmp_path / "picksy", trust=True), model_ref="picksy")
+    app = folder_app(tmp_path / "picksy", "picksy", trust=True)
 
     async def main() -> list[httpx.Response]:
         async with running(app) as http:
@@ -319,30 +323,29 @@ def test_the_poller_follows_an_alias_and_no_request_fails_during_the_swap(regist
     app = serve(registry, spec)
     frame = flights(3, seed=12)
 
-    async def main() -> tuple[list[int], str]:
+    async def main() -> list[tuple[int, str | None]]:
         async with running(app) as http:
-            statuses: list[int] = []
+            answers: list[tuple[int, str | None]] = []  # (status, model version) in answer order
+            new = str(registry.v2)
 
-            async def load() -> None:
-                for _ in range(60):
-                    statuses.append((await predict(http, frame)).status_code)
-                    await asyncio.sleep(0.005)
+            async def load() -> None:  # until the new version has answered a few times (or 10 s)
+                deadline = time.monotonic() + 10
+                while sum(v == new for _, v in answers) < 5 and time.monotonic() < deadline:
+                    response = await predict(http, frame)
+                    answers.append((response.status_code, response.json().get("model_version")))
 
-            async def move() -> None:
-                await asyncio.sleep(0.1)
+            async def move() -> None:  # once the load is under way
+                await await_until(lambda: len(answers) >= 20, "20 answers before the alias moves")
                 registry.alias("p1", registry.v2)
 
             await asyncio.gather(load(), load(), move())
-            deadline = time.monotonic() + 10
-            version = ""
-            while time.monotonic() < deadline and version != str(registry.v2):
-                version = (await predict(http, frame)).json()["model_version"]
-                await asyncio.sleep(0.05)
-            return statuses, version
+            return answers
 
-    statuses, version = run(main())
-    assert set(statuses) == {200}
-    assert version == str(registry.v2)
+    answers = run(main())
+    assert {status for status, _ in answers} == {200}  # not one request failed around the swap
+    versions = [version for _, version in answers]
+    assert versions[0] == str(registry.v1) and versions[-1] == str(registry.v2)
+    assert versions.count(str(registry.v1)) >= 20  # the old version answered until the move
 
 
 class SlowSource:
@@ -366,7 +369,7 @@ def test_loading_in_the_background_is_not_ready_until_every_live_variant_is_load
     ref = registry.alias("r1", registry.v1)
     source = SlowSource(RegistrySource(registry.client))
     spec = deployment("slow", [{"name": "main", "model": ref}])
-    app = create_deployment_app(spec, source=source, load_on_startup=False)
+    app = create_deployment_app(spec, ServeOptions(load_on_startup=False), source=source)
 
     async def main() -> tuple[int, int, int, int]:
         async with running(app, wait_ready=False) as http:
@@ -374,9 +377,11 @@ def test_loading_in_the_background_is_not_ready_until_every_live_variant_is_load
             waiting = (await http.get("/ready")).status_code
             early = await predict(http, flights(1))
             source.release.set()
-            deadline = time.monotonic() + 10
-            while (await http.get("/ready")).status_code != 200 and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
+
+            async def ready() -> bool:
+                return (await http.get("/ready")).status_code == 200
+
+            await await_until(ready, "GET /ready to answer 200 once the model is loaded")
             late = await predict(http, flights(1))
             assert early.json()["error"]["code"] == "not_ready"
             assert early.headers["x-request-id"]
@@ -416,8 +421,12 @@ def test_metrics_report_requests_batches_versions_and_the_log(registry: Registry
         async with running(app) as http:
             await asyncio.gather(*(predict(http, flights(2, seed=i)) for i in range(10)))
             await http.post("/predict", content=b"{", headers=JSON)
-            await asyncio.sleep(0.05)  # the log feed hands rows over in the background
-            return (await http.get("/metrics")).text
+
+            async def logged() -> str:  # the log feed hands rows over in the background
+                text = (await http.get("/metrics")).text
+                return text if "shipyard_serving_prediction_log_written 10.0" in text else ""
+
+            return await await_until(logged, "the 10 answers to reach the prediction log")
 
     text = run(main())
     assert 'shipyard_serving_requests_total{status="200",variant="main"} 10.0' in text
@@ -486,7 +495,7 @@ def test_explain_uses_tree_shap_for_a_tree_model(tmp_path: Path) -> None:
     frame = pd.DataFrame({"a": np.arange(50, dtype=float), "b": np.arange(50, dtype=float)[::-1]})
     model = RandomForestRegressor(n_estimators=5, random_state=0).fit(frame, frame["a"] * 2)
     save_model_dir(model, tmp_path / "forest", input_example=frame.head(3))
-    app = create_model_app(load_model_dir(tmp_path / "forest"), model_ref="forest")
+    app = folder_app(tmp_path / "forest", "forest")
 
     async def main() -> dict[str, Any]:
         async with running(app) as http:
@@ -523,19 +532,14 @@ def test_feedback_reaches_the_prediction_log(registry: Registry) -> None:
     ]
 
 
-def test_feedback_without_a_prediction_log_is_409(loaded_model: Any) -> None:
-    app = create_model_app(loaded_model, model_ref="nolog")
+def test_feedback_without_a_prediction_log_is_409(classifier_dir: Path) -> None:
+    app = folder_app(classifier_dir, "nolog")
 
     async def main() -> int:
         async with running(app) as http:
             return (await http.post("/feedback", json={"request_id": "r", "label": 1})).status_code
 
     assert run(main()) == 409
-
-
-@pytest.fixture(scope="module")
-def loaded_model(classifier_dir: Path) -> Any:
-    return load_model_dir(classifier_dir)
 
 
 def arrow_bytes(frame: pd.DataFrame) -> bytes:
@@ -546,8 +550,8 @@ def arrow_bytes(frame: pd.DataFrame) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def test_arrow_streams_in_and_out(loaded_model: Any, classifier: Any) -> None:
-    app = create_model_app(loaded_model, model_ref="arrow")
+def test_arrow_streams_in_and_out(classifier_dir: Path, classifier: Any) -> None:
+    app = folder_app(classifier_dir, "arrow")
     frame = flights(500, seed=6)
     headers = {"Content-Type": "application/vnd.apache.arrow.stream"}
 
@@ -599,7 +603,9 @@ def test_a_stored_deployment_is_followed_to_its_next_version(registry: Registry)
     store = registry.client.store
     first = deployment("stored", [{"name": "a", "model": registry.alias("st1", registry.v1)}])
     store.save_deployment("stored", first.to_yaml(), "tests")
-    app = create_deployment_app(None, client=registry.client, stored="stored", sink=MemorySink())
+    app = create_deployment_app(
+        None, ServeOptions(stored="stored"), client=registry.client, sink=MemorySink()
+    )
     second = deployment(
         "stored",
         [
@@ -626,7 +632,8 @@ def test_a_stored_deployment_is_followed_to_its_next_version(registry: Registry)
 
 def test_a_folder_variant_answers_under_its_label(classifier_dir: Path) -> None:
     spec = deployment("packaged", [{"name": "main", "model": str(classifier_dir)}])
-    app = create_deployment_app(spec, labels={str(classifier_dir): "models:/flights@prod"}, sink=MemorySink())
+    labels = {str(classifier_dir): "models:/flights@prod"}
+    app = create_deployment_app(spec, ServeOptions(labels=labels), sink=MemorySink())
 
     async def main() -> dict[str, Any]:
         async with running(app) as http:
@@ -637,9 +644,9 @@ def test_a_folder_variant_answers_under_its_label(classifier_dir: Path) -> None:
 
 
 def test_a_client_that_goes_away_mid_request_is_not_an_error(
-    loaded_model: Any, caplog: pytest.LogCaptureFixture
+    classifier_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = create_model_app(loaded_model, model_ref="gone")
+    app = folder_app(classifier_dir, "gone")
     sent: list[dict[str, Any]] = []
     scope = {
         "type": "http",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,10 +15,9 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from serving_harness import MAX_REQUEST_BYTES, client_of, flights, served
+from serving_harness import MAX_REQUEST_BYTES, client_of, flights, folder_app, served
 
-from shipyard.registry.flavors import LoadedModel, load_model_dir, save_model_dir
-from shipyard.serving import create_model_app
+from shipyard.registry.flavors import save_model_dir
 from shipyard.serving.http import dumps
 
 JSON = {"Content-Type": "application/json"}
@@ -125,7 +125,7 @@ def test_errors_carry_the_incoming_request_id(http: httpx.Client) -> None:
     assert response.headers["x-request-id"] == "abc123"
 
 
-def test_health_ready_and_info(http: httpx.Client, loaded: LoadedModel) -> None:
+def test_health_ready_and_info(http: httpx.Client) -> None:
     assert http.get("/health").json() == {"status": "ok"}
     ready = http.get("/ready").json()
     assert ready["status"] == "ready" and ready["model"] == "flights-late"
@@ -143,9 +143,9 @@ def test_unknown_routes_and_methods_answer_json(http: httpx.Client) -> None:
 
 
 def test_an_unexpected_crash_is_a_json_500_with_the_request_id(
-    loaded: LoadedModel, monkeypatch: pytest.MonkeyPatch
+    classifier_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = create_model_app(loaded, model_ref="crashy")
+    app = folder_app(classifier_dir, "crashy")
 
     def boom(frame: Any, *, proba: bool) -> Any:
         raise RuntimeError("bug in the server")
@@ -345,7 +345,7 @@ class DepartureHour:
 def test_iso_strings_in_a_datetime_column_are_parsed(tmp_path: Any) -> None:
     example = pd.DataFrame({"departs": pd.to_datetime(["2026-11-27 08:15", "2026-11-27 17:40"])})
     save_model_dir(DepartureHour(), tmp_path / "hour", input_example=example)
-    app = create_model_app(load_model_dir(tmp_path / "hour", trust=True), model_ref="hour")
+    app = folder_app(tmp_path / "hour", "hour", trust=True)
     for http in client_of(app):
         ok = post(http, {"records": [{"departs": "2026-11-27T06:05:00"}, {"departs": "2026-11-28 23:59"}]})
         assert ok.status_code == 200, ok.text

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from polling_helpers import wait_until
 from shipyard.errors import InvalidInput, InvalidState
 from shipyard.serving.deployment import PredictionLogSpec
 from shipyard.serving.predlog import (
@@ -144,10 +145,7 @@ def test_a_flush_happens_every_interval_without_close(
 ) -> None:
     sink = make_log(flush_interval_s=0.1)
     sink.append([row(1)])
-    deadline = time.monotonic() + 5
-    while not parts(tmp_path / "log"):
-        assert time.monotonic() < deadline, "the writer never flushed"
-        time.sleep(0.02)
+    wait_until(lambda: parts(tmp_path / "log"), "the writer to flush without close", timeout=5)
     sink.append([row(2)])
     assert sink.flush(timeout=5)
     assert len(parts(tmp_path / "log")) == 2
@@ -277,7 +275,7 @@ def test_appending_after_close_raises_and_close_is_idempotent(
 
 
 def test_close_releases_an_appender_blocked_on_a_full_buffer(
-    make_log: Callable[..., ParquetPredictionLog],
+    make_log: Callable[..., ParquetPredictionLog], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def failing(path: str, data: bytes) -> None:
         raise OSError("store down")
@@ -292,9 +290,17 @@ def test_close_releases_an_appender_blocked_on_a_full_buffer(
         except InvalidState as exc:
             errors.append(exc)
 
+    waiting = threading.Event()
+    wait = sink._space.wait  # blocked appenders (and only they, before close) wait on this condition
+
+    def observed_wait(timeout: float | None = None) -> bool:
+        waiting.set()
+        return wait(timeout)
+
+    monkeypatch.setattr(sink._space, "wait", observed_wait)
     thread = threading.Thread(target=blocked)
     thread.start()
-    time.sleep(0.2)
+    assert waiting.wait(10), "the append never waited for room"
     assert thread.is_alive()  # backpressure: waiting for room
     sink.close(timeout=0.2)
     thread.join(5)

@@ -13,12 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from polling_helpers import await_until
+from shipyard.errors import ConfigError, InvalidInput
 from shipyard.registry.flavors import load_model_dir, save_model_dir
 from shipyard.serving.app import apply_overrides
 from shipyard.serving.deployment import single_model_deployment
 from shipyard.serving.explain import explain_rows
 from shipyard.serving.logfeed import LogFeed, encode_row
 from shipyard.serving.router import Router
+from shipyard.serving.slots import RegistrySource
 
 
 class SlowSink:
@@ -27,9 +30,11 @@ class SlowSink:
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
         self.release = threading.Event()
+        self.entered = threading.Event()  # an append is under way (and blocked until released)
         self.closed = False
 
     def append(self, rows: list[dict[str, Any]]) -> None:
+        self.entered.set()
         self.release.wait(10)
         self.rows.extend(rows)
 
@@ -55,9 +60,12 @@ def test_the_log_feed_drops_or_waits_when_the_sink_is_slow(policy: str) -> None:
     async def main() -> tuple[dict[str, int], bool]:
         feed.start()
         await feed.put(row(0))
-        await asyncio.sleep(0.05)  # row 0 is handed over; the sink now blocks
+        await await_until(sink.entered.is_set, "row 0 handed over to the sink, which now blocks")
         puts = [asyncio.ensure_future(feed.put(row(i))) for i in range(1, 11)]
-        await asyncio.sleep(0.05)
+        # five rows fill the queue; the other five are dropped (drop) or wait for room (block)
+        await await_until(lambda: feed.stats()["buffered"] == 5, "the queue to fill up")
+        if policy == "drop":
+            await await_until(lambda: all(p.done() for p in puts), "every put to return at once")
         all_done = all(p.done() for p in puts)
         stats = feed.stats()
         sink.release.set()
@@ -113,8 +121,13 @@ def test_occlusion_explains_multiclass_and_regression_models(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("shares", [{}, {"a": 0.0}, {"a": -1.0, "b": 2.0}])
 def test_a_router_needs_positive_shares(shares: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match="positive shares"):
+    with pytest.raises(InvalidInput, match=r"cannot split traffic.*weight > 0"):
         Router(shares)
+
+
+def test_a_registry_reference_without_a_client_says_how_to_serve_it() -> None:
+    with pytest.raises(ConfigError, match=r"'models:/churn@prod' is a registry reference.*client="):
+        RegistrySource(None).resolve("models:/churn@prod")
 
 
 def test_overrides_replace_only_what_they_name() -> None:
