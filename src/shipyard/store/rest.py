@@ -555,24 +555,21 @@ class RestStore(RestModelsMixin):
 
     def iter_run_ids(self, batch_size: int = 1000) -> Iterator[list[str]]:
         """Every run id in pages, streamed from the server one JSON line per page."""
+        for page in self._stream_lines(f"{API}/admin/run-ids", batch_size=batch_size):
+            yield list(page["run_ids"])
+
+    def _stream_lines(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """The JSON objects of a streamed NDJSON answer, one per line, read as they arrive."""
         try:
-            with self._http.stream(
-                "GET", f"{API}/admin/run-ids", params={"batch_size": batch_size}
-            ) as response:
+            with self._http.stream("GET", path, params=params) as response:
                 if response.is_error:
                     response.read()
                     raise error_from_response(response, self.uri)
                 for line in response.iter_lines():
                     if line.strip():
-                        yield list(json.loads(line)["run_ids"])
+                        yield dict(json.loads(line))
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
-
-    def gc(self, grace_seconds: float = 3600.0, batch_size: int = 1000) -> dict[str, int]:
-        """Run the server's garbage collector; the ``GcReport`` fields as a dict."""
-        data = self._post(f"{API}/admin/gc", {"grace_seconds": grace_seconds, "batch_size": batch_size})
-        keys = ("runs_purged", "blobs_deleted", "blobs_kept", "temp_files_removed")
-        return {k: int(data[k]) for k in keys}
 
     # -- blobs --------------------------------------------------------------------------------
     def blob_store(self) -> RestBlobStore:
@@ -707,13 +704,21 @@ class RestBlobStore(BlobStoreBase):
         return self._store.open_blob(digest)
 
     def delete(self, digest: str) -> None:
-        raise InvalidState(
-            f"Blob {digest} cannot be deleted through the Shipyard server {self._store.uri}; "
-            "unreferenced blobs are removed by its garbage collector (shipyard gc)"
-        )
+        """Delete the blob on the server; it refuses (``InvalidState``) while anything refers to it."""
+        self._store._request("DELETE", f"{API}/blobs/{check_digest(digest)}")
 
-    def iter_digests(self) -> Iterator[tuple[str, float]]:
-        raise InvalidState(
-            f"Listing blobs is not offered by the Shipyard server {self._store.uri}; "
-            "garbage collection runs on the server (shipyard gc)"
-        )
+    def iter_digests(self, batch_size: int = 1000) -> Iterator[tuple[str, float]]:
+        """Every blob on the server with its modified time, streamed a page at a time.
+
+        Times are moved onto this machine's clock (each page carries the server's ``now``), so
+        garbage collection judges a blob's age right even when the two clocks disagree.
+        """
+        for page in self._store._stream_lines(f"{API}/blobs", batch_size=batch_size):
+            skew = time.time() - float(page["now"])
+            for digest, mtime in page["blobs"]:
+                yield str(digest), float(mtime) + skew
+
+    def clean_tmp(self, older_than_s: float = 3600.0) -> int:
+        """Remove temp files that crashed uploads left on the server (older than ``older_than_s``)."""
+        answer = self._store._request("DELETE", f"{API}/blobs/tmp", params={"older_than_s": older_than_s})
+        return int(answer.json()["count"])

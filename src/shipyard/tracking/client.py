@@ -24,7 +24,7 @@ from shipyard.entities import (
     clean_artifact_path,
 )
 from shipyard.errors import ArtifactNotFound, InvalidInput
-from shipyard.store import Store, open_store
+from shipyard.store import ServesBlobs, Store, open_store
 from shipyard.tracking import environment, frames
 from shipyard.tracking.maintenance import GcReport, collect_garbage
 from shipyard.tracking.run import ActiveRun, check_key, param_text
@@ -75,8 +75,10 @@ class Client:
         """The artifact store (via the server when tracking to one)."""
         with self._lock:
             if self._blobs is None:
-                remote = getattr(self.store, "blob_store", None)
-                self._blobs = remote() if callable(remote) else open_blob_store(self.settings.artifact_uri)
+                if isinstance(self.store, ServesBlobs):
+                    self._blobs = self.store.blob_store()
+                else:
+                    self._blobs = open_blob_store(self.settings.artifact_uri)
             return self._blobs
 
     def close(self) -> None:
@@ -330,9 +332,7 @@ class Client:
     def gc(self, grace_seconds: float = 3600.0, batch_size: int = 1000) -> GcReport:
         """Purge deleted runs, then delete blobs no run refers to (older than the grace period).
 
-        Works in pages of ``batch_size``, so memory stays bounded however large the stores are.
+        Works in pages of ``batch_size``, so memory stays bounded however large the stores are;
+        against a server, the same collector lists and deletes the server's blobs through it.
         """
-        remote_gc = getattr(self.store, "gc", None)
-        if callable(remote_gc):
-            return GcReport(**remote_gc(grace_seconds))
         return collect_garbage(self.store, self.blobs, grace_seconds, batch_size)

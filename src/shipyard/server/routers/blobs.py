@@ -1,27 +1,59 @@
-"""Blobs by BLAKE3 digest: ``HEAD`` (exists?), ``GET`` (verified bytes), ``PUT`` (streamed upload)."""
+"""Blobs by BLAKE3 digest: ``HEAD`` (exists?), ``GET`` (verified bytes), ``PUT`` (streamed upload),
+``DELETE`` (only blobs nothing refers to) and a paged listing, so ``RestBlobStore`` is a whole
+``BlobStore`` and garbage collection (``collect_garbage``) runs the same against a server."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
+from shipyard.artifacts import BlobStore
 from shipyard.artifacts.blobs import check_digest
-from shipyard.errors import BlobNotFound, DigestMismatch, InvalidInput
+from shipyard.errors import BlobNotFound, DigestMismatch, InvalidInput, InvalidState
 from shipyard.server.errors import ERROR_RESPONSES, ClientFault
 from shipyard.server.routers.artifacts import verified_stream
-from shipyard.server.schemas import BlobOut
-from shipyard.server.state import Blobs
+from shipyard.server.schemas import BlobOut, CountOut
+from shipyard.server.state import Blobs, StoreDep
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"], responses=ERROR_RESPONSES)
+
+
+@router.get(
+    "",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"application/x-ndjson": {}},
+            "description": '{"now": <server time>, "blobs": [[digest, mtime], ...]} per line',
+        }
+    },
+)
+def list_blobs(blobs: Blobs, batch_size: int = Query(default=1000, ge=1, le=10_000)) -> StreamingResponse:
+    """Every stored blob as ``[digest, modified time]`` (epoch seconds), ``batch_size`` per JSON line.
+
+    Each line also carries the server's clock (``now``), so a client can judge a blob's age
+    without trusting its own clock to agree with the server's. Memory stays bounded: the blob
+    store is listed lazily, one page at a time.
+    """
+    return StreamingResponse(_blob_pages(blobs, batch_size), media_type="application/x-ndjson")
+
+
+def _blob_pages(blobs: BlobStore, batch_size: int) -> Iterator[bytes]:
+    listing = blobs.iter_digests()
+    while page := list(itertools.islice(listing, batch_size)):
+        yield json.dumps({"now": time.time(), "blobs": page}).encode() + b"\n"
 
 
 @router.head("/{digest}", responses={200: {"description": "The blob is stored"}})
@@ -42,6 +74,29 @@ def get_blob(digest: str, blobs: Blobs) -> StreamingResponse:
     chunks = verified_stream(blobs.iter_chunks(check_digest(digest)))
     headers = {"ETag": f'"{digest}"', "Cache-Control": "public, max-age=31536000, immutable"}
     return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
+
+
+@router.delete("/tmp")
+def clean_tmp(blobs: Blobs, older_than_s: float = Query(default=3600.0, ge=0)) -> CountOut:
+    """Remove temp files that crashed uploads left behind, older than ``older_than_s`` (server clock)."""
+    return CountOut(count=blobs.clean_tmp(older_than_s))
+
+
+@router.delete("/{digest}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_blob(digest: str, blobs: Blobs, store: StoreDep) -> Response:
+    """Delete a blob nothing refers to; 409 ``invalid_state`` if a run, dataset or model uses it.
+
+    Deleting a blob that is not there is harmless (204), as for any content-addressed store.
+    """
+    check_digest(digest)
+    if store.referenced_digests([digest]):
+        raise InvalidState(
+            f"Blob {digest} is still referenced by a run artifact, dataset version or model file in "
+            f"{blobs.url}; it was not deleted (delete what uses it, then run: shipyard gc)",
+            details={"digest": digest},
+        )
+    blobs.delete(digest)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.put("/{digest}", status_code=status.HTTP_201_CREATED)
