@@ -30,6 +30,9 @@ the server answers with. The server maps them to one JSON shape in one place
     ├── ConfigError                     500 config_error
     ├── MissingExtra                    500 missing_extra
     ├── StoreUnavailable                503 store_unavailable
+    │   ├── ServerUnreachable           503 server_unreachable
+    │   ├── StorageFull                 503 storage_full
+    │   └── StorageReadOnly             503 storage_read_only
     └── NotReady                        503 not_ready
 """
 
@@ -58,8 +61,11 @@ __all__ = [
     "RunNotFound",
     "SchemaError",
     "SchemaTooNew",
+    "ServerUnreachable",
     "SignatureMismatch",
     "ShipyardError",
+    "StorageFull",
+    "StorageReadOnly",
     "StoreUnavailable",
     "UnsafeModel",
     "UnsafePath",
@@ -210,6 +216,28 @@ class MissingExtra(ShipyardError):
 class StoreUnavailable(ShipyardError):
     code = "store_unavailable"
     http_status = 503
+
+
+class ServerUnreachable(StoreUnavailable):
+    """No answer from a Shipyard server (connection refused or reset, timeout, a gateway's 502-504).
+
+    The only failure the REST client spools writes for: a server that answers with an error
+    refused the write, and that error is raised instead.
+    """
+
+    code = "server_unreachable"
+
+
+class StorageFull(StoreUnavailable):
+    """The disk (or quota) under an artifact or metadata store is full (``ENOSPC``, ``EDQUOT``)."""
+
+    code = "storage_full"
+
+
+class StorageReadOnly(StoreUnavailable):
+    """The file system under an artifact or metadata store is read-only (``EROFS``) or not writable."""
+
+    code = "storage_read_only"
 
 
 class NotReady(ShipyardError):

@@ -10,9 +10,11 @@ Layout under the root: ``blobs/ab/cdef…`` (two-character fan-out) and ``tmp/``
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,9 +23,24 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 import blake3
 
-from shipyard.errors import BlobNotFound, DigestMismatch, InvalidInput, StoreUnavailable
+from shipyard.errors import (
+    BlobNotFound,
+    ConfigError,
+    DigestMismatch,
+    InvalidInput,
+    StorageFull,
+    StorageReadOnly,
+    StoreUnavailable,
+)
 
-__all__ = ["BlobStore", "FsspecBlobStore", "check_digest", "hash_file", "open_blob_store"]
+__all__ = [
+    "BlobStore",
+    "FsspecBlobStore",
+    "check_digest",
+    "hash_file",
+    "open_blob_store",
+    "storage_error",
+]
 
 CHUNK = 1 << 20
 _DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -41,6 +58,37 @@ def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
     hasher.update_mmap(os.fspath(path))
     return hasher.hexdigest(), os.path.getsize(path)
+
+
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+_READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def storage_error(exc: OSError, root: str) -> StoreUnavailable:
+    """The Shipyard error for a failed write under the artifact root ``root`` (one mapping for all).
+
+    A full disk or quota is ``StorageFull``, a read-only or unwritable one ``StorageReadOnly``,
+    anything else ``StoreUnavailable``; each message names the root and the fix.
+
+    Example:
+        >>> storage_error(OSError(errno.ENOSPC, "No space left on device"), "/srv/artifacts").code
+        'storage_full'
+    """
+    details = {"root": root, "errno": errno.errorcode.get(exc.errno or 0, str(exc.errno))}
+    if exc.errno in _FULL:
+        return StorageFull(
+            f"The artifact store {root} is full ({exc.strerror or exc}); nothing was stored. "
+            "Free space there (shipyard gc removes unreferenced blobs) or move SHIPYARD_ARTIFACT_URI "
+            "to a larger volume, then log again.",
+            details=details,
+        )
+    if exc.errno in _READ_ONLY:
+        return StorageReadOnly(
+            f"The artifact store {root} is not writable ({exc.strerror or exc}); nothing was stored. "
+            "Remount it read-write or fix its permissions, or point SHIPYARD_ARTIFACT_URI elsewhere.",
+            details=details,
+        )
+    return StoreUnavailable(f"Cannot write a blob to the artifact store {root}: {exc}", details=details)
 
 
 @runtime_checkable
@@ -86,7 +134,7 @@ class BlobStoreBase:
         try:
             return self._do_put_stream(stream)
         except OSError as exc:
-            raise StoreUnavailable(f"Cannot write a blob to {self.url}: {exc}") from exc
+            raise storage_error(exc, self.url) from exc
 
     def iter_chunks(self, digest: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
         """Yield the blob's bytes; raise ``DigestMismatch`` at the end if they do not hash right."""
@@ -147,8 +195,18 @@ class FsspecBlobStore(BlobStoreBase):
         self._local = "file" in (
             self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
         )
-        self.fs.makedirs(f"{self.root}/blobs", exist_ok=True)
-        self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
+        try:
+            self.fs.makedirs(f"{self.root}/blobs", exist_ok=True)
+            self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
+            if self._local:
+                _probe_writable(f"{self.root}/tmp")
+        except OSError as exc:
+            raise ConfigError(
+                f"The artifact store {url!r} cannot be used: {exc.strerror or exc} "
+                f"({getattr(exc, 'filename', None) or self.root}). Point SHIPYARD_ARTIFACT_URI (or "
+                "artifact_uri in shipyard.toml) at a folder that can be created and written.",
+                details={"root": url},
+            ) from exc
 
     def _path(self, digest: str) -> str:
         return f"{self.root}/blobs/{digest[:2]}/{digest[2:]}"
@@ -217,7 +275,7 @@ class FsspecBlobStore(BlobStoreBase):
                 digest, size = hash_file(tmp)  # the source changed under us: name the copy by its content
             self._commit(tmp, digest)
         except OSError as exc:
-            raise StoreUnavailable(f"Cannot write a blob to {self.url}: {exc}") from exc
+            raise storage_error(exc, self.url) from exc
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -246,6 +304,13 @@ class FsspecBlobStore(BlobStoreBase):
                 self.fs.rm(info["name"])
                 removed += 1
         return removed
+
+
+def _probe_writable(folder: str) -> None:
+    """Create and remove an empty file in ``folder``: OSError unless files can be written there."""
+    fd, probe = tempfile.mkstemp(prefix=".probe-", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _mtime(info: dict[str, Any]) -> float:

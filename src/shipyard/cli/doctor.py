@@ -1,4 +1,5 @@
-"""``shipyard doctor``: where the stores live, whether they answer, and where each setting came from.
+"""``shipyard doctor``: where the stores live, whether they answer, writes waiting in the offline
+spool (and why they could not be sent), and where each setting came from.
 
 Doctor has no side effects: a SQLite file or artifact folder that does not exist
 yet is reported as such (the first run creates it), not created by the check.
@@ -73,7 +74,7 @@ def _tracking_checks(state: CliState) -> list[Check]:
         checks.append(Check("location", f"{db.resolve()} ({render.fmt_bytes(db.stat().st_size)})"))
     try:
         client = state.client()
-        checks.append(Check("schema version", client.store.schema_version() or "unknown"))
+        checks.append(Check("schema version", client.schema_version() or "unknown"))
         count = len(client.list_experiments())
         checks.append(Check("reachable", f"yes ({count} experiment(s))", True))
     except Exception as exc:  # doctor reports every failure, expected or not, instead of crashing
@@ -113,6 +114,26 @@ def _artifact_checks(state: CliState) -> list[Check]:
     return checks
 
 
+def _spool_checks(state: CliState) -> list[Check]:
+    """Writes kept offline for a server: how many wait, and why each last replay stopped."""
+    from shipyard.store.spool import spool_status  # only the REST client stack needs it
+
+    status = spool_status(state.settings().spool_dir)
+    checks = [Check("location", status.spool_dir)]
+    if status.ok:
+        checks.append(Check("waiting", "nothing (every spooled write was sent)", True))
+        return checks
+    for journal, why in status.journals:
+        reason = why or "not replayed yet (run: shipyard sync)"
+        checks.append(Check("waiting", f"{journal}: {reason}", None if why is None else False))
+    if status.rejected:
+        detail = (
+            f"{status.rejected} spooled write(s) refused by the server, kept in {status.spool_dir}/rejected"
+        )
+        checks.append(Check("refused", f"{detail}; last: {status.last_rejection}", False))
+    return checks
+
+
 def _settings_rows(state: CliState) -> list[dict[str, Any]]:
     settings = state.settings()
     return [
@@ -147,7 +168,8 @@ def doctor(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """
     state = get_state(ctx)
     tracking, artifacts, settings = _tracking_checks(state), _artifact_checks(state), _settings_rows(state)
-    ok = all(c.ok is not False for c in tracking + artifacts)
+    spool = _spool_checks(state)
+    ok = all(c.ok is not False for c in tracking + artifacts + spool)
     if as_json:
         render.print_json(
             {
@@ -156,17 +178,20 @@ def doctor(ctx: typer.Context, as_json: JsonOption = False) -> None:
                 "python": f"{platform.python_version()} ({sys.executable})",
                 "tracking": [asdict(c) for c in tracking],
                 "artifacts": [asdict(c) for c in artifacts],
+                "spool": [asdict(c) for c in spool],
                 "settings": settings,
             }
         )
     else:
-        _print_report(tracking, artifacts, settings)
+        _print_report(tracking, artifacts, spool, settings)
     if not ok:
         render.error("some checks failed (marked ✗ above)")
         raise typer.Exit(1)
 
 
-def _print_report(tracking: list[Check], artifacts: list[Check], settings: list[dict[str, Any]]) -> None:
+def _print_report(
+    tracking: list[Check], artifacts: list[Check], spool: list[Check], settings: list[dict[str, Any]]
+) -> None:
     table = render.make_table("setting", "value", "source", "env var", title="Settings")
     for row in settings:
         style = "" if row["source"] == "default" else "bold"
@@ -175,5 +200,6 @@ def _print_report(tracking: list[Check], artifacts: list[Check], settings: list[
         Text(f"shipyard {__version__} on Python {platform.python_version()} ({sys.executable})"),
         _check_table("Tracking store", tracking),
         _check_table("Artifact store", artifacts),
+        _check_table("Offline spool", spool),
         table,
     )

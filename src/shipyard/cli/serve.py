@@ -119,10 +119,13 @@ def sync(
             f"Replayed {report.operations} operation(s) from {report.files} spool file(s); "
             f"{report.failed} refused, {report.pending} spool file(s) pending."
         )
+    if not as_json:
+        for line in report.problems:  # which journal or entry, and the server's reason
+            render.say(f"  {line}")
     problems = []
     if report.pending:
         problems.append(
-            f"{report.pending} spool file(s) not sent yet (is the server up? run `shipyard sync` again)"
+            f"{report.pending} spool file(s) not sent yet (reasons above; run `shipyard sync` again)"
         )
     if report.failed:
         problems.append(

@@ -2,9 +2,13 @@
 
 One ``httpx.Client`` (connection reuse, ``Settings.http_timeout``) serves every
 call; error bodies come back as the same ``ShipyardError`` subclasses the server
-raised. When the server cannot be reached, writes never fail the caller: they go
-to the offline spool (``shipyard.store.spool``) and are replayed in order when
-the server is back; reads raise ``StoreUnavailable``.
+raised. When the server cannot be reached (no answer: connection refused or
+reset, a timeout, a gateway's 502-504), writes never fail the caller: they go to
+the offline spool (``shipyard.store.spool``) and are replayed in order when the
+server is back; reads raise ``ServerUnreachable``. A server that *answers* with an
+error (a refusal, a full disk: ``storage_full``) has not stored the write: that
+error is raised to the caller, never spooled, so no write is reported done that
+did not land.
 
 Wire format: JSON. Floats that JSON cannot carry (NaN, ±infinity) travel as the
 strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (:func:`encode_float`);
@@ -54,6 +58,7 @@ from shipyard.errors import (
     InvalidState,
     NotFound,
     PayloadTooLarge,
+    ServerUnreachable,
     ShipyardError,
     StoreUnavailable,
     error_class_for_code,
@@ -125,7 +130,7 @@ def error_from_response(response: httpx.Response, server: str) -> ShipyardError:
         details = dict(error.get("details") or {})
     except (ValueError, KeyError, TypeError):
         if status in _UNAVAILABLE_STATUS:
-            return StoreUnavailable(f"Shipyard server {server} answered {status}; it is down or restarting")
+            return ServerUnreachable(f"Shipyard server {server} answered {status}; it is down or restarting")
         cls = _BY_STATUS.get(status, ShipyardError)
         return cls(
             f"Shipyard server {server} answered {status} {response.reason_phrase}: {response.text[:300]}"
@@ -232,8 +237,8 @@ class RestStore(RestModelsMixin):
         return f"<RestStore {self.uri}>"
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _unreachable(self, exc: Exception) -> StoreUnavailable:
-        return StoreUnavailable(
+    def _unreachable(self, exc: Exception) -> ServerUnreachable:
+        return ServerUnreachable(
             f"Shipyard server {self.uri} is unreachable ({type(exc).__name__}: {exc}). Reads need the "
             f"server; writes are kept in {self.spool_dir} and sent when it is back."
         )
@@ -307,7 +312,7 @@ class RestStore(RestModelsMixin):
                 return None
         try:
             return self._send(op)
-        except StoreUnavailable as exc:
+        except ServerUnreachable as exc:  # no answer; an error answer is raised to the caller
             self._spool(op, exc)
             return None
 
@@ -611,7 +616,7 @@ class RestStore(RestModelsMixin):
             try:
                 self.upload_blob(path, digest)
                 return
-            except StoreUnavailable as exc:
+            except ServerUnreachable as exc:  # an error answer (say storage_full) is raised
                 reason = exc
         stash_blob(self.spool_dir, path, digest, move=move)
         self._spool({"op": "put_blob", "digest": digest, "size": size}, reason)

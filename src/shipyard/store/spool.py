@@ -10,19 +10,27 @@ Entry point for the CLI command ``shipyard sync``::
     server each journal was written for. Never raises for an unreachable server:
     those journals are counted as pending and kept.
 
-    SyncReport(files, operations, failed, pending)
+    SyncReport(files, operations, failed, pending, problems)
         files       journals replayed completely (and removed)
         operations  operations the server accepted
         failed      operations the server refused; kept in ``spool_dir/rejected/``
-        pending     journals left for later (server unreachable, or another
-                    process is replaying them right now)
+        pending     journals left for later (server unreachable or refusing for
+                    now, or another process is replaying them right now)
+        problems    one line per journal left or entry refused: which, and why
 
-How it works. When a ``RestStore`` cannot reach its server (connection refused or
-reset, timeouts, 502/503/504) a write — ``create_run``, ``log_batch``,
-``update_run``, ``record_artifacts`` or a blob upload — is appended to a journal
-``<spool_dir>/<pid>-<uuid>.jsonl`` (one JSON object per line, fsynced before the
-call returns) and the call returns normally. Every later write of that client
-goes to the journal too, so order is kept, until a replay has sent them all.
+``spool_status(spool_dir)`` reads the same state without sending anything (what
+``shipyard doctor`` shows): journals waiting, why each last replay stopped, and
+refused entries.
+
+How it works. When a ``RestStore`` gets no answer from its server (connection
+refused or reset, timeouts, a gateway's 502/503/504: ``ServerUnreachable``) a
+write — ``create_run``, ``log_batch``, ``update_run``, ``record_artifacts`` or a
+blob upload — is appended to a journal ``<spool_dir>/<pid>-<uuid>.jsonl`` (one
+JSON object per line, fsynced before the call returns) and the call returns
+normally. A server that answers with an error (say ``storage_full``) is not
+"unreachable": that write raises and is not spooled. Every later write of a
+spooling client goes to the journal too, so order is kept, until a replay has
+sent them all.
 Blob bytes wait in ``<spool_dir>/blobs/<digest>``; their ``put_blob`` entry comes
 before the ``record_artifacts`` entry that needs them.
 
@@ -34,7 +42,10 @@ crash mid-replay just resends an entry. ``fcntl.flock`` keeps two processes (say
 ``shipyard sync`` and the training process) from replaying one journal at once,
 and appends take a short lock so a replayer never deletes a journal under a
 writer. Entries the server refuses (say a param changed value) are moved to
-``rejected/`` with the error instead of blocking the rest.
+``rejected/`` with the error instead of blocking the rest. When a replay stops
+(no answer, or the server answers ``StoreUnavailable`` such as ``storage_full``:
+retried later, in order) the reason is kept in ``<journal>.blocked`` until the
+journal is sent, so ``shipyard sync`` and ``shipyard doctor`` can say why.
 """
 
 from __future__ import annotations
@@ -49,7 +60,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
 
@@ -61,9 +72,11 @@ __all__ = [
     "Journal",
     "ReplayResult",
     "ReplayTarget",
+    "SpoolStatus",
     "SyncReport",
     "replay_journal",
     "replay_spools",
+    "spool_status",
     "stash_blob",
 ]
 
@@ -71,6 +84,7 @@ log = logging.getLogger("shipyard.spool")
 
 JOURNAL_SUFFIX = ".jsonl"
 OFFSET_SUFFIX = ".offset"
+BLOCKED_SUFFIX = ".blocked"
 FORMAT_VERSION = 1
 
 
@@ -79,8 +93,9 @@ class ReplayTarget(Protocol):
     """Where replayed entries go (``RestStore`` implements it).
 
     ``send_op`` and ``upload_blob`` raise ``StoreUnavailable`` when the server cannot be
-    reached (replay stops and is retried later) and another ``ShipyardError`` when the
-    server refuses the entry (it is set aside in ``rejected/``).
+    reached or cannot store right now (``storage_full``: replay stops and is retried later)
+    and another ``ShipyardError`` when the server refuses the entry (it is set aside in
+    ``rejected/``).
     """
 
     uri: str
@@ -102,6 +117,7 @@ class SyncReport:
     operations: int = 0
     failed: int = 0
     pending: int = 0
+    problems: tuple[str, ...] = ()
 
 
 @dataclass
@@ -117,6 +133,7 @@ class ReplayResult:
     failed: int = 0
     error: StoreUnavailable | None = None
     claimed: bool = False
+    refusals: list[str] = field(default_factory=list)
 
 
 def _dumps(obj: dict[str, Any]) -> bytes:
@@ -310,6 +327,28 @@ def _read_ops(fh: IO[bytes], offset: int) -> Iterator[tuple[dict[str, Any] | Non
         yield (op if isinstance(op, dict) else None), fh.tell()
 
 
+def _sidecar(journal: Path, suffix: str) -> Path:
+    return journal.with_name(journal.name + suffix)
+
+
+def _record_block(journal: Path, exc: StoreUnavailable) -> None:
+    """Keep why the replay of ``journal`` stopped (shown by ``shipyard sync`` and ``doctor``)."""
+    entry = {"error": exc.to_dict()["error"], "at": _now_ms()}
+    with contextlib.suppress(OSError):  # a full disk must not turn a pause into a crash
+        _sidecar(journal, BLOCKED_SUFFIX).write_bytes(_dumps(entry))
+
+
+def _read_block(journal: Path) -> str | None:
+    try:
+        entry = json.loads(_sidecar(journal, BLOCKED_SUFFIX).read_bytes())
+        error = entry["error"]
+        return f"{error['code']}: {error['message']}"
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"unreadable reason file ({exc})"
+
+
 def _reject(journal: Path, op: dict[str, Any] | None, exc: ShipyardError) -> None:
     rejected = journal.parent / "rejected"
     rejected.mkdir(parents=True, exist_ok=True)
@@ -346,6 +385,7 @@ def _apply(op: dict[str, Any] | None, target: ReplayTarget, journal: Path, resul
     except ShipyardError as exc:
         _reject(journal, op, exc)
         result.failed += 1
+        result.refusals.append(f"{kind or 'entry'} refused ({exc.code}): {exc.message}")
         return
     result.operations += 1
 
@@ -366,6 +406,7 @@ def _finish(journal: Path, fh: IO[bytes], offset: int, progress: _Progress) -> b
         except FileNotFoundError:  # another replayer got there first: not ours to count
             progress.removed_by_other = True
         progress.remove()
+        _sidecar(journal, BLOCKED_SUFFIX).unlink(missing_ok=True)
         return True
     finally:
         fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
@@ -400,6 +441,7 @@ def replay_journal(journal: str | os.PathLike[str], target: ReplayTarget) -> Rep
             result.claimed = not progress.removed_by_other
         except StoreUnavailable as exc:
             result.error = exc
+            _record_block(path, exc)
         except FileNotFoundError:  # removed by another replayer between our claim and our open
             result.done, result.claimed = True, False
     return result
@@ -447,25 +489,100 @@ def replay_spools(
         True
     """
     settings = settings or load_settings()
-    targets: dict[str, ReplayTarget] = {}
+    targets: dict[str, ReplayTarget | ShipyardError] = {}
     files = operations = failed = pending = 0
+    problems: list[str] = []
     try:
         for journal in _journals(Path(spool_dir)):
             uri = server_uri or _header_server(journal)
             if uri is None:
-                log.warning("Spool journal %s names no server; pass the server URI to replay it", journal)
+                problems.append(f"{journal}: names no server; pass --server URL to replay it")
                 pending += 1
                 continue
             if uri not in targets:
-                targets[uri] = _open_target(uri, settings)
-            result = replay_journal(journal, targets[uri])
+                targets[uri] = _try_open_target(uri, settings)
+            target = targets[uri]
+            if isinstance(target, ShipyardError):
+                problems.append(f"{journal}: cannot replay to {uri}: {target.message}")
+                pending += 1
+                continue
+            result = replay_journal(journal, target)
             operations += result.operations
             failed += result.failed
             files += int(result.done and result.claimed)
             pending += int(not result.done)
+            problems.extend(f"{journal}: {why}" for why in result.refusals)
             if result.error is not None:
                 log.warning("Could not replay %s yet: %s", journal, result.error)
+                problems.append(f"{journal}: not sent yet ({result.error.code}): {result.error.message}")
+            elif not result.done:
+                problems.append(f"{journal}: another process is replaying it right now")
     finally:
-        for target in targets.values():
-            target.close()
-    return SyncReport(files=files, operations=operations, failed=failed, pending=pending)
+        for opened in targets.values():
+            if not isinstance(opened, ShipyardError):
+                opened.close()
+    return SyncReport(files, operations, failed, pending, tuple(problems))
+
+
+def _try_open_target(uri: str, settings: Settings) -> ReplayTarget | ShipyardError:
+    try:
+        return _open_target(uri, settings)
+    except ShipyardError as exc:  # reported per journal, the others are still replayed
+        return exc
+
+
+@dataclass(frozen=True)
+class SpoolStatus:
+    """The spool as it stands, read without sending anything (``shipyard doctor``).
+
+    ``journals``: (journal path, why its last replay stopped or None) per journal waiting;
+    ``rejected``: entries the server refused, kept in ``spool_dir/rejected/``;
+    ``last_rejection``: the error of the newest of them.
+    """
+
+    spool_dir: str
+    journals: tuple[tuple[str, str | None], ...] = ()
+    rejected: int = 0
+    last_rejection: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.journals and not self.rejected
+
+
+def spool_status(spool_dir: str | os.PathLike[str]) -> SpoolStatus:
+    """What waits in ``spool_dir`` and why (no replay, no side effects).
+
+    Example:
+        >>> import tempfile
+        >>> spool_status(tempfile.mkdtemp()).ok
+        True
+    """
+    folder = Path(spool_dir)
+    journals = tuple((str(j), _read_block(j)) for j in _journals(folder))
+    rejected, last = 0, None
+    rejected_dir = folder / "rejected"
+    files = sorted(rejected_dir.glob(f"*{JOURNAL_SUFFIX}"), key=_mtime) if rejected_dir.is_dir() else []
+    for path in files:
+        with contextlib.suppress(OSError):
+            lines = path.read_bytes().splitlines()
+            rejected += len(lines)
+            last = _rejection_text(lines[-1]) if lines else last
+    return SpoolStatus(str(folder), journals, rejected, last)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _rejection_text(line: bytes) -> str:
+    try:
+        entry = json.loads(line)
+        op = entry.get("op") or {}
+        error = entry["error"]
+        return f"{op.get('op', 'entry')} refused ({error['code']}): {error['message']}"
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return f"unreadable rejection entry ({exc})"

@@ -105,7 +105,13 @@ def test_server_passes_its_options_to_serve(
 def test_sync_with_nothing_spooled_succeeds(cli: Invoke) -> None:
     result = cli("sync", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"files": 0, "operations": 0, "failed": 0, "pending": 0}
+    assert json.loads(result.stdout) == {
+        "files": 0,
+        "operations": 0,
+        "failed": 0,
+        "pending": 0,
+        "problems": [],
+    }
 
 
 def test_sync_with_pending_spools_exits_1(cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:

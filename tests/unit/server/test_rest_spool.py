@@ -148,8 +148,9 @@ def test_writes_go_straight_to_the_server_again_after_a_replay(
         httpx.ReadTimeout("slow"),
         httpx.ConnectTimeout("slow"),
         httpx.RemoteProtocolError("reset"),
-        httpx.Response(503, json={"error": {"code": "store_unavailable", "message": "db down"}}),
         httpx.Response(502, text="bad gateway"),
+        httpx.Response(503, text="<html>upstream down</html>"),
+        httpx.Response(504),
     ],
 )
 def test_timeouts_resets_and_gateway_errors_also_spool(

@@ -22,6 +22,7 @@ from shipyard.errors import (
     InvalidInput,
     NotFound,
     RunNotFound,
+    ServerUnreachable,
     ShipyardError,
     StoreUnavailable,
     UnsafePath,
@@ -182,8 +183,8 @@ def test_a_corrupt_blob_on_the_server_is_refused(rest_store: RestStore, app: Fas
 @pytest.mark.parametrize(
     ("response", "cls"),
     [
-        (httpx.Response(502, text="<html>bad gateway</html>"), StoreUnavailable),
-        (httpx.Response(504), StoreUnavailable),
+        (httpx.Response(502, text="<html>bad gateway</html>"), ServerUnreachable),
+        (httpx.Response(504), ServerUnreachable),
         (httpx.Response(404, text="nginx: not found"), NotFound),
         (httpx.Response(400, json={"error": {"code": "invalid_json", "message": "bad"}}), InvalidInput),
         (
