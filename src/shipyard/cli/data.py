@@ -120,7 +120,9 @@ def contract_ls(
 
       shipyard data contract ls
     """
-    found = get_state(ctx).client().store.list_contracts(name)
+    from shipyard.data.registry import list_contracts
+
+    found = list_contracts(name, client=get_state(ctx).client())
     if as_json:
         render.print_json([{k: v for k, v in c.__dict__.items() if k != "yaml"} for c in found])
         return
@@ -143,8 +145,9 @@ def contract_show(
 
       shipyard data contract show flights@v2 > flights.yaml
     """
-    name, _, version = ref.partition("@")
-    typer.echo(get_state(ctx).client().store.get_contract(name, version or "latest").yaml, nl=False)
+    from shipyard.data.registry import get_contract
+
+    typer.echo(get_contract(ref, client=get_state(ctx).client()).yaml, nl=False)
 
 
 @app.command("validate")

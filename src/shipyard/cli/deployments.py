@@ -45,7 +45,7 @@ def ls(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
       shipyard deployments ls
     """
-    records = get_state(ctx).client().store.list_deployments()
+    records = manage.list_deployments(client=get_state(ctx).client())
     if as_json:
         render.print_json([r.to_dict() for r in records])
         return
@@ -77,7 +77,7 @@ def show(
       shipyard deployments show churn
       shipyard deployments show churn --version 2 --json
     """
-    record = get_state(ctx).client().store.get_deployment(name, version)
+    record = manage.get_deployment_record(name, version, client=get_state(ctx).client())
     spec = parse_deployment(record.spec_yaml)
     if as_json:
         render.print_json({**record.to_dict(), "spec": spec.model_dump(mode="json")})

@@ -45,7 +45,7 @@ def ls(ctx: typer.Context, as_json: JsonOption = False) -> None:
       shipyard models ls
       shipyard models ls --json
     """
-    models = get_state(ctx).client().store.list_registered_models()
+    models = core.list_models(client=get_state(ctx).client())
     if as_json:
         render.print_json([m.to_dict() for m in models])
         return
@@ -103,7 +103,7 @@ def versions(ctx: typer.Context, name: _Name, as_json: JsonOption = False) -> No
 
       shipyard models versions churn
     """
-    found = get_state(ctx).client().store.list_model_versions(name)
+    found = core.list_model_versions(name, client=get_state(ctx).client())
     if as_json:
         render.print_json([v.to_dict() for v in found])
         return
@@ -137,7 +137,7 @@ def show(ctx: typer.Context, ref: _Ref, as_json: JsonOption = False) -> None:
     """
     client = get_state(ctx).client()
     v = _version(ctx, ref)
-    records = client.store.list_model_records(v.name, v.version)
+    records = core.list_model_records(v.name, v.version, client=client)
     if as_json:
         render.print_json({**v.to_dict(), "records": [r.to_dict() for r in records]})
         return
@@ -187,7 +187,7 @@ def lineage(ctx: typer.Context, ref: _Ref, as_json: JsonOption = False) -> None:
     """
     client = get_state(ctx).client()
     v = _version(ctx, ref)
-    run = client.store.get_run(v.run_id) if v.run_id else None
+    run = client.get_run(v.run_id) if v.run_id else None
     data = {
         "model": v.ref,
         "datasets": [{"dataset": f"{n}@v{num}", "role": role} for n, num, role in v.datasets],
@@ -223,7 +223,7 @@ def evaluate(
       shipyard models evaluate churn 7 --data flights@v5 --target delayed --sensitive origin
     """
     client = get_state(ctx).client()
-    mv = client.store.get_model_version(name, version)
+    mv = core.get_model_version(f"{name}/{version}", client=client)
     report = governance.evaluate(mv, data, target, sensitive=sensitive or [], client=client)
     if as_json:
         render.print_json(report.to_dict())
@@ -251,7 +251,7 @@ def promote(
 
       shipyard models promote churn 7 --to champion
     """
-    result = governance.promote(name, version, to=to, reason=reason, client=get_state(ctx).client())
+    result = governance.promote_model(name, version, alias=to, reason=reason, client=get_state(ctx).client())
     if as_json:
         render.print_json(result.to_dict())
     else:
@@ -288,7 +288,7 @@ def approve(ctx: typer.Context, name: _Name, version: _Version, comment: _Commen
 
       SHIPYARD_USER=bob shipyard models approve churn 7 -m "fairness report reviewed"
     """
-    record = governance.approve(name, version, comment=comment, client=get_state(ctx).client())
+    record = governance.approve_model(name, version, reason=comment, client=get_state(ctx).client())
     render.say(f"{record.actor} approved {name}/{version}")
 
 
@@ -300,7 +300,7 @@ def reject(ctx: typer.Context, name: _Name, version: _Version, comment: _Comment
 
       shipyard models reject churn 7 -m "worse on JFK departures"
     """
-    record = governance.reject(name, version, comment=comment, client=get_state(ctx).client())
+    record = governance.reject_model(name, version, reason=comment, client=get_state(ctx).client())
     render.say(f"{record.actor} rejected {name}/{version}")
 
 
@@ -320,7 +320,7 @@ def rollback(
 
       shipyard models rollback churn --to 6 --reason "v7 misbehaves on July data"
     """
-    now = governance.rollback(name, to=to, alias=alias, reason=reason, client=get_state(ctx).client())
+    now = governance.rollback_model(name, to=to, alias=alias, reason=reason, client=get_state(ctx).client())
     render.say(f"{name}@{alias} → v{now}")
 
 
@@ -397,7 +397,7 @@ def policy_set(
 
       shipyard models policy set churn policies/churn.yaml
     """
-    governance.set_policy(name, file, reason=reason, client=get_state(ctx).client())
+    governance.set_promotion_policy(name, file, reason=reason, client=get_state(ctx).client())
     render.say(f"Policy of {name} set from {file}")
 
 
@@ -409,7 +409,7 @@ def policy_show(ctx: typer.Context, name: _Name) -> None:
 
       shipyard models policy show churn
     """
-    policy = governance.get_policy(name, client=get_state(ctx).client())
+    policy = governance.get_promotion_policy(name, client=get_state(ctx).client())
     render.say(
         policy.to_yaml() if policy else f"{name} has no promotion policy (anyone may move its aliases)"
     )

@@ -10,7 +10,7 @@ from shipyard.entities import ContractVersion
 from shipyard.tracking import Client
 from shipyard.tracking.fluent import get_client
 
-__all__ = ["load_contract", "register_contract", "resolve_contract"]
+__all__ = ["get_contract", "list_contracts", "load_contract", "register_contract", "resolve_contract"]
 
 
 def register_contract(
@@ -40,9 +40,27 @@ def load_contract(ref: str, *, client: Client | None = None) -> Contract:
         >>> sy.load_contract("flights@v1").column("distance").unit  # doctest: +SKIP
         'miles'
     """
-    client = client or get_client()
+    return Contract.from_yaml(get_contract(ref, client=client).yaml)
+
+
+def get_contract(ref: str, *, client: Client | None = None) -> ContractVersion:
+    """A registered contract version as stored (name, version, digest, YAML text, author, time).
+
+    Example:
+        >>> print(sy.get_contract("flights@v1").yaml)  # doctest: +SKIP
+    """
     name, _, version = ref.partition("@")
-    return Contract.from_yaml(client.store.get_contract(name, version or "latest").yaml)
+    return (client or get_client()).store.get_contract(name, version or "latest")
+
+
+def list_contracts(name: str | None = None, *, client: Client | None = None) -> list[ContractVersion]:
+    """Registered contract versions: every version of ``name``, or of every contract, oldest first.
+
+    Example:
+        >>> [c.ref for c in sy.list_contracts("flights")]  # doctest: +SKIP
+        ['flights@v1', 'flights@v2']
+    """
+    return (client or get_client()).store.list_contracts(name)
 
 
 def resolve_contract(contract: Contract | str | os.PathLike[str], client: Client) -> Contract:

@@ -64,8 +64,7 @@ def _gates_table(result: PromotionResult) -> Table:
 
 
 def _reviewer(ctx: DemoContext, roles: Path) -> Client:
-    settings = ctx.client.settings.replace(user=REVIEWER, roles_file=str(roles))
-    return Client.from_stores(settings, ctx.client.store, ctx.client.blobs)
+    return ctx.client.with_settings(user=REVIEWER, roles_file=str(roles))
 
 
 def register_and_promote(ctx: DemoContext) -> None:
@@ -83,9 +82,7 @@ def _register_and_promote(ctx: DemoContext) -> None:
     roles = Path(ctx.client.settings.home) / "roles.yaml"
     roles.parent.mkdir(parents=True, exist_ok=True)
     roles.write_text(f"approver: [{REVIEWER}]\n")
-    author = Client.from_stores(
-        ctx.client.settings.replace(roles_file=str(roles)), ctx.client.store, ctx.client.blobs
-    )
+    author = ctx.client.with_settings(roles_file=str(roles))
     mv = core.register_model(
         best.run_id, MODEL_NAME, training_data=train_ref, target="late", description=best.name, client=author
     )
@@ -106,14 +103,14 @@ def _register_and_promote(ctx: DemoContext) -> None:
         f"most important: {', '.join(top)} "
         f"({len(report.plots)} plots stored with the version)."
     )
-    governance.set_policy(MODEL_NAME, _policy(val_ref), reason="demo policy", client=author)
-    champion = author.store.get_registered_model(MODEL_NAME).aliases.get("champion")
+    governance.set_promotion_policy(MODEL_NAME, _policy(val_ref), reason="demo policy", client=author)
+    champion = core.get_registered_model(MODEL_NAME, client=author).aliases.get("champion")
     if champion == mv.version:
         ctx.console.print(f"{mv.ref} is already the champion (an earlier demo promoted the same model).")
         ctx.extras["champion"] = mv
         _verify(ctx)
         return
-    first = governance.promote(MODEL_NAME, mv.version, client=author)
+    first = governance.promote_model(MODEL_NAME, mv.version, client=author)
     ctx.console.print(Text(f"shipyard models promote {MODEL_NAME} {mv.version} --to champion", style="dim"))
     ctx.console.print(_gates_table(first))
     if first.promoted:
@@ -124,10 +121,12 @@ def _register_and_promote(ctx: DemoContext) -> None:
         _verify(ctx)
         return
     ctx.console.print(f"Waiting for a reviewer. As {REVIEWER} (role approver, not the author):")
-    governance.approve(
-        MODEL_NAME, mv.version, comment="gates and fairness report reviewed", client=_reviewer(ctx, roles)
+    governance.approve_model(
+        MODEL_NAME, mv.version, reason="gates and fairness report reviewed", client=_reviewer(ctx, roles)
     )
-    second = governance.promote(MODEL_NAME, mv.version, reason="demo: best validation AUC", client=author)
+    second = governance.promote_model(
+        MODEL_NAME, mv.version, reason="demo: best validation AUC", client=author
+    )
     ctx.console.print(_gates_table(second))
     ctx.console.print(
         Text.assemble(

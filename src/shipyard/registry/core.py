@@ -14,12 +14,19 @@ import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import blake3
 import yaml
 
-from shipyard.entities import Artifact, ModelVersion, ModelVersionCreate, RegisteredModel, Run
+from shipyard.entities import (
+    Artifact,
+    ModelRecord,
+    ModelVersion,
+    ModelVersionCreate,
+    RegisteredModel,
+    Run,
+)
 from shipyard.errors import DigestMismatch, InvalidInput, NotFound
 from shipyard.registry.references import ModelRef, parse_model_ref
 from shipyard.tracking import ActiveRun, Client
@@ -32,6 +39,9 @@ __all__ = [
     "MODEL_FILE",
     "download_model",
     "get_model_version",
+    "get_registered_model",
+    "list_model_records",
+    "list_model_versions",
     "list_models",
     "load_model",
     "log_model",
@@ -41,6 +51,7 @@ __all__ = [
 ]
 
 MODEL_FILE = "shipyard-model.yaml"
+RecordKind = Literal["evaluation", "approval", "promotion"]
 
 
 def manifest_digest(files: Sequence[Artifact]) -> str:
@@ -67,8 +78,51 @@ def get_model_version(ref: str, *, client: Client | None = None) -> ModelVersion
 
 
 def list_models(*, client: Client | None = None) -> list[RegisteredModel]:
-    """Every registered model with its latest version and aliases."""
+    """Every registered model with its latest version and aliases.
+
+    Example:
+        >>> [m.name for m in sy.list_models()]  # doctest: +SKIP
+        ['churn']
+    """
     return (client or get_client()).store.list_registered_models()
+
+
+def get_registered_model(name: str, *, client: Client | None = None) -> RegisteredModel:
+    """One registered model: latest version, aliases, description and promotion policy text.
+
+    Example:
+        >>> sy.get_registered_model("churn").aliases  # doctest: +SKIP
+        {'champion': 7}
+    """
+    return (client or get_client()).store.get_registered_model(name)
+
+
+def list_model_versions(name: str, *, client: Client | None = None) -> list[ModelVersion]:
+    """Every version of model ``name``, oldest first.
+
+    Example:
+        >>> [v.version for v in sy.list_model_versions("churn")]  # doctest: +SKIP
+        [1, 2, 3]
+    """
+    return (client or get_client()).store.list_model_versions(name)
+
+
+def list_model_records(
+    name: str,
+    version: int | None = None,
+    *,
+    kind: RecordKind | None = None,
+    client: Client | None = None,
+) -> list[ModelRecord]:
+    """The evaluations, approvals and promotions recorded on a model (or on one version), oldest first.
+
+    ``kind="promotion"`` gives the promotion history: every gate decision, promoted or blocked.
+
+    Example:
+        >>> [r.body["status"] for r in sy.list_model_records("churn", kind="promotion")]  # doctest: +SKIP
+        ['blocked', 'promoted']
+    """
+    return (client or get_client()).store.list_model_records(name, version, kind)
 
 
 def log_model(

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import statistics
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import blake3
 
@@ -36,17 +37,43 @@ from shipyard.store import RemoteGovernance
 from shipyard.tracking import Client
 from shipyard.tracking.fluent import get_client
 
+if TYPE_CHECKING:
+    from shipyard.registry.evaluation import EvaluationReport
+
 __all__ = [
     "GateResult",
     "PromotionResult",
-    "approve",
+    "approve_model",
     "evaluate",
-    "get_policy",
-    "promote",
-    "reject",
-    "rollback",
-    "set_policy",
+    "get_promotion_policy",
+    "promote_model",
+    "reject_model",
+    "rollback_model",
+    "set_promotion_policy",
 ]
+
+T = TypeVar("T")
+
+
+def _renamed_keyword(func: str, old: str, new: str, old_value: T | None, new_value: T, default: T) -> T:
+    """``new_value``, or the value passed under the keyword's old name (with a DeprecationWarning).
+
+    Shipyard 0.2 settled on ``alias=`` for an alias and ``reason=`` for a human reason; the old
+    spellings keep working until 0.3.
+    """
+    if old_value is None:
+        return new_value
+    warnings.warn(
+        f"{func}({old}=...) is deprecated and will be removed in Shipyard 0.3: use {func}({new}=...)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if new_value != default and new_value != old_value:
+        raise InvalidInput(
+            f"{func} got both {new}={new_value!r} and {old}={old_value!r}; pass only {new}= "
+            f"({old}= is its deprecated spelling)"
+        )
+    return old_value
 
 
 @dataclass(frozen=True)
@@ -84,7 +111,7 @@ class PromotionResult:
 
 
 # -- policies ---------------------------------------------------------------------------------
-def set_policy(
+def set_promotion_policy(
     name: str,
     policy: PromotionPolicy | str | Path | dict[str, Any] | None,
     *,
@@ -101,7 +128,13 @@ def set_policy(
     return client.store.set_model_policy(name, text, client.settings.user, reason)
 
 
-def get_policy(name: str, *, client: Client | None = None) -> PromotionPolicy | None:
+def get_promotion_policy(name: str, *, client: Client | None = None) -> PromotionPolicy | None:
+    """The promotion policy attached to model ``name``, or None when it has none.
+
+    Example:
+        >>> sy.get_promotion_policy("churn").approvals.required  # doctest: +SKIP
+        1
+    """
     model = (client or get_client()).store.get_registered_model(name)
     return parse_policy(model.policy_yaml) if model.policy_yaml else None
 
@@ -135,7 +168,7 @@ def evaluate(
     explain: bool = True,
     plots: bool = True,
     client: Client | None = None,
-) -> Any:
+) -> EvaluationReport:
     """Evaluate a model on data: metrics, per-group fairness, explanations and plots.
 
     When ``model`` is a registered version (``"models:/churn/7"``), the report and its plots
@@ -229,7 +262,7 @@ def _decide(name: str, version: int, decision: str, comment: str, client: Client
             f"{actor} registered {mv.ref} and cannot {decision} it: four eyes means someone else "
             "must review it (set SHIPYARD_USER to the reviewer's name on their machine)"
         )
-    policy = get_policy(name, client=client)
+    policy = get_promotion_policy(name, client=client)
     role = policy.approvals.role if policy is not None else "approver"
     holders = users_with_role(client.settings, role)
     if actor not in holders:
@@ -249,20 +282,44 @@ def _decide(name: str, version: int, decision: str, comment: str, client: Client
     )
 
 
-def approve(name: str, version: int, *, comment: str = "", client: Client | None = None) -> ModelRecord:
+def approve_model(
+    name: str,
+    version: int,
+    *,
+    reason: str = "",
+    client: Client | None = None,
+    comment: str | None = None,
+) -> ModelRecord:
     """Approve a version for promotion (you must hold the policy's role and not be its author).
 
+    ``comment=`` is the deprecated spelling of ``reason=`` (until Shipyard 0.3).
+
     Example:
-        >>> sy.approve_model("churn", 7, comment="checked the fairness report")  # doctest: +SKIP
+        >>> sy.approve_model("churn", 7, reason="checked the fairness report")  # doctest: +SKIP
     """
-    return _decide(name, version, "approve", comment, client or get_client())
+    reason = _renamed_keyword("approve_model", "comment", "reason", comment, reason, "")
+    return _decide(name, version, "approve", reason, client or get_client())
 
 
-def reject(name: str, version: int, *, comment: str = "", client: Client | None = None) -> ModelRecord:
-    """Reject a version: it cannot be promoted while this rejection stands."""
-    if not comment.strip():
-        raise InvalidInput("A rejection needs a comment saying why (--comment '...')")
-    return _decide(name, version, "reject", comment, client or get_client())
+def reject_model(
+    name: str,
+    version: int,
+    *,
+    reason: str = "",
+    client: Client | None = None,
+    comment: str | None = None,
+) -> ModelRecord:
+    """Reject a version: it cannot be promoted while this rejection stands.
+
+    ``comment=`` is the deprecated spelling of ``reason=`` (until Shipyard 0.3).
+
+    Example:
+        >>> sy.reject_model("churn", 7, reason="worse on JFK departures")  # doctest: +SKIP
+    """
+    reason = _renamed_keyword("reject_model", "comment", "reason", comment, reason, "")
+    if not reason.strip():
+        raise InvalidInput("A rejection needs a reason saying why (reason='...'; CLI: --comment '...')")
+    return _decide(name, version, "reject", reason, client or get_client())
 
 
 def _approvals(client: Client, mv: ModelVersion, policy: PromotionPolicy | None) -> dict[str, Any]:
@@ -399,19 +456,27 @@ def _one_gate(
 
 
 # -- promotion --------------------------------------------------------------------------------
-def promote(
-    name: str, version: int, *, to: str = "champion", reason: str = "", client: Client | None = None
+def promote_model(
+    name: str,
+    version: int,
+    *,
+    alias: str = "champion",
+    reason: str = "",
+    client: Client | None = None,
+    to: str | None = None,
 ) -> PromotionResult:
-    """Move alias ``to`` onto ``version`` if every gate passes and the approvals are in.
+    """Move ``alias`` onto ``version`` if every gate passes and the approvals are in.
 
     Each gate's result is recorded with its evidence whatever the outcome; the alias moves
-    only on success, and only if no one moved it while the gates ran.
+    only on success, and only if no one moved it while the gates ran. ``to=`` is the
+    deprecated spelling of ``alias=`` (until Shipyard 0.3).
 
     Example:
-        >>> result = sy.promote_model("churn", 7, to="champion")  # doctest: +SKIP
+        >>> result = sy.promote_model("churn", 7, alias="champion")  # doctest: +SKIP
         >>> result.status, [g.passed for g in result.gates]  # doctest: +SKIP
         ('promoted', [True, True, True])
     """
+    to = _renamed_keyword("promote_model", "to", "alias", to, alias, "champion")  # the alias to move
     client = client or get_client()
     if isinstance(client.store, RemoteGovernance):  # a server decides: gates run where policy and data live
         answer = client.store.remote_promote(name, version, client.settings.user, to, reason)
@@ -422,7 +487,7 @@ def promote(
     if holder_version == mv.version:
         raise InvalidState(f"{mv.ref} already holds alias '{to}'")
     holder = client.store.get_model_version(name, holder_version) if holder_version is not None else None
-    policy = get_policy(name, client=client)
+    policy = get_promotion_policy(name, client=client)
     gates = _run_gates(client, policy, mv, holder) if policy is not None else []
     approvals = _approvals(client, mv, policy)
     reasons = [f"gate failed: {g.gate} ({_evidence(g)})" for g in gates if not g.passed]
@@ -462,7 +527,7 @@ def _evidence(g: GateResult) -> str:
     return ", ".join(f"{k}={v}" for k, v in g.evidence.items() if v is not None and k != "errors")
 
 
-def rollback(
+def rollback_model(
     name: str,
     *,
     to: int | None = None,
@@ -501,3 +566,12 @@ def rollback(
         name, alias, to, client.settings.user, f"rollback: {reason}".strip(), expect=current
     )
     return to
+
+
+# The pre-0.2 names, kept for internal callers (tests); the SDK exports the names above.
+promote = promote_model
+approve = approve_model
+reject = reject_model
+rollback = rollback_model
+set_policy = set_promotion_policy
+get_policy = get_promotion_policy

@@ -16,7 +16,15 @@ from shipyard.serving.deployment import DeploymentSpec, parse_deployment
 from shipyard.tracking import Client
 from shipyard.tracking.fluent import get_client
 
-__all__ = ["deploy", "deployment_history", "get_deployment", "promote_variant", "rollback_deployment"]
+__all__ = [
+    "deploy",
+    "deployment_history",
+    "get_deployment",
+    "get_deployment_record",
+    "list_deployments",
+    "promote_variant",
+    "rollback_deployment",
+]
 
 
 def _check_models(spec: DeploymentSpec, client: Client) -> None:
@@ -42,13 +50,44 @@ def deploy(
 
 
 def get_deployment(name: str, ref: str | int = "latest", *, client: Client | None = None) -> DeploymentSpec:
-    """The spec of a stored deployment version."""
-    record = (client or get_client()).store.get_deployment(name, ref)
-    return parse_deployment(record.spec_yaml)
+    """The spec of a stored deployment version.
+
+    Example:
+        >>> sy.get_deployment("churn").shares()  # doctest: +SKIP
+        {'champion': 0.9, 'candidate': 0.1}
+    """
+    return parse_deployment(get_deployment_record(name, ref, client=client).spec_yaml)
+
+
+def get_deployment_record(
+    name: str, ref: str | int = "latest", *, client: Client | None = None
+) -> DeploymentRecord:
+    """A stored deployment version as saved: spec YAML, digest, author, reason, time.
+
+    Example:
+        >>> sy.get_deployment_record("churn").version  # doctest: +SKIP
+        3
+    """
+    return (client or get_client()).store.get_deployment(name, ref)
+
+
+def list_deployments(*, client: Client | None = None) -> list[DeploymentRecord]:
+    """The latest version of every deployment, by name.
+
+    Example:
+        >>> [d.name for d in sy.list_deployments()]  # doctest: +SKIP
+        ['churn']
+    """
+    return (client or get_client()).store.list_deployments()
 
 
 def deployment_history(name: str, *, client: Client | None = None) -> list[DeploymentRecord]:
-    """Every version of a deployment, oldest first."""
+    """Every version of a deployment, oldest first.
+
+    Example:
+        >>> [d.version for d in sy.deployment_history("churn")]  # doctest: +SKIP
+        [1, 2, 3]
+    """
     return (client or get_client()).store.list_deployments(name)
 
 
@@ -70,7 +109,7 @@ def rollback_deployment(
 ) -> DeploymentRecord:
     """Make version ``to``'s spec current again (as a new version, so history stays linear)."""
     client = client or get_client()
-    latest = client.store.get_deployment(name)
+    latest = get_deployment_record(name, client=client)
     if to == latest.version:
         raise InvalidInput(f"Deployment '{name}' is already at version {to}")
     old = get_deployment(name, to, client=client)

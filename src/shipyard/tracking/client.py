@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from shipyard.artifacts import BlobStore, open_blob_store
 from shipyard.audit import ChainReport, verify_chain
@@ -32,7 +32,32 @@ from shipyard.tracking.run import ActiveRun, check_key, param_text
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Client", "GcReport"]
+__all__ = ["Client", "GcReport", "RunLike", "run_id_of"]
+
+RunLike: TypeAlias = str | Run | ActiveRun
+"""What a run-id parameter accepts: the id, a ``Run`` entity or an ``ActiveRun``."""
+
+
+def run_id_of(run: RunLike) -> str:
+    """The id of a run given as its id, a ``Run`` or an ``ActiveRun`` (flushed first, so reads see it all).
+
+    Example:
+        >>> run_id_of("3f2a9c")
+        '3f2a9c'
+    """
+    if isinstance(run, str):
+        return run
+    if isinstance(run, ActiveRun):
+        if not run.ended:
+            run.flush()
+        return run.id
+    if isinstance(run, Run):
+        return run.id
+    raise InvalidInput(
+        f"Expected a run id (a string), a Run or an ActiveRun, got {type(run).__name__} {run!r:.80}; "
+        "pass run.id or the id shown by `shipyard runs ls`"
+    )
+
 
 
 class Client:
@@ -80,6 +105,18 @@ class Client:
                 else:
                     self._blobs = open_blob_store(self.settings.artifact_uri)
             return self._blobs
+
+    def with_settings(self, **changes: Any) -> Client:
+        """A client over the same stores with some settings changed (e.g. acting as another ``user``).
+
+        Example:
+            >>> reviewer = client.with_settings(user="bob")  # doctest: +SKIP
+        """
+        return Client.from_stores(self.settings.replace(**changes), self.store, self.blobs)
+
+    def schema_version(self) -> str:
+        """The metadata store's schema version (the Alembic revision; ``shipyard doctor`` shows it)."""
+        return self.store.schema_version()
 
     def close(self) -> None:
         self.store.close()
@@ -143,8 +180,9 @@ class Client:
         except Exception:  # environment capture must never break training
             return
 
-    def get_run(self, run_id: str) -> Run:
-        return self.store.get_run(run_id)
+    def get_run(self, run_id: RunLike) -> Run:
+        """A run by id (or the stored state of a ``Run`` / ``ActiveRun`` you hold)."""
+        return self.store.get_run(run_id_of(run_id))
 
     def delete_runs(self, run_ids: Iterable[str], reason: str = "") -> int:
         """Mark runs deleted (hidden from search; purged by :meth:`gc`); each deletion is audited."""
@@ -215,12 +253,14 @@ class Client:
         runs, token = self.search_runs_page(experiments, filter, order_by, limit, page_token, columns)
         return frames.runs_frame(runs, token)
 
-    def get_metric_history(self, run_id: str, key: str) -> pd.DataFrame:
+    def get_metric_history(self, run_id: RunLike, key: str) -> pd.DataFrame:
         """A metric's full series: columns step, timestamp (datetime) and value."""
-        return frames.history_frame(self.store.get_metric_history(run_id, key))
+        return frames.history_frame(self.store.get_metric_history(run_id_of(run_id), key))
 
-    def compare_runs(self, run_ids: Sequence[str]) -> pd.DataFrame:
-        """Params, metrics and tags of several runs side by side, with a ``differs`` column."""
+    def compare_runs(self, run_ids: Sequence[RunLike]) -> pd.DataFrame:
+        """Params, metrics and tags of several runs (ids or runs) side by side, with a ``differs`` column."""
+        if isinstance(run_ids, (str, Run, ActiveRun)):
+            raise InvalidInput(f"compare_runs takes a list of runs, got one: pass [{run_ids!r:.60}, ...]")
         if len(run_ids) < 1:
             raise InvalidInput("compare_runs needs at least one run id")
         return frames.compare_frame([self.get_run(r) for r in run_ids])

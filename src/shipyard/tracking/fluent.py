@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import atexit
 import contextvars
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from shipyard.entities import Artifact, AuditEntry, DatasetVersion, Run
 from shipyard.errors import InvalidState
-from shipyard.tracking.client import Client
+from shipyard.tracking.client import Client, RunLike
 from shipyard.tracking.run import ActiveRun, live_runs
 
 if TYPE_CHECKING:
@@ -25,6 +27,9 @@ __all__ = [
     "end_run",
     "get_client",
     "get_metric_history",
+    "get_run",
+    "list_audit",
+    "list_datasets",
     "log_artifact",
     "log_dict",
     "log_figure",
@@ -135,15 +140,15 @@ def set_tags(tags: Mapping[str, Any]) -> None:
     _require_run().set_tags(tags)
 
 
-def log_artifact(local_path: str, artifact_path: str | None = None) -> Any:
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> list[Artifact]:
     return _require_run().log_artifact(local_path, artifact_path)
 
 
-def log_dict(data: Mapping[str, Any], artifact_path: str) -> Any:
+def log_dict(data: Mapping[str, Any] | list[Any], artifact_path: str) -> Artifact:
     return _require_run().log_dict(data, artifact_path)
 
 
-def log_figure(figure: Any, artifact_path: str) -> Any:
+def log_figure(figure: Any, artifact_path: str) -> Artifact:
     return _require_run().log_figure(figure, artifact_path)
 
 
@@ -159,12 +164,53 @@ def search_runs(
     return get_client().search_runs(experiments, filter, order_by, limit, page_token, columns)
 
 
-def get_metric_history(run_id: str, key: str) -> pd.DataFrame:
+def get_run(run_id: RunLike) -> Run:
+    """A run by id, or the stored state of a run you hold (see :meth:`Client.get_run`).
+
+    Example:
+        >>> sy.get_run(run).metrics["auc"]  # doctest: +SKIP
+        0.93
+    """
+    return get_client().get_run(run_id)
+
+
+def get_metric_history(run_id: RunLike, key: str) -> pd.DataFrame:
+    """A metric's full series as a DataFrame (step, timestamp, value); ``run_id`` may be a run.
+
+    Example:
+        >>> sy.get_metric_history(run, "loss").value.min()  # doctest: +SKIP
+        0.41
+    """
     return get_client().get_metric_history(run_id, key)
 
 
-def compare_runs(run_ids: Sequence[str]) -> pd.DataFrame:
+def compare_runs(run_ids: Sequence[RunLike]) -> pd.DataFrame:
+    """Several runs (ids or runs) side by side, with a ``differs`` column.
+
+    Example:
+        >>> sy.compare_runs([run_a, run_b])  # doctest: +SKIP
+    """
     return get_client().compare_runs(run_ids)
+
+
+def list_datasets(name: str | None = None) -> list[DatasetVersion]:
+    """Dataset versions: every version of ``name``, or of every dataset when ``name`` is None.
+
+    Example:
+        >>> [v.ref for v in sy.list_datasets("flights")]  # doctest: +SKIP
+        ['flights@v1', 'flights@v2']
+    """
+    return get_client().list_dataset_versions(name)
+
+
+def list_audit(after_seq: int = 0, limit: int = 1000, **filters: str | None) -> list[AuditEntry]:
+    """Audit entries in order; filters: ``actor``, ``action``, ``object_type``, ``object_id``.
+
+    Example:
+        >>> sy.list_audit(object_type="model_alias")[-1].action  # doctest: +SKIP
+        'model_alias.set'
+    """
+    return get_client().list_audit(after_seq, limit, **filters)
 
 
 @atexit.register

@@ -292,7 +292,7 @@ def test_four_eyes_the_author_cannot_approve_and_approvers_need_the_role(
         governance.approve("bc", v, client=setup)
     with pytest.raises(PermissionDenied, match="does not hold the role 'approver'"):
         governance.approve("bc", v, client=_as(setup, "mallory", roles))
-    governance.approve("bc", v, comment="looked at the report", client=_as(setup, "bob", roles))
+    governance.approve_model("bc", v, reason="looked at the report", client=_as(setup, "bob", roles))
     result = governance.promote("bc", v, client=setup)
     assert result.promoted and result.approvals["approved_by"] == ["bob"]
     actions = [e.action for e in setup.list_audit(object_type="model_version")]
@@ -305,9 +305,9 @@ def test_a_standing_rejection_blocks_promotion(
     v = _register(setup, RandomForestClassifier(n_estimators=10, random_state=0), frames[0])
     governance.set_policy("bc", _policy(approvals=1), client=setup)
     governance.approve("bc", v, client=_as(setup, "bob", roles))
-    with pytest.raises(InvalidInput, match="needs a comment"):
+    with pytest.raises(InvalidInput, match="needs a reason"):
         governance.reject("bc", v, client=_as(setup, "carol", roles))
-    governance.reject("bc", v, comment="bias on small tumours", client=_as(setup, "carol", roles))
+    governance.reject_model("bc", v, reason="bias on small tumours", client=_as(setup, "carol", roles))
     result = governance.promote("bc", v, client=setup)
     assert result.status == "blocked" and "rejected by carol" in result.reasons
 

@@ -68,7 +68,7 @@ def test_register_approve_promote_load_and_rollback_over_rest(
     assert blocked.gates[0].passed and blocked.gates[0].evidence["value"] > 0.8
     with pytest.raises(PermissionDenied, match="four eyes"):
         governance.approve("bc-rest", v1.version, client=alice)
-    governance.approve("bc-rest", v1.version, comment="ok", client=bob)
+    governance.approve_model("bc-rest", v1.version, reason="ok", client=bob)
     assert governance.promote("bc-rest", v1.version, client=alice).promoted
 
     v2 = core.register_model(

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from shipyard.entities import Artifact, ModelVersionCreate
-from shipyard.registry.governance import approve, evaluate, promote, reject, rollback
+from shipyard.registry import governance
 from shipyard.registry.policy import parse_policy
 from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.schemas import Digest, Key, _In
@@ -197,25 +197,30 @@ def list_model_records(
 @router.post("/models/{name}/versions/{version}/promote")
 def promote_model_version(name: str, version: int, body: PromoteIn, state: StateDep) -> dict[str, Any]:
     """Evaluate the policy's gates and approvals on the server; move the alias when all pass."""
-    result = promote(name, version, to=body.to, reason=body.reason, client=_client(state, body.actor))
+    result = governance.promote_model(
+        name, version, alias=body.to, reason=body.reason, client=_client(state, body.actor)
+    )
     return result.to_dict()
 
 
 @router.post("/models/{name}/versions/{version}/approve", status_code=status.HTTP_201_CREATED)
 def approve_model_version(name: str, version: int, body: DecisionIn, state: StateDep) -> dict[str, Any]:
     """Approve for promotion: the actor needs the policy's role and must not be the author."""
-    return approve(name, version, comment=body.comment, client=_client(state, body.actor)).to_dict()
+    client = _client(state, body.actor)
+    return governance.approve_model(name, version, reason=body.comment, client=client).to_dict()
 
 
 @router.post("/models/{name}/versions/{version}/reject", status_code=status.HTTP_201_CREATED)
 def reject_model_version(name: str, version: int, body: DecisionIn, state: StateDep) -> dict[str, Any]:
-    return reject(name, version, comment=body.comment, client=_client(state, body.actor)).to_dict()
+    client = _client(state, body.actor)
+    return governance.reject_model(name, version, reason=body.comment, client=client).to_dict()
 
 
 @router.post("/models/{name}/rollback")
 def rollback_model(name: str, body: RollbackIn, state: StateDep) -> dict[str, Any]:
     """Point an alias back at a version that held it before (no gates; audited)."""
-    now = rollback(name, to=body.to, alias=body.alias, reason=body.reason, client=_client(state, body.actor))
+    client = _client(state, body.actor)
+    now = governance.rollback_model(name, to=body.to, alias=body.alias, reason=body.reason, client=client)
     return {"version": now, "alias": body.alias}
 
 
@@ -224,7 +229,7 @@ def evaluate_model_version(name: str, version: int, body: EvaluateIn, state: Sta
     """Evaluate a version on a stored dataset; the report and plots are stored on the version."""
     client = _client(state, body.actor)
     mv = state.store.get_model_version(name, version)
-    report = evaluate(
+    report = governance.evaluate(
         mv, body.dataset, body.target, sensitive=body.sensitive, explain=body.explain, client=client
     )
     return dict(report.to_dict())
