@@ -59,7 +59,6 @@ def run_id_of(run: RunLike) -> str:
     )
 
 
-
 class Client:
     """Talks to one metadata store and one artifact store.
 
