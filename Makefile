@@ -26,6 +26,7 @@ lint:
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	$(BIN)/mypy tests/typing
 
 ## make bench: side-by-side benchmarks against the peers (writes bench/RESULTS.md)
 bench: $(BIN)/python

@@ -7,12 +7,56 @@ Example:
 """
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from shipyard.audit import ChainReport
 from shipyard.config import Settings, load_settings
 from shipyard.data.versions import diff_datasets, load_dataset, load_profile, log_dataset
-from shipyard.entities import Artifact, DatasetVersion, Experiment, Run, RunStatus
-from shipyard.errors import ShipyardError
+from shipyard.entities import (
+    Artifact,
+    AuditEntry,
+    ContractVersion,
+    DatasetUse,
+    DatasetVersion,
+    DeploymentRecord,
+    Experiment,
+    ModelRecord,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+    RunStatus,
+)
+from shipyard.errors import (
+    AlreadyExists,
+    ArtifactNotFound,
+    BlobNotFound,
+    ConfigError,
+    DigestMismatch,
+    ExperimentNotFound,
+    FilterSyntaxError,
+    IntegrityError,
+    InvalidInput,
+    InvalidMetricValue,
+    InvalidState,
+    MissingExtra,
+    ModelNotFound,
+    NotFound,
+    NotReady,
+    PayloadTooLarge,
+    PermissionDenied,
+    RunNotFound,
+    SchemaError,
+    SchemaTooNew,
+    ServerUnreachable,
+    ShipyardError,
+    SignatureMismatch,
+    StorageFull,
+    StorageReadOnly,
+    StoreUnavailable,
+    UnsafeModel,
+    UnsafePath,
+    ValidationFailed,
+)
 from shipyard.tracking import ActiveRun, Client, GcReport, autolog, disable_autolog
 from shipyard.tracking.fluent import (
     active_run,
@@ -20,6 +64,9 @@ from shipyard.tracking.fluent import (
     end_run,
     get_client,
     get_metric_history,
+    get_run,
+    list_audit,
+    list_datasets,
     log_artifact,
     log_dict,
     log_figure,
@@ -35,66 +82,186 @@ from shipyard.tracking.fluent import (
 )
 from shipyard.version import __version__
 
-# Heavier parts of the SDK (polars-backed), imported on first use so `import shipyard` stays cheap.
+# Heavier parts of the SDK (polars, pandas, pydantic models, flavors), imported on first use so
+# `import shipyard` stays cheap. The TYPE_CHECKING block below mirrors this table for type checkers
+# and IDEs; tests/unit/test_public_api.py checks that the two agree.
 _LAZY = {
+    # data contracts, validation and PII (layer 2)
     "Contract": "shipyard.data.contracts",
     "infer_contract": "shipyard.data.contracts",
+    "DatasetDiff": "shipyard.data.diff",
+    "PiiReport": "shipyard.data.pii",
+    "anonymize": "shipyard.data.pii",
+    "scan_pii": "shipyard.data.pii",
+    "Profile": "shipyard.data.profiles",
+    "get_contract": "shipyard.data.registry",
+    "list_contracts": "shipyard.data.registry",
     "load_contract": "shipyard.data.registry",
     "register_contract": "shipyard.data.registry",
+    "ValidationReport": "shipyard.data.validation",
     "validate": "shipyard.data.validation",
-    "ValidationFailed": "shipyard.data.validation",
-    # the model registry (layer 3); "module:attribute" where the SDK name differs
-    "register_model": "shipyard.registry.core",
-    "log_model": "shipyard.registry.core",
-    "load_model": "shipyard.registry.core",
+    # the model registry (layer 3)
     "download_model": "shipyard.registry.core",
     "get_model_version": "shipyard.registry.core",
+    "get_registered_model": "shipyard.registry.core",
+    "list_model_records": "shipyard.registry.core",
+    "list_model_versions": "shipyard.registry.core",
     "list_models": "shipyard.registry.core",
+    "load_model": "shipyard.registry.core",
+    "log_model": "shipyard.registry.core",
+    "register_model": "shipyard.registry.core",
+    "EvaluationReport": "shipyard.registry.evaluation",
+    "LoadedModel": "shipyard.registry.flavors",
+    "OnnxExport": "shipyard.registry.flavors",
+    "GateResult": "shipyard.registry.governance",
+    "PromotionResult": "shipyard.registry.governance",
+    "approve_model": "shipyard.registry.governance",
     "evaluate": "shipyard.registry.governance",
-    "promote_model": "shipyard.registry.governance:promote",
-    "approve_model": "shipyard.registry.governance:approve",
-    "reject_model": "shipyard.registry.governance:reject",
-    "rollback_model": "shipyard.registry.governance:rollback",
-    "set_promotion_policy": "shipyard.registry.governance:set_policy",
-    "PromotionPolicy": "shipyard.registry.policy",
+    "get_promotion_policy": "shipyard.registry.governance",
+    "promote_model": "shipyard.registry.governance",
+    "reject_model": "shipyard.registry.governance",
+    "rollback_model": "shipyard.registry.governance",
+    "set_promotion_policy": "shipyard.registry.governance",
     "export_onnx": "shipyard.registry.onnx_export",
+    "PromotionPolicy": "shipyard.registry.policy",
     # deployments (layer 4): versioned specs that model servers follow
+    "DeploymentSpec": "shipyard.serving.deployment",
     "deploy": "shipyard.serving.manage",
+    "deployment_history": "shipyard.serving.manage",
     "get_deployment": "shipyard.serving.manage",
+    "get_deployment_record": "shipyard.serving.manage",
+    "list_deployments": "shipyard.serving.manage",
     "promote_variant": "shipyard.serving.manage",
     "rollback_deployment": "shipyard.serving.manage",
     "read_prediction_log": "shipyard.serving.predlog",
 }
 
+if TYPE_CHECKING:
+    from shipyard.data.contracts import Contract, infer_contract
+    from shipyard.data.diff import DatasetDiff
+    from shipyard.data.pii import PiiReport, anonymize, scan_pii
+    from shipyard.data.profiles import Profile
+    from shipyard.data.registry import get_contract, list_contracts, load_contract, register_contract
+    from shipyard.data.validation import ValidationReport, validate
+    from shipyard.registry.core import (
+        download_model,
+        get_model_version,
+        get_registered_model,
+        list_model_records,
+        list_model_versions,
+        list_models,
+        load_model,
+        log_model,
+        register_model,
+    )
+    from shipyard.registry.evaluation import EvaluationReport
+    from shipyard.registry.flavors import LoadedModel, OnnxExport
+    from shipyard.registry.governance import (
+        GateResult,
+        PromotionResult,
+        approve_model,
+        evaluate,
+        get_promotion_policy,
+        promote_model,
+        reject_model,
+        rollback_model,
+        set_promotion_policy,
+    )
+    from shipyard.registry.onnx_export import export_onnx
+    from shipyard.registry.policy import PromotionPolicy
+    from shipyard.serving.deployment import DeploymentSpec
+    from shipyard.serving.manage import (
+        deploy,
+        deployment_history,
+        get_deployment,
+        get_deployment_record,
+        list_deployments,
+        promote_variant,
+        rollback_deployment,
+    )
+    from shipyard.serving.predlog import read_prediction_log
+
 
 def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
+    module = _LAZY.get(name)
+    if module is None:
         raise AttributeError(f"module 'shipyard' has no attribute {name!r}")
-    module, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module), attribute or name)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [
     "ActiveRun",
+    "AlreadyExists",
     "Artifact",
+    "ArtifactNotFound",
+    "AuditEntry",
+    "BlobNotFound",
+    "ChainReport",
     "Client",
+    "ConfigError",
     "Contract",
+    "ContractVersion",
+    "DatasetDiff",
+    "DatasetUse",
     "DatasetVersion",
+    "DeploymentRecord",
+    "DeploymentSpec",
+    "DigestMismatch",
+    "EvaluationReport",
     "Experiment",
+    "ExperimentNotFound",
+    "FilterSyntaxError",
+    "GateResult",
     "GcReport",
+    "IntegrityError",
+    "InvalidInput",
+    "InvalidMetricValue",
+    "InvalidState",
+    "LoadedModel",
+    "MissingExtra",
+    "ModelNotFound",
+    "ModelRecord",
+    "ModelVersion",
+    "NotFound",
+    "NotReady",
+    "OnnxExport",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "PiiReport",
+    "Profile",
     "PromotionPolicy",
+    "PromotionResult",
+    "RegisteredModel",
     "Run",
+    "RunNotFound",
     "RunStatus",
+    "SchemaError",
+    "SchemaTooNew",
+    "ServerUnreachable",
     "Settings",
     "ShipyardError",
+    "SignatureMismatch",
+    "StorageFull",
+    "StorageReadOnly",
+    "StoreUnavailable",
+    "UnsafeModel",
+    "UnsafePath",
     "ValidationFailed",
+    "ValidationReport",
     "__version__",
     "active_run",
+    "anonymize",
     "approve_model",
     "autolog",
     "compare_runs",
     "deploy",
+    "deployment_history",
     "diff_datasets",
     "disable_autolog",
     "download_model",
@@ -102,10 +269,21 @@ __all__ = [
     "evaluate",
     "export_onnx",
     "get_client",
+    "get_contract",
     "get_deployment",
+    "get_deployment_record",
     "get_metric_history",
     "get_model_version",
+    "get_promotion_policy",
+    "get_registered_model",
+    "get_run",
     "infer_contract",
+    "list_audit",
+    "list_contracts",
+    "list_datasets",
+    "list_deployments",
+    "list_model_records",
+    "list_model_versions",
     "list_models",
     "load_contract",
     "load_dataset",
@@ -129,6 +307,7 @@ __all__ = [
     "reject_model",
     "rollback_deployment",
     "rollback_model",
+    "scan_pii",
     "search_runs",
     "set_promotion_policy",
     "set_tag",

@@ -4,34 +4,86 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import shipyard
+from shipyard import errors
 
 PACKAGE_ROOT = Path(shipyard.__file__).parent
 
 PUBLIC_API = [
     "ActiveRun",
+    "AlreadyExists",
     "Artifact",
+    "ArtifactNotFound",
+    "AuditEntry",
+    "BlobNotFound",
+    "ChainReport",
     "Client",
+    "ConfigError",
     "Contract",
+    "ContractVersion",
+    "DatasetDiff",
+    "DatasetUse",
     "DatasetVersion",
+    "DeploymentRecord",
+    "DeploymentSpec",
+    "DigestMismatch",
+    "EvaluationReport",
     "Experiment",
+    "ExperimentNotFound",
+    "FilterSyntaxError",
+    "GateResult",
     "GcReport",
+    "IntegrityError",
+    "InvalidInput",
+    "InvalidMetricValue",
+    "InvalidState",
+    "LoadedModel",
+    "MissingExtra",
+    "ModelNotFound",
+    "ModelRecord",
+    "ModelVersion",
+    "NotFound",
+    "NotReady",
+    "OnnxExport",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "PiiReport",
+    "Profile",
     "PromotionPolicy",
+    "PromotionResult",
+    "RegisteredModel",
     "Run",
+    "RunNotFound",
     "RunStatus",
+    "SchemaError",
+    "SchemaTooNew",
+    "ServerUnreachable",
     "Settings",
     "ShipyardError",
+    "SignatureMismatch",
+    "StorageFull",
+    "StorageReadOnly",
+    "StoreUnavailable",
+    "UnsafeModel",
+    "UnsafePath",
     "ValidationFailed",
+    "ValidationReport",
     "__version__",
     "active_run",
+    "anonymize",
     "approve_model",
     "autolog",
     "compare_runs",
     "deploy",
+    "deployment_history",
     "diff_datasets",
     "disable_autolog",
     "download_model",
@@ -39,10 +91,21 @@ PUBLIC_API = [
     "evaluate",
     "export_onnx",
     "get_client",
+    "get_contract",
     "get_deployment",
+    "get_deployment_record",
     "get_metric_history",
     "get_model_version",
+    "get_promotion_policy",
+    "get_registered_model",
+    "get_run",
     "infer_contract",
+    "list_audit",
+    "list_contracts",
+    "list_datasets",
+    "list_deployments",
+    "list_model_records",
+    "list_model_versions",
     "list_models",
     "load_contract",
     "load_dataset",
@@ -66,6 +129,7 @@ PUBLIC_API = [
     "reject_model",
     "rollback_deployment",
     "rollback_model",
+    "scan_pii",
     "search_runs",
     "set_promotion_policy",
     "set_tag",
@@ -140,3 +204,81 @@ def test_subpackage_all_names_resolve(package: str) -> None:
 def test_top_level_all_is_sorted() -> None:
     """Plain code-point order, as ruff sorts it: classes, then ``__version__``, then functions."""
     assert shipyard.__all__ == sorted(shipyard.__all__)
+
+
+# -- the SDK is typed and cheap -----------------------------------------------------------------
+INIT = PACKAGE_ROOT / "__init__.py"
+
+
+def _lazy_table() -> dict[str, str]:
+    for node in ast.parse(INIT.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "_LAZY" for t in node.targets
+        ):
+            return dict(ast.literal_eval(node.value))
+    raise AssertionError("shipyard/__init__.py has no _LAZY table")
+
+
+def _type_checking_imports() -> dict[str, str]:
+    """name -> module of every import inside ``if TYPE_CHECKING:`` in ``shipyard/__init__.py``."""
+    found: dict[str, str] = {}
+    for node in ast.parse(INIT.read_text()).body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom) and imp.module, ast.unparse(imp)
+                found.update({alias.asname or alias.name: imp.module for alias in imp.names})
+    return found
+
+
+def test_every_lazy_export_is_mirrored_for_type_checkers() -> None:
+    """mypy and IDEs see exactly the names ``__getattr__`` serves, from the same modules."""
+    assert _type_checking_imports() == _lazy_table()
+
+
+def test_lazy_exports_are_public_and_resolve_to_their_module() -> None:
+    for name, module in _lazy_table().items():
+        assert name in shipyard.__all__
+        assert getattr(shipyard, name) is getattr(importlib.import_module(module), name)
+
+
+def test_dir_lists_every_public_name() -> None:
+    assert set(shipyard.__all__) <= set(dir(shipyard))
+
+
+def test_unknown_attributes_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = shipyard.nope  # type: ignore[attr-defined]
+
+
+def test_every_error_class_is_exported() -> None:
+    """Users catch ``sy.NotFound``, ``sy.PermissionDenied`` … without knowing ``shipyard.errors``."""
+    classes = [n for n in errors.__all__ if isinstance(getattr(errors, n), type)]
+    assert classes and all(getattr(shipyard, n, None) is getattr(errors, n) for n in classes)
+
+
+_EXTERNAL = {"Any", "DataFrame", "None", "Path", "T", "bool", "dict", "float", "int", "list", "pd", "str"}
+
+
+@pytest.mark.parametrize("name", [n for n in PUBLIC_API if inspect.isfunction(getattr(shipyard, n))])
+def test_the_types_a_public_function_returns_are_exported(name: str) -> None:
+    annotation = inspect.signature(getattr(shipyard, name)).return_annotation
+    names = set(re.findall(r"[A-Za-z_]\w*", str(annotation))) - _EXTERNAL
+    assert names <= set(PUBLIC_API), f"sy.{name} returns {annotation}: export {names - set(PUBLIC_API)}"
+
+
+_PROBE = """
+import sys
+import shipyard
+eager = [n for n in shipyard.__all__ if n not in shipyard._LAZY]
+values = [getattr(shipyard, n) for n in eager]
+print(sorted(m for m in ("pandas", "polars", "pyarrow", "numpy", "sklearn") if m in sys.modules))
+"""
+
+
+def test_eager_public_names_such_as_validation_failed_import_no_heavy_library() -> None:
+    """``sy.ValidationFailed`` (and every other error class) is usable without importing polars."""
+    assert "ValidationFailed" not in _lazy_table()
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "[]"
