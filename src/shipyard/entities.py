@@ -1,21 +1,24 @@
 """Shared entity types: plain, typed dataclasses every layer can pass around.
 
-Times are integer milliseconds since the Unix epoch (UTC). Entities are cheap to
-build (no validation cost on hot paths); validation happens at the entry points
-(SDK calls, REST schemas).
+Times are integer milliseconds since the Unix epoch (UTC), read with :func:`now_ms`. Keys, names and
+users are at most :data:`MAX_KEY_LENGTH` characters (the stores' column width; the REST schemas and the
+SDK check it). Entities are cheap to build (no validation cost on hot paths); validation happens at the
+entry points (SDK calls, REST schemas).
 """
 
 from __future__ import annotations
 
 import enum
 import posixpath
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from shipyard.errors import UnsafePath
 
 __all__ = [
+    "MAX_KEY_LENGTH",
     "Artifact",
     "AuditEntry",
     "ContractVersion",
@@ -37,7 +40,21 @@ __all__ = [
     "RunPage",
     "RunStatus",
     "clean_artifact_path",
+    "now_ms",
 ]
+
+MAX_KEY_LENGTH = 255
+"""Longest metric/param/tag key, experiment, dataset or model name, and user the stores keep."""
+
+
+def now_ms() -> int:
+    """The current time as integer milliseconds since the Unix epoch: how every entity stamps time.
+
+    Example:
+        >>> now_ms() > 1_700_000_000_000
+        True
+    """
+    return int(time.time() * 1000)
 
 
 class RunStatus(enum.StrEnum):
@@ -319,8 +336,28 @@ class RegisteredModel:
         return cls(**{**d, "aliases": {str(k): int(v) for k, v in (d.get("aliases") or {}).items()}})
 
 
+class _FilesRecord:
+    """``to_dict``/``from_dict`` (JSON-ready) for the registry's records that carry ``files`` (a list of
+    :class:`Artifact`) and, for model versions, ``datasets`` (``(name, version, role)`` lineage)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["files"] = [dict(a.__dict__) for a in d["files"]]
+        if "datasets" in d:
+            d["datasets"] = [list(x) for x in d["datasets"]]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Self:
+        data = {**d, "files": [Artifact(**a) for a in d.get("files") or []]}
+        if "datasets" in d:
+            data["datasets"] = [(str(n), int(v), str(r)) for n, v, r in d.get("datasets") or []]
+        build: Callable[..., Self] = cls
+        return build(**data)
+
+
 @dataclass(frozen=True)
-class ModelVersionCreate:
+class ModelVersionCreate(_FilesRecord):
     """What the store needs to record a model version (its files are already blobs).
 
     ``files`` are the model folder's files (path relative to the folder); ``datasets`` are
@@ -338,25 +375,9 @@ class ModelVersionCreate:
     description: str = ""
     created_by: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["files"] = [a.__dict__ for a in self.files]
-        d["datasets"] = [list(x) for x in self.datasets]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelVersionCreate:
-        return cls(
-            **{
-                **d,
-                "files": [Artifact(**a) for a in d["files"]],
-                "datasets": [(str(n), int(v), str(r)) for n, v, r in d.get("datasets") or []],
-            }
-        )
-
 
 @dataclass(frozen=True)
-class ModelVersion:
+class ModelVersion(_FilesRecord):
     """One immutable version of a registered model.
 
     ``metadata`` holds the model card: task, classes, requirements, metrics, tags, input
@@ -387,25 +408,9 @@ class ModelVersion:
     def size(self) -> int:
         return sum(f.size for f in self.files)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["files"] = [a.__dict__ for a in self.files]
-        d["datasets"] = [list(x) for x in self.datasets]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelVersion:
-        return cls(
-            **{
-                **d,
-                "files": [Artifact(**a) for a in d["files"]],
-                "datasets": [(str(n), int(v), str(r)) for n, v, r in d.get("datasets") or []],
-            }
-        )
-
 
 @dataclass(frozen=True)
-class ModelRecord:
+class ModelRecord(_FilesRecord):
     """An append-only record about a model version: an evaluation, an approval or a promotion.
 
     ``body`` is the record's JSON content; ``files`` are blobs it refers to (evaluation plots).
@@ -419,15 +424,6 @@ class ModelRecord:
     body: dict[str, Any]
     created_at: int
     files: list[Artifact] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["files"] = [a.__dict__ for a in self.files]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelRecord:
-        return cls(**{**d, "files": [Artifact(**a) for a in d.get("files") or []]})
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,14 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import polars as pl
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from shipyard.errors import InvalidInput
+from shipyard.specs import StrictModel, parse_spec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,45 +78,15 @@ def _format_duration(value: timedelta) -> str:
     return "".join(parts)
 
 
-class _Model(BaseModel):
-    """Base: unknown keys are errors, and a bad value raises :class:`InvalidInput`, not pydantic's error."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise _invalid_input(type(self).__name__, exc, data) from exc
-
-
-def _invalid_input(model: str, exc: ValidationError, data: Mapping[str, Any]) -> InvalidInput:
-    """One readable :class:`InvalidInput` naming the column and field of every problem pydantic found."""
-    problems = []
-    for err in exc.errors():
-        loc = list(err["loc"])
-        where = ".".join(str(p) for p in loc)
-        if model == "ColumnSpec":
-            column = f"column {data.get('name', '?')!r}"
-            where = f"{column} field {where!r}" if loc else column
-        elif len(loc) >= 3 and loc[0] == "columns" and isinstance(loc[1], int):
-            columns = data.get("columns") or []
-            col = columns[loc[1]] if loc[1] < len(columns) else {}
-            name = col.get("name", f"#{loc[1]}") if isinstance(col, Mapping) else getattr(col, "name", "?")
-            where = f"column {name!r} field {'.'.join(str(p) for p in loc[2:])!r}"
-        msg = err["msg"].removeprefix("Value error, ")
-        problems.append(f"{where}: {msg}" if where else msg)
-    details = {"problems": problems}
-    return InvalidInput(f"Invalid {model}: " + "; ".join(problems), details=details)
-
-
-class ColumnSpec(_Model):
+class ColumnSpec(StrictModel):
     """One column of a contract.
 
     Example:
         >>> ColumnSpec(name="age", type="int", unit="years", nullable=False, min=0, max=130).type
         'int'
     """
+
+    item_noun: ClassVar[str] = "column"
 
     name: str = Field(min_length=1)
     type: ColumnType
@@ -173,7 +144,7 @@ def _value_fits(value: Scalar, type_: str) -> bool:
     return False  # allowed values on datetime/date columns are not supported
 
 
-class TableRules(_Model):
+class TableRules(StrictModel):
     """Rules about the whole table.
 
     Example:
@@ -208,7 +179,7 @@ class TableRules(_Model):
         return self
 
 
-class Contract(_Model):
+class Contract(StrictModel):
     """A table's contract: its columns and table-level rules.
 
     Example:
@@ -296,17 +267,7 @@ class Contract(_Model):
             >>> Contract.from_yaml("name: t\\ncolumns:\\n- {name: x, type: int, min: 0}").columns[0].min
             0
         """
-        text = str(text_or_path)
-        is_path = isinstance(text_or_path, Path) or (
-            "\n" not in text and text.endswith((".yaml", ".yml")) and Path(text).is_file()
-        )
-        if is_path:
-            text = Path(text_or_path).read_text(encoding="utf-8")
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"Contract YAML does not parse: {exc}") from exc
-        return cls.from_dict(data)
+        return parse_spec(text_or_path, cls, noun="Contract", shape="a mapping with 'name' and 'columns'")
 
     @property
     def digest(self) -> str:

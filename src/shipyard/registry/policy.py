@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from shipyard.config import Settings
 from shipyard.errors import ConfigError
-from shipyard.registry.yamlspec import parse_spec
+from shipyard.specs import StrictModel, parse_spec
 
 __all__ = [
     "ApprovalRule",
@@ -55,11 +55,7 @@ __all__ = [
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MetricGate(_Strict):
+class MetricGate(StrictModel):
     """A metric threshold: absolute (``min``/``max``) or relative to the alias holder (``*_delta``)."""
 
     metric: str
@@ -94,7 +90,7 @@ class MetricGate(_Strict):
         return f"{self.metric} " + " and ".join(b for b in bounds if b)
 
 
-class ContractGate(_Strict):
+class ContractGate(StrictModel):
     """The evaluation data validates against its dataset's contract (or the named one)."""
 
     contract: bool | str = True
@@ -105,7 +101,7 @@ class ContractGate(_Strict):
         )
 
 
-class FairnessGate(_Strict):
+class FairnessGate(StrictModel):
     """A fairness gap (from the evaluation's sensitive columns) stays under ``max``."""
 
     fairness: Literal["demographic_parity_difference", "equalized_odds_difference", "mae_gap"]
@@ -116,14 +112,14 @@ class FairnessGate(_Strict):
         return f"{self.fairness} by {self.column} ≤ {self.max:g}"
 
 
-class SizeGate(_Strict):
+class SizeGate(StrictModel):
     max_size_mb: float = Field(gt=0)
 
     def describe(self) -> str:
         return f"model size ≤ {self.max_size_mb:g} MB"
 
 
-class LatencyGate(_Strict):
+class LatencyGate(StrictModel):
     max_latency_ms: float = Field(gt=0)
     rows: int = Field(default=1, ge=1, le=100_000)
 
@@ -136,18 +132,18 @@ Gate = Annotated[
 ]
 
 
-class EvaluationSpec(_Strict):
+class EvaluationSpec(StrictModel):
     dataset: str
     target: str
     sensitive: list[str] = Field(default_factory=list)
 
 
-class ApprovalRule(_Strict):
+class ApprovalRule(StrictModel):
     required: int = Field(default=0, ge=0, le=10)
     role: str = "approver"
 
 
-class PromotionPolicy(_Strict):
+class PromotionPolicy(StrictModel):
     """Gates and approvals for moving any alias of the model (``promote ... --to ALIAS``) to a version."""
 
     evaluation: EvaluationSpec | None = None

@@ -13,7 +13,6 @@ from starlette.types import Scope
 from shipyard import __version__
 from shipyard.config import Settings, load_settings
 from shipyard.server.errors import install_error_handlers
-from shipyard.server.limits import BodyLimitMiddleware
 from shipyard.server.routers import (
     admin,
     artifacts,
@@ -26,6 +25,7 @@ from shipyard.server.routers import (
     runs,
 )
 from shipyard.server.state import ServerState, open_state
+from shipyard.wire.limits import BodyLimitMiddleware
 
 __all__ = ["app_from_env", "app_state", "create_app", "serve"]
 

@@ -3,17 +3,24 @@
 Floats that may be NaN or infinite (metric values) travel as JSON numbers when
 finite and as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``
 otherwise: JSON has no literal for them. :data:`WireFloat` decodes and encodes
-that convention; the REST client (``shipyard.store.rest``) speaks the same.
+that convention with :mod:`shipyard.wire.floats`, which the REST client uses too.
+
+Response models that mirror an entity of ``shipyard.entities`` field for field are built from it
+(:class:`RunOut` is the ``Run`` dataclass, validated by pydantic, with wire floats for metrics); the
+others are kept in step by ``tests/unit/server/test_schemas_in_step.py``. The error shape lives in
+``shipyard.wire`` with the handlers that send it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from shipyard.entities import Artifact, Experiment, MetricHistory, Run, RunStatus
-from shipyard.store.rest import decode_float, encode_float
+from shipyard.entities import MAX_KEY_LENGTH, Artifact, Experiment, MetricHistory, Run, RunStatus
+from shipyard.wire.floats import decode_float, encode_float
 
 __all__ = [
     "ArtifactIn",
@@ -35,8 +42,6 @@ __all__ = [
     "DatasetVersionOut",
     "DigestsIn",
     "DigestsOut",
-    "ErrorDetail",
-    "ErrorOut",
     "ExperimentIn",
     "ExperimentList",
     "ExperimentOut",
@@ -67,7 +72,10 @@ WireFloat = Annotated[
 ]
 """A float on the wire: a JSON number, or ``"NaN"`` / ``"Infinity"`` / ``"-Infinity"``."""
 
-Key = Annotated[str, Field(min_length=1, max_length=255)]
+Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH)]
+"""A metric/param/tag key or a name: non-empty, at most ``MAX_KEY_LENGTH`` characters."""
+ShortText = Annotated[str, Field(max_length=MAX_KEY_LENGTH)]
+"""A user or a run name: at most ``MAX_KEY_LENGTH`` characters, may be empty."""
 RunId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
 Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Millis = Annotated[int, Field(ge=0)]
@@ -77,19 +85,6 @@ class _In(BaseModel):
     """Request bodies refuse unknown fields: a typo should fail loudly, not be ignored."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-# -- errors ------------------------------------------------------------------------------------
-class ErrorDetail(BaseModel):
-    code: str = Field(examples=["run_not_found"])
-    message: str = Field(examples=["Run 'a1b2' not found in sqlite:///shipyard.db"])
-    details: dict[str, Any] = Field(default_factory=dict)
-
-
-class ErrorOut(BaseModel):
-    """Every error answer: ``{"error": {"code", "message", "details"}}``."""
-
-    error: ErrorDetail
 
 
 # -- experiments -------------------------------------------------------------------------------
@@ -119,34 +114,24 @@ class RunCreateIn(_In):
 
     run_id: RunId
     experiment_name: Key
-    name: Annotated[str, Field(max_length=255)] = ""
+    name: ShortText = ""
     start_time: Millis
-    user: Annotated[str, Field(max_length=255)] = ""
+    user: ShortText = ""
     source: str = ""
     parent_run_id: RunId | None = None
     params: dict[Key, str] = Field(default_factory=dict)
     tags: dict[Key, str] = Field(default_factory=dict)
 
 
-class RunOut(BaseModel):
-    id: str
-    experiment_id: int
-    experiment_name: str = ""
-    name: str
-    status: RunStatus
-    start_time: int
-    end_time: int | None = None
-    parent_run_id: str | None = None
-    user: str = ""
-    source: str = ""
-    deleted: bool = False
-    params: dict[str, str] = Field(default_factory=dict)
-    metrics: dict[str, WireFloat] = Field(default_factory=dict)
-    tags: dict[str, str] = Field(default_factory=dict)
+@pydantic_dataclass
+class RunOut(Run):
+    """A run on the wire: the fields of ``shipyard.entities.Run``, metrics as :data:`WireFloat`."""
+
+    metrics: dict[str, WireFloat] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, run: Run) -> RunOut:
-        return cls.model_validate(run.to_dict())
+        return cls(**vars(run))
 
 
 class RunUpdateIn(_In):
@@ -213,7 +198,7 @@ class RunPageOut(BaseModel):
 
 
 class RunIdsIn(_In):
-    run_ids: list[Annotated[str, Field(min_length=1, max_length=255)]]
+    run_ids: list[Key]
 
 
 class CountOut(BaseModel):
@@ -305,7 +290,7 @@ class DatasetVersionIn(_In):
     schema_: list[tuple[str, str]] = Field(alias="schema")
     size: Annotated[int, Field(ge=0)]
     source: str = ""
-    created_by: Annotated[str, Field(max_length=255)] = ""
+    created_by: ShortText = ""
     profile_digest: Digest | None = None
     contract_digest: Digest | None = None
 
@@ -351,7 +336,7 @@ class ContractIn(_In):
     name: Key
     yaml: Annotated[str, Field(min_length=1, max_length=1_000_000)]
     digest: Digest
-    created_by: Annotated[str, Field(max_length=255)] = ""
+    created_by: ShortText = ""
 
 
 class ContractOut(BaseModel):
@@ -382,7 +367,7 @@ class ValidateIn(_In):
 
 
 class AuditIn(_In):
-    actor: Annotated[str, Field(min_length=1, max_length=255)]
+    actor: Key
     action: Annotated[str, Field(min_length=1, max_length=64)]
     object_type: Annotated[str, Field(min_length=1, max_length=64)]
     object_id: Annotated[str, Field(min_length=1, max_length=512)]

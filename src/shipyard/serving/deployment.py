@@ -27,14 +27,14 @@ Modes: ``ab`` (default; weighted split among all ``ab`` and ``canary`` variants)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from shipyard.errors import InvalidInput
 from shipyard.registry.references import parse_model_ref
-from shipyard.registry.yamlspec import parse_spec
+from shipyard.specs import StrictModel, parse_spec
 
 __all__ = [
     "BatchingSpec",
@@ -49,12 +49,10 @@ __all__ = [
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class VariantSpec(_Strict):
+class VariantSpec(StrictModel):
     """One model answering (part of) the traffic."""
+
+    item_noun: ClassVar[str] = "variant"
 
     name: str = Field(pattern=_NAME)
     model: str = Field(min_length=1, description="models:/name@alias, models:/name/N, or a model folder path")
@@ -72,7 +70,7 @@ class VariantSpec(_Strict):
         return self.mode != "shadow" and self.weight > 0
 
 
-class BatchingSpec(_Strict):
+class BatchingSpec(StrictModel):
     """Adaptive micro-batching: concurrent requests share one ``predict`` call.
 
     A lone request is not delayed: the batcher waits up to ``max_wait_ms`` only while other requests
@@ -84,7 +82,7 @@ class BatchingSpec(_Strict):
     max_wait_ms: float = Field(default=2.0, ge=0, le=1_000)
 
 
-class PredictionLogSpec(_Strict):
+class PredictionLogSpec(StrictModel):
     """The asynchronous prediction log (partitioned Parquet in the artifact store)."""
 
     enabled: bool = True
@@ -94,13 +92,13 @@ class PredictionLogSpec(_Strict):
     path: str = Field(default="", description="where to write; default <artifact_uri>/predictions-log")
 
 
-class ReloadSpec(_Strict):
+class ReloadSpec(StrictModel):
     """How the server notices an alias move or a new deployment version: polling the store."""
 
     poll_interval_s: float = Field(default=5.0, ge=0, le=3_600, description="0 disables polling")
 
 
-class DeploymentSpec(_Strict):
+class DeploymentSpec(StrictModel):
     """Variants with weights and modes, plus the server's batching, logging and reload behaviour."""
 
     name: str = Field(pattern=_NAME)

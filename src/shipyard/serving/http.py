@@ -1,14 +1,13 @@
-"""HTTP plumbing of the model server: request ids, the JSON error shape, fast JSON, bounded bodies.
+"""HTTP plumbing of the model server: request ids and fast JSON.
 
-Errors have the tracking server's shape (``shipyard.server.errors``; serving sits below the server,
-so the few lines are repeated here rather than imported)::
+Errors have the tracking server's shape and come from the same handlers (``shipyard.wire.handlers``),
+here encoded with orjson::
 
     {"error": {"code": "signature_mismatch", "message": "...", "details": {"problems": [...]}}}
 
-- ``ShipyardError`` → its ``http_status`` and ``to_dict()``.
-- Unknown routes and methods → 404 ``not_found`` / 405 ``method_not_allowed``; a body that is not
-  JSON → 415 ``unsupported_media_type``.
-- Anything else → 500 ``internal_error``, logged with its traceback (bad input never gets here).
+Bodies are read within ``max_request_bytes`` by ``shipyard.wire.limits.read_body``. Serving keeps its own
+:class:`JSONResponse` because prediction lists are large (orjson is several times faster than the stdlib)
+and may hold NaN (written as ``null`` instead of failing).
 
 Every answer, errors and 500s included, carries ``x-request-id``: the caller's own when it sent a
 sane one, else a fresh one.
@@ -24,14 +23,13 @@ import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.datastructures import MutableHeaders
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shipyard.errors import PayloadTooLarge, ShipyardError
+from shipyard.wire import handlers
+from shipyard.wire.shape import error_body
 
 try:  # orjson is several times faster on big prediction lists; the stdlib is the fallback
     import orjson
@@ -42,11 +40,10 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "JSONResponse",
     "RequestIdMiddleware",
+    "ROUTES_HINT",
     "dumps",
-    "error_body",
     "install_error_handlers",
     "loads",
-    "read_body",
     "request_id",
 ]
 
@@ -55,7 +52,8 @@ log = logging.getLogger("shipyard.serving")
 REQUEST_ID_HEADER = "x-request-id"
 # An incoming id is echoed in a header and in logs: anything but short plain tokens is replaced.
 _SANE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 415: "unsupported_media_type"}
+ROUTES_HINT = "this model server answers POST /predict"
+"""How a 404 for an unknown route ends."""
 
 
 def dumps(content: Any) -> bytes:
@@ -110,16 +108,6 @@ class JSONResponse(Response):
         return dumps(content)
 
 
-def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON error shape for errors that are not a ``ShipyardError``.
-
-    Example:
-        >>> error_body("not_found", "No route GET /nope")["error"]["code"]
-        'not_found'
-    """
-    return {"error": {"code": code, "message": message, "details": details or {}}}
-
-
 def request_id(request: Request) -> str:
     """The id :class:`RequestIdMiddleware` gave this request.
 
@@ -170,9 +158,8 @@ class RequestIdMiddleware:
             )
             if started:
                 raise
-            message = (
-                f"Internal server error ({type(exc).__name__}) on {scope.get('method')} {scope.get('path')}; "
-                f"the server log has the traceback (request id {rid})"
+            message = handlers.internal_error_message(
+                exc, str(scope.get("method")), str(scope.get("path")), rid
             )
             answer = JSONResponse(error_body("internal_error", message), status_code=500)
             await answer(scope, receive, send_with_id)
@@ -186,73 +173,10 @@ def _incoming_id(scope: Scope) -> str | None:
     return None
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The request body, refused with ``PayloadTooLarge`` as soon as it is known to exceed ``max_bytes``.
-
-    A declared ``Content-Length`` over the limit is refused before reading; a body without one
-    (chunked) is counted as it streams in.
-
-    Example:
-        >>> body = await read_body(request, 1024)  # doctest: +SKIP
-    """
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(int(declared), max_bytes, declared=True)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(size, max_bytes, declared=False)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(size: int, limit: int, *, declared: bool) -> PayloadTooLarge:
-    how = "declares" if declared else "sent more than"
-    shown = size if declared else limit
-    return PayloadTooLarge(
-        f"Request body {how} {shown} bytes; this model server accepts at most {limit} bytes. "
-        "Send smaller batches (or start the server with a larger limit).",
-        details={"limit": limit, "size": size},
-    )
-
-
-async def _on_shipyard_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ShipyardError)
-    if exc.http_status >= 500:
-        log.warning("%s: %s", exc.code, exc.message)
-    return JSONResponse(exc.to_dict(), status_code=exc.http_status)
-
-
-async def _on_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
-    if exc.status_code == 404:
-        message = f"No route {request.method} {request.url.path}; this model server answers POST /predict"
-    elif exc.status_code == 405:
-        message = f"Method {request.method} is not allowed on {request.url.path}; see /docs"
-    else:
-        message = str(exc.detail)
-    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
-
-
-async def _on_validation_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    problems = [
-        {"field": ".".join(str(p) for p in err.get("loc", ())), "message": str(err.get("msg", ""))}
-        for err in exc.errors()
-    ]
-    message = "Invalid request: " + "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-    return JSONResponse(error_body("invalid_request", message, {"errors": problems}), status_code=422)
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers above on ``app`` (called once by ``create_model_app``).
+    """Register the shared error handlers on ``app``, answering with :class:`JSONResponse` (orjson).
 
     Example:
         >>> install_error_handlers(FastAPI())
     """
-    app.add_exception_handler(ShipyardError, _on_shipyard_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    handlers.install_error_handlers(app, routes_hint=ROUTES_HINT, response_class=JSONResponse)

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shipyard.errors import InvalidInput, InvalidState, PayloadTooLarge, ShipyardError
 from shipyard.serving.engine import Engine, NotReady, PredictCall
 from shipyard.serving.explain import MAX_EXPLAIN_ROWS, explain_rows
-from shipyard.serving.http import JSONResponse, error_body, loads, read_body, request_id
+from shipyard.serving.http import JSONResponse, loads, request_id
 from shipyard.serving.metrics import CONTENT_TYPE
 from shipyard.serving.payload import (
     ARROW_STREAM,
@@ -29,6 +29,8 @@ from shipyard.serving.payload import (
     parse_proba_flag,
     wants_arrow,
 )
+from shipyard.wire.limits import read_body
+from shipyard.wire.shape import error_body
 
 __all__ = ["KEY_HEADER", "install_routes"]
 

@@ -11,8 +11,8 @@ error is raised to the caller, never spooled, so no write is reported done that
 did not land.
 
 Wire format: JSON. Floats that JSON cannot carry (NaN, ±infinity) travel as the
-strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (:func:`encode_float`);
-the server decodes them with :func:`decode_float`.
+strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (``shipyard.wire.floats``,
+shared with the server); error answers decode with ``shipyard.wire.error_from_response``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import atexit
 import io
 import json
 import logging
-import math
 import os
 import threading
 import time
@@ -52,97 +51,16 @@ from shipyard.entities import (
     RunStatus,
     clean_artifact_path,
 )
-from shipyard.errors import (
-    FilterSyntaxError,
-    InvalidInput,
-    InvalidState,
-    NotFound,
-    PayloadTooLarge,
-    ServerUnreachable,
-    ShipyardError,
-    StoreUnavailable,
-    error_class_for_code,
-)
+from shipyard.errors import InvalidInput, ServerUnreachable, StoreUnavailable
 from shipyard.store.rest_models import RestModelsMixin
 from shipyard.store.spool import Journal, replay_journal, stash_blob
+from shipyard.wire import encode_float, error_from_response
 
-__all__ = ["RestBlobStore", "RestStore", "decode_float", "encode_float", "error_from_response"]
+__all__ = ["RestBlobStore", "RestStore"]
 
 log = logging.getLogger("shipyard.rest")
 
 API = "/api/v1"
-NON_FINITE: dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-_UNAVAILABLE_STATUS = (502, 503, 504)
-_BY_STATUS: dict[int, type[ShipyardError]] = {
-    400: InvalidInput,
-    404: NotFound,
-    409: InvalidState,
-    413: PayloadTooLarge,
-    422: InvalidInput,
-    503: StoreUnavailable,
-}
-
-
-def encode_float(value: float) -> float | str:
-    """A float as JSON can carry it: itself when finite, else ``"NaN"``/``"Infinity"``/``"-Infinity"``.
-
-    Example:
-        >>> encode_float(0.5), encode_float(float("nan")), encode_float(float("-inf"))
-        (0.5, 'NaN', '-Infinity')
-    """
-    if math.isfinite(value):
-        return value
-    if math.isnan(value):
-        return "NaN"
-    return "Infinity" if value > 0 else "-Infinity"
-
-
-def decode_float(value: Any) -> Any:
-    """Undo :func:`encode_float` for one JSON value; other strings are refused (numbers pass through).
-
-    Example:
-        >>> decode_float("-Infinity"), decode_float(3)
-        (-inf, 3)
-    """
-    if isinstance(value, str):
-        try:
-            return NON_FINITE[value]
-        except KeyError:
-            raise ValueError(
-                f"{value[:40]!r} is not a number; metric values are JSON numbers or one of "
-                "'NaN', 'Infinity', '-Infinity'"
-            ) from None
-    return value
-
-
-def error_from_response(response: httpx.Response, server: str) -> ShipyardError:
-    """The ``ShipyardError`` a server's error answer stands for (same class, message and details).
-
-    Example:
-        >>> r = httpx.Response(404, json={"error": {"code": "run_not_found", "message": "no run x"}})
-        >>> type(error_from_response(r, "http://srv")).__name__
-        'RunNotFound'
-    """
-    status = response.status_code
-    try:
-        error = response.json()["error"]
-        code, message = str(error["code"]), str(error["message"])
-        details = dict(error.get("details") or {})
-    except (ValueError, KeyError, TypeError):
-        if status in _UNAVAILABLE_STATUS:
-            return ServerUnreachable(f"Shipyard server {server} answered {status}; it is down or restarting")
-        cls = _BY_STATUS.get(status, ShipyardError)
-        return cls(
-            f"Shipyard server {server} answered {status} {response.reason_phrase}: {response.text[:300]}"
-        )
-    if code == FilterSyntaxError.code and {"reason", "text", "position"} <= details.keys():
-        return FilterSyntaxError(
-            str(details["reason"]), text=str(details["text"]), position=int(details["position"])
-        )
-    cls = error_class_for_code(code)
-    if cls is ShipyardError and code != ShipyardError.code:
-        cls = _BY_STATUS.get(status, ShipyardError)
-    return cls(message, details=details)
 
 
 def _now_ms() -> int:
@@ -404,6 +322,15 @@ class RestStore(RestModelsMixin):
         if batch.batch_id is None:
             batch.batch_id = uuid.uuid4().hex  # before the first attempt, so every retry is idempotent
         self._write({"op": "log_batch", "run_id": run_id, "body": _batch_body(batch)})
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        """Tell the server these runs are alive; never spooled (a late heartbeat means nothing)."""
+        if run_ids:
+            self._request("POST", f"{API}/runs/heartbeat", body={"run_ids": list(run_ids)})
+
+    def expire_stale_runs(self) -> list[str]:
+        """Have the server mark its stale runs ``killed`` (by its own ``run_heartbeat_timeout``)."""
+        return list(self._request("POST", f"{API}/runs/expire-stale").json()["run_ids"])
 
     def record_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None:
         if not artifacts:

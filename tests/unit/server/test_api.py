@@ -9,8 +9,8 @@ import blake3
 import httpx
 import pytest
 
-from shipyard.store.rest import encode_float
 from shipyard.store.sql.schema import HEAD_REVISION
+from shipyard.wire import encode_float
 
 API = "/api/v1"
 

@@ -13,8 +13,8 @@ from server_harness import Borrowed, SyncASGITransport, make_settings
 from shipyard.errors import ConfigError, DigestMismatch, RunNotFound, error_class_for_code
 from shipyard.server import create_app
 from shipyard.server.app import app_state
-from shipyard.server.errors import error_response
 from shipyard.server.state import redact_uri
+from shipyard.wire.handlers import error_response
 
 API = "/api/v1"
 ZERO = "0" * 64

@@ -29,8 +29,9 @@ from shipyard.errors import (
 )
 from shipyard.server.app import app_state
 from shipyard.store import Store
-from shipyard.store.rest import RestStore, error_from_response
+from shipyard.store.rest import RestStore
 from shipyard.store.sql import SqlStore
+from shipyard.wire import error_from_response
 
 
 class Counting(Borrowed):

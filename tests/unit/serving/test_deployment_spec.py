@@ -45,15 +45,15 @@ def test_a_spec_file_parses(tmp_path: Path) -> None:
         ("name: churn\nvariants: [{name: a, model: 'models:/churn@x', mode: shadow}]", "serve traffic"),
         ("name: churn\nvariants: [{name: a, model: m}, {name: a, model: n}]", "repeated: a"),
         ("name: churn\nvariants: [{name: a, model: 'models:/bad ref'}]", "not understood"),
-        ("name: churn\nvariants: [{name: a, model: m, weight: -1}]", "variants.0.weight"),
-        ("name: churn\nvariants: [{name: a, model: m, mode: blue}]", "variants.0.mode"),
+        ("name: churn\nvariants: [{name: a, model: m, weight: -1}]", "variant 'a' field 'weight'"),
+        ("name: churn\nvariants: [{name: a, model: m, mode: blue}]", "variant 'a' field 'mode'"),
         (
             "name: churn\nvariants: [{name: a, model: m}]\nbatching: {max_wait_ms: 5000}",
             "batching.max_wait_ms",
         ),
         ("name: churn\nvariants: [{name: a, model: m}]\nsurprise: 1", "surprise"),
         ("[1, 2]", "mapping"),
-        ("name: [", "not valid YAML"),
+        ("name: [", r"does not parse \(line 1\)"),
     ],
 )
 def test_bad_specs_say_where(text: str, message: str) -> None:

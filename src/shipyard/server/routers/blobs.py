@@ -20,10 +20,11 @@ from starlette.requests import ClientDisconnect
 from shipyard.artifacts import BlobStore
 from shipyard.artifacts.blobs import check_digest
 from shipyard.errors import BlobNotFound, DigestMismatch, InvalidInput, InvalidState
-from shipyard.server.errors import ERROR_RESPONSES, ClientFault
+from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.routers.artifacts import verified_stream
 from shipyard.server.schemas import BlobOut, CountOut
 from shipyard.server.state import Blobs, StoreDep
+from shipyard.wire.handlers import ClientFault
 
 __all__ = ["router"]
 
