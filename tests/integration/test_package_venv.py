@@ -23,8 +23,9 @@ import pandas as pd
 import pytest
 from server_process import free_port
 
+from polling_helpers import wait_until
 from shipyard.registry.flavors import save_model_dir
-from shipyard.registry.packaging import package_model
+from shipyard.registry.packaging import MODEL_REF_ENV, package_model
 
 pytestmark = pytest.mark.integration
 
@@ -81,17 +82,17 @@ def run(args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subp
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"shipyard serve exited with {proc.returncode}:\n{log.read_text()}")
         try:
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return
+            return httpx.get(f"{url}/health", timeout=1.0).status_code == 200
         except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"shipyard serve not healthy after {timeout}s:\n{log.read_text()}")
+            return False
+
+    wait_until(
+        healthy, lambda: f"shipyard serve to be healthy:\n{log.read_text()}", timeout=timeout, interval=0.2
+    )
 
 
 def test_a_packaged_model_installs_in_a_fresh_venv_and_serves_the_same_predictions(tmp_path: Path) -> None:
@@ -102,7 +103,7 @@ def test_a_packaged_model_installs_in_a_fresh_venv_and_serves_the_same_predictio
     package_model(tmp_path / "model-dir", context, model_ref="models:/flights@prod")
 
     env = clean_env(tmp_path / "home")
-    env["SHIPYARD_SERVE_MODEL_REF"] = "models:/flights@prod"  # as the Dockerfile's ENV line sets it
+    env[MODEL_REF_ENV] = "models:/flights@prod"  # as the Dockerfile's ENV line sets it
     venv = tmp_path / "venv"
     started = time.monotonic()
     run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path, env=env, timeout=120)
@@ -156,7 +157,8 @@ def test_a_packaged_model_installs_in_a_fresh_venv_and_serves_the_same_predictio
 
 
 def test_several_workers_serve_the_same_model_from_the_environment(tmp_path: Path) -> None:
-    """``--workers 2``: uvicorn's factory mode, each worker loading the model named by the environment."""
+    """``--workers 2``: uvicorn's factory mode, each worker building the one-variant deployment that
+    ``serve_deployment`` hands over in ``SHIPYARD_SERVE_DEPLOYMENT``."""
     frame = flights(200, seed=2)
     model = train(frame)
     save_model_dir(model, tmp_path / "model", input_example=frame.head(5))

@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 from server_process import child_env, free_port
 
+from polling_helpers import wait_until
 from shipyard.registry import core
 from shipyard.serving.predlog import read_prediction_log
 from shipyard.tracking import Client
@@ -111,15 +112,17 @@ class Serve:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"not ready after 60 s:\n{self.log.read_text()}")
+        try:
+            wait_until(self._ready, "GET /ready to answer 200", timeout=60, interval=0.1)
+        except AssertionError:
+            self.stop()
+            raise
+
+    def _ready(self) -> bool:
+        assert self.proc.poll() is None, self.log.read_text()
+        with contextlib.suppress(httpx.TransportError):
+            return httpx.get(f"{self.url}/ready", timeout=1).status_code == 200
+        return False
 
     @property
     def url(self) -> str:
@@ -232,12 +235,12 @@ def test_an_alias_move_mid_load_fails_no_request_and_the_new_version_answers(reg
         answers = asyncio.run(hammer(server.port, 4000, 32, progress))
         frame = flights(50, seed=3)
         body = {"records": frame.to_dict(orient="records")}
-        deadline = time.monotonic() + 10
-        while True:
-            after = httpx.post(f"{server.url}/predict", json=body, timeout=10).json()
-            if after["model_version"] == "2" or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+
+        def answered_by_v2() -> dict[str, Any]:
+            answer: dict[str, Any] = httpx.post(f"{server.url}/predict", json=body, timeout=10).json()
+            return answer if answer["model_version"] == "2" else {}
+
+        after = wait_until(answered_by_v2, "version 2 to answer after the alias move", interval=0.1)
     finally:
         server.stop()
     assert moved
