@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 from anyio import to_thread
 
+from shipyard.entities import now_ms
 from shipyard.errors import NotReady, ShipyardError
 from shipyard.serving.batching import Arrivals, MicroBatcher, PredictorOutput
 from shipyard.serving.deployment import DeploymentSpec, VariantSpec
@@ -226,7 +227,7 @@ class Engine:
         """
         async with self._reload_lock:
             result = await self._reload()
-            self.last_reload = {"at": int(time.time() * 1000), **result}
+            self.last_reload = {"at": now_ms(), **result}
             return result
 
     async def _reload(self) -> dict[str, Any]:
@@ -384,7 +385,7 @@ class Engine:
                 outputs["probabilities"] = output.probabilities
         return {
             "request_id": call.request_id,
-            "ts": int(time.time() * 1000),
+            "ts": now_ms(),
             "deployment": self.plan.spec.name,
             "variant": variant.spec.name,
             "model": loaded.key.ref,

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shipyard.entities import now_ms
 from shipyard.errors import InvalidInput, InvalidState, PayloadTooLarge, ShipyardError
 from shipyard.serving.engine import Engine, NotReady, PredictCall
 from shipyard.serving.explain import MAX_EXPLAIN_ROWS, explain_rows
@@ -259,7 +260,7 @@ def _feedback_rows(payload: Any) -> list[dict[str, Any]]:
     items = items if isinstance(items, list) else [items]
     if not items or len(items) > _MAX_FEEDBACK:
         raise InvalidInput(f"Send 1 to {_MAX_FEEDBACK} feedback items, got {len(items)}")
-    now = int(time.time() * 1000)
+    now = now_ms()
     rows = []
     for i, item in enumerate(items):
         if (

@@ -50,6 +50,7 @@ from shipyard.entities import (
     RunPage,
     RunStatus,
     clean_artifact_path,
+    now_ms,
 )
 from shipyard.errors import InvalidInput, ServerUnreachable, StoreUnavailable
 from shipyard.store.rest_models import RestModelsMixin
@@ -61,10 +62,6 @@ __all__ = ["RestBlobStore", "RestStore"]
 log = logging.getLogger("shipyard.rest")
 
 API = "/api/v1"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _run_path(run_id: str, suffix: str = "") -> str:
@@ -312,7 +309,7 @@ class RestStore(RestModelsMixin):
             self.log_batch(run_id, final_batch)  # the server compacts on its own
         status = RunStatus(status)
         if status.is_terminal and end_time is None:
-            end_time = _now_ms()  # the moment it ended, not the moment a replay gets through
+            end_time = now_ms()  # the moment it ended, not the moment a replay gets through
         body = {"status": status.value, "end_time": end_time}
         self._write({"op": "update_run", "run_id": run_id, "body": body})
 
@@ -335,7 +332,7 @@ class RestStore(RestModelsMixin):
     def record_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None:
         if not artifacts:
             return
-        now = _now_ms()
+        now = now_ms()
         rows = [
             {
                 "path": clean_artifact_path(a.path),

@@ -57,7 +57,6 @@ import logging
 import os
 import shutil
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -65,6 +64,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
 
 from shipyard.config import Settings, load_settings
+from shipyard.entities import now_ms
 from shipyard.errors import BlobNotFound, ConfigError, InvalidInput, ShipyardError, StoreUnavailable
 from shipyard.store import open_store
 
@@ -140,10 +140,6 @@ def _dumps(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, allow_nan=False, separators=(",", ":")).encode() + b"\n"
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -175,7 +171,7 @@ class Journal:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         path = self.spool_dir / f"{os.getpid()}-{uuid.uuid4().hex}{JOURNAL_SUFFIX}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        header = {"op": "header", "server": self.server_uri, "pid": os.getpid(), "created": _now_ms()}
+        header = {"op": "header", "server": self.server_uri, "pid": os.getpid(), "created": now_ms()}
         os.write(fd, _dumps({**header, "version": FORMAT_VERSION}))
         os.fsync(fd)
         _fsync_dir(self.spool_dir)
@@ -333,7 +329,7 @@ def _sidecar(journal: Path, suffix: str) -> Path:
 
 def _record_block(journal: Path, exc: StoreUnavailable) -> None:
     """Keep why the replay of ``journal`` stopped (shown by ``shipyard sync`` and ``doctor``)."""
-    entry = {"error": exc.to_dict()["error"], "at": _now_ms()}
+    entry = {"error": exc.to_dict()["error"], "at": now_ms()}
     with contextlib.suppress(OSError):  # a full disk must not turn a pause into a crash
         _sidecar(journal, BLOCKED_SUFFIX).write_bytes(_dumps(entry))
 
@@ -352,7 +348,7 @@ def _read_block(journal: Path) -> str | None:
 def _reject(journal: Path, op: dict[str, Any] | None, exc: ShipyardError) -> None:
     rejected = journal.parent / "rejected"
     rejected.mkdir(parents=True, exist_ok=True)
-    entry = {"op": op, "error": exc.to_dict()["error"], "rejected_at": _now_ms()}
+    entry = {"op": op, "error": exc.to_dict()["error"], "rejected_at": now_ms()}
     with open(rejected / journal.name, "ab") as fh:
         fh.write(_dumps(entry))
     log.warning("Shipyard server refused a spooled write (kept in %s): %s", rejected / journal.name, exc)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from shipyard.entities import (
     Run,
     RunCreate,
     clean_artifact_path,
+    now_ms,
 )
 from shipyard.errors import ArtifactNotFound, InvalidInput
 from shipyard.store import ServesBlobs, Store, open_store
@@ -152,7 +152,7 @@ class Client:
             run_id=run_id,
             experiment_name=experiment,
             name=name or f"run-{run_id[:8]}",
-            start_time=int(time.time() * 1000),
+            start_time=now_ms(),
             user=self.settings.user,
             source=environment.source_of_run(),
             parent_run_id=parent.id if isinstance(parent, ActiveRun) else parent,
@@ -311,7 +311,7 @@ class Client:
     def log_bytes(self, run_id: str, data: bytes, artifact_path: str) -> Artifact:
         path = clean_artifact_path(artifact_path)
         digest, size = self.blobs.put_bytes(data)
-        artifact = Artifact(path, digest, size, int(time.time() * 1000))
+        artifact = Artifact(path, digest, size, now_ms())
         self.store.record_artifacts(run_id, [artifact])
         return artifact
 
@@ -322,7 +322,7 @@ class Client:
         src = Path(local_path)
         if not src.exists():
             raise InvalidInput(f"Cannot log artifact: {src} does not exist")
-        now = int(time.time() * 1000)
+        now = now_ms()
         if src.is_file():
             files = [(src, clean_artifact_path(artifact_path or src.name))]
         else:

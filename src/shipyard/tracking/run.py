@@ -7,7 +7,6 @@ import json
 import operator
 import os
 import threading
-import time
 import traceback
 import weakref
 from collections.abc import Callable, Mapping
@@ -16,7 +15,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from shipyard.entities import Artifact, DatasetVersion, LogBatch, MetricSeries, Run, RunStatus
+from shipyard.entities import (
+    MAX_KEY_LENGTH,
+    Artifact,
+    DatasetVersion,
+    LogBatch,
+    MetricSeries,
+    Run,
+    RunStatus,
+    now_ms,
+)
 from shipyard.errors import InvalidInput, InvalidMetricValue, InvalidState, ShipyardError, StoreUnavailable
 from shipyard.tracking.logger import RunLogger
 
@@ -47,8 +55,10 @@ def _metric_value(key: str, value: Any) -> float:
 
 
 def check_key(kind: str, key: Any) -> str:
-    if key.__class__ is not str or not key or len(key) > 255:
-        raise InvalidInput(f"{kind} key {key!r} must be a non-empty string of at most 255 characters")
+    if key.__class__ is not str or not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(
+            f"{kind} key {key!r} must be a non-empty string of at most {MAX_KEY_LENGTH} characters"
+        )
     return key  # type: ignore[no-any-return]
 
 
@@ -113,14 +123,14 @@ class ActiveRun:
         if value.__class__ is not float:
             value = _metric_value(key, value)
         # A bad key must fail here: in the background flush it would lose the whole batch.
-        if key.__class__ is not str or not key or len(key) > 255:
+        if key.__class__ is not str or not key or len(key) > MAX_KEY_LENGTH:
             check_key("Metric", key)
         if step is None:
             step = self._next_step.get(key, 0)
         elif step.__class__ is not int:
             step = self._step(step)
         self._next_step[key] = step + 1
-        self._logger.add_metric(key, value, step, timestamp or int(time.time() * 1000))
+        self._logger.add_metric(key, value, step, timestamp or now_ms())
 
     @staticmethod
     def _step(step: Any) -> int:
@@ -138,7 +148,7 @@ class ActiveRun:
         """Log several metrics at the same step and time."""
         if not isinstance(metrics, Mapping):
             raise InvalidInput(f"log_metrics takes a mapping of name -> number, got {type(metrics).__name__}")
-        ts = timestamp or int(time.time() * 1000)
+        ts = timestamp or now_ms()
         rows = []
         for key, value in metrics.items():
             check_key("Metric", key)
@@ -179,7 +189,7 @@ class ActiveRun:
         else:
             step_arr = _integer_column(key, "steps", steps, n)
         if timestamps is None or np.ndim(timestamps) == 0:
-            stamp = int(time.time() * 1000) if timestamps is None else int(timestamps)
+            stamp = now_ms() if timestamps is None else int(timestamps)
             ts = np.full(n, stamp, dtype=np.int64)
         else:
             ts = _integer_column(key, "timestamps", timestamps, n)
@@ -280,7 +290,7 @@ class ActiveRun:
             return
         status = RunStatus(status)
         self.ended = True
-        end_time = int(time.time() * 1000)
+        end_time = now_ms()
         try:
             if self._sampler is not None:
                 self._sampler.stop()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, text
 
 from shipyard.audit import GENESIS, entry_hash
-from shipyard.entities import AuditEntry
+from shipyard.entities import AuditEntry, now_ms
 from shipyard.errors import InvalidInput
 from shipyard.store.sql import schema as t
 
@@ -36,9 +35,7 @@ def append(
     c = t.audit_log.c
     last = conn.execute(select(c.seq, c.hash).order_by(c.seq.desc()).limit(1)).first()
     seq, prev = (1, GENESIS) if last is None else (last.seq + 1, last.hash)
-    entry = AuditEntry(
-        seq, int(time.time() * 1000), actor, action, object_type, object_id, before, after, reason, prev
-    )
+    entry = AuditEntry(seq, now_ms(), actor, action, object_type, object_id, before, after, reason, prev)
     digest = entry_hash(entry, prev)
     conn.execute(
         insert(t.audit_log),

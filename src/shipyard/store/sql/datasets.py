@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
-from shipyard.entities import ContractVersion, DatasetUse, DatasetVersion, DatasetVersionCreate
+from shipyard.entities import ContractVersion, DatasetUse, DatasetVersion, DatasetVersionCreate, now_ms
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.store.sql import schema as t
 
@@ -55,7 +54,7 @@ def create_version(conn: Connection, ins: Any, spec: DatasetVersionCreate) -> Da
     """Record a version; the same content under the same name returns the existing version."""
     conn.execute(
         ins(t.datasets).on_conflict_do_nothing(index_elements=["name"]),
-        {"name": spec.name, "created_at": int(time.time() * 1000)},
+        {"name": spec.name, "created_at": now_ms()},
     )
     dataset_id = conn.execute(select(t.datasets.c.id).where(t.datasets.c.name == spec.name)).scalar_one()
     existing = conn.execute(_select(spec.name).where(_COLS.digest == spec.digest)).first()
@@ -74,7 +73,7 @@ def create_version(conn: Connection, ins: Any, spec: DatasetVersionCreate) -> Da
         "profile_digest": spec.profile_digest,
         "contract_digest": spec.contract_digest,
         "created_by": spec.created_by,
-        "created_at": int(time.time() * 1000),
+        "created_at": now_ms(),
     }
     conn.execute(insert(t.dataset_versions), row)
     return _version(conn.execute(_select(spec.name).where(_COLS.digest == spec.digest)).one(), spec.name)
@@ -158,7 +157,7 @@ def save_contract(conn: Connection, name: str, yaml: str, digest: str, created_b
             "digest": digest,
             "yaml": yaml,
             "created_by": created_by,
-            "created_at": int(time.time() * 1000),
+            "created_at": now_ms(),
         }
         conn.execute(insert(t.contracts), row)
         existing = conn.execute(select(t.contracts).where(c.name == name, c.digest == digest)).one()

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-import time
 from typing import Any
 
 import blake3
 from sqlalchemy import Connection, func, insert, select
 from sqlalchemy import exc as sa_exc
 
-from shipyard.entities import DeploymentRecord
+from shipyard.entities import DeploymentRecord, now_ms
 from shipyard.errors import InvalidInput, InvalidState, NotFound
 from shipyard.store.sql import audit
 from shipyard.store.sql import schema as t
@@ -67,7 +66,7 @@ class DeploymentsMixin:
             "spec_yaml": spec_yaml,
             "digest": digest,
             "created_by": actor,
-            "created_at": int(time.time() * 1000),
+            "created_at": now_ms(),
         }
         conn.execute(insert(t.deployments), row)
         before = None if latest is None else {"version": latest.version, "spec": latest.spec_yaml}

@@ -9,14 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 
-from shipyard.entities import Artifact, ModelRecord, ModelVersion, ModelVersionCreate, RegisteredModel
+from shipyard.entities import Artifact, ModelRecord, ModelVersion, ModelVersionCreate, RegisteredModel, now_ms
 from shipyard.errors import InvalidInput, InvalidState, ModelNotFound, NotFound
 from shipyard.store.sql import audit, datasets
 from shipyard.store.sql import schema as t
@@ -27,10 +26,6 @@ _M = t.registered_models.c
 _V = t.model_versions.c
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 RECORD_KINDS = ("evaluation", "approval", "promotion")
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 def check_alias(alias: str) -> str:
@@ -158,7 +153,7 @@ class ModelsMixin:
         with self._write() as conn:
             row = conn.execute(select(t.registered_models).where(_M.name == name)).first()
             if row is None:
-                now = _now()
+                now = now_ms()
                 conn.execute(
                     insert(t.registered_models),
                     {
@@ -190,7 +185,7 @@ class ModelsMixin:
             conn.execute(
                 update(t.registered_models)
                 .where(_M.id == row.id)
-                .values(policy_yaml=policy_yaml, updated_at=_now())
+                .values(policy_yaml=policy_yaml, updated_at=now_ms())
             )
             audit.append(conn, actor, "model.policy", "model", name, row.policy_yaml, policy_yaml, reason)
             return _registered(conn, _model_row(conn, name))
@@ -229,7 +224,7 @@ class ModelsMixin:
                 "metadata_json": json.dumps(spec.metadata, default=str),
                 "description": spec.description,
                 "created_by": spec.created_by,
-                "created_at": _now(),
+                "created_at": now_ms(),
             },
         )
         row = conn.execute(
@@ -243,7 +238,7 @@ class ModelsMixin:
             ],
         )
         self._link_datasets(conn, row.id, spec)
-        conn.execute(update(t.registered_models).where(_M.id == model.id).values(updated_at=_now()))
+        conn.execute(update(t.registered_models).where(_M.id == model.id).values(updated_at=now_ms()))
         version = _version(conn, row, spec.name)
         audit.append(
             conn,
@@ -344,7 +339,7 @@ class ModelsMixin:
                         "alias": alias,
                         "version": version,
                         "updated_by": actor,
-                        "updated_at": _now(),
+                        "updated_at": now_ms(),
                     },
                 )
             action = "alias.delete" if version is None else "alias.set"
@@ -386,7 +381,7 @@ class ModelsMixin:
                     "actor": actor,
                     "body_json": json.dumps(body, default=str),
                     "files_json": files_json,
-                    "created_at": _now(),
+                    "created_at": now_ms(),
                 },
             )
             record_id = int(result.scalar_one())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shipyard.config import redact_uri
 from shipyard.entities import (
+    MAX_KEY_LENGTH,
     Artifact,
     AuditEntry,
     ContractVersion,
@@ -30,6 +30,7 @@ from shipyard.entities import (
     RunPage,
     RunStatus,
     clean_artifact_path,
+    now_ms,
 )
 from shipyard.errors import (
     AlreadyExists,
@@ -50,13 +51,8 @@ from shipyard.store.sql.search import SearchQuery, load_runs
 
 __all__ = ["SqlStore"]
 
-MAX_KEY_LEN = 255
 MAX_PARAM_LEN = 6000
 COMPACT_TARGET_POINTS = 65_536
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _as_number(value: str) -> float | None:
@@ -68,9 +64,9 @@ def _as_number(value: str) -> float | None:
 
 
 def _check_key(kind: str, key: Any) -> str:
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LEN:
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidInput(
-            f"{kind} key {key!r} must be a non-empty string of at most {MAX_KEY_LEN} characters"
+            f"{kind} key {key!r} must be a non-empty string of at most {MAX_KEY_LENGTH} characters"
         )
     return key
 
@@ -226,7 +222,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
         try:
             with self._write() as conn:
                 new_id = conn.execute(
-                    insert(t.experiments).values(name=name, description=description, created_at=_now_ms())
+                    insert(t.experiments).values(name=name, description=description, created_at=now_ms())
                 ).inserted_primary_key
         except sa_exc.IntegrityError:
             raise AlreadyExists(f"Experiment '{name}' already exists") from None
@@ -238,7 +234,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
         if cached is not None:
             return cached
         _check_key("Experiment name", name)
-        conn.execute(self._s.insert_experiment, {"name": name, "description": "", "created_at": _now_ms()})
+        conn.execute(self._s.insert_experiment, {"name": name, "description": "", "created_at": now_ms()})
         return int(conn.execute(self._s.experiment_id, {"name": name}).scalar_one())
 
     def get_experiment(self, experiment_id: int) -> Experiment:
@@ -351,7 +347,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
             if not status.is_terminal:
                 conn.execute(self._s.set_status, {"rid": run_id, "st": status.value})
                 return
-            et = end_time if end_time is not None else _now_ms()
+            et = end_time if end_time is not None else now_ms()
             conn.execute(self._s.end_run, {"rid": run_id, "st": status.value, "et": et})
             if compact:
                 self._compact(conn, run_id)
@@ -371,7 +367,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
             )
         if batch.batch_id is not None:
             # RETURNING, not rowcount: SQLAlchemy 2.1 reports rowcount -1 for INSERTs on psycopg.
-            claim = {"batch_id": batch.batch_id, "run_id": run_id, "applied_at": _now_ms()}
+            claim = {"batch_id": batch.batch_id, "run_id": run_id, "applied_at": now_ms()}
             if conn.execute(self._s.claim_batch, claim).first() is None:
                 return  # replayed batch: applied before
         self._write_params(conn, run_id, batch.params)
@@ -673,7 +669,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
                 "path": clean_artifact_path(a.path),
                 "digest": a.digest,
                 "size": a.size,
-                "created_at": a.created_at or _now_ms(),
+                "created_at": a.created_at or now_ms(),
             }
             for a in artifacts
         ]
