@@ -18,7 +18,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 from shipyard.errors import ConfigError
 
-__all__ = ["SETTINGS", "Setting", "Settings", "default_user", "load_settings", "redact_uri"]
+__all__ = [
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "SETTINGS",
+    "Setting",
+    "Settings",
+    "default_user",
+    "load_settings",
+    "redact_uri",
+]
+
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+"""64 MiB: the largest request body either server accepts unless ``max_request_bytes`` says otherwise."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("system_metrics", bool, True, "Sample CPU %, RSS and times in the background."),
     Setting("system_metrics_interval", float, 5.0, "Seconds between system-metric samples."),
     Setting("http_timeout", float, 10.0, "Seconds before a request to a Shipyard server times out."),
-    Setting("max_request_bytes", int, 64 * 1024 * 1024, "Largest JSON request the server accepts."),
+    Setting(
+        "max_request_bytes",
+        int,
+        DEFAULT_MAX_REQUEST_BYTES,
+        "Largest request body the tracking server and the model server accept (bytes).",
+    ),
     Setting(
         "unpickle_allowlist",
         str,
@@ -119,23 +135,29 @@ def default_user() -> str:
         return "unknown"
 
 
+_DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Resolved settings. Build with :func:`load_settings`; override with :meth:`replace`."""
+    """Resolved settings. Build with :func:`load_settings`; override with :meth:`replace`.
 
-    tracking_uri: str = ""
-    artifact_uri: str = ""
-    home: str = ".shipyard"
-    user: str = ""
-    flush_interval: float = 1.0
-    buffer_size: int = 100_000
-    system_metrics: bool = True
-    system_metrics_interval: float = 5.0
-    http_timeout: float = 10.0
-    max_request_bytes: int = 64 * 1024 * 1024
-    unpickle_allowlist: str = ""
-    roles_file: str = ""
-    package_allowlist_file: str = ""
+    Defaults come from :data:`SETTINGS` (the one documented list), never repeated here.
+    """
+
+    tracking_uri: str = _DEFAULTS["tracking_uri"]
+    artifact_uri: str = _DEFAULTS["artifact_uri"]
+    home: str = _DEFAULTS["home"]
+    user: str = _DEFAULTS["user"]
+    flush_interval: float = _DEFAULTS["flush_interval"]
+    buffer_size: int = _DEFAULTS["buffer_size"]
+    system_metrics: bool = _DEFAULTS["system_metrics"]
+    system_metrics_interval: float = _DEFAULTS["system_metrics_interval"]
+    http_timeout: float = _DEFAULTS["http_timeout"]
+    max_request_bytes: int = _DEFAULTS["max_request_bytes"]
+    unpickle_allowlist: str = _DEFAULTS["unpickle_allowlist"]
+    roles_file: str = _DEFAULTS["roles_file"]
+    package_allowlist_file: str = _DEFAULTS["package_allowlist_file"]
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.config import SETTINGS, Settings, load_settings
+from shipyard.config import DEFAULT_MAX_REQUEST_BYTES, SETTINGS, Settings, load_settings
 from shipyard.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -172,3 +172,17 @@ def test_replace_returns_a_new_settings_object(tmp_path: Path) -> None:
     assert (s.flush_interval, t.flush_interval) == (1.0, 0.1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.flush_interval = 3.0  # type: ignore[misc]
+
+
+def test_settings_defaults_are_the_documented_list_and_nothing_else() -> None:
+    fields = {f.name: f for f in dataclasses.fields(Settings) if f.name != "sources"}
+    assert list(fields) == [s.name for s in SETTINGS]
+    for setting in SETTINGS:
+        assert fields[setting.name].default == setting.default, setting.name
+        assert fields[setting.name].type == setting.type.__name__, setting.name
+
+
+def test_the_body_limit_default_is_64_mib_in_one_place() -> None:
+    assert DEFAULT_MAX_REQUEST_BYTES == 64 * 1024 * 1024
+    assert Settings().max_request_bytes == DEFAULT_MAX_REQUEST_BYTES
+    assert next(s for s in SETTINGS if s.name == "max_request_bytes").default == DEFAULT_MAX_REQUEST_BYTES
