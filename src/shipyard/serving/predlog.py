@@ -75,7 +75,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from shipyard.errors import InvalidInput, InvalidState
+from shipyard.errors import IntegrityError, InvalidInput, InvalidState
 from shipyard.serving.deployment import PredictionLogSpec
 
 __all__ = [
@@ -652,6 +652,10 @@ def read_prediction_log(
 
     Only finished parts (``part-*.parquet``) are read; temp files of a writer that died are ignored.
 
+    Raises:
+        InvalidInput: ``kind`` or ``deployment`` is not valid, or the root is not a readable URL.
+        IntegrityError: a part file is not readable Parquet of the log's schema (it names the root).
+
     Example:
         >>> read_prediction_log("memory://nothing-logged-here").columns.tolist()[:3]
         ['request_id', 'ts', 'deployment']
@@ -661,11 +665,24 @@ def read_prediction_log(
     if deployment is not None and not _NAME_RE.match(deployment):
         raise InvalidInput(f"Deployment name {deployment!r} is not a valid deployment name")
     schema = _SCHEMAS[kind]
-    fs, base = fsspec.core.url_to_fs(os.fspath(path_or_uri))
+    root = os.fspath(path_or_uri)
+    try:
+        fs, base = fsspec.core.url_to_fs(root)
+    except (ImportError, ValueError) as exc:  # an unknown protocol, or its fsspec driver not installed
+        raise InvalidInput(
+            f"Cannot read the prediction log at {root!r}: {exc}; pass a folder or an fsspec URL "
+            "(file://, s3://, gs://, memory://, ...) with its driver installed"
+        ) from exc
     pattern = f"{base.rstrip('/')}/{kind}/deployment={deployment or '*'}/date=*/hour=*/part-*.parquet"
     files = sorted(fs.glob(pattern))
     if not files:
         return schema.empty_table().to_pandas()
     filesystem = None if _is_local(fs) else fs  # pyarrow's own local filesystem is faster than a wrapper
-    table = pads.dataset(files, schema=schema, format="parquet", filesystem=filesystem).to_table()
+    try:
+        table = pads.dataset(files, schema=schema, format="parquet", filesystem=filesystem).to_table()
+    except (pa.ArrowException, OSError) as exc:  # the writer renames only whole files: someone else's
+        raise IntegrityError(
+            f"The prediction log at {root!r} holds a part that is not readable Parquet of the {kind} "
+            f"schema ({type(exc).__name__}: {exc}); move the damaged part-*.parquet file aside and read again"
+        ) from exc
     return table.sort_by([("ts", "ascending")]).to_pandas()

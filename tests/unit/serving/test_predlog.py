@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from polling_helpers import wait_until
-from shipyard.errors import InvalidInput, InvalidState
+from shipyard.errors import IntegrityError, InvalidInput, InvalidState
 from shipyard.serving.deployment import PredictionLogSpec
 from shipyard.serving.predlog import (
     FEEDBACK_SCHEMA,
@@ -371,6 +371,22 @@ def test_readers_ignore_temp_files_of_a_dead_writer(
     folder = parts(tmp_path / "log")[0].parent
     (folder / f".part-1-{uuid.uuid4().hex}.parquet.tmp").write_bytes(b"PAR1 half a file")
     assert read_prediction_log(tmp_path / "log")["request_id"].tolist() == ["r1"]
+
+
+def test_a_damaged_part_is_an_integrity_error_naming_the_log(
+    make_log: Callable[..., ParquetPredictionLog], tmp_path: Path
+) -> None:
+    sink = make_log()
+    sink.append([row(1)])
+    sink.close()
+    (parts(tmp_path / "log")[0].parent / "part-1-damaged.parquet").write_bytes(b"PAR1 not parquet")
+    with pytest.raises(IntegrityError, match=r"prediction log at .*log.* not readable Parquet.*aside"):
+        read_prediction_log(tmp_path / "log")
+
+
+def test_a_root_with_an_unknown_protocol_is_invalid_input() -> None:
+    with pytest.raises(InvalidInput, match=r"Cannot read the prediction log at 'nosuch://x'.*fsspec URL"):
+        read_prediction_log("nosuch://x")
 
 
 def test_reader_filters_by_deployment_and_returns_the_schema_when_empty(tmp_path: Path) -> None:
