@@ -110,4 +110,3 @@ class ModelService:
             "python": meta.python,
             "shipyard": {"model": meta.shipyard, "server": __version__},
         }
-
