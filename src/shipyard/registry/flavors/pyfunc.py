@@ -4,15 +4,19 @@ It is saved with cloudpickle (``pip install 'shipyard[pyfunc]'``; plain :mod:`pi
 missing), which means **loading it would run code**. So loading never unpickles first: the file's bytes
 are hashed again (the bytes checked are the bytes loaded), then :func:`~shipyard.registry.safety.scan_pickle`
 lists every global the pickle would import, and the load is refused with
-:class:`~shipyard.errors.UnsafeModel` when any falls outside the unpickle allowlist, naming them. Pass
-``trust=True`` to load it anyway: :attr:`LoadedModel.trusted_unsafe` then lists what was trusted, so the
-registry can record it in the audit log. Names that run code (``os.system``, ``builtins.eval``,
-``subprocess.*``, ...) are never allowlisted, only trusted.
+:class:`~shipyard.errors.UnsafeModel` when the safe-loading rule refuses any, naming them. A clean scan is
+then unpickled by :class:`~shipyard.registry.safety.RestrictedUnpickler`, whose ``find_class`` applies the
+same rule again to every global actually imported, and scikit-learn trees inside are checked for
+out-of-range indices. Pass ``trust=True`` to load it anyway (plain :mod:`pickle`):
+:attr:`LoadedModel.trusted_unsafe` then lists what was trusted, so the registry can record it in the
+audit log. Names that run code (``os.system``, ``builtins.eval``, ``subprocess.*``, ...) are never
+allowlisted, only trusted.
 """
 
 from __future__ import annotations
 
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,8 @@ import pandas as pd
 
 from shipyard.errors import DigestMismatch, UnsafeModel
 from shipyard.registry.flavors.base import Backend, Flavor, ModelMeta, SavedModel, jsonable_classes
-from shipyard.registry.safety import referenced_globals, scan_pickle
+from shipyard.registry.flavors.sklearn import tree_problems
+from shipyard.registry.safety import referenced_globals, safe_loads, scan_pickle
 
 __all__ = ["PythonFunctionFlavor"]
 
@@ -68,12 +73,23 @@ class PythonFunctionFlavor(Flavor):
         outside = scan_pickle(data, allowlist)
         if outside and not trust:
             raise UnsafeModel(
-                f"Refusing to unpickle {path.name} in {path.parent}: it would import {outside}, outside the "
-                "unpickle allowlist. Loading it runs code; if you trust its author, load it with trust=True "
-                "(recorded in the audit log) or add the modules to the unpickle_allowlist setting",
+                f"Refusing to unpickle {path.name} in {path.parent}: it would import {outside}, which the "
+                "safe-loading rule refuses. Loading it could run code; if you trust its author, load it with "
+                "trust=True (recorded in the audit log), or allow your own classes by exact name "
+                "(allowlist=['mypkg.models.MyModel'] or the unpickle_allowlist setting)",
                 details={"globals": outside, "file": path.name},
             )
-        model = pickle.loads(data)  # noqa: S301 - scanned above, or trusted explicitly
+        if trust:
+            model = pickle.loads(data)  # noqa: S301 - trusted explicitly, recorded in the audit log
+        else:
+            model = safe_loads(data, allowlist)  # find_class re-checks every global the stream imports
+            bad = tree_problems(model) if "sklearn" in sys.modules else []
+            if bad:
+                raise UnsafeModel(
+                    f"Model file {path.name} in {path.parent} holds malformed scikit-learn trees "
+                    f"({'; '.join(bad[:3])}); load it with trust=True only if you know why",
+                    details={"file": path.name, "problems": bad[:20]},
+                )
         predict_fn = model.predict
         proba_fn = getattr(model, "predict_proba", None)
 

@@ -1,10 +1,12 @@
 """The ``sklearn`` flavor: any scikit-learn estimator or pipeline, persisted with skops (no pickle).
 
-skops records which types a file needs. At save time the types skops does not trust by default (e.g.
-``sklearn.tree._tree.Tree``) are stored as ``trusted_types``; at load each one is checked against the
-unpickle allowlist, and skops is then told to trust exactly those, so a RandomForest or a
-ColumnTransformer pipeline round-trips without the user naming any type, while a file that needs a type
-outside the allowlist is refused with :class:`~shipyard.errors.UnsafeModel` unless ``trust=True``.
+At load, skops lists the types the file needs beyond its own defaults
+(``skops.io.get_untrusted_types``, e.g. ``sklearn.tree._tree.Tree``); each is checked with Shipyard's
+safe-loading rule (:func:`~shipyard.registry.safety.is_allowed`, extended only by what the caller passes
+or configures), and skops is told to trust exactly those. So a RandomForest or a ColumnTransformer
+pipeline round-trips without the user naming any type, while a file that needs any other type is refused
+with :class:`~shipyard.errors.UnsafeModel` naming it, unless ``trust=True``. The ``trusted_types`` the
+model folder's YAML lists (written at save time) are informational: trust never comes from the artifact.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import blake3
 import numpy as np
 import pandas as pd
 
-from shipyard.errors import UnsafeModel
+from shipyard.errors import DigestMismatch, UnsafeModel
 from shipyard.registry.flavors.base import Backend, Flavor, ModelMeta, SavedModel, jsonable_classes
 from shipyard.registry.safety import is_allowed
 
@@ -77,26 +80,31 @@ class SklearnFlavor(Flavor):
         import skops.io
         from skops.io.exceptions import UntrustedTypesFoundException
 
-        trusted = list(meta.trusted_types or [])
-        outside = [t for t in trusted if not is_allowed(t, allowlist)]
+        data = path.read_bytes()  # one read: the bytes checked are the bytes loaded
+        if blake3.blake3(data).hexdigest() != meta.files.get(path.name, {}).get("digest"):
+            raise DigestMismatch(f"Model file {path.name} in {path.parent} changed while it was being loaded")
+        # Trust comes from Shipyard's rule and the caller, never from the folder: meta.trusted_types is
+        # written by whoever wrote the folder, so it is informational only.
+        needed = sorted(skops.io.get_untrusted_types(data=data))
+        outside = [t for t in needed if not is_allowed(t, allowlist)]
         if outside and not trust:
             raise UnsafeModel(
-                f"Model file {path.name} in {path.parent} needs types outside the unpickle allowlist: "
-                f"{outside}. If you trust its author, load it with trust=True (audited) or add their "
-                "modules to the unpickle_allowlist setting (SHIPYARD_UNPICKLE_ALLOWLIST)",
+                f"Model file {path.name} in {path.parent} needs types the safe-loading rule refuses: "
+                f"{outside}. Shipyard decides which types skops may construct (its allowlist, never the "
+                "model folder's metadata). If you trust them, pass them when loading: "
+                f"allowlist={outside!r} (or the unpickle_allowlist setting, SHIPYARD_UNPICKLE_ALLOWLIST); "
+                "to load the file regardless, "
+                "trust=True (recorded in the audit log)",
                 details={"types": outside, "file": path.name},
             )
-        if trust:  # everything the file needs, even what the metadata did not record
-            trusted = sorted(set(trusted) | set(skops.io.get_untrusted_types(file=path)))
-            outside = [t for t in trusted if not is_allowed(t, allowlist)]
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
-                raw = skops.io.load(path, trusted=trusted)
-        except UntrustedTypesFoundException as exc:
+                raw = skops.io.loads(data, trusted=needed)
+        except UntrustedTypesFoundException as exc:  # skops saw a type get_untrusted_types did not report
             raise UnsafeModel(
-                f"Model file {path.name} in {path.parent} needs types its metadata did not record at save "
-                f"time ({exc}); it was altered after saving. Load it with trust=True only if you trust it",
+                f"Model file {path.name} in {path.parent} needs types skops did not report before loading "
+                f"({exc}); load it with trust=True only if you trust it",
                 details={"file": path.name},
             ) from exc
         if not trust:
