@@ -16,7 +16,6 @@ Two methods, and the answer says which one ran:
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import warnings
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shipyard.registry.evaluation.explain import tree_explainer
 from shipyard.registry.flavors import LoadedModel
 
 __all__ = ["MAX_EXPLAIN_ROWS", "explain_rows"]
@@ -46,22 +46,20 @@ def explain_rows(model: LoadedModel, frame: pd.DataFrame, background: pd.DataFra
     if _tree_model(model.raw) and all(pd.api.types.is_numeric_dtype(t) for t in frame.dtypes):
         try:
             return _shap(model, frame)
-        except Exception as exc:  # noqa: BLE001 - shap refused this model: the fallback answers instead
+        except Exception as exc:  # noqa: BLE001 - no shap, or it refused this model: the fallback answers
             log.info("TreeSHAP failed on %s (%s); explaining by occlusion", type(model.raw).__name__, exc)
     return _occlusion(model, frame, background)
 
 
 def _tree_model(raw: Any) -> bool:
     name = type(raw).__name__
-    return any(t in name for t in _TREE_TYPES) and importlib.util.find_spec("shap") is not None
+    return any(t in name for t in _TREE_TYPES)
 
 
 def _shap(model: LoadedModel, frame: pd.DataFrame) -> dict[str, Any]:
-    with warnings.catch_warnings():  # shap's (and its imports') deprecation chatter is not the caller's
+    explainer = tree_explainer(model.raw)  # raises MissingExtra without shap (shipyard[explain])
+    with warnings.catch_warnings():  # shap's deprecation chatter about return shapes is not the caller's
         warnings.simplefilter("ignore")
-        import shap  # optional (shipyard[explain]); only imported when a tree model is explained
-
-        explainer = shap.TreeExplainer(model.raw)
         values = explainer.shap_values(frame)
     expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
     array = np.stack(values, axis=-1) if isinstance(values, list) else np.asarray(values, dtype=float)

@@ -15,8 +15,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from shipyard.errors import InvalidInput
+from shipyard.errors import InvalidInput, MissingExtra
 from shipyard.registry.evaluation import EvaluationReport, evaluate_model
+from shipyard.registry.evaluation import explain as evaluation_explain
+from shipyard.registry.evaluation.explain import tree_explainer
+from shipyard.registry.flavors import load_model_dir, save_model_dir
+from shipyard.serving import explain as serving_explain
+from shipyard.serving.explain import explain_rows
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -191,7 +196,6 @@ def test_evaluations_in_threads_give_the_same_report_as_alone(
 def test_a_model_saved_and_loaded_through_the_flavors_evaluates_like_the_estimator(
     forest: RandomForestClassifier, report: EvaluationReport, flights: pd.DataFrame, tmp_path: Any
 ) -> None:
-    from shipyard.registry.flavors import load_model_dir, save_model_dir
 
     save_model_dir(forest, tmp_path / "model", input_example=flights[FEATURES].head())
     loaded = load_model_dir(tmp_path / "model")
@@ -210,3 +214,27 @@ def test_shap_falls_back_to_the_approximation_when_exact_values_would_blow_the_t
     result = evaluate_model(forest, flights.iloc[2_000:], "late", plots=False)
     assert result.shap is not None and list(result.shap)[0] == "dep_delay"
     assert any(note.startswith("SHAP values are approximate") for note in result.notes)
+
+
+def test_tree_explainer_is_the_one_shap_set_up_for_evaluation_and_serving(
+    forest: RandomForestClassifier,
+) -> None:
+    assert serving_explain.tree_explainer is evaluation_explain.tree_explainer
+    assert type(evaluation_explain.tree_explainer(forest)).__name__ == "TreeExplainer"
+    with pytest.raises(InvalidInput, match="TreeExplainer does not support LogisticRegression"):
+        evaluation_explain.tree_explainer(LogisticRegression())
+
+
+def test_tree_explainer_without_shap_is_missing_extra_and_serving_falls_back_to_occlusion(
+    forest: RandomForestClassifier, flights: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from shipyard.registry.flavors import load_model_dir, save_model_dir
+
+    frame = flights[FEATURES].head(50)
+    save_model_dir(forest, tmp_path / "forest", input_example=frame)
+    model = load_model_dir(tmp_path / "forest")
+    assert explain_rows(model, frame.head(2), frame)["method"] == "shap"
+    monkeypatch.setitem(sys.modules, "shap", None)  # as if shap were not installed
+    with pytest.raises(MissingExtra, match=r"pip install 'shipyard\[explain\]'"):
+        tree_explainer(forest)
+    assert explain_rows(model, frame.head(2), frame)["method"] == "occlusion"

@@ -3,6 +3,9 @@
 Both run on a fixed random sample so that evaluating a big table stays fast and two evaluations of the same
 model on the same data give the same numbers. SHAP is best effort: when shap is not installed, the model is
 not a tree model TreeExplainer understands, or the features are not numeric, it is skipped with a note.
+
+:func:`tree_explainer` is the one place shap is imported and a ``TreeExplainer`` is set up; the model
+server's ``POST /explain`` (``shipyard.serving.explain``) uses it too.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from shipyard.errors import InvalidInput, MissingExtra
+
 __all__ = [
     "IMPORTANCE_REPEATS",
     "IMPORTANCE_ROWS",
@@ -25,6 +30,7 @@ __all__ = [
     "permutation_importance",
     "sample_rows",
     "shap_importance",
+    "tree_explainer",
 ]
 
 IMPORTANCE_ROWS = 2_000
@@ -123,6 +129,30 @@ def _import_shap() -> Any:
     return shap
 
 
+def tree_explainer(model: Any) -> Any:
+    """A ``shap.TreeExplainer`` for ``model`` (the library object, e.g. ``LoadedModel.raw``).
+
+    Raises:
+        MissingExtra: shap is not installed.
+        InvalidInput: TreeExplainer does not understand this model (the message says why).
+
+    Example:
+        >>> from sklearn.tree import DecisionTreeRegressor
+        >>> explainer = tree_explainer(DecisionTreeRegressor().fit([[0.0], [1.0]], [0, 1]))
+        >>> type(explainer).__name__
+        'TreeExplainer'
+    """
+    shap = _import_shap()
+    if shap is None:
+        raise MissingExtra("SHAP needs shap, which is not installed: pip install 'shipyard[explain]'")
+    try:
+        return shap.TreeExplainer(model)
+    except Exception as exc:  # shap raises several types for "not a model I understand"
+        raise InvalidInput(
+            f"TreeExplainer does not support {type(model).__name__} ({_first_line(exc)})"
+        ) from exc
+
+
 def shap_importance(model: Any, X: Any, notes: list[str]) -> dict[str, float] | None:
     """Mean |SHAP value| per feature from ``shap.TreeExplainer`` on at most 500 sampled rows, or None.
 
@@ -140,16 +170,13 @@ def shap_importance(model: Any, X: Any, notes: list[str]) -> dict[str, float] | 
         >>> values["a"] > 0, values["b"]
         (True, 0.0)
     """
-    shap = _import_shap()
-    if shap is None:
+    try:
+        explainer = tree_explainer(model)
+    except MissingExtra:
         notes.append("SHAP skipped: shap is not installed (pip install 'shipyard[explain]').")
         return None
-    try:
-        explainer = shap.TreeExplainer(model)
-    except Exception as exc:  # shap raises several types for "not a model I understand"
-        notes.append(
-            f"SHAP skipped: TreeExplainer does not support {type(model).__name__} ({_first_line(exc)})."
-        )
+    except InvalidInput as exc:
+        notes.append(f"SHAP skipped: {exc.message}.")
         return None
     sample = X.iloc[sample_rows(len(X), SHAP_ROWS)]
     try:
