@@ -182,13 +182,15 @@ if TYPE_CHECKING:
     from shipyard.serving.predlog import read_prediction_log
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shipyard' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
+if not TYPE_CHECKING:  # hidden from type checkers, so `sy.typo` is an error for them, not Any
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'shipyard' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later look-ups skip __getattr__
+        return value
 
 
 def __dir__() -> list[str]:

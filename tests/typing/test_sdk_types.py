@@ -1,8 +1,10 @@
+# mypy: warn-unused-ignores
 """The SDK's static types are the types users receive.
 
 mypy checks this file in ``make lint`` (``assert_type`` fails type-checking when a call is ``Any`` or
 drifts from its declared type, e.g. when a lazy export loses its ``TYPE_CHECKING`` mirror); pytest runs
 it, so every ``assert_type`` is paired with an ``isinstance`` check of the value really returned.
+Unused ``type: ignore`` comments are errors here: each one marks a call mypy must reject.
 """
 
 from __future__ import annotations
@@ -95,3 +97,8 @@ def test_errors_users_catch_are_exported_and_typed(sdk: sy.Client) -> None:
     assert_type(caught.value, sy.NotFound)
     with pytest.raises(sy.InvalidInput):
         sy.get_run(42)  # type: ignore[arg-type]  # the point: a clear error, not a SQL one
+
+
+def test_a_misspelt_export_is_an_error_for_mypy_and_at_runtime() -> None:
+    with pytest.raises(AttributeError, match="regster_model"):
+        sy.regster_model  # type: ignore[attr-defined]  # noqa: B018

@@ -282,3 +282,14 @@ def test_eager_public_names_such_as_validation_failed_import_no_heavy_library() 
         [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_public_functions_and_classes_are_defined_under_their_exported_name() -> None:
+    """``grep "def promote_model"`` finds what ``sy.promote_model`` runs: no export under another name."""
+    renamed = [
+        name
+        for name in PUBLIC_API
+        if inspect.isroutine(obj := getattr(shipyard, name)) or inspect.isclass(obj)
+        if obj.__name__ != name
+    ]
+    assert renamed == []
