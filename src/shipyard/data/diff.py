@@ -1,9 +1,11 @@
 """Compare two dataset profiles (or a profile and new raw data): schema, row counts and drift per column.
 
 Numeric and datetime columns are compared with the population stability index (PSI) over the reference
-profile's bins, a KS statistic approximated from the binned CDFs and the mean shift in reference standard
-deviations; categorical columns with PSI over the reference's top categories plus "other". Verdicts follow
-the usual PSI thresholds (see ``docs/data-profiles.md``).
+profile's bins, the two-sample Kolmogorov-Smirnov statistic and the mean shift in reference standard
+deviations; categorical columns with PSI over the reference's top categories plus "other" (no KS: it needs
+an order). The KS statistic is exact (scipy's ``ks_2samp`` statistic) when the raw data of both sides is
+given, and otherwise ``binned``: the largest gap between the binned CDFs, a lower bound of the exact value;
+``ColumnDiff.ks_method`` says which. Verdicts follow the usual PSI thresholds (see ``docs/data-profiles.md``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import polars as pl
 from pydantic import BaseModel, Field
 
 from shipyard.data.profiles import ColumnProfile, Profile, bin_counts, profile, to_polars
@@ -25,6 +28,7 @@ __all__ = [
     "SchemaChange",
     "diff_data",
     "diff_profiles",
+    "ks_statistic",
     "psi",
     "rebin",
 ]
@@ -44,8 +48,16 @@ class SchemaChange(BaseModel):
     dtype_b: str | None = None
 
 
+KsMethod = Literal["exact", "binned"]
+
+
 class ColumnDiff(BaseModel):
-    """How one column changed. Statistics are ``None`` when they cannot be computed."""
+    """How one column changed. Statistics are ``None`` when they cannot be computed.
+
+    ``ks`` is the two-sample Kolmogorov-Smirnov statistic of numeric and datetime columns (``None`` for
+    categoricals); ``ks_method`` is ``"exact"`` when it was computed from both sides' raw values (equal to
+    ``scipy.stats.ks_2samp(a, b).statistic``) and ``"binned"`` when it comes from binned CDFs (a lower bound).
+    """
 
     column: str
     kind: str
@@ -53,6 +65,7 @@ class ColumnDiff(BaseModel):
     summary: str
     psi: float | None = None
     ks: float | None = None
+    ks_method: KsMethod | None = None
     mean_shift_std: float | None = None
     null_rate_a: float | None = None
     null_rate_b: float | None = None
@@ -115,9 +128,41 @@ def _shares(counts: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
     return values / total if total > 0 else np.zeros_like(values)
 
 
-def _ks(expected: list[float], actual: list[float]) -> float:
+def _binned_ks(expected: list[float], actual: list[float]) -> float:
     """Largest gap between the two binned CDFs: a lower bound of the KS statistic on the raw data."""
     return float(np.max(np.abs(np.cumsum(_shares(expected)) - np.cumsum(_shares(actual)))))
+
+
+def ks_statistic(a: Any, b: Any) -> float:
+    """The exact two-sample Kolmogorov-Smirnov statistic: the largest gap between the two empirical CDFs.
+
+    Equal to ``scipy.stats.ks_2samp(a, b).statistic`` (computed with numpy, so scipy is not needed). NaN
+    values are ignored; both samples must keep at least one value.
+
+    Example:
+        >>> ks_statistic([1.0, 2.0, 3.0, 4.0], [3.0, 4.0, 5.0, 6.0])
+        0.5
+    """
+    x, y = _sorted_finite(a), _sorted_finite(b)
+    if len(x) == 0 or len(y) == 0:
+        raise ValueError("ks_statistic needs at least one non-NaN value on each side")
+    points = np.concatenate([x, y])
+    cdf_x = np.searchsorted(x, points, side="right") / len(x)
+    cdf_y = np.searchsorted(y, points, side="right") / len(y)
+    return float(np.max(np.abs(cdf_x - cdf_y)))
+
+
+def _sorted_finite(values: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
+    array = np.asarray(values, dtype=np.float64)
+    return np.sort(array[~np.isnan(array)])
+
+
+def _raw_numbers(frame: pl.DataFrame, name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """A numeric or datetime column's non-null values as floats (datetimes as epoch microseconds)."""
+    column = frame.get_column(name).drop_nulls()
+    if column.dtype.is_temporal():
+        column = column.dt.epoch("us")
+    return column.cast(pl.Float64).to_numpy()
 
 
 def _verdict(value: float) -> str:
@@ -187,8 +232,11 @@ def _null_words(rate_a: float, rate_b: float) -> str | None:
     return f"{size}% {'more' if change > 0 else 'fewer'} nulls"
 
 
-def _compare(ref: ColumnProfile, new: ColumnProfile, shared: list[float] | None) -> ColumnDiff:
-    """Compare one column present in both profiles, given the new counts over the reference bins."""
+def _compare(
+    ref: ColumnProfile, new: ColumnProfile, shared: list[float] | None, exact_ks: float | None
+) -> ColumnDiff:
+    """Compare one column present in both profiles, given the new counts over the reference bins and the
+    exact KS statistic when both sides' raw values were at hand."""
     base = _reference_counts(ref)
     diff = ColumnDiff(
         column=ref.name, kind=ref.kind, verdict="not compared", summary="",
@@ -196,10 +244,14 @@ def _compare(ref: ColumnProfile, new: ColumnProfile, shared: list[float] | None)
     )  # fmt: skip
     details: list[str] = []
     if base is not None and shared is not None and sum(base) > 0 and sum(shared) > 0:
-        diff.psi, diff.ks = psi(base, shared), _ks(base, shared)
+        diff.psi = psi(base, shared)
         diff.verdict = _verdict(diff.psi)
         head = f"{ref.name}: {diff.verdict} (PSI {diff.psi:.2f}"
-        head += f", KS {diff.ks:.2f})" if ref.histogram is not None else ")"
+        if ref.histogram is not None:
+            diff.ks_method = "exact" if exact_ks is not None else "binned"
+            diff.ks = exact_ks if exact_ks is not None else _binned_ks(base, shared)
+            head += f", KS {diff.ks:.2f}" + (" binned" if exact_ks is None else "")
+        head += ")"
     else:
         head = f"{ref.name}: not compared (no values to compare)"
     if ref.std and new.mean is not None and ref.mean is not None and ref.histogram is not None:
@@ -237,7 +289,13 @@ def _schema_changes(a: Profile, b: Profile) -> list[SchemaChange]:
     return changes
 
 
-def _build(a: Profile, b: Profile, shared: dict[str, list[float] | None], exact: bool) -> DatasetDiff:
+def _build(
+    a: Profile,
+    b: Profile,
+    shared: dict[str, list[float] | None],
+    exact: bool,
+    exact_ks: dict[str, float] | None = None,
+) -> DatasetDiff:
     columns: dict[str, ColumnDiff] = {}
     for name, ref in a.columns.items():
         new = b.columns.get(name)
@@ -248,7 +306,7 @@ def _build(a: Profile, b: Profile, shared: dict[str, list[float] | None], exact:
             summary = f"{name}: retyped {ref.dtype} -> {new.dtype}, not compared"
             columns[name] = ColumnDiff(column=name, kind=ref.kind, verdict="retyped", summary=summary)
         else:
-            columns[name] = _compare(ref, new, shared.get(name))
+            columns[name] = _compare(ref, new, shared.get(name), (exact_ks or {}).get(name))
     for name, new in b.columns.items():
         if name not in a.columns:
             columns[name] = ColumnDiff(column=name, kind=new.kind, verdict="added",
@@ -263,6 +321,7 @@ def diff_profiles(a: Profile, b: Profile) -> DatasetDiff:
 
     ``b`` was binned over its own edges, so its histogram is re-binned onto ``a``'s edges by interpolating
     its CDF (:func:`rebin`); use :func:`diff_data` when the raw new data is at hand for exact bin counts.
+    Without raw data the KS statistic is ``binned`` (a lower bound).
 
     Example:
         >>> import polars as pl
@@ -277,15 +336,25 @@ def diff_profiles(a: Profile, b: Profile) -> DatasetDiff:
     return _build(a, b, shared, exact=False)
 
 
-def diff_data(reference: Profile, new_data: Any) -> DatasetDiff:
+def diff_data(reference: Profile, new_data: Any, *, reference_data: Any = None) -> DatasetDiff:
     """Compare new raw data (pandas, polars or pyarrow) with a reference profile, binning it exactly.
+
+    PSI uses exact counts of the new data in the reference bins. The KS statistic of numeric and datetime
+    columns is exact (scipy's ``ks_2samp`` statistic) when ``reference_data``, the raw data the reference
+    profile was made from, is given too; otherwise it is binned (``ks_method="binned"``, a lower bound).
+
+    Args:
+        reference: The reference profile (``a``).
+        new_data: The new raw data (``b``).
+        reference_data: The reference's raw data, for the exact KS statistic.
 
     Example:
         >>> import polars as pl
         >>> from shipyard.data.profiles import profile
-        >>> ref = profile(pl.DataFrame({"x": [1.0, 2.0, 3.0]}))
-        >>> diff_data(ref, pl.DataFrame({"x": [1.0, 2.0, 3.0]})).columns["x"].psi
-        0.0
+        >>> old, new = pl.DataFrame({"x": [1.0, 2.0, 3.0]}), pl.DataFrame({"x": [2.0, 3.0, 4.0]})
+        >>> column = diff_data(profile(old), new, reference_data=old).columns["x"]
+        >>> round(column.ks, 4), column.ks_method
+        (0.3333, 'exact')
     """
     frame = to_polars(new_data)
     new = profile(frame, bins=reference.bins)
@@ -293,4 +362,20 @@ def diff_data(reference: Profile, new_data: Any) -> DatasetDiff:
     for name, ref in reference.columns.items():
         if name in new.columns and new.columns[name].kind == ref.kind and _reference_counts(ref) is not None:
             shared[name] = [float(c) for c in bin_counts(ref, frame[name])]
-    return _build(reference, new, shared, exact=True)
+    exact_ks = None if reference_data is None else _exact_ks(reference, to_polars(reference_data), new, frame)
+    return _build(reference, new, shared, exact=True, exact_ks=exact_ks)
+
+
+def _exact_ks(
+    reference: Profile, ref_frame: pl.DataFrame, new: Profile, frame: pl.DataFrame
+) -> dict[str, float]:
+    """Exact KS per numeric/datetime column of the same kind on both sides with values on both sides."""
+    out: dict[str, float] = {}
+    for name, ref in reference.columns.items():
+        other = new.columns.get(name)
+        if ref.histogram is None or other is None or other.kind != ref.kind or name not in ref_frame.columns:
+            continue
+        a, b = _raw_numbers(ref_frame, name), _raw_numbers(frame, name)
+        if len(a) and len(b):
+            out[name] = ks_statistic(a, b)
+    return out

@@ -292,8 +292,9 @@ def diff_datasets(
 ) -> DatasetDiff:
     """What changed from version ``a`` to version ``b``: schema, rows, per-column distribution shift.
 
-    ``b``'s data is binned into ``a``'s stored reference edges (exact PSI and KS), with a verdict in
-    plain words per column.
+    ``b``'s data is binned into ``a``'s stored reference edges (exact PSI), the KS statistic of numeric and
+    datetime columns is computed exactly from both versions' data (scipy's ``ks_2samp`` statistic), and each
+    column gets a verdict in plain words.
 
     Example:
         >>> print(sy.diff_datasets("flights@v1", "flights@v2"))  # doctest: +SKIP
@@ -302,7 +303,9 @@ def diff_datasets(
 
     client = client or get_client()
     return diff_data(
-        load_profile(a, client=client), load_dataset(_resolve(b, client), output="polars", client=client)
+        load_profile(a, client=client),
+        load_dataset(_resolve(b, client), output="polars", client=client),
+        reference_data=load_dataset(_resolve(a, client), output="polars", client=client),
     )
 
 
