@@ -3,15 +3,18 @@
 Three entry points, all accepting pandas, polars or pyarrow tables:
 
 * :func:`scan_pii` samples rows and reports columns that look like personal data (emails, phone
-  numbers, Luhn-valid payment cards, IP addresses, mod-97-valid IBANs, and names, addresses, dates
-  of birth and national ids recognised by column name). Examples in the report are always masked.
+  numbers valid in their numbering plan, Luhn-valid payment cards, IP addresses, mod-97-valid IBANs,
+  person names by value and by column name, and addresses, dates of birth and national ids recognised
+  by column name). Value evidence outweighs a column-name hint. Examples in the report are always
+  masked.
 * :func:`anonymize` applies per-column rules (``hash``, ``mask``, ``drop``, ``generalize``,
   ``null``) and returns the same table type it was given.
 * :func:`find_raw_pii` tells which of the given PII columns still hold values that are not in an
   anonymized form (salted hash, mask, band or month), so callers can refuse to log them.
 
-Pattern matching runs as vectorized polars regexes on a sample; the checksum checks (Luhn, mod-97)
-and IP parsing run only on the small subset of values the regex already matched.
+Pattern matching runs as vectorized polars regexes on a sample; the checks (Luhn, mod-97, IP parsing,
+``phonenumbers`` validation, the name lists of :mod:`shipyard.data.pii_names`) run once per distinct
+value that the regex already matched.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import polars as pl
 from blake3 import blake3
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shipyard.data.pii_names import NAME_SHAPE_RE, is_person_name
 from shipyard.errors import InvalidInput
 
 __all__ = [
@@ -56,6 +60,18 @@ VALID_RULES: tuple[str, ...] = ("drop", "generalize", "hash", "mask", "null")
 
 #: Weight of a column-name hint; combined with the value match share as ``1 - (1-share)(1-hint)``.
 HINT_WEIGHT = 0.6
+#: Below this share of matching values, values that can be checked (emails, phones, cards, IPs, IBANs)
+#: contradict a column-name hint, and the hint is ignored.
+CONTRADICTS_BELOW = 0.5
+#: A bare ``name``/``first``/``last`` column hints at person names only when at least this share of its
+#: values are known names (and most values are name-shaped): such columns also hold products and places.
+WEAK_NAME_HINT_SHARE = 0.25
+#: Regions tried, in order, for national phone numbers that start with a trunk ``0`` (no ``+``
+#: country code). NANP-shaped numbers (``(415) 555-2671``, ``1-415-…``) are tried as ``US`` only.
+PHONE_REGIONS: tuple[str, ...] = (
+    "GB", "DE", "FR", "IT", "NL", "BE", "CH", "AT", "IE", "SE", "DK", "NO", "FI", "PL", "PT", "AU",
+    "NZ", "IN", "BR",
+)  # fmt: skip
 _MAX_EXAMPLES = 3
 _HASH_CONTEXT = "shipyard.data.pii anonymize hash v1"
 
@@ -70,12 +86,16 @@ _EMAIL_RE = (
     r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}$"
 )
-# E.164 (optionally spaced/dashed), or national formats that carry separators or parentheses:
-# "(555) 123-4567", "555-123-4567", "020 7946 0958". Bare digit runs are not phones: they are ids.
-_PHONE_RE = (
-    r"^(?:\+[1-9][0-9 ().-]{5,20}[0-9]"
-    r"|(?:\([0-9]{2,5}\)[ .-]?|[0-9]{2,5}[ .-])[0-9]{3,4}[ .-]?[0-9]{4})$"
-)
+# Candidates: digits grouped by spaces, dots, dashes, slashes or parentheses, an optional "+" or "00"
+# international prefix and an optional extension. phonenumbers then decides (see _is_phone).
+_PHONE_RE = r"^\+?\(?[0-9][0-9 ().\/-]{5,22}[0-9](?:[ ]*(?i:x|ext\.?|extension|#)[ ]*[0-9]{1,6})?$"
+_EXTENSION = re.compile(r"[ ]*(?:x|ext\.?|extension|#)[ ]*[0-9]{1,6}$", re.IGNORECASE)
+# National numbers without a country code must look like one: a trunk "0" (most of Europe, the UK,
+# India, Australia) or the NANP 3-3-4 layout with an optional leading 1 ("1-415-555-2671").
+_TRUNK = re.compile(r"^\(?0[0-9]")
+_NANP = re.compile(r"^(?:1[ .-]?)?\(?[2-9][0-9]{2}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}$")
+_DATE_OR_IP = re.compile(r"^(?:[0-9]{4}([-/.])[0-9]{1,2}\1[0-9]{1,2}|[0-9]{1,2}([-/.])[0-9]{1,2}\2[0-9]{2,4}"
+                         r"|[0-9]{1,3}(?:\.[0-9]{1,3}){3})$")  # fmt: skip
 _CARD_RE = r"^[0-9](?:[0-9]|[ -][0-9]){12,22}$"
 _IP_RE = r"^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$"
 _IBAN_RE = r"^[A-Za-z]{2}[0-9]{2}(?:[ ]?[A-Za-z0-9]){11,30}$"
@@ -86,7 +106,41 @@ def _digits(value: str) -> str:
 
 
 def _is_phone(value: str) -> bool:
-    return 7 <= len(_digits(value)) <= 15
+    """Whether ``value`` is a phone number that is valid in its numbering plan (per ``phonenumbers``).
+
+    International numbers (``+`` or ``00``) are checked in their own plan; national ones must start with
+    a trunk ``0`` (tried in the :data:`PHONE_REGIONS`) or have the NANP layout (tried as ``US``). Bare
+    digit runs are ids, and dates and IPv4 addresses are never phones.
+
+    Example:
+        >>> [_is_phone(v) for v in ("030 12345678", "1-415-555-2671 x12", "(555) 123-4567", "4155552671")]
+        [True, True, False, False]
+    """
+    import phonenumbers
+
+    main = _EXTENSION.sub("", value)
+    digits = _digits(main)
+    if not 7 <= len(digits) <= 15 or digits == main or _DATE_OR_IP.match(main):
+        return False
+    if main.startswith("00"):
+        value, main = "+" + value[2:], "+" + main[2:]
+    regions: tuple[str | None, ...]
+    if main.startswith("+"):
+        regions = (None,)
+    elif _TRUNK.match(main):
+        regions = PHONE_REGIONS
+    elif _NANP.match(main):
+        regions = ("US",)
+    else:
+        return False
+    for region in regions:
+        try:
+            number = phonenumbers.parse(value, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return True
+    return False
 
 
 def _luhn_valid(value: str) -> bool:
@@ -175,14 +229,19 @@ class _Detector:
     pattern: str
     check: Callable[[str], bool]
     mask: Callable[[str], str]
+    #: What a matching value does, for the finding's reason ("pass the Luhn check").
+    evidence: str
+    #: Whether too few matching values contradict a column-name hint. Not for names: no list is complete.
+    refutes: bool = True
 
 
 _DETECTORS: tuple[_Detector, ...] = (
-    _Detector("email", _EMAIL_RE, lambda v: True, _mask_email),
-    _Detector("phone", _PHONE_RE, _is_phone, _mask_keep_last_digits),
-    _Detector("payment_card", _CARD_RE, _luhn_valid, _mask_card),
-    _Detector("ip_address", _IP_RE, _ip_valid, _mask_ip),
-    _Detector("iban", _IBAN_RE, _iban_valid, _mask_iban),
+    _Detector("email", _EMAIL_RE, lambda v: True, _mask_email, "are email addresses"),
+    _Detector("phone", _PHONE_RE, _is_phone, _mask_keep_last_digits, "are valid phone numbers"),
+    _Detector("payment_card", _CARD_RE, _luhn_valid, _mask_card, "are card numbers passing the Luhn check"),
+    _Detector("ip_address", _IP_RE, _ip_valid, _mask_ip, "are IP addresses"),
+    _Detector("iban", _IBAN_RE, _iban_valid, _mask_iban, "are IBANs passing the mod-97 check"),
+    _Detector("name", NAME_SHAPE_RE, is_person_name, _mask_generic, "are person names", refutes=False),
 )
 
 # --------------------------------------------------------------------------------------------------
@@ -201,9 +260,10 @@ _HINT_TOKENS: dict[PiiKind, frozenset[str]] = {
     "national_id": frozenset({"ssn", "passport", "nino", "nationalid", "taxid", "socialsecurity"}),
 }
 _NAME_QUALIFIERS = frozenset({"first", "last", "given", "family", "full", "middle", "maiden", "sur"})
+_WEAK_NAME_WORDS = _NAME_QUALIFIERS | {"name", "names", "person", "people"}
 _ID_BIGRAMS = frozenset({"nationalid", "taxid", "socialsecurity", "driverlicense", "driverslicense"})
 _NOT_POSTAL = frozenset({"ip", "ipv4", "ipv6", "email", "mail", "mac", "wallet", "url", "web"})
-_HINT_ONLY: tuple[PiiKind, ...] = ("name", "address", "date_of_birth", "national_id")
+_HINT_ONLY: tuple[PiiKind, ...] = ("address", "date_of_birth", "national_id")
 
 
 def _name_tokens(column: str) -> list[str]:
@@ -245,11 +305,12 @@ class PiiFinding:
         kind: What the column seems to hold.
         confidence: In [0, 1]: ``1 - (1 - share) * (1 - hint)`` where ``share`` is the share of
             non-null sampled values that match and ``hint`` is ``HINT_WEIGHT`` if the name suggests
-            this kind (else 0).
+            this kind and the values do not contradict it (else 0).
         match_share: Share of non-null sampled values that matched the value detector (0 for
             kinds recognised by name only).
-        name_hint: Whether the column name suggests this kind.
+        name_hint: Whether the column name suggests this kind (even when the values overrule it).
         examples: Up to three matching values, masked; never raw.
+        reason: Why, in words: how many sampled values matched and whether the name hint counted.
     """
 
     column: str
@@ -258,6 +319,7 @@ class PiiFinding:
     match_share: float
     name_hint: bool
     examples: tuple[str, ...] = ()
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -352,18 +414,50 @@ def _combine(share: float, hinted: bool) -> float:
     return round(1.0 - (1.0 - share) * (1.0 - hint), 4)
 
 
+def _matches(det: _Detector, values: pl.Series) -> tuple[pl.Series, int]:
+    """The values that pass ``det`` (checked once per distinct value) and how many were candidates."""
+    candidates = values.filter(values.str.contains(det.pattern))
+    passing = [v for v in candidates.unique(maintain_order=True).to_list() if det.check(v)]
+    return candidates.filter(candidates.is_in(passing)), candidates.len()
+
+
+def _hint_counts(det: _Detector, hints: set[PiiKind], share: float, shaped: float, weak_name: bool) -> bool:
+    """Whether the column-name hint counts, given what the values say."""
+    if det.kind in hints:
+        return not (det.refutes and share < CONTRADICTS_BELOW)
+    # A bare "name"/"first"/"last" also names products and places: only name-like values confirm it.
+    return det.kind == "name" and weak_name and share >= WEAK_NAME_HINT_SHARE and shaped >= 0.8
+
+
+def _reason(det: _Detector, matched: int, total: int, hinted: bool, counted: bool) -> str:
+    said = f"{matched} of {total} sampled values {det.evidence}"
+    if counted:
+        return said + "; the column name suggests it too"
+    if hinted:
+        return f"the column name suggests {det.kind}, but only {said}: the values outweigh the name"
+    return said
+
+
 def _value_findings(column: str, values: pl.Series, hints: set[PiiKind]) -> list[PiiFinding]:
     found: list[PiiFinding] = []
     total = values.len()
+    weak_name = bool(set(_name_tokens(column)) & _WEAK_NAME_WORDS)
     for det in _DETECTORS:
-        candidates = values.filter(values.str.contains(det.pattern)) if total else values
-        matched = [v for v in candidates.to_list() if det.check(v)]
+        matched, candidates = _matches(det, values) if total else (values, 0)
         hinted = det.kind in hints
-        if not matched and not hinted:
+        if matched.len() == 0 and not hinted:
             continue
-        share = len(matched) / total if total else 0.0
-        examples = tuple(dict.fromkeys(det.mask(v) for v in matched))[:_MAX_EXAMPLES]
-        found.append(PiiFinding(column, det.kind, _combine(share, hinted), round(share, 4), hinted, examples))
+        share = matched.len() / total if total else 0.0
+        counted = _hint_counts(det, hints, share, candidates / total if total else 0.0, weak_name)
+        examples = tuple(dict.fromkeys(det.mask(v) for v in matched.head(50).to_list()))
+        if not examples and counted:  # a hinted column whose values no list knows: show their shape
+            examples = tuple(dict.fromkeys(_mask_generic(v) for v in values.head(50).to_list()))
+        found.append(
+            PiiFinding(
+                column, det.kind, _combine(share, counted), round(share, 4), hinted or counted,
+                examples[:_MAX_EXAMPLES], _reason(det, matched.len(), total, hinted or counted, counted),
+            )
+        )  # fmt: skip
     return found
 
 
@@ -371,7 +465,15 @@ def _hint_findings(column: str, series: pl.Series, hints: set[PiiKind]) -> list[
     values = _text_values(series)
     examples = tuple(dict.fromkeys(_mask_generic(v) for v in values.head(50).to_list()))
     return [
-        PiiFinding(column, kind, _combine(0.0, True), 0.0, True, examples[:_MAX_EXAMPLES])
+        PiiFinding(
+            column,
+            kind,
+            _combine(0.0, True),
+            0.0,
+            True,
+            examples[:_MAX_EXAMPLES],
+            f"recognised by the column name only ({kind.replace('_', ' ')})",
+        )  # fmt: skip
         for kind in _HINT_ONLY
         if kind in hints
     ]
