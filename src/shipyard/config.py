@@ -77,8 +77,8 @@ SETTINGS: tuple[Setting, ...] = (
         "unpickle_allowlist",
         str,
         "",
-        "Extra top-level modules (comma-separated) a model's pickled artifacts may reference, "
-        "on top of the built-in list (numpy, scipy, sklearn, xgboost, lightgbm, pandas, ...).",
+        "Extra names (comma-separated) a model's pickles and skops files may import: exact "
+        "module.qualname, a module (its own classes and functions) or pkg.* (and submodules).",
     ),
     Setting(
         "roles_file",
