@@ -255,3 +255,69 @@ def test_a_pickled_model_loads_through_the_restricted_unpickler(tmp_path: Path) 
     restored = safe_loads(pickle.dumps(model))
     assert isinstance(restored, DecisionTreeClassifier)
     assert restored.predict([[1.0]]).tolist() == [1]
+
+
+def _zoo() -> dict[str, object]:
+    import scipy.sparse as sp
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import GradientBoostingRegressor, IsolationForest
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.gaussian_process import GaussianProcessClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.preprocessing import FunctionTransformer, TargetEncoder
+    from sklearn.svm import SVC
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    y = (X[:, 0] > 0).astype(int)
+    cats = pd.DataFrame({"c": rng.choice(["a", "b"], 80)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {
+            "GradientBoostingRegressor": GradientBoostingRegressor(n_estimators=3).fit(X, X[:, 0]),
+            "IsolationForest": IsolationForest(n_estimators=3, random_state=0).fit(X),
+            "KNN kd_tree": KNeighborsClassifier(algorithm="kd_tree").fit(X, y),
+            "KNN ball_tree": KNeighborsClassifier(algorithm="ball_tree").fit(X, y),
+            "SVC": SVC(probability=True).fit(X, y),
+            "MLP (sgd, RandomState)": MLPClassifier(
+                max_iter=3, solver="sgd", random_state=np.random.RandomState(0)
+            ).fit(X, y),
+            "KMeans": KMeans(2, n_init=1).fit(X),
+            "GridSearchCV roc_auc": GridSearchCV(
+                LogisticRegression(), {"C": [1, 2]}, cv=2, scoring="roc_auc"
+            ).fit(X, y),
+            "CalibratedClassifierCV": CalibratedClassifierCV(LogisticRegression(), cv=2).fit(X, y),
+            "GaussianProcessClassifier": GaussianProcessClassifier().fit(X[:20], y[:20]),
+            "TfidfVectorizer": TfidfVectorizer().fit(["alpha beta", "beta gamma"]),
+            "FunctionTransformer(log1p)": FunctionTransformer(np.log1p).fit(np.abs(X)),
+            "TargetEncoder": TargetEncoder().fit(cats, y),
+            "DataFrame": pd.DataFrame(
+                {
+                    "s": ["x", "y"],
+                    "cat": pd.Categorical(["a", "b"]),
+                    "n": pd.array([1, None], dtype="Int64"),
+                    "t": pd.to_datetime(["2024-01-01", "2024-06-01"]).tz_localize("UTC"),
+                }
+            ),
+            "sparse": sp.csr_matrix(np.eye(3)),
+            "Generator": np.random.default_rng(1),
+        }
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+@pytest.mark.parametrize("name", list(_zoo()))
+def test_pickles_of_real_estimators_and_data_pass_the_rule(name: str, protocol: int) -> None:
+    obj = _zoo()[name]
+    data = pickle.dumps(obj, protocol=protocol)
+    assert scan_pickle(data) == []
+    restored = safe_loads(data)
+    assert type(restored) is type(obj)
+    if callable(getattr(obj, "predict", None)):
+        X = np.random.default_rng(2).normal(size=(5, 3))
+        assert np.array_equal(restored.predict(X), obj.predict(X))  # type: ignore[attr-defined]
+    elif isinstance(obj, pd.DataFrame):
+        pd.testing.assert_frame_equal(restored, obj)
