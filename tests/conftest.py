@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pg_helpers import pg_database
 from shipyard import Client
 from shipyard.config import load_settings
 
-PG_ADMIN_URL = os.environ.get("SHIPYARD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(autouse=True)
@@ -47,23 +47,8 @@ def client(tmp_path: Path, sqlite_uri: str) -> Iterator[Client]:
 @pytest.fixture
 def pg_uri() -> Iterator[str]:
     """A fresh PostgreSQL database on 127.0.0.1, dropped after the test."""
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    pytest.importorskip("psycopg")
-    name = f"shipyard_test_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sqlalchemy.exc.OperationalError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with pg_database() as uri:
+        yield uri
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -72,3 +57,34 @@ def store_uri(request: pytest.FixtureRequest, sqlite_uri: str) -> str:
     if request.param == "sqlite":
         return sqlite_uri
     return str(request.getfixturevalue("pg_uri"))
+
+
+# -- markers and CI strictness ---------------------------------------------------------------------
+_LIVE_FIXTURES = {"pg_uri", "make_server", "shared_server"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Everything that needs PostgreSQL or a live server process carries the ``integration`` marker,
+    wherever it lives, so ``-m "not integration"`` is the hermetic tier."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if (
+            "integration" in item.path.parts
+            or fixtures & _LIVE_FIXTURES
+            or params.get("store_uri") == "postgresql"
+        ):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under CI a test skipped for a missing optional library fails: the dev install includes every
+    extra the tests use, so a skip there would hide a broken install."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") and report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2])
+        if "could not import" in reason or "No module named" in reason:
+            report.outcome = "failed"
+            report.longrepr = f"{reason} (under CI every extra of .[dev] must be installed)"

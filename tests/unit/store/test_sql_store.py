@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import math
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -15,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from pg_helpers import pg_database
 from shipyard.entities import Artifact, LogBatch, RunCreate, RunStatus
 from shipyard.errors import (
     AlreadyExists,
@@ -33,34 +32,11 @@ T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in epoch ms
 DIGEST_A = "a" * 64
 DIGEST_B = "b" * 64
 DIGEST_C = "c" * 64
-PG_ADMIN_URL = os.environ.get("SHIPYARD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-@contextlib.contextmanager
-def _pg_database() -> Iterator[str]:
-    """A PostgreSQL database of our own, dropped afterwards (as conftest's ``pg_uri``, but scoped
-    by the caller)."""
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"shipyard_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture(scope="module")
 def _pg_module_db() -> Iterator[tuple[str, sa.Engine]]:
-    with _pg_database() as uri:
+    with pg_database() as uri:
         SqlStore(uri).close()  # migrate once
         engine = sa.create_engine(uri)
         yield uri, engine
@@ -449,7 +425,14 @@ def test_logging_to_a_deleted_run_raises_invalid_state_with_the_restore_command(
 
 
 def test_an_empty_batch_is_a_no_op_even_for_an_unknown_run(store: SqlStore) -> None:
+    run_id = new_run(store)
+    before = store.get_run(run_id)
     store.log_batch("nope", LogBatch())
+    store.log_batch(run_id, LogBatch())
+    after = store.get_run(run_id)
+    assert (after.metrics, after.params, after.tags) == (before.metrics, before.params, before.tags)
+    with pytest.raises(RunNotFound):
+        store.get_run("nope")  # the empty batch created nothing
 
 
 @pytest.mark.parametrize("key", ["", "k" * 256])
@@ -681,7 +664,7 @@ def searchable(
         yield s, populate(s)
         s.close()
         return
-    with _pg_database() as uri:
+    with pg_database() as uri:
         s = SqlStore(uri)
         try:
             yield s, populate(s)
