@@ -1,5 +1,26 @@
-"""One router per capability: experiments, runs, artifacts, blobs, admin (health, info, gc)."""
+"""One router per capability: experiments, runs, artifacts, blobs, datasets (and contracts), audit,
+models (registry and governance), deployments, and admin (health, info, maintenance)."""
 
-from shipyard.server.routers import admin, artifacts, blobs, experiments, runs
+from shipyard.server.routers import (
+    admin,
+    artifacts,
+    audit,
+    blobs,
+    datasets,
+    deployments,
+    experiments,
+    models,
+    runs,
+)
 
-__all__ = ["admin", "artifacts", "blobs", "experiments", "runs"]
+__all__ = [
+    "admin",
+    "artifacts",
+    "audit",
+    "blobs",
+    "datasets",
+    "deployments",
+    "experiments",
+    "models",
+    "runs",
+]
