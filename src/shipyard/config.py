@@ -68,6 +68,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("system_metrics_interval", float, 5.0, "Seconds between system-metric samples."),
     Setting("http_timeout", float, 10.0, "Seconds before a request to a Shipyard server times out."),
     Setting(
+        "run_heartbeat_timeout",
+        float,
+        300.0,
+        "Seconds without a heartbeat (sent every timeout/5 s by a live run's process) after which a "
+        "running run is marked killed; 0 never marks runs. For a server, its own value applies.",
+    ),
+    Setting(
         "max_request_bytes",
         int,
         DEFAULT_MAX_REQUEST_BYTES,
@@ -154,6 +161,7 @@ class Settings:
     system_metrics: bool = _DEFAULTS["system_metrics"]
     system_metrics_interval: float = _DEFAULTS["system_metrics_interval"]
     http_timeout: float = _DEFAULTS["http_timeout"]
+    run_heartbeat_timeout: float = _DEFAULTS["run_heartbeat_timeout"]
     max_request_bytes: int = _DEFAULTS["max_request_bytes"]
     unpickle_allowlist: str = _DEFAULTS["unpickle_allowlist"]
     roles_file: str = _DEFAULTS["roles_file"]

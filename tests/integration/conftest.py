@@ -14,10 +14,15 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     """Start live servers for one test (stopped at its end): ``make_server(workers=2, tracking_uri=...)``."""
     servers: list[LiveServer] = []
 
-    def make(tracking_uri: str | None = None, workers: int = 1, start: bool = True) -> LiveServer:
+    def make(
+        tracking_uri: str | None = None,
+        workers: int = 1,
+        start: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> LiveServer:
         root = tmp_path / f"server{len(servers)}"
         root.mkdir()
-        server = LiveServer(root, tracking_uri, workers)
+        server = LiveServer(root, tracking_uri, workers, env)
         servers.append(server)
         return server.start() if start else server
 

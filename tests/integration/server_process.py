@@ -41,8 +41,11 @@ def child_env(home: Path) -> dict[str, str]:
 class LiveServer:
     """``shipyard.server.serve`` in a subprocess; start, kill (-9) and restart it on the same port."""
 
-    def __init__(self, root: Path, tracking_uri: str | None = None, workers: int = 1) -> None:
+    def __init__(
+        self, root: Path, tracking_uri: str | None = None, workers: int = 1, env: dict[str, str] | None = None
+    ) -> None:
         self.root = root
+        self.env = dict(env or {})  # extra SHIPYARD_* settings of the server
         self.port = free_port()
         self.workers = workers
         self.tracking_uri = tracking_uri or f"sqlite:///{root / 'server.db'}"
@@ -59,7 +62,7 @@ class LiveServer:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", _SERVE, *args],
-                env=child_env(self.root / "server-home"),
+                env={**child_env(self.root / "server-home"), **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: workers are stopped with it

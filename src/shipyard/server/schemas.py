@@ -56,6 +56,7 @@ __all__ = [
     "PurgeOut",
     "RunCreateIn",
     "RunIdsIn",
+    "RunIdsOut",
     "RunOut",
     "RunPageOut",
     "RunUpdateIn",
@@ -203,6 +204,10 @@ class RunIdsIn(_In):
 
 class CountOut(BaseModel):
     count: int
+
+
+class RunIdsOut(BaseModel):
+    run_ids: list[str]
 
 
 # -- artifacts and blobs -----------------------------------------------------------------------

@@ -9,6 +9,11 @@ that write (backpressure): memory stays bounded. ``flush()`` writes everything
 logged before it and returns when it is durable. If the process is killed, at
 most what was logged since the last flush is lost; the store is transactional,
 so it is never corrupted.
+
+The same thread sends each open run's heartbeat (``Store.heartbeat``, one call
+per store for all its runs) every ``heartbeat_interval`` seconds, the first one
+at once: a run whose heartbeats stop (its process was killed) is marked
+``killed`` by the store once ``run_heartbeat_timeout`` has passed.
 """
 
 from __future__ import annotations
@@ -41,12 +46,16 @@ class FlushService:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._due: dict[RunLogger, float] = {}
+        self._beats: dict[RunLogger, float] = {}  # when each run's next heartbeat is due
         self._nudge = threading.Event()
         self._thread: threading.Thread | None = None
 
     def register(self, logger: RunLogger) -> None:
         with self._lock:
-            self._due[logger] = time.monotonic() + logger.interval
+            now = time.monotonic()
+            self._due[logger] = now + logger.interval
+            if logger.heartbeat_interval > 0:
+                self._beats[logger] = now  # the first heartbeat at once
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="shipyard-flusher", daemon=True)
                 self._thread.start()
@@ -55,6 +64,7 @@ class FlushService:
     def unregister(self, logger: RunLogger) -> None:
         with self._lock:
             self._due.pop(logger, None)
+            self._beats.pop(logger, None)
 
     def nudge(self) -> None:
         """Wake the thread now (a buffer is full)."""
@@ -64,7 +74,10 @@ class FlushService:
         with self._lock:
             if not self._due:
                 return None
-            return max(0.0, min(self._due.values()) - time.monotonic())
+            soonest = min(self._due.values())
+            if self._beats:
+                soonest = min(soonest, min(self._beats.values()))
+            return max(0.0, soonest - time.monotonic())
 
     def _loop(self) -> None:
         while True:
@@ -78,10 +91,28 @@ class FlushService:
                 with self._lock:
                     if logger in self._due:
                         self._due[logger] = time.monotonic() + logger.interval
+            self._send_heartbeats()
+
+    def _send_heartbeats(self) -> None:
+        """One ``heartbeat`` call per store for its runs whose heartbeat is due; never raises."""
+        now = time.monotonic()
+        with self._lock:
+            due = [lg for lg, at in self._beats.items() if at <= now]
+            for logger in due:
+                self._beats[logger] = now + logger.heartbeat_interval
+        groups: dict[int, tuple[Store, list[str]]] = {}
+        for logger in due:
+            groups.setdefault(id(logger.store), (logger.store, []))[1].append(logger.run_id)
+        for store, run_ids in groups.values():
+            try:
+                store.heartbeat(run_ids)
+            except Exception as exc:  # a missed heartbeat is retried next interval
+                log.debug("Shipyard could not send the heartbeat of runs %s: %s", run_ids, exc)
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
         self._due = {}
+        self._beats = {}
         self._nudge = threading.Event()
         self._thread = None
 
@@ -100,10 +131,12 @@ class RunLogger:
         flush_interval: float,
         max_buffer: int,
         service: FlushService = SERVICE,
+        heartbeat_interval: float = 0.0,
     ) -> None:
         self._store = store
         self._run_id = run_id
         self.interval = max(flush_interval, 0.01)
+        self.heartbeat_interval = heartbeat_interval  # 0: send none
         self._max = max(1, max_buffer)
         self._lock = threading.Lock()
         self._room = threading.Event()  # set while the buffer has room
@@ -121,6 +154,14 @@ class RunLogger:
         self.metric_batches = 0  # batches with metric points written so far
         self._service = service
         service.register(self)
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
 
     # -- producer side (hot path) -------------------------------------------------------------
     def add_metric(self, key: str, value: float, step: int, timestamp: int) -> None:

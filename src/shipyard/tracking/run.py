@@ -103,7 +103,13 @@ class ActiveRun:
         self.id = run.id
         self.previous = previous
         settings = client.settings
-        self._logger = RunLogger(client.store, run.id, settings.flush_interval, settings.buffer_size)
+        self._logger = RunLogger(
+            client.store,
+            run.id,
+            settings.flush_interval,
+            settings.buffer_size,
+            heartbeat_interval=settings.run_heartbeat_timeout / 5,
+        )
         self._next_step: dict[str, int] = {}
         self._params: dict[str, str] = dict(run.params)
         self._sampler: SystemSampler | None = None

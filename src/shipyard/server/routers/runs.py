@@ -12,6 +12,7 @@ from shipyard.server.schemas import (
     MetricHistoryOut,
     RunCreateIn,
     RunIdsIn,
+    RunIdsOut,
     RunOut,
     RunPageOut,
     RunUpdateIn,
@@ -45,6 +46,19 @@ def search_runs(body: SearchRunsIn, store: StoreDep) -> RunPageOut:
         columns=body.columns,
     )
     return RunPageOut(runs=[RunOut.of(r) for r in page.runs], next_page_token=page.next_page_token)
+
+
+@router.post("/heartbeat", status_code=status.HTTP_204_NO_CONTENT)
+def heartbeat(body: RunIdsIn, store: StoreDep) -> Response:
+    """The processes of these runs are alive (live runs send this every ``run_heartbeat_timeout / 5`` s)."""
+    store.heartbeat(body.run_ids)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/expire-stale")
+def expire_stale_runs(store: StoreDep) -> RunIdsOut:
+    """Mark ``killed`` the running runs whose heartbeat is older than this server's timeout."""
+    return RunIdsOut(run_ids=store.expire_stale_runs())
 
 
 @router.post("/delete")

@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 # Bump together with a new Alembic revision; a test checks they agree.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 
 metadata = MetaData()
 
@@ -76,9 +76,11 @@ runs = Table(
     Column("user", String(255), nullable=False, server_default=""),
     Column("source", Text, nullable=False, server_default=""),
     Column("deleted", Boolean, nullable=False, server_default="0"),
+    Column("heartbeat_ms", BigInteger),  # last sign of life of the run's process (0007)
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     Index("ix_runs_start", "start_time"),
     Index("ix_runs_parent", "parent_run_id"),
+    Index("ix_runs_status_heartbeat", "status", "heartbeat_ms"),
 )
 
 params = Table(

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, s
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shipyard.config import redact_uri
+from shipyard.config import Settings, redact_uri
 from shipyard.entities import (
     MAX_KEY_LENGTH,
     Artifact,
@@ -45,6 +45,7 @@ from shipyard.store.sql import schema as t
 from shipyard.store.sql.codec import decode_chunk, encode_chunk
 from shipyard.store.sql.deployments import DeploymentsMixin
 from shipyard.store.sql.engine import make_engine, sqlite_path
+from shipyard.store.sql.heartbeats import HeartbeatsMixin
 from shipyard.store.sql.migrate import current_revision, upgrade
 from shipyard.store.sql.models import ModelsMixin, iter_model_digests
 from shipyard.store.sql.search import SearchQuery, load_runs
@@ -160,7 +161,7 @@ class _Statements:
         self.insert_experiment = ins(t.experiments).on_conflict_do_nothing(index_elements=["name"])
 
 
-class SqlStore(ModelsMixin, DeploymentsMixin):
+class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin):
     """Metadata store on SQLite (default) or PostgreSQL; migrates on open.
 
     Example:
@@ -169,7 +170,9 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
         'churn'
     """
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, *, settings: Settings | None = None) -> None:
+        if settings is not None:  # else the mixin's default (300 s)
+            self.heartbeat_timeout_s = settings.run_heartbeat_timeout
         self.uri = uri
         self._where = redact_uri(uri)  # what messages show: never a password
         self._engine = make_engine(uri)
@@ -324,6 +327,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
         return row
 
     def get_run(self, run_id: str) -> Run:
+        self._expire_lazily()  # a run whose process was killed reads as killed
         with self._read() as conn:
             runs = load_runs(conn, [run_id], None)
         if not runs:
@@ -500,6 +504,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin):
         columns: Sequence[str] | None = None,
     ) -> RunPage:
         query = SearchQuery.build(experiment_ids, filter, order_by, limit, page_token, columns)
+        self._expire_lazily()  # runs whose process was killed list as killed
         with self._read() as conn:
             return query.execute(conn)
 
