@@ -68,6 +68,6 @@ def test_bad_input_is_one_clear_line(cli: Invoke, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: churn\nvariants: [{name: a, model: m, weight: -5}]\n")
     done = cli("deployments", "create", str(bad))
-    assert done.exit_code == 1 and "variants.0.weight" in done.output
+    assert done.exit_code == 1 and "variant 'a' field 'weight'" in done.output
     missing = cli("deployments", "show", "ghost")
     assert missing.exit_code == 1 and "not found" in missing.output
