@@ -44,12 +44,14 @@ from shipyard.errors import (
     NotReady,
     PayloadTooLarge,
     PermissionDenied,
+    PipelineFailed,
     RunNotFound,
     SchemaError,
     SchemaTooNew,
     ServerUnreachable,
     ShipyardError,
     SignatureMismatch,
+    StepContractViolation,
     StorageFull,
     StorageReadOnly,
     StoreUnavailable,
@@ -100,6 +102,18 @@ _LAZY = {
     "register_contract": "shipyard.data.registry",
     "ValidationReport": "shipyard.data.validation",
     "validate": "shipyard.data.validation",
+    # pipelines (layer 3): steps, DAGs, caching, executors
+    "Executor": "shipyard.pipelines.executor",
+    "LocalExecutor": "shipyard.pipelines.executor",
+    "Materializer": "shipyard.pipelines.materializers",
+    "register_materializer": "shipyard.pipelines.materializers",
+    "clear_cache": "shipyard.pipelines.cache",
+    "Pipeline": "shipyard.pipelines.pipeline",
+    "PipelineResult": "shipyard.pipelines.pipeline",
+    "pipeline": "shipyard.pipelines.pipeline",
+    "trigger_pipeline": "shipyard.pipelines.pipeline",
+    "Step": "shipyard.pipelines.steps",
+    "step": "shipyard.pipelines.steps",
     # the model registry (layer 3)
     "download_model": "shipyard.registry.core",
     "get_model_version": "shipyard.registry.core",
@@ -143,6 +157,11 @@ if TYPE_CHECKING:
     from shipyard.data.profiles import Profile
     from shipyard.data.registry import get_contract, list_contracts, load_contract, register_contract
     from shipyard.data.validation import ValidationReport, validate
+    from shipyard.pipelines.cache import clear_cache
+    from shipyard.pipelines.executor import Executor, LocalExecutor
+    from shipyard.pipelines.materializers import Materializer, register_materializer
+    from shipyard.pipelines.pipeline import Pipeline, PipelineResult, pipeline, trigger_pipeline
+    from shipyard.pipelines.steps import Step, step
     from shipyard.registry.core import (
         download_model,
         get_model_version,
@@ -216,6 +235,7 @@ __all__ = [
     "DeploymentSpec",
     "DigestMismatch",
     "EvaluationReport",
+    "Executor",
     "Experiment",
     "ExperimentNotFound",
     "FilterSyntaxError",
@@ -226,6 +246,8 @@ __all__ = [
     "InvalidMetricValue",
     "InvalidState",
     "LoadedModel",
+    "LocalExecutor",
+    "Materializer",
     "MissingExtra",
     "ModelNotFound",
     "ModelRecord",
@@ -236,6 +258,9 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "PiiReport",
+    "Pipeline",
+    "PipelineFailed",
+    "PipelineResult",
     "Profile",
     "PromotionPolicy",
     "PromotionResult",
@@ -249,6 +274,8 @@ __all__ = [
     "Settings",
     "ShipyardError",
     "SignatureMismatch",
+    "Step",
+    "StepContractViolation",
     "StorageFull",
     "StorageReadOnly",
     "StoreUnavailable",
@@ -261,6 +288,7 @@ __all__ = [
     "anonymize",
     "approve_model",
     "autolog",
+    "clear_cache",
     "compare_runs",
     "deploy",
     "deployment_history",
@@ -301,10 +329,12 @@ __all__ = [
     "log_model",
     "log_param",
     "log_params",
+    "pipeline",
     "promote_model",
     "promote_variant",
     "read_prediction_log",
     "register_contract",
+    "register_materializer",
     "register_model",
     "reject_model",
     "rollback_deployment",
@@ -316,5 +346,7 @@ __all__ = [
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "step",
+    "trigger_pipeline",
     "validate",
 ]

@@ -100,6 +100,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Organisation allowlist of Python packages (one name or name==version per line) "
         "checked by `shipyard models audit`.",
     ),
+    Setting(
+        "price_cpu_hour",
+        float,
+        0.04,
+        "Price of one CPU-core hour (currency units, e.g. USD) for the cost metrics of pipeline steps.",
+    ),
+    Setting("price_gpu_hour", float, 2.5, "Price of one GPU hour for the cost metrics of pipeline steps."),
+    Setting("price_kwh", float, 0.3, "Price of one kWh of energy for the cost metrics of pipeline steps."),
+    Setting(
+        "watts_per_core",
+        float,
+        10.0,
+        "Power drawn per busy CPU core (W) when RAPL counters are unreadable: energy = CPU seconds × this.",
+    ),
 )
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}
@@ -166,6 +180,10 @@ class Settings:
     unpickle_allowlist: str = _DEFAULTS["unpickle_allowlist"]
     roles_file: str = _DEFAULTS["roles_file"]
     package_allowlist_file: str = _DEFAULTS["package_allowlist_file"]
+    price_cpu_hour: float = _DEFAULTS["price_cpu_hour"]
+    price_gpu_hour: float = _DEFAULTS["price_gpu_hour"]
+    price_kwh: float = _DEFAULTS["price_kwh"]
+    watts_per_core: float = _DEFAULTS["watts_per_core"]
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:

@@ -12,6 +12,7 @@ the server answers with. The server maps them to one JSON shape in one place
     │   ├── SignatureMismatch           422 signature_mismatch
     │   ├── UnsafePath                  400 unsafe_path
     │   └── ValidationFailed            400 validation_failed
+    │       └── StepContractViolation   400 step_contract_violation
     ├── NotFound                        404 not_found
     │   ├── ExperimentNotFound          404 experiment_not_found
     │   ├── RunNotFound                 404 run_not_found
@@ -33,6 +34,7 @@ the server answers with. The server maps them to one JSON shape in one place
     │   ├── ServerUnreachable           503 server_unreachable
     │   ├── StorageFull                 503 storage_full
     │   └── StorageReadOnly             503 storage_read_only
+    ├── PipelineFailed                  500 pipeline_failed
     └── NotReady                        503 not_ready
 """
 
@@ -58,12 +60,14 @@ __all__ = [
     "NotReady",
     "PayloadTooLarge",
     "PermissionDenied",
+    "PipelineFailed",
     "RunNotFound",
     "SchemaError",
     "SchemaTooNew",
     "ServerUnreachable",
     "SignatureMismatch",
     "ShipyardError",
+    "StepContractViolation",
     "StorageFull",
     "StorageReadOnly",
     "StoreUnavailable",
@@ -134,6 +138,29 @@ class ValidationFailed(InvalidInput):
     def __init__(self, report: Any) -> None:
         super().__init__(str(report), details=report.to_dict())
         self.report = report
+
+
+class StepContractViolation(ValidationFailed):
+    """A pipeline step's input or output broke its contract; the pipeline stopped before the next step.
+
+    ``.report`` is the validation report, ``.step`` the step, ``.boundary`` the input name or
+    ``"return"``, ``.run_id`` the step's run (its ``contracts/`` artifact holds the report too).
+    """
+
+    code = "step_contract_violation"
+
+    def __init__(self, report: Any, *, step: str, boundary: str, run_id: str) -> None:
+        where = "its output" if boundary == "return" else f"input '{boundary}'"
+        ShipyardError.__init__(
+            self,
+            f"Step '{step}' stopped the pipeline: {where} broke its contract (step run {run_id}; "
+            f"fix the data or the contract, then re-run: finished steps come from the cache)\n{report}",
+            details={"step": step, "boundary": boundary, "run_id": run_id, "report": report.to_dict()},
+        )
+        self.report = report
+        self.step = step
+        self.boundary = boundary
+        self.run_id = run_id
 
 
 class NotFound(ShipyardError):
@@ -240,6 +267,16 @@ class StorageReadOnly(StoreUnavailable):
     code = "storage_read_only"
 
 
+class PipelineFailed(ShipyardError):
+    """A pipeline step failed (after its retries); its downstream steps were skipped.
+
+    ``details`` names the pipeline run, the failed step, its run and the error; the step run holds
+    the full traceback as its ``error/traceback.txt`` artifact.
+    """
+
+    code = "pipeline_failed"
+
+
 class NotReady(ShipyardError):
     """A model server's variant is still loading its model (``GET /ready`` says when it is done)."""
 
@@ -259,5 +296,5 @@ def error_class_for_code(code: str) -> type[ShipyardError]:
     for cls in _all_subclasses(ShipyardError):
         if cls.code == code:
             # These two are built from richer objects than a JSON body: rebuild as their parent.
-            return InvalidInput if cls in (FilterSyntaxError, ValidationFailed) else cls
+            return InvalidInput if cls in (FilterSyntaxError, ValidationFailed, StepContractViolation) else cls
     return ShipyardError

@@ -7,10 +7,11 @@ each see their own; the default client is created lazily from settings.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import contextvars
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shipyard.entities import Artifact, AuditEntry, DatasetVersion, Run
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "activated",
     "active_run",
     "compare_runs",
     "end_run",
@@ -73,6 +75,21 @@ def set_tracking_uri(tracking_uri: str | None = None, artifact_uri: str | None =
 def active_run() -> ActiveRun | None:
     """The run that module-level helpers log to in this context, if any."""
     return _ACTIVE.get()
+
+
+@contextlib.contextmanager
+def activated(run: ActiveRun) -> Iterator[ActiveRun]:
+    """Make ``run`` the active run of this context for the block (pipeline steps log through it).
+
+    Example:
+        >>> with activated(step_run):  # doctest: +SKIP
+        ...     sy.log_metric("rows", 100)  # lands on step_run
+    """
+    token = _ACTIVE.set(run)
+    try:
+        yield run
+    finally:
+        _ACTIVE.reset(token)
 
 
 def _restore_active(run: ActiveRun) -> None:
