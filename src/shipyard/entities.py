@@ -442,7 +442,8 @@ class DeploymentRecord:
 
 
 def clean_artifact_path(path: str) -> str:
-    """Normalise a logical artifact path; refuse absolute paths and ``..`` escapes.
+    """Normalise a logical artifact path; refuse absolute paths, ``..`` escapes and names that no
+    file system could hold on download (a component over 255 bytes, a path over 1,024 characters).
 
     Example:
         >>> clean_artifact_path("model/./weights.bin")
@@ -457,4 +458,20 @@ def clean_artifact_path(path: str) -> str:
     norm = posixpath.normpath(path)
     if norm == ".." or norm.startswith("../") or norm == ".":
         raise UnsafePath(f"Artifact path {path!r} escapes the run's artifact root")
+    if len(norm) > MAX_ARTIFACT_PATH:
+        raise UnsafePath(
+            f"Artifact path {norm[:60]!r}… is {len(norm)} characters long; the limit is {MAX_ARTIFACT_PATH}"
+        )
+    for part in norm.split("/"):
+        if len(part.encode()) > MAX_PATH_COMPONENT_BYTES:  # no file system could download it
+            raise UnsafePath(
+                f"Artifact path {norm[:60]!r}… has a component of {len(part.encode())} bytes "
+                f"({part[:40]!r}…); file systems allow {MAX_PATH_COMPONENT_BYTES}: use a shorter name"
+            )
     return norm
+
+
+MAX_ARTIFACT_PATH = 1024
+"""Longest logical artifact path, in characters (the stores' column width)."""
+MAX_PATH_COMPONENT_BYTES = 255
+"""Longest file or folder name of an artifact path, in UTF-8 bytes (ext4, APFS, NTFS: 255)."""

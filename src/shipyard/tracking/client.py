@@ -25,7 +25,7 @@ from shipyard.entities import (
 )
 from shipyard.errors import ArtifactNotFound, InvalidInput
 from shipyard.store import ServesBlobs, Store, open_store
-from shipyard.tracking import environment, frames
+from shipyard.tracking import artifact_files, environment, frames
 from shipyard.tracking.maintenance import GcReport, collect_garbage
 from shipyard.tracking.run import ActiveRun, check_key, param_text
 
@@ -82,6 +82,12 @@ class Client:
         self.store: Store = open_store(self.settings.tracking_uri, self.settings)
         self._blobs: BlobStore | None = None
         self._lock = threading.Lock()
+        if not isinstance(self.store, ServesBlobs):
+            try:  # an unusable artifact root fails now, naming it, not at the first log_artifact
+                self._blobs = open_blob_store(self.settings.artifact_uri)
+            except BaseException:
+                self.store.close()
+                raise
 
     @classmethod
     def from_stores(cls, settings: Settings, store: Store, blobs: BlobStore) -> Client:
@@ -325,13 +331,9 @@ class Client:
         now = now_ms()
         if src.is_file():
             files = [(src, clean_artifact_path(artifact_path or src.name))]
-        else:
+        else:  # symbolic links out of the folder are refused (artifact_files explains why)
             base = clean_artifact_path(artifact_path) if artifact_path else src.name
-            files = [
-                (f, clean_artifact_path(f"{base}/{f.relative_to(src).as_posix()}"))
-                for f in sorted(src.rglob("*"))
-                if f.is_file()
-            ]
+            files = artifact_files.folder_files(src, base)
         artifacts = []
         for file, path in files:
             digest, size = self.blobs.put_file(file)
@@ -360,11 +362,7 @@ class Client:
                 f"Run '{run_id}' has no artifact at '{path or '/'}' (list them: shipyard runs show {run_id})"
             )
         root = Path(dest)
-        for artifact in found:
-            target = (root / artifact.path).resolve()
-            if root.resolve() not in target.parents:
-                raise InvalidInput(f"Artifact path {artifact.path!r} escapes {root}")
-            self.blobs.download(artifact.digest, target)
+        artifact_files.download_tree(self.blobs, found, root, run_id)  # all or nothing, never partial
         return root / clean_artifact_path(path) if path else root
 
     # -- maintenance --------------------------------------------------------------------------

@@ -201,3 +201,58 @@ def test_storage_error_maps_full_and_read_only_disks() -> None:
     assert isinstance(storage_error(OSError(errno.EROFS, "Read-only file system"), "/a"), StorageReadOnly)
     other = storage_error(OSError(errno.EIO, "I/O error"), "/a")
     assert type(other) is StoreUnavailable and "/a" in other.message
+
+
+def _run(http: httpx.Client) -> str:
+    run_id = uuid.uuid4().hex
+    body = {"run_id": run_id, "experiment_name": "refusals", "name": "r", "start_time": 1, "user": "ann"}
+    assert http.post("/api/v1/runs", json=body).status_code == 200
+    return run_id
+
+
+def _upload(http: httpx.Client, data: bytes) -> str:
+    import blake3
+
+    digest = blake3.blake3(data).hexdigest()
+    assert http.put(f"/api/v1/blobs/{digest}", content=data).status_code == 201
+    return digest
+
+
+def test_artifact_records_of_blobs_never_uploaded_are_refused(http: httpx.Client) -> None:
+    run_id = _run(http)
+    ghost = "e" * 64
+    rows = [{"path": "model.bin", "digest": ghost, "size": 5}]
+    answer = http.post(f"/api/v1/runs/{run_id}/artifacts", json={"artifacts": rows})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "blob_not_found"
+    assert ghost in answer.json()["error"]["message"]
+    assert http.get(f"/api/v1/runs/{run_id}/artifacts").json()["artifacts"] == []
+    real = _upload(http, b"bytes")
+    rows = [{"path": "model.bin", "digest": real, "size": 5}]
+    assert http.post(f"/api/v1/runs/{run_id}/artifacts", json={"artifacts": rows}).status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("path", "uploaded", "code"),
+    [
+        ("model.pkl", False, "blob_not_found"),
+        ("../../etc/cron.d/x", True, "unsafe_path"),
+        ("/abs/model.pkl", True, "unsafe_path"),
+        ("a" * 300, True, "unsafe_path"),
+    ],
+)
+def test_model_versions_need_uploaded_blobs_and_safe_relative_paths(
+    http: httpx.Client, path: str, uploaded: bool, code: str
+) -> None:
+    name = f"m{uuid.uuid4().hex[:8]}"
+    assert http.post("/api/v1/models", json={"name": name}).status_code in (200, 201)
+    digest = _upload(http, b"model bytes") if uploaded else "f" * 64
+    body = {
+        "name": name,
+        "digest": "0" * 64,
+        "flavor": "pyfunc",
+        "files": [{"path": path, "digest": digest, "size": 11}],
+        "signature": {},
+    }
+    answer = http.post(f"/api/v1/models/{name}/versions", json=body)
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == code
+    assert http.get(f"/api/v1/models/{name}/versions").json()["items"] == []

@@ -500,11 +500,34 @@ def test_recording_an_artifact_path_again_points_it_at_the_new_digest(store: Sql
 
 def test_list_artifacts_prefix_matches_whole_path_segments_only(store: SqlStore) -> None:
     run_id = new_run(store)
-    paths = ["model/a", "model/b/c", "model2/x", "model", "mod_l/y", "mod%l/z"]
+    paths = ["model/a", "model/b/c", "model2/x", "model-x", "mod_l/y", "mod%l/z"]
     store.record_artifacts(run_id, [Artifact(p, DIGEST_A, 1, T0) for p in paths])
-    assert [a.path for a in store.list_artifacts(run_id, "model")] == ["model", "model/a", "model/b/c"]
+    assert [a.path for a in store.list_artifacts(run_id, "model")] == ["model/a", "model/b/c"]
+    assert [a.path for a in store.list_artifacts(run_id, "model/a")] == ["model/a"]  # a file itself
     assert [a.path for a in store.list_artifacts(run_id, "mod_l")] == ["mod_l/y"]  # _ is not a wildcard
     assert [a.path for a in store.list_artifacts(run_id, "mod%l")] == ["mod%l/z"]  # nor is %
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(["m"], ["m/n"]), (["m/n/o"], ["m"]), (["m/n"], ["m/n/o"]), ([], ["m", "m/n"]), (["M/x"], ["M"])],
+)
+def test_a_file_and_a_folder_of_the_same_name_are_refused_on_both_backends(
+    store: SqlStore, first: list[str], second: list[str]
+) -> None:
+    run_id = new_run(store)
+    store.record_artifacts(run_id, [Artifact(p, DIGEST_A, 1, T0) for p in first])
+    with pytest.raises(UnsafePath, match="cannot hold both"):
+        store.record_artifacts(run_id, [Artifact(p, DIGEST_A, 1, T0) for p in second])
+    assert [a.path for a in store.list_artifacts(run_id)] == first
+
+
+def test_names_that_only_start_alike_are_no_conflict(store: SqlStore) -> None:
+    run_id = new_run(store)
+    paths = ["m", "m-1/x", "m.d/y", "m0/z", "mm/w", "M/v"]
+    store.record_artifacts(run_id, [Artifact(p, DIGEST_A, 1, T0) for p in paths])
+    store.record_artifacts(run_id, [Artifact("m", DIGEST_A, 2, T0)])  # re-recording overwrites
+    assert len(store.list_artifacts(run_id)) == len(paths)
 
 
 @pytest.mark.parametrize("path", ["/etc/passwd", "../up", "a/../../b", "a\\b", ""])

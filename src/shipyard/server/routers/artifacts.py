@@ -4,31 +4,60 @@ from __future__ import annotations
 
 import mimetypes
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from urllib.parse import quote
 
 from fastapi import APIRouter, Response, status
 from fastapi.responses import StreamingResponse
 
+from shipyard.artifacts import FsspecBlobStore
+from shipyard.artifacts.blobs import check_digest
 from shipyard.entities import Artifact, clean_artifact_path
-from shipyard.errors import ArtifactNotFound
+from shipyard.errors import ArtifactNotFound, BlobNotFound
 from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.schemas import ArtifactList, ArtifactOut, ArtifactsIn
 from shipyard.server.state import Blobs, StoreDep
+from shipyard.wire.handlers import ClientFault
 
-__all__ = ["router", "verified_stream"]
+__all__ = ["router", "stored_files", "verified_stream"]
 
 router = APIRouter(prefix="/api/v1/runs", tags=["artifacts"], responses=ERROR_RESPONSES)
 
 
 @router.post("/{run_id}/artifacts", status_code=status.HTTP_204_NO_CONTENT)
-def record_artifacts(run_id: str, body: ArtifactsIn, store: StoreDep) -> Response:
-    """Record (or overwrite) path → digest rows; upload the blobs first with ``PUT /api/v1/blobs/…``."""
+def record_artifacts(run_id: str, body: ArtifactsIn, store: StoreDep, blobs: Blobs) -> Response:
+    """Record (or overwrite) path → digest rows; upload the blobs first with ``PUT /api/v1/blobs/…``.
+
+    400 ``unsafe_path`` for a path that is not a safe relative path, 400 ``blob_not_found`` for a
+    digest never uploaded: a record must never point at bytes the server does not hold.
+    """
     artifacts = [Artifact(a.path, a.digest, a.size, a.created_at) for a in body.artifacts]
-    for artifact in artifacts:
-        clean_artifact_path(artifact.path)  # 400 unsafe_path before anything is written
-    store.record_artifacts(run_id, artifacts)
+    store.record_artifacts(run_id, stored_files(artifacts, blobs, f"run '{run_id}'"))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def stored_files(files: Sequence[Artifact], blobs: FsspecBlobStore, owner: str) -> list[Artifact]:
+    """``files`` with clean relative paths, after checking each blob was uploaded (400 otherwise).
+
+    Used for run artifacts and model files alike, before anything is written.
+
+    Example:
+        >>> stored_files([Artifact("../x", "ab" * 32, 1)], blobs, "run 'r1'")  # doctest: +SKIP
+        Traceback (most recent call last):
+        UnsafePath: Artifact path '../x' escapes the run's artifact root
+    """
+    clean = [
+        Artifact(clean_artifact_path(f.path), check_digest(f.digest), f.size, f.created_at) for f in files
+    ]
+    for f in clean:
+        if not blobs.exists(f.digest):
+            missing = BlobNotFound(
+                f"File '{f.path}' of {owner} refers to blob {f.digest}, which was never uploaded to "
+                f"{blobs.url}: upload it first (PUT /api/v1/blobs/{f.digest}); nothing was recorded",
+                details={"path": f.path, "digest": f.digest},
+            )
+            raise ClientFault(missing, status.HTTP_400_BAD_REQUEST)
+    return clean
 
 
 @router.get("/{run_id}/artifacts")

@@ -16,8 +16,9 @@ from shipyard.entities import Artifact, ModelVersionCreate
 from shipyard.registry import governance
 from shipyard.registry.policy import parse_policy
 from shipyard.server.errors import ERROR_RESPONSES
+from shipyard.server.routers.artifacts import stored_files
 from shipyard.server.schemas import Digest, Key, _In
-from shipyard.server.state import ServerState, StateDep, StoreDep
+from shipyard.server.state import Blobs, ServerState, StateDep, StoreDep
 from shipyard.tracking import Client
 
 __all__ = ["router"]
@@ -136,11 +137,12 @@ def set_model_policy(name: str, body: PolicyIn, store: StoreDep) -> dict[str, An
 
 
 @router.post("/models/{name}/versions", status_code=status.HTTP_201_CREATED)
-def create_model_version(name: str, body: ModelVersionIn, store: StoreDep) -> dict[str, Any]:
-    """Record a version whose files were uploaded as blobs first."""
+def create_model_version(name: str, body: ModelVersionIn, store: StoreDep, blobs: Blobs) -> dict[str, Any]:
+    """Record a version whose files were uploaded as blobs first (400 if one was not, or if a file
+    path is not a safe relative path)."""
     data = body.model_dump()
     data["name"] = name
-    data["files"] = [Artifact(**f) for f in data["files"]]
+    data["files"] = stored_files([Artifact(**f) for f in data["files"]], blobs, f"model '{name}'")
     data["datasets"] = [tuple(d) for d in data["datasets"]]
     return store.create_model_version(ModelVersionCreate(**data)).to_dict()
 

@@ -48,6 +48,7 @@ from shipyard.store.sql.engine import make_engine, sqlite_path
 from shipyard.store.sql.heartbeats import HeartbeatsMixin
 from shipyard.store.sql.migrate import current_revision, upgrade
 from shipyard.store.sql.models import ModelsMixin, iter_model_digests
+from shipyard.store.sql.paths import check_path_conflicts
 from shipyard.store.sql.search import SearchQuery, load_runs
 
 __all__ = ["SqlStore"]
@@ -680,6 +681,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin):
         ]
         with self._write() as conn:
             self._require_run(conn, run_id)
+            check_path_conflicts(conn, run_id, [str(r["path"]) for r in rows])
             stmt = self._insert(t.artifacts)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["run_id", "path"],
