@@ -101,6 +101,27 @@ SETTINGS: tuple[Setting, ...] = (
         "checked by `shipyard models audit`.",
     ),
     Setting(
+        "audit_key_file",
+        str,
+        "",
+        "File holding the secret key (at least 16 bytes, e.g. `openssl rand -hex 32`) that signs "
+        "audit checkpoints (HMAC-SHA256); keep it outside the database and the artifact store.",
+    ),
+    Setting(
+        "audit_checkpoint_uri",
+        str,
+        "",
+        "Folder or fsspec URL where the SQL store writes audit checkpoints after every audited "
+        "change. Default: <artifact_uri>/audit/checkpoints.",
+    ),
+    Setting(
+        "allow_remote_admin",
+        bool,
+        False,
+        "Let the server answer admin requests (gc, purge, blob deletion, checkpoints) from "
+        "non-loopback clients (shipyard server --allow-remote-admin). Off: loopback only.",
+    ),
+    Setting(
         "price_cpu_hour",
         float,
         0.04,
@@ -180,6 +201,9 @@ class Settings:
     unpickle_allowlist: str = _DEFAULTS["unpickle_allowlist"]
     roles_file: str = _DEFAULTS["roles_file"]
     package_allowlist_file: str = _DEFAULTS["package_allowlist_file"]
+    audit_key_file: str = _DEFAULTS["audit_key_file"]
+    audit_checkpoint_uri: str = _DEFAULTS["audit_checkpoint_uri"]
+    allow_remote_admin: bool = _DEFAULTS["allow_remote_admin"]
     price_cpu_hour: float = _DEFAULTS["price_cpu_hour"]
     price_gpu_hour: float = _DEFAULTS["price_gpu_hour"]
     price_kwh: float = _DEFAULTS["price_kwh"]

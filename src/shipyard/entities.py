@@ -19,6 +19,7 @@ from shipyard.errors import UnsafePath
 
 __all__ = [
     "MAX_KEY_LENGTH",
+    "AliasMove",
     "Artifact",
     "AuditEntry",
     "ContractVersion",
@@ -424,6 +425,27 @@ class ModelRecord(_FilesRecord):
     body: dict[str, Any]
     created_at: int
     files: list[Artifact] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One move of a model alias, recorded by the registry in the move's transaction.
+
+    ``version`` is the version the alias then pointed at (None: removed), ``previous`` the one
+    it pointed at before; ``audit_seq`` is the audit entry written with the move.
+    """
+
+    name: str
+    alias: str
+    version: int | None
+    previous: int | None
+    actor: str
+    reason: str
+    created_at: int
+    audit_seq: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,14 @@ WorkersOption = Annotated[int, typer.Option("--workers", "-w", min=1, help="Work
 LogLevelOption = Annotated[
     str, typer.Option("--log-level", help="critical, error, warning, info, debug or trace.")
 ]
+RemoteAdminOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-remote-admin",
+        help="Answer admin routes (gc, purge, blob deletion, checkpoints) from any client, not "
+        "only loopback. Only on a trusted network: the server does not authenticate callers yet.",
+    ),
+]
 
 
 def server(
@@ -51,6 +59,7 @@ def server(
     artifacts: ArtifactsOption = None,
     workers: WorkersOption = 1,
     log_level: LogLevelOption = "info",
+    allow_remote_admin: RemoteAdminOption = False,
 ) -> None:
     """Run the Shipyard REST server (SDK clients point at it with SHIPYARD_TRACKING_URI=http://host:port).
 
@@ -79,6 +88,7 @@ def server(
         tracking_uri=tracking_uri,
         artifact_uri=artifact_uri,
         log_level=log_level,
+        allow_remote_admin=allow_remote_admin or None,
     )
 
 

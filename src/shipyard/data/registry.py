@@ -24,13 +24,10 @@ def register_contract(
     """
     client = client or get_client()
     contract = contract if isinstance(contract, Contract) else Contract.from_yaml(Path(contract))
-    known = {c.digest for c in client.store.list_contracts(contract.name)}
-    saved = client.store.save_contract(
+    # a new version is audited by the store, in the same transaction
+    return client.store.save_contract(
         contract.name, contract.to_yaml(), contract.digest, client.settings.user
     )
-    if saved.digest not in known:
-        client.audit("contract.register", "contract", saved.ref, after={"digest": saved.digest})
-    return saved
 
 
 def load_contract(ref: str, *, client: Client | None = None) -> Contract:

@@ -211,9 +211,7 @@ def log_dataset(
         return client.store.get_dataset_version(name, digest)  # the same data: the version it already is
     except NotFound:
         pass
-    version = client.store.create_dataset_version(spec)
-    client.audit("dataset.version.create", "dataset", version.ref, after=version.to_dict())
-    return version
+    return client.store.create_dataset_version(spec)  # audited by the store, in the same transaction
 
 
 def _enforce(contract: Contract, path: Path) -> None:

@@ -81,7 +81,7 @@ def _register_and_promote(ctx: DemoContext) -> None:
     train_ref, val_ref = datasets["flights-train"].ref, datasets["flights-validation"].ref
     roles = Path(ctx.client.settings.home) / "roles.yaml"
     roles.parent.mkdir(parents=True, exist_ok=True)
-    roles.write_text(f"approver: [{REVIEWER}]\n")
+    roles.write_text(f"approver: [{REVIEWER}]\nadmin: [{ctx.client.settings.user}]\n")  # admin: sets policy
     author = ctx.client.with_settings(roles_file=str(roles))
     mv = core.register_model(
         best.run_id, MODEL_NAME, training_data=train_ref, target="late", description=best.name, client=author

@@ -365,12 +365,11 @@ def load_model(ref: str | ModelVersion, *, trust: bool = False, client: Client |
     _verify_model_file(folder, version)
     extra = [m.strip() for m in client.settings.unpickle_allowlist.split(",") if m.strip()]
     if trust:
-        client.audit(
-            "model.load_trusted",
-            "model_version",
-            f"{version.name}/{version.version}",
-            after={"digest": version.digest},
-            reason="loaded with trust=True: the allowlist check was skipped",
+        client.store.record_trusted_load(
+            version.name,
+            version.version,
+            client.settings.user,
+            "loaded with trust=True: the allowlist check was skipped",
         )
     return load_model_dir(
         folder,

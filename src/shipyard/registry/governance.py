@@ -1,7 +1,11 @@
 """Evaluations stored on versions, approvals (four eyes), gated promotion and rollback.
 
 Every decision leaves a record on the version (``evaluation``, ``approval``, ``promotion``)
-and an audit entry; alias moves are audited by the store in the same transaction.
+and an audit entry; alias moves are audited and recorded in the alias history by the store in
+the same transaction. These functions are the only way to change governed state: against a
+server they ask it to decide (``RemoteGovernance``); against the database itself they make
+their checks and then write through ``LocalGovernance``. Rollback trusts only the registry's
+alias history, never audit entries; changing a policy needs the ``admin`` role.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from shipyard.registry.policy import (
     parse_policy,
     users_with_role,
 )
-from shipyard.store import RemoteGovernance
+from shipyard.store import LocalGovernance, RemoteGovernance
 from shipyard.tracking import Client
 from shipyard.tracking.fluent import get_client
 
@@ -53,6 +57,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+ADMIN_ROLE = "admin"  # who may attach, change or remove a promotion policy (roles file)
+CLIENT_EVALUATION = "client"  # ``computed_by`` of an evaluation a client sent over the API
 
 
 def _renamed_keyword(func: str, old: str, new: str, old_value: T | None, new_value: T, default: T) -> T:
@@ -120,12 +127,39 @@ def set_promotion_policy(
 ) -> RegisteredModel:
     """Attach (or with ``None`` remove) a promotion policy; the change is audited.
 
+    Only holders of the ``admin`` role in the roles file (setting ``roles_file``) may do this; a
+    server checks it against its own roles file.
+
     Example:
         >>> sy.set_promotion_policy("churn", "policies/churn.yaml")  # doctest: +SKIP
     """
     client = client or get_client()
     text = parse_policy(policy).to_yaml() if policy is not None else None
-    return client.store.set_model_policy(name, text, client.settings.user, reason)
+    if isinstance(client.store, RemoteGovernance):
+        return client.store.remote_set_policy(name, client.settings.user, text, reason)
+    doing = "remove the promotion policy of" if text is None else "set the promotion policy of"
+    _require_role(client, ADMIN_ROLE, f"{doing} model '{name}'")
+    return _writes(client).set_model_policy(name, text, client.settings.user, reason)
+
+
+def _require_role(client: Client, role: str, doing: str) -> None:
+    actor = client.settings.user
+    if actor not in users_with_role(client.settings, role):
+        where = client.settings.roles_file or "no roles file is configured (setting roles_file)"
+        raise PermissionDenied(
+            f"{actor} does not hold the role '{role}' needed to {doing} ({where}); "
+            f"add them under '{role}:' in the roles file"
+        )
+
+
+def _writes(client: Client) -> LocalGovernance:
+    """The store's governed writes; only a store that is the registry's database has them."""
+    if isinstance(client.store, LocalGovernance):
+        return client.store
+    raise InvalidState(
+        f"The store {client.store.uri} takes governed changes only as governed operations "
+        "(promote, approve, reject, rollback, set policy) decided where the registry lives"
+    )
 
 
 def get_promotion_policy(name: str, *, client: Client | None = None) -> PromotionPolicy | None:
@@ -217,14 +251,8 @@ def _store_evaluation(
         "sensitive": sensitive,
         "report": report.to_dict(),  # JSON-safe: NaN and infinities are left out
     }
-    return client.store.add_model_record(
-        version.name,
-        version.version,
-        "evaluation",
-        client.settings.user,
-        body,
-        files=files,
-        audit_action="model_version.evaluate",
+    return client.store.add_model_evaluation(
+        version.name, version.version, client.settings.user, body, files=files
     )
 
 
@@ -236,6 +264,8 @@ def _evaluation_on(
     records = client.store.list_model_records(version.name, version.version, "evaluation")
     for record in reversed(records):
         b = record.body
+        if b.get("computed_by") == CLIENT_EVALUATION:
+            continue  # sent by a client: gates use only evaluations computed where the registry is
         if (
             b.get("dataset_digest") == digest
             and b.get("target") == target
@@ -264,14 +294,8 @@ def _decide(name: str, version: int, decision: str, comment: str, client: Client
         )
     policy = get_promotion_policy(name, client=client)
     role = policy.approvals.role if policy is not None else "approver"
-    holders = users_with_role(client.settings, role)
-    if actor not in holders:
-        where = client.settings.roles_file or "no roles file is configured (setting roles_file)"
-        raise PermissionDenied(
-            f"{actor} does not hold the role '{role}' needed to {decision} {mv.ref} ({where}); "
-            f"add them under '{role}:' in the roles file"
-        )
-    return client.store.add_model_record(
+    _require_role(client, role, f"{decision} {mv.ref}")
+    return _writes(client).add_model_record(
         name,
         version,
         "approval",
@@ -502,7 +526,8 @@ def promote_model(
             )
     status = "blocked" if reasons else "promoted"
     result = PromotionResult(name, mv.version, to, status, gates, approvals, holder_version, reasons)
-    client.store.add_model_record(
+    writes = _writes(client)
+    writes.add_model_record(
         name,
         mv.version,
         "promotion",
@@ -512,7 +537,7 @@ def promote_model(
         reason=reason,
     )
     if status == "promoted":
-        client.store.set_model_alias(
+        writes.set_model_alias(
             name,
             to,
             mv.version,
@@ -538,7 +563,9 @@ def rollback_model(
     """Point ``alias`` back at a version that held it before (default: the one before now).
 
     Rollback skips the gates (it restores a state that already passed them) but only to a
-    version that held the alias before; the move is audited. Returns the version now serving.
+    version that held the alias before, as the registry's own alias history records it (never
+    the audit log, whose entries are not evidence of a passed gate); the move is audited.
+    Returns the version now serving.
 
     Example:
         >>> sy.rollback_model("churn", to=6, reason="v7 misbehaves on July data")  # doctest: +SKIP
@@ -546,26 +573,31 @@ def rollback_model(
     client = client or get_client()
     if isinstance(client.store, RemoteGovernance):
         return client.store.remote_rollback(name, client.settings.user, to, alias, reason)
-    model = client.store.get_registered_model(name)
-    current = model.aliases.get(alias)
-    held = [
-        e.after.get("version")
-        for e in client.list_audit(limit=10_000, object_type="model_alias", object_id=f"{name}@{alias}")
-    ]
-    previous = [v for v in held if v is not None and v != current]
+    current = client.store.get_registered_model(name).aliases.get(alias)
+    held = _former_holders(client, name, alias, current)
     if to is None:
-        if not previous:
+        if not held:
             raise InvalidState(f"Alias '{name}@{alias}' has no earlier version to roll back to")
-        to = int(previous[-1])
+        to = held[0]
     elif to not in held:
         raise InvalidInput(
-            f"Version {to} of '{name}' never held alias '{alias}' (held: {sorted({v for v in held if v})}); "
+            f"Version {to} of '{name}' never held alias '{alias}' (held: {sorted(held) or 'none'}); "
             f"use shipyard models promote {name} {to} --to {alias} to promote it through the gates"
         )
-    client.store.set_model_alias(
+    _writes(client).set_model_alias(
         name, alias, to, client.settings.user, f"rollback: {reason}".strip(), expect=current
     )
     return to
+
+
+def _former_holders(client: Client, name: str, alias: str, current: int | None) -> list[int]:
+    """Versions that held ``alias`` other than ``current``, the most recent holder first."""
+    found: list[int] = []
+    for move in reversed(client.store.list_alias_history(name, alias)):
+        for v in (move.previous, move.version):
+            if v is not None and v != current and v not in found:
+                found.append(v)
+    return found
 
 
 # The pre-0.2 names, kept for internal callers (tests); the SDK exports the names above.

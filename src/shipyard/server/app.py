@@ -117,12 +117,14 @@ def serve(
     tracking_uri: str | None = None,
     artifact_uri: str | None = None,
     log_level: str = "info",
+    allow_remote_admin: bool | None = None,
 ) -> None:
     """Run the server under uvicorn until interrupted; ``workers > 1`` starts that many processes.
 
     The stores are opened (and the schema migrated) once here before the workers
     start, so a bad URI fails fast with a clear message. Workers get their
-    settings through ``SHIPYARD_TRACKING_URI`` / ``SHIPYARD_ARTIFACT_URI``.
+    settings through ``SHIPYARD_TRACKING_URI`` / ``SHIPYARD_ARTIFACT_URI`` (and
+    ``SHIPYARD_ALLOW_REMOTE_ADMIN`` when ``allow_remote_admin`` is given).
 
     Example:
         >>> serve(port=5000, workers=4, tracking_uri="postgresql+psycopg://db/shipyard")  # doctest: +SKIP
@@ -131,6 +133,8 @@ def serve(
         os.environ["SHIPYARD_TRACKING_URI"] = tracking_uri
     if artifact_uri:
         os.environ["SHIPYARD_ARTIFACT_URI"] = artifact_uri
+    if allow_remote_admin is not None:
+        os.environ["SHIPYARD_ALLOW_REMOTE_ADMIN"] = "true" if allow_remote_admin else "false"
     open_state(load_settings()).close()
     uvicorn.run(
         "shipyard.server.app:app_from_env",

@@ -27,7 +27,6 @@ __all__ = [
     "ArtifactList",
     "ArtifactOut",
     "ArtifactsIn",
-    "AuditIn",
     "AuditList",
     "BlobOut",
     "ContractIn",
@@ -55,6 +54,7 @@ __all__ = [
     "PurgeIn",
     "PurgeOut",
     "RunCreateIn",
+    "RunDeletionIn",
     "RunIdsIn",
     "RunIdsOut",
     "RunOut",
@@ -200,6 +200,13 @@ class RunPageOut(BaseModel):
 
 class RunIdsIn(_In):
     run_ids: list[Key]
+
+
+class RunDeletionIn(RunIdsIn):
+    """Runs to delete or restore, with who does it and why (audited with the change)."""
+
+    actor: Annotated[str, Field(max_length=255)] = ""
+    reason: str = ""
 
 
 class CountOut(BaseModel):
@@ -369,16 +376,6 @@ class ValidateIn(_In):
         if (self.contract is None) == (self.contract_yaml is None):
             raise ValueError("give exactly one of 'contract' (a registered name@ref) or 'contract_yaml'")
         return self
-
-
-class AuditIn(_In):
-    actor: Key
-    action: Annotated[str, Field(min_length=1, max_length=64)]
-    object_type: Annotated[str, Field(min_length=1, max_length=64)]
-    object_id: Annotated[str, Field(min_length=1, max_length=512)]
-    before: Any = None
-    after: Any = None
-    reason: str = ""
 
 
 class AuditList(BaseModel):

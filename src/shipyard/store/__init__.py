@@ -2,7 +2,8 @@
 
 ``Store`` is the union of capability protocols (``TrackingStore``, ``DatasetStore``,
 ``ModelStore``, ``DeploymentStore``, ``AuditStore``, ``MaintenanceStore``); optional
-capabilities (``ServesBlobs``, ``RemoteGovernance``) are checked with ``isinstance``.
+capabilities (``ServesBlobs``, ``RemoteGovernance``, ``LocalGovernance``) are checked with
+``isinstance``.
 Implementations are chosen by URI scheme from a table and imported lazily:
 ``sqlite``/``postgresql`` → ``SqlStore``; ``http``/``https`` → ``RestStore`` (a
 Shipyard server). ``open_store`` is the one way to get a store.
@@ -17,6 +18,7 @@ from shipyard.store.base import (
     AuditStore,
     DatasetStore,
     DeploymentStore,
+    LocalGovernance,
     MaintenanceStore,
     ModelStore,
     RemoteGovernance,
@@ -32,6 +34,7 @@ __all__ = [
     "AuditStore",
     "DatasetStore",
     "DeploymentStore",
+    "LocalGovernance",
     "MaintenanceStore",
     "ModelStore",
     "RemoteGovernance",

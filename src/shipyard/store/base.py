@@ -12,8 +12,15 @@ ask for just what it uses (``collect_garbage`` takes a ``MaintenanceStore``)::
     └── MaintenanceStore   purge, digest and run-id listings for garbage collection
 
 Optional capabilities are protocols of their own, checked with ``isinstance`` (never probed
-with ``getattr``): ``ServesBlobs`` (the store hands out the blob store it talks to) and
-``RemoteGovernance`` (a server decides promotions, approvals and rollbacks itself).
+with ``getattr``): ``ServesBlobs`` (the store hands out the blob store it talks to),
+``RemoteGovernance`` (a server decides promotions, approvals, rollbacks and policies itself) and
+``LocalGovernance`` (the store *is* the registry database: the governed operations write alias
+moves, approval/promotion records and policies through it after their checks — ``SqlStore``
+only; a server never exposes these raw writes).
+
+Audit entries are written only by the store methods that perform an action, in the action's
+own transaction (``delete_runs``, ``create_dataset_version``, ``set_model_alias``, …, each taking
+the acting user); there is no method that appends a free-form entry.
 
 ``SqlStore`` and ``RestStore`` are checked against these protocols statically (names and
 signatures) in ``shipyard.store._conformance``: mypy fails when either drifts.
@@ -25,6 +32,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from shipyard.entities import (
+    AliasMove,
     Artifact,
     AuditEntry,
     ContractVersion,
@@ -47,11 +55,13 @@ from shipyard.entities import (
 
 if TYPE_CHECKING:
     from shipyard.artifacts import BlobStore
+    from shipyard.audit import Checkpoint
 
 __all__ = [
     "AuditStore",
     "DatasetStore",
     "DeploymentStore",
+    "LocalGovernance",
     "MaintenanceStore",
     "ModelStore",
     "RemoteGovernance",
@@ -113,9 +123,10 @@ class TrackingStore(Protocol):
         columns: Sequence[str] | None = None,
     ) -> RunPage: ...
 
-    def delete_runs(self, run_ids: Iterable[str]) -> int: ...
+    def delete_runs(self, run_ids: Iterable[str], actor: str = "", reason: str = "") -> int:
+        """Mark runs deleted; each deletion is audited (by ``actor``, with ``reason``)."""
 
-    def restore_runs(self, run_ids: Iterable[str]) -> int: ...
+    def restore_runs(self, run_ids: Iterable[str], actor: str = "", reason: str = "") -> int: ...
 
     # artifacts (the logical path -> digest mapping; bytes live in a BlobStore)
     def record_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None: ...
@@ -125,7 +136,8 @@ class TrackingStore(Protocol):
 
 class DatasetStore(Protocol):
     """Dataset versions (immutable; the bytes live in the blob store as Parquet), their use by
-    runs, and data contracts versioned by name."""
+    runs, and data contracts versioned by name. A new dataset version or contract version is
+    audited (by its ``created_by``) in the same transaction."""
 
     def create_dataset_version(self, spec: DatasetVersionCreate) -> DatasetVersion: ...
 
@@ -146,7 +158,8 @@ class DatasetStore(Protocol):
 
 class ModelStore(Protocol):
     """The model registry (files live in the blob store; every change is audited in the same
-    transaction)."""
+    transaction). Governed changes (alias moves, approvals, promotions, policies) are not here:
+    see ``RemoteGovernance`` and ``LocalGovernance``."""
 
     def create_registered_model(
         self, name: str, description: str = "", created_by: str = ""
@@ -155,10 +168,6 @@ class ModelStore(Protocol):
     def get_registered_model(self, name: str) -> RegisteredModel: ...
 
     def list_registered_models(self) -> list[RegisteredModel]: ...
-
-    def set_model_policy(
-        self, name: str, policy_yaml: str | None, actor: str, reason: str = ""
-    ) -> RegisteredModel: ...
 
     def create_model_version(self, spec: ModelVersionCreate) -> ModelVersion: ...
 
@@ -169,29 +178,22 @@ class ModelStore(Protocol):
 
     def models_for_run(self, run_id: str) -> list[ModelVersion]: ...
 
-    def set_model_alias(
-        self,
-        name: str,
-        alias: str,
-        version: int | None,
-        actor: str,
-        reason: str = "",
-        *,
-        expect: int | None | Literal["any"] = "any",
-    ) -> int | None: ...
+    def list_alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
+        """Every recorded move of the model's aliases (or of ``alias``), oldest first."""
 
-    def add_model_record(
+    def add_model_evaluation(
         self,
         name: str,
         version: int,
-        kind: str,
         actor: str,
         body: dict[str, Any],
         *,
         files: Sequence[Artifact] = (),
-        audit_action: str | None = None,
-        reason: str = "",
-    ) -> ModelRecord: ...
+    ) -> ModelRecord:
+        """Store an evaluation report on a version (kind ``evaluation``, audited)."""
+
+    def record_trusted_load(self, name: str, version: int, actor: str, reason: str = "") -> None:
+        """Audit that ``actor`` loaded the version with ``trust=True``."""
 
     def list_model_records(
         self, name: str, version: int | None = None, kind: str | None = None
@@ -212,18 +214,10 @@ class DeploymentStore(Protocol):
 
 
 class AuditStore(Protocol):
-    """The hash-chained audit log (append-only)."""
+    """The hash-chained audit log: read it, and checkpoint its head outside the database.
 
-    def append_audit(
-        self,
-        actor: str,
-        action: str,
-        object_type: str,
-        object_id: str,
-        before: Any = None,
-        after: Any = None,
-        reason: str = "",
-    ) -> AuditEntry: ...
+    Entries are appended only by the methods that act (see the module docstring).
+    """
 
     def list_audit(
         self,
@@ -234,6 +228,16 @@ class AuditStore(Protocol):
         object_type: str | None = None,
         object_id: str | None = None,
     ) -> list[AuditEntry]: ...
+
+    def audit_head(self) -> Checkpoint:
+        """The chain's head now: last ``seq`` and ``hash``, entry ``count``, ``time`` (keyed if a
+        key is configured where the database is)."""
+
+    def list_audit_checkpoints(self) -> list[Checkpoint]:
+        """The checkpoints written outside the database, in ``seq`` order."""
+
+    def write_audit_checkpoint(self) -> Checkpoint:
+        """Checkpoint the head now (outside the database) and return it."""
 
 
 class MaintenanceStore(Protocol):
@@ -311,3 +315,51 @@ class RemoteGovernance(Protocol):
     ) -> ModelRecord: ...
 
     def remote_rollback(self, name: str, actor: str, to: int | None, alias: str, reason: str) -> int: ...
+
+    def remote_set_policy(
+        self, name: str, actor: str, policy_yaml: str | None, reason: str
+    ) -> RegisteredModel: ...
+
+
+@runtime_checkable
+class LocalGovernance(Protocol):
+    """A store that is the registry's database: the governed operations (promote, approve,
+    reject, rollback, set policy) make their checks, then write through these methods.
+
+    ``SqlStore`` has it; ``RestStore`` does not (a server runs the governed operations itself,
+    so no client can move an alias, forge an approval or drop a policy with a raw write).
+
+    Example:
+        >>> if isinstance(store, LocalGovernance):  # doctest: +SKIP
+        ...     store.set_model_alias("churn", "champion", 7, "ann", "promotion", expect=6)
+    """
+
+    def set_model_policy(
+        self, name: str, policy_yaml: str | None, actor: str, reason: str = ""
+    ) -> RegisteredModel: ...
+
+    def set_model_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        actor: str,
+        reason: str = "",
+        *,
+        expect: int | None | Literal["any"] = "any",
+    ) -> int | None:
+        """Point ``alias`` at ``version`` (None removes it); audited and recorded in the alias
+        history in one transaction. ``expect`` fails the move if the alias moved meanwhile."""
+
+    def add_model_record(
+        self,
+        name: str,
+        version: int,
+        kind: str,
+        actor: str,
+        body: dict[str, Any],
+        *,
+        files: Sequence[Artifact] = (),
+        audit_action: str | None = None,
+        reason: str = "",
+    ) -> ModelRecord: ...

@@ -381,28 +381,7 @@ class RestStore(RestModelsMixin):
             DatasetUse(u["run_id"], DatasetVersion.from_dict(u["dataset"]), u["role"]) for u in data["uses"]
         ]
 
-    # -- audit log ----------------------------------------------------------------------------
-    def append_audit(
-        self,
-        actor: str,
-        action: str,
-        object_type: str,
-        object_id: str,
-        before: Any = None,
-        after: Any = None,
-        reason: str = "",
-    ) -> AuditEntry:
-        body = {
-            "actor": actor,
-            "action": action,
-            "object_type": object_type,
-            "object_id": object_id,
-            "before": before,
-            "after": after,
-            "reason": reason,
-        }
-        return AuditEntry(**self._post(f"{API}/audit", body))
-
+    # -- audit log (read-only over REST: the server appends as it acts) ------------------------
     def list_audit(
         self,
         after_seq: int = 0,
@@ -464,11 +443,13 @@ class RestStore(RestModelsMixin):
         data = self._post(f"{API}/runs/search", body)
         return RunPage([Run.from_dict(r) for r in data["runs"]], data.get("next_page_token"))
 
-    def delete_runs(self, run_ids: Iterable[str]) -> int:
-        return int(self._post(f"{API}/runs/delete", {"run_ids": list(run_ids)})["count"])
+    def delete_runs(self, run_ids: Iterable[str], actor: str = "", reason: str = "") -> int:
+        body = {"run_ids": list(run_ids), "actor": actor, "reason": reason}
+        return int(self._post(f"{API}/runs/delete", body)["count"])
 
-    def restore_runs(self, run_ids: Iterable[str]) -> int:
-        return int(self._post(f"{API}/runs/restore", {"run_ids": list(run_ids)})["count"])
+    def restore_runs(self, run_ids: Iterable[str], actor: str = "", reason: str = "") -> int:
+        body = {"run_ids": list(run_ids), "actor": actor, "reason": reason}
+        return int(self._post(f"{API}/runs/restore", body)["count"])
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
         params = {"prefix": prefix} if prefix else {}

@@ -1,15 +1,23 @@
-"""The model registry and deployments half of ``RestStore`` (mixed in), plus the governed actions
-that a server decides itself (promote, approve, reject, rollback: ``RemoteGovernance``)."""
+"""The model registry, deployments and audit checkpoints of ``RestStore`` (mixed in), plus the
+governed actions that a server decides itself (promote, approve, reject, rollback, set policy:
+``RemoteGovernance``).
+
+There is deliberately no raw alias move, arbitrary record write or policy write here (the
+``LocalGovernance`` capability): over REST, governed changes exist only as governed operations,
+which the server runs with its own checks. Evaluations have a narrow route of their own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from shipyard.audit import Checkpoint
 from shipyard.entities import (
+    AliasMove,
     Artifact,
     DeploymentRecord,
     ModelRecord,
@@ -53,12 +61,6 @@ class RestModelsMixin:
     def list_registered_models(self) -> list[RegisteredModel]:
         return [RegisteredModel.from_dict(m) for m in self._get(f"{API}/models")["items"]]
 
-    def set_model_policy(
-        self, name: str, policy_yaml: str | None, actor: str, reason: str = ""
-    ) -> RegisteredModel:
-        body = {"policy_yaml": policy_yaml, "actor": actor, "reason": reason}
-        return RegisteredModel.from_dict(self._request("PUT", f"{_m(name)}/policy", body=body).json())
-
     def create_model_version(self, spec: ModelVersionCreate) -> ModelVersion:
         return ModelVersion.from_dict(self._post(f"{_m(spec.name)}/versions", spec.to_dict()))
 
@@ -74,41 +76,24 @@ class RestModelsMixin:
             for v in self._get(f"{API}/runs/{quote(run_id, safe='')}/models")["items"]
         ]
 
-    def set_model_alias(
-        self,
-        name: str,
-        alias: str,
-        version: int | None,
-        actor: str,
-        reason: str = "",
-        *,
-        expect: int | None | Literal["any"] = "any",
-    ) -> int | None:
-        body = {"version": version, "actor": actor, "reason": reason, "expect": expect}
-        previous = self._request("PUT", f"{_m(name)}/aliases/{quote(alias, safe='')}", body=body).json()
-        return None if previous["previous"] is None else int(previous["previous"])
+    def list_alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
+        params = {"alias": alias} if alias is not None else {}
+        return [AliasMove(**m) for m in self._get(f"{_m(name)}/alias-history", **params)["items"]]
 
-    def add_model_record(
+    def add_model_evaluation(
         self,
         name: str,
         version: int,
-        kind: str,
         actor: str,
         body: dict[str, Any],
         *,
         files: Sequence[Artifact] = (),
-        audit_action: str | None = None,
-        reason: str = "",
     ) -> ModelRecord:
-        payload = {
-            "kind": kind,
-            "actor": actor,
-            "body": body,
-            "files": [f.__dict__ for f in files],
-            "audit_action": audit_action,
-            "reason": reason,
-        }
-        return ModelRecord.from_dict(self._post(f"{_m(name)}/versions/{version}/records", payload))
+        payload = {"actor": actor, "body": body, "files": [f.__dict__ for f in files]}
+        return ModelRecord.from_dict(self._post(f"{_m(name)}/versions/{version}/evaluations", payload))
+
+    def record_trusted_load(self, name: str, version: int, actor: str, reason: str = "") -> None:
+        self._post(f"{_m(name)}/versions/{version}/trusted-loads", {"actor": actor, "reason": reason})
 
     def list_model_records(
         self, name: str, version: int | None = None, kind: str | None = None
@@ -128,6 +113,23 @@ class RestModelsMixin:
     def remote_rollback(self, name: str, actor: str, to: int | None, alias: str, reason: str) -> int:
         body = {"actor": actor, "to": to, "alias": alias, "reason": reason}
         return int(self._post(f"{_m(name)}/rollback", body)["version"])
+
+    def remote_set_policy(
+        self, name: str, actor: str, policy_yaml: str | None, reason: str
+    ) -> RegisteredModel:
+        body = {"policy_yaml": policy_yaml, "actor": actor, "reason": reason}
+        return RegisteredModel.from_dict(self._request("PUT", f"{_m(name)}/policy", body=body).json())
+
+    # -- audit checkpoints ---------------------------------------------------------------------
+    def audit_head(self) -> Checkpoint:
+        return Checkpoint.from_dict(self._get(f"{API}/audit/head"), where="the server's audit head")
+
+    def list_audit_checkpoints(self) -> list[Checkpoint]:
+        items = self._get(f"{API}/audit/checkpoints")["items"]
+        return [Checkpoint.from_dict(c, where="a checkpoint from the server") for c in items]
+
+    def write_audit_checkpoint(self) -> Checkpoint:
+        return Checkpoint.from_dict(self._post(f"{API}/audit/checkpoints", {}), where="the new checkpoint")
 
     # -- deployments ---------------------------------------------------------------------------
     def save_deployment(self, name: str, spec_yaml: str, actor: str, reason: str = "") -> DeploymentRecord:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from shipyard.artifacts import BlobStore, open_blob_store
-from shipyard.audit import ChainReport, verify_chain
+from shipyard.audit import ChainReport, Checkpoint, load_key, read_pinned, verify_store
 from shipyard.config import Settings, load_settings
 from shipyard.entities import (
     Artifact,
@@ -191,27 +191,11 @@ class Client:
 
     def delete_runs(self, run_ids: Iterable[str], reason: str = "") -> int:
         """Mark runs deleted (hidden from search; purged by :meth:`gc`); each deletion is audited."""
-        ids = list(run_ids)
-        count = self.store.delete_runs(ids)
-        for run_id in ids:
-            self.audit(
-                "run.delete", "run", run_id, before={"deleted": False}, after={"deleted": True}, reason=reason
-            )
-        return count
+        return self.store.delete_runs(list(run_ids), self.settings.user, reason)
 
     def restore_runs(self, run_ids: Iterable[str], reason: str = "") -> int:
-        ids = list(run_ids)
-        count = self.store.restore_runs(ids)
-        for run_id in ids:
-            self.audit(
-                "run.restore",
-                "run",
-                run_id,
-                before={"deleted": True},
-                after={"deleted": False},
-                reason=reason,
-            )
-        return count
+        """Undo :meth:`delete_runs` for runs not purged yet (audited like it)."""
+        return self.store.restore_runs(list(run_ids), self.settings.user, reason)
 
     # -- query --------------------------------------------------------------------------------
     def _experiment_ids(self, experiments: str | int | Sequence[str | int] | None) -> list[int] | None:
@@ -270,36 +254,40 @@ class Client:
             raise InvalidInput("compare_runs needs at least one run id")
         return frames.compare_frame([self.get_run(r) for r in run_ids])
 
-    # -- audit log ----------------------------------------------------------------------------
-    def audit(
-        self,
-        action: str,
-        object_type: str,
-        object_id: str,
-        *,
-        before: Any = None,
-        after: Any = None,
-        reason: str = "",
-    ) -> AuditEntry:
-        """Append an entry to the hash-chained audit log, as this client's user."""
-        return self.store.append_audit(
-            self.settings.user, action, object_type, object_id, before, after, reason
-        )
-
+    # -- audit log (written by the stores as they act; read and verified here) -----------------
     def list_audit(self, after_seq: int = 0, limit: int = 1000, **filters: str | None) -> list[AuditEntry]:
         """Audit entries in order; filters: actor, action, object_type, object_id."""
         return self.store.list_audit(after_seq, limit, **filters)
 
-    def verify_audit(self, page_size: int = 1000) -> ChainReport:
-        """Walk the whole chain page by page; the report names the first edited/deleted/moved entry."""
+    def verify_audit(
+        self, page_size: int = 1000, anchor: str | os.PathLike[str] | None = None
+    ) -> ChainReport:
+        """Walk the whole chain page by page and check it against its checkpoints (and the ones
+        pinned in the file ``anchor``) and the registry's aliases and policies against it.
 
-        def pages() -> Iterator[AuditEntry]:
-            after = 0
-            while batch := self.store.list_audit(after, page_size):
-                yield from batch
-                after = batch[-1].seq
+        The report names the first edited, deleted or reordered entry, truncation, and registry
+        state changed outside Shipyard; ``notes`` say what could not be checked.
 
-        return verify_chain(pages())
+        Example:
+            >>> client.verify_audit(anchor="pinned-head.json").ok  # doctest: +SKIP
+            True
+        """
+        pinned = read_pinned(anchor) if anchor is not None else ()
+        key = load_key(self.settings.audit_key_file)
+        return verify_store(self.store, key=key, pinned=pinned, page_size=page_size)
+
+    def audit_checkpoint(self) -> Checkpoint:
+        """Checkpoint the audit chain's head outside the database now, and return it (pin a copy).
+
+        Example:
+            >>> client.audit_checkpoint().seq  # doctest: +SKIP
+            120
+        """
+        return self.store.write_audit_checkpoint()
+
+    def audit_head(self) -> Checkpoint:
+        """The audit chain's head now (``seq``, ``hash``, ``count``, ``time``; keyed by the store)."""
+        return self.store.audit_head()
 
     # -- datasets -----------------------------------------------------------------------------
     def get_dataset_version(self, name: str, ref: str = "latest") -> DatasetVersion:

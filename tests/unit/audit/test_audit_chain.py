@@ -12,8 +12,11 @@ from shipyard.errors import InvalidInput
 
 
 def _fill(client: Client, n: int = 5) -> None:
+    """``n`` audited actions: a run deleted and restored in turn (each writes its own entry)."""
+    with client.start_run(log_environment=False) as run:
+        pass
     for i in range(n):
-        client.audit("alias.move", "model", f"churn@{i}", before={"v": i}, after={"v": i + 1}, reason=f"r{i}")
+        (client.delete_runs if i % 2 == 0 else client.restore_runs)([run.id], reason=f"r{i}")
 
 
 def _sql(client: Client, statement: str) -> None:
@@ -75,6 +78,17 @@ def test_changes_to_data_and_runs_are_audited_with_the_actor(client: Client) -> 
     assert client.verify_audit().ok
 
 
+def test_no_public_api_appends_a_free_form_entry(client: Client) -> None:
+    assert not hasattr(client, "audit")
+    assert not hasattr(client.store, "append_audit")
+
+
 def test_an_entry_without_an_object_is_refused(client: Client) -> None:
-    with pytest.raises(InvalidInput, match="object"):
-        client.audit("alias.move", "model", "")
+    from sqlalchemy import create_engine as engine_for
+
+    from shipyard.store.sql import audit
+
+    engine = engine_for(client.settings.tracking_uri)
+    with engine.begin() as conn, pytest.raises(InvalidInput, match="object"):
+        audit.append(conn, "ann", "alias.move", "model", "", None, None, "")
+    engine.dispose()

@@ -33,7 +33,7 @@ def registered(client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         model = RandomForestClassifier(n_estimators=8, random_state=0).fit(X.iloc[:300], y.iloc[:300])
         core.log_model(model, run=run, input_example=X.head())
     roles = tmp_path / "roles.yaml"
-    roles.write_text("approver: [bob]\n")
+    roles.write_text("approver: [bob]\nadmin: [alice]\n")
     monkeypatch.setenv("SHIPYARD_ROLES_FILE", str(roles))
     monkeypatch.setenv("SHIPYARD_USER", "alice")
     return run.id

@@ -61,6 +61,11 @@ def _as(client: Client, user: str, roles: Path | None = None) -> Client:
     return Client.from_stores(settings, client.store, client.blobs)
 
 
+def _set_policy(client: Client, policy: str, name: str = "bc") -> None:
+    """Attach a policy as dave, the roles file's admin (policy changes need the admin role)."""
+    governance.set_policy(name, policy, client=_as(client, "dave", Path(client.settings.roles_file)))
+
+
 def _register(client: Client, model: Any, train: pd.DataFrame, name: str = "bc") -> int:
     X = train.drop(columns=["target"])
     fitted = model.fit(X, train["target"])
@@ -236,7 +241,7 @@ class _Echo:
 
 def test_gates_pass_and_the_alias_moves(setup: Client, frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     v = _register(setup, RandomForestClassifier(n_estimators=20, random_state=0), frames[0])
-    governance.set_policy("bc", _policy(), client=setup)
+    _set_policy(setup, _policy())
     result = governance.promote("bc", v, client=setup)
     assert result.promoted, result.reasons
     assert [g.passed for g in result.gates] == [True, True, True]
@@ -253,7 +258,7 @@ def test_an_absolute_gate_failure_blocks_and_records_the_evidence(
     setup: Client, frames: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
     v = _register(setup, DecisionTreeClassifier(max_depth=1, random_state=0), frames[0])
-    governance.set_policy("bc", _policy().replace("min: 0.80", "min: 0.99"), client=setup)
+    _set_policy(setup, _policy().replace("min: 0.80", "min: 0.99"))
     result = governance.promote("bc", v, client=setup)
     assert result.status == "blocked"
     assert not result.gates[0].passed and result.gates[0].evidence["min"] == 0.99
@@ -266,7 +271,7 @@ def test_relative_gate_compares_with_the_champion_on_the_same_data(
     setup: Client, frames: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
     good = _register(setup, RandomForestClassifier(n_estimators=30, random_state=0), frames[0])
-    governance.set_policy("bc", _policy(), client=setup)
+    _set_policy(setup, _policy())
     assert governance.promote("bc", good, client=setup).promoted
     worse = _register(setup, DecisionTreeClassifier(max_depth=1, random_state=0), frames[0])
     result = governance.promote("bc", worse, client=setup)
@@ -284,7 +289,7 @@ def test_four_eyes_the_author_cannot_approve_and_approvers_need_the_role(
     setup: Client, frames: tuple[pd.DataFrame, pd.DataFrame], roles: Path
 ) -> None:
     v = _register(setup, RandomForestClassifier(n_estimators=10, random_state=0), frames[0])
-    governance.set_policy("bc", _policy(approvals=1), client=setup)
+    _set_policy(setup, _policy(approvals=1))
     blocked = governance.promote("bc", v, client=setup)
     assert blocked.status == "blocked"
     assert "needs 1 more approval(s) from role 'approver'" in blocked.reasons[-1]
@@ -303,7 +308,7 @@ def test_a_standing_rejection_blocks_promotion(
     setup: Client, frames: tuple[pd.DataFrame, pd.DataFrame], roles: Path
 ) -> None:
     v = _register(setup, RandomForestClassifier(n_estimators=10, random_state=0), frames[0])
-    governance.set_policy("bc", _policy(approvals=1), client=setup)
+    _set_policy(setup, _policy(approvals=1))
     governance.approve("bc", v, client=_as(setup, "bob", roles))
     with pytest.raises(InvalidInput, match="needs a reason"):
         governance.reject("bc", v, client=_as(setup, "carol", roles))
@@ -330,7 +335,7 @@ def test_fairness_contract_and_latency_gates(
         "  - {contract: strict@v1}\n"
         "  - {max_latency_ms: 0.000001, rows: 1}\n"
     ).replace("target: target}", "target: target, sensitive: [size]}")
-    governance.set_policy("bc", policy, client=setup)
+    _set_policy(setup, policy)
     result = governance.promote("bc", v, client=setup)
     fairness, contract, latency = result.gates[3:]
     assert not fairness.passed and fairness.evidence["value"] > 0.01

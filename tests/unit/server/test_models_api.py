@@ -26,7 +26,7 @@ from shipyard.tracking import Client
 def app(server_root: Path) -> FastAPI:
     """This module's server knows who may approve (roles live on the server, not the client)."""
     roles = server_root / "roles.yaml"
-    roles.write_text("approver: [bob]\n")
+    roles.write_text("approver: [bob]\nadmin: [alice]\n")
     return create_app(make_settings(server_root, roles_file=str(roles)))
 
 
@@ -116,7 +116,6 @@ def test_evaluate_runs_on_the_server_and_is_stored(
         ("POST", "/api/v1/models", {"name": "x", "surprise": 1}, 422),
         ("GET", "/api/v1/models/ghost", None, 404),
         ("GET", "/api/v1/models/ghost/versions/champion", None, 404),
-        ("PUT", "/api/v1/models/ghost/aliases/champion", {"version": 1, "actor": "a"}, 404),
         ("PUT", "/api/v1/models/ghost/policy", {"policy_yaml": "gates: [{metric: x}]", "actor": "a"}, 400),
         ("POST", "/api/v1/models/ghost/versions/1/promote", {"actor": "a", "to": "7up"}, 422),
         ("POST", "/api/v1/models/ghost/versions/1/approve", {"actor": ""}, 422),

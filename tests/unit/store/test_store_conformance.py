@@ -19,7 +19,7 @@ import pytest
 from mypy import api as mypy_api
 
 import shipyard.store.base as base
-from shipyard.store import RemoteGovernance, ServesBlobs, Store
+from shipyard.store import LocalGovernance, RemoteGovernance, ServesBlobs, Store
 from shipyard.store.rest import RestStore
 from shipyard.store.sql import SqlStore
 
@@ -119,7 +119,7 @@ def _shape(function: Any) -> list[tuple[str, Any, Any]]:
 
 @pytest.mark.parametrize(
     ("backend", "protocols"),
-    [(SqlStore, (Store,)), (RestStore, (Store, ServesBlobs, RemoteGovernance))],
+    [(SqlStore, (Store, LocalGovernance)), (RestStore, (Store, ServesBlobs, RemoteGovernance))],
     ids=["SqlStore", "RestStore"],
 )
 def test_backends_match_the_protocol_names_kinds_and_defaults(
@@ -156,6 +156,8 @@ def test_only_the_rest_store_has_the_optional_capabilities(tmp_path: Path) -> No
         assert isinstance(sql, Store) and isinstance(rest, Store)
         assert not isinstance(sql, ServesBlobs) and not isinstance(sql, RemoteGovernance)
         assert isinstance(rest, ServesBlobs) and isinstance(rest, RemoteGovernance)
+        # raw alias moves, record writes and policy writes exist only where the database is
+        assert isinstance(sql, LocalGovernance) and not isinstance(rest, LocalGovernance)
     finally:
         sql.close()
         rest.close()

@@ -1,4 +1,8 @@
-"""Health, server info and maintenance (garbage collection, purge, digest and run-id listings)."""
+"""Health, server info and maintenance (garbage collection, purge, digest and run-id listings).
+
+The maintenance routes (``/api/v1/admin/*``) answer only to loopback clients unless the server
+runs with ``--allow-remote-admin`` (``shipyard.server.guards``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from shipyard import __version__
 from shipyard.server.errors import ERROR_RESPONSES
+from shipyard.server.guards import AdminOnly
 from shipyard.server.schemas import DigestsIn, DigestsOut, GcIn, GcOut, HealthOut, InfoOut, PurgeIn, PurgeOut
 from shipyard.server.state import StateDep, StoreDep, redact_uri
 from shipyard.store import Store
@@ -40,20 +45,20 @@ def info(state: StateDep) -> InfoOut:
     )
 
 
-@router.post("/admin/gc")
+@router.post("/admin/gc", dependencies=[AdminOnly])
 def gc(body: GcIn, state: StateDep) -> GcOut:
     """Purge deleted runs, then delete blobs no run refers to that are older than ``grace_seconds``."""
     report = collect_garbage(state.store, state.blobs, body.grace_seconds, body.batch_size)
     return GcOut(**report.to_dict())
 
 
-@router.post("/admin/purge")
+@router.post("/admin/purge", dependencies=[AdminOnly])
 def purge(body: PurgeIn, store: StoreDep) -> PurgeOut:
     """Remove deleted runs for good (blobs are left to gc)."""
     return PurgeOut(runs_purged=store.purge_deleted_runs(batch_size=body.batch_size))
 
 
-@router.post("/admin/referenced-digests")
+@router.post("/admin/referenced-digests", dependencies=[AdminOnly])
 def referenced_digests(body: DigestsIn, store: StoreDep) -> DigestsOut:
     """Which of ``digests`` some artifact row refers to."""
     return DigestsOut(digests=sorted(store.referenced_digests(body.digests)))
@@ -61,6 +66,7 @@ def referenced_digests(body: DigestsIn, store: StoreDep) -> DigestsOut:
 
 @router.get(
     "/admin/run-ids",
+    dependencies=[AdminOnly],
     response_class=StreamingResponse,
     responses={200: {"content": {"application/x-ndjson": {}}, "description": '{"run_ids": [...]} per line'}},
 )

@@ -1,6 +1,7 @@
 """Blobs by BLAKE3 digest: ``HEAD`` (exists?), ``GET`` (verified bytes), ``PUT`` (streamed upload),
 ``DELETE`` (only blobs nothing refers to) and a paged listing, so ``RestBlobStore`` is a whole
-``BlobStore`` and garbage collection (``collect_garbage``) runs the same against a server."""
+``BlobStore`` and garbage collection (``collect_garbage``) runs the same against a server.
+The ``DELETE`` routes are admin routes: loopback clients only, unless ``--allow-remote-admin``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from shipyard.artifacts import BlobStore
 from shipyard.artifacts.blobs import check_digest
 from shipyard.errors import BlobNotFound, DigestMismatch, InvalidInput, InvalidState
 from shipyard.server.errors import ERROR_RESPONSES
+from shipyard.server.guards import AdminOnly
 from shipyard.server.routers.artifacts import verified_stream
 from shipyard.server.schemas import BlobOut, CountOut
 from shipyard.server.state import Blobs, StoreDep
@@ -77,13 +79,13 @@ def get_blob(digest: str, blobs: Blobs) -> StreamingResponse:
     return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
 
 
-@router.delete("/tmp")
+@router.delete("/tmp", dependencies=[AdminOnly])
 def clean_tmp(blobs: Blobs, older_than_s: float = Query(default=3600.0, ge=0)) -> CountOut:
     """Remove temp files that crashed uploads left behind, older than ``older_than_s`` (server clock)."""
     return CountOut(count=blobs.clean_tmp(older_than_s))
 
 
-@router.delete("/{digest}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{digest}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[AdminOnly])
 def delete_blob(digest: str, blobs: Blobs, store: StoreDep) -> Response:
     """Delete a blob nothing refers to; 409 ``invalid_state`` if a run, dataset or model uses it.
 

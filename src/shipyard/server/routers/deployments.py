@@ -10,8 +10,10 @@ from pydantic import BaseModel, Field
 from shipyard.errors import InvalidInput
 from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.schemas import _In
-from shipyard.server.state import StoreDep
+from shipyard.server.state import StateDep, StoreDep
 from shipyard.serving.deployment import parse_deployment
+from shipyard.serving.manage import deploy
+from shipyard.tracking import Client
 
 __all__ = ["router"]
 
@@ -30,12 +32,14 @@ class DeploymentList(BaseModel):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def save_deployment(body: DeploymentIn, store: StoreDep) -> dict[str, Any]:
-    """Save the next version of a deployment; the spec is validated here (400 naming the field)."""
+def save_deployment(body: DeploymentIn, state: StateDep) -> dict[str, Any]:
+    """Save the next version of a deployment through ``sy.deploy`` (the same checks as the SDK:
+    the spec is validated, 400 naming the field, and every ``models:/`` reference must resolve)."""
     spec = parse_deployment(body.spec_yaml)
     if spec.name != body.name:
         raise InvalidInput(f"The spec names deployment '{spec.name}' but the request says '{body.name}'")
-    return store.save_deployment(body.name, spec.to_yaml(), body.actor, body.reason).to_dict()
+    client = Client.from_stores(state.settings.replace(user=body.actor), state.store, state.blobs)
+    return deploy(spec, reason=body.reason, client=client).to_dict()
 
 
 @router.get("")

@@ -1,5 +1,10 @@
-"""The model registry: registered models, versions, aliases, records, and the governed actions
-(promote, approve, reject, rollback, evaluate) decided on the server.
+"""The model registry: registered models, versions, records, alias history, and the governed
+actions (promote, approve, reject, rollback, set policy, evaluate) decided on the server.
+
+Governed state changes exist here only as governed operations, which run the same checks as
+the SDK: there is no route that moves an alias, writes an approval or promotion record, or
+changes a policy directly. Evaluations a client computed have a narrow route that stores only
+``kind=evaluation`` (marked ``computed_by: client``; gates on the server never reuse them).
 
 Until authentication lands (ROADMAP), the acting user travels in the request body as
 ``actor``; every change is audited under that name.
@@ -9,12 +14,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import yaml
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from shipyard.entities import Artifact, ModelVersionCreate
+from shipyard.errors import InvalidInput
 from shipyard.registry import governance
-from shipyard.registry.policy import parse_policy
 from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.routers.artifacts import stored_files
 from shipyard.server.schemas import Digest, Key, _In
@@ -63,19 +69,16 @@ class ModelVersionIn(_In):
     created_by: Annotated[str, Field(max_length=255)] = ""
 
 
-class AliasIn(_In):
-    version: Annotated[int, Field(ge=1)] | None
-    actor: Actor
-    reason: str = ""
-    expect: int | None | Literal["any"] = "any"
+class EvaluationIn(_In):
+    """An evaluation report a client computed (``sy.evaluate`` against a server)."""
 
-
-class RecordIn(_In):
-    kind: Literal["evaluation", "approval", "promotion"]
     actor: Actor
     body: dict[str, Any]
     files: list[FileIn] = []
-    audit_action: Annotated[str, Field(max_length=64)] | None = None
+
+
+class TrustedLoadIn(_In):
+    actor: Actor
     reason: str = ""
 
 
@@ -130,10 +133,28 @@ def get_registered_model(name: str, store: StoreDep) -> dict[str, Any]:
 
 
 @router.put("/models/{name}/policy")
-def set_model_policy(name: str, body: PolicyIn, store: StoreDep) -> dict[str, Any]:
-    """Attach a promotion policy (validated here) or remove it with ``policy_yaml: null``."""
-    text = parse_policy(body.policy_yaml).to_yaml() if body.policy_yaml is not None else None
-    return store.set_model_policy(name, text, body.actor, body.reason).to_dict()
+def set_model_policy(name: str, body: PolicyIn, state: StateDep) -> dict[str, Any]:
+    """Attach a promotion policy (validated here) or remove it with ``policy_yaml: null``.
+
+    The actor needs the ``admin`` role in the server's roles file (403 otherwise).
+    """
+    policy = _yaml_mapping(body.policy_yaml) if body.policy_yaml is not None else None
+    client = _client(state, body.actor)
+    return governance.set_promotion_policy(name, policy, reason=body.reason, client=client).to_dict()
+
+
+def _yaml_mapping(text: str) -> dict[str, Any]:
+    """YAML text from a request as a mapping (never read as a file name on the server)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"The promotion policy is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(
+            "A promotion policy is a mapping with gates:, approvals: and evaluation:, "
+            f"got {type(data).__name__}"
+        )
+    return data
 
 
 @router.post("/models/{name}/versions", status_code=status.HTTP_201_CREATED)
@@ -163,27 +184,34 @@ def models_for_run(run_id: str, store: StoreDep) -> Listing:
     return Listing(items=[v.to_dict() for v in store.models_for_run(run_id)])
 
 
-@router.put("/models/{name}/aliases/{alias}")
-def set_model_alias(name: str, alias: str, body: AliasIn, store: StoreDep) -> dict[str, Any]:
-    """Point an alias at a version (``version: null`` removes it); audited with before/after."""
-    previous = store.set_model_alias(name, alias, body.version, body.actor, body.reason, expect=body.expect)
-    return {"previous": previous}
+@router.get("/models/{name}/alias-history")
+def list_alias_history(
+    name: str, store: StoreDep, alias: Annotated[str | None, Query(min_length=1, max_length=64)] = None
+) -> Listing:
+    """Every recorded move of the model's aliases (or of ``alias``), oldest first: what rollback trusts."""
+    return Listing(items=[m.to_dict() for m in store.list_alias_history(name, alias)])
 
 
-@router.post("/models/{name}/versions/{version}/records", status_code=status.HTTP_201_CREATED)
-def add_model_record(name: str, version: int, body: RecordIn, store: StoreDep) -> dict[str, Any]:
-    files = [Artifact(**f.model_dump()) for f in body.files]
-    record = store.add_model_record(
-        name,
-        version,
-        body.kind,
-        body.actor,
-        body.body,
-        files=files,
-        audit_action=body.audit_action,
-        reason=body.reason,
+@router.post("/models/{name}/versions/{version}/evaluations", status_code=status.HTTP_201_CREATED)
+def add_model_evaluation(
+    name: str, version: int, body: EvaluationIn, store: StoreDep, blobs: Blobs
+) -> dict[str, Any]:
+    """Store an evaluation a client computed (kind ``evaluation`` only; audited).
+
+    The body is marked ``computed_by: client``: promotion gates on this server use only
+    evaluations the server computed itself, so a report sent here cannot pass a gate.
+    """
+    files = stored_files(
+        [Artifact(**f.model_dump()) for f in body.files], blobs, f"model '{name}' v{version}"
     )
-    return record.to_dict()
+    report = {**body.body, "computed_by": governance.CLIENT_EVALUATION}
+    return store.add_model_evaluation(name, version, body.actor, report, files=files).to_dict()
+
+
+@router.post("/models/{name}/versions/{version}/trusted-loads", status_code=status.HTTP_204_NO_CONTENT)
+def record_trusted_load(name: str, version: int, body: TrustedLoadIn, store: StoreDep) -> None:
+    """Audit that ``actor`` loaded this version with ``trust=True`` (the entry's content is fixed)."""
+    store.record_trusted_load(name, version, body.actor, body.reason)
 
 
 @router.get("/models/{name}/records")

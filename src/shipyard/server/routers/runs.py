@@ -11,6 +11,7 @@ from shipyard.server.schemas import (
     LogBatchIn,
     MetricHistoryOut,
     RunCreateIn,
+    RunDeletionIn,
     RunIdsIn,
     RunIdsOut,
     RunOut,
@@ -62,15 +63,15 @@ def expire_stale_runs(store: StoreDep) -> RunIdsOut:
 
 
 @router.post("/delete")
-def delete_runs(body: RunIdsIn, store: StoreDep) -> CountOut:
-    """Mark runs deleted (hidden from search, purged by gc); all-or-nothing on unknown ids."""
-    return CountOut(count=store.delete_runs(body.run_ids))
+def delete_runs(body: RunDeletionIn, store: StoreDep) -> CountOut:
+    """Mark runs deleted (hidden from search, purged by gc); all-or-nothing on unknown ids; audited."""
+    return CountOut(count=store.delete_runs(body.run_ids, body.actor, body.reason))
 
 
 @router.post("/restore")
-def restore_runs(body: RunIdsIn, store: StoreDep) -> CountOut:
-    """Undo :func:`delete_runs` for runs not purged yet."""
-    return CountOut(count=store.restore_runs(body.run_ids))
+def restore_runs(body: RunDeletionIn, store: StoreDep) -> CountOut:
+    """Undo :func:`delete_runs` for runs not purged yet; audited."""
+    return CountOut(count=store.restore_runs(body.run_ids, body.actor, body.reason))
 
 
 @router.get("/{run_id}")

@@ -1,4 +1,10 @@
-"""The audit log's table logic behind ``SqlStore``: append under a lock, list in pages."""
+"""The audit log's table logic behind ``SqlStore``: append under a lock, list in pages.
+
+Only store methods that perform an action call :func:`append`, inside the action's own
+transaction; no public API appends free-form entries. ``append`` notes the new head on the
+connection so the store can write a checkpoint once the transaction has committed
+(:func:`take_head`).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,15 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, text
 
-from shipyard.audit import GENESIS, entry_hash
+from shipyard.audit import GENESIS, Checkpoint, entry_hash
 from shipyard.entities import AuditEntry, now_ms
 from shipyard.errors import InvalidInput
 from shipyard.store.sql import schema as t
 
-__all__ = ["append", "entries"]
+__all__ = ["append", "count", "entries", "head", "take_head"]
 
 _PG_AUDIT_LOCK = 0x5348_4155  # serialises appends so the chain has one order
+_APPENDED = "shipyard_audit_appended"  # key in Connection.info: this transaction appended
 
 
 def append(
@@ -53,7 +60,27 @@ def append(
             "hash": digest,
         },
     )
+    conn.info[_APPENDED] = True
     return AuditEntry(**{**entry.__dict__, "hash": digest})
+
+
+def take_head(conn: Connection) -> Checkpoint | None:
+    """The chain's head if this transaction appended (read inside it, before commit), else None.
+
+    Clears the mark, so call it once per transaction; call it at the start too, to drop a mark
+    a failed transaction left on the pooled connection.
+    """
+    if not conn.info.pop(_APPENDED, False):
+        return None
+    return head(conn)
+
+
+def head(conn: Connection) -> Checkpoint:
+    """The last entry's ``seq`` and ``hash``, the number of entries, and the time (unsigned)."""
+    c = t.audit_log.c
+    last = conn.execute(select(c.seq, c.hash).order_by(c.seq.desc()).limit(1)).first()
+    seq, digest = (0, GENESIS) if last is None else (int(last.seq), str(last.hash))
+    return Checkpoint(seq=seq, hash=digest, count=count(conn), time=now_ms())
 
 
 def entries(conn: Connection, after_seq: int, limit: int, filters: dict[str, str | None]) -> list[AuditEntry]:
@@ -83,4 +110,5 @@ def entries(conn: Connection, after_seq: int, limit: int, filters: dict[str, str
 
 
 def count(conn: Connection) -> int:
+    """How many entries the log holds."""
     return int(conn.execute(select(func.count()).select_from(t.audit_log)).scalar_one())

@@ -1,7 +1,12 @@
 """The model registry in the SQL store: registered models, versions, aliases and records.
 
 Every change here appends its audit entry in the same transaction as the change itself, so
-the audit chain and the registry can never disagree (a crash loses both or neither).
+the audit chain and the registry can never disagree (a crash loses both or neither). Alias moves
+also write a row of ``model_alias_history`` (what rollback trusts) naming their audit entry.
+
+Raw alias moves, arbitrary records and policy changes (``set_model_alias``, ``add_model_record``,
+``set_model_policy``) are the ``LocalGovernance`` capability: the governed operations in
+``shipyard.registry.governance`` call them after their checks, and no server route exposes them.
 """
 
 from __future__ import annotations
@@ -15,7 +20,15 @@ from typing import Any, Literal
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 
-from shipyard.entities import Artifact, ModelRecord, ModelVersion, ModelVersionCreate, RegisteredModel, now_ms
+from shipyard.entities import (
+    AliasMove,
+    Artifact,
+    ModelRecord,
+    ModelVersion,
+    ModelVersionCreate,
+    RegisteredModel,
+    now_ms,
+)
 from shipyard.errors import InvalidInput, InvalidState, ModelNotFound, NotFound
 from shipyard.store.sql import audit, datasets
 from shipyard.store.sql import schema as t
@@ -343,7 +356,7 @@ class ModelsMixin:
                     },
                 )
             action = "alias.delete" if version is None else "alias.set"
-            audit.append(
+            entry = audit.append(
                 conn,
                 actor,
                 action,
@@ -353,9 +366,65 @@ class ModelsMixin:
                 {"version": version},
                 reason,
             )
+            conn.execute(
+                insert(t.model_alias_history),
+                {
+                    "model_id": model.id,
+                    "alias": alias,
+                    "version": version,
+                    "previous": current,
+                    "actor": actor,
+                    "reason": reason,
+                    "created_at": entry.ts,
+                    "audit_seq": entry.seq,
+                },
+            )
             return int(current) if current is not None else None
 
+    def list_alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
+        """Every move of ``name``'s aliases (or of one alias), oldest first."""
+        h = t.model_alias_history.c
+        with self._read() as conn:
+            model = _model_row(conn, name)
+            stmt = select(t.model_alias_history).where(h.model_id == model.id)
+            if alias is not None:
+                stmt = stmt.where(h.alias == check_alias(alias))
+            rows = conn.execute(stmt.order_by(h.id)).all()
+        return [
+            AliasMove(name, r.alias, r.version, r.previous, r.actor, r.reason, r.created_at, r.audit_seq)
+            for r in rows
+        ]
+
     # -- records (evaluations, approvals, promotions) ------------------------------------------
+    def add_model_evaluation(
+        self,
+        name: str,
+        version: int,
+        actor: str,
+        body: dict[str, Any],
+        *,
+        files: Sequence[Artifact] = (),
+    ) -> ModelRecord:
+        """Store an evaluation report on a version (audited as ``model_version.evaluate``)."""
+        return self.add_model_record(
+            name, version, "evaluation", actor, body, files=files, audit_action="model_version.evaluate"
+        )
+
+    def record_trusted_load(self, name: str, version: int, actor: str, reason: str = "") -> None:
+        """Audit that ``actor`` loaded a version with ``trust=True`` (the allowlist check skipped)."""
+        with self._write() as conn:
+            row = _find_version(conn, name, version)
+            audit.append(
+                conn,
+                actor,
+                "model.load_trusted",
+                "model_version",
+                f"{name}/{row.version}",
+                None,
+                {"digest": row.digest},
+                reason or "loaded with trust=True: the allowlist check was skipped",
+            )
+
     def add_model_record(
         self,
         name: str,

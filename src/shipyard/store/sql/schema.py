@@ -37,6 +37,7 @@ __all__ = [
     "latest_metrics",
     "metadata",
     "metric_chunks",
+    "model_alias_history",
     "model_aliases",
     "model_files",
     "model_records",
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 # Bump together with a new Alembic revision; a test checks they agree.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 
 metadata = MetaData()
 
@@ -276,6 +277,24 @@ model_aliases = Table(
     Column("version", Integer, nullable=False),
     Column("updated_by", String(255), nullable=False, server_default=""),
     Column("updated_at", BigInteger, nullable=False),
+)
+
+# Every alias move, written by ``set_model_alias`` in the move's transaction (0008): rollback
+# reads "which versions held the alias" (version, previous) from here, never from the audit log, and
+# ``audit_seq`` names the chain entry of the same move (``shipyard audit verify`` cross-checks).
+model_alias_history = Table(
+    "model_alias_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("alias", String(255), nullable=False),
+    Column("version", Integer),  # NULL: the alias was removed
+    Column("previous", Integer),
+    Column("actor", String(255), nullable=False, server_default=""),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("audit_seq", Integer, nullable=False),
+    Index("ix_model_alias_history_alias", "model_id", "alias", "id"),
 )
 
 model_records = Table(

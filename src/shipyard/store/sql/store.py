@@ -42,6 +42,7 @@ from shipyard.errors import (
 )
 from shipyard.store.sql import audit, datasets
 from shipyard.store.sql import schema as t
+from shipyard.store.sql.checkpoints import CheckpointsMixin
 from shipyard.store.sql.codec import decode_chunk, encode_chunk
 from shipyard.store.sql.deployments import DeploymentsMixin
 from shipyard.store.sql.engine import make_engine, sqlite_path
@@ -162,7 +163,7 @@ class _Statements:
         self.insert_experiment = ins(t.experiments).on_conflict_do_nothing(index_elements=["name"])
 
 
-class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin):
+class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin, CheckpointsMixin):
     """Metadata store on SQLite (default) or PostgreSQL; migrates on open.
 
     Example:
@@ -172,9 +173,10 @@ class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin):
     """
 
     def __init__(self, uri: str, *, settings: Settings | None = None) -> None:
+        self.uri = uri
+        self._init_checkpoints(settings)  # audit checkpoints go outside the database (settings say where)
         if settings is not None:  # else the mixin's default (300 s)
             self.heartbeat_timeout_s = settings.run_heartbeat_timeout
-        self.uri = uri
         self._where = redact_uri(uri)  # what messages show: never a password
         self._engine = make_engine(uri)
         self._dialect = self._engine.dialect.name
@@ -197,9 +199,12 @@ class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin):
     def _write(self) -> Iterator[Connection]:
         try:
             with self._engine.execution_options(immediate=True).begin() as conn:
+                audit.take_head(conn)  # drop a mark that a failed transaction left on this connection
                 yield conn
+                head = audit.take_head(conn)  # the chain's head if this transaction appended
         except sa_exc.OperationalError as exc:
             raise StoreUnavailable(f"Store {self._where} failed a write: {exc.orig}") from exc
+        self._anchor(head)  # committed: checkpoint it outside the database
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -510,7 +515,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin):
             return query.execute(conn)
 
     # -- deletion and maintenance -------------------------------------------------------------
-    def _set_deleted(self, run_ids: Iterable[str], deleted: bool) -> int:
+    def _set_deleted(self, run_ids: Iterable[str], deleted: bool, actor: str, reason: str) -> int:
         ids = list(dict.fromkeys(run_ids))
         count = 0
         with self._write() as conn:
@@ -523,13 +528,19 @@ class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin):
                 count += conn.execute(
                     update(t.runs).where(t.runs.c.id.in_(part)).values(deleted=deleted)
                 ).rowcount
+            action = "run.delete" if deleted else "run.restore"
+            for run_id in ids:  # audited in the change's own transaction
+                audit.append(
+                    conn, actor, action, "run", run_id, {"deleted": not deleted}, {"deleted": deleted}, reason
+                )
         return count
 
-    def delete_runs(self, run_ids: Iterable[str]) -> int:
-        return self._set_deleted(run_ids, True)
+    def delete_runs(self, run_ids: Iterable[str], actor: str = "", reason: str = "") -> int:
+        """Mark runs deleted; one audit entry per run, by ``actor``, in the same transaction."""
+        return self._set_deleted(run_ids, True, actor, reason)
 
-    def restore_runs(self, run_ids: Iterable[str]) -> int:
-        return self._set_deleted(run_ids, False)
+    def restore_runs(self, run_ids: Iterable[str], actor: str = "", reason: str = "") -> int:
+        return self._set_deleted(run_ids, False, actor, reason)
 
     def purge_deleted_runs(self, batch_size: int = 500) -> int:
         """Remove deleted runs for good, ``batch_size`` at a time (bounded memory)."""
@@ -594,10 +605,21 @@ class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin):
         _check_key("Dataset name", spec.name)
         try:
             with self._write() as conn:
-                return datasets.create_version(conn, self._insert, spec)
+                return self._create_dataset_version(conn, spec)
         except sa_exc.IntegrityError:  # a concurrent writer took the version number: try once more
             with self._write() as conn:
-                return datasets.create_version(conn, self._insert, spec)
+                return self._create_dataset_version(conn, spec)
+
+    def _create_dataset_version(self, conn: Connection, spec: DatasetVersionCreate) -> DatasetVersion:
+        """Create (or find) the version; a new one is audited, by its creator, in this transaction."""
+        known = {v.digest for v in datasets.list_versions(conn, spec.name)}
+        version = datasets.create_version(conn, self._insert, spec)
+        if version.digest not in known:
+            after = version.to_dict()
+            audit.append(
+                conn, spec.created_by, "dataset.version.create", "dataset", version.ref, None, after, ""
+            )
+        return version
 
     def get_dataset_version(self, name: str, ref: str = "latest") -> DatasetVersion:
         with self._read() as conn:
@@ -618,20 +640,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin):
             self._require_run(conn, run_id)
             return datasets.run_uses(conn, run_id)
 
-    # -- audit log ----------------------------------------------------------------------------
-    def append_audit(
-        self,
-        actor: str,
-        action: str,
-        object_type: str,
-        object_id: str,
-        before: Any = None,
-        after: Any = None,
-        reason: str = "",
-    ) -> AuditEntry:
-        with self._write() as conn:
-            return audit.append(conn, actor, action, object_type, object_id, before, after, reason)
-
+    # -- audit log (appended only by the methods that act; checkpoints in CheckpointsMixin) ----
     def list_audit(
         self,
         after_seq: int = 0,
@@ -652,10 +661,22 @@ class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin):
         _check_key("Contract name", name)
         try:
             with self._write() as conn:
-                return datasets.save_contract(conn, name, yaml, digest, created_by)
+                return self._save_contract(conn, name, yaml, digest, created_by)
         except sa_exc.IntegrityError:  # a concurrent writer took the version number: try once more
             with self._write() as conn:
-                return datasets.save_contract(conn, name, yaml, digest, created_by)
+                return self._save_contract(conn, name, yaml, digest, created_by)
+
+    def _save_contract(
+        self, conn: Connection, name: str, yaml: str, digest: str, actor: str
+    ) -> ContractVersion:
+        """Save (or find) the version; a new one is audited, by its author, in this transaction."""
+        known = {c.digest for c in datasets.list_contracts(conn, name)}
+        saved = datasets.save_contract(conn, name, yaml, digest, actor)
+        if saved.digest not in known:
+            audit.append(
+                conn, actor, "contract.register", "contract", saved.ref, None, {"digest": saved.digest}, ""
+            )
+        return saved
 
     def get_contract(self, name: str, ref: str = "latest") -> ContractVersion:
         with self._read() as conn:
