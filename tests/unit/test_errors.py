@@ -12,6 +12,7 @@ from shipyard.errors import (
     InvalidInput,
     RunNotFound,
     ShipyardError,
+    StepContractViolation,
     ValidationFailed,
     error_class_for_code,
 )
@@ -108,7 +109,7 @@ def test_filter_syntax_error_points_at_the_position_with_a_caret() -> None:
 
 @pytest.mark.parametrize(
     "cls",
-    [c for c in ERROR_CLASSES if c not in (FilterSyntaxError, ValidationFailed)],
+    [c for c in ERROR_CLASSES if c not in (FilterSyntaxError, ValidationFailed, StepContractViolation)],
     ids=lambda c: c.__name__,
 )
 def test_error_class_for_code_round_trips(cls: type[ShipyardError]) -> None:

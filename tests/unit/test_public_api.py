@@ -269,7 +269,21 @@ def test_every_error_class_is_exported() -> None:
     assert classes and all(getattr(shipyard, n, None) is getattr(errors, n) for n in classes)
 
 
-_EXTERNAL = {"Any", "DataFrame", "None", "Path", "T", "bool", "dict", "float", "int", "list", "pd", "str"}
+_EXTERNAL = {
+    "Any",
+    "Callable",
+    "DataFrame",
+    "None",
+    "Path",
+    "T",
+    "bool",
+    "dict",
+    "float",
+    "int",
+    "list",
+    "pd",
+    "str",
+}
 
 
 @pytest.mark.parametrize("name", [n for n in PUBLIC_API if inspect.isfunction(getattr(shipyard, n))])
