@@ -20,10 +20,13 @@ from shipyard.config import Settings, load_settings
 class SyncASGITransport(httpx.BaseTransport):
     """A synchronous httpx transport that calls an ASGI app in-process."""
 
-    def __init__(self, app: FastAPI, raise_app_exceptions: bool = True) -> None:
+    def __init__(
+        self, app: FastAPI, raise_app_exceptions: bool = True, client: tuple[str, int] = ("127.0.0.1", 123)
+    ) -> None:
+        """``client``: the peer address the app sees (loopback by default, as httpx's own default)."""
         self._portal_cm = anyio.from_thread.start_blocking_portal()
         self._portal = self._portal_cm.__enter__()
-        self._inner = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+        self._inner = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions, client=client)
         self._lifespan = self._portal.wrap_async_context_manager(app.router.lifespan_context(app))
         self._lifespan.__enter__()
         self._closed = False
