@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from server_process import LiveServer, child_env
 from shipyard import Client
 from shipyard.config import load_settings
 from shipyard.entities import RunStatus
+from shipyard.errors import StorageFull
 from shipyard.store.rest import RestStore
 from shipyard.store.spool import SyncReport, replay_spools
 
@@ -145,3 +149,41 @@ def test_two_syncs_at_once_never_replay_one_journal_twice(make_server: Any, tmp_
             assert check.get_metric_history(run_id, "m")["step"].tolist() == list(range(300))
     finally:
         check.close()
+
+
+@contextlib.contextmanager
+def tiny_disk(folder: Path, size: str = "256k") -> Iterator[None]:
+    """A real, tiny file system at ``folder`` (tmpfs; needs root and mount rights, else skip)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_server_with_a_full_artifact_disk_refuses_and_the_sdk_raises(
+    make_server: Any, tmp_path: Path
+) -> None:
+    server: LiveServer = make_server(start=False)
+    with tiny_disk(Path(server.artifact_uri)):
+        server.start()
+        client = Client(settings=load_settings(tracking_uri=server.url, home=str(tmp_path / "home")))
+        try:
+            run = client.start_run("full-disk", log_environment=False, system_metrics=False)
+            (tmp_path / "big.bin").write_bytes(os.urandom(600_000))
+            with pytest.raises(StorageFull, match=server.artifact_uri):
+                run.log_artifact(tmp_path / "big.bin")
+            store = client.store
+            assert isinstance(store, RestStore) and not store.spooling
+            run.log_metric("loss", 0.5)
+            run.end()
+            assert client.get_run(run.id).status is RunStatus.FINISHED
+            assert client.list_artifacts(run.id) == []
+        finally:
+            client.close()
+        assert not list((tmp_path / "home" / "spool").glob("*.jsonl"))
