@@ -97,9 +97,12 @@ def test_server_passes_its_options_to_serve(
             "tracking_uri": sqlite_uri,
             "artifact_uri": "memory://x",
             "log_level": "info",
+            "allow_remote_admin": None,  # the setting decides (off unless SHIPYARD_ALLOW_REMOTE_ADMIN)
         }
     ]
     assert "http://127.0.0.1:8123" in result.stderr
+    assert cli("server", "--allow-remote-admin").exit_code == 0
+    assert calls[-1]["allow_remote_admin"] is True
 
 
 def test_sync_with_nothing_spooled_succeeds(cli: Invoke) -> None:
