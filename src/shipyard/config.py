@@ -20,6 +20,7 @@ from shipyard.errors import ConfigError
 
 __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
+    "DEFAULT_STATEMENT_TIMEOUT",
     "SETTINGS",
     "Setting",
     "Settings",
@@ -30,6 +31,8 @@ __all__ = [
 
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 """64 MiB: the largest request body either server accepts unless ``max_request_bytes`` says otherwise."""
+DEFAULT_STATEMENT_TIMEOUT = 30.0
+"""Seconds one metadata-store query may run (``statement_timeout``); also for stores opened bare."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,21 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         DEFAULT_MAX_REQUEST_BYTES,
         "Largest request body the tracking server and the model server accept (bytes).",
+    ),
+    Setting(
+        "statement_timeout",
+        float,
+        DEFAULT_STATEMENT_TIMEOUT,
+        "Seconds one metadata-store query may run before it is cancelled (PostgreSQL "
+        "statement_timeout; SQLite through a progress check); the caller gets store_unavailable "
+        "(503) naming this setting. 0 never cancels.",
+    ),
+    Setting(
+        "body_read_timeout",
+        float,
+        30.0,
+        "Seconds the tracking server and the model server wait for the next part of a request "
+        "body before answering 408 (a client that declares more bytes than it sends).",
     ),
     Setting(
         "unpickle_allowlist",
@@ -198,6 +216,8 @@ class Settings:
     http_timeout: float = _DEFAULTS["http_timeout"]
     run_heartbeat_timeout: float = _DEFAULTS["run_heartbeat_timeout"]
     max_request_bytes: int = _DEFAULTS["max_request_bytes"]
+    statement_timeout: float = _DEFAULTS["statement_timeout"]
+    body_read_timeout: float = _DEFAULTS["body_read_timeout"]
     unpickle_allowlist: str = _DEFAULTS["unpickle_allowlist"]
     roles_file: str = _DEFAULTS["roles_file"]
     package_allowlist_file: str = _DEFAULTS["package_allowlist_file"]

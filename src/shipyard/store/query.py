@@ -27,6 +27,11 @@ Grammar (EBNF; keywords are case-insensitive, whitespace separates tokens)::
     number     = [ "-" ] , ( digits , [ "." , [ digits ] ] | "." , digits ) ,
                  [ ( "e" | "E" ) , [ "+" | "-" ] , digits ] ;
 
+Limits (so a search stays fast and fits every backend; past them a ``FilterSyntaxError`` names the
+limit): at most :data:`MAX_KEYS` distinct metric/param/tag keys in a filter and its ``order_by``
+together (each is one join; SQLite joins at most 64 tables), :data:`MAX_TERMS` comparisons and
+:data:`MAX_VALUES` values in all; no NUL character anywhere in the text.
+
 Precedence: ``not`` > ``and`` > ``or``. ``And``/``Or`` are flattened (``a and b and c``
 is one ``And`` of three items). Values are checked against the field: metrics need
 numbers; params/tags take strings or numbers (a number means a numeric comparison);
@@ -48,6 +53,9 @@ from shipyard.errors import FilterSyntaxError
 
 __all__ = [
     "ATTRIBUTES",
+    "MAX_KEYS",
+    "MAX_TERMS",
+    "MAX_VALUES",
     "RUN_STATUSES",
     "And",
     "Comparison",
@@ -148,6 +156,12 @@ _NULL_OPS = ("is null", "is not null")
 _TIME_ATTRS = frozenset({"start_time", "end_time"})
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _MAX_DEPTH = 64
+MAX_KEYS = 60
+"""Most distinct metric/param/tag keys one search may name (filter and order_by together)."""
+MAX_TERMS = 256
+"""Most comparisons in one filter (``a = 1 or b = 2`` has two)."""
+MAX_VALUES = 10_000
+"""Most values in one filter, counting every item of every ``in (...)`` list."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _WS = re.compile(r"\s+")
@@ -172,6 +186,8 @@ def _fail(message: str, text: str, position: int) -> NoReturn:
 
 
 def _tokenize(text: str) -> list[_Token]:
+    if "\x00" in text:
+        _fail("the text holds a NUL character (\\x00); remove it", text, text.index("\x00"))
     tokens: list[_Token] = []
     pos = 0
     while pos < len(text):
@@ -257,6 +273,9 @@ class _Parser:
         self.tokens = _tokenize(text)
         self.index = 0
         self.depth = 0
+        self.terms = 0
+        self.values = 0
+        self.keys: set[Field] = set()
 
     def peek(self) -> _Token:
         return self.tokens[self.index]
@@ -376,16 +395,35 @@ class _Parser:
             self.fail(f"unknown attribute {key!r}; allowed: {allowed}", position)
         return name
 
+    def count(self, field: Field, values: int, tok: _Token) -> None:
+        """Keep the filter within :data:`MAX_TERMS`, :data:`MAX_VALUES` and :data:`MAX_KEYS`."""
+        self.terms += 1
+        self.values += values
+        if field.kind != "attributes":
+            self.keys.add(field)
+        for used, limit, what in (
+            (self.terms, MAX_TERMS, "comparisons"),
+            (self.values, MAX_VALUES, "values"),
+            (len(self.keys), MAX_KEYS, "distinct metric, param and tag keys"),
+        ):
+            if used > limit:
+                self.fail(f"the filter has more than {limit} {what}, the most a search takes", tok.start)
+
     def parse_comparison(self) -> Comparison:
+        start = self.peek()
         field = self.parse_field()
         op_tok = self.peek()
         op = self.parse_operator()
         self.check_operator(field, op, op_tok)
         if op in _NULL_OPS:
+            self.count(field, 0, start)
             return Comparison(field, op, None)
         if op in ("in", "not in"):
-            return Comparison(field, op, self.parse_list(field, op))
+            values = self.parse_list(field, op)
+            self.count(field, len(values), start)
+            return Comparison(field, op, values)
         value_tok = self.parse_value()
+        self.count(field, 1, start)
         return Comparison(field, op, self.normalize(field, op, value_tok))
 
     def parse_operator(self) -> str:

@@ -4,7 +4,14 @@ Filtering, ordering and paging happen in the database. Each metric, param or
 tag a query names becomes one join on its table keyed by (run_id, key); the
 join is INNER when the field sits in a top-level ``and`` of plain comparisons
 (so the planner can drive the query from the ``(key, value)`` index) and LEFT
-OUTER otherwise (``or``, ``not``, ``is null``, order-only fields).
+OUTER otherwise (``or``, ``not``, ``is null``, order-only fields). Inner joins come first.
+
+A search names at most ``query.MAX_KEYS`` keys (filter and order_by together), so the joins fit
+SQLite's 64-table limit. PostgreSQL's planner searches join orders exhaustively (or genetically past
+``geqo_threshold``), which costs seconds at tens of joins; past :data:`FREE_JOINS` joins the search
+fixes the join order as written (``join_collapse_limit = 1`` for its transaction), so planning stays
+linear and the inner, selective joins still drive the query. The engine's ``statement_timeout``
+bounds whatever is left.
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, and_, false, not_, or_, select
 from sqlalchemy.sql.expression import nulls_last
 
+from shipyard.bounds import INT64_MAX
 from shipyard.entities import Run, RunPage, RunStatus
 from shipyard.errors import InvalidInput
 from shipyard.store.query import (
+    MAX_KEYS,
     And,
     Comparison,
     Expr,
@@ -35,9 +44,12 @@ from shipyard.store.query import (
 )
 from shipyard.store.sql import schema as t
 
-__all__ = ["MAX_RESULTS", "SearchQuery", "load_runs"]
+__all__ = ["FREE_JOINS", "MAX_RESULTS", "SearchQuery", "load_runs"]
 
 MAX_RESULTS = 50_000
+FREE_JOINS = 8
+"""Joins PostgreSQL may reorder freely; past this many the written order is kept (see above)."""
+_MAX_TOKEN_CHARS = 200
 
 _ATTRIBUTE_COLUMNS = {
     "run_id": t.runs.c.id,
@@ -58,15 +70,18 @@ def _encode_token(offset: int) -> str:
 
 
 def _decode_token(token: str) -> int:
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidInput(
-            f"Invalid page token {token!r}; pass the next_page_token of the previous page"
-        ) from None
-    if not isinstance(offset, int) or offset < 0:
-        raise InvalidInput(f"Invalid page token {token!r}")
-    return offset
+    """The offset a page token holds; anything else is ``InvalidInput`` (never a crash)."""
+    offset: Any = None
+    if isinstance(token, str) and len(token) <= _MAX_TOKEN_CHARS:
+        try:
+            data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+            offset = data.get("offset") if isinstance(data, dict) else None
+        except (ValueError, TypeError, binascii.Error, RecursionError):
+            offset = None
+    if offset.__class__ is not int or not 0 <= offset <= INT64_MAX:
+        shown = repr(token)[:60]
+        raise InvalidInput(f"Invalid page token {shown}; pass the next_page_token of the previous page")
+    return int(offset)
 
 
 def _inner_fields(expr: Expr | None) -> set[Field]:
@@ -117,7 +132,7 @@ class SearchQuery:
             raise InvalidInput(f"limit must be an integer from 1 to {MAX_RESULTS}, got {limit!r}")
         if isinstance(order_by, str):
             order_by = [order_by]
-        return cls(
+        query = cls(
             experiment_ids=None if experiment_ids is None else [int(e) for e in experiment_ids],
             expr=parse_filter(filter),
             order=parse_order_by(order_by),
@@ -125,11 +140,19 @@ class SearchQuery:
             offset=_decode_token(page_token) if page_token else 0,
             columns=None if columns is None else [parse_field(c) for c in columns],
         )
+        keys = len(query._joins())
+        if keys > MAX_KEYS:
+            raise InvalidInput(
+                f"The search names {keys} distinct metric, param and tag keys in its filter and "
+                f"order_by; a search takes at most {MAX_KEYS}. Filter on fewer keys."
+            )
+        return query
 
     # -- compilation --------------------------------------------------------------------------
     def _joins(self) -> dict[Field, tuple[Any, bool]]:
         inner = _inner_fields(self.expr)
         fields = _all_fields(self.expr) + [k.field for k in self.order if k.field.kind != "attributes"]
+        fields.sort(key=lambda f: f not in inner)  # inner joins first: they drive a fixed join order
         joins: dict[Field, tuple[Any, bool]] = {}
         for f in fields:
             if f not in joins:
@@ -206,7 +229,10 @@ class SearchQuery:
         return stmt.order_by(*self._order_clauses(joins)).limit(self.limit + 1).offset(self.offset)
 
     def execute(self, conn: Connection) -> RunPage:
-        ids = list(conn.execute(self.statement()).scalars())
+        statement = self.statement()
+        if conn.dialect.name == "postgresql" and len(self._joins()) > FREE_JOINS:
+            conn.exec_driver_sql("SET LOCAL join_collapse_limit = 1")
+        ids = list(conn.execute(statement).scalars())
         more = len(ids) > self.limit
         ids = ids[: self.limit]
         token = _encode_token(self.offset + self.limit) if more else None

@@ -13,9 +13,8 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, s
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shipyard.config import Settings, redact_uri
+from shipyard.config import DEFAULT_STATEMENT_TIMEOUT, Settings, redact_uri
 from shipyard.entities import (
-    MAX_KEY_LENGTH,
     Artifact,
     AuditEntry,
     ContractVersion,
@@ -40,6 +39,7 @@ from shipyard.errors import (
     RunNotFound,
     StoreUnavailable,
 )
+from shipyard.names import check_key, check_name
 from shipyard.store.sql import audit, datasets
 from shipyard.store.sql import schema as t
 from shipyard.store.sql.checkpoints import CheckpointsMixin
@@ -67,11 +67,7 @@ def _as_number(value: str) -> float | None:
 
 
 def _check_key(kind: str, key: Any) -> str:
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidInput(
-            f"{kind} key {key!r} must be a non-empty string of at most {MAX_KEY_LENGTH} characters"
-        )
-    return key
+    return check_key(f"{kind} key", key)
 
 
 _Columns = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
@@ -178,7 +174,8 @@ class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin, CheckpointsMixin)
         if settings is not None:  # else the mixin's default (300 s)
             self.heartbeat_timeout_s = settings.run_heartbeat_timeout
         self._where = redact_uri(uri)  # what messages show: never a password
-        self._engine = make_engine(uri)
+        timeout = settings.statement_timeout if settings is not None else DEFAULT_STATEMENT_TIMEOUT
+        self._engine = make_engine(uri, timeout)
         self._dialect = self._engine.dialect.name
         self._s = _Statements(self._dialect)
         self._experiment_ids: dict[str, int] = {}  # experiments are never renamed or deleted
@@ -227,7 +224,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin, CheckpointsMixin)
         return Experiment(id=row.id, name=row.name, created_at=row.created_at, description=row.description)
 
     def create_experiment(self, name: str, description: str = "") -> Experiment:
-        _check_key("Experiment name", name)
+        check_name("Experiment name", name, at_sign=True)
         try:
             with self._write() as conn:
                 new_id = conn.execute(
@@ -242,7 +239,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin, CheckpointsMixin)
         cached = self._experiment_ids.get(name)
         if cached is not None:
             return cached
-        _check_key("Experiment name", name)
+        check_name("Experiment name", name, at_sign=True)
         conn.execute(self._s.insert_experiment, {"name": name, "description": "", "created_at": now_ms()})
         return int(conn.execute(self._s.experiment_id, {"name": name}).scalar_one())
 
@@ -602,7 +599,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin, CheckpointsMixin)
 
     # -- datasets -----------------------------------------------------------------------------
     def create_dataset_version(self, spec: DatasetVersionCreate) -> DatasetVersion:
-        _check_key("Dataset name", spec.name)
+        check_name("Dataset name", spec.name)
         try:
             with self._write() as conn:
                 return self._create_dataset_version(conn, spec)
@@ -658,7 +655,7 @@ class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin, CheckpointsMixin)
 
     # -- contracts ----------------------------------------------------------------------------
     def save_contract(self, name: str, yaml: str, digest: str, created_by: str = "") -> ContractVersion:
-        _check_key("Contract name", name)
+        check_name("Contract name", name)
         try:
             with self._write() as conn:
                 return self._save_contract(conn, name, yaml, digest, created_by)
