@@ -4,25 +4,41 @@ All rule checks are polars expressions evaluated in ONE ``select`` that sums the
 rules that failed are evaluated again, in one more ``select``, to fetch up to five example values and
 their row positions. Nothing stops at the first failure.
 
+Large inputs stream (:func:`validate` with a Parquet path, a folder, a dataset version, a pyarrow
+Dataset, or ``batch_rows``): the same checks run batch by batch, counts and the first five examples are
+accumulated, the newest timestamp is kept, and duplicate keys (``unique``, ``primary_key``) are found by a
+:class:`~shipyard.data.duplicates.DuplicateFinder` that spills to hash partitions on disk past a memory
+budget. The report is the same as the in-memory path's, violation for violation.
+
 polars is imported at the top of this module on purpose: ``import shipyard`` does not import it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import polars as pl
 
+from shipyard.data.batches import BATCH_ROWS, Batches, is_in_memory, open_batches
 from shipyard.data.contracts import ColumnSpec, Contract, column_type_of, to_polars
+from shipyard.data.duplicates import DuplicateFinder
+from shipyard.entities import DatasetVersion
 from shipyard.errors import ValidationFailed
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["ValidationFailed", "ValidationReport", "Violation", "validate"]
+    from shipyard.tracking import Client
+
+    Validatable: TypeAlias = (
+        pl.DataFrame | pl.LazyFrame | pd.DataFrame | pa.Table | str | os.PathLike[str] | DatasetVersion | Any
+    )
+
+__all__ = ["BATCH_ROWS", "ValidationFailed", "ValidationReport", "Violation", "validate"]
 
 Severity = Literal["error", "warning"]
 _EXAMPLES = 5
@@ -126,22 +142,34 @@ class _Check:
     values: pl.Expr
     describe: str
     rowwise: bool = True  # False when a row's verdict depends on other rows (duplicates)
+    keys: tuple[str, ...] = ()  # for duplicate rules: the key columns (streaming finds them on disk)
 
 
 def validate(
-    data: pl.DataFrame | pd.DataFrame | pa.Table,
+    data: Validatable,
     contract: Contract,
     strict: bool = False,
     *,
     now: dt.datetime | None = None,
+    batch_rows: int | None = None,
+    client: Client | None = None,
 ) -> ValidationReport:
     """Check ``data`` against ``contract`` and report every violation.
 
+    Tables in memory are checked whole unless ``batch_rows`` is given and they are longer. Everything
+    else streams in batches of ``batch_rows`` (default :data:`BATCH_ROWS`) with the same report: a
+    Parquet file or folder path, a ``pyarrow.parquet.ParquetFile``, a ``pyarrow.dataset.Dataset``, or a
+    dataset version (``"flights@v2"`` or a ``DatasetVersion``; its blob is verified into a temporary file).
+    Memory then stays about one row group plus one batch, plus at most 64 MB per ``unique`` column or
+    primary key (more keys spill to hash partitions on disk).
+
     Args:
-        data: a pandas or polars DataFrame or a pyarrow Table (converted to polars once).
+        data: a pandas or polars DataFrame, a pyarrow Table, or one of the streamed inputs above.
         contract: the contract to check against.
         strict: raise :class:`ValidationFailed` (carrying ``.report``) if there is any error.
         now: the time freshness is measured from (default: the current UTC time).
+        batch_rows: rows per batch when streaming.
+        client: the client whose store holds a dataset reference (default: the current one).
 
     Example:
         >>> import polars as pl
@@ -149,8 +177,27 @@ def validate(
         >>> report = validate(pl.DataFrame({"x": [3, -1, 5]}), c)
         >>> report.ok, report.violations[0].rule, report.violations[0].rows
         (False, 'range', [1])
+        >>> validate(pl.DataFrame({"x": [3, -1, 5]}), c, batch_rows=2) == report
+        True
     """
-    df = to_polars(data)
+    if is_in_memory(data) and (batch_rows is None or _height(data) <= batch_rows):
+        report = _validate_frame(to_polars(data), contract, now)
+    else:
+        with open_batches(data, BATCH_ROWS if batch_rows is None else batch_rows, client=client) as source:
+            report = _validate_batches(source, contract, now)
+    if strict and not report.ok:
+        raise ValidationFailed(report)
+    return report
+
+
+def _height(data: Any) -> int:
+    if isinstance(data, pl.LazyFrame):
+        return 0  # collected whole, as before: the plan is not split
+    return int(data.num_rows if hasattr(data, "num_rows") else len(data))
+
+
+def _validate_frame(df: pl.DataFrame, contract: Contract, now: dt.datetime | None) -> ValidationReport:
+    """The in-memory path: one select for every rule, one or more for examples."""
     violations = _schema_violations(df, contract)
     checks = _column_checks(df, contract) + _table_checks(df, contract)
     fresh = contract.table.freshness_column
@@ -162,10 +209,79 @@ def validate(
     violations += _row_count_violations(df.height, contract)
     if fresh is not None and fresh in df.columns:
         violations += _freshness_violations(row["__fresh"], contract, now)
-    report = ValidationReport(contract.name, contract.digest, df.height, df.width, violations)
-    if strict and not report.ok:
-        raise ValidationFailed(report)
-    return report
+    return ValidationReport(contract.name, contract.digest, df.height, df.width, violations)
+
+
+@dataclass
+class _Tally:
+    """What the streaming path accumulates for one rule: failing rows, first examples."""
+
+    count: int = 0
+    rows: list[int] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+
+
+def _validate_batches(source: Batches, contract: Contract, now: dt.datetime | None) -> ValidationReport:
+    """The streaming path: per batch, one select counts every row-wise rule and takes missing examples."""
+    head = source.schema
+    checks = _column_checks(head, contract) + _table_checks(head, contract)
+    tallies = [_Tally() for _ in checks]
+    finders = {
+        i: DuplicateFinder(list(c.keys), unique_column=c.rule == "unique", expected_rows=source.rows)
+        for i, c in enumerate(checks)
+        if not c.rowwise
+    }
+    fresh = contract.table.freshness_column if contract.table.freshness_column in head.columns else None
+    newest: list[pl.DataFrame] = []
+    height = 0
+    try:
+        for batch in source.batches:
+            _tally_batch(batch, height, checks, tallies)
+            for finder in finders.values():
+                finder.add(batch, height)
+            if fresh is not None:
+                newest.append(batch.select(pl.col(fresh).max()))
+            height += batch.height
+        for i, finder in finders.items():
+            tallies[i] = _Tally(*finder.result())
+    finally:
+        for finder in finders.values():
+            finder.close()
+    violations = _schema_violations(head, contract)
+    for check, tally in zip(checks, tallies, strict=True):
+        if tally.count:
+            message = f"{tally.count:,} of {height:,} rows: {check.describe}"
+            violation = Violation(
+                check.rule, check.column, "error", message, tally.count, tally.values, tally.rows
+            )
+            violations.append(violation)
+    violations += _row_count_violations(height, contract)
+    if fresh is not None:
+        newest_value = pl.concat(newest).select(pl.col(fresh).max()).item() if newest else None
+        violations += _freshness_violations(newest_value, contract, now)
+    return ValidationReport(contract.name, contract.digest, height, head.width, violations)
+
+
+def _tally_batch(batch: pl.DataFrame, offset: int, checks: list[_Check], tallies: list[_Tally]) -> None:
+    exprs: list[pl.Expr] = []
+    for i, check in enumerate(checks):
+        if not check.rowwise:
+            continue
+        exprs.append(check.mask.sum().alias(f"n{i}"))
+        if len(tallies[i].rows) < _EXAMPLES:
+            exprs.append(pl.arg_where(check.mask).head(_EXAMPLES).implode().alias(f"r{i}"))
+            exprs.append(check.values.filter(check.mask).head(_EXAMPLES).implode().alias(f"v{i}"))
+    if not exprs:
+        return
+    row = batch.select(exprs).row(0, named=True)
+    for i, tally in enumerate(tallies):
+        if f"n{i}" not in row:
+            continue
+        tally.count += int(row[f"n{i}"])
+        if f"r{i}" in row and row[f"n{i}"]:
+            room = _EXAMPLES - len(tally.rows)
+            tally.rows += [offset + int(r) for r in row[f"r{i}"]][:room]
+            tally.values += list(row[f"v{i}"])[:room]
 
 
 def _schema_violations(df: pl.DataFrame, contract: Contract) -> list[Violation]:
@@ -216,7 +332,7 @@ def _checks_for(spec: ColumnSpec, dtype: pl.DataType) -> list[_Check]:
         checks.append(_Check("regex", col, mask, c, f"values not matching /{spec.regex}/"))
     if spec.unique:
         mask = c.is_duplicated() & c.is_not_null()
-        checks.append(_Check("unique", col, mask, c, "duplicate values in a unique column", False))
+        checks.append(_Check("unique", col, mask, c, "duplicate values in a unique column", False, (col,)))
     return checks
 
 
@@ -227,7 +343,15 @@ def _table_checks(df: pl.DataFrame, contract: Contract) -> list[_Check]:
     row = pl.struct([pl.col(k) for k in key])
     nulls = pl.any_horizontal([pl.col(k).is_null() for k in key])
     return [
-        _Check("primary_key", None, row.is_duplicated(), row, f"rows sharing a primary key {key}", False),
+        _Check(
+            "primary_key",
+            None,
+            row.is_duplicated(),
+            row,
+            f"rows sharing a primary key {key}",
+            False,
+            tuple(key),
+        ),
         _Check("primary_key_null", None, nulls, row, f"rows with a null in primary key {key}"),
     ]
 

@@ -221,10 +221,10 @@ def _enforce(contract: Contract, path: Path) -> None:
     from shipyard.data.pii import find_raw_pii
     from shipyard.data.validation import validate
 
-    frame = pl.read_parquet(path)
-    validate(frame, contract, strict=True)
-    pii_columns = [c.name for c in contract.columns if c.pii and c.name in frame.columns]
-    raw = find_raw_pii(frame, pii_columns) if pii_columns else []
+    validate(path, contract, strict=True)  # streams the file: a large input is checked in bounded memory
+    names = set(pl.read_parquet_schema(path))
+    pii_columns = [c.name for c in contract.columns if c.pii and c.name in names]
+    raw = find_raw_pii(pl.read_parquet(path, columns=pii_columns), pii_columns) if pii_columns else []
     if raw:
         raise InvalidInput(
             f"Columns {raw} are marked PII in contract '{contract.name}' and hold raw personal data; "

@@ -8,11 +8,13 @@ as :class:`OutputRef` digests into the blob store, never through the driver.
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 import time
 import traceback
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from shipyard.config import Settings
@@ -80,6 +82,9 @@ class StepResult:
         return {**self.__dict__, "values": []}
 
 
+# Stored Parquet inputs at least this large are validated from their blob, streaming, before loading.
+STREAM_INPUT_BYTES = 32 * 2**20
+
 _CLIENTS: dict[tuple[str, str], Client] = {}
 _CLIENTS_LOCK = threading.Lock()
 
@@ -117,17 +122,37 @@ def _check_contract(task: StepTask, client: Client, boundary: str, value: Any) -
     if spec is None:
         return
     from shipyard.data.registry import resolve_contract
-    from shipyard.data.validation import validate
+    from shipyard.data.validation import BATCH_ROWS, validate
 
     kind = type(value).__module__.split(".")[0]
-    if kind not in ("pandas", "polars", "pyarrow"):
+    if kind not in ("pandas", "polars", "pyarrow") and not isinstance(value, Path):
         raise InvalidInput(
             f"Step '{task.node}' has a contract for {boundary!r}, but the value is a "
             f"{type(value).__name__}; contracts apply to DataFrames and Arrow tables"
         )
-    report = validate(value, resolve_contract(spec, client))
+    # batch_rows: a large frame is checked in slices (the same report, less memory for the masks)
+    report = validate(value, resolve_contract(spec, client), batch_rows=BATCH_ROWS)
     if not report.ok:
         raise _ContractBroken(boundary, report)
+
+
+def _check_stored_input(
+    task: StepTask, client: Client, name: str, ref: OutputRef, memo: MutableMapping[str, Any] | None
+) -> bool:
+    """Validate a large stored Parquet input by streaming its blob, before it is loaded whole.
+
+    Returns False when the input is checked after loading instead (no contract, small, or in memory).
+    """
+    in_memory = memo is not None and ref.digest in memo
+    if name not in task.step.options.contracts or in_memory:
+        return False
+    if ref.materializer != "parquet" or ref.size < STREAM_INPUT_BYTES:
+        return False
+    with tempfile.TemporaryDirectory(prefix="shipyard-step-input-") as tmp:
+        local = Path(tmp) / "input.parquet"
+        client.blobs.download(ref.digest, local)
+        _check_contract(task, client, name, local)
+    return True
 
 
 def _call(task: StepTask, kwargs: dict[str, Any], run: ActiveRun) -> Any:
@@ -207,11 +232,13 @@ def _execute(
 ) -> StepResult:
     values = {}
     for name, ref in task.inputs.items():
+        streamed = _check_stored_input(task, client, name, ref, memo)
         values[name] = load_output(client, ref, memo)
         if ref.dataset:
             dname, _, version = ref.dataset.partition("@v")
             client.store.record_dataset_use(run.id, dname, int(version), "input")
-        _check_contract(task, client, name, values[name])
+        if not streamed:
+            _check_contract(task, client, name, values[name])
     outputs = _split(task, _call(task, {**task.params, **values}, run))
     for value in outputs:
         _check_contract(task, client, "return", value)
