@@ -35,11 +35,13 @@ __all__ = [
     "ModelRecord",
     "ModelVersion",
     "ModelVersionCreate",
+    "PipelineSchedule",
     "RegisteredModel",
     "Run",
     "RunCreate",
     "RunPage",
     "RunStatus",
+    "ScheduleFire",
     "clean_artifact_path",
     "now_ms",
 ]
@@ -458,6 +460,50 @@ class DeploymentRecord:
     digest: str
     created_by: str
     created_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class PipelineSchedule:
+    """A pipeline the Shipyard server runs on a timetable: a cron expression (in ``timezone``) or
+    a fixed interval of ``every_seconds``. ``last_*`` describe the latest fire (None before any)."""
+
+    name: str
+    ref: str
+    cron: str | None
+    every_seconds: float | None
+    timezone: str
+    params: dict[str, Any]
+    created_by: str
+    created_at: int
+    last_fire_time: int | None = None
+    last_status: str | None = None
+    last_run_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PipelineSchedule:
+        fields: dict[str, Any] = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class ScheduleFire:
+    """One fire time of a schedule, claimed by exactly one server worker (``claimed_by``), with its
+    outcome: ``status`` is ``running``, ``finished`` or ``failed``; ``run_id`` the pipeline run."""
+
+    schedule: str
+    fire_time: int
+    claimed_by: str
+    claimed_at: int
+    status: str
+    run_id: str | None = None
+    error: str = ""
+    finished_at: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -12,6 +12,7 @@ from starlette.types import Scope
 
 from shipyard import __version__
 from shipyard.config import Settings, load_settings
+from shipyard.pipelines.schedule import Scheduler
 from shipyard.server.errors import install_error_handlers
 from shipyard.server.routers import (
     admin,
@@ -23,6 +24,7 @@ from shipyard.server.routers import (
     experiments,
     models,
     runs,
+    schedules,
 )
 from shipyard.server.state import ServerState, open_state
 from shipyard.wire.limits import BodyLimitMiddleware
@@ -45,7 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     Opens one SQL store (``settings.tracking_uri``: SQLite or PostgreSQL, migrated
     on open) and one blob store (``settings.artifact_uri``); both are closed when
-    the application shuts down.
+    the application shuts down. While the application runs (its lifespan), the
+    pipeline scheduler runs in it (``shipyard.pipelines.schedule.Scheduler``).
 
     Example:
         >>> from shipyard.config import load_settings
@@ -58,9 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Every worker runs the scheduler; each fire time is claimed once in the database.
+        scheduler = Scheduler.for_server(state.store, settings)
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             state.close()
 
     app = FastAPI(
@@ -85,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(models.router)
     app.include_router(deployments.router)
+    app.include_router(schedules.router)
     return app
 
 

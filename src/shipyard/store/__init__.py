@@ -1,9 +1,9 @@
 """Metadata persistence (layer 1): the ``Store`` protocol and its implementations.
 
 ``Store`` is the union of capability protocols (``TrackingStore``, ``DatasetStore``,
-``ModelStore``, ``DeploymentStore``, ``AuditStore``, ``MaintenanceStore``); optional
-capabilities (``ServesBlobs``, ``RemoteGovernance``, ``LocalGovernance``) are checked with
-``isinstance``.
+``ModelStore``, ``DeploymentStore``, ``AuditStore``, ``ScheduleStore``, ``MaintenanceStore``);
+optional capabilities (``ServesBlobs``, ``RemoteGovernance``, ``LocalGovernance``,
+``ClaimsScheduleFires``) are checked with ``isinstance``.
 Implementations are chosen by URI scheme from a table and imported lazily:
 ``sqlite``/``postgresql`` → ``SqlStore``; ``http``/``https`` → ``RestStore`` (a
 Shipyard server). ``open_store`` is the one way to get a store.
@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.store.base import (
     AuditStore,
+    ClaimsScheduleFires,
     DatasetStore,
     DeploymentStore,
     LocalGovernance,
     MaintenanceStore,
     ModelStore,
     RemoteGovernance,
+    ScheduleStore,
     ServesBlobs,
     Store,
     TrackingStore,
@@ -32,12 +34,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuditStore",
+    "ClaimsScheduleFires",
     "DatasetStore",
     "DeploymentStore",
     "LocalGovernance",
     "MaintenanceStore",
     "ModelStore",
     "RemoteGovernance",
+    "ScheduleStore",
     "ServesBlobs",
     "Store",
     "TrackingStore",

@@ -14,7 +14,13 @@ __all__: list[str] = []
 
 if TYPE_CHECKING:
     from shipyard.artifacts import BlobStore
-    from shipyard.store.base import LocalGovernance, RemoteGovernance, ServesBlobs, Store
+    from shipyard.store.base import (
+        ClaimsScheduleFires,
+        LocalGovernance,
+        RemoteGovernance,
+        ServesBlobs,
+        Store,
+    )
     from shipyard.store.rest import RestBlobStore, RestStore
     from shipyard.store.sql import SqlStore
 
@@ -25,6 +31,9 @@ if TYPE_CHECKING:
         return store
 
     def _sql_store_has_local_governance(store: SqlStore) -> LocalGovernance:
+        return store
+
+    def _sql_store_claims_schedule_fires(store: SqlStore) -> ClaimsScheduleFires:
         return store
 
     def _rest_store_serves_blobs(store: RestStore) -> ServesBlobs:

@@ -9,6 +9,7 @@ ask for just what it uses (``collect_garbage`` takes a ``MaintenanceStore``)::
     ├── ModelStore         the model registry (versions, aliases, records, policies)
     ├── DeploymentStore    versioned deployment specs
     ├── AuditStore         the hash-chained audit log
+    ├── ScheduleStore      pipeline schedules the server runs (and their fire history)
     └── MaintenanceStore   purge, digest and run-id listings for garbage collection
 
 Optional capabilities are protocols of their own, checked with ``isinstance`` (never probed
@@ -16,7 +17,8 @@ with ``getattr``): ``ServesBlobs`` (the store hands out the blob store it talks 
 ``RemoteGovernance`` (a server decides promotions, approvals, rollbacks and policies itself) and
 ``LocalGovernance`` (the store *is* the registry database: the governed operations write alias
 moves, approval/promotion records and policies through it after their checks — ``SqlStore``
-only; a server never exposes these raw writes).
+only; a server never exposes these raw writes) and ``ClaimsScheduleFires`` (the scheduler of a
+server worker claims each due fire time in the database — ``SqlStore`` only).
 
 Audit entries are written only by the store methods that perform an action, in the action's
 own transaction (``delete_runs``, ``create_dataset_version``, ``set_model_alias``, …, each taking
@@ -46,11 +48,13 @@ from shipyard.entities import (
     ModelRecord,
     ModelVersion,
     ModelVersionCreate,
+    PipelineSchedule,
     RegisteredModel,
     Run,
     RunCreate,
     RunPage,
     RunStatus,
+    ScheduleFire,
 )
 
 if TYPE_CHECKING:
@@ -59,12 +63,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuditStore",
+    "ClaimsScheduleFires",
     "DatasetStore",
     "DeploymentStore",
     "LocalGovernance",
     "MaintenanceStore",
     "ModelStore",
     "RemoteGovernance",
+    "ScheduleStore",
     "ServesBlobs",
     "Store",
     "TrackingStore",
@@ -240,6 +246,23 @@ class AuditStore(Protocol):
         """Checkpoint the head now (outside the database) and return it."""
 
 
+class ScheduleStore(Protocol):
+    """Pipelines the Shipyard server runs on a timetable (``shipyard pipelines schedule``), and
+    the history of their fires. Saving and deleting are audited (by ``created_by`` / ``actor``)."""
+
+    def save_schedule(self, schedule: PipelineSchedule) -> PipelineSchedule:
+        """Create the schedule, or replace the one of the same name (its fire history stays)."""
+
+    def get_schedule(self, name: str) -> PipelineSchedule: ...
+
+    def list_schedules(self) -> list[PipelineSchedule]: ...
+
+    def delete_schedule(self, name: str, actor: str = "") -> None: ...
+
+    def list_schedule_fires(self, name: str, limit: int = 100) -> list[ScheduleFire]:
+        """The schedule's fires, newest first."""
+
+
 class MaintenanceStore(Protocol):
     """What garbage collection needs: purge deleted runs, say which digests are still used."""
 
@@ -262,6 +285,7 @@ class Store(
     ModelStore,
     DeploymentStore,
     AuditStore,
+    ScheduleStore,
     MaintenanceStore,
     Protocol,
 ):
@@ -363,3 +387,21 @@ class LocalGovernance(Protocol):
         audit_action: str | None = None,
         reason: str = "",
     ) -> ModelRecord: ...
+
+
+@runtime_checkable
+class ClaimsScheduleFires(Protocol):
+    """A store that is the schedules' database: each server worker's scheduler claims a due fire
+    time here, and exactly one claim of a ``(schedule, fire_time)`` wins (``SqlStore`` only; no
+    client can claim or forge a fire over REST).
+
+    Example:
+        >>> if isinstance(store, ClaimsScheduleFires):  # doctest: +SKIP
+        ...     won = store.claim_schedule_fire("nightly", fire_time_ms, "host:1234")
+    """
+
+    def claim_schedule_fire(self, name: str, fire_time: int, claimed_by: str) -> bool: ...
+
+    def finish_schedule_fire(
+        self, name: str, fire_time: int, status: str, run_id: str | None = None, error: str = ""
+    ) -> None: ...

@@ -1,5 +1,6 @@
 """One router per capability: experiments, runs, artifacts, blobs, datasets (and contracts), audit,
-models (registry and governance), deployments, and admin (health, info, maintenance)."""
+models (registry and governance), deployments, pipeline schedules, and admin (health, info,
+maintenance)."""
 
 from shipyard.server.routers import (
     admin,
@@ -11,6 +12,7 @@ from shipyard.server.routers import (
     experiments,
     models,
     runs,
+    schedules,
 )
 
 __all__ = [
@@ -23,4 +25,5 @@ __all__ = [
     "experiments",
     "models",
     "runs",
+    "schedules",
 ]

@@ -44,14 +44,16 @@ __all__ = [
     "model_version_datasets",
     "model_versions",
     "params",
+    "pipeline_schedules",
     "registered_models",
     "run_datasets",
     "runs",
+    "schedule_fires",
     "tags",
 ]
 
 # Bump together with a new Alembic revision; a test checks they agree.
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 
 metadata = MetaData()
 
@@ -321,4 +323,34 @@ deployments = Table(
     Column("created_by", String(255), nullable=False, server_default=""),
     Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("name", "version", name="uq_deployments_version"),
+)
+
+# Pipelines the server runs on a timetable (0009). A fire time is claimed by INSERTing its
+# (schedule_id, fire_time) row: the primary key lets exactly one server worker win it.
+pipeline_schedules = Table(
+    "pipeline_schedules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("ref", String(1024), nullable=False),
+    Column("cron", String(255)),
+    Column("every_seconds", Float),
+    Column("timezone", String(64), nullable=False, server_default="UTC"),
+    Column("params_json", Text, nullable=False, server_default="{}"),
+    Column("created_by", String(255), nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("name", name="uq_pipeline_schedules_name"),
+)
+
+schedule_fires = Table(
+    "schedule_fires",
+    metadata,
+    Column("schedule_id", Integer, ForeignKey("pipeline_schedules.id"), primary_key=True),
+    Column("fire_time", BigInteger, primary_key=True),
+    Column("claimed_by", String(255), nullable=False),
+    Column("claimed_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # running | finished | failed
+    Column("run_id", String(32)),
+    Column("error", Text, nullable=False, server_default=""),
+    Column("finished_at", BigInteger),
 )

@@ -50,6 +50,7 @@ from shipyard.store.sql.heartbeats import HeartbeatsMixin
 from shipyard.store.sql.migrate import current_revision, upgrade
 from shipyard.store.sql.models import ModelsMixin, iter_model_digests
 from shipyard.store.sql.paths import check_path_conflicts
+from shipyard.store.sql.schedules import SchedulesMixin
 from shipyard.store.sql.search import SearchQuery, load_runs
 
 __all__ = ["SqlStore"]
@@ -159,7 +160,7 @@ class _Statements:
         self.insert_experiment = ins(t.experiments).on_conflict_do_nothing(index_elements=["name"])
 
 
-class SqlStore(ModelsMixin, DeploymentsMixin, HeartbeatsMixin, CheckpointsMixin):
+class SqlStore(ModelsMixin, DeploymentsMixin, SchedulesMixin, HeartbeatsMixin, CheckpointsMixin):
     """Metadata store on SQLite (default) or PostgreSQL; migrates on open.
 
     Example:
