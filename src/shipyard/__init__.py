@@ -22,9 +22,11 @@ from shipyard.entities import (
     Experiment,
     ModelRecord,
     ModelVersion,
+    PipelineSchedule,
     RegisteredModel,
     Run,
     RunStatus,
+    ScheduleFire,
 )
 from shipyard.errors import (
     AlreadyExists,
@@ -112,8 +114,18 @@ _LAZY = {
     "PipelineResult": "shipyard.pipelines.pipeline",
     "pipeline": "shipyard.pipelines.pipeline",
     "trigger_pipeline": "shipyard.pipelines.pipeline",
+    "PipelineRunInfo": "shipyard.pipelines.reads",
+    "StepRunInfo": "shipyard.pipelines.reads",
+    "get_pipeline_run": "shipyard.pipelines.reads",
+    "list_pipeline_runs": "shipyard.pipelines.reads",
+    "delete_schedule": "shipyard.pipelines.schedule",
+    "list_schedule_fires": "shipyard.pipelines.schedule",
+    "list_schedules": "shipyard.pipelines.schedule",
+    "schedule_pipeline": "shipyard.pipelines.schedule",
     "Step": "shipyard.pipelines.steps",
     "step": "shipyard.pipelines.steps",
+    "SweepResult": "shipyard.pipelines.sweep",
+    "sweep": "shipyard.pipelines.sweep",
     # the model registry (layer 3)
     "download_model": "shipyard.registry.core",
     "get_model_version": "shipyard.registry.core",
@@ -161,7 +173,15 @@ if TYPE_CHECKING:
     from shipyard.pipelines.executor import Executor, LocalExecutor
     from shipyard.pipelines.materializers import Materializer, register_materializer
     from shipyard.pipelines.pipeline import Pipeline, PipelineResult, pipeline, trigger_pipeline
+    from shipyard.pipelines.reads import PipelineRunInfo, StepRunInfo, get_pipeline_run, list_pipeline_runs
+    from shipyard.pipelines.schedule import (
+        delete_schedule,
+        list_schedule_fires,
+        list_schedules,
+        schedule_pipeline,
+    )
     from shipyard.pipelines.steps import Step, step
+    from shipyard.pipelines.sweep import SweepResult, sweep
     from shipyard.registry.core import (
         download_model,
         get_model_version,
@@ -261,6 +281,8 @@ __all__ = [
     "Pipeline",
     "PipelineFailed",
     "PipelineResult",
+    "PipelineRunInfo",
+    "PipelineSchedule",
     "Profile",
     "PromotionPolicy",
     "PromotionResult",
@@ -268,6 +290,7 @@ __all__ = [
     "Run",
     "RunNotFound",
     "RunStatus",
+    "ScheduleFire",
     "SchemaError",
     "SchemaTooNew",
     "ServerUnreachable",
@@ -276,9 +299,11 @@ __all__ = [
     "SignatureMismatch",
     "Step",
     "StepContractViolation",
+    "StepRunInfo",
     "StorageFull",
     "StorageReadOnly",
     "StoreUnavailable",
+    "SweepResult",
     "UnsafeModel",
     "UnsafePath",
     "ValidationFailed",
@@ -290,6 +315,7 @@ __all__ = [
     "autolog",
     "clear_cache",
     "compare_runs",
+    "delete_schedule",
     "deploy",
     "deployment_history",
     "diff_datasets",
@@ -304,6 +330,7 @@ __all__ = [
     "get_deployment_record",
     "get_metric_history",
     "get_model_version",
+    "get_pipeline_run",
     "get_promotion_policy",
     "get_registered_model",
     "get_run",
@@ -315,6 +342,9 @@ __all__ = [
     "list_model_records",
     "list_model_versions",
     "list_models",
+    "list_pipeline_runs",
+    "list_schedule_fires",
+    "list_schedules",
     "load_contract",
     "load_dataset",
     "load_model",
@@ -340,6 +370,7 @@ __all__ = [
     "rollback_deployment",
     "rollback_model",
     "scan_pii",
+    "schedule_pipeline",
     "search_runs",
     "set_promotion_policy",
     "set_tag",
@@ -347,6 +378,7 @@ __all__ = [
     "set_tracking_uri",
     "start_run",
     "step",
+    "sweep",
     "trigger_pipeline",
     "validate",
 ]

@@ -23,6 +23,7 @@ from shipyard.cli import (
     experiments,
     maintenance,
     models,
+    pipelines,
     render,
     runs,
     serve,
@@ -113,6 +114,7 @@ app.add_typer(artifacts.app, name="artifacts", rich_help_panel="Explore")
 app.add_typer(data.app, name="data", rich_help_panel="Explore")
 app.add_typer(audit.app, name="audit", rich_help_panel="Explore")
 app.add_typer(models.app, name="models", rich_help_panel="Explore")
+app.add_typer(pipelines.app, name="pipelines", rich_help_panel="Build")
 app.add_typer(deployments.app, name="deployments", rich_help_panel="Operate")
 app.command("server", rich_help_panel="Operate")(serve.server)
 app.command("serve", rich_help_panel="Operate")(serve_model)
