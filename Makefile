@@ -35,6 +35,15 @@ bench: $(BIN)/python
 	$(BIN)/python bench/bench_validation.py
 	$(BIN)/python bench/bench_registry.py
 	$(BIN)/python bench/bench_serving.py
+	$(MAKE) --no-print-directory bench/.venv-peers/bin/python
+	$(BIN)/python bench/bench_pipelines.py
+
+# Metaflow and Prefect pin libraries ours clash with (Prefect: an older FastAPI), so they get a venv of
+# their own; the pins live in pyproject.toml's bench-peers extra.
+PEER_PINS = $(shell $(BIN)/python -c "import tomllib; print(' '.join(repr(p) for p in tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['bench-peers']))")
+bench/.venv-peers/bin/python: $(BIN)/python
+	$(PYTHON) -m venv bench/.venv-peers
+	bench/.venv-peers/bin/python -m pip install --quiet --disable-pip-version-check $(PEER_PINS)
 
 ## make bench-versioning: 1 GB versioned with log_dataset and dvc add (several minutes, ~4 GB of disk)
 bench-versioning: $(BIN)/python
