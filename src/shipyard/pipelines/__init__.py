@@ -5,6 +5,7 @@ tracked run with one child run per step, outputs stored as content-addressed blo
 materializers chosen by type, contracts checked at step boundaries, unchanged steps reused from the
 cache, and wall time, CPU, memory, energy and cost recorded per step. Executors run the steps: the
 local one by default (parallel branches in a process pool); others implement :class:`Executor`.
+:func:`sweep` searches parameters with optuna, one child run per trial.
 """
 
 from shipyard.pipelines.cache import clear_cache
@@ -13,6 +14,7 @@ from shipyard.pipelines.materializers import Materializer, MaterializerOptions, 
 from shipyard.pipelines.pipeline import Pipeline, PipelineResult, pipeline, trigger_pipeline
 from shipyard.pipelines.runner import OutputRef, StepResult, StepTask, run_step_task
 from shipyard.pipelines.steps import Step, StepOptions, step
+from shipyard.pipelines.sweep import SweepResult, sweep
 
 __all__ = [
     "Executor",
@@ -27,10 +29,12 @@ __all__ = [
     "StepOptions",
     "StepResult",
     "StepTask",
+    "SweepResult",
     "clear_cache",
     "pipeline",
     "register_materializer",
     "run_step_task",
     "step",
+    "sweep",
     "trigger_pipeline",
 ]

@@ -108,9 +108,12 @@ class Pipeline:
         no_cache: bool = False,
         executor: Executor | str | None = None,
         client: Client | None = None,
+        parent_run_id: str | None = None,
         **kwargs: Any,
     ) -> PipelineResult:
         """Run the pipeline: one tracked run, one child run per step; raises when a step fails.
+
+        ``parent_run_id`` makes the pipeline run a child of that run (a sweep's trial run).
 
         Example:
             >>> result = train.run(month=1)  # doctest: +SKIP
@@ -119,6 +122,7 @@ class Pipeline:
         nodes, outputs, params = self.trace(*args, **kwargs)
         client = client or get_client()
         runner = _Driver(self, nodes, client, _executor(executor), no_cache)
+        runner.parent_run_id = parent_run_id
         return runner.run(params, outputs)
 
 
@@ -143,6 +147,7 @@ class _Driver:
         self.results: dict[str, StepResult] = {}
         self.memo: dict[str, Any] = {}
         self.run_: ActiveRun | None = None
+        self.parent_run_id: str | None = None
 
     def run(self, params: dict[str, Any], outputs: Any) -> PipelineResult:
         t0 = time.perf_counter()
@@ -159,6 +164,7 @@ class _Driver:
                 "sy.executor": getattr(self.executor, "name", "custom"),
             },
             system_metrics=False,
+            parent=self.parent_run_id,
         )
         self.executor.start(ExecutorContext(self.client, self.memo))
         try:

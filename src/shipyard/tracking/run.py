@@ -116,6 +116,8 @@ class ActiveRun:
         self._aux: list[threading.Thread] = []
         self.ended = False
         self.on_end: list[Callable[[ActiveRun], None]] = []
+        # Called with (key, value, step) after each metric point is queued (sweeps report to optuna).
+        self.on_metric: list[Callable[[str, float, int], None]] = []
         _LIVE.add(self)
 
     def __repr__(self) -> str:
@@ -137,6 +139,8 @@ class ActiveRun:
             step = self._step(step)
         self._next_step[key] = step + 1
         self._logger.add_metric(key, value, step, timestamp or now_ms())
+        for hook in self.on_metric:
+            hook(key, value, step)
 
     @staticmethod
     def _step(step: Any) -> int:
@@ -163,6 +167,9 @@ class ActiveRun:
             self._next_step[key] = s + 1
             rows.append((key, v, s, ts))
         self._logger.add_metrics(rows)
+        for hook in self.on_metric:
+            for key, v, s, _ in rows:
+                hook(key, v, s)
 
     def log_metric_series(
         self,
