@@ -16,9 +16,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from shipyard.bounds import INT32_MAX, INT64_MAX, INT64_MIN
 from shipyard.entities import MAX_KEY_LENGTH, Artifact, Experiment, MetricHistory, Run, RunStatus
 from shipyard.wire.floats import decode_float, encode_float
 
@@ -79,7 +81,22 @@ ShortText = Annotated[str, Field(max_length=MAX_KEY_LENGTH)]
 """A user or a run name: at most ``MAX_KEY_LENGTH`` characters, may be empty."""
 RunId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
 Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-Millis = Annotated[int, Field(ge=0)]
+
+# Every integer a request carries is bounded by the store column it lands in (shipyard.bounds), and
+# strict: JSON ``false`` or ``1.0`` is not an integer. tests/unit/server/test_integer_bounds.py walks
+# the OpenAPI document to keep it so.
+Millis = Annotated[int, Field(strict=True, ge=0, le=INT64_MAX)]
+"""Epoch milliseconds (a ``BigInteger`` column)."""
+Count = Annotated[int, Field(strict=True, ge=0, le=INT64_MAX)]
+"""A size in bytes or a row count (a ``BigInteger`` column)."""
+Step = Annotated[int, Field(strict=True, ge=INT64_MIN, le=INT64_MAX)]
+"""A metric step (stored as 64-bit integers)."""
+Int32Count = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX)]
+"""A small count or an id (an ``Integer`` column): experiment ids, column counts."""
+Version = Annotated[int, Field(strict=True, ge=1, le=INT32_MAX)]
+"""A version number (an ``Integer`` column)."""
+VersionPath = Annotated[int, Path(ge=1, le=INT32_MAX, description="A version number")]
+"""A version number in a URL path."""
 
 
 class _In(BaseModel):
@@ -145,7 +162,7 @@ class MetricColumns(_In):
 
     keys: list[Key] = Field(default_factory=list)
     values: list[WireFloat] = Field(default_factory=list)
-    steps: list[int] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
     timestamps: list[Millis] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -185,11 +202,15 @@ class MetricHistoryOut(BaseModel):
 
 
 class SearchRunsIn(_In):
-    experiment_ids: list[int] | None = None
-    filter: str | None = Field(default=None, examples=["metrics.auc > 0.9 and params.model = 'rf'"])
-    order_by: list[str] | None = Field(default=None, examples=[["metrics.auc desc"]])
-    limit: Annotated[int, Field(ge=1)] = 1000
-    page_token: str | None = None
+    experiment_ids: list[Int32Count] | None = None
+    filter: Annotated[str, Field(max_length=100_000)] | None = Field(
+        default=None, examples=["metrics.auc > 0.9 and params.model = 'rf'"]
+    )
+    order_by: Annotated[list[str], Field(max_length=100)] | None = Field(
+        default=None, examples=[["metrics.auc desc"]]
+    )
+    limit: Annotated[int, Field(strict=True, ge=1, le=INT32_MAX)] = 1000
+    page_token: Annotated[str, Field(max_length=1000)] | None = None
     columns: list[str] | None = None
 
 
@@ -221,7 +242,7 @@ class RunIdsOut(BaseModel):
 class ArtifactIn(_In):
     path: Annotated[str, Field(min_length=1, max_length=1024)]
     digest: Digest
-    size: Annotated[int, Field(ge=0)]
+    size: Count
     created_at: Millis = 0
 
 
@@ -254,7 +275,7 @@ class BlobOut(BaseModel):
 # -- admin -------------------------------------------------------------------------------------
 class GcIn(_In):
     grace_seconds: Annotated[float, Field(ge=0)] = 3600.0
-    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    batch_size: Annotated[int, Field(strict=True, ge=1, le=10_000)] = 1000
 
 
 class GcOut(BaseModel):
@@ -265,7 +286,7 @@ class GcOut(BaseModel):
 
 
 class PurgeIn(_In):
-    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    batch_size: Annotated[int, Field(strict=True, ge=1, le=10_000)] = 500
 
 
 class PurgeOut(BaseModel):
@@ -297,10 +318,10 @@ class DatasetVersionIn(_In):
 
     name: Key
     digest: Digest
-    rows: Annotated[int, Field(ge=0)]
-    num_columns: Annotated[int, Field(ge=0)]
+    rows: Count
+    num_columns: Int32Count
     schema_: list[tuple[str, str]] = Field(alias="schema")
-    size: Annotated[int, Field(ge=0)]
+    size: Count
     source: str = ""
     created_by: ShortText = ""
     profile_digest: Digest | None = None
@@ -330,7 +351,7 @@ class DatasetVersionList(BaseModel):
 
 class DatasetUseIn(_In):
     name: Key
-    version: Annotated[int, Field(ge=1)]
+    version: Version
     role: Annotated[str, Field(min_length=1, max_length=64)] = "train"
 
 

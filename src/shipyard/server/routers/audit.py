@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel
 
+from shipyard.bounds import INT32_MAX
 from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.guards import AdminOnly
 from shipyard.server.schemas import AuditList
@@ -40,7 +41,7 @@ class CheckpointList(BaseModel):
 @router.get("")
 def list_audit(
     store: StoreDep,
-    after_seq: int = Query(default=0, ge=0),
+    after_seq: int = Query(default=0, ge=0, le=INT32_MAX),
     limit: int = Query(default=1000, ge=1, le=10_000),
     actor: _Filter = None,
     action: _Filter = None,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, status
+from typing import Annotated
 
+from fastapi import APIRouter, Path, Query, status
+
+from shipyard.bounds import INT32_MAX
 from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.schemas import ExperimentIn, ExperimentList, ExperimentOut
 from shipyard.server.state import StoreDep
@@ -32,6 +35,6 @@ def get_experiment_by_name(store: StoreDep, name: str = Query(min_length=1, max_
 
 
 @router.get("/{experiment_id}")
-def get_experiment(experiment_id: int, store: StoreDep) -> ExperimentOut:
+def get_experiment(experiment_id: Annotated[int, Path(ge=0, le=INT32_MAX)], store: StoreDep) -> ExperimentOut:
     """The experiment with this id; 404 ``experiment_not_found`` otherwise."""
     return ExperimentOut.of(store.get_experiment(experiment_id))

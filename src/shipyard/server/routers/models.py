@@ -18,12 +18,13 @@ import yaml
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
+from shipyard.bounds import INT32_MAX
 from shipyard.entities import Artifact, ModelVersionCreate
 from shipyard.errors import InvalidInput
 from shipyard.registry import governance
 from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.routers.artifacts import stored_files
-from shipyard.server.schemas import Digest, Key, _In
+from shipyard.server.schemas import Count, Digest, Key, Millis, Version, VersionPath, _In
 from shipyard.server.state import Blobs, ServerState, StateDep, StoreDep
 from shipyard.tracking import Client
 
@@ -38,8 +39,8 @@ Alias = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-
 class FileIn(_In):
     path: Annotated[str, Field(min_length=1, max_length=1024)]
     digest: Digest
-    size: Annotated[int, Field(ge=0)]
-    created_at: int = 0
+    size: Count
+    created_at: Millis = 0
 
 
 class RegisteredModelIn(_In):
@@ -62,9 +63,7 @@ class ModelVersionIn(_In):
     signature: dict[str, Any]
     metadata: dict[str, Any] = Field(default_factory=dict)
     run_id: Annotated[str, Field(max_length=32)] | None = None
-    datasets: list[
-        tuple[Key, Annotated[int, Field(ge=1)], Annotated[str, Field(min_length=1, max_length=64)]]
-    ] = []
+    datasets: list[tuple[Key, Version, Annotated[str, Field(min_length=1, max_length=64)]]] = []
     description: str = ""
     created_by: Annotated[str, Field(max_length=255)] = ""
 
@@ -95,7 +94,7 @@ class PromoteIn(_In):
 
 class RollbackIn(_In):
     actor: Actor
-    to: Annotated[int, Field(ge=1)] | None = None
+    to: Version | None = None
     alias: Alias = "champion"
     reason: str = ""
 
@@ -194,7 +193,7 @@ def list_alias_history(
 
 @router.post("/models/{name}/versions/{version}/evaluations", status_code=status.HTTP_201_CREATED)
 def add_model_evaluation(
-    name: str, version: int, body: EvaluationIn, store: StoreDep, blobs: Blobs
+    name: str, version: VersionPath, body: EvaluationIn, store: StoreDep, blobs: Blobs
 ) -> dict[str, Any]:
     """Store an evaluation a client computed (kind ``evaluation`` only; audited).
 
@@ -209,7 +208,7 @@ def add_model_evaluation(
 
 
 @router.post("/models/{name}/versions/{version}/trusted-loads", status_code=status.HTTP_204_NO_CONTENT)
-def record_trusted_load(name: str, version: int, body: TrustedLoadIn, store: StoreDep) -> None:
+def record_trusted_load(name: str, version: VersionPath, body: TrustedLoadIn, store: StoreDep) -> None:
     """Audit that ``actor`` loaded this version with ``trust=True`` (the entry's content is fixed)."""
     store.record_trusted_load(name, version, body.actor, body.reason)
 
@@ -218,14 +217,16 @@ def record_trusted_load(name: str, version: int, body: TrustedLoadIn, store: Sto
 def list_model_records(
     name: str,
     store: StoreDep,
-    version: int | None = Query(default=None, ge=1),
+    version: int | None = Query(default=None, ge=1, le=INT32_MAX),
     kind: Literal["evaluation", "approval", "promotion"] | None = None,
 ) -> Listing:
     return Listing(items=[r.to_dict() for r in store.list_model_records(name, version, kind)])
 
 
 @router.post("/models/{name}/versions/{version}/promote")
-def promote_model_version(name: str, version: int, body: PromoteIn, state: StateDep) -> dict[str, Any]:
+def promote_model_version(
+    name: str, version: VersionPath, body: PromoteIn, state: StateDep
+) -> dict[str, Any]:
     """Evaluate the policy's gates and approvals on the server; move the alias when all pass."""
     result = governance.promote_model(
         name, version, alias=body.to, reason=body.reason, client=_client(state, body.actor)
@@ -234,14 +235,18 @@ def promote_model_version(name: str, version: int, body: PromoteIn, state: State
 
 
 @router.post("/models/{name}/versions/{version}/approve", status_code=status.HTTP_201_CREATED)
-def approve_model_version(name: str, version: int, body: DecisionIn, state: StateDep) -> dict[str, Any]:
+def approve_model_version(
+    name: str, version: VersionPath, body: DecisionIn, state: StateDep
+) -> dict[str, Any]:
     """Approve for promotion: the actor needs the policy's role and must not be the author."""
     client = _client(state, body.actor)
     return governance.approve_model(name, version, reason=body.comment, client=client).to_dict()
 
 
 @router.post("/models/{name}/versions/{version}/reject", status_code=status.HTTP_201_CREATED)
-def reject_model_version(name: str, version: int, body: DecisionIn, state: StateDep) -> dict[str, Any]:
+def reject_model_version(
+    name: str, version: VersionPath, body: DecisionIn, state: StateDep
+) -> dict[str, Any]:
     client = _client(state, body.actor)
     return governance.reject_model(name, version, reason=body.comment, client=client).to_dict()
 
@@ -255,7 +260,9 @@ def rollback_model(name: str, body: RollbackIn, state: StateDep) -> dict[str, An
 
 
 @router.post("/models/{name}/versions/{version}/evaluate", status_code=status.HTTP_201_CREATED)
-def evaluate_model_version(name: str, version: int, body: EvaluateIn, state: StateDep) -> dict[str, Any]:
+def evaluate_model_version(
+    name: str, version: VersionPath, body: EvaluateIn, state: StateDep
+) -> dict[str, Any]:
     """Evaluate a version on a stored dataset; the report and plots are stored on the version."""
     client = _client(state, body.actor)
     mv = state.store.get_model_version(name, version)
