@@ -461,6 +461,9 @@ def section_markdown(m: dict[str, dict[str, float]], rows: int, machine: str) ->
         "- Medians: Shipyard and plain over 5 repetitions of (A)/(C-A), 2 of (B)/(C-B), 3 of (D); Metaflow 3 "
         "of (A), 1 of (B); Prefect 3 of (A), 1 of (B). Peers run from bench/.venv-peers (their pins clash "
         "with ours; bench/README.md).",
+        "- Prefect's (A)/(B) tasks run without result persistence (its default): a frame passes in memory, "
+        "as in the plain in-memory loop, and nothing is stored; Shipyard and Metaflow store every output. "
+        "Its (C) needs persisted results, and (C-B) then reads every pickled frame back.",
     ]
     return "\n".join(lines) + "\n"
 
