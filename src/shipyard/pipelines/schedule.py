@@ -7,8 +7,9 @@ Every server worker runs a :class:`Scheduler` loop; a due fire time is run by th
 claim of ``(schedule, fire_time)`` commits first in the database (``ClaimsScheduleFires``), so a
 fire happens once however many workers there are. Fires missed while no server ran coalesce into
 one run of the latest missed time. A fire runs in a subprocess of the worker (started in the
-server's working directory) with the local executor; the pipeline run is tagged ``sy.schedule`` and
-``sy.schedule.fire_time``, and the fire's outcome (run id, status, error) is recorded on the fire.
+server's working directory) with the local executor; the pipeline run is tagged ``sy.schedule``
+and ``sy.schedule.fire_time`` from its start, and the fire's outcome (run id, status, error) is
+recorded on the fire.
 """
 
 from __future__ import annotations
@@ -22,20 +23,21 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from shipyard.entities import LogBatch, PipelineSchedule, ScheduleFire, now_ms
-from shipyard.errors import InvalidInput, MissingExtra, NotFound, PipelineFailed, StepContractViolation
+from shipyard.entities import PipelineSchedule, ScheduleFire, now_ms
+from shipyard.errors import InvalidInput, MissingExtra
 from shipyard.names import check_name
 from shipyard.store import ClaimsScheduleFires, ScheduleStore, Store
+from shipyard.tracking import ActiveRun, Client
 
 if TYPE_CHECKING:
     from shipyard.config import Settings
     from shipyard.pipelines.pipeline import Pipeline
-    from shipyard.tracking import Client
 
 __all__ = [
     "Scheduler",
@@ -279,7 +281,9 @@ class Scheduler:
                 self.tick()
             except Exception:  # a bad schedule or a busy database must not end the loop
                 log.exception("Scheduler tick failed")
-            self._stop.wait(self.tick_s)
+            # Ticks fall on the wall clock's tick boundaries, in every worker alike: a fire happens
+            # within a tick of its time, and all workers contend for it at once (the claim decides).
+            self._stop.wait(self.tick_s - time.time() % self.tick_s)
 
     def tick(self, now: int | None = None) -> list[tuple[str, int]]:
         """Claim and launch every due fire; the (schedule, fire_time) pairs this worker won."""
@@ -347,41 +351,52 @@ class Scheduler:
             log.exception("Recording the outcome of schedule '%s' at %s failed", name, fire_time)
 
 
-def _pipeline_run_id(exc: Exception, client: Client) -> str | None:
-    if isinstance(exc, PipelineFailed):
-        return str(exc.details.get("pipeline_run_id") or "") or None
-    if isinstance(exc, StepContractViolation):
-        try:
-            return client.get_run(exc.run_id).tags.get("sy.pipeline.run")
-        except NotFound:
-            return None
-    return None
+class _FireClient(Client):
+    """The fire's client: the pipeline run it starts carries the schedule and fire time from its
+    first moment (so even a fire ended mid-run is attributable to its one fire time)."""
+
+    def __init__(self, tags: dict[str, str]) -> None:
+        super().__init__()
+        self.fire_tags = tags
+        self.pipeline_run_id: str | None = None
+
+    def start_run(
+        self,
+        experiment: str = "default",
+        name: str | None = None,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+        parent: ActiveRun | str | None = None,
+        system_metrics: bool | None = None,
+        log_environment: bool = True,
+    ) -> ActiveRun:
+        is_pipeline = (tags or {}).get("sy.run_type") == "pipeline" and self.pipeline_run_id is None
+        if is_pipeline:
+            tags = {**(tags or {}), **self.fire_tags}
+        run = super().start_run(experiment, name, params, tags, parent, system_metrics, log_environment)
+        if is_pipeline:
+            self.pipeline_run_id = run.id
+        return run
 
 
 def run_fire(schedule: str, fire_time: int, ref: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Run one fire in this process (the server's subprocess): trigger, tag the run, report.
+    """Run one fire in this process (the server's subprocess): trigger with the local executor, report.
 
     Example:
         >>> run_fire("nightly", 1767232800000, "pipelines.train:train", {})  # doctest: +SKIP
         {'status': 'finished', 'run_id': '…', 'error': ''}
     """
     from shipyard.pipelines.pipeline import trigger_pipeline
-    from shipyard.tracking import Client
 
-    client = Client()
+    client = _FireClient({"sy.schedule": schedule, "sy.schedule.fire_time": str(fire_time)})
     try:
-        try:
-            run_id: str | None = trigger_pipeline(ref, params, executor="local", client=client).run_id
-            outcome = {"status": "finished", "run_id": run_id, "error": ""}
-        except Exception as exc:
-            run_id = _pipeline_run_id(exc, client)
-            outcome = {"status": "failed", "run_id": run_id, "error": f"{type(exc).__name__}: {exc}"}
-        if run_id is not None:
-            tags = {"sy.schedule": schedule, "sy.schedule.fire_time": str(fire_time)}
-            client.store.log_batch(run_id, LogBatch(tags=tags))
+        run_id = trigger_pipeline(ref, params, executor="local", client=client).run_id
+        return {"status": "finished", "run_id": run_id, "error": ""}
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        return {"status": "failed", "run_id": client.pipeline_run_id, "error": error}
     finally:
         client.close()
-    return outcome
 
 
 def fire_main(argv: list[str]) -> int:
