@@ -10,8 +10,13 @@ anything is off, the slow diagnostic path names every column and its problem in 
 Types are pandas-style dtype names: ``int8``…``int64``, ``uint8``…``uint64``, ``float32``, ``float64``,
 ``bool``, ``string``, ``category``, ``datetime64[<unit>]`` (optionally with a time zone), ``date`` and
 ``object`` (anything goes). Conversions that lose nothing are made for the caller: ints into a float
-column, a narrower int or float into a wider one, whole floats into an int column, strings into a
-category column.
+column when the float holds them exactly (``shipyard.registry.exact``: 2**53 + 1 does not fit a float64
+and is refused), a narrower int or float into a wider one, whole floats into an int column, decimals
+that read back the same as floats, strings into a category column. A float64 column goes into a float32
+one rounded (as the model computes), unless a value would become infinite.
+
+Messages quote the caller's values cut short (:func:`shipyard.quoting.quoted`) and list at most
+``MAX_LISTED_PROBLEMS`` problems in full.
 
 pandas and numpy are imported at the top on purpose: ``import shipyard`` does not import this module.
 """
@@ -28,6 +33,8 @@ import numpy as np
 import pandas as pd
 
 from shipyard.errors import InvalidInput, SignatureMismatch
+from shipyard.quoting import quoted, quoted_list
+from shipyard.registry.exact import inexact_ints, narrowed_to_inf, object_numbers
 
 if TYPE_CHECKING:
     from shipyard.data.contracts import Contract
@@ -56,6 +63,11 @@ _CONTRACT_TYPES = {
     "date": "date",
 }
 _SAMPLE = 3
+MAX_LISTED_PROBLEMS = 100
+"""How many problems a ``SignatureMismatch`` lists in ``details["problems"]`` (its message: 10)."""
+_MESSAGE_PROBLEMS = 10
+_MESSAGE_NAMES = 20
+_DETAIL_NAME = 200
 
 
 def kind_of(type_name: str) -> str:
@@ -312,7 +324,12 @@ class Signature:
         """Slow path for a frame whose columns differ from the signature's (order, missing, extra)."""
         present = {str(c) for c in df.columns}
         if len(present) != len(df.columns):
-            raise InvalidInput(f"The input has duplicate column names: {list(df.columns)}")
+            seen: set[str] = set()
+            dupes = [c for c in map(str, df.columns) if c in seen or seen.add(c)]  # type: ignore[func-returns-value]
+            raise InvalidInput(
+                f"The input has duplicate column names: {quoted_list(dict.fromkeys(dupes))}; "
+                "every column needs a name of its own"
+            )
         problems = [{"column": n, "problem": "missing column"} for n in self._names if n not in present]
         if extra == "error":
             expected = set(self._names)
@@ -357,16 +374,25 @@ def _dtypes(df: pd.DataFrame) -> tuple[Any, ...]:
 
 
 def _mismatch(problems: list[dict[str, str]], names: list[str]) -> SignatureMismatch:
-    listed = "; ".join(f"column {p['column']!r}: {p['problem']}" for p in problems)
+    listed = "; ".join(f"column {quoted(p['column'])}: {p['problem']}" for p in problems[:_MESSAGE_PROBLEMS])
+    if len(problems) > _MESSAGE_PROBLEMS:
+        listed += f"; and {len(problems) - _MESSAGE_PROBLEMS} more problems (see details.problems)"
+    takes = ", ".join(repr(n) for n in names[:_MESSAGE_NAMES])
+    takes += f", ... ({len(names)} columns)" if len(names) > _MESSAGE_NAMES else ""
+    details: dict[str, Any] = {
+        "problems": [{**p, "column": p["column"][:_DETAIL_NAME]} for p in problems[:MAX_LISTED_PROBLEMS]]
+    }
+    if len(problems) > MAX_LISTED_PROBLEMS:
+        details["more_problems"] = len(problems) - MAX_LISTED_PROBLEMS
     return SignatureMismatch(
-        f"Input does not match the model signature: {listed} (the model takes columns {names})",
-        details={"problems": problems},
+        f"Input does not match the model signature: {listed} (the model takes columns [{takes}])",
+        details=details,
     )
 
 
 def _sample(values: Any) -> str:
-    shown = [repr(v.item() if isinstance(v, np.generic) else v) for v in list(values)[:_SAMPLE]]
-    return ", ".join(shown)
+    first = values.iloc[:_SAMPLE] if isinstance(values, pd.Series) else values[:_SAMPLE]
+    return quoted_list(first, _SAMPLE)
 
 
 def _fix_column(spec: ColumnSpec, s: pd.Series) -> tuple[pd.Series | None, str | None]:
@@ -402,7 +428,8 @@ def _object_to_scalar(s: pd.Series, spec: ColumnSpec, want: str) -> tuple[pd.Ser
     if want == "bool" and inferred in ("boolean", "empty"):
         return (s.astype("boolean") if s.isna().any() else s.astype(bool)), None
     if want != "bool" and inferred in ("integer", "floating", "mixed-integer-float", "decimal", "empty"):
-        return pd.to_numeric(s), None
+        numbers, problem = object_numbers(s, spec.type, want)  # value by value: nothing rounded away
+        return (numbers if numbers is not None else s), problem
     if want == "bool":
         fits = s.map(lambda v: isinstance(v, bool | np.bool_)).astype(bool)
     else:
@@ -413,12 +440,26 @@ def _object_to_scalar(s: pd.Series, spec: ColumnSpec, want: str) -> tuple[pd.Ser
 
 
 def _to_float(spec: ColumnSpec, s: pd.Series, got: str) -> tuple[pd.Series | None, str | None]:
-    if kind_of(got) in ("int", "float"):
-        if isinstance(s.dtype, pd.api.extensions.ExtensionDtype):  # nullable Int64/Float64: NA -> NaN
-            values = s.to_numpy(dtype=spec.type, na_value=np.nan)
-            return pd.Series(values, index=s.index, name=s.name), None
-        return s.astype(spec.type), None
-    return None, _wrong_type(spec, s, got)
+    kind = kind_of(got)
+    if kind not in ("int", "float"):
+        return None, _wrong_type(spec, s, got)
+    if kind == "int":
+        inexact = inexact_ints(s.dropna().to_numpy(dtype=np.dtype(got)), spec.type)
+        if inexact.size:
+            return None, (
+                f"expected {spec.type}, got {got} (integers that {spec.type} cannot hold exactly like "
+                f"{_sample(inexact)}; send floats if that rounding is acceptable)"
+            )
+    if isinstance(s.dtype, pd.api.extensions.ExtensionDtype):  # nullable Int64/Float64: NA -> NaN
+        converted = pd.Series(s.to_numpy(dtype=spec.type, na_value=np.nan), index=s.index, name=s.name)
+    else:
+        with np.errstate(over="ignore"):  # a float64 past the float32 range: refused just below
+            converted = s.astype(spec.type)
+    if kind == "float" and converted.dtype.itemsize < np.dtype(got).itemsize:
+        overflow = narrowed_to_inf(s.to_numpy(dtype="float64", na_value=np.nan), converted.to_numpy())
+        if overflow.size:
+            return None, f"expected {spec.type}, got {got} (values out of range like {_sample(overflow)})"
+    return converted, None
 
 
 def _to_int(spec: ColumnSpec, s: pd.Series, got: str) -> tuple[pd.Series | None, str | None]:

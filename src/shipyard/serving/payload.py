@@ -10,11 +10,21 @@ Large batches can come as an Arrow IPC stream (``Content-Type: application/vnd.a
 answers are JSON, or an Arrow stream when the request's ``Accept`` asks for one.
 
 Anything else is refused with ``InvalidInput`` (400) naming what was wrong and the shape to send;
-column names and types are the signature's business (``Signature.check``), not this module's.
+column names and types are the signature's business (``Signature.check``), not this module's. Also refused
+here, before routing: values nested deeper than :data:`MAX_NESTING` lists or objects (JSON or Arrow),
+duplicate column names (Arrow), an Arrow body that does not read. Messages quote values cut short
+(:func:`shipyard.quoting.quoted`).
+
+JSON integers are kept exact: orjson reads integers past 64 bits as floats, and pandas makes a column of
+ints and floats a float column, so a body with an integer literal of 16 or more digits is re-read with the
+standard library and the columns holding integers past 2**53 are handed on as ``object`` columns of Python
+ints, for the signature check to convert exactly or refuse (``shipyard.registry.exact``).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,11 +35,13 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from shipyard.errors import InvalidInput
+from shipyard.quoting import quoted, quoted_list
 from shipyard.registry.signature import Signature
 from shipyard.serving.http import loads
 
 __all__ = [
     "ARROW_STREAM",
+    "MAX_NESTING",
     "PredictRequest",
     "arrow_answer",
     "jsonable",
@@ -47,6 +59,14 @@ _SHAPES = (
     "or a bare list of records"
 )
 _KEYS = {"records", "columns", "proba"}
+MAX_NESTING = 32
+"""How deep one value of a request (a cell) may nest lists and objects; deeper is refused with 400."""
+_EXACT_FLOAT_INT = 2**53
+# An integer literal of 16+ digits in value position may be past 2**53: worth an exact second reading.
+_LONG_INT = re.compile(rb"[:\[,]\s*-?\d{16,}(?![\d.eE])")
+_DETAIL_ITEMS = 20
+_DETAIL_CHARS = 200
+_ARROW_ERRORS = (pa.ArrowException, OSError, ValueError, TypeError, OverflowError, KeyError, IndexError)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -94,38 +114,60 @@ def parse_predict_request(body: bytes, sticky_key: str | None = None) -> Predict
     """
     if not body.strip():
         raise InvalidInput(f"The request body is empty. {_SHAPES}.")
-    try:
-        payload = loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError; stdlib: too deep
-        position = getattr(exc, "pos", None)
-        where = f" at position {position}" if position is not None else ""
-        raise InvalidInput(
-            f"Malformed JSON in the request body{where}: {exc}. {_SHAPES}.",
-            details={"position": position},
-        ) from None
+    exact = _LONG_INT.search(body) is not None
+    payload = _decode(body, exact)
     if isinstance(payload, list):
-        return PredictRequest(_records_frame(payload), None, payload)
+        return PredictRequest(_records_frame(payload, exact), None, payload)
     if not isinstance(payload, dict):
         raise InvalidInput(f"The request body is a JSON {_json_type(payload)}, not an object. {_SHAPES}.")
     key: str | None = None
     if sticky_key and sticky_key in payload:
-        value = payload.pop(sticky_key)
-        key = value if isinstance(value, str) else str(value)
+        key = _sticky_value(sticky_key, payload.pop(sticky_key))
     unknown = sorted(set(payload) - _KEYS)
     if unknown:
         raise InvalidInput(
-            f"Unknown key(s) {', '.join(repr(k) for k in unknown)} in the request body; "
+            f"Unknown key(s) {quoted_list(unknown)} in the request body; "
             f"expected 'records' or 'columns' (and optionally 'proba'). {_SHAPES}.",
-            details={"unknown": unknown},
+            details={"unknown": _names_detail(unknown)},
         )
     proba = payload.get("proba")
     if proba is not None and not isinstance(proba, bool):
-        raise InvalidInput(f'"proba" must be true or false, got {_json_type(proba)} {proba!r}')
+        raise InvalidInput(f'"proba" must be true or false, got {_json_type(proba)} {quoted(proba)}')
     if ("records" in payload) == ("columns" in payload):
         raise InvalidInput(f"The request body needs exactly one of 'records' or 'columns'. {_SHAPES}.")
     if "records" in payload:
-        return PredictRequest(_records_frame(payload["records"]), proba, payload["records"], key)
-    return PredictRequest(_columns_frame(payload["columns"]), proba, payload, key)
+        return PredictRequest(_records_frame(payload["records"], exact), proba, payload["records"], key)
+    return PredictRequest(_columns_frame(payload["columns"], exact), proba, payload, key)
+
+
+def _decode(body: bytes, exact: bool) -> Any:
+    """The JSON of ``body``; with ``exact``, read by the standard library (Python ints of any size)."""
+    try:
+        return json.loads(body) if exact else loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError; stdlib: too deep
+        position = getattr(exc, "pos", None)
+        where = f" at position {position}" if position is not None else ""
+        reason = quoted(str(exc), 200)[1:-1] if isinstance(exc, ValueError) else "nested too deep"
+        raise InvalidInput(
+            f"Malformed JSON in the request body{where}: {reason}. {_SHAPES}.",
+            details={"position": position},
+        ) from None
+
+
+def _sticky_value(name: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float) or value is None:
+        return str(value)
+    raise InvalidInput(
+        f"The routing key {name!r} must be a string or a number, got a JSON {_json_type(value)} "
+        f"{quoted(value)}"
+    )
+
+
+def _names_detail(names: list[str]) -> list[str]:
+    """At most 20 names, each cut to 200 characters, for an error's ``details``."""
+    return [n if len(n) <= _DETAIL_CHARS else f"{n[:_DETAIL_CHARS]}…" for n in names[:_DETAIL_ITEMS]]
 
 
 def parse_arrow_request(body: bytes) -> PredictRequest:
@@ -144,15 +186,47 @@ def parse_arrow_request(body: bytes) -> PredictRequest:
         raise InvalidInput("The request body is empty: send an Arrow IPC stream with at least one row")
     try:
         table = pa.ipc.open_stream(pa.py_buffer(body)).read_all()
-        frame = table.to_pandas()
-    except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+    except _ARROW_ERRORS as exc:  # OSError: "Invalid IPC message", "Invalid flatbuffers message", ...
         raise InvalidInput(
-            f"The request body is not a readable Arrow IPC stream ({exc}); write it with "
-            "pyarrow.ipc.new_stream (the stream format, not the file format)"
+            f"The request body is not a readable Arrow IPC stream ({quoted(str(exc), 200)[1:-1]}); write it "
+            "with pyarrow.ipc.new_stream (the stream format, not the file format)"
+        ) from None
+    _check_arrow_schema(table.schema)
+    try:  # ints with nulls stay Python ints (not float64, which would round past 2**53)
+        frame = table.to_pandas(integer_object_nulls=True)
+    except _ARROW_ERRORS as exc:
+        raise InvalidInput(
+            f"The Arrow stream's columns cannot be read as a table ({quoted(str(exc), 200)[1:-1]}); "
+            "send numbers, strings, booleans, timestamps or lists of them"
         ) from None
     if not len(frame):
         raise InvalidInput("The Arrow stream holds no rows: there is nothing to predict")
     return PredictRequest(frame, None)
+
+
+def _check_arrow_schema(schema: pa.Schema) -> None:
+    names = schema.names
+    if len(set(names)) != len(names):
+        seen: set[str] = set()
+        dupes = list(dict.fromkeys(n for n in names if n in seen or seen.add(n)))  # type: ignore[func-returns-value]
+        raise InvalidInput(
+            f"The Arrow stream has duplicate column names: {quoted_list(dupes)}; every column needs a "
+            "name of its own",
+            details={"duplicates": _names_detail(dupes)},
+        )
+    for field in schema:
+        if _type_depth(field.type) > MAX_NESTING:
+            raise InvalidInput(
+                f"Column {quoted(field.name)} of the Arrow stream nests deeper than {MAX_NESTING} levels; "
+                "send flatter values",
+                details={"column": _names_detail([field.name])[0], "limit": MAX_NESTING},
+            )
+
+
+def _type_depth(data_type: pa.DataType) -> int:
+    """How many list/struct/map levels an Arrow type nests (a scalar type: 0)."""
+    children = [data_type.field(i).type for i in range(data_type.num_fields)]
+    return 1 + max(map(_type_depth, children)) if children else 0
 
 
 def wants_arrow(accept: str) -> bool:
@@ -194,7 +268,7 @@ def _column(values: Any) -> Any:
     return values
 
 
-def _records_frame(records: Any) -> pd.DataFrame:
+def _records_frame(records: Any, exact: bool = False) -> pd.DataFrame:
     if not isinstance(records, list):
         raise InvalidInput(
             f'"records" must be a list of objects, got a JSON {_json_type(records)}. {_SHAPES}.'
@@ -213,14 +287,19 @@ def _records_frame(records: Any) -> pd.DataFrame:
             missing = sorted(set(keys) - set(record))
             extra = sorted(set(record) - set(keys))
             raise InvalidInput(
-                f"records[{i}] has different columns from records[0] (missing {missing}, extra {extra}); "
-                "every record needs the same columns (send null for a missing value)",
-                details={"index": i, "missing": missing, "extra": extra},
+                f"records[{i}] has different columns from records[0] (missing [{quoted_list(missing)}], "
+                f"extra [{quoted_list(extra)}]); every record needs the same columns "
+                "(send null for a missing value)",
+                details={"index": i, "missing": _names_detail(missing), "extra": _names_detail(extra)},
             )
-    return _frame(lambda: pd.DataFrame.from_records(records, columns=list(keys)))
+    frame = _frame(lambda: pd.DataFrame.from_records(records, columns=list(keys)))
+    _check_nesting(frame)
+    if exact:
+        frame = _exact_ints(frame, lambda name: [record[name] for record in records])
+    return frame
 
 
-def _columns_frame(columns: Any) -> pd.DataFrame:
+def _columns_frame(columns: Any, exact: bool = False) -> pd.DataFrame:
     if not isinstance(columns, dict):
         raise InvalidInput(
             f'"columns" must be an object of column: [values], got a JSON {_json_type(columns)}.'
@@ -231,26 +310,73 @@ def _columns_frame(columns: Any) -> pd.DataFrame:
     for name, values in columns.items():
         if not isinstance(values, list):
             raise InvalidInput(
-                f"columns[{name!r}] is a JSON {_json_type(values)}, not a list of values (one per row)",
-                details={"column": name},
+                f"columns[{quoted(name)}] is a JSON {_json_type(values)}, not a list of values (one per row)",
+                details={"column": _names_detail([name])[0]},
             )
         lengths[name] = len(values)
     if len(set(lengths.values())) > 1:
+        shown = list(lengths.items())[:_DETAIL_ITEMS]
+        more = f", and {len(lengths) - len(shown)} more" if len(lengths) > len(shown) else ""
         raise InvalidInput(
-            f"The columns have different lengths ({', '.join(f'{k}: {v}' for k, v in lengths.items())}); "
+            f"The columns have different lengths ({', '.join(f'{quoted(k)}: {v}' for k, v in shown)}{more}); "
             "every column needs one value per row",
-            details={"lengths": lengths},
+            details={"lengths": {_names_detail([k])[0]: v for k, v in shown}},
         )
     if not next(iter(lengths.values())):
         raise InvalidInput(f'The columns in "columns" hold no rows: there is nothing to predict. {_SHAPES}.')
-    return _frame(lambda: pd.DataFrame(columns))
+    frame = _frame(lambda: pd.DataFrame(columns))
+    _check_nesting(frame)
+    if exact:
+        frame = _exact_ints(frame, lambda name: columns[name])
+    return frame
 
 
 def _frame(build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     try:
         return build()
     except (ValueError, TypeError, OverflowError) as exc:  # pandas refusing odd JSON values
-        raise InvalidInput(f"Cannot build a table from the request: {exc}. {_SHAPES}.") from None
+        reason = quoted(str(exc), 200)[1:-1]
+        raise InvalidInput(f"Cannot build a table from the request: {reason}. {_SHAPES}.") from None
+
+
+def _check_nesting(frame: pd.DataFrame) -> None:
+    """Refuse a cell nesting lists or objects deeper than ``MAX_NESTING`` (only object columns can)."""
+    for position, dtype in enumerate(frame.dtypes):
+        if dtype != np.dtype("O"):
+            continue
+        values = frame.iloc[:, position].to_numpy()
+        if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty", "integer", "boolean"):
+            continue
+        for row, value in enumerate(values):
+            if isinstance(value, list | dict) and _nests_deeper(value, MAX_NESTING):
+                name = frame.columns[position]
+                raise InvalidInput(
+                    f"Row {row}, column {quoted(name)}: the value nests lists or objects deeper than "
+                    f"{MAX_NESTING} levels; send flatter values",
+                    details={"row": row, "column": _names_detail([str(name)])[0], "limit": MAX_NESTING},
+                )
+
+
+def _nests_deeper(value: list[Any] | dict[str, Any], limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` levels (walked with a stack: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, list | dict))
+    return False
+
+
+def _exact_ints(frame: pd.DataFrame, raw: Callable[[str], list[Any]]) -> pd.DataFrame:
+    """Columns holding an integer past 2**53 as ``object`` columns of the values as sent (not floats)."""
+    exact: dict[str, pd.Series] = {}
+    for name in frame.columns:
+        values = raw(name)
+        if any(type(v) is int and not -_EXACT_FLOAT_INT <= v <= _EXACT_FLOAT_INT for v in values):
+            exact[name] = pd.Series(values, index=frame.index, dtype=object, name=name)
+    return frame.assign(**exact) if exact else frame
 
 
 def parse_json_datetimes(frame: pd.DataFrame, signature: Signature | None) -> pd.DataFrame:
