@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from shipyard.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_BODY_READ_TIMEOUT",
     "DEFAULT_MAX_REQUEST_BYTES",
     "DEFAULT_STATEMENT_TIMEOUT",
     "SETTINGS",
@@ -33,6 +34,8 @@ DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 """64 MiB: the largest request body either server accepts unless ``max_request_bytes`` says otherwise."""
 DEFAULT_STATEMENT_TIMEOUT = 30.0
 """Seconds one metadata-store query may run (``statement_timeout``); also for stores opened bare."""
+DEFAULT_BODY_READ_TIMEOUT = 30.0
+"""Seconds a server waits for the next part of a request body (``body_read_timeout``)."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "body_read_timeout",
         float,
-        30.0,
+        DEFAULT_BODY_READ_TIMEOUT,
         "Seconds the tracking server and the model server wait for the next part of a request "
         "body before answering 408 (a client that declares more bytes than it sends).",
     ),

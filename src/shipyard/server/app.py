@@ -81,7 +81,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.shipyard = state
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes, exempt=_is_blob_upload)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        exempt=_is_blob_upload,
+        read_timeout=settings.body_read_timeout,
+    )
     app.include_router(admin.health_router)
     app.include_router(admin.router)
     app.include_router(experiments.router)

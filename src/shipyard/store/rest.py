@@ -63,6 +63,9 @@ __all__ = ["RestBlobStore", "RestStore"]
 log = logging.getLogger("shipyard.rest")
 
 API = "/api/v1"
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+"""What a kept-alive connection the server closed or reset looks like (not timeouts, not refusals)."""
 
 
 def _run_path(run_id: str, suffix: str = "") -> str:
@@ -160,12 +163,32 @@ class RestStore(RestModelsMixin, RestSchedulesMixin):
         )
 
     def _request(
-        self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
+        """Send one request; error answers raise their ``ShipyardError``, no answer ``ServerUnreachable``.
+
+        An idempotent request (GET, PUT, DELETE, HEAD by default; ``idempotent=True`` for POSTs that
+        are safe to repeat, such as a create with its id or a batch with its ``batch_id``) is sent a
+        second time when its kept-alive connection turns out reset or closed: that is a stale
+        connection, not an unreachable server, and must not switch writes to the spool.
+        """
         content = None if body is None else json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json"} if content is not None else None
+        repeatable = method in _IDEMPOTENT_METHODS if idempotent is None else idempotent
         try:
-            response = self._http.request(method, path, content=content, params=params, headers=headers)
+            try:
+                response = self._http.request(method, path, content=content, params=params, headers=headers)
+            except _STALE_CONNECTION as exc:
+                if not repeatable:
+                    raise
+                log.debug("Connection to %s was reset (%s); sending %s %s again", self.uri, exc, method, path)
+                response = self._http.request(method, path, content=content, params=params, headers=headers)
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
         if response.is_error:
@@ -218,7 +241,8 @@ class RestStore(RestModelsMixin, RestSchedulesMixin):
 
     def _send(self, op: dict[str, Any]) -> httpx.Response:
         method, path = _op_route(op)
-        return self._request(method, path, body=op["body"])
+        # Every spooled operation is idempotent by design (a run id, a batch id, set-status, overwrite).
+        return self._request(method, path, body=op["body"], idempotent=True)
 
     def _write(self, op: dict[str, Any]) -> httpx.Response | None:
         """Send a write, or journal it; the response, or None when it was spooled."""
@@ -324,7 +348,7 @@ class RestStore(RestModelsMixin, RestSchedulesMixin):
     def heartbeat(self, run_ids: Sequence[str]) -> None:
         """Tell the server these runs are alive; never spooled (a late heartbeat means nothing)."""
         if run_ids:
-            self._request("POST", f"{API}/runs/heartbeat", body={"run_ids": list(run_ids)})
+            self._request("POST", f"{API}/runs/heartbeat", body={"run_ids": list(run_ids)}, idempotent=True)
 
     def expire_stale_runs(self) -> list[str]:
         """Have the server mark its stale runs ``killed`` (by its own ``run_heartbeat_timeout``)."""
@@ -441,7 +465,7 @@ class RestStore(RestModelsMixin, RestSchedulesMixin):
             "page_token": page_token,
             "columns": None if columns is None else list(columns),
         }
-        data = self._post(f"{API}/runs/search", body)
+        data = self._request("POST", f"{API}/runs/search", body=body, idempotent=True).json()
         return RunPage([Run.from_dict(r) for r in data["runs"]], data.get("next_page_token"))
 
     def delete_runs(self, run_ids: Iterable[str], actor: str = "", reason: str = "") -> int:

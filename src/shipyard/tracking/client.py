@@ -24,10 +24,11 @@ from shipyard.entities import (
     now_ms,
 )
 from shipyard.errors import ArtifactNotFound, InvalidInput
+from shipyard.names import check_name
 from shipyard.store import ServesBlobs, Store, open_store
 from shipyard.tracking import artifact_files, environment, frames
 from shipyard.tracking.maintenance import GcReport, collect_garbage
-from shipyard.tracking.run import ActiveRun, check_key, param_text
+from shipyard.tracking.run import ActiveRun, check_key, param_text, tag_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,10 +151,10 @@ class Client:
         log_environment: bool = True,
     ) -> ActiveRun:
         """Start a run; use it as a context manager so it always ends with the right status."""
-        check_key("Experiment name", experiment)
+        check_name("Experiment name", experiment, at_sign=True)
         run_id = uuid.uuid4().hex
         all_tags = environment.run_tags() if log_environment else {}
-        all_tags.update({check_key("Tag", k): str(v) for k, v in (tags or {}).items()})
+        all_tags.update({check_key("Tag", k): tag_text(k, v) for k, v in (tags or {}).items()})
         spec = RunCreate(
             run_id=run_id,
             experiment_name=experiment,

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from shipyard import names
 from shipyard.entities import (
     MAX_KEY_LENGTH,
     Artifact,
@@ -55,11 +56,7 @@ def _metric_value(key: str, value: Any) -> float:
 
 
 def check_key(kind: str, key: Any) -> str:
-    if key.__class__ is not str or not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidInput(
-            f"{kind} key {key!r} must be a non-empty string of at most {MAX_KEY_LENGTH} characters"
-        )
-    return key  # type: ignore[no-any-return]
+    return names.check_key(f"{kind} key", key)
 
 
 def param_text(key: str, value: Any) -> str:
@@ -72,7 +69,12 @@ def param_text(key: str, value: Any) -> str:
     )
     if len(text) > MAX_PARAM_LEN:
         raise InvalidInput(f"Param '{key}' is {len(text)} characters long; the limit is {MAX_PARAM_LEN}")
-    return text
+    return str(names.check_text(f"Param '{key}'", text))
+
+
+def tag_text(key: str, value: Any) -> str:
+    """A tag value as stored: its text, without NUL (it would fail the background flush)."""
+    return str(names.check_text(f"Tag '{key}'", str(value)))
 
 
 def _integer_column(key: str, name: str, data: Any, n: int) -> Any:
@@ -131,7 +133,7 @@ class ActiveRun:
         if value.__class__ is not float:
             value = _metric_value(key, value)
         # A bad key must fail here: in the background flush it would lose the whole batch.
-        if key.__class__ is not str or not key or len(key) > MAX_KEY_LENGTH:
+        if key.__class__ is not str or not key or len(key) > MAX_KEY_LENGTH or "\x00" in key:
             check_key("Metric", key)
         if step is None:
             step = self._next_step.get(key, 0)
@@ -246,7 +248,7 @@ class ActiveRun:
         self.set_tags({key: value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        self._logger.add_tags({check_key("Tag", k): str(v) for k, v in tags.items()})
+        self._logger.add_tags({check_key("Tag", k): tag_text(k, v) for k, v in tags.items()})
 
     # -- artifacts ----------------------------------------------------------------------------
     def log_artifact(

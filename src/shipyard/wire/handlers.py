@@ -8,7 +8,11 @@ Every error either server sends has the shape of :mod:`shipyard.wire.shape`, pin
 - Request validation → 422 ``invalid_request`` naming each bad field; malformed JSON → 400
   ``invalid_json``.
 - Unknown routes and methods → 404 ``not_found`` / 405 ``method_not_allowed`` (others keep their status).
-- Anything else → 500 ``internal_error`` (logged with its traceback; bad input never gets here).
+- Anything else → 500 ``internal_error`` (logged with its traceback; bad input never gets here),
+  answered by :class:`InternalErrorMiddleware` *without re-raising*: Starlette's outermost
+  ``ServerErrorMiddleware`` sends its 500 and then re-raises, which makes uvicorn drop the
+  keep-alive connection (and a client then sees a reset on its next request). Only an error after
+  the answer has started still propagates (the connection cannot carry on then).
 
 Each server passes its own JSON response class (the model server's encodes with orjson) and a hint for
 404 messages; the shape and the rules are the same.
@@ -25,6 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard.errors import ShipyardError
 from shipyard.wire.shape import error_body
@@ -33,6 +38,7 @@ __all__ = [
     "ClientFault",
     "ErrorDetail",
     "ErrorOut",
+    "InternalErrorMiddleware",
     "ResponseClass",
     "error_response",
     "install_error_handlers",
@@ -111,6 +117,48 @@ def internal_error_message(exc: BaseException, method: str, path: str, request_i
         f"Internal server error ({type(exc).__name__}) on {method} {path}; "
         f"the server log has the traceback{rid}"
     )
+
+
+def _internal_error(exc: Exception, scope: Scope, response_class: ResponseClass = JSONResponse) -> Response:
+    method, path = str(scope.get("method", "")), str(scope.get("path", ""))
+    log.error("Unhandled error on %s %s", method, path, exc_info=exc)
+    request_id = str((scope.get("state") or {}).get("request_id", ""))  # set by the model server
+    message = internal_error_message(exc, method, path, request_id)
+    return response_class(error_body("internal_error", message), status_code=500)
+
+
+class InternalErrorMiddleware:
+    """Answer an unexpected exception with the 500 ``internal_error`` shape and keep the connection.
+
+    Installed by :func:`install_error_handlers` inside Starlette's ``ServerErrorMiddleware``, which
+    would otherwise answer and then re-raise (uvicorn closes the connection on a raised error).
+
+    Example:
+        >>> app = FastAPI()
+        >>> app.add_middleware(InternalErrorMiddleware, response_class=JSONResponse)
+    """
+
+    def __init__(self, app: ASGIApp, response_class: ResponseClass = JSONResponse) -> None:
+        self.app = app
+        self.response_class = response_class
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # half an answer is out: only closing the connection can end it
+                raise
+            await _internal_error(exc, scope, self.response_class)(scope, receive, send)
 
 
 def _field_name(loc: Sequence[str | int]) -> str:
@@ -201,13 +249,12 @@ def install_error_handlers(
         body = error_body(code, _http_message(request, exc, routes_hint))
         return response_class(body, status_code=exc.status_code, headers=exc.headers)
 
-    async def on_unexpected(request: Request, exc: Exception) -> Response:
-        log.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        message = internal_error_message(exc, request.method, request.url.path)
-        return response_class(error_body("internal_error", message), status_code=500)
+    async def on_unexpected(request: Request, exc: Exception) -> Response:  # outside the middleware
+        return _internal_error(exc, request.scope, response_class)
 
     app.add_exception_handler(ShipyardError, on_shipyard_error)
     app.add_exception_handler(ClientFault, on_client_fault)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
+    app.add_middleware(InternalErrorMiddleware, response_class=response_class)

@@ -5,19 +5,56 @@ A declared ``Content-Length`` over the limit is refused without reading the body
 applies the rule to every request with :class:`BodyLimitMiddleware` (blob uploads stream to the blob
 store and are exempt); the model server reads its bodies itself with :func:`read_body`. Both raise the
 same :class:`~shipyard.errors.PayloadTooLarge` through :class:`BodyBudget`.
+
+Both also bound the wait for each part of a body (``body_read_timeout``): a client that declares a
+``Content-Length`` and sends less would otherwise hold a connection and a worker for ever. Past the
+timeout the answer is 408 (code ``invalid_input``) and the connection is closed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
+import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shipyard.errors import PayloadTooLarge
-from shipyard.wire.handlers import error_response
+from shipyard.config import DEFAULT_BODY_READ_TIMEOUT
+from shipyard.errors import InvalidInput, PayloadTooLarge
+from shipyard.wire.handlers import ClientFault, error_response
 
-__all__ = ["BodyBudget", "BodyLimitMiddleware", "declared_length", "read_body"]
+__all__ = ["BodyBudget", "BodyLimitMiddleware", "BodyTimeout", "declared_length", "read_body"]
+
+REQUEST_TIMEOUT = 408
+
+
+class BodyTimeout(ClientFault):
+    """The client stopped sending its request body: answered 408 ``invalid_input``, connection closed.
+
+    Example:
+        >>> BodyTimeout(2.0).status
+        408
+    """
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(
+            InvalidInput(
+                f"The request body stopped arriving: nothing for {timeout:g} s before it was complete "
+                "(does Content-Length match the bytes sent?). Setting body_read_timeout / "
+                "SHIPYARD_BODY_READ_TIMEOUT.",
+                details={"timeout_s": timeout},
+            ),
+            REQUEST_TIMEOUT,
+        )
+
+
+async def _within(timeout: float, receive: Receive) -> Message:
+    """The next message of a request body, or :class:`BodyTimeout` after ``timeout`` s (0: no limit)."""
+    if timeout <= 0:
+        return await receive()
+    with anyio.move_on_after(timeout):
+        return await receive()
+    raise BodyTimeout(timeout)
 
 
 class BodyBudget:
@@ -71,8 +108,10 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
+async def read_body(request: Request, max_bytes: int, timeout: float = DEFAULT_BODY_READ_TIMEOUT) -> bytes:
     """The request body, refused with ``PayloadTooLarge`` as soon as it is known to exceed ``max_bytes``.
+
+    Raises :class:`BodyTimeout` (408) when no part of the body arrives for ``timeout`` seconds.
 
     Example:
         >>> body = await read_body(request, 1024)  # doctest: +SKIP
@@ -80,14 +119,29 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     budget = BodyBudget(max_bytes)
     budget.declare(declared_length(request.scope))
     chunks: list[bytes] = []
-    async for chunk in request.stream():
+    async for chunk in _timed_stream(request.stream(), timeout):
         budget.add(chunk)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
+async def _timed_stream(stream: AsyncIterator[bytes], timeout: float) -> AsyncIterator[bytes]:
+    while True:
+        with anyio.move_on_after(timeout if timeout > 0 else float("inf")) as scope:
+            try:
+                chunk = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+        if scope.cancelled_caught:
+            raise BodyTimeout(timeout)
+        yield chunk  # outside the cancel scope: a scope must not span a yield
+
+
 class BodyLimitMiddleware:
     """Pure ASGI middleware buffering each request body up to ``max_bytes`` (413 past it).
+
+    Exempt requests (streamed uploads) are not buffered, but their body parts still arrive within
+    ``read_timeout`` seconds each (408 otherwise).
 
     Example:
         >>> from fastapi import FastAPI
@@ -95,29 +149,60 @@ class BodyLimitMiddleware:
         >>> app.add_middleware(BodyLimitMiddleware, max_bytes=1024, exempt=lambda scope: False)
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, exempt: Callable[[Scope], bool]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        exempt: Callable[[Scope], bool],
+        read_timeout: float = DEFAULT_BODY_READ_TIMEOUT,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.exempt = exempt
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.exempt(scope):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.exempt(scope):
+            await self.app(scope, _timed_receive(receive, self.read_timeout), send)
+            return
         try:
-            replay = await _buffered(scope, receive, BodyBudget(self.max_bytes))
+            replay = await _buffered(scope, receive, BodyBudget(self.max_bytes), self.read_timeout)
         except PayloadTooLarge as exc:
             await error_response(exc)(scope, receive, send)
+            return
+        except BodyTimeout as exc:  # the rest of the body may never come: end the connection
+            answer = error_response(exc.error, exc.status)
+            answer.headers["Connection"] = "close"
+            await answer(scope, receive, send)
             return
         await self.app(scope, replay, send)
 
 
-async def _buffered(scope: Scope, receive: Receive, budget: BodyBudget) -> Receive:
+def _timed_receive(receive: Receive, timeout: float) -> Receive:
+    """``receive`` with :class:`BodyTimeout` while the body is incomplete (later waits are unbounded:
+    a streaming answer listens for the disconnect for as long as it streams)."""
+    done = False
+
+    async def timed() -> Message:
+        nonlocal done
+        if done:
+            return await receive()
+        message = await _within(timeout, receive)
+        done = message["type"] != "http.request" or not message.get("more_body", False)
+        return message
+
+    return timed
+
+
+async def _buffered(scope: Scope, receive: Receive, budget: BodyBudget, timeout: float) -> Receive:
     """Read the whole body within ``budget``; return a ``receive`` that replays it to the app."""
     budget.declare(declared_length(scope))
     chunks: list[bytes] = []
     while True:
-        message = await receive()
+        message = await _within(timeout, receive)
         if message["type"] != "http.request":  # client went away: let the app see it
             return _replay([], message, receive)
         chunk = message.get("body", b"")
