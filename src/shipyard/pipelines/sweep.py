@@ -24,6 +24,7 @@ import json
 import math
 import os
 import socket
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,7 @@ PARENT_ATTR = "sy.parent_run_id"  # optuna study user attr: the sweep's run
 SPACE_ATTR = "sy.space"
 METRIC_ATTR = "sy.metric"
 DEFAULT_TRIALS = 20
+_POLL_S = 0.5  # how often a driver with nothing left to run looks at other drivers' trials
 
 
 @dataclass(frozen=True)
@@ -469,24 +471,33 @@ class _Driver:
             runner = RayTrials(self.client, self.cfg.ray_address, run_trial)
         else:
             runner = _Threads(self.cfg.parallel, self.client, self.study)
-        running: dict[cf.Future[TrialOutcome], optuna.Trial] = {}
         try:
-            self.reconcile()
-            while True:
-                while len(running) < self.cfg.parallel and (trial := self._claim()) is not None:
-                    running[runner.submit(self._task(trial))] = trial
-                if not running:
-                    if self.reconcile():  # a co-worker died meanwhile: its trials run again here
-                        continue
-                    break
-                done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-                for future in done:
-                    self._tell(running.pop(future), future)
+            self._loop(runner)
         except BaseException:
             runner.close(wait=False)
             self._interrupted()
             raise
         runner.close(wait=True)
+
+    def _loop(self, runner: _Threads | RayTrials) -> None:
+        """Keep ``parallel`` trials going until ``trials`` are counted and none is running anywhere."""
+        from optuna.trial import TrialState
+
+        running: dict[cf.Future[TrialOutcome], optuna.Trial] = {}
+        self.reconcile()
+        while True:
+            while len(running) < self.cfg.parallel and (trial := self._claim()) is not None:
+                running[runner.submit(self._task(trial))] = trial
+            if running:
+                done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    self._tell(running.pop(future), future)
+            elif self.reconcile():  # another driver's process died: its trials run again here
+                continue
+            elif self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                time.sleep(_POLL_S)  # other drivers' trials: the result waits for them
+            else:
+                return
 
     def _tell(self, trial: optuna.Trial, future: cf.Future[TrialOutcome]) -> None:
         from optuna.trial import TrialState
