@@ -21,6 +21,7 @@ from shipyard.cli import (
     deployments,
     doctor,
     experiments,
+    init,
     maintenance,
     models,
     pipelines,
@@ -108,6 +109,7 @@ def _root(
 
 
 app.command("demo", rich_help_panel="Start here")(demo.demo)
+app.command("init", rich_help_panel="Start here")(init.init)
 app.add_typer(experiments.app, name="experiments", rich_help_panel="Explore")
 app.add_typer(runs.app, name="runs", rich_help_panel="Explore")
 app.add_typer(artifacts.app, name="artifacts", rich_help_panel="Explore")
