@@ -7,19 +7,22 @@ backpressure; ``drop``: count and drop). The feed only bridges the event loop to
 the feed's own queue fills up to ``max_pending`` rows, and then requests wait (``block``) or the feed
 drops rows and counts them (``drop``). On shutdown :meth:`LogFeed.close` hands over everything queued,
 then closes the sink, which flushes it.
+
+Encoding never loses a row: values JSON cannot hold (bytes, decimals, huge integers, ...) are written in
+the encoding of ``shipyard.serving.logjson``, and a row whose encoding still fails is logged with its
+``inputs``/``outputs`` marked ``$unencodable`` rather than dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any, Protocol
 
 import pandas as pd
 from anyio import to_thread
 
-from shipyard.serving.http import dumps
+from shipyard.serving.logjson import frame_records, safe_json
 from shipyard.serving.payload import jsonable
 
 __all__ = ["LogFeed", "PredictionSink", "encode_row"]
@@ -49,13 +52,16 @@ def encode_row(row: dict[str, Any]) -> dict[str, Any]:
         '[{"x":1},{"x":2}]'
     """
     out = dict(row)
-    out["inputs"] = _records_json(row.get("inputs"))
+    try:
+        out["inputs"] = _records_json(row.get("inputs"))
+    except Exception as exc:  # never lose the row: log what it was instead
+        out["inputs"] = safe_json({"$unencodable": f"{type(exc).__name__}: {exc}"[:500]})
     outputs = row.get("outputs")
     if not isinstance(outputs, str):
         try:
-            outputs = dumps(jsonable(outputs)).decode()
-        except (TypeError, ValueError):  # an odd model output (a shadow's, say) must not lose the row
-            outputs = json.dumps(jsonable(outputs), default=str)
+            outputs = safe_json(jsonable(outputs))
+        except Exception as exc:  # an odd model output (a shadow's, say) must not lose the row
+            outputs = safe_json({"$unencodable": f"{type(exc).__name__}: {exc}"[:500]})
     out["outputs"] = outputs
     return out
 
@@ -64,16 +70,13 @@ def _records_json(inputs: Any) -> str:
     if isinstance(inputs, str):
         return inputs
     if isinstance(inputs, pd.DataFrame):
-        return str(inputs.to_json(orient="records", date_format="iso"))
+        return frame_records(inputs)
     if isinstance(inputs, dict) and isinstance(inputs.get("columns"), dict):
         columns: dict[str, list[Any]] = inputs["columns"]
         names = list(columns)
         rows = [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-        return dumps(rows).decode()
-    try:
-        return dumps(inputs).decode()
-    except TypeError:
-        return json.dumps(inputs, default=str)
+        return safe_json(rows)
+    return safe_json(inputs)
 
 
 class LogFeed:

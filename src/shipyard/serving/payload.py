@@ -141,9 +141,10 @@ def parse_predict_request(body: bytes, sticky_key: str | None = None) -> Predict
 
 
 def _decode(body: bytes, exact: bool) -> Any:
-    """The JSON of ``body``; with ``exact``, read by the standard library (Python ints of any size)."""
+    """The JSON of ``body``; with ``exact``, read again by the standard library (ints of any size)."""
     try:
-        return json.loads(body) if exact else loads(body)
+        payload = loads(body)  # orjson's rules for every body: no NaN literal, no lone surrogate
+        return json.loads(body) if exact else payload
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError; stdlib: too deep
         position = getattr(exc, "pos", None)
         where = f" at position {position}" if position is not None else ""
@@ -186,6 +187,7 @@ def parse_arrow_request(body: bytes) -> PredictRequest:
         raise InvalidInput("The request body is empty: send an Arrow IPC stream with at least one row")
     try:
         table = pa.ipc.open_stream(pa.py_buffer(body)).read_all()
+        table.validate(full=True)  # offsets and lengths inside their buffers before pandas reads them
     except _ARROW_ERRORS as exc:  # OSError: "Invalid IPC message", "Invalid flatbuffers message", ...
         raise InvalidInput(
             f"The request body is not a readable Arrow IPC stream ({quoted(str(exc), 200)[1:-1]}); write it "

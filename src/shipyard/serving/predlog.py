@@ -20,7 +20,9 @@ model_version       string
 shadow              bool                   True for a shadow variant's (never returned) answer
 latency_ms          float64
 n_rows              int32                  rows in the request
-inputs, outputs     large_string           JSON text
+inputs, outputs     large_string           JSON text (the field metadata ``encoding`` says how bytes,
+                                           decimals and other non-JSON values are written:
+                                           ``shipyard.serving.logjson.ENCODING``)
 status              int16                  the HTTP status answered
 ==================  =====================  ====================================================
 
@@ -77,6 +79,7 @@ import pyarrow.parquet as pq
 
 from shipyard.errors import IntegrityError, InvalidInput, InvalidState
 from shipyard.serving.deployment import PredictionLogSpec
+from shipyard.serving.logjson import ENCODING, safe_json
 
 __all__ = [
     "FEEDBACK_SCHEMA",
@@ -105,8 +108,8 @@ PREDICTION_SCHEMA = pa.schema(
         pa.field("shadow", pa.bool_()),
         pa.field("latency_ms", pa.float64()),
         pa.field("n_rows", pa.int32()),
-        pa.field("inputs", pa.large_string()),
-        pa.field("outputs", pa.large_string()),
+        pa.field("inputs", pa.large_string(), metadata={"encoding": ENCODING}),
+        pa.field("outputs", pa.large_string(), metadata={"encoding": ENCODING}),
         pa.field("status", pa.int16()),
     ]
 )
@@ -115,7 +118,7 @@ FEEDBACK_SCHEMA = pa.schema(
         pa.field("request_id", pa.string()),
         pa.field("ts", pa.timestamp("ms", tz="UTC")),
         pa.field("deployment", pa.string()),
-        pa.field("label", pa.large_string()),
+        pa.field("label", pa.large_string(), metadata={"encoding": ENCODING}),
         pa.field("row", pa.int32()),
     ]
 )
@@ -524,7 +527,7 @@ class ParquetPredictionLog:
 def _json(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY, default=str).decode()
+    return safe_json(value)
 
 
 def _columns(

@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from test_model_server import GOOD, JSON, assert_error, post
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_model_server import FUZZ_EXAMPLES, GOOD, JSON, assert_error, post
 
 from shipyard.errors import InvalidInput
 from shipyard.serving.payload import ARROW_STREAM, MAX_NESTING, parse_predict_request
@@ -67,7 +69,9 @@ def file_format() -> bytes:
 @pytest.mark.parametrize(
     "body",
     [
-        b"\xff\xff\xff\xff\x10\x00\x00\x00garbagegarbage",  # "Invalid flatbuffers message" (OSError)
+        b"\xff\xff\xff\xff\x10\x00\x00\x00garbage" * 3,  # OSError: Invalid flatbuffers message
+        b"\xff\xff\xff\xff\xf0\xff\xff\xff" + b"\x00" * 16,  # OSError: Invalid IPC message
+        b"\xff\xff\xff\xff\x10\x00\x00\x00garbagegarbage",
         b"\x00" * 64,
         b"not arrow at all",
         GOOD_ARROW[: len(GOOD_ARROW) // 2],  # truncated mid-batch
@@ -75,11 +79,39 @@ def file_format() -> bytes:
         file_format(),
         bytes(range(256)) * 4,
     ],
-    ids=["flatbuffers", "zeros", "text", "truncated", "header only", "file format", "bytes"],
+    ids=[
+        "flatbuffers",
+        "ipc message",
+        "short",
+        "zeros",
+        "text",
+        "truncated",
+        "header",
+        "file format",
+        "bytes",
+    ],
 )
 def test_a_garbage_arrow_body_is_a_400(http: httpx.Client, body: bytes) -> None:
     response = http.post("/predict", content=body, headers=ARROW)
     assert_error(response, 400, "invalid_input", "Arrow")
+
+
+@settings(
+    max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    flips=st.lists(
+        st.tuples(st.integers(0, len(GOOD_ARROW) - 1), st.integers(0, 255)), min_size=1, max_size=4
+    )
+)
+def test_no_damaged_arrow_stream_makes_the_server_fail(
+    http: httpx.Client, flips: list[tuple[int, int]]
+) -> None:
+    body = bytearray(GOOD_ARROW)
+    for position, value in flips:
+        body[position] = value
+    response = http.post("/predict", content=bytes(body), headers=ARROW)
+    assert response.status_code in (200, 400, 422), response.text
 
 
 def test_a_good_arrow_body_still_predicts(http: httpx.Client, classifier: Any) -> None:
