@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from starlette.types import Scope
 
 from shipyard import __version__
+from shipyard.bounds import INT64_MAX, INT64_MIN
 from shipyard.config import Settings, load_settings
 from shipyard.pipelines.schedule import Scheduler
 from shipyard.server.errors import install_error_handlers
@@ -36,6 +38,32 @@ Shipyard's tracking server: experiments, runs, metrics, artifacts and blobs over
 REST API. Errors always answer `{"error": {"code", "message", "details"}}`. The Python SDK talks to
 it when `SHIPYARD_TRACKING_URI=http://host:port`.
 """
+
+
+def _exact_integer_bounds(node: Any) -> None:
+    """Give integer schemas their exact bounds back: FastAPI's OpenAPI models hold them as floats, and
+    ``float(2**63 - 1)`` is ``2**63``, one past what the store keeps (clients would send it)."""
+    if isinstance(node, list):
+        for item in node:
+            _exact_integer_bounds(item)
+    elif isinstance(node, dict):
+        if node.get("type") == "integer":
+            for key in ("minimum", "maximum"):
+                if isinstance(node.get(key), float):
+                    node[key] = min(max(int(node[key]), INT64_MIN), INT64_MAX)
+        for value in node.values():
+            _exact_integer_bounds(value)
+
+
+def _with_exact_bounds(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _exact_integer_bounds(build())
+        return app.openapi_schema or {}
+
+    return openapi
 
 
 def _is_blob_upload(scope: Scope) -> bool:
@@ -80,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.shipyard = state
+    app.openapi = _with_exact_bounds(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.add_middleware(
         BodyLimitMiddleware,
