@@ -19,9 +19,10 @@ from multiprocessing.connection import Connection
 from typing import Any, Protocol, runtime_checkable
 
 from shipyard.pipelines.runner import StepResult, StepTask, run_step_task
+from shipyard.pipelines.steps import StepOptions
 from shipyard.tracking import Client
 
-__all__ = ["Executor", "ExecutorContext", "LocalExecutor"]
+__all__ = ["Executor", "ExecutorContext", "LocalExecutor", "report_deadline"]
 
 
 @dataclass
@@ -43,6 +44,22 @@ class Executor(Protocol):
     def submit(self, task: StepTask, *, alone: bool) -> cf.Future[StepResult]: ...
 
     def close(self) -> None: ...
+
+
+def report_deadline(options: StepOptions) -> float | None:
+    """Seconds to wait for a timed step's report before ending its worker (None: no timeout).
+
+    Every attempt's timeout, the backoffs between them and 120 s of slack (process start, queueing):
+    the runner enforces the timeout per attempt; this bound only ends a worker that never reports.
+
+    Example:
+        >>> report_deadline(StepOptions(timeout=10.0, retries=1, retry_backoff=1.0))
+        144.0
+    """
+    if options.timeout is None:
+        return None
+    backoffs = options.retry_backoff * float(2 ** (options.retries + 1))
+    return options.timeout * (options.retries + 1) + backoffs + 120.0
 
 
 def _in_own_process(task: StepTask, conn: Connection) -> None:
@@ -103,10 +120,7 @@ class LocalExecutor:
         process = self._ctx.Process(target=_in_own_process, args=(task, send), daemon=True)
         process.start()
         send.close()
-        opts = task.step.options
-        deadline = (
-            (opts.timeout or 0) * (opts.retries + 1) + opts.retry_backoff * 2 ** (opts.retries + 1) + 120
-        )
+        deadline = report_deadline(task.step.options) or 0.0
 
         def wait() -> None:
             try:

@@ -18,6 +18,7 @@ from shipyard.pipelines.cache import OUTPUTS_TAG, cache_key, lookup
 from shipyard.pipelines.cost import StepCost, sum_costs
 from shipyard.pipelines.executor import Executor, ExecutorContext, LocalExecutor
 from shipyard.pipelines.materializers import libraries_for_annotation, materializer_by_name
+from shipyard.pipelines.ray_executor import RayExecutor
 from shipyard.pipelines.runner import OutputRef, StepResult, StepTask, load_output, step_tags
 from shipyard.pipelines.steps import TRACE, Node, Placeholder, Trace
 from shipyard.tracking import ActiveRun, Client
@@ -109,9 +110,13 @@ class Pipeline:
         executor: Executor | str | None = None,
         client: Client | None = None,
         parent_run_id: str | None = None,
+        ray_address: str | None = None,
         **kwargs: Any,
     ) -> PipelineResult:
         """Run the pipeline: one tracked run, one child run per step; raises when a step fails.
+
+        ``executor`` is ``"local"`` (default), ``"ray"`` (on the cluster at ``ray_address``, or an
+        existing ``ray.init`` connection) or an :class:`Executor` object.
 
         ``parent_run_id`` makes the pipeline run a child of that run (a sweep's trial run).
 
@@ -121,18 +126,23 @@ class Pipeline:
         """
         nodes, outputs, params = self.trace(*args, **kwargs)
         client = client or get_client()
-        runner = _Driver(self, nodes, client, _executor(executor), no_cache)
+        runner = _Driver(self, nodes, client, _executor(executor, ray_address), no_cache)
         runner.parent_run_id = parent_run_id
         return runner.run(params, outputs)
 
 
-def _executor(executor: Executor | str | None) -> Executor:
+def _executor(executor: Executor | str | None, ray_address: str | None = None) -> Executor:
+    if executor == "ray" or (executor is None and ray_address is not None):
+        return RayExecutor(ray_address)
+    if ray_address is not None:
+        raise InvalidInput(
+            f"ray_address={ray_address!r} applies to executor='ray', not {executor!r}; pass "
+            "executor='ray' (or a RayExecutor(address) object)"
+        )
     if executor is None or executor == "local":
         return LocalExecutor()
     if isinstance(executor, str):
-        raise InvalidInput(
-            f"Unknown executor {executor!r}; use 'local' or pass an Executor object (e.g. a Ray executor)"
-        )
+        raise InvalidInput(f"Unknown executor {executor!r}; use 'local', 'ray' or pass an Executor object")
     return executor
 
 
@@ -166,7 +176,11 @@ class _Driver:
             system_metrics=False,
             parent=self.parent_run_id,
         )
-        self.executor.start(ExecutorContext(self.client, self.memo))
+        try:
+            self.executor.start(ExecutorContext(self.client, self.memo))
+        except BaseException:  # e.g. no Ray cluster at that address: no run left "running"
+            self.run_.end(RunStatus.FAILED)
+            raise
         try:
             self._schedule()
         finally:
@@ -368,6 +382,7 @@ def trigger_pipeline(
     executor: Executor | str | None = None,
     no_cache: bool = False,
     client: Client | None = None,
+    ray_address: str | None = None,
 ) -> PipelineResult:
     """Run a pipeline given as an object or ``"module:attr"`` (monitoring uses it to retrain).
 
@@ -387,4 +402,6 @@ def trigger_pipeline(
             raise InvalidInput(f"Cannot import pipeline {pipeline_or_ref!r}: {exc}") from None
     if not isinstance(target, Pipeline):
         raise InvalidInput(f"{pipeline_or_ref!r} is not a pipeline (decorate it with @sy.pipeline)")
-    return target.run(no_cache=no_cache, executor=executor, client=client, **dict(params or {}))
+    return target.run(
+        no_cache=no_cache, executor=executor, client=client, ray_address=ray_address, **dict(params or {})
+    )
