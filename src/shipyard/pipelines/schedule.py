@@ -243,6 +243,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._children: dict[subprocess.Popen[bytes], tuple[str, int]] = {}
+        self._waiters: set[threading.Thread] = set()
         self._lock = threading.Lock()
 
     @classmethod
@@ -274,6 +275,8 @@ class Scheduler:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        for thread in list(self._waiters):  # their outcomes are recorded before the store closes
+            thread.join(timeout)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -323,11 +326,19 @@ class Scheduler:
         )
         with self._lock:
             self._children[proc] = (schedule.name, fire_time)
-        threading.Thread(
+        waiter = threading.Thread(
             target=self._wait, args=(proc, schedule.name, fire_time), name="shipyard-fire", daemon=True
-        ).start()
+        )
+        self._waiters.add(waiter)
+        waiter.start()
 
     def _wait(self, proc: subprocess.Popen[bytes], name: str, fire_time: int) -> None:
+        try:
+            self._record(proc, name, fire_time)
+        finally:
+            self._waiters.discard(threading.current_thread())
+
+    def _record(self, proc: subprocess.Popen[bytes], name: str, fire_time: int) -> None:
         out, err = proc.communicate()
         with self._lock:
             self._children.pop(proc, None)
