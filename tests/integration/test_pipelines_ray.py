@@ -405,3 +405,38 @@ def test_missing_ray_raises_missing_extra_with_the_install_hint(
 def test_ray_address_needs_the_ray_executor() -> None:
     with pytest.raises(sy.InvalidInput, match="ray_address"):
         hints.run(executor="local", ray_address="127.0.0.1:6379")
+
+
+def test_relative_local_stores_become_absolute_for_workers_and_memory_is_refused(tmp_path: Path) -> None:
+    from shipyard.config import load_settings
+    from shipyard.pipelines.ray_executor import shareable_settings
+
+    relative = load_settings(tracking_uri="sqlite:///.shipyard/s.db", artifact_uri="arts", home=".shipyard")
+    shared = shareable_settings(relative, tmp_path)
+    assert shared.tracking_uri == f"sqlite:///{tmp_path}/.shipyard/s.db"
+    assert (shared.artifact_uri, shared.home) == (str(tmp_path / "arts"), str(tmp_path / ".shipyard"))
+    remote = load_settings(tracking_uri="postgresql+psycopg://db/sy", artifact_uri="s3://bucket/sy")
+    assert shareable_settings(remote, tmp_path).artifact_uri == "s3://bucket/sy"
+    with pytest.raises(sy.InvalidInput, match="in-memory SQLite"):
+        shareable_settings(load_settings(tracking_uri="sqlite:///:memory:"), tmp_path)
+
+
+def test_local_stores_are_refused_when_the_cluster_spans_machines(tmp_path: Path) -> None:
+    """A stand-in for ``ray`` describing two machines (a second machine is not available here)."""
+    from types import SimpleNamespace
+
+    from shipyard.config import load_settings
+
+    nodes = [
+        {"Alive": True, "NodeManagerAddress": "10.0.0.5"},
+        {"Alive": True, "NodeManagerAddress": "10.0.0.6"},
+    ]
+    two_machines = SimpleNamespace(
+        util=SimpleNamespace(get_node_ip_address=lambda: "10.0.0.5"), nodes=lambda: nodes
+    )
+    local = load_settings(tracking_uri=f"sqlite:///{tmp_path}/s.db", artifact_uri=str(tmp_path / "a"))
+    with pytest.raises(sy.ConfigError, match=r"other machines \(10.0.0.6\).*PostgreSQL.*object store"):
+        RayExecutor()._check_stores_reachable(two_machines, local)  # type: ignore[arg-type]
+    RayExecutor(shared_filesystem=True)._check_stores_reachable(two_machines, local)  # type: ignore[arg-type]
+    server = load_settings(tracking_uri="http://shipyard:5000", artifact_uri="s3://bucket/sy")
+    RayExecutor()._check_stores_reachable(two_machines, server)  # type: ignore[arg-type]
