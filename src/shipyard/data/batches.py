@@ -95,7 +95,8 @@ def _parquet_batches(path: Path | Any, batch_rows: int) -> Batches:
     import pyarrow.parquet as pq
 
     try:
-        parquet = path if isinstance(path, pq.ParquetFile) else pq.ParquetFile(path)
+        # pre_buffer (pyarrow's default) reads ahead and keeps what it read: memory grows with the file
+        parquet = path if isinstance(path, pq.ParquetFile) else pq.ParquetFile(path, pre_buffer=False)
     except (OSError, pa.ArrowException) as exc:
         raise InvalidInput(
             f"Cannot read {path} as Parquet: {exc}; validate Parquet files or folders"
@@ -123,7 +124,9 @@ def _arrow_batches(data: Any, batch_rows: int) -> Batches:
     if isinstance(data, pq.ParquetFile):
         return _parquet_batches(data, batch_rows)
     if isinstance(data, ds.Dataset):
-        batches = data.to_batches(batch_size=batch_rows)
+        parquet = isinstance(data, ds.FileSystemDataset) and isinstance(data.format, ds.ParquetFileFormat)
+        options = ds.ParquetFragmentScanOptions(pre_buffer=False) if parquet else None
+        batches = data.to_batches(batch_size=batch_rows, fragment_scan_options=options)
         return Batches(_from_schema(data.schema), _converted(batches), None)
     raise InvalidInput(
         f"Cannot validate a {type(data).__module__}.{type(data).__name__}; pass a pandas or polars "

@@ -248,4 +248,26 @@ def test_a_stored_step_input_streams_its_check_before_loading(
         delays_pipeline.run(client=client)
     assert loads == []  # the violation was found by streaming the blob; the input was never loaded
     assert second.value.report == first.value.report
-    assert {v.rule for v in second.value.report.violations} == {"not_null", "range", "primary_key", "primary_key_null"}
+    assert {v.rule for v in second.value.report.violations} == {
+        "not_null",
+        "range",
+        "primary_key",
+        "primary_key_null",
+    }
+
+
+def test_reading_a_parquet_file_does_not_accumulate_what_it_read(tmp_path: Path) -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    path = tmp_path / "many_groups.parquet"
+    rng = np.random.default_rng(0)
+    with pq.ParquetWriter(path, pa.schema([(f"c{i}", pa.float64()) for i in range(4)])) as writer:
+        for _ in range(80):  # 80 row groups, ~26 MB of incompressible floats
+            writer.write_table(pa.table({f"c{i}": rng.random(10_000) for i in range(4)}))
+    before, peak = pa.total_allocated_bytes(), 0
+    with open_batches(path, batch_rows=10_000) as source:
+        for batch in source.batches:
+            peak = max(peak, pa.total_allocated_bytes() - before)
+            assert batch.height == 10_000
+    assert peak < path.stat().st_size / 8  # pyarrow's default pre_buffer held ~all of it by the end
