@@ -18,7 +18,9 @@ ROUTES_HINT = "the API is described at /docs"
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "Bad input (malformed JSON, unsafe path, bad filter …)"},
+    403: {"model": ErrorOut, "description": "Not allowed (admin routes answer only on loopback)"},
     404: {"model": ErrorOut, "description": "No such experiment, run, artifact or blob"},
+    408: {"model": ErrorOut, "description": "The request body stopped arriving (body_read_timeout)"},
     409: {"model": ErrorOut, "description": "Conflict with the current state"},
     413: {"model": ErrorOut, "description": "Request body larger than max_request_bytes"},
     422: {"model": ErrorOut, "description": "A field is missing or has the wrong type"},

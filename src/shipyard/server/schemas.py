@@ -334,7 +334,8 @@ class DatasetVersionOut(BaseModel):
     digest: str
     rows: int
     num_columns: int
-    schema_: list[tuple[str, str]] = Field(alias="schema")
+    # [name, type] pairs as 2-item lists: schemathesis mis-reads prefixItems in response schemas.
+    schema_: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(alias="schema")
     size: int
     source: str
     created_by: str
