@@ -60,7 +60,8 @@ def _write_big_file(path: Path, target_mb: int) -> tuple[int, int]:
     base = pl.from_pandas(flights[columns]).with_columns(pl.col("distance").cast(pl.Float64))
     rng = np.random.default_rng(0)
     rows = arrow_bytes = 0
-    with pq.ParquetWriter(path, base.with_row_index("id").to_arrow().schema) as writer:
+    schema = base.with_row_index("id").with_columns(pl.col("id").cast(pl.Int64)).to_arrow().schema
+    with pq.ParquetWriter(path, schema) as writer:
         chunk = 0
         while path.stat().st_size < target_mb * 2**20:
             noise = rng.normal(0, 5, size=(base.height, 2)).round(1)
