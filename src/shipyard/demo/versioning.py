@@ -16,12 +16,20 @@ __all__ = ["version_data"]
 def _contract(frame: pd.DataFrame) -> Contract:
     """Start from the inferred draft, then state what the team knows about the columns."""
     draft = infer_contract(frame, name="flights-features")
-    for column in draft.columns:
-        column.description = column.description or f"{column.name} of the scheduled flight"
-    draft.column("distance").unit = "miles"
-    draft.column("late").description = "arrived more than 15 minutes late (the target)"
-    draft.column("late").nullable = False
-    return draft
+    known: dict[str, dict[str, object]] = {
+        "distance": {"unit": "miles"},
+        "late": {"description": "arrived more than 15 minutes late (the target)", "nullable": False},
+    }
+    columns = [
+        column.model_copy(
+            update={
+                "description": column.description or f"{column.name} of the scheduled flight",
+                **known.get(column.name, {}),
+            }
+        )
+        for column in draft.columns
+    ]  # contracts are frozen: annotated copies, validated again below
+    return Contract.model_validate({**draft.model_dump(), "columns": [c.model_dump() for c in columns]})
 
 
 def version_data(ctx: DemoContext) -> None:
