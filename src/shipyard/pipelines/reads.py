@@ -3,9 +3,10 @@
 A pipeline run is a tracked run tagged ``sy.run_type=pipeline`` (with ``sy.pipeline``,
 ``sy.pipeline.ref``, ``sy.dag`` and, once it ended, ``sy.pipeline_status``); its steps are child
 runs tagged ``sy.pipeline.run=<id>`` (``sy.node``, ``sy.step_status``, ``sy.cache``, ``sy.inputs``,
-``sy.outputs``, ``cost.*`` metrics, and on failure ``error/traceback.txt`` or
-``contracts/<boundary>.json``). The CLI (``shipyard pipelines ls|show``) and the UI read them
-through :func:`list_pipeline_runs` and :func:`get_pipeline_run`, never by parsing tags themselves.
+``sy.outputs``, ``sy.contracts`` (the boundaries whose contracts passed), ``cost.*`` metrics, and
+on failure ``error/traceback.txt`` or ``contracts/<boundary>.json``). The CLI (``shipyard pipelines
+ls|show``) and the UI read them through :func:`list_pipeline_runs` and :func:`get_pipeline_run`, never
+by parsing tags themselves.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class StepRunInfo:
     inputs: dict[str, str] = field(default_factory=dict)
     outputs: list[dict[str, Any]] = field(default_factory=list)
     attempts: int | None = None
+    contracts: dict[str, str] = field(default_factory=dict)  # boundary → contract, checked and passed
     boundary: str | None = None
     contract_report: dict[str, Any] | None = None
     error: str | None = None
@@ -285,6 +287,7 @@ def _step_info(node: str, upstream: list[str], run: Run | None, client: Client) 
         inputs=_json(tags.get("sy.inputs"), {}),
         outputs=_json(tags.get(OUTPUTS_TAG), []),
         attempts=int(attempts) if attempts and attempts.isdigit() else None,
+        contracts=_json(tags.get("sy.contracts"), {}),
         boundary=boundary,
         contract_report=report,
         error=error,

@@ -8,6 +8,7 @@ as :class:`OutputRef` digests into the blob store, never through the driver.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import threading
 import time
@@ -82,6 +83,8 @@ class StepResult:
         return {**self.__dict__, "values": []}
 
 
+CONTRACTS_TAG = "sy.contracts"  # on a step run: {boundary: contract} checked and passed
+
 # Stored Parquet inputs at least this large are validated from their blob, streaming, before loading.
 STREAM_INPUT_BYTES = 32 * 2**20
 
@@ -134,6 +137,11 @@ def _check_contract(task: StepTask, client: Client, boundary: str, value: Any) -
     report = validate(value, resolve_contract(spec, client), batch_rows=BATCH_ROWS)
     if not report.ok:
         raise _ContractBroken(boundary, report)
+
+
+def _contract_label(spec: Any) -> str:
+    """How a step's contract was declared: the reference or path as given, or the object's name."""
+    return str(spec) if isinstance(spec, (str, os.PathLike)) else str(getattr(spec, "name", spec))
 
 
 def _check_stored_input(
@@ -243,6 +251,10 @@ def _execute(
     for value in outputs:
         _check_contract(task, client, "return", value)
     refs = [_store(task, client, run, v) for v in outputs]
+    contracts = task.step.options.contracts
+    checked = {b: _contract_label(c) for b, c in contracts.items() if b in values or b == "return"}
+    if checked:  # every declared boundary passed (a violation raised above): say so on the run
+        run.set_tag(CONTRACTS_TAG, json.dumps(checked))
     now = now_ms()
     client.store.record_artifacts(
         run.id,
