@@ -17,7 +17,6 @@ authentication of its own: bind the server to a private interface or put it behi
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from collections.abc import AsyncIterator
@@ -30,12 +29,12 @@ from fastapi import FastAPI
 
 from shipyard.config import Settings, load_settings
 from shipyard.errors import ConfigError
-from shipyard.registry.flavors import LoadedModel, read_input_example
 from shipyard.serving.deployment import DeploymentSpec, parse_deployment
 from shipyard.serving.engine import DeploymentReader, Engine
 from shipyard.serving.http import JSONResponse, RequestIdMiddleware, install_error_handlers
 from shipyard.serving.logfeed import LogFeed, PredictionSink
 from shipyard.serving.metrics import ServingMetrics
+from shipyard.serving.openapi import predict_request
 from shipyard.serving.options import ServeOptions, merge_legacy_options
 from shipyard.serving.predlog import open_prediction_log
 from shipyard.serving.routes import install_routes
@@ -63,29 +62,6 @@ Shipyard model server. `POST /predict` with `{"records": [{...}, ...]}` or
 `GET /info` shows the variants and the signature. Errors always answer `{"error": {"code", "message",
 "details"}}`.
 """
-_PREDICT_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "oneOf": [
-                        {
-                            "type": "object",
-                            "properties": {
-                                "records": {"type": "array", "items": {"type": "object"}},
-                                "columns": {"type": "object", "additionalProperties": {"type": "array"}},
-                                "proba": {"type": "boolean"},
-                            },
-                        },
-                        {"type": "array", "items": {"type": "object"}},
-                    ]
-                },
-            },
-            "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
 
 
 def create_deployment_app(
@@ -194,15 +170,15 @@ def _engine(
 
 
 def _install_api(app: FastAPI, engine: Engine, max_request_bytes: int) -> None:
-    """The routes, and an API document whose /predict example comes from the served model once loaded."""
-    predict_body = _predict_openapi(None)
+    """The routes, and an API document whose /predict body is the served model's once it is loaded."""
+    predict_body = predict_request(None)
     install_routes(app, engine, max_request_bytes=max_request_bytes, predict_openapi=predict_body)
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         primary = engine.primary()
         if app.openapi_schema is None and primary is not None:
-            predict_body.update(_predict_openapi(primary.service.model))
+            predict_body.update(predict_request(primary.service.model))
         return generate()
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -248,17 +224,6 @@ def stored_deployment_reader(client: Client | None, name: str) -> DeploymentRead
         return int(record.version), parse_deployment(str(record.spec_yaml))
 
     return read
-
-
-def _predict_openapi(model: LoadedModel | None) -> dict[str, Any]:
-    """The ``/predict`` request body for the docs, with the model's own input example when it has one."""
-    example = read_input_example(model.path) if model is not None else None
-    if example is not None:  # rows without nulls: the OpenAPI document drops null values
-        example = example.dropna() if len(example.dropna()) else example
-    rows = json.loads(example.head(2).to_json(orient="records")) if example is not None else []
-    body = copy.deepcopy(_PREDICT_BODY)
-    body["requestBody"]["content"]["application/json"]["example"] = {"records": rows or [{"feature": 1.0}]}
-    return body
 
 
 # -- running under uvicorn -------------------------------------------------------------------------------

@@ -17,10 +17,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipyard.entities import now_ms
 from shipyard.errors import InvalidInput, InvalidState, PayloadTooLarge, ShipyardError
+from shipyard.quoting import quoted
 from shipyard.serving.engine import Engine, NotReady, PredictCall
 from shipyard.serving.explain import MAX_EXPLAIN_ROWS, explain_rows
 from shipyard.serving.http import JSONResponse, loads, request_id
 from shipyard.serving.metrics import CONTENT_TYPE
+from shipyard.serving.openapi import (
+    ADMIN_RESPONSES,
+    FEEDBACK_OPENAPI,
+    FEEDBACK_RESPONSES,
+    METRICS_RESPONSES,
+    STATUS_RESPONSES,
+    explain_responses,
+    predict_responses,
+)
 from shipyard.serving.payload import (
     ARROW_STREAM,
     PredictRequest,
@@ -54,38 +64,69 @@ def install_routes(
 
     app.add_exception_handler(NotReady, _on_not_ready)
 
-    @app.get("/health", summary="Liveness: the process answers")
+    @app.get("/health", summary="Liveness: the process answers", responses=STATUS_RESPONSES["health"])
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    @app.get("/ready", summary="Readiness: every live variant has its model loaded")
+    @app.get(
+        "/ready",
+        summary="Readiness: every live variant has its model loaded",
+        responses=STATUS_RESPONSES["ready"],
+    )
     async def ready() -> JSONResponse:
         return _ready(engine)
 
-    @app.get("/info", summary="The deployment: variants, models, versions, shares and the signature")
+    @app.get(
+        "/info",
+        summary="The deployment: variants, models, versions, shares and the signature",
+        responses=STATUS_RESPONSES["info"],
+    )
     async def info() -> JSONResponse:
         return JSONResponse(_info(engine))
 
-    @app.get("/metrics", summary="Prometheus metrics of this process")
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics of this process",
+        response_class=Response,  # its media type comes from METRICS_RESPONSES
+        responses=METRICS_RESPONSES,
+    )
     async def metrics() -> Response:
         return Response(engine.metrics.render(), media_type=CONTENT_TYPE)
 
     @app.post(
-        "/predict", summary="Predict on records, columns or an Arrow stream", openapi_extra=predict_openapi
+        "/predict",
+        summary="Predict on records, columns or an Arrow stream",
+        openapi_extra=predict_openapi,
+        responses=predict_responses(),
     )
     async def predict(request: Request) -> Response:
         return await _predict(request, engine, max_request_bytes)
 
-    @app.post("/explain", summary="Per-row feature attributions", openapi_extra=predict_openapi)
+    @app.post(
+        "/explain",
+        summary="Per-row feature attributions",
+        openapi_extra=predict_openapi,
+        responses=explain_responses(),
+    )
     async def explain(request: Request) -> JSONResponse:
         call = await _read_call(request, engine, max_request_bytes)
         return JSONResponse(await _explain(engine, call))
 
-    @app.post("/feedback", summary="Ground truth for a request id", status_code=202)
+    @app.post(
+        "/feedback",
+        summary="Ground truth for a request id",
+        status_code=202,
+        openapi_extra=FEEDBACK_OPENAPI,
+        responses=FEEDBACK_RESPONSES,
+    )
     async def feedback(request: Request) -> JSONResponse:
         return await _feedback(request, engine, max_request_bytes)
 
-    @app.post("/admin/reload", summary="Re-resolve model aliases and the stored deployment now")
+    @app.post(
+        "/admin/reload",
+        summary="Re-resolve model aliases and the stored deployment now",
+        responses=ADMIN_RESPONSES,
+    )
     async def reload() -> JSONResponse:
         return JSONResponse(await engine.reload())
 
@@ -158,7 +199,7 @@ def _require_json(request: Request) -> None:
     if media and media != "application/json" and not media.endswith("+json"):
         raise StarletteHTTPException(
             415,
-            f"Content-Type {media!r} is not JSON; send the body as JSON with "
+            f"Content-Type {quoted(media)} is not JSON; send the body as JSON with "
             "'Content-Type: application/json' (curl: -H 'Content-Type: application/json'), "
             f"or an Arrow IPC stream as {ARROW_STREAM}",
         )
