@@ -1,4 +1,4 @@
-"""Demo stage 3: compare this session's runs with a search, best validation AUC first."""
+"""Demo stage: compare the sweep's trial runs with a search, best validation AUC first."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ __all__ = ["METRICS", "compare_models"]
 METRICS = ["val_auc", "val_log_loss", "val_f1", "val_recall", "fit_time_s"]
 
 
-def _table(rows: list[dict[str, Any]]) -> Table:
+def _table(rows: list[dict[str, Any]], best: str) -> Table:
     table = Table(box=box.SIMPLE_HEAD)
     table.add_column("#", justify="right")
     table.add_column("run", no_wrap=True)
@@ -25,21 +25,31 @@ def _table(rows: list[dict[str, Any]]) -> Table:
         table.add_column(name, justify="right")
     for rank, row in enumerate(rows, 1):
         values = [f"{row.get(f'metrics.{m}', float('nan')):.3f}" for m in METRICS]
-        name = ("★ " if rank == 1 else "  ") + str(row["run_name"])
+        chosen = row["run_id"] == best
+        name = ("★ " if chosen else "  ") + _name(row)
         table.add_row(
             str(rank),
             name,
             str(row.get("params.model", "")),
             *values,
-            style="bold green" if rank == 1 else "",
+            style="bold green" if chosen else "",
         )
     return table
 
 
+def _name(row: dict[str, Any]) -> str:
+    name = row.get("tags.model_name")
+    return name if isinstance(name, str) else str(row["run_name"])
+
+
 def compare_models(ctx: DemoContext) -> None:
-    """Stage: ``search_runs`` ordered by AUC, shown as a table with the best run highlighted."""
+    """Stage: ``search_runs`` over the sweep's trials ordered by AUC; the pipeline's pick highlighted."""
+    best = ctx.require_best()
+    sweep = ctx.extras.get("sweep_run_id")
+    if not sweep:
+        raise InvalidState("The demo's train stage has not run a sweep yet; stages must run in order")
     majority = 1 - float(ctx.require_data().y_val.mean())
-    query = f"tags.demo_session = '{ctx.session}'"
+    query = f"tags.`sy.sweep.run` = '{sweep}' and tags.`sy.trial_state` = 'complete'"
     ctx.console.print(
         Text(f'client.search_runs("{ctx.experiment}", filter="{query}", order_by=["metrics.val_auc desc"])'),
         style="dim",
@@ -48,24 +58,22 @@ def compare_models(ctx: DemoContext) -> None:
     df = ctx.client.search_runs(ctx.experiment, filter=query, order_by=["metrics.val_auc desc"])
     rows: list[dict[str, Any]] = df.to_dict(orient="records")
     if not rows:
-        raise InvalidState(
-            f"No runs of this demo session in experiment '{ctx.experiment}'; did training run?"
+        raise InvalidState(f"Sweep run '{sweep}' has no complete trial in experiment '{ctx.experiment}'")
+    ctx.console.print(_table(rows, best.run_id))
+    ctx.results = [
+        ModelResult(
+            run_id=str(row["run_id"]),
+            name=_name(row),
+            family=str(row.get("params.model", "")),
+            metrics={m: float(row[f"metrics.{m}"]) for m in METRICS if f"metrics.{m}" in row},
         )
-    ctx.console.print(_table(rows))
-    rank = {str(row["run_id"]): i for i, row in enumerate(rows)}
-    ctx.results.sort(key=lambda r: rank.get(r.run_id, len(rank)))  # best first, for later stages
-    top = rows[0]
-    ctx.best = ModelResult(
-        run_id=str(top["run_id"]),
-        name=str(top["run_name"]),
-        family=str(top.get("params.model", "")),
-        metrics={m: float(top[f"metrics.{m}"]) for m in METRICS if f"metrics.{m}" in top},
-    )
+        for row in rows
+    ]  # best first, for later stages
     ctx.console.print(
         Text.assemble(
-            "Best: ",
-            (ctx.best.name, "bold green"),
-            f", validation AUC {ctx.best.metrics['val_auc']:.3f}. ",
+            "Best (picked by the pipeline's select step): ",
+            (best.name, "bold green"),
+            f", validation AUC {best.metrics['val_auc']:.3f}. ",
             (
                 f"For scale: always answering 'on time' is right {majority:.1%} of the time, at AUC 0.5.",
                 "dim",

@@ -61,6 +61,8 @@ class DemoContext:
     client: Client
     console: Console
     quick: bool = False
+    executor: str = "local"  # where the training pipeline runs: local | ray
+    ray_address: str | None = None
     experiment: str = "flights-delay"
     seed: int = 13
     session: str = field(default_factory=lambda: uuid.uuid4().hex[:12])

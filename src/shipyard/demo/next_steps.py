@@ -36,6 +36,12 @@ def show_next_steps(ctx: DemoContext) -> None:
             f'shipyard runs search -e {ctx.experiment} -f "metrics.val_auc > 0.7" -o "metrics.val_auc desc"',
         ),
     ]
+    pipeline_run = ctx.extras.get("pipeline_run_id")
+    if pipeline_run:
+        steps += [
+            ("the training pipeline: steps, cache hits, cost", f"shipyard pipelines show {pipeline_run}"),
+            ("run the training again: every step from the cache", "shipyard demo --stop-after train"),
+        ]
     if others:
         steps.append(
             ("best vs runner-up, side by side", f"shipyard runs compare {best.run_id} {others[0].run_id}")

@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from shipyard.demo.context import DemoContext, Stage
-from shipyard.errors import MissingExtra
+from shipyard.errors import InvalidInput, MissingExtra
 from shipyard.tracking import Client
 
 __all__ = ["default_stages", "run_demo"]
@@ -32,8 +32,15 @@ def run_demo(
     console: Console | None = None,
     quick: bool = False,
     stages: Sequence[Stage] | None = None,
+    *,
+    executor: str = "local",
+    ray_address: str | None = None,
+    stop_after: str | None = None,
 ) -> DemoContext:
     """Run every stage against ``client``'s stores and return the filled context.
+
+    ``executor`` (``"local"`` or ``"ray"``, with ``ray_address`` to join a cluster) is where the
+    training pipeline runs; ``stop_after`` names the last stage to run (e.g. ``"train"``).
 
     Example:
         >>> from shipyard import Client
@@ -41,10 +48,18 @@ def run_demo(
         >>> ctx.best.metrics["val_auc"]  # doctest: +SKIP
         0.71
     """
-    ctx = DemoContext(client=client, console=console or Console(), quick=quick)
-    chosen = tuple(default_stages() if stages is None else stages)
+    if executor not in ("local", "ray"):
+        raise InvalidInput(f"The demo runs its pipeline with executor 'local' or 'ray', not {executor!r}")
+    if ray_address and executor != "ray":
+        raise InvalidInput(f"ray_address={ray_address!r} needs executor 'ray' (shipyard demo --executor ray)")
+    ctx = DemoContext(
+        client=client, console=console or Console(), quick=quick, executor=executor, ray_address=ray_address
+    )
+    chosen = _until(tuple(default_stages() if stages is None else stages), stop_after)
     out = ctx.console
     mode = "quick mode: small samples, small models" if quick else "full mode"
+    if executor == "ray":
+        mode += f", pipeline on Ray{f' at {ray_address}' if ray_address else ''}"
     out.print(
         Panel(
             Text.assemble(
@@ -70,3 +85,13 @@ def run_demo(
     ctx.timings["total"] = total
     out.print(Text(f"\nDemo finished in {total:.1f}s.", style="bold green"))
     return ctx
+
+
+def _until(stages: tuple[Stage, ...], stop_after: str | None) -> tuple[Stage, ...]:
+    """The stages up to and including ``stop_after`` (all of them when None)."""
+    if stop_after is None:
+        return stages
+    names = [s.name for s in stages]
+    if stop_after not in names:
+        raise InvalidInput(f"No demo stage {stop_after!r} to stop after; the stages: {', '.join(names)}")
+    return stages[: names.index(stop_after) + 1]

@@ -8,7 +8,7 @@ from shipyard.demo.data import load_flights
 from shipyard.demo.next_steps import show_next_steps
 from shipyard.demo.registry import register_and_promote
 from shipyard.demo.serving import serve_champion
-from shipyard.demo.train import train_models
+from shipyard.demo.train_stage import train_models
 from shipyard.demo.versioning import version_data
 
 __all__ = ["STAGES"]
@@ -31,15 +31,16 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "train",
-        "Train and track models",
-        "Each model is a run in experiment 'flights-delay': params, validation metrics, a ROC curve, "
-        "learning curves for gradient boosting, and the model itself (skops).",
+        "Train through a pipeline",
+        "A Shipyard pipeline (load → validate → train → select), each step a child run with its cost, the "
+        "flights contract checked at its boundaries and its outputs cached; train is a sweep whose trials "
+        "are runs: params, validation metrics, a ROC curve, learning curves, the model (skops).",
         train_models,
     ),
     Stage(
         "compare",
         "Compare the runs",
-        "One search over this session's runs, best validation AUC first.",
+        "One search over the sweep's trial runs, best validation AUC first.",
         compare_models,
     ),
     Stage(

@@ -1,28 +1,21 @@
-"""Demo stage 2: train several models, each a tracked run with params, metrics, a ROC plot and the model.
+"""The demo's models: what one sweep trial fits, evaluates and logs on its run.
 
 Logistic regression (two C values), histogram gradient boosting (three depth /
 learning-rate settings, with early stopping and its per-iteration loss curves)
 and a small random forest. Models are saved as model folders (skops inside: safe to load,
-unlike pickle) with an input example, ready to register.
+unlike pickle) with an input example, ready to register. :mod:`shipyard.demo.flow` runs
+:func:`fit_and_log` once per trial of its sweep.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.text import Text
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
@@ -40,11 +33,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from shipyard.demo.context import DemoContext, FlightsData, ModelResult
 from shipyard.registry.core import log_model
 from shipyard.tracking import ActiveRun
 
-__all__ = ["ModelSpec", "build_estimator", "model_specs", "train_models"]
+__all__ = ["Columns", "ModelSpec", "build_estimator", "fit_and_log", "model_specs"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +67,25 @@ def model_specs(quick: bool) -> list[ModelSpec]:
     ]
 
 
-def build_estimator(spec: ModelSpec, data: FlightsData, seed: int) -> Any:
+class Columns(Protocol):
+    """The feature columns by kind (``FlightsData`` has them; so does :class:`FeatureColumns`)."""
+
+    @property
+    def numeric(self) -> list[str]: ...
+
+    @property
+    def categorical(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class FeatureColumns:
+    """Feature columns by kind, for code that has the names but not a ``FlightsData``."""
+
+    numeric: list[str]
+    categorical: list[str]
+
+
+def build_estimator(spec: ModelSpec, data: Columns, seed: int) -> Any:
     """A pipeline for ``spec`` taking the raw feature frame (strings for carrier, origin, dest).
 
     Encoding lives inside the pipeline, so the saved model needs nothing but the raw
@@ -141,53 +151,44 @@ def _log_curves(run: ActiveRun, estimator: Any) -> None:
     run.log_metric("n_iterations", float(estimator.n_iter_))
 
 
-def train_one(ctx: DemoContext, spec: ModelSpec) -> ModelResult:
-    """Fit one model inside its own run and log everything a reviewer needs."""
-    data = ctx.require_data()
-    params = {"model": spec.family, **spec.params, "train_rows": len(data.train), "val_rows": len(data.val)}
-    tags = {"demo_session": ctx.session, "model_family": spec.family, "target": "arr_delay > 15"}
-    with ctx.client.start_run(ctx.experiment, name=spec.name, params=params, tags=tags) as run:
-        for name, role in (("flights-train", "train"), ("flights-validation", "validation")):
-            if name in ctx.extras.get("datasets", {}):
-                run.use_dataset(ctx.extras["datasets"][name], role=role)
-        estimator = build_estimator(spec, data, ctx.seed)
-        # One OpenMP/BLAS thread: on a busy 2-core machine spinning OpenMP workers made gradient
-        # boosting 10-20x slower (measured); single-threaded it is as fast unloaded and steady loaded.
-        with threadpool_limits(limits=1):
-            t0 = time.perf_counter()
-            estimator.fit(data.train, data.y_train)
-            fit_time = time.perf_counter() - t0
-            proba = estimator.predict_proba(data.val)[:, 1]
-        metrics = {**_metrics(data.y_val, proba), "fit_time_s": fit_time}
-        run.log_metrics(metrics)
-        if spec.family == "hgb":
-            _log_curves(run, estimator.named_steps["model"])
-        run.log_figure(_roc_figure(spec.name, data.y_val, proba, metrics["val_auc"]), "plots/roc_curve.png")
-        log_model(estimator, "model", run=run, input_example=data.train.head(5))
-        run.log_dict(
-            {"numeric": data.numeric, "categorical": data.categorical, "target": "late"}, "features.json"
-        )
-    return ModelResult(run.id, spec.name, spec.family, metrics)
+def fit_and_log(
+    spec: ModelSpec,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    columns: FeatureColumns,
+    seed: int,
+    run: ActiveRun,
+) -> dict[str, float]:
+    """Fit ``spec`` on ``train`` (features + ``late``), log everything a reviewer needs on ``run``.
 
+    Params, validation metrics, a ROC curve, learning curves for gradient boosting, the model
+    (skops) with an input example and the feature list. Returns the metrics.
 
-def train_models(ctx: DemoContext) -> None:
-    """Stage: train the grid with a progress bar, one run per model."""
-    specs = model_specs(ctx.quick)
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=ctx.console,
+    Example:
+        >>> metrics = fit_and_log(spec, train, val, columns, 13, run)  # doctest: +SKIP
+        >>> metrics["val_auc"]  # doctest: +SKIP
+        0.726
+    """
+    features = [*columns.numeric, *columns.categorical]
+    x_train, y_train = train[features], train["late"]
+    x_val, y_val = val[features], val["late"]
+    run.log_params({"model": spec.family, **spec.params, "train_rows": len(train), "val_rows": len(val)})
+    run.set_tags({"model_family": spec.family, "model_name": spec.name, "target": "arr_delay > 15"})
+    estimator = build_estimator(spec, columns, seed)
+    # One OpenMP/BLAS thread: on a busy 2-core machine spinning OpenMP workers made gradient
+    # boosting 10-20x slower (measured); single-threaded it is as fast unloaded and steady loaded.
+    with threadpool_limits(limits=1):
+        t0 = time.perf_counter()
+        estimator.fit(x_train, y_train)
+        fit_time = time.perf_counter() - t0
+        proba = estimator.predict_proba(x_val)[:, 1]
+    metrics = {**_metrics(y_val, proba), "fit_time_s": fit_time}
+    run.log_metrics(metrics)
+    if spec.family == "hgb":
+        _log_curves(run, estimator.named_steps["model"])
+    run.log_figure(_roc_figure(spec.name, y_val, proba, metrics["val_auc"]), "plots/roc_curve.png")
+    log_model(estimator, "model", run=run, input_example=x_train.head(5))
+    run.log_dict(
+        {"numeric": columns.numeric, "categorical": columns.categorical, "target": "late"}, "features.json"
     )
-    with progress:
-        task = progress.add_task("training", total=len(specs))
-        for spec in specs:
-            progress.update(task, description=f"training {spec.name}")
-            result = train_one(ctx, spec)
-            ctx.results.append(result)
-            auc, seconds = result.metrics["val_auc"], result.metrics["fit_time_s"]
-            progress.console.print(Text(f"  {spec.name:<22} AUC {auc:.3f}   fit {seconds:5.1f}s"))
-            progress.advance(task)
-        progress.update(task, description="trained")
+    return metrics
