@@ -237,7 +237,7 @@ class Signature:
             True
         """
         if not isinstance(data, Mapping) or not isinstance(data.get("inputs"), list):
-            raise InvalidInput(f"A signature is a mapping with an 'inputs' list, got {data!r}")
+            raise InvalidInput(f"A signature is a mapping with an 'inputs' list, got {quoted(data)}")
         output = data.get("output")
         return cls(
             [ColumnSpec.from_dict(c) for c in data["inputs"]],

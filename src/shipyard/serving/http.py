@@ -11,6 +11,10 @@ and may hold NaN (written as ``null`` instead of failing).
 
 Every answer, errors and 500s included, carries ``x-request-id``: the caller's own when it sent a
 sane one, else a fresh one.
+
+Error answers are bounded whatever raised them: a message past ``MAX_ERROR_MESSAGE`` characters is cut
+(with a count) and ``details`` past ``MAX_ERROR_DETAILS`` bytes of JSON are replaced by a note. Messages
+quote request values through ``shipyard.quoting`` in the first place; this is the backstop.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ except ImportError:  # pragma: no cover - orjson is installed with the serving r
     orjson = None  # type: ignore[assignment]
 
 __all__ = [
+    "MAX_ERROR_DETAILS",
+    "MAX_ERROR_MESSAGE",
     "REQUEST_ID_HEADER",
     "JSONResponse",
     "RequestIdMiddleware",
@@ -54,6 +60,10 @@ REQUEST_ID_HEADER = "x-request-id"
 _SANE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 ROUTES_HINT = "this model server answers POST /predict"
 """How a 404 for an unknown route ends."""
+MAX_ERROR_MESSAGE = 4_000
+"""Characters of an error message an answer carries at most."""
+MAX_ERROR_DETAILS = 64_000
+"""Bytes of JSON an error answer's ``details`` may take."""
 
 
 def dumps(content: Any) -> bytes:
@@ -179,4 +189,28 @@ def install_error_handlers(app: FastAPI) -> None:
     Example:
         >>> install_error_handlers(FastAPI())
     """
-    handlers.install_error_handlers(app, routes_hint=ROUTES_HINT, response_class=JSONResponse)
+    handlers.install_error_handlers(app, routes_hint=ROUTES_HINT, response_class=error_answer)
+
+
+def error_answer(content: Any, status_code: int = 500, headers: Any = None) -> JSONResponse:
+    """A :class:`JSONResponse` for an error body, its message and details cut to their bounds.
+
+    Example:
+        >>> answer = error_answer(error_body("invalid_input", "x" * 100_000), status_code=400)
+        >>> len(answer.body) < 5_000
+        True
+    """
+    error = content.get("error") if isinstance(content, dict) else None
+    if isinstance(error, dict):
+        error = dict(error)
+        message = str(error.get("message", ""))
+        if len(message) > MAX_ERROR_MESSAGE:
+            error["message"] = f"{message[:MAX_ERROR_MESSAGE]}… ({len(message)} characters)"
+        details = error.get("details") or {}
+        size = len(dumps(details)) if details else 0
+        if size > MAX_ERROR_DETAILS:
+            error["details"] = {
+                "truncated": f"the details took {size} bytes of JSON; the message names the problem"
+            }
+        content = {**content, "error": error}
+    return JSONResponse(content, status_code=status_code, headers=headers)

@@ -99,7 +99,9 @@ def parse_proba_flag(value: str | None) -> bool | None:
         return True
     if text in _FALSE:
         return False
-    raise InvalidInput(f"Query parameter proba={value!r} is not a boolean; use proba=true or proba=false")
+    raise InvalidInput(
+        f"Query parameter proba={quoted(value)} is not a boolean; use proba=true or proba=false"
+    )
 
 
 def parse_predict_request(body: bytes, sticky_key: str | None = None) -> PredictRequest:

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipyard.entities import now_ms
 from shipyard.errors import InvalidInput, InvalidState, PayloadTooLarge, ShipyardError
-from shipyard.quoting import quoted
+from shipyard.quoting import quoted, quoted_list
 from shipyard.serving.engine import Engine, NotReady, PredictCall
 from shipyard.serving.explain import MAX_EXPLAIN_ROWS, explain_rows
 from shipyard.serving.http import JSONResponse, loads, request_id
@@ -314,10 +314,12 @@ def _feedback_rows(payload: Any) -> list[dict[str, Any]]:
                 '{"request_id": "…", "label": 1, "row": 0}'
             )
         if "label" not in item:
-            raise InvalidInput(f'Feedback item {i} (request {item["request_id"]}) has no "label"')
+            raise InvalidInput(f'Feedback item {i} (request {quoted(item["request_id"])}) has no "label"')
         unknown = sorted(set(item) - {"request_id", "label", "row"})
         if unknown:
-            raise InvalidInput(f"Feedback item {i} has unknown keys {unknown}; send request_id, label, row")
+            raise InvalidInput(
+                f"Feedback item {i} has unknown keys {quoted_list(unknown)}; send request_id, label, row"
+            )
         row = item.get("row")
         if row is not None and (not isinstance(row, int) or isinstance(row, bool) or row < 0):
             raise InvalidInput(f'Feedback item {i}: "row" must be a row number (0, 1, ...) or null')

@@ -260,3 +260,21 @@ def test_arrow_integers_and_decimals_convert_only_when_exact(http: httpx.Client)
         pa.array([decimal.Decimal("12.5")], pa.decimal128(10, 1)),
     ):
         assert send(exact).status_code == 200, exact
+
+
+def test_an_error_answer_is_bounded_whatever_raised_it(classifier_dir: Any) -> None:
+    from serving_harness import client_of, folder_app
+
+    from shipyard.errors import InvalidInput as Invalid
+
+    app = folder_app(classifier_dir, "bounded")
+
+    async def careless() -> None:  # a message built without shipyard.quoting, and bulky details
+        raise Invalid("bad value " + HUGE, details={"values": [HUGE]})
+
+    app.add_api_route("/careless", careless, methods=["POST"])
+    for http in client_of(app):
+        response = http.post("/careless")
+        error = assert_error(response, 400, "invalid_input", "bad value", "(10000010 characters)")
+        assert len(response.content) < 10_000
+        assert "truncated" in error["details"]
