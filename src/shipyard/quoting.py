@@ -45,9 +45,9 @@ def quoted(value: Any, limit: int = QUOTE_LIMIT) -> str:
         unit = "characters" if isinstance(value, str) else "bytes"
         if len(value) <= limit:
             return repr(value)
-        return f"{value[:limit]!r}… ({len(value)} {unit})"
+        return f"{repr(value[:limit])[: limit + 3]}… ({len(value)} {unit})"  # escapes make a repr longer
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
-        digits = len(str(abs(value))) if value.bit_length() < 30_000 else None
+        digits = len(str(abs(value))) if value.bit_length() < 13_000 else None  # str() stops at 4300 digits
         return f"an integer of {digits} digits" if digits else f"an integer of {value.bit_length()} bits"
     text = _REPR.repr(value)
     size = ""

@@ -48,6 +48,7 @@ __all__ = [
     "RequestIdMiddleware",
     "ROUTES_HINT",
     "dumps",
+    "error_answer",
     "install_error_handlers",
     "loads",
     "request_id",

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from shipyard.quoting import quoted
+
 __all__ = ["NON_FINITE", "decode_float", "encode_float"]
 
 NON_FINITE: dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -40,7 +42,7 @@ def decode_float(value: Any) -> Any:
             return NON_FINITE[value]
         except KeyError:
             raise ValueError(
-                f"{value[:40]!r} is not a number; metric values are JSON numbers or one of "
+                f"{quoted(value, 40)} is not a number; metric values are JSON numbers or one of "
                 "'NaN', 'Infinity', '-Infinity'"
             ) from None
     return value
