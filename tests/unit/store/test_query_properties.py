@@ -21,9 +21,10 @@ from shipyard.store.query import (
 )
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+_STORABLE = st.characters(exclude_characters="\x00")  # filters refuse NUL (stores cannot keep it)
 NUMBERS = st.one_of(INT64, st.floats(allow_nan=False, allow_infinity=False))
 KEYS = st.one_of(
-    st.from_regex(r"[A-Za-z_][A-Za-z0-9_./]{0,8}", fullmatch=True), st.text(min_size=1, max_size=8)
+    st.from_regex(r"[A-Za-z_][A-Za-z0-9_./]{0,8}", fullmatch=True), st.text(_STORABLE, min_size=1, max_size=8)
 )
 ORDERING = st.sampled_from(["=", "!=", "<", "<=", ">", ">="])
 LISTS = st.sampled_from(["in", "not in"])
@@ -47,7 +48,7 @@ def comparisons(draw: st.DrawFn) -> Comparison:
         return draw(_comparisons(Field("metrics", draw(KEYS)), numeric_ops, NUMBERS))
     if kind in ("params", "tags"):
         field = Field(kind, draw(KEYS))  # type: ignore[arg-type]
-        as_text = _comparisons(field, [*numeric_ops, "like", "ilike"], st.text(max_size=10))
+        as_text = _comparisons(field, [*numeric_ops, "like", "ilike"], st.text(_STORABLE, max_size=10))
         return draw(st.one_of(as_text, _comparisons(field, numeric_ops, NUMBERS)))
     attr = draw(
         st.sampled_from(
@@ -68,7 +69,9 @@ def comparisons(draw: st.DrawFn) -> Comparison:
         return draw(_comparisons(Field("attributes", attr), numeric_ops, INT64))
     if attr == "status":
         return draw(_comparisons(Field("attributes", attr), ["=", "!="], st.sampled_from(RUN_STATUSES)))
-    return draw(_comparisons(Field("attributes", attr), ["=", "!=", "like", "ilike"], st.text(max_size=10)))
+    return draw(
+        _comparisons(Field("attributes", attr), ["=", "!=", "like", "ilike"], st.text(_STORABLE, max_size=10))
+    )
 
 
 def _flat(cls: type[And] | type[Or], items: list[Expr]) -> Expr:

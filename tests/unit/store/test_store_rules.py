@@ -14,6 +14,7 @@ from shipyard.errors import FilterSyntaxError, InvalidInput, StoreUnavailable
 from shipyard.store.query import MAX_KEYS
 from shipyard.store.sql import SqlStore
 from shipyard.store.sql.engine import make_engine
+from shipyard.store.sql.search import FREE_JOINS, SearchQuery
 
 DIGEST = "a" * 64
 
@@ -120,3 +121,31 @@ def test_a_statement_past_statement_timeout_is_cancelled_with_a_clear_error(stor
             assert conn.execute(text("SELECT 1")).scalar_one() == 1  # the connection is still good
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "flt",
+    [
+        "metrics.auc > 0.5 and params.model = 'rf'",
+        "params.depth >= 4 or tags.team like 'r%'",
+        "not params.model = 'rf' and metrics.loss is not null",
+        "metrics.loss is null or params.depth in (2, 8)",
+        "tags.team is null and not metrics.auc < 0.3",
+    ],
+)
+def test_many_key_searches_answer_like_few_key_searches(store: SqlStore, flt: str) -> None:
+    """Past FREE_JOINS keys a search reads pivots instead of one join per key: same answers."""
+    for i in range(12):
+        params = {"model": "rf" if i % 3 else "gb", "depth": str(i % 5 * 2)}
+        store.create_run(RunCreate(f"r{i:02}", "e", "", 1000 + i, "u", params=params))
+        metrics = [("auc", i / 12, 0, 1)] + ([("loss", 1 / (i + 1), 0, 1)] if i % 4 else [])
+        store.log_batch(f"r{i:02}", LogBatch(metrics=metrics, tags={"team": "risk"} if i % 2 else {}))
+    order = ["params.depth desc", "metrics.auc"]
+    few = [r.id for r in store.search_runs(filter=flt, order_by=order).runs]
+    padding = " or ".join(f"metrics.never{i} > 1" for i in range(FREE_JOINS + 1))
+    many = [r.id for r in store.search_runs(filter=f"({flt}) or {padding}", order_by=order).runs]
+    assert few and many == few
+    query = SearchQuery.build(None, flt, order, 1000, None, None)  # both forms on either backend
+    with store._engine.connect() as conn:
+        for pivot in (False, True):
+            assert list(conn.execute(query.statement(pivot)).scalars()) == few
