@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -21,7 +22,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 import shipyard as sy
+from shipyard.pipelines.sweep_space import parse_space
 from shipyard.pipelines.sweep_storage import OPTUNA_SCHEMA, resolve_storage
+from shipyard.pipelines.sweep_trial import process_dead, process_id
 from shipyard.store.sql import schema
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -373,3 +376,58 @@ def test_on_postgresql_optuna_tables_go_in_their_own_schema(pg_uri: str, tmp_pat
         )
     engine.dispose()
     sy.Client(settings=settings).close()  # Shipyard opens (and checks) its schema as before
+
+
+def _orphan_trial(
+    client: sy.Client, tmp_path: Path, name: str, process: str
+) -> tuple[optuna.Trial, sy.ActiveRun]:
+    """A trial as a dead driver leaves it: asked, its run started, never told to optuna."""
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'shipyard.optuna.db'}")
+    trial = study.ask(parse_space(SPACE)[0])
+    parent = study.user_attrs["sy.parent_run_id"]
+    tags = {"sy.run_type": "sweep_trial", "sy.sweep": name, "sy.sweep.run": parent, "sy.trial": trial.number}
+    run = client.start_run(name, params=trial.params, parent=parent, tags=tags, log_environment=False)
+    trial.set_user_attr("sy.run_id", run.id)
+    trial.set_user_attr("sy.process", process)
+    return trial, run
+
+
+def test_a_trial_whose_run_ended_unseen_by_optuna_is_told_from_its_run(
+    client: sy.Client, tmp_path: Path
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def objective(params: dict[str, Any]) -> float:
+        calls.append(params)
+        return logistic(params)
+
+    sy.sweep(objective, SPACE, metric="acc", trials=2, seed=0, client=client, name="told")
+    trial, run = _orphan_trial(client, tmp_path, "told", process_id())  # this process: alive
+    run.set_tags({"sy.trial_state": "complete", "sy.trial_value": "0.5"})
+    run.end(sy.RunStatus.FINISHED)
+    result = sy.sweep(objective, SPACE, metric="acc", trials=3, seed=0, client=client, name="told")
+    assert len(calls) == 2  # the run decided: nothing ran again
+    row = result.trials_frame().set_index("trial").loc[trial.number]
+    assert (row.state, row.value, row.run_id) == ("complete", 0.5, run.id)
+
+
+def test_a_trial_whose_process_died_is_marked_killed_and_run_again(client: sy.Client, tmp_path: Path) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def objective(params: dict[str, Any]) -> float:
+        calls.append(params)
+        return logistic(params)
+
+    sy.sweep(objective, SPACE, metric="acc", trials=2, seed=0, client=client, name="dead")
+    code = "from shipyard.pipelines.sweep_trial import process_id; print(process_id())"
+    dead = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    dead_id = dead.stdout.strip()
+    assert process_dead(dead_id) and not process_dead(process_id())
+    trial, run = _orphan_trial(client, tmp_path, "dead", dead_id)
+    result = sy.sweep(objective, SPACE, metric="acc", trials=3, seed=0, client=client, name="dead")
+    assert len(calls) == 3 and calls[-1] == trial.params  # run again, with the same params
+    frame = result.trials_frame().set_index("trial")
+    assert (frame.loc[trial.number, "state"], frame.loc[trial.number, "failure"]) == ("failed", "killed")
+    assert list(frame.state).count("complete") == 3
+    stored = client.get_run(run.id)
+    assert stored.status == sy.RunStatus.KILLED and stored.tags["sy.trial_failure"] == "killed"
