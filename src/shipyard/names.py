@@ -119,4 +119,4 @@ def check_name(what: str, name: Any, *, at_sign: bool = False) -> str:
             f"{what} {_show(name)} cannot hold '@': it separates a name from its version or alias "
             "(name@v2, name@latest); choose a name without '@'"
         )
-    return name
+    return str(name)

@@ -201,10 +201,10 @@ class SearchQuery:
                     func.max(case((is_key, 1))).label(f"h{i}"),
                 ]
             keys = [f.key for f in named]
-            pivot = select(*parts).where(table.c.key.in_(keys)).group_by(table.c.run_id).subquery(f"p_{kind}")
-            source = source.join(pivot, pivot.c.run_id == t.runs.c.id, isouter=True)
+            pv = select(*parts).where(table.c.key.in_(keys)).group_by(table.c.run_id).subquery(f"p_{kind}")
+            source = source.join(pv, pv.c.run_id == t.runs.c.id, isouter=True)
             for i, f in enumerate(named):
-                cols[f] = _Cols(pivot.c[f"v{i}"], pivot.c[f"n{i}"], pivot.c[f"h{i}"])
+                cols[f] = _Cols(pv.c[f"v{i}"], pv.c[f"n{i}"], pv.c[f"h{i}"])
         return source, cols
 
     def _column(self, f: Field, cols: dict[Field, _Cols], numeric: bool) -> Any:
