@@ -1,7 +1,14 @@
-"""``shipyard demo --quick`` as a user runs it: a subprocess, a fresh home, then a look at what it stored."""
+"""``shipyard demo --quick`` as a user runs it: a subprocess, a fresh home, then a look at what it stored.
+
+Training goes through the ``flights-training`` pipeline (load → validate → train → select, the train
+step a sweep with one trial run per model). A second ``shipyard demo --quick --stop-after train`` in
+the same home must come from the cache: every step a hit, no new trial run. ``--executor ray`` runs
+the same pipeline on a Ray instance started in the demo's process.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -13,10 +20,13 @@ from pathlib import Path
 
 import pytest
 
+import shipyard as sy
 from shipyard import Client, load_settings
 
 EXPERIMENT = "flights-delay"
 MODEL_FAMILIES = {"logreg": 2, "hgb": 3, "rf": 1}
+TRIALS = "tags.`sy.run_type` = 'sweep_trial'"
+STEPS = ["load", "validate", "train", "select"]
 
 
 @dataclass(frozen=True)
@@ -32,17 +42,18 @@ def _shipyard_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "shipyard.cli"]
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    workdir = tmp_path_factory.mktemp("demo")
+def _run_demo(workdir: Path, *args: str, env: dict[str, str] | None = None) -> DemoRun:
     home = workdir / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-    env.update({"SHIPYARD_HOME": str(home), "SHIPYARD_CONFIG": str(workdir / "absent.toml"), "NO_COLOR": "1"})
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    environ.update(
+        {"SHIPYARD_HOME": str(home), "SHIPYARD_CONFIG": str(workdir / "absent.toml"), "NO_COLOR": "1"}
+    )
+    environ.update(env or {})
     started = time.perf_counter()
     done = subprocess.run(
-        [*_shipyard_command(), "demo", "--quick"],
+        [*_shipyard_command(), "demo", "--quick", *args],
         cwd=workdir,
-        env=env,
+        env=environ,
         capture_output=True,
         text=True,
         timeout=300,
@@ -53,15 +64,53 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     return DemoRun(home, done.stdout, done.stderr, seconds)
 
 
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo")
+
+
+@pytest.fixture(scope="module")
+def demo(workdir: Path) -> DemoRun:
+    return _run_demo(workdir)
+
+
+@dataclass(frozen=True)
+class Rerun:
+    run: DemoRun
+    trials_before: set[str]
+    trials_after: set[str]
+    pipelines_before: int
+
+
+@pytest.fixture(scope="module")
+def rerun(demo: DemoRun, workdir: Path) -> Rerun:
+    """The training again in the same home (stopping after it): the cache's turn."""
+    with _client(demo.home) as c:
+        before = set(c.search_runs(EXPERIMENT, filter=TRIALS)["run_id"])
+        pipelines = len(sy.list_pipeline_runs("flights-training", client=c))
+    again = _run_demo(workdir, "--stop-after", "train")
+    with _client(demo.home) as c:
+        after = set(c.search_runs(EXPERIMENT, filter=TRIALS)["run_id"])
+    return Rerun(again, before, after, pipelines)
+
+
+@contextlib.contextmanager
+def _client(home: Path) -> Iterator[Client]:
+    c = Client(settings=load_settings(home=str(home)))
+    try:
+        yield c
+    finally:
+        c.close()
+
+
 @pytest.fixture
 def client(demo: DemoRun) -> Iterator[Client]:
-    c = Client(settings=load_settings(home=str(demo.home)))
-    yield c
-    c.close()
+    with _client(demo.home) as c:
+        yield c
 
 
 def test_demo_prints_every_stage_and_finishes(demo: DemoRun) -> None:
-    for title in ("Load the flights", "Train and track models", "Compare the runs", "Next steps"):
+    for title in ("Load the flights", "Train through a pipeline", "Compare the runs", "Next steps"):
         assert title in demo.stdout
     assert "Demo finished" in demo.stdout
     assert "Traceback" not in demo.stdout + demo.stderr
@@ -84,7 +133,7 @@ def test_demo_writes_to_the_configured_home(demo: DemoRun) -> None:
 
 
 def test_every_model_is_a_finished_run_with_metrics(client: Client) -> None:
-    df = client.search_runs(EXPERIMENT)
+    df = client.search_runs(EXPERIMENT, filter=TRIALS)
     assert df["params.model"].value_counts().to_dict() == MODEL_FAMILIES
     assert set(df["status"]) == {"finished"}
     for column in (
@@ -101,7 +150,7 @@ def test_every_model_is_a_finished_run_with_metrics(client: Client) -> None:
 
 
 def test_every_run_stores_a_model_a_roc_curve_and_its_features(client: Client) -> None:
-    for run_id in client.search_runs(EXPERIMENT)["run_id"]:
+    for run_id in client.search_runs(EXPERIMENT, filter=TRIALS)["run_id"]:
         paths = {a.path for a in client.list_artifacts(run_id)}
         assert {
             "model/model.skops",
@@ -113,7 +162,7 @@ def test_every_run_stores_a_model_a_roc_curve_and_its_features(client: Client) -
 
 
 def test_gradient_boosting_runs_log_learning_curves(client: Client) -> None:
-    df = client.search_runs(EXPERIMENT, filter="params.model = 'hgb'")
+    df = client.search_runs(EXPERIMENT, filter=f"{TRIALS} and params.model = 'hgb'")
     for run_id in df["run_id"]:
         history = client.get_metric_history(run_id, "curve_val_loss")
         assert len(history) > 2
@@ -124,7 +173,7 @@ def test_the_champion_loads_and_predicts_from_raw_columns(client: Client) -> Non
     from shipyard.demo.data import build_frame
     from shipyard.registry.core import load_model
 
-    best = client.search_runs(EXPERIMENT, order_by="metrics.val_auc desc", limit=1).iloc[0]
+    best = client.search_runs(EXPERIMENT, filter=TRIALS, order_by="metrics.val_auc desc", limit=1).iloc[0]
     model = load_model("models:/flights-delay@champion", client=client)
     assert client.store.get_model_version("flights-delay", "champion").run_id == best["run_id"]
     features = json.loads(client.read_artifact(best["run_id"], "features.json"))
@@ -153,7 +202,7 @@ def test_the_champion_was_evaluated_approved_by_a_second_user_and_audited(
 
 
 def test_next_steps_name_the_best_run(demo: DemoRun, client: Client) -> None:
-    best = client.search_runs(EXPERIMENT, order_by="metrics.val_auc desc", limit=1).iloc[0]
+    best = client.search_runs(EXPERIMENT, filter=TRIALS, order_by="metrics.val_auc desc", limit=1).iloc[0]
     assert f"shipyard runs show {best['run_id']}" in demo.stdout
 
 
@@ -166,3 +215,77 @@ def test_the_champion_was_served_and_every_request_logged(demo: DemoRun, client:
     assert len(log) > 100 and log["request_id"].is_unique
     assert set(log["model"]) == {"models:/flights-delay/1"} and (log["status"] == 200).all()
     assert "0 missing" in demo.stdout.replace("\n", " ")
+
+
+# -- training through a pipeline, with a sweep, contracts and the cache ------------------------------
+def _first_pipeline_run(client: Client) -> sy.PipelineRunInfo:
+    (listed,) = sy.list_pipeline_runs("flights-training", limit=100, client=client)[-1:]
+    return sy.get_pipeline_run(listed.run_id, client=client)
+
+
+def test_training_is_a_pipeline_run_with_one_child_run_per_step(demo: DemoRun, client: Client) -> None:
+    info = _first_pipeline_run(client)
+    assert info.status == "finished" and info.executor == "local"
+    assert [s.node for s in info.steps] == STEPS
+    assert {s.status for s in info.steps} == {"finished"} and {s.cache for s in info.steps} == {"miss"}
+    for s in info.steps:
+        assert s.run_id is not None and client.get_run(s.run_id).parent_run_id == info.run_id
+    assert info.cost["usd"] > 0 and info.cost["cpu_seconds"] > 0
+    assert f"pipeline run {info.run_id}" in demo.stdout.replace("\n", "")
+    assert "0 of 4 steps reused from cache" in demo.stdout
+
+
+def test_the_train_step_ran_a_sweep_whose_trials_are_the_models(client: Client) -> None:
+    train = _first_pipeline_run(client).step("train")
+    (sweep,) = client.search_runs_page(filter="tags.`sy.run_type` = 'sweep'")[0]
+    assert sweep.name == f"flights-models-{train.run_id[:12]}" and sweep.tags["sy.sweep.sampler"] == "grid"
+    trials = client.search_runs(EXPERIMENT, filter=TRIALS)
+    assert len(trials) == sum(MODEL_FAMILIES.values())
+    assert set(trials["parent_run_id"]) == {sweep.id}
+    assert set(trials["tags.sy.trial_state"]) == {"complete"}
+    best = trials.sort_values("metrics.val_auc", ascending=False).iloc[0]
+    assert sweep.tags["sy.best_run_id"] == best["run_id"]
+    # the model that was registered is the sweep's best trial: nothing was trained again for it
+    assert client.store.get_model_version("flights-delay", "champion").run_id == best["run_id"]
+
+
+def test_the_flights_contract_was_checked_at_the_step_boundaries(client: Client) -> None:
+    steps = {s.node: s for s in _first_pipeline_run(client).steps}
+    assert steps["load"].contracts == {"return": "flights-features"}
+    assert steps["validate"].contracts == {"train": "flights-features", "val": "flights-features"}
+    assert steps["train"].contracts == {"train": "flights-features", "val": "flights-features"}
+    assert json.loads(client.get_run(steps["train"].run_id or "").tags["sy.contracts"])
+    assert sy.get_contract("flights-features", client=client).name == "flights-features"
+
+
+def test_a_second_demo_in_the_same_home_reuses_every_step_from_the_cache(
+    rerun: Rerun, client: Client
+) -> None:
+    assert "4 of 4 steps reused from cache" in rerun.run.stdout
+    assert "no model was trained again" in rerun.run.stdout
+    assert "Demo finished" in rerun.run.stdout and "Register, evaluate" not in rerun.run.stdout
+    assert rerun.trials_after == rerun.trials_before  # cached train step: no new trial run
+    latest = sy.list_pipeline_runs("flights-training", limit=100, client=client)
+    assert len(latest) == rerun.pipelines_before + 1
+    info = sy.get_pipeline_run(latest[0].run_id, client=client)
+    assert [(s.node, s.status, s.cache) for s in info.steps] == [(n, "cached", "hit") for n in STEPS]
+    first = _first_pipeline_run(client)
+    assert {s.cache_source_run for s in info.steps} == {first.run_id}
+
+
+def test_the_cached_rerun_is_fast(rerun: Rerun) -> None:
+    assert rerun.run.seconds < 60, f"demo --quick --stop-after train (cached) took {rerun.run.seconds:.0f}s"
+
+
+def test_demo_trains_on_ray_with_an_in_process_ray_init(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    ray_env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    run = _run_demo(tmp_path, "--executor", "ray", "--stop-after", "train", env=ray_env)
+    assert "ray.init(): a local Ray instance" in run.stdout
+    assert "0 of 4 steps reused from cache" in run.stdout
+    assert run.seconds < 90, f"demo --quick --executor ray --stop-after train took {run.seconds:.0f}s"
+    with _client(run.home) as c:
+        info = _first_pipeline_run(c)
+        assert info.executor == "ray" and {s.status for s in info.steps} == {"finished"}
+        trials = c.search_runs(EXPERIMENT, filter=TRIALS)
+        assert len(trials) == sum(MODEL_FAMILIES.values()) and trials["metrics.val_auc"].gt(0.55).all()

@@ -79,9 +79,11 @@ class DemoContext:
         return self.data
 
     def require_best(self) -> ModelResult:
-        """The best run (raises if the compare stage has not run)."""
+        """The best run (raises if the train stage has not run)."""
         if self.best is None:
-            raise InvalidState("The demo's compare stage has not picked a best run yet")
+            raise InvalidState(
+                "The demo's train stage has not picked a best run yet; stages must run in order"
+            )
         return self.best
 
 
