@@ -35,6 +35,7 @@ __all__ = [
     "ModelRecord",
     "ModelVersion",
     "ModelVersionCreate",
+    "MonitorReport",
     "PipelineSchedule",
     "RegisteredModel",
     "Run",
@@ -507,6 +508,38 @@ class ScheduleFire:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class MonitorReport:
+    """One monitoring result for a window of a deployment's traffic: a point of its time series.
+
+    ``kind`` says what was measured (``drift``, ``performance``, ``estimated``, ...); ``variant`` is
+    ``None`` for the whole deployment. ``window_start``/``window_end`` are epoch ms of the first and
+    last prediction in the window. ``summary`` holds the headline numbers (what alerts and time-series
+    charts read, e.g. ``share_drifted``); ``body`` the whole report as JSON. ``id`` is given by the store.
+    """
+
+    deployment: str
+    kind: str
+    variant: str | None
+    window_start: int
+    window_end: int
+    rows: int
+    verdict: str
+    summary: dict[str, float | None]
+    body: dict[str, Any]
+    created_by: str = ""
+    created_at: int = 0
+    id: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MonitorReport:
+        fields: dict[str, Any] = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**fields)
 
 
 def clean_artifact_path(path: str) -> str:

@@ -25,6 +25,7 @@ from shipyard.server.routers import (
     deployments,
     experiments,
     models,
+    monitoring,
     runs,
     schedules,
 )
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(deployments.router)
     app.include_router(schedules.router)
+    app.include_router(monitoring.router)
     return app
 
 

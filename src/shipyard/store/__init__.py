@@ -1,7 +1,8 @@
 """Metadata persistence (layer 1): the ``Store`` protocol and its implementations.
 
 ``Store`` is the union of capability protocols (``TrackingStore``, ``DatasetStore``,
-``ModelStore``, ``DeploymentStore``, ``AuditStore``, ``ScheduleStore``, ``MaintenanceStore``);
+``ModelStore``, ``DeploymentStore``, ``AuditStore``, ``ScheduleStore``, ``MonitoringStore``,
+``MaintenanceStore``);
 optional capabilities (``ServesBlobs``, ``RemoteGovernance``, ``LocalGovernance``,
 ``ClaimsScheduleFires``) are checked with ``isinstance``.
 Implementations are chosen by URI scheme from a table and imported lazily:
@@ -22,6 +23,7 @@ from shipyard.store.base import (
     LocalGovernance,
     MaintenanceStore,
     ModelStore,
+    MonitoringStore,
     RemoteGovernance,
     ScheduleStore,
     ServesBlobs,
@@ -40,6 +42,7 @@ __all__ = [
     "LocalGovernance",
     "MaintenanceStore",
     "ModelStore",
+    "MonitoringStore",
     "RemoteGovernance",
     "ScheduleStore",
     "ServesBlobs",

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from shipyard.store.base import (
         ClaimsScheduleFires,
         LocalGovernance,
+        MonitoringStore,
         RemoteGovernance,
         ServesBlobs,
         Store,
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
         return store
 
     def _rest_store_is_a_store(store: RestStore) -> Store:
+        return store
+
+    def _sql_store_keeps_monitor_reports(store: SqlStore) -> MonitoringStore:
+        return store
+
+    def _rest_store_keeps_monitor_reports(store: RestStore) -> MonitoringStore:
         return store
 
     def _sql_store_has_local_governance(store: SqlStore) -> LocalGovernance:

@@ -10,6 +10,7 @@ ask for just what it uses (``collect_garbage`` takes a ``MaintenanceStore``)::
     ├── DeploymentStore    versioned deployment specs
     ├── AuditStore         the hash-chained audit log
     ├── ScheduleStore      pipeline schedules the server runs (and their fire history)
+    ├── MonitoringStore    monitoring results (drift, performance) as a time series per deployment
     └── MaintenanceStore   purge, digest and run-id listings for garbage collection
 
 Optional capabilities are protocols of their own, checked with ``isinstance`` (never probed
@@ -48,6 +49,7 @@ from shipyard.entities import (
     ModelRecord,
     ModelVersion,
     ModelVersionCreate,
+    MonitorReport,
     PipelineSchedule,
     RegisteredModel,
     Run,
@@ -69,6 +71,7 @@ __all__ = [
     "LocalGovernance",
     "MaintenanceStore",
     "ModelStore",
+    "MonitoringStore",
     "RemoteGovernance",
     "ScheduleStore",
     "ServesBlobs",
@@ -263,6 +266,30 @@ class ScheduleStore(Protocol):
         """The schedule's fires, newest first."""
 
 
+class MonitoringStore(Protocol):
+    """Monitoring results, one per deployment, kind and window: read back as a time series.
+
+    Reports are observations, not actions, so saving one is not audited (the pass that acts on one,
+    an alert or a retraining, is).
+    """
+
+    def save_monitor_report(self, report: MonitorReport) -> MonitorReport:
+        """Store a report (its ``id`` and ``created_at`` are assigned) and return it as stored."""
+
+    def get_monitor_report(self, report_id: int) -> MonitorReport: ...
+
+    def list_monitor_reports(
+        self,
+        deployment: str,
+        kind: str | None = None,
+        variant: str | None = None,
+        since: int | None = None,
+        limit: int = 1000,
+    ) -> list[MonitorReport]:
+        """Reports of ``deployment`` whose window ends at or after ``since`` (epoch ms), oldest
+        first; the newest ``limit`` of them. ``variant=""`` selects whole-deployment reports."""
+
+
 class MaintenanceStore(Protocol):
     """What garbage collection needs: purge deleted runs, say which digests are still used."""
 
@@ -286,6 +313,7 @@ class Store(
     DeploymentStore,
     AuditStore,
     ScheduleStore,
+    MonitoringStore,
     MaintenanceStore,
     Protocol,
 ):

@@ -54,6 +54,7 @@ from shipyard.entities import (
 )
 from shipyard.errors import InvalidInput, ServerUnreachable, StoreUnavailable
 from shipyard.store.rest_models import RestModelsMixin
+from shipyard.store.rest_monitoring import RestMonitoringMixin
 from shipyard.store.rest_schedules import RestSchedulesMixin
 from shipyard.store.spool import Journal, replay_journal, stash_blob
 from shipyard.wire import encode_float, error_from_response
@@ -118,7 +119,7 @@ def _local_run(spec: RunCreate) -> Run:
     )
 
 
-class RestStore(RestModelsMixin, RestSchedulesMixin):
+class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin):
     """The metadata store of a Shipyard server at ``uri`` (``http(s)://host:port``).
 
     Example:

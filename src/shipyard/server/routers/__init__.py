@@ -1,6 +1,6 @@
 """One router per capability: experiments, runs, artifacts, blobs, datasets (and contracts), audit,
-models (registry and governance), deployments, pipeline schedules, and admin (health, info,
-maintenance)."""
+models (registry and governance), deployments, pipeline schedules, monitoring reports, and admin
+(health, info, maintenance)."""
 
 from shipyard.server.routers import (
     admin,
@@ -11,6 +11,7 @@ from shipyard.server.routers import (
     deployments,
     experiments,
     models,
+    monitoring,
     runs,
     schedules,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "deployments",
     "experiments",
     "models",
+    "monitoring",
     "runs",
     "schedules",
 ]

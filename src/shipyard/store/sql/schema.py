@@ -43,6 +43,7 @@ __all__ = [
     "model_records",
     "model_version_datasets",
     "model_versions",
+    "monitor_reports",
     "params",
     "pipeline_schedules",
     "registered_models",
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 # Bump together with a new Alembic revision; a test checks they agree.
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 
 metadata = MetaData()
 
@@ -353,4 +354,23 @@ schedule_fires = Table(
     Column("run_id", String(32)),
     Column("error", Text, nullable=False, server_default=""),
     Column("finished_at", BigInteger),
+)
+
+# Monitoring results (0010): one row per (deployment, kind, window), read back as a time series.
+monitor_reports = Table(
+    "monitor_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment", String(255), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("variant", String(255)),
+    Column("window_start", BigInteger, nullable=False),
+    Column("window_end", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("verdict", Text, nullable=False, server_default=""),
+    Column("summary_json", Text, nullable=False, server_default="{}"),
+    Column("body_json", Text, nullable=False, server_default="{}"),
+    Column("created_by", String(255), nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_monitor_reports_series", "deployment", "kind", "window_end"),
 )

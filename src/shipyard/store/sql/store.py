@@ -49,6 +49,7 @@ from shipyard.store.sql.engine import make_engine, sqlite_path
 from shipyard.store.sql.heartbeats import HeartbeatsMixin
 from shipyard.store.sql.migrate import current_revision, upgrade
 from shipyard.store.sql.models import ModelsMixin, iter_model_digests
+from shipyard.store.sql.monitoring import MonitoringMixin
 from shipyard.store.sql.paths import check_path_conflicts
 from shipyard.store.sql.schedules import SchedulesMixin
 from shipyard.store.sql.search import SearchQuery, load_runs
@@ -160,7 +161,9 @@ class _Statements:
         self.insert_experiment = ins(t.experiments).on_conflict_do_nothing(index_elements=["name"])
 
 
-class SqlStore(ModelsMixin, DeploymentsMixin, SchedulesMixin, HeartbeatsMixin, CheckpointsMixin):
+class SqlStore(
+    ModelsMixin, DeploymentsMixin, SchedulesMixin, MonitoringMixin, HeartbeatsMixin, CheckpointsMixin
+):
     """Metadata store on SQLite (default) or PostgreSQL; migrates on open.
 
     Example:

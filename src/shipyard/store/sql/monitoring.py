@@ -1,0 +1,142 @@
+"""Monitoring results in the SQL store: one ``monitor_reports`` row per deployment, kind and window."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import re
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from shipyard.entities import MAX_KEY_LENGTH, MonitorReport, now_ms
+from shipyard.errors import InvalidInput, NotFound
+from shipyard.store.sql import schema as t
+
+__all__ = ["MonitoringMixin", "check_monitor_report"]
+
+_M = t.monitor_reports.c
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+MAX_LIMIT = 100_000
+
+
+def _dumps(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"A monitor report's {what} is not JSON without NaN or infinity ({exc}); write them as null"
+        ) from None
+
+
+def check_monitor_report(report: MonitorReport) -> None:
+    """Refuse a report the store could not hold or list: bad names, a window that ends before it starts.
+
+    Example:
+        >>> check_monitor_report(MonitorReport("churn", "drift", None, 0, 1, 10, "ok", {}, {}))
+    """
+    if not isinstance(report.deployment, str) or not _NAME.match(report.deployment):
+        raise InvalidInput(
+            f"Deployment name {report.deployment!r} is not valid: letters, digits, '_', '-' or '.', "
+            "at most 64"
+        )
+    if not isinstance(report.kind, str) or not _KIND.match(report.kind):
+        raise InvalidInput(
+            f"Monitor report kind {report.kind!r} is not valid: lower-case letters, digits, '_'"
+        )
+    if report.variant is not None and (not isinstance(report.variant, str) or len(report.variant) > 255):
+        raise InvalidInput(f"Variant {report.variant!r} is not valid: a name of at most 255 characters")
+    if report.window_end < report.window_start:
+        raise InvalidInput(
+            f"Monitor report window ends ({report.window_end}) before it starts ({report.window_start})"
+        )
+    if report.rows < 0 or len(report.created_by) > MAX_KEY_LENGTH:
+        raise InvalidInput("A monitor report needs rows >= 0 and a created_by of at most 255 characters")
+
+
+def _record(row: Any) -> MonitorReport:
+    return MonitorReport(
+        deployment=row.deployment,
+        kind=row.kind,
+        variant=row.variant,
+        window_start=row.window_start,
+        window_end=row.window_end,
+        rows=row.rows,
+        verdict=row.verdict,
+        summary=json.loads(row.summary_json),
+        body=json.loads(row.body_json),
+        created_by=row.created_by,
+        created_at=row.created_at,
+        id=row.id,
+    )
+
+
+class MonitoringMixin:
+    """The monitoring-report methods of ``SqlStore`` (mixed in; uses its transaction helpers)."""
+
+    def _write(self) -> contextlib.AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def _read(self) -> contextlib.AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def save_monitor_report(self, report: MonitorReport) -> MonitorReport:
+        """Store a report; ``id`` and ``created_at`` are assigned."""
+        check_monitor_report(report)
+        summary, body, created_at = _dumps(report.summary, "summary"), _dumps(report.body, "body"), now_ms()
+        row = {
+            "deployment": report.deployment,
+            "kind": report.kind,
+            "variant": report.variant,
+            "window_start": int(report.window_start),
+            "window_end": int(report.window_end),
+            "rows": int(report.rows),
+            "verdict": report.verdict,
+            "summary_json": summary,
+            "body_json": body,
+            "created_by": report.created_by,
+            "created_at": created_at,
+        }
+        with self._write() as conn:
+            new_id = conn.execute(insert(t.monitor_reports).returning(_M.id), row).scalar_one()
+        # read back through JSON, as get/list would: tuples become lists, keys become strings
+        return dataclasses.replace(
+            report, summary=json.loads(summary), body=json.loads(body), created_at=created_at, id=int(new_id)
+        )
+
+    def get_monitor_report(self, report_id: int) -> MonitorReport:
+        with self._read() as conn:
+            row = conn.execute(select(t.monitor_reports).where(_M.id == int(report_id))).first()
+        if row is None:
+            raise NotFound(
+                f"Monitor report {report_id} not found "
+                "(list them with: shipyard monitor drift --deployment NAME)"
+            )
+        return _record(row)
+
+    def list_monitor_reports(
+        self,
+        deployment: str,
+        kind: str | None = None,
+        variant: str | None = None,
+        since: int | None = None,
+        limit: int = 1000,
+    ) -> list[MonitorReport]:
+        """Oldest first; the newest ``limit`` reports. ``variant=""`` selects whole-deployment reports."""
+        if not 1 <= int(limit) <= MAX_LIMIT:
+            raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+        stmt = select(t.monitor_reports).where(_M.deployment == deployment)
+        if kind is not None:
+            stmt = stmt.where(_M.kind == kind)
+        if variant == "":
+            stmt = stmt.where(_M.variant.is_(None))
+        elif variant is not None:
+            stmt = stmt.where(_M.variant == variant)
+        if since is not None:
+            stmt = stmt.where(_M.window_end >= int(since))
+        stmt = stmt.order_by(_M.window_end.desc(), _M.id.desc()).limit(int(limit))
+        with self._read() as conn:
+            rows = conn.execute(stmt).all()
+        return [_record(r) for r in reversed(rows)]
