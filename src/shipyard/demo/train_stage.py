@@ -201,27 +201,33 @@ def _summary(ctx: DemoContext, info: PipelineRunInfo, best: dict[str, Any]) -> N
         f"{cost.get('energy_kwh', 0) * 1000:.3f} Wh, ${cost.get('usd', 0):.6f}",
     )
     ctx.console.print(line)
-    trained = ctx.extras["trials_trained"]
-    if hits == info.n_steps:
-        source = next((s.cache_source_run for s in info.steps if s.cache_source_run), None)
-        saved = _first_cost(ctx, source)
+    train = info.step("train")
+    if train.status == "cached":
+        source, spent = _trained_in(ctx, train.cache_source_run)
         ctx.console.print(
             f"Same data, same code: no model was trained again. The sweep's {best['trials']} trials "
-            f"and the best model come from pipeline run {source}{saved}."
+            f"and the best model come from pipeline run {source}{spent}."
         )
     else:
         ctx.console.print(
-            f"{trained} models trained in sweep {best['sweep_run_id'][:8]} (one trial run each); "
-            f"best: [bold green]{best['name']}[/], validation AUC {best['metrics']['val_auc']:.3f}. "
-            "Run the demo again: every step comes from the cache."
+            f"{ctx.extras['trials_trained']} models trained in sweep {best['sweep_run_id'][:8]} (one trial "
+            f"run each); best: [bold green]{best['name']}[/], validation AUC "
+            f"{best['metrics']['val_auc']:.3f}. Run the demo again: every step comes from the cache."
         )
 
 
-def _first_cost(ctx: DemoContext, run_id: str | None) -> str:
-    if not run_id:
-        return ""
-    try:
-        first = get_pipeline_run(run_id, client=ctx.client).cost
-    except ShipyardError:
-        return ""
-    return f", which took {first.get('wall_seconds', 0):.1f}s and ${first.get('usd', 0):.6f} (saved)"
+def _trained_in(ctx: DemoContext, run_id: str | None) -> tuple[str | None, str]:
+    """The pipeline run whose train step really ran (following hits of hits), and what it cost."""
+    for _ in range(20):  # each hit names the run it reused, which may itself be a hit
+        if not run_id:
+            break
+        try:
+            source = get_pipeline_run(run_id, client=ctx.client)
+        except ShipyardError:
+            break
+        step = source.step("train")
+        if step.status != "cached":
+            cost = source.cost
+            return run_id, f", which took {cost.get('wall_seconds', 0):.1f}s and ${cost.get('usd', 0):.6f}"
+        run_id = step.cache_source_run
+    return run_id, ""
