@@ -296,5 +296,6 @@ def error_class_for_code(code: str) -> type[ShipyardError]:
     for cls in _all_subclasses(ShipyardError):
         if cls.code == code:
             # These two are built from richer objects than a JSON body: rebuild as their parent.
-            return InvalidInput if cls in (FilterSyntaxError, ValidationFailed, StepContractViolation) else cls
+            rebuilt_as_parent = (FilterSyntaxError, ValidationFailed, StepContractViolation)
+            return InvalidInput if cls in rebuilt_as_parent else cls
     return ShipyardError
