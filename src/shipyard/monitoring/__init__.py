@@ -1,0 +1,30 @@
+"""Monitoring (layer 4, above serving): watch deployed models through their prediction log.
+
+Drift compares a window of production inputs and predictions (by time or by count, per deployment and
+variant) with a reference: the training dataset version's stored profile by default (found through
+lineage), a dataset version's rows or an earlier window. Verdicts rest on effect sizes (PSI, KS D,
+normalised Wasserstein, Jensen-Shannon distance) with documented thresholds; results are stored per
+deployment as a time series of monitor reports. ``query_predictions`` answers ad hoc questions over the
+whole log lazily. See ``docs/monitoring.md``.
+"""
+
+from shipyard.monitoring.drift import FeatureDrift, Thresholds, feature_drift
+from shipyard.monitoring.query import Window, query_predictions, read_window
+from shipyard.monitoring.reference import EarlierWindow, Reference, training_dataset
+from shipyard.monitoring.report import DriftReport, compute_drift, list_drift_reports, monitor_drift
+
+__all__ = [
+    "DriftReport",
+    "EarlierWindow",
+    "FeatureDrift",
+    "Reference",
+    "Thresholds",
+    "Window",
+    "compute_drift",
+    "feature_drift",
+    "list_drift_reports",
+    "monitor_drift",
+    "query_predictions",
+    "read_window",
+    "training_dataset",
+]
