@@ -10,13 +10,17 @@ workers import them by name.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 import shipyard as sy
 from shipyard.data.versions import load_dataset
+from shipyard.demo import data as _features_module
+from shipyard.demo import train as _models_module
 from shipyard.demo.data import CATEGORICAL, NUMERIC
 from shipyard.demo.train import FeatureColumns, fit_and_log, model_specs
 from shipyard.errors import InvalidState
@@ -42,6 +46,19 @@ CONTRACT = "flights-features"  # registered by the demo's version stage (inferre
 METRIC = "val_auc"
 
 
+def _code_version() -> str:
+    """The demo's own code (this module, the models, the features) as the steps' cache version.
+
+    Shipyard's code is in every cache key through its version; fingerprinting the functions the
+    steps call would also follow Shipyard internals whenever Shipyard is installed from a checkout.
+    """
+    files = [Path(__file__), Path(str(_models_module.__file__)), Path(str(_features_module.__file__))]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+
+
+CODE_VERSION = _code_version()
+
+
 def sweep_name(step_run_id: str) -> str:
     """The sweep of one execution of the ``train`` step (a re-execution starts a new sweep)."""
     return f"flights-models-{step_run_id[:12]}"
@@ -54,7 +71,7 @@ def _run() -> ActiveRun:
     return run
 
 
-@sy.step(contracts={"return": CONTRACT})
+@sy.step(contracts={"return": CONTRACT}, version=CODE_VERSION)
 def load(train_ref: str, val_ref: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The training and validation dataset versions (recorded as inputs of this step's run)."""
     run = _run()
@@ -65,7 +82,7 @@ def load(train_ref: str, val_ref: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frames[0], frames[1]
 
 
-@sy.step(contracts={"train": CONTRACT, "val": CONTRACT})
+@sy.step(contracts={"train": CONTRACT, "val": CONTRACT}, version=CODE_VERSION)
 def validate(train: pd.DataFrame, val: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Contracts on the way in; then what a contract cannot say: both classes present, no shared rows."""
     for name, frame in (("train", train), ("val", val)):
@@ -85,7 +102,7 @@ def validate(train: pd.DataFrame, val: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     return train, val
 
 
-@sy.step(contracts={"train": CONTRACT, "val": CONTRACT})
+@sy.step(contracts={"train": CONTRACT, "val": CONTRACT}, version=CODE_VERSION)
 def train(
     train: pd.DataFrame,
     val: pd.DataFrame,
@@ -134,7 +151,7 @@ def train(
     }
 
 
-@sy.step
+@sy.step(version=CODE_VERSION)
 def select(sweep: dict[str, Any], val: pd.DataFrame) -> dict[str, Any]:
     """The sweep's best trial, checked against the majority baseline: the model to register."""
     client = _run().client
