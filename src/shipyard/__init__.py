@@ -160,6 +160,11 @@ _LAZY = {
     "promote_variant": "shipyard.serving.manage",
     "rollback_deployment": "shipyard.serving.manage",
     "read_prediction_log": "shipyard.serving.predlog",
+    # monitoring (layer 4): drift of a deployment's traffic, stored as a time series
+    "query_predictions": "shipyard.monitoring.query",
+    "DriftReport": "shipyard.monitoring.report",
+    "list_drift_reports": "shipyard.monitoring.report",
+    "monitor_drift": "shipyard.monitoring.report",
 }
 
 if TYPE_CHECKING:
@@ -169,6 +174,8 @@ if TYPE_CHECKING:
     from shipyard.data.profiles import Profile
     from shipyard.data.registry import get_contract, list_contracts, load_contract, register_contract
     from shipyard.data.validation import ValidationReport, validate
+    from shipyard.monitoring.query import query_predictions
+    from shipyard.monitoring.report import DriftReport, list_drift_reports, monitor_drift
     from shipyard.pipelines.cache import clear_cache
     from shipyard.pipelines.executor import Executor, LocalExecutor
     from shipyard.pipelines.materializers import Materializer, register_materializer
@@ -254,6 +261,7 @@ __all__ = [
     "DeploymentRecord",
     "DeploymentSpec",
     "DigestMismatch",
+    "DriftReport",
     "EvaluationReport",
     "Executor",
     "Experiment",
@@ -339,6 +347,7 @@ __all__ = [
     "list_contracts",
     "list_datasets",
     "list_deployments",
+    "list_drift_reports",
     "list_model_records",
     "list_model_versions",
     "list_models",
@@ -359,9 +368,11 @@ __all__ = [
     "log_model",
     "log_param",
     "log_params",
+    "monitor_drift",
     "pipeline",
     "promote_model",
     "promote_variant",
+    "query_predictions",
     "read_prediction_log",
     "register_contract",
     "register_materializer",
