@@ -24,6 +24,7 @@ from shipyard.cli import (
     init,
     maintenance,
     models,
+    monitor,
     pipelines,
     render,
     runs,
@@ -118,6 +119,7 @@ app.add_typer(audit.app, name="audit", rich_help_panel="Explore")
 app.add_typer(models.app, name="models", rich_help_panel="Explore")
 app.add_typer(pipelines.app, name="pipelines", rich_help_panel="Build")
 app.add_typer(deployments.app, name="deployments", rich_help_panel="Operate")
+app.add_typer(monitor.app, name="monitor", rich_help_panel="Operate")
 app.command("server", rich_help_panel="Operate")(serve.server)
 app.command("serve", rich_help_panel="Operate")(serve_model)
 app.command("sync", rich_help_panel="Operate")(serve.sync)

@@ -58,6 +58,7 @@ def test_every_command_has_help_with_examples(cli: Invoke, command: str) -> None
         "models",
         "models policy",
         "deployments",
+        "monitor",
         "pipelines",
         "pipelines cache",
         "pipelines schedules",
