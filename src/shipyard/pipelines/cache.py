@@ -35,11 +35,13 @@ CACHE_TAG = "sy.cache_key"
 OUTPUTS_TAG = "sy.outputs"
 CLEARED = "cleared"
 _MAX_OBJECTS = 64  # bound on the project-local functions/classes followed from one step
+# Shipyard's own package counts as a library (its version is in every key), not as project code, even
+# when it is installed from a checkout (pip install -e): editing Shipyard must not invalidate user caches.
 _SYSTEM_ROOTS = tuple(
     str(Path(p).resolve())
     for key in ("stdlib", "platstdlib", "purelib", "platlib")
     if (p := sysconfig.get_paths().get(key))
-)
+) + (str(Path(__file__).resolve().parents[1]) + "/",)
 
 
 def library_version(dist: str) -> str:
@@ -56,7 +58,7 @@ def _installed(dist: str) -> str:
 
 
 def _is_project_local(obj: Any) -> bool:
-    """Defined in a source file outside the standard library and site-packages."""
+    """Defined in a source file outside the standard library, site-packages and Shipyard itself."""
     try:
         file = inspect.getsourcefile(obj)
     except TypeError:
