@@ -16,20 +16,28 @@ import json
 import sysconfig
 import textwrap
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import blake3
 
-from shipyard.entities import LogBatch
+from shipyard.entities import LogBatch, Run
 from shipyard.errors import InvalidInput
 from shipyard.version import __version__
 
 if TYPE_CHECKING:
     from shipyard.tracking import Client
 
-__all__ = ["CACHE_TAG", "OUTPUTS_TAG", "cache_key", "clear_cache", "code_fingerprint", "library_version"]
+__all__ = [
+    "CACHE_TAG",
+    "OUTPUTS_TAG",
+    "CacheIndex",
+    "cache_key",
+    "clear_cache",
+    "code_fingerprint",
+    "library_version",
+]
 
 CACHE_TAG = "sy.cache_key"
 OUTPUTS_TAG = "sy.outputs"
@@ -167,6 +175,20 @@ def cache_key(
     return blake3.blake3(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+_COLUMNS = [f"tags.`{CACHE_TAG}`", f"tags.`{OUTPUTS_TAG}`", "tags.`sy.pipeline.run`"]
+
+
+def _entries(runs: Iterable[Run], wanted: Collection[str] | None = None) -> dict[str, dict[str, str]]:
+    """Cache key → tags of the first run (newest first) holding the key and its outputs."""
+    found: dict[str, dict[str, str]] = {}
+    for run in runs:
+        key = run.tags.get(CACHE_TAG, "")
+        usable = key and key != CLEARED and key not in found and OUTPUTS_TAG in run.tags
+        if usable and (wanted is None or key in wanted):
+            found[key] = dict(run.tags)
+    return found
+
+
 def lookup(client: Client, keys: Iterable[str]) -> dict[str, dict[str, str]]:
     """Cache key → tags of the newest finished step run holding it (one search for all keys)."""
     wanted = sorted(set(keys))
@@ -177,13 +199,58 @@ def lookup(client: Client, keys: Iterable[str]) -> dict[str, dict[str, str]]:
         filter=f"tags.`{CACHE_TAG}` in ({quoted}) and attributes.status = 'finished'",
         order_by=["attributes.start_time desc"],
         limit=max(len(wanted) * 4, 100),
+        columns=_COLUMNS,
     )
-    found: dict[str, dict[str, str]] = {}
-    for run in runs:
-        key = run.tags.get(CACHE_TAG, "")
-        if key in wanted and key not in found and OUTPUTS_TAG in run.tags:
-            found[key] = dict(run.tags)
-    return found
+    return _entries(runs, set(wanted))
+
+
+class CacheIndex:
+    """The cache as one pipeline run sees it: searched once per set of new keys, and on a hit
+    the other steps of the pipeline run that hit came from are read at once (one search), so a
+    chain of unchanged steps costs two searches, not one per step.
+
+    A key found among those siblings is the same key (same code, params, inputs and versions),
+    so its outputs are as valid as the newest run's.
+
+    Example:
+        >>> index = CacheIndex(client, nodes=10)  # doctest: +SKIP
+        >>> index.find([key]).get(key, {}).get("sy.outputs")  # doctest: +SKIP
+    """
+
+    def __init__(self, client: Client, nodes: int) -> None:
+        self._client = client
+        self._limit = max(100, 2 * nodes)
+        self._known: dict[str, dict[str, str]] = {}
+        self._searched: set[str] = set()
+        self._read_runs: set[str] = set()
+        self.searches = 0  # how many store searches this index made (tests read it)
+
+    def find(self, keys: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Cache key → tags of a finished step run holding it, for the keys that hit."""
+        keys = list(dict.fromkeys(keys))
+        new = [k for k in keys if k not in self._known and k not in self._searched]
+        if new:
+            self.searches += 1
+            found = lookup(self._client, new)
+            self._searched.update(new)
+            self._known.update(found)
+            for tags in found.values():
+                self._read_siblings(tags.get("sy.pipeline.run", ""))
+        return {k: self._known[k] for k in keys if k in self._known}
+
+    def _read_siblings(self, pipeline_run: str) -> None:
+        if not pipeline_run or pipeline_run in self._read_runs or "'" in pipeline_run:
+            return
+        self._read_runs.add(pipeline_run)
+        self.searches += 1
+        runs, _ = self._client.search_runs_page(
+            filter=f"tags.`sy.pipeline.run` = '{pipeline_run}' and attributes.status = 'finished'",
+            order_by=["attributes.start_time desc"],
+            limit=self._limit,
+            columns=_COLUMNS,
+        )
+        for key, tags in _entries(runs).items():
+            self._known.setdefault(key, tags)
 
 
 def clear_cache(pipeline: str | None = None, *, client: Client | None = None) -> int:

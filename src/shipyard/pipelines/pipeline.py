@@ -14,12 +14,19 @@ from typing import Any
 
 from shipyard.entities import RunStatus
 from shipyard.errors import InvalidInput, PipelineFailed, StepContractViolation
-from shipyard.pipelines.cache import OUTPUTS_TAG, cache_key, lookup
+from shipyard.pipelines.cache import OUTPUTS_TAG, CacheIndex, cache_key
 from shipyard.pipelines.cost import StepCost, sum_costs
 from shipyard.pipelines.executor import Executor, ExecutorContext, LocalExecutor
 from shipyard.pipelines.materializers import libraries_for_annotation, materializer_by_name
 from shipyard.pipelines.ray_executor import RayExecutor
-from shipyard.pipelines.runner import OutputRef, StepResult, StepTask, load_output, step_tags
+from shipyard.pipelines.runner import (
+    OutputRef,
+    StepResult,
+    StepTask,
+    load_output,
+    step_artifacts,
+    step_tags,
+)
 from shipyard.pipelines.steps import TRACE, Node, Placeholder, Trace
 from shipyard.tracking import ActiveRun, Client
 from shipyard.tracking.fluent import get_client
@@ -156,6 +163,7 @@ class _Driver:
         self.no_cache = no_cache
         self.results: dict[str, StepResult] = {}
         self.memo: dict[str, Any] = {}
+        self.cache = CacheIndex(client, len(nodes))
         self.run_: ActiveRun | None = None
         self.parent_run_id: str | None = None
 
@@ -284,10 +292,10 @@ class _Driver:
         )
 
     def _reuse_cached(self, ready: list[Node]) -> list[Node]:
-        """Record cache hits for ready nodes (one search for the wave); return the nodes to run."""
+        """Record cache hits for ready nodes (at most one search per wave); return the nodes to run."""
         cacheable = [n for n in ready if n.step.options.cache and not self.no_cache]
         keys = {n.id: self._key(n) for n in cacheable}
-        hits = lookup(self.client, keys.values()) if keys else {}
+        hits = self.cache.find(keys.values()) if keys else {}
         to_run = []
         for node in ready:
             tags = hits.get(keys.get(node.id, ""))
@@ -300,11 +308,13 @@ class _Driver:
     def _record_hit(self, node: Node, key: str, tags: dict[str, str]) -> None:
         task = self._task(node, key)
         refs = [OutputRef.from_dict(d) for d in json.loads(tags[OUTPUTS_TAG])]
-        run = self.client.start_run(
+        run_id = self.client.log_run(  # one store write: a hit never shows half recorded
             task.experiment,
-            name=node.id,
+            node.id,
+            status=RunStatus.FINISHED,
             params=node.params,
             parent=task.pipeline_run_id,
+            artifacts=step_artifacts(task.inputs, refs),
             tags={
                 **step_tags(task),
                 "sy.cache": "hit",
@@ -313,22 +323,18 @@ class _Driver:
                 OUTPUTS_TAG: tags[OUTPUTS_TAG],
                 "sy.cache_source_run": tags.get("sy.pipeline.run", ""),
             },
-            system_metrics=False,
-            log_environment=False,
         )
-        run.end(RunStatus.FINISHED)
-        self.results[node.id] = StepResult(node.id, run.id, "cached", refs)
+        self.results[node.id] = StepResult(node.id, run_id, "cached", refs)
 
     def _skip(self, node_id: str) -> None:
         node = self.nodes[node_id]
         assert self.run_ is not None
-        run = self.client.start_run(
+        run_id = self.client.log_run(
             self.pipe.experiment,
-            name=node_id,
+            node_id,
+            status=RunStatus.KILLED,
             params={k: v for k, v in node.params.items() if _plain(v)},
             parent=self.run_.id,
-            system_metrics=False,
-            log_environment=False,
             tags={
                 "sy.run_type": "pipeline_step",
                 "sy.pipeline": self.pipe.name,
@@ -338,8 +344,7 @@ class _Driver:
                 "sy.step_status": "skipped",
             },
         )
-        run.end(RunStatus.KILLED)
-        self.results[node_id] = StepResult(node_id, run.id, "skipped")
+        self.results[node_id] = StepResult(node_id, run_id, "skipped")
 
 
 def _libraries(ref: OutputRef) -> tuple[str, ...]:

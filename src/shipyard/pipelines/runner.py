@@ -255,12 +255,6 @@ def _execute(
     checked = {b: _contract_label(c) for b, c in contracts.items() if b in values or b == "return"}
     if checked:  # every declared boundary passed (a violation raised above): say so on the run
         run.set_tag(CONTRACTS_TAG, json.dumps(checked))
-    now = now_ms()
-    client.store.record_artifacts(
-        run.id,
-        [Artifact(f"inputs/{n}", r.digest, r.size, now) for n, r in task.inputs.items()]
-        + [Artifact(f"outputs/{i}", r.digest, r.size, now) for i, r in enumerate(refs)],
-    )
     if memo is not None:
         memo.update({r.digest: v for r, v in zip(refs, outputs, strict=True)})
     return StepResult(task.node, run.id, "finished", refs, values=outputs)
@@ -318,8 +312,19 @@ def run_step_task(
             tags[CACHE_TAG] = task.cache_key
     run.log_metrics(result.cost.metrics())
     run.set_tags(tags)
-    run.end(RunStatus.FINISHED if result.status == "finished" else RunStatus.FAILED)
+    if result.status == "finished":  # recorded with the end: one store transaction for all of it
+        run.end(RunStatus.FINISHED, artifacts=step_artifacts(task.inputs, result.outputs))
+    else:
+        run.end(RunStatus.FAILED)
     return result
+
+
+def step_artifacts(inputs: dict[str, OutputRef], outputs: list[OutputRef]) -> list[Artifact]:
+    """A step run's artifact records: ``inputs/<name>`` and ``outputs/<i>`` (blobs already stored)."""
+    now = now_ms()
+    return [Artifact(f"inputs/{n}", r.digest, r.size, now) for n, r in inputs.items()] + [
+        Artifact(f"outputs/{i}", r.digest, r.size, now) for i, r in enumerate(outputs)
+    ]
 
 
 def with_status(result: StepResult, status: str) -> StepResult:

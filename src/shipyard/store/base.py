@@ -110,9 +110,25 @@ class TrackingStore(Protocol):
         end_time: int | None = None,
         final_batch: LogBatch | None = None,
         compact: bool = True,
+        artifacts: Sequence[Artifact] = (),
     ) -> None:
-        """Set a run's status. ``final_batch`` is written first (in the same transaction where the
-        backend can); ``compact=False`` says the run's metric history needs no merging."""
+        """Set a run's status. ``final_batch`` and ``artifacts`` are written first (in the same
+        transaction where the backend can); ``compact=False`` says the run's metric history needs
+        no merging."""
+
+    def log_run(
+        self,
+        spec: RunCreate,
+        *,
+        status: RunStatus,
+        end_time: int,
+        batch: LogBatch | None = None,
+        artifacts: Sequence[Artifact] = (),
+    ) -> None:
+        """Record a run that has already ended, whole: created from ``spec`` with ``batch`` and
+        ``artifacts`` and its final ``status`` (a cached or skipped pipeline step). One transaction
+        where the backend can, so no reader or crash ever sees it half written; idempotent on
+        ``spec.run_id`` like ``create_run`` (a run that exists is left as it is)."""
 
     def log_batch(self, run_id: str, batch: LogBatch) -> None: ...
 

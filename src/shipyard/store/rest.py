@@ -18,6 +18,7 @@ shared with the server); error answers decode with ``shipyard.wire.error_from_re
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import json
 import logging
@@ -52,7 +53,7 @@ from shipyard.entities import (
     clean_artifact_path,
     now_ms,
 )
-from shipyard.errors import InvalidInput, ServerUnreachable, StoreUnavailable
+from shipyard.errors import InvalidInput, ServerUnreachable, ShipyardError, StoreUnavailable
 from shipyard.store.rest_models import RestModelsMixin
 from shipyard.store.rest_monitoring import RestMonitoringMixin
 from shipyard.store.rest_schedules import RestSchedulesMixin
@@ -330,14 +331,36 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin):
         end_time: int | None = None,
         final_batch: LogBatch | None = None,
         compact: bool = True,
+        artifacts: Sequence[Artifact] = (),
     ) -> None:
         if final_batch:
             self.log_batch(run_id, final_batch)  # the server compacts on its own
+        self.record_artifacts(run_id, artifacts)
         status = RunStatus(status)
         if status.is_terminal and end_time is None:
             end_time = now_ms()  # the moment it ended, not the moment a replay gets through
         body = {"status": status.value, "end_time": end_time}
         self._write({"op": "update_run", "run_id": run_id, "body": body})
+
+    def log_run(
+        self,
+        spec: RunCreate,
+        *,
+        status: RunStatus,
+        end_time: int,
+        batch: LogBatch | None = None,
+        artifacts: Sequence[Artifact] = (),
+    ) -> None:
+        """Create, fill and end the run with consecutive idempotent writes (spooled in order when
+        the server is away); a heartbeat right after the create lets the server mark the run killed
+        should this process die before the end is written."""
+        status = RunStatus(status)
+        if not status.is_terminal:
+            raise InvalidInput(f"log_run records ended runs; status {status.value!r} is not an end status")
+        self.create_run(spec)
+        with contextlib.suppress(ShipyardError):  # best effort: only a crash in between needs it
+            self.heartbeat([spec.run_id])
+        self.update_run(spec.run_id, status=status, end_time=end_time, final_batch=batch, artifacts=artifacts)
 
     def log_batch(self, run_id: str, batch: LogBatch) -> None:
         if not batch:

@@ -20,6 +20,7 @@ from shipyard.entities import (
     Experiment,
     Run,
     RunCreate,
+    RunStatus,
     clean_artifact_path,
     now_ms,
 )
@@ -179,6 +180,40 @@ class Client:
             thread.start()
             active._aux.append(thread)
         return active
+
+    def log_run(
+        self,
+        experiment: str,
+        name: str,
+        *,
+        status: RunStatus | str,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+        parent: str | None = None,
+        artifacts: Sequence[Artifact] = (),
+    ) -> str:
+        """Record a run that is already over, whole, in one store write (a cached or skipped
+        pipeline step): no live handle, no environment capture; returns its id.
+
+        Example:
+            >>> client.log_run("churn", "load", status="finished", tags={"sy.cache": "hit"})  # doctest: +SKIP
+            '3f2a9c…'
+        """
+        check_name("Experiment name", experiment, at_sign=True)
+        run_id, now = uuid.uuid4().hex, now_ms()
+        spec = RunCreate(
+            run_id=run_id,
+            experiment_name=experiment,
+            name=name,
+            start_time=now,
+            user=self.settings.user,
+            source=environment.source_of_run(),
+            parent_run_id=parent,
+            params={check_key("Param", k): param_text(k, v) for k, v in (params or {}).items()},
+            tags={check_key("Tag", k): tag_text(k, v) for k, v in (tags or {}).items()},
+        )
+        self.store.log_run(spec, status=RunStatus(status), end_time=now, artifacts=artifacts)
+        return run_id
 
     def _log_packages(self, run_id: str) -> None:
         try:

@@ -9,7 +9,7 @@ import os
 import threading
 import traceback
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
 from pathlib import Path
 from types import TracebackType
@@ -299,8 +299,18 @@ class ActiveRun:
         """Make everything logged so far durable (returns when written)."""
         self._logger.flush()
 
-    def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
-        """Flush, stop background samplers and mark the run ended (idempotent)."""
+    def end(
+        self, status: RunStatus | str = RunStatus.FINISHED, *, artifacts: Sequence[Artifact] = ()
+    ) -> None:
+        """Flush, stop background samplers and mark the run ended (idempotent).
+
+        ``artifacts`` (records of blobs already stored) are recorded with the end, in the same
+        store transaction as the last batch and the status.
+
+        Example:
+            >>> record = Artifact("outputs/0", digest, size, now_ms())  # a blob already stored
+            >>> run.end("finished", artifacts=[record])  # doctest: +SKIP
+        """
         if self.ended:
             return
         status = RunStatus(status)
@@ -312,17 +322,26 @@ class ActiveRun:
             for thread in self._aux:
                 thread.join(timeout=30)
         finally:
-            self._logger.close(lambda batch: self._finish(batch, status, end_time))
+            self._logger.close(lambda batch: self._finish(batch, status, end_time, artifacts))
             self.info.status = status
             for callback in self.on_end:
                 callback(self)
 
-    def _finish(self, batch: LogBatch, status: RunStatus, end_time: int) -> None:
-        """Write the last batch and the end of the run together (one transaction on SQL)."""
+    def _finish(
+        self, batch: LogBatch, status: RunStatus, end_time: int, artifacts: Sequence[Artifact] = ()
+    ) -> None:
+        """Write the last batch, artifacts and the end of the run together (one transaction on SQL)."""
         store = self.client.store
         compact = self._logger.metric_batches + bool(batch.series) > 1
         try:
-            store.update_run(self.id, status=status, end_time=end_time, final_batch=batch, compact=compact)
+            store.update_run(
+                self.id,
+                status=status,
+                end_time=end_time,
+                final_batch=batch,
+                compact=compact,
+                artifacts=artifacts,
+            )
         except StoreUnavailable:
             raise
         except ShipyardError:

@@ -261,3 +261,22 @@ def test_a_batch_of_metric_series_goes_through_the_server(rest_store: RestStore)
         [5, 6, 7],
         [0.3, float("inf"), 0.1],
     )
+
+
+def test_log_run_records_an_ended_run_with_its_batch_and_artifacts(rest_store: RestStore) -> None:
+    digest, size = rest_store.blob_store().put_bytes(b"output")
+    run_id = uuid.uuid4().hex
+    spec = RunCreate(run_id=run_id, experiment_name="log-run", name="s", start_time=5, user="u")
+    batch = LogBatch([("cost.usd", 0.5, 0, 7)], tags={"sy.cache": "hit"})
+    art = Artifact("outputs/0", digest, size, 6)
+    rest_store.log_run(spec, status=RunStatus.FINISHED, end_time=9, batch=batch, artifacts=[art])
+    run = rest_store.get_run(run_id)
+    assert (run.status, run.end_time, run.tags, run.metrics) == (
+        RunStatus.FINISHED,
+        9,
+        {"sy.cache": "hit"},
+        {"cost.usd": 0.5},
+    )
+    assert [(a.path, a.digest) for a in rest_store.list_artifacts(run_id)] == [("outputs/0", digest)]
+    with pytest.raises(InvalidInput, match="not an end status"):
+        rest_store.log_run(spec, status=RunStatus.RUNNING, end_time=9)

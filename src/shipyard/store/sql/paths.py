@@ -49,6 +49,8 @@ def check_path_conflicts(conn: Connection, run_id: str, paths: Sequence[str]) ->
             if folder in new:
                 raise _refuse(run_id, folder, path)
             needed.setdefault(folder, path)
+    if conn.execute(select(_A.path).where(_A.run_id == run_id).limit(1)).first() is None:
+        return  # a run without artifacts yet (a new run): only the batch itself can clash
     folders = sorted(needed)
     for i in range(0, len(folders), 500):
         clash = conn.execute(

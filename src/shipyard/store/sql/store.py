@@ -157,6 +157,15 @@ class _Statements:
             .group_by(chunks.key)
             .having(func.count() > 1)
         )
+        arts = ins(t.artifacts)
+        self.upsert_artifacts = arts.on_conflict_do_update(
+            index_elements=["run_id", "path"],
+            set_={
+                "digest": arts.excluded.digest,
+                "size": arts.excluded.size,
+                "created_at": arts.excluded.created_at,
+            },
+        )
         self.experiment_id = select(t.experiments.c.id).where(t.experiments.c.name == bindparam("name"))
         self.insert_experiment = ins(t.experiments).on_conflict_do_nothing(index_elements=["name"])
 
@@ -292,7 +301,13 @@ class SqlStore(
         self._experiment_ids[run.experiment_name] = run.experiment_id
         return run
 
-    def _insert_run(self, conn: Connection, spec: RunCreate) -> Run | None:
+    def _insert_run(
+        self,
+        conn: Connection,
+        spec: RunCreate,
+        status: RunStatus = RunStatus.RUNNING,
+        end_time: int | None = None,
+    ) -> Run | None:
         """Insert a new run; None when a run with this id exists already (create is idempotent)."""
         exp_id = self._get_or_create_experiment_id(conn, spec.experiment_name)
         if spec.parent_run_id is not None:
@@ -301,9 +316,9 @@ class SqlStore(
             "id": spec.run_id,
             "experiment_id": exp_id,
             "name": spec.name,
-            "status": RunStatus.RUNNING.value,
+            "status": status.value,
             "start_time": spec.start_time,
-            "end_time": None,
+            "end_time": end_time,
             "parent_run_id": spec.parent_run_id,
             "user": spec.user,
             "source": spec.source,
@@ -318,8 +333,9 @@ class SqlStore(
             experiment_id=exp_id,
             experiment_name=spec.experiment_name,
             name=spec.name,
-            status=RunStatus.RUNNING,
+            status=status,
             start_time=spec.start_time,
+            end_time=end_time,
             parent_run_id=spec.parent_run_id,
             user=spec.user,
             source=spec.source,
@@ -349,12 +365,15 @@ class SqlStore(
         end_time: int | None = None,
         final_batch: LogBatch | None = None,
         compact: bool = True,
+        artifacts: Sequence[Artifact] = (),
     ) -> None:
         status = RunStatus(status)
         with self._write() as conn:
             row = self._require_run(conn, run_id)
             if final_batch:
                 self._apply_batch(conn, row, final_batch)
+            if artifacts:
+                self._record_artifacts(conn, run_id, artifacts)
             if not status.is_terminal:
                 conn.execute(self._s.set_status, {"rid": run_id, "st": status.value})
                 return
@@ -362,6 +381,32 @@ class SqlStore(
             conn.execute(self._s.end_run, {"rid": run_id, "st": status.value, "et": et})
             if compact:
                 self._compact(conn, run_id)
+
+    def log_run(
+        self,
+        spec: RunCreate,
+        *,
+        status: RunStatus,
+        end_time: int,
+        batch: LogBatch | None = None,
+        artifacts: Sequence[Artifact] = (),
+    ) -> None:
+        """Create an ended run with its last batch and artifacts in one transaction (see ``Store``)."""
+        status = RunStatus(status)
+        if not status.is_terminal:
+            raise InvalidInput(f"log_run records ended runs; status {status.value!r} is not an end status")
+        try:
+            with self._write() as conn:
+                run = self._insert_run(conn, spec, status, end_time)
+                if run is None:
+                    return  # recorded before (a retry): create is idempotent
+                if batch:
+                    self._apply_batch(conn, self._require_run(conn, spec.run_id), batch)
+                if artifacts:
+                    self._record_artifacts(conn, spec.run_id, artifacts)
+        except sa_exc.IntegrityError as exc:
+            raise InvalidInput(f"Cannot record run '{spec.run_id}' in {self._where}: {exc.orig}") from exc
+        self._experiment_ids[run.experiment_name] = run.experiment_id
 
     # -- logging ------------------------------------------------------------------------------
     def log_batch(self, run_id: str, batch: LogBatch) -> None:
@@ -691,6 +736,11 @@ class SqlStore(
     def record_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None:
         if not artifacts:
             return
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            self._record_artifacts(conn, run_id, artifacts)
+
+    def _record_artifacts(self, conn: Connection, run_id: str, artifacts: Sequence[Artifact]) -> None:
         rows = [
             {
                 "run_id": run_id,
@@ -701,19 +751,8 @@ class SqlStore(
             }
             for a in artifacts
         ]
-        with self._write() as conn:
-            self._require_run(conn, run_id)
-            check_path_conflicts(conn, run_id, [str(r["path"]) for r in rows])
-            stmt = self._insert(t.artifacts)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["run_id", "path"],
-                set_={
-                    "digest": stmt.excluded.digest,
-                    "size": stmt.excluded.size,
-                    "created_at": stmt.excluded.created_at,
-                },
-            )
-            conn.execute(stmt, rows)
+        check_path_conflicts(conn, run_id, [str(r["path"]) for r in rows])
+        conn.execute(self._s.upsert_artifacts, rows)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
         c = t.artifacts.c
