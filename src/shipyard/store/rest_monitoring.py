@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from shipyard.entities import MonitorReport
+from shipyard.store.reports import check_monitor_report
 
 __all__ = ["RestMonitoringMixin"]
 
@@ -26,6 +27,7 @@ class RestMonitoringMixin:
         raise NotImplementedError
 
     def save_monitor_report(self, report: MonitorReport) -> MonitorReport:
+        check_monitor_report(report)  # the same answer as a local store, before anything is sent
         body = {k: v for k, v in report.to_dict().items() if k not in ("id", "created_at")}
         return MonitorReport.from_dict(self._request("POST", API, body=body).json())
 

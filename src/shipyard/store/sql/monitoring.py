@@ -5,55 +5,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import re
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from shipyard.entities import MAX_KEY_LENGTH, MonitorReport, now_ms
+from shipyard.entities import MonitorReport, now_ms
 from shipyard.errors import InvalidInput, NotFound
+from shipyard.store.reports import check_monitor_report, report_json
 from shipyard.store.sql import schema as t
 
-__all__ = ["MonitoringMixin", "check_monitor_report"]
+__all__ = ["MonitoringMixin"]
 
 _M = t.monitor_reports.c
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_LIMIT = 100_000
-
-
-def _dumps(value: Any, what: str) -> str:
-    try:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            f"A monitor report's {what} is not JSON without NaN or infinity ({exc}); write them as null"
-        ) from None
-
-
-def check_monitor_report(report: MonitorReport) -> None:
-    """Refuse a report the store could not hold or list: bad names, a window that ends before it starts.
-
-    Example:
-        >>> check_monitor_report(MonitorReport("churn", "drift", None, 0, 1, 10, "ok", {}, {}))
-    """
-    if not isinstance(report.deployment, str) or not _NAME.match(report.deployment):
-        raise InvalidInput(
-            f"Deployment name {report.deployment!r} is not valid: letters, digits, '_', '-' or '.', "
-            "at most 64"
-        )
-    if not isinstance(report.kind, str) or not _KIND.match(report.kind):
-        raise InvalidInput(
-            f"Monitor report kind {report.kind!r} is not valid: lower-case letters, digits, '_'"
-        )
-    if report.variant is not None and (not isinstance(report.variant, str) or len(report.variant) > 255):
-        raise InvalidInput(f"Variant {report.variant!r} is not valid: a name of at most 255 characters")
-    if report.window_end < report.window_start:
-        raise InvalidInput(
-            f"Monitor report window ends ({report.window_end}) before it starts ({report.window_start})"
-        )
-    if report.rows < 0 or len(report.created_by) > MAX_KEY_LENGTH:
-        raise InvalidInput("A monitor report needs rows >= 0 and a created_by of at most 255 characters")
 
 
 def _record(row: Any) -> MonitorReport:
@@ -85,7 +49,11 @@ class MonitoringMixin:
     def save_monitor_report(self, report: MonitorReport) -> MonitorReport:
         """Store a report; ``id`` and ``created_at`` are assigned."""
         check_monitor_report(report)
-        summary, body, created_at = _dumps(report.summary, "summary"), _dumps(report.body, "body"), now_ms()
+        summary, body, created_at = (
+            report_json(report.summary, "summary"),
+            report_json(report.body, "body"),
+            now_ms(),
+        )
         row = {
             "deployment": report.deployment,
             "kind": report.kind,
