@@ -202,7 +202,6 @@ def test_cli_lists_the_drift_series(client: Client, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from shipyard.cli.main import app
-
     from shipyard.monitoring import compute_drift
 
     data = pl.from_pandas(flights[FEATURES].head(2_000))

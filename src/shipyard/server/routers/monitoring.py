@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 
 from shipyard.bounds import INT64_MAX
@@ -63,5 +63,5 @@ def list_reports(
 
 
 @router.get("/reports/{report_id}")
-def get_report(report_id: Annotated[int, Field(ge=1, le=INT64_MAX)], store: StoreDep) -> dict[str, Any]:
+def get_report(report_id: Annotated[int, Path(ge=1, le=INT64_MAX)], store: StoreDep) -> dict[str, Any]:
     return store.get_monitor_report(report_id).to_dict()
