@@ -165,6 +165,12 @@ _LAZY = {
     "DriftReport": "shipyard.monitoring.report",
     "list_drift_reports": "shipyard.monitoring.report",
     "monitor_drift": "shipyard.monitoring.report",
+    # monitoring: performance with delayed labels, estimated performance before them
+    "PerformanceEstimate": "shipyard.monitoring.estimate",
+    "estimate_performance": "shipyard.monitoring.estimate",
+    "log_feedback": "shipyard.monitoring.labels",
+    "PerformanceReport": "shipyard.monitoring.performance",
+    "monitor_performance": "shipyard.monitoring.performance",
 }
 
 if TYPE_CHECKING:
@@ -174,6 +180,9 @@ if TYPE_CHECKING:
     from shipyard.data.profiles import Profile
     from shipyard.data.registry import get_contract, list_contracts, load_contract, register_contract
     from shipyard.data.validation import ValidationReport, validate
+    from shipyard.monitoring.estimate import PerformanceEstimate, estimate_performance
+    from shipyard.monitoring.labels import log_feedback
+    from shipyard.monitoring.performance import PerformanceReport, monitor_performance
     from shipyard.monitoring.query import query_predictions
     from shipyard.monitoring.report import DriftReport, list_drift_reports, monitor_drift
     from shipyard.pipelines.cache import clear_cache
@@ -284,6 +293,8 @@ __all__ = [
     "NotReady",
     "OnnxExport",
     "PayloadTooLarge",
+    "PerformanceEstimate",
+    "PerformanceReport",
     "PermissionDenied",
     "PiiReport",
     "Pipeline",
@@ -330,6 +341,7 @@ __all__ = [
     "disable_autolog",
     "download_model",
     "end_run",
+    "estimate_performance",
     "evaluate",
     "export_onnx",
     "get_client",
@@ -362,6 +374,7 @@ __all__ = [
     "log_artifact",
     "log_dataset",
     "log_dict",
+    "log_feedback",
     "log_figure",
     "log_metric",
     "log_metrics",
@@ -369,6 +382,7 @@ __all__ = [
     "log_param",
     "log_params",
     "monitor_drift",
+    "monitor_performance",
     "pipeline",
     "promote_model",
     "promote_variant",

@@ -27,7 +27,9 @@ status              int16                  the HTTP status answered
 ==================  =====================  ====================================================
 
 Feedback (:data:`FEEDBACK_SCHEMA`): ``request_id`` string, ``ts``, ``deployment`` string, ``label``
-large_string (JSON text), ``row`` int32 (which row of the request, or null). ``inputs``, ``outputs`` and
+large_string (JSON text), ``row`` int32 (which row of the request, or null), ``key`` string (a user key
+naming the predicted row instead of a request id, from ``sy.log_feedback(keys=...)``; null otherwise; files
+written before it existed read back with nulls). ``inputs``, ``outputs`` and
 ``label`` may be given as JSON text or as JSON-able objects, which the writer thread encodes off the request
 path (do not mutate them after ``append``). The hour partition is the row's ``ts`` hour in UTC.
 
@@ -120,6 +122,7 @@ FEEDBACK_SCHEMA = pa.schema(
         pa.field("deployment", pa.string()),
         pa.field("label", pa.large_string(), metadata={"encoding": ENCODING}),
         pa.field("row", pa.int32()),
+        pa.field("key", pa.string()),
     ]
 )
 _SCHEMAS: dict[str, pa.Schema] = {"predictions": PREDICTION_SCHEMA, "feedback": FEEDBACK_SCHEMA}
