@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = ["PerformanceReport", "PerformanceWindow", "compute_performance", "monitor_performance"]
 
 KIND = "performance"
+_DURATION = re.compile(r"(\d+)\s*(ms|s|min|h|d|w)")
+_UNIT_MS = {"ms": 1, "s": 1_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 
 @dataclass
@@ -152,12 +155,10 @@ def _window_ids(rows: pd.DataFrame, window: str | int) -> np.ndarray[Any, Any]:
                 f"window must be a positive number of rows or a duration like '1d', not {window}"
             )
         return np.asarray(rows.groupby("variant").cumcount().to_numpy() // window)
-    try:
-        width = int(pd.Timedelta(window) // pd.Timedelta(milliseconds=1))
-    except (ValueError, TypeError):
-        raise InvalidInput(
-            f"window {window!r} is not a duration ('1d', '6h', '30min') or a row count"
-        ) from None
+    match = _DURATION.fullmatch(str(window).strip())
+    if match is None:
+        raise InvalidInput(f"window {window!r} is not a duration ('1d', '6h', '30min', '90s') or a row count")
+    width = int(match.group(1)) * _UNIT_MS[match.group(2)]
     if width <= 0:
         raise InvalidInput(f"window {window!r} must be longer than 0")
     return np.asarray(rows["ts"].to_numpy(dtype=np.int64) // width)
