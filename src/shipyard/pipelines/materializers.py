@@ -17,13 +17,14 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, runtime_checkable
 
 from shipyard.errors import InvalidInput
 
 __all__ = [
     "Materializer",
     "MaterializerOptions",
+    "StreamingMaterializer",
     "materializer_by_name",
     "materializer_for",
     "register_materializer",
@@ -53,6 +54,38 @@ class Materializer(Protocol):
     def load(self, data: bytes, options: MaterializerOptions) -> Any: ...
 
 
+@runtime_checkable
+class StreamingMaterializer(Materializer, Protocol):
+    """A materializer that can also write a value straight into a file object (the blob store's
+    temporary file), so large outputs are not held twice in memory nor copied afterwards."""
+
+    def save_to(self, value: Any, sink: IO[bytes]) -> None: ...
+
+
+def parquet_options(schema: Any) -> dict[str, Any]:
+    """How step outputs are written: float columns plain and uncompressed (random floats do not
+    compress, and encoding them cost more than the step's work), other columns dictionary-encoded
+    and LZ4-compressed (fast, and what makes integers and strings small).
+
+    Example:
+        >>> import pyarrow as pa
+        >>> parquet_options(pa.schema([("x", pa.float64()), ("k", pa.string())]))["compression"]
+        {'x': 'none', 'k': 'lz4'}
+    """
+    import pyarrow as pa
+
+    fields = list(schema)
+    names = [f.name for f in fields]
+    nested = any(pa.types.is_nested(f.type) for f in fields)
+    if nested or len(set(names)) != len(names):  # per-column options need unique, flat columns
+        return {"compression": "lz4", "use_dictionary": True}
+    floats = {f.name for f in fields if pa.types.is_floating(f.type)}
+    return {
+        "compression": {n: "none" if n in floats else "lz4" for n in names},
+        "use_dictionary": [n for n in names if n not in floats],
+    }
+
+
 class ParquetMaterializer:
     """pandas, polars and pyarrow tables as Parquet; read back as the type that was written."""
 
@@ -60,6 +93,11 @@ class ParquetMaterializer:
     libraries: tuple[str, ...] = ("pyarrow", "pandas", "polars")
 
     def save(self, value: Any) -> bytes:
+        buf = io.BytesIO()
+        self.save_to(value, buf)
+        return buf.getvalue()
+
+    def save_to(self, value: Any, sink: IO[bytes]) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -69,9 +107,8 @@ class ParquetMaterializer:
             table = pa.Table.from_pandas(value)
         meta = dict(table.schema.metadata or {})
         meta[b"shipyard.kind"] = kind.encode()
-        buf = io.BytesIO()
-        pq.write_table(table.replace_schema_metadata(meta), buf)
-        return buf.getvalue()
+        table = table.replace_schema_metadata(meta)
+        pq.write_table(table, sink, **parquet_options(table.schema))
 
     def load(self, data: bytes, options: MaterializerOptions) -> Any:
         import pyarrow.parquet as pq

@@ -293,7 +293,13 @@ class _Driver:
 
     def _reuse_cached(self, ready: list[Node]) -> list[Node]:
         """Record cache hits for ready nodes (at most one search per wave); return the nodes to run."""
-        cacheable = [n for n in ready if n.step.options.cache and not self.no_cache]
+        cacheable = [
+            n
+            for n in ready
+            if n.step.options.cache
+            and not self.no_cache
+            and not any(ref.fresh for ref in self._inputs(n).values())  # a sure miss: no look-up
+        ]
         keys = {n.id: self._key(n) for n in cacheable}
         hits = self.cache.find(keys.values()) if keys else {}
         to_run = []

