@@ -4,11 +4,16 @@ Drift compares a window of production inputs and predictions (by time or by coun
 variant) with a reference: the training dataset version's stored profile by default (found through
 lineage), a dataset version's rows or an earlier window. Verdicts rest on effect sizes (PSI, KS D,
 normalised Wasserstein, Jensen-Shannon distance) with documented thresholds; results are stored per
-deployment as a time series of monitor reports. ``query_predictions`` answers ad hoc questions over the
-whole log lazily. See ``docs/monitoring.md``.
+deployment as a time series of monitor reports. Performance joins labels (``POST /feedback``,
+``log_feedback``, labelled files) to logged predictions and computes ``sy.evaluate``'s metrics per window;
+``estimate_performance`` estimates a classifier's accuracy, F1 and ROC AUC before the labels arrive.
+``query_predictions`` answers ad hoc questions over the whole log lazily. See ``docs/monitoring.md``.
 """
 
 from shipyard.monitoring.drift import FeatureDrift, Thresholds, feature_drift
+from shipyard.monitoring.estimate import EstimateLimits, PerformanceEstimate, estimate_performance
+from shipyard.monitoring.labels import LabelJoin, join_labels, log_feedback
+from shipyard.monitoring.performance import PerformanceReport, PerformanceWindow, monitor_performance
 from shipyard.monitoring.query import Window, query_predictions, read_window
 from shipyard.monitoring.reference import EarlierWindow, Reference, training_dataset
 from shipyard.monitoring.report import DriftReport, compute_drift, list_drift_reports, monitor_drift
@@ -16,14 +21,23 @@ from shipyard.monitoring.report import DriftReport, compute_drift, list_drift_re
 __all__ = [
     "DriftReport",
     "EarlierWindow",
+    "EstimateLimits",
     "FeatureDrift",
+    "LabelJoin",
+    "PerformanceEstimate",
+    "PerformanceReport",
+    "PerformanceWindow",
     "Reference",
     "Thresholds",
     "Window",
     "compute_drift",
+    "estimate_performance",
     "feature_drift",
+    "join_labels",
     "list_drift_reports",
+    "log_feedback",
     "monitor_drift",
+    "monitor_performance",
     "query_predictions",
     "read_window",
     "training_dataset",
