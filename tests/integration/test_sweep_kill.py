@@ -127,6 +127,21 @@ def test_a_killed_sweep_driver_resumes_to_exactly_the_requested_trials(
     assert first.returncode == -signal.SIGKILL
     if executor == "ray":  # the driver's machine is gone, and with it the Ray instance it started
         _end_processes_using(ray_dir)
+        # A worker the raylet was starting at the kill may open its files only now: end those too, and
+        # take the snapshot only once no process of that instance is left and no trial run appears.
+        seen: list[int] = []
+
+        def instance_gone_and_runs_settled() -> bool:
+            if any(_uses(p, ray_dir) for p in psutil.process_iter()):
+                _end_processes_using(ray_dir)
+                seen.clear()
+                return False
+            seen.append(len(_trial_runs(client)))
+            return len(seen) >= 4 and len(set(seen[-4:])) == 1
+
+        wait_until(
+            instance_gone_and_runs_settled, "the Ray instance ended and trial runs settled", timeout=60
+        )
     at_kill = _trial_runs(client)
     in_flight = {r.id for r in at_kill if r.status == sy.RunStatus.RUNNING}
     assert in_flight and len(_counted(at_kill)) < trials

@@ -91,5 +91,7 @@ def test_a_300_mb_parquet_file_validates_in_bounded_memory(tmp_path: Path) -> No
     assert result["rows"] == rows
     assert result["unique"] == [4]  # the ids 0, 0, 0 written in chunk 3 and the real id 0
     assert {"range", "unique", "primary_key"} <= set(result["rules"])
-    assert result["peak_mb"] < data_mb / 3, "peak RSS should be well below the data's in-memory size"
+    # Alone it peaks near a quarter of the in-memory size; under heavy CPU contention Arrow's allocator
+    # returns freed memory later (about half): a whole-file read would need all of it and more.
+    assert result["peak_mb"] < data_mb / 2, "peak RSS should be well below the data's in-memory size"
     assert result["peak_mb"] < 700
