@@ -55,3 +55,15 @@ def test_relative_links_point_at_files_that_exist(page: str) -> None:
     source = ROOT / page
     for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", source.read_text()):
         assert (source.parent / target).exists(), f"{page} links to missing {target}"
+
+
+def test_storage_page_names_every_table_and_migration() -> None:
+    from shipyard.store.sql import schema
+
+    page = (DOCS / "storage.md").read_text()
+    for table in schema.metadata.tables:
+        assert f"`{table}`" in page, f"docs/storage.md does not name the table {table!r}"
+    migrations = ROOT / "src/shipyard/store/sql/migrations/versions"
+    for path in sorted(migrations.glob("[0-9]*.py")):
+        number = path.name[:4]
+        assert f"| {number} " in page, f"docs/storage.md's table has no row for migration {path.name}"
