@@ -19,6 +19,7 @@ from shipyard.errors import UnsafePath
 
 __all__ = [
     "MAX_KEY_LENGTH",
+    "Alert",
     "AliasMove",
     "Artifact",
     "AuditEntry",
@@ -508,6 +509,38 @@ class ScheduleFire:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert of a rule on a deployment (or one variant of it): opened when the rule's condition
+    first holds, updated on each pass where it still holds, resolved when it clears.
+
+    At most one alert per ``(deployment, variant, rule)`` is ``firing``; ``windows`` counts the passes it
+    has been seen firing, ``evidence`` holds the latest values that fired it and ``actions`` what its
+    actions did (``{"webhook": {...}, "retrain": {"run_id": ...}}``). Times are epoch ms.
+    """
+
+    deployment: str
+    variant: str | None
+    rule: str
+    expression: str
+    state: str
+    evidence: dict[str, Any]
+    actions: dict[str, Any]
+    opened_at: int
+    last_seen_at: int
+    resolved_at: int | None = None
+    windows: int = 1
+    created_by: str = ""
+    id: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Alert:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ ask for just what it uses (``collect_garbage`` takes a ``MaintenanceStore``)::
     ├── DeploymentStore    versioned deployment specs
     ├── AuditStore         the hash-chained audit log
     ├── ScheduleStore      pipeline schedules the server runs (and their fire history)
-    ├── MonitoringStore    monitoring results (drift, performance) as a time series per deployment
+    ├── MonitoringStore    monitoring results (drift, performance) per deployment, and alerts
     └── MaintenanceStore   purge, digest and run-id listings for garbage collection
 
 Optional capabilities are protocols of their own, checked with ``isinstance`` (never probed
@@ -35,6 +35,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from shipyard.entities import (
+    Alert,
     AliasMove,
     Artifact,
     AuditEntry,
@@ -304,6 +305,34 @@ class MonitoringStore(Protocol):
     ) -> list[MonitorReport]:
         """Reports of ``deployment`` whose window ends at or after ``since`` (epoch ms), oldest
         first; the newest ``limit`` of them. ``variant=""`` selects whole-deployment reports."""
+
+    # alerts: at most one firing per (deployment, variant, rule); opening and resolving are audited
+    def fire_alert(
+        self,
+        deployment: str,
+        variant: str | None,
+        rule: str,
+        expression: str,
+        evidence: dict[str, Any],
+        actor: str = "",
+    ) -> Alert:
+        """Open an alert (audited ``alert.open``; ``windows == 1``) or, when the rule's alert already
+        fires, update its evidence, ``last_seen_at`` and ``windows``."""
+
+    def resolve_alert(
+        self, deployment: str, variant: str | None, rule: str, evidence: dict[str, Any], actor: str = ""
+    ) -> Alert | None:
+        """Resolve the rule's firing alert (audited ``alert.resolve``); ``None`` when none fires."""
+
+    def record_alert_actions(self, alert_id: int, actions: dict[str, Any]) -> Alert:
+        """Merge what an alert's actions did (a webhook's answer, a pipeline run id) into it."""
+
+    def get_alert(self, alert_id: int) -> Alert: ...
+
+    def list_alerts(
+        self, deployment: str | None = None, state: str | None = None, limit: int = 1000
+    ) -> list[Alert]:
+        """Alerts, most recently seen first; only ``state`` (``firing``/``resolved``) when given."""
 
 
 class MaintenanceStore(Protocol):

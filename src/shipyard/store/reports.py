@@ -9,7 +9,7 @@ from typing import Any
 from shipyard.entities import MAX_KEY_LENGTH, MonitorReport
 from shipyard.errors import InvalidInput
 
-__all__ = ["check_monitor_report", "report_json"]
+__all__ = ["ALERT_STATES", "alert_key", "check_alert", "check_monitor_report", "report_json"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -56,3 +56,38 @@ def check_monitor_report(report: MonitorReport) -> None:
         raise InvalidInput("A monitor report needs rows >= 0 and a created_by of at most 255 characters")
     report_json(report.summary, "summary")
     report_json(report.body, "body")
+
+
+ALERT_STATES = ("firing", "resolved")
+_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def alert_key(deployment: str, variant: str | None, rule: str) -> str:
+    """The key that at most one firing alert holds: deployment, variant and rule.
+
+    Example:
+        >>> alert_key("churn", None, "drift-high")
+        'churn|*|drift-high'
+    """
+    return f"{deployment}|{'*' if variant is None else variant}|{rule}"
+
+
+def check_alert(deployment: str, variant: str | None, rule: str, expression: str, evidence: Any) -> None:
+    """Refuse an alert the store could not hold: bad names, evidence that is not JSON.
+
+    Example:
+        >>> check_alert("churn", None, "drift-high", "drift.share > 0.3", {"value": 0.4})
+    """
+    if not isinstance(deployment, str) or not _NAME.match(deployment):
+        raise InvalidInput(
+            f"Deployment name {deployment!r} is not valid: letters, digits, '_', '-' or '.', at most 64"
+        )
+    if not isinstance(rule, str) or not _RULE.match(rule):
+        raise InvalidInput(
+            f"Alert rule name {rule!r} is not valid: letters, digits, '_', '.', ':' or '-', at most 128"
+        )
+    if variant is not None and (not isinstance(variant, str) or not 0 < len(variant) <= 255):
+        raise InvalidInput(f"Variant {variant!r} is not valid: a name of at most 255 characters")
+    if not isinstance(expression, str) or not 0 < len(expression) <= 1000:
+        raise InvalidInput(f"Alert expression {expression!r} must be 1 to 1000 characters")
+    report_json(evidence, "alert evidence")

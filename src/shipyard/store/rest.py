@@ -54,6 +54,7 @@ from shipyard.entities import (
     now_ms,
 )
 from shipyard.errors import InvalidInput, ServerUnreachable, ShipyardError, StoreUnavailable
+from shipyard.store.rest_alerts import RestAlertsMixin
 from shipyard.store.rest_models import RestModelsMixin
 from shipyard.store.rest_monitoring import RestMonitoringMixin
 from shipyard.store.rest_schedules import RestSchedulesMixin
@@ -120,7 +121,7 @@ def _local_run(spec: RunCreate) -> Run:
     )
 
 
-class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin):
+class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAlertsMixin):
     """The metadata store of a Shipyard server at ``uri`` (``http(s)://host:port``).
 
     Example:

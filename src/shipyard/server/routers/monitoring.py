@@ -65,3 +65,68 @@ def list_reports(
 @router.get("/reports/{report_id}")
 def get_report(report_id: Annotated[int, Path(ge=1, le=INT64_MAX)], store: StoreDep) -> dict[str, Any]:
     return store.get_monitor_report(report_id).to_dict()
+
+
+# -- alerts: opened, updated and resolved by monitoring passes; the store audits opening and resolving
+class AlertFireIn(_In):
+    deployment: Annotated[str, Field(min_length=1, max_length=64)]
+    variant: Annotated[str | None, Field(min_length=1, max_length=255)] = None
+    rule: Annotated[str, Field(min_length=1, max_length=128)]
+    expression: Annotated[str, Field(min_length=1, max_length=1000)]
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    actor: Annotated[str, Field(max_length=255)] = ""
+
+
+class AlertResolveIn(_In):
+    deployment: Annotated[str, Field(min_length=1, max_length=64)]
+    variant: Annotated[str | None, Field(min_length=1, max_length=255)] = None
+    rule: Annotated[str, Field(min_length=1, max_length=128)]
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    actor: Annotated[str, Field(max_length=255)] = ""
+
+
+class AlertActionsIn(_In):
+    actions: dict[str, Any]
+
+
+class AlertList(BaseModel):
+    items: list[dict[str, Any]]
+
+
+AlertId = Annotated[int, Path(ge=1, le=INT64_MAX)]
+
+
+@router.post("/alerts/fire")
+def fire_alert(body: AlertFireIn, store: StoreDep) -> dict[str, Any]:
+    """Open the rule's alert, or update the one that already fires (one per deployment, variant, rule)."""
+    return store.fire_alert(
+        body.deployment, body.variant, body.rule, body.expression, body.evidence, body.actor
+    ).to_dict()
+
+
+@router.post("/alerts/resolve")
+def resolve_alert(body: AlertResolveIn, store: StoreDep) -> dict[str, Any]:
+    """Resolve the rule's firing alert; ``{"alert": null}`` when none fires."""
+    alert = store.resolve_alert(body.deployment, body.variant, body.rule, body.evidence, body.actor)
+    return {"alert": None if alert is None else alert.to_dict()}
+
+
+@router.post("/alerts/{alert_id}/actions")
+def record_alert_actions(alert_id: AlertId, body: AlertActionsIn, store: StoreDep) -> dict[str, Any]:
+    return store.record_alert_actions(alert_id, body.actions).to_dict()
+
+
+@router.get("/alerts")
+def list_alerts(
+    store: StoreDep,
+    deployment: str | None = Query(default=None, min_length=1, max_length=64),
+    state: str | None = Query(default=None, max_length=16),
+    limit: int = Query(default=1000, ge=1, le=100_000),
+) -> AlertList:
+    """Alerts, most recently seen first; ``state=firing`` or ``resolved`` to filter."""
+    return AlertList(items=[a.to_dict() for a in store.list_alerts(deployment, state=state, limit=limit)])
+
+
+@router.get("/alerts/{alert_id}")
+def get_alert(alert_id: AlertId, store: StoreDep) -> dict[str, Any]:
+    return store.get_alert(alert_id).to_dict()

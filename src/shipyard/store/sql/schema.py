@@ -26,6 +26,7 @@ from sqlalchemy import (
 
 __all__ = [
     "HEAD_REVISION",
+    "alerts",
     "applied_batches",
     "artifacts",
     "audit_log",
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 # Bump together with a new Alembic revision; a test checks they agree.
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 
 metadata = MetaData()
 
@@ -373,4 +374,26 @@ monitor_reports = Table(
     Column("created_by", String(255), nullable=False, server_default=""),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_monitor_reports_series", "deployment", "kind", "window_end"),
+)
+
+# Alerts (0011): one row per alert; ``open_key`` is set only while it fires, so the unique index keeps at
+# most one firing alert per (deployment, variant, rule) on SQLite and PostgreSQL alike (NULLs never clash).
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment", String(255), nullable=False),
+    Column("variant", String(255)),
+    Column("rule", String(255), nullable=False),
+    Column("expression", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("open_key", String(800), unique=True),
+    Column("evidence_json", Text, nullable=False, server_default="{}"),
+    Column("actions_json", Text, nullable=False, server_default="{}"),
+    Column("opened_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger),
+    Column("windows", Integer, nullable=False, server_default="1"),
+    Column("created_by", String(255), nullable=False, server_default=""),
+    Index("ix_alerts_deployment_state", "deployment", "state"),
 )

@@ -42,6 +42,7 @@ from shipyard.errors import (
 from shipyard.names import check_key, check_name
 from shipyard.store.sql import audit, datasets
 from shipyard.store.sql import schema as t
+from shipyard.store.sql.alerts import AlertsMixin
 from shipyard.store.sql.checkpoints import CheckpointsMixin
 from shipyard.store.sql.codec import decode_chunk, encode_chunk
 from shipyard.store.sql.deployments import DeploymentsMixin
@@ -181,7 +182,13 @@ class _Statements:
 
 
 class SqlStore(
-    ModelsMixin, DeploymentsMixin, SchedulesMixin, MonitoringMixin, HeartbeatsMixin, CheckpointsMixin
+    ModelsMixin,
+    DeploymentsMixin,
+    SchedulesMixin,
+    MonitoringMixin,
+    AlertsMixin,
+    HeartbeatsMixin,
+    CheckpointsMixin,
 ):
     """Metadata store on SQLite (default) or PostgreSQL; migrates on open.
 
