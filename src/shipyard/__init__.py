@@ -171,6 +171,10 @@ _LAZY = {
     "log_feedback": "shipyard.monitoring.labels",
     "PerformanceReport": "shipyard.monitoring.performance",
     "monitor_performance": "shipyard.monitoring.performance",
+    # monitoring: the stakeholder HTML report and the status dashboard's data
+    "monitor_report": "shipyard.monitoring.html_report",
+    "MonitorStatus": "shipyard.monitoring.status",
+    "monitor_status": "shipyard.monitoring.status",
 }
 
 if TYPE_CHECKING:
@@ -181,10 +185,12 @@ if TYPE_CHECKING:
     from shipyard.data.registry import get_contract, list_contracts, load_contract, register_contract
     from shipyard.data.validation import ValidationReport, validate
     from shipyard.monitoring.estimate import PerformanceEstimate, estimate_performance
+    from shipyard.monitoring.html_report import monitor_report
     from shipyard.monitoring.labels import log_feedback
     from shipyard.monitoring.performance import PerformanceReport, monitor_performance
     from shipyard.monitoring.query import query_predictions
     from shipyard.monitoring.report import DriftReport, list_drift_reports, monitor_drift
+    from shipyard.monitoring.status import MonitorStatus, monitor_status
     from shipyard.pipelines.cache import clear_cache
     from shipyard.pipelines.executor import Executor, LocalExecutor
     from shipyard.pipelines.materializers import Materializer, register_materializer
@@ -289,6 +295,7 @@ __all__ = [
     "ModelNotFound",
     "ModelRecord",
     "ModelVersion",
+    "MonitorStatus",
     "NotFound",
     "NotReady",
     "OnnxExport",
@@ -383,6 +390,8 @@ __all__ = [
     "log_params",
     "monitor_drift",
     "monitor_performance",
+    "monitor_report",
+    "monitor_status",
     "pipeline",
     "promote_model",
     "promote_variant",
