@@ -1,0 +1,271 @@
+"""One incremental monitoring pass: the predictions logged since the last pass, measured and judged.
+
+A pass reads the deployment's last stored ``kind="pass"`` report, whose body holds the high-water mark
+(``high_water_ms``: the newest prediction time the pass read), and reads only predictions after it: the
+log's ``date=/hour=`` partitions before the mark's hour are never opened. It stores a ``traffic`` report
+(requests, latency quantiles, error rates from the log's ``latency_ms`` and ``status`` columns), a
+``drift`` report, ``performance`` reports (labels that have arrived for the new predictions) and, when
+reference scores and labels are given, an ``estimated`` report; then it evaluates the alert rules and
+runs their actions (``alerts.py``), and stores the pass itself with its new high-water mark.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from shipyard.entities import MonitorReport
+from shipyard.errors import NotFound, ShipyardError
+from shipyard.monitoring.alerts import Poster, RuleOutcome, evaluate_rules
+from shipyard.monitoring.estimate import PerformanceEstimate, estimate_performance
+from shipyard.monitoring.performance import monitor_performance
+from shipyard.monitoring.query import query_predictions, read_window
+from shipyard.monitoring.report import monitor_drift
+from shipyard.monitoring.rules import AlertRules, parse_rules
+from shipyard.monitoring.webhook import post_alert
+from shipyard.tracking import Client
+from shipyard.tracking.fluent import get_client
+
+__all__ = ["MonitorPass", "last_high_water_mark", "monitor_pass"]
+
+KIND = "pass"
+_ONE_WINDOW = 10**15  # a row count no pass reaches: one performance window per variant
+
+
+@dataclass
+class MonitorPass:
+    """What one pass read, stored and decided.
+
+    ``since`` is the first prediction time read (the previous mark + 1 ms, or ``None`` on a first pass);
+    ``high_water_ms`` the newest one read (``None`` when nothing was new); ``reports`` the stored report
+    ids by kind; ``outcomes`` what each alert rule did.
+    """
+
+    deployment: str
+    since: int | None
+    high_water_ms: int | None
+    requests: int = 0
+    traffic: dict[str, float | None] = field(default_factory=dict)
+    reports: dict[str, list[int]] = field(default_factory=dict)
+    summaries: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    estimate: PerformanceEstimate | None = None
+    outcomes: list[RuleOutcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    id: int | None = None
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """``(what, value, verdict)`` lines for a summary table."""
+        out = [("requests", str(self.requests), f"since {self.since}" if self.since else "first pass")]
+        for kind, summary in self.summaries.items():
+            shown = ", ".join(f"{k}={v:.3g}" for k, v in summary.items() if v is not None and "." not in k)
+            out.append((kind, shown[:120], ""))
+        out += [(f"rule {o.rule}", _fmt(o.value), f"{o.outcome}: {o.expression}") for o in self.outcomes]
+        return out + [("note", n, "") for n in self.notes]
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def last_high_water_mark(deployment: str, *, client: Client | None = None) -> int | None:
+    """The newest prediction time (epoch ms) the deployment's last pass read, or ``None``.
+
+    Example:
+        >>> sy.last_high_water_mark("churn")  # doctest: +SKIP
+        1764230399000
+    """
+    client = client or get_client()
+    last = client.store.list_monitor_reports(deployment, kind=KIND, variant="", limit=1)
+    mark = last[0].body.get("high_water_ms") if last else None
+    return int(mark) if isinstance(mark, int | float) else None
+
+
+def _traffic(
+    deployment: str, since: int | None, root: str | os.PathLike[str] | None, client: Client
+) -> dict[str, float | None]:
+    lf = query_predictions(
+        deployment, since=since, columns=["ts", "latency_ms", "status", "shadow"], root=root, client=client
+    ).filter(~pl.col("shadow").fill_null(False))
+    lat = pl.col("latency_ms")
+    frame = lf.select(
+        pl.len().alias("requests"),
+        pl.col("ts").dt.epoch("ms").min().alias("first_ms"),
+        pl.col("ts").dt.epoch("ms").max().alias("last_ms"),
+        *(lat.quantile(q, "linear").alias(f"p{int(q * 100)}_ms") for q in (0.5, 0.9, 0.95, 0.99)),
+        lat.mean().alias("mean_ms"),
+        lat.max().alias("max_ms"),
+        (pl.col("status") >= 400).mean().alias("error_rate"),
+        (pl.col("status") >= 500).mean().alias("server_error_rate"),
+    ).collect()
+    row = frame.row(0, named=True)
+    return {k: None if v is None or not np.isfinite(float(v)) else float(v) for k, v in row.items()}
+
+
+def _save(client: Client, report: MonitorReport, out: MonitorPass) -> None:
+    saved = client.store.save_monitor_report(report)
+    out.reports.setdefault(report.kind, []).append(saved.id)
+    out.summaries[report.kind] = dict(saved.summary)
+
+
+def monitor_pass(
+    deployment: str,
+    *,
+    rules: AlertRules | str | Path | Mapping[str, Any] | None = None,
+    reference: Any = None,
+    estimate_reference: tuple[Any, Any] | None = None,
+    performance_window: str | int | None = None,
+    multivariate: bool = True,
+    root: str | os.PathLike[str] | None = None,
+    client: Client | None = None,
+    post: Poster = post_alert,
+) -> MonitorPass:
+    """One incremental monitoring pass over the predictions logged since the last pass.
+
+    Args:
+        deployment: The deployment whose prediction log is read.
+        rules: Alert rules (YAML text, a ``.yaml`` path, a mapping or :class:`AlertRules`); none: no alerts.
+        reference: The drift reference, as for :func:`monitor_drift` (default: the training data profile).
+        estimate_reference: ``(scores, labels)`` of labelled reference data; estimates performance too.
+        performance_window: Performance windows (``"1d"`` or a row count); default one for the new data.
+        multivariate: Run drift's domain classifier.
+        root: The prediction log's root. client: The client (default: the current one).
+        post: The webhook sender (tests may count calls; the default POSTs with retries).
+
+    Example:
+        >>> result = sy.monitor_pass("churn", rules="alerts.yaml")  # doctest: +SKIP
+        >>> [(o.rule, o.outcome) for o in result.outcomes]  # doctest: +SKIP
+    """
+    client = client or get_client()
+    spec = None if rules is None else parse_rules(rules)
+    mark = last_high_water_mark(deployment, client=client)
+    out = MonitorPass(deployment, None if mark is None else mark + 1, None)
+    traffic = _traffic(deployment, out.since, root, client)
+    out.requests = int(traffic.pop("requests") or 0)
+    if out.requests == 0:
+        out.notes.append("no new predictions since the last pass")
+        if spec is not None:
+            out.outcomes = evaluate_rules(spec, deployment, [], client=client, post=post)
+        return out
+    first, last = int(traffic.pop("first_ms") or 0), int(traffic.pop("last_ms") or 0)
+    out.high_water_ms, out.traffic = last, traffic
+    window: dict[str, Any] = {
+        "deployment": deployment,
+        "variant": None,
+        "window_start": first,
+        "window_end": last,
+    }
+    verdict = (
+        f"{out.requests} requests, p99 {_fmt(traffic['p99_ms'])} ms, errors {_fmt(traffic['error_rate'])}"
+    )
+    user = client.settings.user
+    traffic_report = MonitorReport(
+        **window,
+        kind="traffic",
+        rows=out.requests,
+        verdict=verdict,
+        summary=traffic,
+        body={},
+        created_by=user,
+    )
+    _save(client, traffic_report, out)
+    _measure(out, reference, estimate_reference, performance_window, multivariate, root, client)
+    if spec is not None:
+        out.outcomes = evaluate_rules(spec, deployment, list(out.reports), client=client, post=post)
+    body = {
+        "high_water_ms": last,
+        "since": out.since,
+        "reports": out.reports,
+        "notes": out.notes,
+        "outcomes": [
+            {"rule": o.rule, "outcome": o.outcome, "alert": o.alert and o.alert.id} for o in out.outcomes
+        ],
+    }
+    summary: dict[str, float | None] = {"requests": float(out.requests)}
+    verdict = f"read {out.requests} new requests"
+    stored = client.store.save_monitor_report(
+        MonitorReport(
+            **window,
+            kind=KIND,
+            rows=out.requests,
+            verdict=verdict,
+            summary=summary,
+            body=body,
+            created_by=user,
+        )
+    )
+    out.id = stored.id
+    return out
+
+
+def _measure(
+    out: MonitorPass,
+    reference: Any,
+    estimate_reference: tuple[Any, Any] | None,
+    performance_window: str | int | None,
+    multivariate: bool,
+    root: str | os.PathLike[str] | None,
+    client: Client,
+) -> None:
+    """Drift, performance and (given a labelled reference) estimated performance of the new data."""
+    assert out.high_water_ms is not None
+    span: dict[str, Any] = {
+        "since": out.since,
+        "until": out.high_water_ms + 1,
+        "root": root,
+        "client": client,
+    }
+    try:
+        drift = monitor_drift(out.deployment, reference=reference, multivariate=multivariate, **span)
+        out.reports.setdefault("drift", []).append(int(drift.id or 0))
+        out.summaries["drift"] = drift.summary()
+    except NotFound as exc:
+        out.notes.append(f"drift: {exc}")
+    except ShipyardError as exc:
+        out.notes.append(f"drift not measured: {exc}")
+    try:
+        perf = monitor_performance(out.deployment, window=performance_window or _ONE_WINDOW, **span)
+        if perf.ids:
+            out.reports.setdefault("performance", []).extend(perf.ids)
+            out.summaries["performance"] = perf.to_monitor_reports()[-1].summary
+    except ShipyardError as exc:
+        out.notes.append(f"performance not measured: {exc}")
+    if estimate_reference is not None:
+        _estimate(out, estimate_reference, span, client)
+
+
+def _estimate(out: MonitorPass, reference: tuple[Any, Any], span: dict[str, Any], client: Client) -> None:
+    window = read_window(out.deployment, **span)
+    if "score" not in window.predictions.columns or window.predictions.is_empty():
+        out.notes.append("estimated performance: the window has no scores (a classifier with probabilities)")
+        return
+    scores = window.predictions["score"].to_numpy()
+    try:
+        est = estimate_performance(scores, reference_scores=reference[0], reference_labels=reference[1])
+    except ShipyardError as exc:
+        out.notes.append(f"estimated performance not measured: {exc}")
+        return
+    out.estimate = est
+    summary: dict[str, float | None] = {
+        k: float(v) if np.isfinite(v) else None for k, v in est.metrics.items()
+    }
+    summary["trusted"] = float(est.trusted)
+    verdict = "trusted" if est.trusted else "cannot be trusted: " + "; ".join(est.reasons)
+    report = MonitorReport(
+        deployment=out.deployment,
+        kind="estimated",
+        variant=None,
+        window_start=window.start,
+        window_end=window.end,
+        rows=est.rows,
+        verdict=verdict,
+        summary=summary,
+        body={"method": est.method, "reasons": est.reasons, "labelled": est.labelled},
+        created_by=client.settings.user,
+    )
+    _save(client, report, out)
