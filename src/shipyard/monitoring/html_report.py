@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.entities import ModelRecord, ModelVersion, MonitorReport
+from shipyard.entities import Alert, ModelRecord, ModelVersion, MonitorReport
 from shipyard.errors import MissingExtra, NotFound
 from shipyard.monitoring import charts
 from shipyard.monitoring.query import When, to_ms
@@ -30,40 +30,17 @@ if TYPE_CHECKING:
     from shipyard.tracking import Client
 
 __all__ = [
-    "AlertRow",
-    "AlertSource",
     "ModelHistory",
     "ReportData",
     "collect_report",
     "list_monitor_series",
     "monitor_report",
-    "no_alerts",
     "render_report",
 ]
 
 # Headline metrics, best first: the first one a window has is the one charted over time.
 METRICS = ("roc_auc", "accuracy", "f1", "r2", "mae", "rmse")
 MAX_FEATURES = 40
-
-
-@dataclass(frozen=True)
-class AlertRow:
-    """An alert as the report and the status dashboard show it."""
-
-    id: str
-    rule: str
-    state: str
-    fired_at: int
-    message: str = ""
-
-
-AlertSource = Callable[[str, "Client"], list[AlertRow]]
-"""Reads a deployment's alerts; the seam where the alerts module's reader plugs in."""
-
-
-def no_alerts(deployment: str, client: Client) -> list[AlertRow]:
-    """The alert source used until alerts are recorded: none."""
-    return []
 
 
 @dataclass
@@ -84,7 +61,7 @@ class ReportData:
     drift: list[DriftReport]
     performance: list[MonitorReport]
     estimated: list[MonitorReport]
-    alerts: list[AlertRow]
+    alerts: list[Alert]
     models: list[ModelHistory]
 
 
@@ -130,11 +107,10 @@ def collect_report(
     since: When = None,
     limit: int = 200,
     models: Sequence[str] | None = None,
-    alerts: AlertSource = no_alerts,
     client: Client | None = None,
 ) -> ReportData:
-    """Read what the report shows: stored drift, performance and estimated reports, alerts and the
-    history of the deployment's models (from its spec, or ``models``).
+    """Read what the report shows: stored drift, performance and estimated reports, alerts (most
+    recently seen first) and the history of the deployment's models (from its spec, or ``models``).
 
     Example:
         >>> len(collect_report("churn").drift)  # doctest: +SKIP
@@ -160,7 +136,7 @@ def collect_report(
         drift=list_drift_reports(deployment, variant, since, limit=limit, client=client),
         performance=series["performance"],
         estimated=series["estimated"],
-        alerts=alerts(deployment, client),
+        alerts=client.store.list_alerts(deployment, limit=limit),
         models=histories,
     )
 
@@ -246,7 +222,6 @@ def monitor_report(
     since: When = None,
     limit: int = 200,
     models: Sequence[str] | None = None,
-    alerts: AlertSource = no_alerts,
     client: Client | None = None,
 ) -> Path:
     """Write a deployment's monitoring report: one self-contained HTML file to open offline.
@@ -258,7 +233,6 @@ def monitor_report(
         since: only windows ending at or after this time.
         limit: the newest N reports of each kind.
         models: models whose retraining and promotion history to show (default: the deployment's).
-        alerts: where alerts are read from.
         client: the client (default: the current one).
 
     Returns:
@@ -268,9 +242,7 @@ def monitor_report(
         >>> sy.monitor_report("churn", "churn.html")  # doctest: +SKIP
         PosixPath('churn.html')
     """
-    data = collect_report(
-        deployment, variant=variant, since=since, limit=limit, models=models, alerts=alerts, client=client
-    )
+    data = collect_report(deployment, variant=variant, since=since, limit=limit, models=models, client=client)
     path = Path(output)
     path.write_text(render_report(data), encoding="utf-8")
     return path

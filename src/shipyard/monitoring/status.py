@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shipyard.monitoring.html_report import METRICS, AlertRow, AlertSource, list_monitor_series, no_alerts
+from shipyard.monitoring.html_report import METRICS, list_monitor_series
 from shipyard.monitoring.report import list_drift_reports
 from shipyard.serving.manage import list_deployments
 from shipyard.tracking.fluent import get_client
 
 if TYPE_CHECKING:
-    from shipyard.entities import MonitorReport
+    from shipyard.entities import Alert, MonitorReport
     from shipyard.tracking import Client
 
 __all__ = ["MonitorStatus", "monitor_status"]
@@ -35,7 +35,7 @@ class MonitorStatus:
     estimated_metric: str | None = None
     estimated: dict[str, float | None] = field(default_factory=dict)
     estimated_series: list[float] = field(default_factory=list)
-    open_alerts: list[AlertRow] = field(default_factory=list)
+    open_alerts: list[Alert] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data."""
@@ -51,9 +51,7 @@ def _headline(reports: Sequence[MonitorReport]) -> tuple[str | None, dict[str, f
     return metric, dict(latest), series
 
 
-def deployment_status(
-    deployment: str, *, points: int = 20, alerts: AlertSource = no_alerts, client: Client | None = None
-) -> MonitorStatus:
+def deployment_status(deployment: str, *, points: int = 20, client: Client | None = None) -> MonitorStatus:
     """One deployment's status from its newest ``points`` stored reports of each kind.
 
     Example:
@@ -71,7 +69,7 @@ def deployment_status(
     out.metric, out.performance, out.performance_series = _headline(performance)
     estimated = list_monitor_series(deployment, "estimated", limit=points, client=client)
     out.estimated_metric, out.estimated, out.estimated_series = _headline(estimated)
-    out.open_alerts = [a for a in alerts(deployment, client) if a.state == "firing"]
+    out.open_alerts = client.store.list_alerts(deployment, state="firing")
     return out
 
 
@@ -79,7 +77,6 @@ def monitor_status(
     deployment: str | None = None,
     *,
     points: int = 20,
-    alerts: AlertSource = no_alerts,
     client: Client | None = None,
 ) -> list[MonitorStatus]:
     """The monitoring status of one deployment, or of every stored deployment.
@@ -87,7 +84,6 @@ def monitor_status(
     Args:
         deployment: the deployment's name (default: every deployment in the store).
         points: how many recent windows of each kind to read for the series.
-        alerts: where alerts are read from.
         client: the client (default: the current one).
 
     Example:
@@ -95,4 +91,4 @@ def monitor_status(
     """
     client = client or get_client()
     names = [deployment] if deployment else [d.name for d in list_deployments(client=client)]
-    return [deployment_status(n, points=points, alerts=alerts, client=client) for n in names]
+    return [deployment_status(n, points=points, client=client) for n in names]

