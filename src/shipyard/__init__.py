@@ -13,6 +13,7 @@ from shipyard.audit import ChainReport
 from shipyard.config import Settings, load_settings
 from shipyard.data.versions import diff_datasets, load_dataset, load_profile, log_dataset
 from shipyard.entities import (
+    Alert,
     Artifact,
     AuditEntry,
     ContractVersion,
@@ -175,6 +176,10 @@ _LAZY = {
     "monitor_report": "shipyard.monitoring.html_report",
     "MonitorStatus": "shipyard.monitoring.status",
     "monitor_status": "shipyard.monitoring.status",
+    # monitoring: alerts and incremental passes
+    "list_alerts": "shipyard.monitoring.alerts",
+    "MonitorPass": "shipyard.monitoring.passes",
+    "monitor_pass": "shipyard.monitoring.passes",
 }
 
 if TYPE_CHECKING:
@@ -184,9 +189,11 @@ if TYPE_CHECKING:
     from shipyard.data.profiles import Profile
     from shipyard.data.registry import get_contract, list_contracts, load_contract, register_contract
     from shipyard.data.validation import ValidationReport, validate
+    from shipyard.monitoring.alerts import list_alerts
     from shipyard.monitoring.estimate import PerformanceEstimate, estimate_performance
     from shipyard.monitoring.html_report import monitor_report
     from shipyard.monitoring.labels import log_feedback
+    from shipyard.monitoring.passes import MonitorPass, monitor_pass
     from shipyard.monitoring.performance import PerformanceReport, monitor_performance
     from shipyard.monitoring.query import query_predictions
     from shipyard.monitoring.report import DriftReport, list_drift_reports, monitor_drift
@@ -260,6 +267,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ActiveRun",
+    "Alert",
     "AlreadyExists",
     "Artifact",
     "ArtifactNotFound",
@@ -295,6 +303,7 @@ __all__ = [
     "ModelNotFound",
     "ModelRecord",
     "ModelVersion",
+    "MonitorPass",
     "MonitorStatus",
     "NotFound",
     "NotReady",
@@ -362,6 +371,7 @@ __all__ = [
     "get_registered_model",
     "get_run",
     "infer_contract",
+    "list_alerts",
     "list_audit",
     "list_contracts",
     "list_datasets",
@@ -389,6 +399,7 @@ __all__ = [
     "log_param",
     "log_params",
     "monitor_drift",
+    "monitor_pass",
     "monitor_performance",
     "monitor_report",
     "monitor_status",

@@ -19,6 +19,7 @@ PACKAGE_ROOT = Path(shipyard.__file__).parent
 
 PUBLIC_API = [
     "ActiveRun",
+    "Alert",
     "AlreadyExists",
     "Artifact",
     "ArtifactNotFound",
@@ -54,6 +55,7 @@ PUBLIC_API = [
     "ModelNotFound",
     "ModelRecord",
     "ModelVersion",
+    "MonitorPass",
     "MonitorStatus",
     "NotFound",
     "NotReady",
@@ -121,6 +123,7 @@ PUBLIC_API = [
     "get_registered_model",
     "get_run",
     "infer_contract",
+    "list_alerts",
     "list_audit",
     "list_contracts",
     "list_datasets",
@@ -148,6 +151,7 @@ PUBLIC_API = [
     "log_param",
     "log_params",
     "monitor_drift",
+    "monitor_pass",
     "monitor_performance",
     "monitor_report",
     "monitor_status",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,9 +9,9 @@ import typer
 from shipyard.cli import render
 from shipyard.cli.options import JsonOption
 from shipyard.cli.state import get_state
-from shipyard.monitoring.html_report import monitor_report
+from shipyard.monitoring.alerts import list_alerts
+from shipyard.monitoring.passes import monitor_pass
 from shipyard.monitoring.report import list_drift_reports
-from shipyard.monitoring.status import MonitorStatus, monitor_status
 
 __all__ = ["app"]
 
@@ -67,85 +66,138 @@ def drift(
         render.say(f"share drifted over time: {render.sparkline(trend, width=min(60, len(trend)))}")
 
 
-def _status_rows(s: MonitorStatus) -> list[tuple[str, str, str]]:
-    def metrics(values: dict[str, float | None], keys: tuple[str, ...]) -> str:
-        return ", ".join(f"{k} {v:.3f}" for k in keys if (v := values.get(k)) is not None) or "-"
-
-    keys = ("roc_auc", "accuracy", "f1", "log_loss", "r2", "mae", "rmse", "labelled_share")
-    share = "-" if s.share_drifted is None else f"{s.share_drifted:.0%} drifted: {s.drift_verdict}"
-    alerts = ", ".join(f"{a.rule} ({a.expression})" for a in s.open_alerts) or "none"
-    spark = render.sparkline
-    return [
-        ("drift", share, spark(s.share_drifted_series, width=20)),
-        (f"performance ({s.metric or '-'})", metrics(s.performance, keys), spark(s.performance_series, 20)),
-        (
-            f"estimated ({s.estimated_metric or '-'})",
-            metrics(s.estimated, keys),
-            spark(s.estimated_series, width=20),
-        ),
-        ("open alerts", f"{len(s.open_alerts)}: {alerts}" if s.open_alerts else "none", ""),
-    ]
-
-
-@app.command("status")
-def status(
-    ctx: typer.Context,
-    deployment: Annotated[
-        str | None, typer.Option("--deployment", "-d", help="One deployment (default: every one).")
-    ] = None,
-    points: Annotated[int, typer.Option("--points", min=2, max=1000, help="Recent windows per series.")] = 20,
-    as_json: JsonOption = False,
-) -> None:
-    """A dashboard per deployment: drift, performance, estimated performance, alerts, with sparklines.
-
-    Shows the latest drift verdict and share of drifted features, the latest realised and estimated
-    metrics and the open alerts, each with a sparkline of its recent windows.
-
-    Examples:
-
-      shipyard monitor status
-      shipyard monitor status --deployment churn --json
-    """
-    statuses = monitor_status(deployment, points=points, client=get_state(ctx).client())
-    if as_json:
-        render.print_json([s.to_dict() for s in statuses])
-        return
-    if not statuses:
-        render.say("No deployments stored: create one with shipyard deploy, or pass --deployment NAME.")
-    for s in statuses:
-        table = render.make_table("", "latest", "recent windows", title=f"deployment {s.deployment}")
-        for row in _status_rows(s):
-            table.add_row(*render.cells(row))
-        render.show(table)
-
-
-@app.command("report")
-def report(
+@app.command("run")
+def run_pass(
     ctx: typer.Context,
     deployment: Annotated[str, typer.Option("--deployment", "-d", help="Deployment name, e.g. churn.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
-        "report.html"
-    ),
-    variant: Annotated[str | None, typer.Option("--variant", help="Only this variant's reports.")] = None,
-    since: Annotated[
-        str | None, typer.Option("--since", help="Windows ending at or after (ISO 8601).")
+    rules: Annotated[
+        str | None, typer.Option("--rules", help="Alert rules YAML file (docs/monitoring.md, Alerts).")
     ] = None,
-    model: Annotated[
-        list[str] | None,
-        typer.Option("--model", help="Model whose history to show (repeatable; default: the deployment's)."),
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference", help="Drift reference dataset, e.g. flights@v3 (default: training data)."
+        ),
     ] = None,
+    root: Annotated[
+        str | None, typer.Option("--root", help="The prediction log's root folder or URL.")
+    ] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Write one self-contained HTML report of a deployment's monitoring, to open offline.
-
-    It shows feature distributions (reference vs current), drift and performance over time, estimated
-    vs realised performance, alerts, and the model's retraining and promotion history.
+    """Run one incremental monitoring pass: traffic, drift and performance of the predictions logged
+    since the last pass, then the alert rules and their actions.
 
     Examples:
 
-      shipyard monitor report --deployment churn -o churn.html
-      shipyard monitor report -d churn --since 2025-11-01 --model churn
+      shipyard monitor run --deployment churn --rules alerts.yaml
+      shipyard monitor run -d churn --reference churn-train@v3 --json
     """
-    path = monitor_report(
-        deployment, output, variant=variant, since=since, models=model, client=get_state(ctx).client()
+    result = monitor_pass(
+        deployment, rules=rules, reference=reference, root=root, client=get_state(ctx).client()
     )
-    render.say(f"report written: {path}")
+    if as_json:
+        outcomes = [
+            {"rule": o.rule, "outcome": o.outcome, "value": o.value, "alert": o.alert and o.alert.id}
+            for o in result.outcomes
+        ]
+        render.print_json(
+            {
+                "id": result.id,
+                "since": result.since,
+                "high_water_ms": result.high_water_ms,
+                "requests": result.requests,
+                "reports": result.reports,
+                "outcomes": outcomes,
+                "notes": result.notes,
+            }
+        )
+        return
+    table = render.make_table("what", "value", "verdict", title=f"monitoring pass of {deployment}")
+    for row in result.rows():
+        table.add_row(*render.cells(row))
+    render.show(table)
+
+
+alerts_app = typer.Typer(no_args_is_help=True, help="Alerts opened by monitoring passes.")
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("ls")
+def alerts_ls(
+    ctx: typer.Context,
+    deployment: Annotated[
+        str | None, typer.Option("--deployment", "-d", help="Only this deployment.")
+    ] = None,
+    state: Annotated[str | None, typer.Option("--state", help="firing or resolved.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="The newest N alerts.")] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """List alerts, most recently seen first.
+
+    Examples:
+
+      shipyard monitor alerts ls --state firing
+      shipyard monitor alerts ls -d churn --json
+    """
+    found = list_alerts(deployment, state, limit=limit, client=get_state(ctx).client())
+    if as_json:
+        render.print_json([a.to_dict() for a in found])
+        return
+    table = render.make_table(
+        "id", "deployment", "variant", "rule", "state", "condition", "windows", "last seen"
+    )
+    for a in found:
+        table.add_row(
+            *render.cells(
+                [
+                    a.id,
+                    a.deployment,
+                    a.variant or "(all)",
+                    a.rule,
+                    a.state,
+                    a.expression,
+                    a.windows,
+                    render.fmt_time(a.last_seen_at),
+                ]
+            )  # fmt: skip
+        )
+    render.show(table)
+
+
+@alerts_app.command("show")
+def alerts_show(
+    ctx: typer.Context,
+    alert_id: Annotated[int, typer.Argument(help="The alert's id (from: shipyard monitor alerts ls).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show one alert: its state, the evidence that fired it and what its actions did (for a retrain,
+    the pipeline run id).
+
+    Examples:
+
+      shipyard monitor alerts show 7
+    """
+    alert = get_state(ctx).client().store.get_alert(alert_id)
+    if as_json:
+        render.print_json(alert.to_dict())
+        return
+    table = render.make_table("field", "value", title=f"alert {alert.id}: {alert.rule}")
+    rows = [
+        ("deployment", alert.deployment),
+        ("variant", alert.variant or "(all)"),
+        ("condition", alert.expression),
+        ("state", alert.state),
+        ("opened", render.fmt_time(alert.opened_at)),
+        ("last seen", render.fmt_time(alert.last_seen_at)),
+        ("resolved", render.fmt_time(alert.resolved_at)),
+        ("windows firing", alert.windows),
+    ]
+    rows += [(f"evidence {k}", v) for k, v in alert.evidence.items()]
+    retrain = alert.actions.get("retrain")
+    if isinstance(retrain, dict):
+        rows.append(("retrain pipeline", retrain.get("pipeline")))
+        rows.append(("retrain run", retrain.get("run_id") or retrain.get("error")))
+    rows += [(f"action {k}", v) for k, v in alert.actions.items() if k != "retrain"]
+    for row in rows:
+        table.add_row(*render.cells(row))
+    render.show(table)

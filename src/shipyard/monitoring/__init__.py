@@ -7,37 +7,54 @@ normalised Wasserstein, Jensen-Shannon distance) with documented thresholds; res
 deployment as a time series of monitor reports. Performance joins labels (``POST /feedback``,
 ``log_feedback``, labelled files) to logged predictions and computes ``sy.evaluate``'s metrics per window;
 ``estimate_performance`` estimates a classifier's accuracy, F1 and ROC AUC before the labels arrive.
-``query_predictions`` answers ad hoc questions over the whole log lazily. See ``docs/monitoring.md``.
+``query_predictions`` answers ad hoc questions over the whole log lazily. ``monitor_pass`` runs one
+incremental pass (the predictions since the last pass's high-water mark) and evaluates alert rules
+(``AlertRules``: ``drift.share > 0.3``, ``performance.roc_auc < 0.8 for 2 windows``, ...) whose actions
+record, post a webhook or retrain. See ``docs/monitoring.md``.
 """
 
+from shipyard.monitoring.alerts import RuleOutcome, evaluate_rules, list_alerts
 from shipyard.monitoring.drift import FeatureDrift, Thresholds, feature_drift
 from shipyard.monitoring.estimate import EstimateLimits, PerformanceEstimate, estimate_performance
 from shipyard.monitoring.labels import LabelJoin, join_labels, log_feedback
+from shipyard.monitoring.passes import MonitorPass, last_high_water_mark, monitor_pass
 from shipyard.monitoring.performance import PerformanceReport, PerformanceWindow, monitor_performance
 from shipyard.monitoring.query import Window, query_predictions, read_window
 from shipyard.monitoring.reference import EarlierWindow, Reference, training_dataset
 from shipyard.monitoring.report import DriftReport, compute_drift, list_drift_reports, monitor_drift
+from shipyard.monitoring.rules import AlertRule, AlertRules, Condition, parse_condition, parse_rules
 
 __all__ = [
+    "AlertRule",
+    "AlertRules",
+    "Condition",
     "DriftReport",
     "EarlierWindow",
     "EstimateLimits",
     "FeatureDrift",
     "LabelJoin",
+    "MonitorPass",
     "PerformanceEstimate",
     "PerformanceReport",
     "PerformanceWindow",
     "Reference",
+    "RuleOutcome",
     "Thresholds",
     "Window",
     "compute_drift",
     "estimate_performance",
+    "evaluate_rules",
     "feature_drift",
     "join_labels",
+    "last_high_water_mark",
+    "list_alerts",
     "list_drift_reports",
     "log_feedback",
     "monitor_drift",
+    "monitor_pass",
     "monitor_performance",
+    "parse_condition",
+    "parse_rules",
     "query_predictions",
     "read_window",
     "training_dataset",
