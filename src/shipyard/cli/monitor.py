@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,8 +11,10 @@ from shipyard.cli import render
 from shipyard.cli.options import JsonOption
 from shipyard.cli.state import get_state
 from shipyard.monitoring.alerts import list_alerts
+from shipyard.monitoring.html_report import monitor_report
 from shipyard.monitoring.passes import monitor_pass
 from shipyard.monitoring.report import list_drift_reports
+from shipyard.monitoring.status import MonitorStatus, monitor_status
 
 __all__ = ["app"]
 
@@ -64,6 +67,90 @@ def drift(
     trend = [r.share_drifted for r in reports]
     if len(trend) > 1:
         render.say(f"share drifted over time: {render.sparkline(trend, width=min(60, len(trend)))}")
+
+
+def _status_rows(s: MonitorStatus) -> list[tuple[str, str, str]]:
+    def metrics(values: dict[str, float | None], keys: tuple[str, ...]) -> str:
+        return ", ".join(f"{k} {v:.3f}" for k in keys if (v := values.get(k)) is not None) or "-"
+
+    keys = ("roc_auc", "accuracy", "f1", "log_loss", "r2", "mae", "rmse", "labelled_share")
+    share = "-" if s.share_drifted is None else f"{s.share_drifted:.0%} drifted: {s.drift_verdict}"
+    alerts = ", ".join(f"{a.rule} ({a.expression})" for a in s.open_alerts) or "none"
+    spark = render.sparkline
+    return [
+        ("drift", share, spark(s.share_drifted_series, width=20)),
+        (f"performance ({s.metric or '-'})", metrics(s.performance, keys), spark(s.performance_series, 20)),
+        (
+            f"estimated ({s.estimated_metric or '-'})",
+            metrics(s.estimated, keys),
+            spark(s.estimated_series, width=20),
+        ),
+        ("open alerts", f"{len(s.open_alerts)}: {alerts}" if s.open_alerts else "none", ""),
+    ]
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    deployment: Annotated[
+        str | None, typer.Option("--deployment", "-d", help="One deployment (default: every one).")
+    ] = None,
+    points: Annotated[int, typer.Option("--points", min=2, max=1000, help="Recent windows per series.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """A dashboard per deployment: drift, performance, estimated performance, alerts, with sparklines.
+
+    Shows the latest drift verdict and share of drifted features, the latest realised and estimated
+    metrics and the open alerts, each with a sparkline of its recent windows.
+
+    Examples:
+
+      shipyard monitor status
+      shipyard monitor status --deployment churn --json
+    """
+    statuses = monitor_status(deployment, points=points, client=get_state(ctx).client())
+    if as_json:
+        render.print_json([s.to_dict() for s in statuses])
+        return
+    if not statuses:
+        render.say("No deployments stored: create one with shipyard deploy, or pass --deployment NAME.")
+    for s in statuses:
+        table = render.make_table("", "latest", "recent windows", title=f"deployment {s.deployment}")
+        for row in _status_rows(s):
+            table.add_row(*render.cells(row))
+        render.show(table)
+
+
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    deployment: Annotated[str, typer.Option("--deployment", "-d", help="Deployment name, e.g. churn.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+    variant: Annotated[str | None, typer.Option("--variant", help="Only this variant's reports.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Windows ending at or after (ISO 8601).")
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="Model whose history to show (repeatable; default: the deployment's)."),
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report of a deployment's monitoring, to open offline.
+
+    It shows feature distributions (reference vs current), drift and performance over time, estimated
+    vs realised performance, alerts, and the model's retraining and promotion history.
+
+    Examples:
+
+      shipyard monitor report --deployment churn -o churn.html
+      shipyard monitor report -d churn --since 2025-11-01 --model churn
+    """
+    path = monitor_report(
+        deployment, output, variant=variant, since=since, models=model, client=get_state(ctx).client()
+    )
+    render.say(f"report written: {path}")
 
 
 @app.command("run")
