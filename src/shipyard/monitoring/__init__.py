@@ -10,12 +10,14 @@ deployment as a time series of monitor reports. Performance joins labels (``POST
 ``query_predictions`` answers ad hoc questions over the whole log lazily. ``monitor_pass`` runs one
 incremental pass (the predictions since the last pass's high-water mark) and evaluates alert rules
 (``AlertRules``: ``drift.share > 0.3``, ``performance.roc_auc < 0.8 for 2 windows``, ...) whose actions
-record, post a webhook or retrain. See ``docs/monitoring.md``.
+record, post a webhook or retrain. ``monitor_report`` writes the stakeholder HTML report and
+``monitor_status`` gathers the status dashboard's data. See ``docs/monitoring.md``.
 """
 
 from shipyard.monitoring.alerts import RuleOutcome, evaluate_rules, list_alerts
 from shipyard.monitoring.drift import FeatureDrift, Thresholds, feature_drift
 from shipyard.monitoring.estimate import EstimateLimits, PerformanceEstimate, estimate_performance
+from shipyard.monitoring.html_report import monitor_report
 from shipyard.monitoring.labels import LabelJoin, join_labels, log_feedback
 from shipyard.monitoring.passes import MonitorPass, last_high_water_mark, monitor_pass
 from shipyard.monitoring.performance import PerformanceReport, PerformanceWindow, monitor_performance
@@ -23,6 +25,7 @@ from shipyard.monitoring.query import Window, query_predictions, read_window
 from shipyard.monitoring.reference import EarlierWindow, Reference, training_dataset
 from shipyard.monitoring.report import DriftReport, compute_drift, list_drift_reports, monitor_drift
 from shipyard.monitoring.rules import AlertRule, AlertRules, Condition, parse_condition, parse_rules
+from shipyard.monitoring.status import MonitorStatus, monitor_status
 
 __all__ = [
     "AlertRule",
@@ -34,6 +37,7 @@ __all__ = [
     "FeatureDrift",
     "LabelJoin",
     "MonitorPass",
+    "MonitorStatus",
     "PerformanceEstimate",
     "PerformanceReport",
     "PerformanceWindow",
@@ -53,6 +57,8 @@ __all__ = [
     "monitor_drift",
     "monitor_pass",
     "monitor_performance",
+    "monitor_report",
+    "monitor_status",
     "parse_condition",
     "parse_rules",
     "query_predictions",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.entities import Alert, ModelRecord, ModelVersion, MonitorReport
 from shipyard.errors import MissingExtra, NotFound
 from shipyard.monitoring import charts
+from shipyard.monitoring.alerts import list_alerts
 from shipyard.monitoring.query import When, to_ms
 from shipyard.monitoring.report import DriftReport, list_drift_reports
 from shipyard.registry.core import list_model_records, list_model_versions
@@ -136,7 +137,7 @@ def collect_report(
         drift=list_drift_reports(deployment, variant, since, limit=limit, client=client),
         performance=series["performance"],
         estimated=series["estimated"],
-        alerts=client.store.list_alerts(deployment, limit=limit),
+        alerts=list_alerts(deployment, limit=limit, client=client),
         models=histories,
     )
 

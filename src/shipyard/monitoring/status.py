@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shipyard.monitoring.alerts import list_alerts
 from shipyard.monitoring.html_report import METRICS, list_monitor_series
 from shipyard.monitoring.report import list_drift_reports
 from shipyard.serving.manage import list_deployments
@@ -69,7 +70,7 @@ def deployment_status(deployment: str, *, points: int = 20, client: Client | Non
     out.metric, out.performance, out.performance_series = _headline(performance)
     estimated = list_monitor_series(deployment, "estimated", limit=points, client=client)
     out.estimated_metric, out.estimated, out.estimated_series = _headline(estimated)
-    out.open_alerts = client.store.list_alerts(deployment, state="firing")
+    out.open_alerts = list_alerts(deployment, state="firing", client=client)
     return out
 
 
