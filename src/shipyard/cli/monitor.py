@@ -205,7 +205,13 @@ def run_pass(
     render.show(table)
 
 
-alerts_app = typer.Typer(no_args_is_help=True, help="Alerts opened by monitoring passes.")
+alerts_app = typer.Typer(
+    no_args_is_help=True,
+    help=(
+        "Alerts opened by monitoring passes (shipyard monitor run --rules FILE).\n\n"
+        "Examples:\n\n  shipyard monitor alerts ls --state firing\n\n  shipyard monitor alerts show 7"
+    ),
+)
 app.add_typer(alerts_app, name="alerts")
 
 
