@@ -59,6 +59,7 @@ def test_every_command_has_help_with_examples(cli: Invoke, command: str) -> None
         "models policy",
         "deployments",
         "monitor",
+        "monitor alerts",
         "pipelines",
         "pipelines cache",
         "pipelines schedules",
