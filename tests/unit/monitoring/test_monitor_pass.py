@@ -151,3 +151,48 @@ def test_cli_runs_a_pass_and_lists_and_shows_alerts(client: Client, tmp_path: Pa
     )
     again = runner.invoke(app, [*args, "--json"], env=env)
     assert again.exit_code == 0 and json.loads(again.output)["requests"] == 0
+
+
+def label_hours(client: Client, root: Path, hours: range) -> None:
+    """Labels for every row of every request of ``hours``, unrelated to the scores (ROC AUC near 0.5)."""
+    rng = np.random.default_rng(7)
+    ids = [f"r{hour}-{k}" for hour in hours for k in range(10) for _ in range(20)]
+    rows = [row for _ in hours for _ in range(10) for row in range(20)]
+    labels = rng.integers(0, 2, len(ids)).tolist()
+    sy.log_feedback("delays", labels, request_ids=ids, rows=rows, root=root, client=client)
+
+
+def test_performance_for_two_windows_and_estimated_performance_over_passes(
+    client: Client, tmp_path: Path, reference: str
+) -> None:
+    rules = (
+        "rules:\n"
+        "  - {name: auc-low, when: performance.roc_auc < 0.8 for 2 windows}\n"
+        "  - {name: est-low, when: estimated.roc_auc < 0.99}\n"
+    )
+    rng = np.random.default_rng(3)
+    ref_scores = rng.random(2_000)
+    ref_labels = (rng.random(2_000) < ref_scores).astype(int)
+    kwargs = {
+        "rules": rules,
+        "reference": reference,
+        "estimate_reference": (ref_scores, ref_labels),
+        "multivariate": False,
+        "root": tmp_path,
+        "client": client,
+    }
+    write_hours(tmp_path, range(0, 1))
+    label_hours(client, tmp_path, range(0, 1))
+    first = monitor_pass("delays", **kwargs)  # type: ignore[arg-type]
+    write_hours(tmp_path, range(1, 2))
+    label_hours(client, tmp_path, range(1, 2))
+    second = monitor_pass("delays", **kwargs)  # type: ignore[arg-type]
+    by_rule = [{o.rule: o.outcome for o in p.outcomes} for p in (first, second)]
+    assert by_rule == [{"auc-low": "ok", "est-low": "opened"}, {"auc-low": "opened", "est-low": "firing"}]
+    perf = [client.store.get_monitor_report(i) for p in (first, second) for i in p.reports["performance"]]
+    assert [r.rows for r in perf] == [200, 200] and all(r.summary["roc_auc"] < 0.8 for r in perf)  # type: ignore[operator]
+    (estimated,) = [client.store.get_monitor_report(i) for i in second.reports["estimated"]]
+    assert estimated.rows == 200 and estimated.summary["trusted"] in (0.0, 1.0)
+    alert = next(a for a in client.store.list_alerts("delays") if a.rule == "est-low")
+    assert alert.windows == 2 and alert.evidence["values"] == [estimated.summary["roc_auc"]]
+    assert second.estimate is not None and second.estimate.rows == 200
