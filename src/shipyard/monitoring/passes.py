@@ -154,26 +154,10 @@ def monitor_pass(
         return out
     first, last = int(traffic.pop("first_ms") or 0), int(traffic.pop("last_ms") or 0)
     out.high_water_ms, out.traffic = last, traffic
-    window: dict[str, Any] = {
-        "deployment": deployment,
-        "variant": None,
-        "window_start": first,
-        "window_end": last,
-    }
     verdict = (
         f"{out.requests} requests, p99 {_fmt(traffic['p99_ms'])} ms, errors {_fmt(traffic['error_rate'])}"
     )
-    user = client.settings.user
-    traffic_report = MonitorReport(
-        **window,
-        kind="traffic",
-        rows=out.requests,
-        verdict=verdict,
-        summary=traffic,
-        body={},
-        created_by=user,
-    )
-    _save(client, traffic_report, out)
+    _save(client, _report(out, first, "traffic", verdict, traffic, {}, client), out)
     _measure(out, reference, estimate_reference, performance_window, multivariate, root, client)
     if spec is not None:
         out.outcomes = evaluate_rules(spec, deployment, list(out.reports), client=client, post=post)
@@ -188,19 +172,32 @@ def monitor_pass(
     }
     summary: dict[str, float | None] = {"requests": float(out.requests)}
     verdict = f"read {out.requests} new requests"
-    stored = client.store.save_monitor_report(
-        MonitorReport(
-            **window,
-            kind=KIND,
-            rows=out.requests,
-            verdict=verdict,
-            summary=summary,
-            body=body,
-            created_by=user,
-        )
-    )
-    out.id = stored.id
+    out.id = client.store.save_monitor_report(_report(out, first, KIND, verdict, summary, body, client)).id
     return out
+
+
+def _report(
+    out: MonitorPass,
+    first: int,
+    kind: str,
+    verdict: str,
+    summary: dict[str, float | None],
+    body: dict[str, Any],
+    client: Client,
+) -> MonitorReport:
+    """A whole-deployment report of the pass's window (first to last new prediction)."""
+    return MonitorReport(
+        deployment=out.deployment,
+        kind=kind,
+        variant=None,
+        window_start=first,
+        window_end=int(out.high_water_ms or first),
+        rows=out.requests,
+        verdict=verdict,
+        summary=summary,
+        body=body,
+        created_by=client.settings.user,
+    )
 
 
 def _measure(
