@@ -184,9 +184,11 @@ def test_for_n_windows_fires_only_after_n_consecutive_windows_and_resolves(clien
 class Receiver:
     """A real HTTP server on 127.0.0.1 that records every JSON body and fails the first ``failures``."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, stall_s: float = 0.0) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.failures = failures
+        self.stall = threading.Event()  # set by the test when it is done: a stalled answer then goes out
+        self.stall_s = stall_s
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -194,6 +196,8 @@ class Receiver:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 receiver.bodies.append({"body": body, "token": self.headers.get("X-Token")})
                 failing = len(receiver.bodies) <= receiver.failures
+                if failing and receiver.stall_s:  # the first answers are slower than the client waits
+                    receiver.stall.wait(receiver.stall_s)
                 self.send_response(503 if failing else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -207,6 +211,7 @@ class Receiver:
         self.thread.start()
 
     def close(self) -> None:
+        self.stall.set()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
@@ -240,6 +245,15 @@ def test_webhook_gives_up_after_its_retries_and_reports_it() -> None:
     assert len(always.bodies) == 3
     closed = post_alert(always.url, {"rule": "x"}, retries=1, backoff_s=0.0, timeout_s=1.0)
     assert not closed["ok"] and closed["status"] is None and "ConnectError" in closed["error"]
+
+
+def test_webhook_times_out_a_slow_receiver_and_retries() -> None:
+    slow = Receiver(failures=1, stall_s=30.0)
+    try:
+        result = post_alert(slow.url, {"rule": "x"}, retries=2, backoff_s=0.0, timeout_s=0.3)
+    finally:
+        slow.close()
+    assert result["ok"] and result["attempts"] == 2 and len(slow.bodies) == 2
 
 
 def test_a_firing_rule_posts_to_its_webhook_when_it_opens_and_resolves(
