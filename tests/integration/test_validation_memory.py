@@ -1,8 +1,8 @@
 """Streaming validation of a ~300 MB Parquet file (flights rows, jittered) stays in bounded memory.
 
-The file is validated in a fresh process whose peak RSS (``ru_maxrss``) must stay well below the data's
-in-memory (Arrow) size. ``SY_VALIDATION_MEMORY_MB`` sets the file size (docs/data-contracts.md quotes a
-2 GB run made this way by hand).
+The file is validated in a fresh process whose peak RSS (its own ``VmHWM``) must stay well below the
+data's in-memory (Arrow) size. ``SY_VALIDATION_MEMORY_MB`` sets the file size (docs/data-contracts.md
+quotes a 2 GB run made this way by hand).
 """
 
 from __future__ import annotations
@@ -39,12 +39,15 @@ columns:
 table: {min_rows: 1, primary_key: [id]}
 """
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from shipyard.data.contracts import Contract
 from shipyard.data.validation import validate
 start = time.perf_counter()
 report = validate(sys.argv[1], Contract.from_yaml(sys.argv[2]), batch_rows=int(sys.argv[3]))
-print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+# VmHWM belongs to this process image: ru_maxrss is kept across fork + exec, so it would report a big
+# parent (the pytest worker) instead of the validation's own peak.
+hwm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"peak_mb": hwm_kb / 1024,
                   "seconds": time.perf_counter() - start, "rows": report.n_rows,
                   "rules": sorted({v.rule for v in report.violations}),
                   "unique": [v.count for v in report.violations if v.rule == "unique"]}))
@@ -91,7 +94,5 @@ def test_a_300_mb_parquet_file_validates_in_bounded_memory(tmp_path: Path) -> No
     assert result["rows"] == rows
     assert result["unique"] == [4]  # the ids 0, 0, 0 written in chunk 3 and the real id 0
     assert {"range", "unique", "primary_key"} <= set(result["rules"])
-    # Alone it peaks near a quarter of the in-memory size; under heavy CPU contention Arrow's allocator
-    # returns freed memory later (about half): a whole-file read would need all of it and more.
-    assert result["peak_mb"] < data_mb / 2, "peak RSS should be well below the data's in-memory size"
+    assert result["peak_mb"] < data_mb / 3, "peak RSS should be well below the data's in-memory size"
     assert result["peak_mb"] < 700
