@@ -37,6 +37,7 @@ bench: $(BIN)/python
 	$(BIN)/python bench/bench_serving.py
 	$(MAKE) --no-print-directory bench/.venv-peers/bin/python
 	$(BIN)/python bench/bench_pipelines.py
+	$(BIN)/python bench/bench_monitoring.py $(if $(wildcard bench/.venv-evidently/bin/python),,--no-evidently)
 
 # Metaflow and Prefect pin libraries ours clash with (Prefect: an older FastAPI), so they get a venv of
 # their own; the pins live in pyproject.toml's bench-peers extra.
