@@ -180,6 +180,8 @@ _LAZY = {
     "list_alerts": "shipyard.monitoring.alerts",
     "MonitorPass": "shipyard.monitoring.passes",
     "monitor_pass": "shipyard.monitoring.passes",
+    "ClosedLoop": "shipyard.monitoring.loop",
+    "complete_retrain": "shipyard.monitoring.loop",
 }
 
 if TYPE_CHECKING:
@@ -193,6 +195,7 @@ if TYPE_CHECKING:
     from shipyard.monitoring.estimate import PerformanceEstimate, estimate_performance
     from shipyard.monitoring.html_report import monitor_report
     from shipyard.monitoring.labels import log_feedback
+    from shipyard.monitoring.loop import ClosedLoop, complete_retrain
     from shipyard.monitoring.passes import MonitorPass, monitor_pass
     from shipyard.monitoring.performance import PerformanceReport, monitor_performance
     from shipyard.monitoring.query import query_predictions
@@ -275,6 +278,7 @@ __all__ = [
     "BlobNotFound",
     "ChainReport",
     "Client",
+    "ClosedLoop",
     "ConfigError",
     "Contract",
     "ContractVersion",
@@ -350,6 +354,7 @@ __all__ = [
     "autolog",
     "clear_cache",
     "compare_runs",
+    "complete_retrain",
     "delete_schedule",
     "deploy",
     "deployment_history",

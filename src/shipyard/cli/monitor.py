@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from shipyard.cli import render
 from shipyard.cli.options import JsonOption
 from shipyard.cli.state import get_state
+from shipyard.entities import now_ms
 from shipyard.monitoring.alerts import list_alerts
 from shipyard.monitoring.html_report import monitor_report
-from shipyard.monitoring.passes import monitor_pass
+from shipyard.monitoring.passes import MonitorPass, monitor_pass
 from shipyard.monitoring.report import list_drift_reports
 from shipyard.monitoring.status import MonitorStatus, monitor_status
+from shipyard.pipelines.schedule import parse_every
 
 __all__ = ["app"]
 
@@ -290,7 +294,97 @@ def alerts_show(
     if isinstance(retrain, dict):
         rows.append(("retrain pipeline", retrain.get("pipeline")))
         rows.append(("retrain run", retrain.get("run_id") or retrain.get("error")))
-    rows += [(f"action {k}", v) for k, v in alert.actions.items() if k != "retrain"]
+    loop = alert.actions.get("closed_loop")
+    if isinstance(loop, dict):
+        rows += _loop_rows(loop)
+    rows += [(f"action {k}", v) for k, v in alert.actions.items() if k not in ("retrain", "closed_loop")]
     for row in rows:
         table.add_row(*render.cells(row))
     render.show(table)
+
+
+def _loop_rows(loop: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The closed loop's chain: pipeline run, version, evaluations, promotions (``loop.ClosedLoop``)."""
+    model = loop.get("model")
+    rows: list[tuple[str, Any]] = [
+        ("closed loop", loop.get("status")),
+        ("pipeline run", f"{loop.get('pipeline_run')} ({loop.get('pipeline_status') or '?'})"),
+    ]
+    if loop.get("version") is not None:
+        rows.append(("version", f"models:/{model}/{loop['version']} (source run {loop.get('step_run')})"))
+    for role, ev in (loop.get("evaluations") or {}).items():
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in ev.get("metrics", {}).items())
+        rows.append(
+            (
+                f"evaluation {role}",
+                f"models:/{model}/{ev.get('version')} on {ev.get('rows')} labelled rows: {metrics} "
+                f"(record {ev.get('record')})",
+            )
+        )
+    for what, step in (("challenger alias", loop.get("challenger")), ("promotion", loop.get("promotion"))):
+        if isinstance(step, dict):
+            reasons = "; ".join(step.get("reasons") or [])
+            rows.append(
+                (
+                    what,
+                    f"{step.get('status')} (record {step.get('record')}){': ' + reasons if reasons else ''}",
+                )
+            )
+    rows += [("loop reason", r) for r in loop.get("reasons") or []]
+    return rows
+
+
+@app.command("watch")
+def watch(
+    ctx: typer.Context,
+    deployment: Annotated[str, typer.Option("--deployment", "-d", help="Deployment name, e.g. churn.")],
+    every: Annotated[
+        str, typer.Option("--every", help="Time between passes' starts: 30s, 5m, 1h (at least 1s).")
+    ] = "5m",
+    rules: Annotated[
+        str | None, typer.Option("--rules", help="Alert rules YAML file (docs/monitoring.md, Alerts).")
+    ] = None,
+    reference: Annotated[
+        str | None, typer.Option("--reference", help="Drift reference dataset (default: training data).")
+    ] = None,
+    root: Annotated[
+        str | None, typer.Option("--root", help="The prediction log's root folder or URL.")
+    ] = None,
+    max_passes: Annotated[int | None, typer.Option("--max-passes", min=1, hidden=True)] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run monitoring passes on a schedule in the foreground, one summary line per pass, until Ctrl-C.
+
+    Examples:
+
+      shipyard monitor watch --deployment churn --every 5m --rules alerts.yaml
+    """
+    interval = parse_every(every)
+    client = get_state(ctx).client()
+    done = 0
+    next_at = time.monotonic()
+    try:
+        while max_passes is None or done < max_passes:
+            if done:
+                time.sleep(max(0.0, next_at - time.monotonic()))
+            started = now_ms()
+            result = monitor_pass(deployment, rules=rules, reference=reference, root=root, client=client)
+            done += 1
+            next_at += interval
+            typer.echo(_watch_line(done, started, result, as_json))
+    except KeyboardInterrupt:
+        pass
+    render.say(f"stopped after {done} pass(es)")
+
+
+def _watch_line(n: int, started: int, result: MonitorPass, as_json: bool) -> str:
+    counts: dict[str, list[str]] = {}
+    for o in result.outcomes:
+        counts.setdefault(o.outcome, []).append(o.rule)
+    if as_json:
+        data = {"pass": n, "at": started, "id": result.id, "requests": result.requests, "rules": counts}
+        return json.dumps({**data, "notes": result.notes})
+    rules = "; ".join(f"{k}: {', '.join(v)}" for k, v in counts.items() if k not in ("ok", "no data"))
+    return f"{render.fmt_time(started)} pass {n}: {result.requests} new requests" + (
+        f"; {rules}" if rules else ""
+    )

@@ -10,8 +10,10 @@ deployment as a time series of monitor reports. Performance joins labels (``POST
 ``query_predictions`` answers ad hoc questions over the whole log lazily. ``monitor_pass`` runs one
 incremental pass (the predictions since the last pass's high-water mark) and evaluates alert rules
 (``AlertRules``: ``drift.share > 0.3``, ``performance.roc_auc < 0.8 for 2 windows``, ...) whose actions
-record, post a webhook or retrain. ``monitor_report`` writes the stakeholder HTML report and
-``monitor_status`` gathers the status dashboard's data. See ``docs/monitoring.md``.
+record, post a webhook or retrain; a retrain closes the loop (``complete_retrain``: register the
+challenger, evaluate it beside the champion, run the promotion policy). ``monitor_report`` writes the
+stakeholder HTML report and ``monitor_status`` gathers the status dashboard's data.
+See ``docs/monitoring.md``.
 """
 
 from shipyard.monitoring.alerts import RuleOutcome, evaluate_rules, list_alerts
@@ -19,6 +21,7 @@ from shipyard.monitoring.drift import FeatureDrift, Thresholds, feature_drift
 from shipyard.monitoring.estimate import EstimateLimits, PerformanceEstimate, estimate_performance
 from shipyard.monitoring.html_report import monitor_report
 from shipyard.monitoring.labels import LabelJoin, join_labels, log_feedback
+from shipyard.monitoring.loop import ClosedLoop, complete_retrain
 from shipyard.monitoring.passes import MonitorPass, last_high_water_mark, monitor_pass
 from shipyard.monitoring.performance import PerformanceReport, PerformanceWindow, monitor_performance
 from shipyard.monitoring.query import Window, query_predictions, read_window
@@ -30,6 +33,7 @@ from shipyard.monitoring.status import MonitorStatus, monitor_status
 __all__ = [
     "AlertRule",
     "AlertRules",
+    "ClosedLoop",
     "Condition",
     "DriftReport",
     "EarlierWindow",
@@ -45,6 +49,7 @@ __all__ = [
     "RuleOutcome",
     "Thresholds",
     "Window",
+    "complete_retrain",
     "compute_drift",
     "estimate_performance",
     "evaluate_rules",

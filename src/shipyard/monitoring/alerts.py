@@ -8,7 +8,8 @@ alert per deployment, variant and rule: a re-fire updates its evidence, ``last_s
 
 Actions: ``record`` (the stored alert itself), ``webhook`` (a JSON POST when the alert opens and when it
 resolves, see ``webhook.py``) and ``retrain`` (``sy.trigger_pipeline`` when it opens; the run id is kept
-on the alert). What each action did is merged into the alert's ``actions``.
+on the alert), after which ``loop.complete_retrain`` registers, evaluates and promotes the pipeline's
+model (the closed loop). What each action did is merged into the alert's ``actions``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.entities import Alert, MonitorReport
+from shipyard.monitoring.loop import complete_retrain
 from shipyard.monitoring.rules import AlertRule, AlertRules, RetrainAction, WebhookAction
 from shipyard.monitoring.webhook import post_alert
 from shipyard.pipelines import trigger_pipeline
@@ -148,7 +150,13 @@ def _act(rule: AlertRule, alert: Alert, event: str, client: Client, post: Poster
             done.setdefault(f"webhook_{event}", []).append(result)
         elif isinstance(action, RetrainAction) and event == "opened":
             done["retrain"] = _retrain(action, alert, client)
-    return client.store.record_alert_actions(alert.id, done) if done else alert
+    if not done:
+        return alert
+    alert = client.store.record_alert_actions(alert.id, done)
+    if done.get("retrain", {}).get("run_id"):  # the pipeline ran (synchronously): close the loop
+        complete_retrain(alert.id, client=client)
+        alert = client.store.get_alert(alert.id)
+    return alert
 
 
 def _retrain(action: RetrainAction, alert: Alert, client: Client) -> dict[str, Any]:
