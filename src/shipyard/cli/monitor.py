@@ -268,7 +268,7 @@ def alerts_show(
     as_json: JsonOption = False,
 ) -> None:
     """Show one alert: its state, the evidence that fired it and what its actions did (for a retrain,
-    the pipeline run id).
+    the closed loop: pipeline run and status, version, evaluations, promotion and its reasons).
 
     Examples:
 
