@@ -15,6 +15,7 @@ from shipyard.cli.state import get_state
 from shipyard.entities import now_ms
 from shipyard.monitoring.alerts import list_alerts
 from shipyard.monitoring.html_report import monitor_report
+from shipyard.monitoring.loop import complete_retrain
 from shipyard.monitoring.passes import MonitorPass, monitor_pass
 from shipyard.monitoring.report import list_drift_reports
 from shipyard.monitoring.status import MonitorStatus, monitor_status
@@ -299,6 +300,36 @@ def alerts_show(
         rows += _loop_rows(loop)
     rows += [(f"action {k}", v) for k, v in alert.actions.items() if k not in ("retrain", "closed_loop")]
     for row in rows:
+        table.add_row(*render.cells(row))
+    render.show(table)
+
+
+@alerts_app.command("close-loop")
+def alerts_close_loop(
+    ctx: typer.Context,
+    alert_id: Annotated[int, typer.Argument(help="An alert whose retrain action ran its pipeline.")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="Registered model (default: the one the deployment serves).")
+    ] = None,
+    root: Annotated[
+        str | None, typer.Option("--root", help="The prediction log's root folder or URL.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Close (or resume) the loop of a retrain alert: register the pipeline's model as challenger,
+    evaluate it beside the champion on the newest labelled predictions, and promote it to champion
+    through the model's policy. Run it again once a missing approval is in.
+
+    Examples:
+
+      shipyard monitor alerts close-loop 7
+    """
+    loop = complete_retrain(alert_id, model=model, root=root, client=get_state(ctx).client())
+    if as_json:
+        render.print_json(loop.to_dict())
+        return
+    table = render.make_table("field", "value", title=f"closed loop of alert {alert_id}")
+    for row in _loop_rows(loop.to_dict()):
         table.add_row(*render.cells(row))
     render.show(table)
 

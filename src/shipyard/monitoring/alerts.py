@@ -14,6 +14,7 @@ model (the closed loop). What each action did is merged into the alert's ``actio
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,9 +74,10 @@ def evaluate_rules(
     *,
     client: Client,
     post: Poster = post_alert,
+    root: str | os.PathLike[str] | None = None,
 ) -> list[RuleOutcome]:
     """Evaluate every rule whose report kind is in ``new_kinds`` (what this pass stored); open, update or
-    resolve alerts and run their actions.
+    resolve alerts and run their actions (``root``: the prediction log's root, for the closed loop).
 
     Example:
         >>> rules = parse_rules("rules.yaml")  # doctest: +SKIP
@@ -95,7 +97,7 @@ def evaluate_rules(
             out.append(RuleOutcome(rule.name, str(cond), rule.variant, "no data"))
             continue
         if len(series) >= cond.windows and all(cond.holds(v) for v in values):
-            out.append(_fire(rule, deployment, evidence, latest, client, post))
+            out.append(_fire(rule, deployment, evidence, latest, client, post, root))
             continue
         resolved = client.store.resolve_alert(
             deployment, rule.variant, rule.name, evidence, client.settings.user
@@ -115,13 +117,14 @@ def _fire(
     latest: float | None,
     client: Client,
     post: Poster,
+    root: str | os.PathLike[str] | None = None,
 ) -> RuleOutcome:
     alert = client.store.fire_alert(
         deployment, rule.variant, rule.name, str(rule.condition), evidence, client.settings.user
     )
     opened = alert.windows == 1
     if opened:
-        alert = _act(rule, alert, "opened", client, post)
+        alert = _act(rule, alert, "opened", client, post, root)
     return RuleOutcome(
         rule.name,
         str(rule.condition),
@@ -133,7 +136,14 @@ def _fire(
     )
 
 
-def _act(rule: AlertRule, alert: Alert, event: str, client: Client, post: Poster) -> Alert:
+def _act(
+    rule: AlertRule,
+    alert: Alert,
+    event: str,
+    client: Client,
+    post: Poster,
+    root: str | os.PathLike[str] | None = None,
+) -> Alert:
     """Run the rule's actions for an alert that just opened or resolved; record what they did."""
     done: dict[str, Any] = {}
     for action in rule.actions:
@@ -154,7 +164,7 @@ def _act(rule: AlertRule, alert: Alert, event: str, client: Client, post: Poster
         return alert
     alert = client.store.record_alert_actions(alert.id, done)
     if done.get("retrain", {}).get("run_id"):  # the pipeline ran (synchronously): close the loop
-        complete_retrain(alert.id, client=client)
+        complete_retrain(alert.id, root=root, client=client)
         alert = client.store.get_alert(alert.id)
     return alert
 

@@ -160,7 +160,9 @@ def monitor_pass(
     _save(client, _report(out, first, "traffic", verdict, traffic, {}, client), out)
     _measure(out, reference, estimate_reference, performance_window, multivariate, root, client)
     if spec is not None:
-        out.outcomes = evaluate_rules(spec, deployment, list(out.reports), client=client, post=post)
+        out.outcomes = evaluate_rules(
+            spec, deployment, list(out.reports), client=client, post=post, root=root
+        )
     body = {
         "high_water_ms": last,
         "since": out.since,

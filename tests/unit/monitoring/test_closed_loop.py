@@ -64,7 +64,9 @@ def _as(client: Client, user: str, roles: Path) -> Client:
     return client.with_settings(user=user, roles_file=str(roles))
 
 
-def _serve_with_a_broken_champion(alice: Client, dave: Client, approvals: int) -> None:
+def _serve_with_a_broken_champion(
+    alice: Client, dave: Client, approvals: int, root: Path | None = None
+) -> None:
     """v1 (trained on shuffled labels) is champion; 200 one-row predictions are logged and labelled."""
     data = cancer()
     train_rows = data.head(350)
@@ -85,7 +87,8 @@ def _serve_with_a_broken_champion(alice: Client, dave: Client, approvals: int) -
     sy.set_promotion_policy("cancer", policy, client=dave)
     traffic = data.iloc[350:550].reset_index(drop=True)
     proba = broken.predict_proba(traffic[FEATURES])
-    sink = ParquetPredictionLog(log_root(DEPLOYMENT, alice), deployment=DEPLOYMENT, flush_interval_s=0.05)
+    where = str(root) if root is not None else log_root(DEPLOYMENT, alice)
+    sink = ParquetPredictionLog(where, deployment=DEPLOYMENT, flush_interval_s=0.05)
     rows = [
         encode_row(
             {
@@ -111,7 +114,7 @@ def _serve_with_a_broken_champion(alice: Client, dave: Client, approvals: int) -
     sink.append(rows)
     sink.close()
     ids = [f"q{i}" for i in range(len(traffic))]
-    sy.log_feedback(DEPLOYMENT, traffic["label"].tolist(), request_ids=ids, client=alice)
+    sy.log_feedback(DEPLOYMENT, traffic["label"].tolist(), request_ids=ids, root=root, client=alice)
 
 
 @pytest.fixture
@@ -164,19 +167,31 @@ def test_a_retrain_alert_registers_evaluates_and_promotes_the_challenger(client:
         assert text in shown, (text, shown)
 
 
-def test_the_loop_waits_for_an_approval_then_resumes(client: Client, roles: Path) -> None:
+def test_the_loop_waits_for_an_approval_then_resumes(client: Client, roles: Path, tmp_path: Path) -> None:
     alice, dave, bob = (_as(client, u, roles) for u in ("alice", "dave", "bob"))
-    _serve_with_a_broken_champion(alice, dave, approvals=1)
-    [outcome] = sy.monitor_pass(DEPLOYMENT, rules=RULES, multivariate=False, client=alice).outcomes
+    log = tmp_path / "elsewhere"  # a log outside the default root: the pass hands its root to the loop
+    _serve_with_a_broken_champion(alice, dave, approvals=1, root=log)
+    passed = sy.monitor_pass(DEPLOYMENT, rules=RULES, multivariate=False, root=log, client=alice)
+    [outcome] = passed.outcomes
     assert outcome.alert is not None
     loop = alice.store.get_alert(outcome.alert.id).actions["closed_loop"]
-    assert loop["status"] == "blocked" and loop["version"] == 2
+    assert loop["status"] == "blocked" and loop["version"] == 2, loop["reasons"]
     assert any("approval" in r for r in loop["reasons"]), loop["reasons"]
+    assert loop["evaluations"]["challenger"]["rows"] == 200
     assert sy.get_registered_model("cancer", client=alice).aliases["champion"] == 1
     assert "blocked" in _alert_show(alice, outcome.alert.id)
     sy.approve_model("cancer", 2, reason="window evaluation read", client=bob)
-    resumed = sy.complete_retrain(outcome.alert.id, client=alice)
-    assert resumed.status == "promoted" and resumed.version == 2, resumed.reasons
+    env = {
+        "SHIPYARD_TRACKING_URI": client.settings.tracking_uri,
+        "SHIPYARD_ARTIFACT_URI": client.settings.artifact_uri,
+        "SHIPYARD_USER": "alice",
+        "SHIPYARD_ROLES_FILE": str(roles),
+    }
+    args = ["monitor", "alerts", "close-loop", str(outcome.alert.id), "--root", str(log), "--json"]
+    resumed = CliRunner().invoke(app, args, env=env)
+    assert resumed.exit_code == 0, resumed.output
+    answer = json.loads(resumed.output)
+    assert answer["status"] == "promoted" and answer["version"] == 2, answer["reasons"]
     assert sy.get_registered_model("cancer", client=alice).aliases["champion"] == 2
     assert len(sy.list_model_versions("cancer", client=alice)) == 2  # the same version, not a new one
     stored = alice.store.get_alert(outcome.alert.id).actions["closed_loop"]
