@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 
 import shipyard as sy
 from shipyard.cli.main import app
-from shipyard.monitoring.passes import last_high_water_mark
+from shipyard.monitoring.passes import MonitorPass, last_high_water_mark
 from shipyard.monitoring.query import log_root
 from shipyard.serving.logfeed import encode_row
 from shipyard.serving.predlog import ParquetPredictionLog
@@ -152,7 +153,8 @@ def test_a_retrain_alert_registers_evaluates_and_promotes_the_challenger(client:
         and version.run_id == sy.get_pipeline_run(run_id, client=alice).step("train").run_id
     )
     aliases = sy.get_registered_model("cancer", client=alice).aliases
-    assert aliases["champion"] == 2 and loop["champion"] == 1
+    assert aliases["champion"] == aliases["challenger"] == 2 and loop["champion"] == 1
+    assert loop["challenger"]["status"] == "promoted"
     # both evaluated on the 200 labelled predictions, records stored on each version
     evals = loop["evaluations"]
     assert evals["challenger"]["rows"] == evals["champion"]["rows"] == 200
@@ -212,3 +214,40 @@ def test_monitor_watch_runs_passes_until_its_limit(client: Client, roles: Path, 
     assert [line["pass"] for line in lines] == [1, 2]
     assert lines[0]["requests"] == 200 and lines[1]["requests"] == 0
     assert last_high_water_mark(DEPLOYMENT, client=alice) == T0 + 199 * 1000
+
+
+def test_a_pipeline_without_a_model_output_ends_the_loop_failed_and_the_pass_goes_on(
+    client: Client, roles: Path
+) -> None:
+    alice, dave = _as(client, "alice", roles), _as(client, "dave", roles)
+    _serve_with_a_broken_champion(alice, dave, approvals=0)
+    rules = RULES.replace("test_closed_loop:training", "retrain_steps:retrain").replace("n: 350", "months: 2")
+    result = sy.monitor_pass(DEPLOYMENT, rules=rules, multivariate=False, client=alice)
+    assert result.id is not None and result.outcomes[0].alert is not None
+    loop = alice.store.get_alert(result.outcomes[0].alert.id).actions["closed_loop"]
+    assert loop["status"] == "failed" and loop["version"] is None
+    assert "has no model output" in loop["reasons"][0]
+    assert sy.get_registered_model("cancer", client=alice).aliases == {"champion": 1}
+
+
+def test_ctrl_c_ends_monitor_watch_cleanly(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipyard.cli import monitor as monitor_cli
+
+    real = monitor_cli.monitor_pass
+    calls: list[str] = []
+
+    def pass_then_interrupt(deployment: str, **kwargs: Any) -> MonitorPass:
+        calls.append(deployment)
+        if len(calls) == 2:  # Ctrl-C during the second pass
+            raise KeyboardInterrupt
+        return real(deployment, **kwargs)
+
+    monkeypatch.setattr(monitor_cli, "monitor_pass", pass_then_interrupt)
+    env = {
+        "SHIPYARD_TRACKING_URI": client.settings.tracking_uri,
+        "SHIPYARD_ARTIFACT_URI": client.settings.artifact_uri,
+    }
+    out = CliRunner().invoke(app, ["monitor", "watch", "-d", DEPLOYMENT, "--every", "1s"], env=env)
+    assert out.exit_code == 0, out.output
+    assert len(calls) == 2 and "pass 1: 0 new requests" in out.output
+    assert "stopped after 1 pass(es)" in out.output
