@@ -233,7 +233,7 @@ def test_a_pipeline_without_a_model_output_ends_the_loop_failed_and_the_pass_goe
 def test_ctrl_c_ends_monitor_watch_cleanly(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     from shipyard.cli import monitor as monitor_cli
 
-    real = monitor_cli.monitor_pass
+    real = sy.monitor_pass
     calls: list[str] = []
 
     def pass_then_interrupt(deployment: str, **kwargs: Any) -> MonitorPass:
