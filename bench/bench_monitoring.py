@@ -408,7 +408,7 @@ def drift_table(data: dict[str, Any], res: dict[str, dict[str, Any]]) -> str:
         lower = "" if name == "shipyard" else f"{ship['hwm_mb'] / r['hwm_mb']:.2f}× of it"
         lines.append(
             f"| {label} | {fmt(r['seconds'])} | {fmt(r['load_s'])} | {r['hwm_mb']:,.0f} | {over:,.0f} | "
-            f"{over / data_mb:.2f}× of {data_mb:,.0f} MB | {r['drifted']} | {faster} | {lower} |"
+            f"{over / data_mb:.2f}× of {data_mb:,.0f} MB | {int(r['drifted'])} | {faster} | {lower} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -509,10 +509,12 @@ def pass_note(passes: list[dict[str, Any]]) -> str:
     )
     if whole:
         per = [(p["hwm_mb"] - p["base_mb"]) / p["rows"] * 1e6 for p in whole]
+        sizes = ", ".join(f"{p['log_rows']:,}" for p in whole)
         text += (
             f" A window of the whole log costs {min(per):,.0f}-{max(per):,.0f} MB per million rows, because "
             "`read_window` collects the window and decodes its JSON inputs into one frame before "
-            "`compute_drift` runs: memory is proportional to the window."
+            "`compute_drift` runs: memory is proportional to the window, so a whole-log window ran only at "
+            f"{sizes} rows (10,000,000 would need about 20 GB here)."
         )
     return text + "\n"
 
