@@ -177,6 +177,7 @@ _LAZY = {
     "MonitorStatus": "shipyard.monitoring.status",
     "monitor_status": "shipyard.monitoring.status",
     # monitoring: alerts and incremental passes
+    "get_alert": "shipyard.monitoring.alerts",
     "list_alerts": "shipyard.monitoring.alerts",
     "MonitorPass": "shipyard.monitoring.passes",
     "monitor_pass": "shipyard.monitoring.passes",
@@ -191,7 +192,7 @@ if TYPE_CHECKING:
     from shipyard.data.profiles import Profile
     from shipyard.data.registry import get_contract, list_contracts, load_contract, register_contract
     from shipyard.data.validation import ValidationReport, validate
-    from shipyard.monitoring.alerts import list_alerts
+    from shipyard.monitoring.alerts import get_alert, list_alerts
     from shipyard.monitoring.estimate import PerformanceEstimate, estimate_performance
     from shipyard.monitoring.html_report import monitor_report
     from shipyard.monitoring.labels import log_feedback
@@ -365,6 +366,7 @@ __all__ = [
     "estimate_performance",
     "evaluate",
     "export_onnx",
+    "get_alert",
     "get_client",
     "get_contract",
     "get_deployment",

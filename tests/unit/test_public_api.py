@@ -114,6 +114,7 @@ PUBLIC_API = [
     "estimate_performance",
     "evaluate",
     "export_onnx",
+    "get_alert",
     "get_client",
     "get_contract",
     "get_deployment",

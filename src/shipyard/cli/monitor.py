@@ -13,7 +13,7 @@ from shipyard.cli import render
 from shipyard.cli.options import JsonOption
 from shipyard.cli.state import get_state
 from shipyard.entities import now_ms
-from shipyard.monitoring.alerts import list_alerts
+from shipyard.monitoring.alerts import get_alert, list_alerts
 from shipyard.monitoring.html_report import monitor_report
 from shipyard.monitoring.loop import complete_retrain
 from shipyard.monitoring.passes import MonitorPass, monitor_pass
@@ -275,7 +275,7 @@ def alerts_show(
 
       shipyard monitor alerts show 7
     """
-    alert = get_state(ctx).client().store.get_alert(alert_id)
+    alert = get_alert(alert_id, client=get_state(ctx).client())
     if as_json:
         render.print_json(alert.to_dict())
         return

@@ -16,7 +16,7 @@ stakeholder HTML report and ``monitor_status`` gathers the status dashboard's da
 See ``docs/monitoring.md``.
 """
 
-from shipyard.monitoring.alerts import RuleOutcome, evaluate_rules, list_alerts
+from shipyard.monitoring.alerts import RuleOutcome, evaluate_rules, get_alert, list_alerts
 from shipyard.monitoring.drift import FeatureDrift, Thresholds, feature_drift
 from shipyard.monitoring.estimate import EstimateLimits, PerformanceEstimate, estimate_performance
 from shipyard.monitoring.html_report import monitor_report
@@ -54,6 +54,7 @@ __all__ = [
     "estimate_performance",
     "evaluate_rules",
     "feature_drift",
+    "get_alert",
     "join_labels",
     "last_high_water_mark",
     "list_alerts",

@@ -27,7 +27,7 @@ from shipyard.pipelines import trigger_pipeline
 from shipyard.tracking import Client
 from shipyard.tracking.fluent import get_client
 
-__all__ = ["RuleOutcome", "evaluate_rules", "list_alerts"]
+__all__ = ["RuleOutcome", "evaluate_rules", "get_alert", "list_alerts"]
 
 Poster = Callable[..., dict[str, Any]]
 
@@ -176,6 +176,16 @@ def _retrain(action: RetrainAction, alert: Alert, client: Client) -> dict[str, A
     except Exception as exc:  # a failed retraining is recorded on the alert; the pass goes on
         return {"pipeline": action.pipeline, "params": params, "error": f"{type(exc).__name__}: {exc}"}
     return {"pipeline": action.pipeline, "params": params, "run_id": result.run_id, "alert": alert.id}
+
+
+def get_alert(alert_id: int, *, client: Client | None = None) -> Alert:
+    """One stored alert by id, with its evidence and what its actions did.
+
+    Example:
+        >>> sy.get_alert(7).state  # doctest: +SKIP
+        'firing'
+    """
+    return (client or get_client()).store.get_alert(alert_id)
 
 
 def list_alerts(
