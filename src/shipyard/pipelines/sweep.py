@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shipyard.entities import LogBatch, RunStatus
@@ -74,6 +75,7 @@ SPACE_ATTR = "sy.space"
 METRIC_ATTR = "sy.metric"
 DEFAULT_TRIALS = 20
 _POLL_S = 0.5  # how often a driver with nothing left to run looks at other drivers' trials
+_UNTAGGED_S = 10.0  # a trial asked but never tagged with its process for this long: its driver died
 
 
 # -- where trials run ------------------------------------------------------------------------------
@@ -224,7 +226,12 @@ class _Driver:
         """What became of a running trial: None while its process may live, else (state, value)."""
         run_id = t.user_attrs.get(RUN_ATTR)
         if not run_id:
-            return ("killed", None) if process_dead(t.user_attrs.get(PROC_ATTR)) else None
+            owner = t.user_attrs.get(PROC_ATTR)
+            if owner is None:  # asked, then its driver died before tagging it (a live one tags at once)
+                started = t.datetime_start
+                age = (datetime.now(started.tzinfo) - started).total_seconds() if started else _UNTAGGED_S
+                return ("killed", None) if age >= _UNTAGGED_S else None
+            return ("killed", None) if process_dead(owner) else None
         try:
             run = self.client.get_run(run_id)
         except NotFound:
