@@ -174,8 +174,8 @@ def test_the_champion_loads_and_predicts_from_raw_columns(client: Client) -> Non
     from shipyard.registry.core import load_model
 
     best = client.search_runs(EXPERIMENT, filter=TRIALS, order_by="metrics.val_auc desc", limit=1).iloc[0]
-    model = load_model("models:/flights-delay@champion", client=client)
-    assert client.store.get_model_version("flights-delay", "champion").run_id == best["run_id"]
+    model = load_model("models:/flights-delay/1", client=client)  # the first champion: the sweep's best
+    assert client.store.get_model_version("flights-delay", 1).run_id == best["run_id"]
     features = json.loads(client.read_artifact(best["run_id"], "features.json"))
     frame, _ = build_frame()
     july = frame[frame["month"] == 7].head(500)
@@ -188,9 +188,9 @@ def test_the_champion_loads_and_predicts_from_raw_columns(client: Client) -> Non
 def test_the_champion_was_evaluated_approved_by_a_second_user_and_audited(
     demo: DemoRun, client: Client
 ) -> None:
-    champion = client.store.get_model_version("flights-delay", "champion")
+    champion = client.store.get_model_version("flights-delay", 1)  # the first champion
     assert champion.datasets[0][2] == "train" and champion.signature["source"] == "contract flights-features"
-    (evaluation,) = client.store.list_model_records("flights-delay", champion.version, "evaluation")
+    evaluation = client.store.list_model_records("flights-delay", champion.version, "evaluation")[0]
     assert evaluation.body["report"]["metrics"]["roc_auc"] > 0.55 and evaluation.files
     (approval,) = client.store.list_model_records("flights-delay", champion.version, "approval")
     assert approval.actor == "demo-reviewer" != champion.created_by
@@ -213,8 +213,77 @@ def test_the_champion_was_served_and_every_request_logged(demo: DemoRun, client:
         f"{client.settings.artifact_uri}/predictions-log", deployment="flights-delay-demo"
     )
     assert len(log) > 100 and log["request_id"].is_unique
-    assert set(log["model"]) == {"models:/flights-delay/1"} and (log["status"] == 200).all()
+    assert set(log["model"]) == {"models:/flights-delay/1", "models:/flights-delay/2"}
+    assert (log["status"] == 200).all()
     assert "0 missing" in demo.stdout.replace("\n", " ")
+
+
+# -- monitoring and the closed loop -------------------------------------------------------------------
+DEPLOYMENT = "flights-delay-demo"
+
+
+def test_monitoring_passes_measured_each_month_again_as_its_labels_landed(
+    demo: DemoRun, client: Client
+) -> None:
+    passes = client.store.list_monitor_reports(DEPLOYMENT, kind="pass", variant="")
+    assert len(passes) == 6  # July to December (the last pass read no new prediction and is not stored)
+    performance = client.store.list_monitor_reports(DEPLOYMENT, kind="performance")
+    assert len(performance) == 6 and all(r.summary["labelled_share"] == 1.0 for r in performance)
+    assert all(0.55 < (r.summary["roc_auc"] or 0) < 0.85 for r in performance)
+    estimated = client.store.list_monitor_reports(DEPLOYMENT, kind="estimated", variant="")
+    # quick mode's early tenth (~60 rows) is under the 100 labels recalibrating needs: the first month
+    # uses the reference's calibration, later ones the newest fully labelled month's
+    assert len(estimated) == 6 and all(r.body["labelled"] > 0 for r in estimated)
+    assert estimated[0].body["method"] == "reference"
+    assert {r.body["method"] for r in estimated[1:]} <= {"recent", "recalibrated"}
+    drift = sy.list_drift_reports(DEPLOYMENT, client=client)
+    assert len(drift) == 6 and all("month" in d.drifted_features for d in drift)
+
+
+def test_a_retrain_alert_promoted_a_retrained_model_and_the_server_swapped(
+    demo: DemoRun, client: Client
+) -> None:
+    from shipyard.serving.predlog import read_prediction_log
+
+    retrains = [a for a in sy.list_alerts(DEPLOYMENT, client=client) if "retrain" in a.actions]
+    assert len(retrains) == 1, [a.rule for a in sy.list_alerts(DEPLOYMENT, client=client)]
+    loop = retrains[0].actions["closed_loop"]
+    assert loop["status"] == "promoted" and loop["version"] == 2 and loop["champion"] == 1, loop
+    assert sy.get_registered_model("flights-delay", client=client).aliases == {"champion": 2, "challenger": 2}
+    # lineage: alert -> pipeline run -> refit step run -> version 2, trained on the newest data
+    info = sy.get_pipeline_run(loop["pipeline_run"], client=client)
+    assert info.pipeline == "flights-retraining" and info.status == "finished"
+    v2 = client.store.get_model_version("flights-delay", 2)
+    assert v2.run_id == info.step("refit").run_id
+    used = {u.role: u.dataset.ref for u in client.store.list_run_datasets(v2.run_id)}
+    assert used["train"] == "flights-train@v2"
+    # judged on data it never learned from, approved by the reviewer, every gate passed
+    evals = loop["evaluations"]
+    assert evals["challenger"]["rows"] == evals["champion"]["rows"] == 600
+    (approval,) = client.store.list_model_records("flights-delay", 2, "approval")
+    assert approval.actor == "demo-reviewer"
+    champion_moves = [
+        r
+        for r in client.store.list_model_records("flights-delay", 2, "promotion")
+        if r.body["alias"] == "champion"
+    ]
+    assert champion_moves[-1].body["status"] == "promoted"
+    assert all(g["passed"] for g in champion_moves[-1].body["gates"])
+    assert "flights-recent" in champion_moves[-1].body["gates"][3]["evidence"]["dataset"]
+    # the server swapped, between requests: the newest answers all come from v2, none failed
+    log = read_prediction_log(f"{client.settings.artifact_uri}/predictions-log", deployment=DEPLOYMENT)
+    newest = log.sort_values("ts").tail(100)
+    assert set(newest["model_version"].astype(str)) == {"2"} and (log["status"] == 200).all()
+    assert "Closed loop: promoted" in demo.stdout
+    assert client.verify_audit().ok
+
+
+def test_the_demo_writes_a_self_contained_monitoring_report(demo: DemoRun) -> None:
+    report = demo.home / "reports" / f"{DEPLOYMENT}.html"
+    html = report.read_text(encoding="utf-8")
+    assert html.count("<svg") >= 3 and "retrain" in html.lower()
+    assert "<script" not in html and 'src="http' not in html and 'href="http' not in html
+    assert str(report.name) in demo.stdout.replace("\n", "")
 
 
 # -- training through a pipeline, with a sweep, contracts and the cache ------------------------------
@@ -246,7 +315,7 @@ def test_the_train_step_ran_a_sweep_whose_trials_are_the_models(client: Client) 
     best = trials.sort_values("metrics.val_auc", ascending=False).iloc[0]
     assert sweep.tags["sy.best_run_id"] == best["run_id"]
     # the model that was registered is the sweep's best trial: nothing was trained again for it
-    assert client.store.get_model_version("flights-delay", "champion").run_id == best["run_id"]
+    assert client.store.get_model_version("flights-delay", 1).run_id == best["run_id"]
 
 
 def test_the_flights_contract_was_checked_at_the_step_boundaries(client: Client) -> None:

@@ -71,6 +71,7 @@ class DemoContext:
     best: ModelResult | None = None
     timings: dict[str, float] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)  # run when the demo ends, newest first
 
     def require_data(self) -> FlightsData:
         """The prepared data (raises if the data stage has not run)."""

@@ -20,7 +20,7 @@ from shipyard.registry import core, governance
 from shipyard.registry.governance import PromotionResult
 from shipyard.tracking import Client
 
-__all__ = ["MODEL_NAME", "REVIEWER", "register_and_promote"]
+__all__ = ["MODEL_NAME", "REVIEWER", "gates_table", "register_and_promote"]
 
 MODEL_NAME = "flights-delay"
 REVIEWER = "demo-reviewer"
@@ -45,7 +45,7 @@ approvals:
 """
 
 
-def _gates_table(result: PromotionResult) -> Table:
+def gates_table(result: PromotionResult) -> Table:
     table = Table("gate", "result", "evidence", box=box.SIMPLE_HEAD)
     for gate in result.gates:
         evidence = ", ".join(
@@ -112,7 +112,7 @@ def _register_and_promote(ctx: DemoContext) -> None:
         return
     first = governance.promote_model(MODEL_NAME, mv.version, client=author)
     ctx.console.print(Text(f"shipyard models promote {MODEL_NAME} {mv.version} --to champion", style="dim"))
-    ctx.console.print(_gates_table(first))
+    ctx.console.print(gates_table(first))
     if first.promoted:
         raise InvalidState("The demo policy requires an approval; promotion should have waited for it")
     failed = [g for g in first.gates if not g.passed]
@@ -127,7 +127,7 @@ def _register_and_promote(ctx: DemoContext) -> None:
     second = governance.promote_model(
         MODEL_NAME, mv.version, reason="demo: best validation AUC", client=author
     )
-    ctx.console.print(_gates_table(second))
+    ctx.console.print(gates_table(second))
     ctx.console.print(
         Text.assemble(
             ("Promoted: ", "bold green"),

@@ -74,13 +74,17 @@ def run_demo(
         )
     )
     started = time.perf_counter()
-    for number, stage in enumerate(chosen, 1):
-        out.rule(Text(f"{number}/{len(chosen)} · {stage.title}", style="bold"), align="left")
-        out.print(Text(stage.description, style="dim"))
-        t0 = time.perf_counter()
-        stage.run(ctx)
-        ctx.timings[stage.name] = time.perf_counter() - t0
-        out.print(Text(f"✓ {stage.title} ({ctx.timings[stage.name]:.1f}s)", style="green"))
+    try:
+        for number, stage in enumerate(chosen, 1):
+            out.rule(Text(f"{number}/{len(chosen)} · {stage.title}", style="bold"), align="left")
+            out.print(Text(stage.description, style="dim"))
+            t0 = time.perf_counter()
+            stage.run(ctx)
+            ctx.timings[stage.name] = time.perf_counter() - t0
+            out.print(Text(f"✓ {stage.title} ({ctx.timings[stage.name]:.1f}s)", style="green"))
+    finally:
+        while ctx.cleanups:  # the model server stops (and flushes its log) even when a stage fails
+            ctx.cleanups.pop()()
     total = time.perf_counter() - started
     ctx.timings["total"] = total
     out.print(Text(f"\nDemo finished in {total:.1f}s.", style="bold green"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from shipyard.demo.compare import compare_models
 from shipyard.demo.context import Stage
 from shipyard.demo.data import load_flights
+from shipyard.demo.loop import monitor_and_retrain
 from shipyard.demo.next_steps import show_next_steps
 from shipyard.demo.registry import register_and_promote
 from shipyard.demo.serving import serve_champion
@@ -57,6 +58,15 @@ STAGES: tuple[Stage, ...] = (
         "A model server answers July flights (data the model never saw) over HTTP with micro-batching; "
         "every request and answer lands in the prediction log, which monitoring will read.",
         serve_champion,
+    ),
+    Stage(
+        "monitor",
+        "Monitor, alert, retrain, promote",
+        "August to December replayed through the live server, labels arriving a month late; a monitoring "
+        "pass after each month (drift, realised and estimated performance, alert rules). A retrain alert "
+        "runs the retraining pipeline on the newest labelled traffic; the new version is judged against the "
+        "champion on the newest month, approved by a reviewer and promoted, and the server swaps to it.",
+        monitor_and_retrain,
     ),
     Stage("next", "Next steps", "Where everything is, and what to try next.", show_next_steps),
 )

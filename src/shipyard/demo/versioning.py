@@ -10,10 +10,10 @@ from shipyard.data.validation import validate
 from shipyard.data.versions import log_dataset
 from shipyard.demo.context import DemoContext
 
-__all__ = ["version_data"]
+__all__ = ["annotated_contract", "version_data"]
 
 
-def _contract(frame: pd.DataFrame) -> Contract:
+def annotated_contract(frame: pd.DataFrame) -> Contract:
     """Start from the inferred draft, then state what the team knows about the columns."""
     draft = infer_contract(frame, name="flights-features")
     known: dict[str, dict[str, object]] = {
@@ -37,7 +37,7 @@ def version_data(ctx: DemoContext) -> None:
     data = ctx.require_data()
     train = data.train.assign(late=data.y_train.to_numpy())
     val = data.val.assign(late=data.y_val.to_numpy())
-    contract = _contract(pd.concat([train, val]))
+    contract = annotated_contract(pd.concat([train, val]))
     table = Table("dataset version", "rows", "columns", "size", "digest", box=None)
     versions = {}
     for name, frame in (("flights-train", train), ("flights-validation", val)):

@@ -45,12 +45,24 @@ class RuleOutcome:
     actions: dict[str, Any] = field(default_factory=dict)
 
 
+_PENDING = 24  # windows a min_labelled rule looks past (those not labelled enough yet)
+
+
 def _series(rule: AlertRule, deployment: str, client: Client) -> list[MonitorReport]:
     cond = rule.condition
     # per-variant kinds (performance) read any variant unless the rule names one; the others are
     # stored for the whole deployment (variant None) by a pass
     variant = rule.variant if rule.variant is not None else (None if cond.kind == "performance" else "")
-    return client.store.list_monitor_reports(deployment, kind=cond.kind, variant=variant, limit=cond.windows)
+    if not rule.min_labelled:
+        return client.store.list_monitor_reports(
+            deployment, kind=cond.kind, variant=variant, limit=cond.windows
+        )
+    # windows still waiting for most of their labels are not judged: the newest ones that are
+    found = client.store.list_monitor_reports(
+        deployment, kind=cond.kind, variant=variant, limit=cond.windows + _PENDING
+    )
+    judged = [r for r in found if (r.summary.get("labelled_share") or 0) >= rule.min_labelled]
+    return judged[-cond.windows :]
 
 
 def _evidence(rule: AlertRule, series: list[MonitorReport], values: list[float | None]) -> dict[str, Any]:
@@ -164,7 +176,8 @@ def _act(
         return alert
     alert = client.store.record_alert_actions(alert.id, done)
     if done.get("retrain", {}).get("run_id"):  # the pipeline ran (synchronously): close the loop
-        complete_retrain(alert.id, root=root, client=client)
+        window = next((a.window_rows for a in rule.actions if isinstance(a, RetrainAction)), 10_000)
+        complete_retrain(alert.id, window_rows=window, root=root, client=client)
         alert = client.store.get_alert(alert.id)
     return alert
 

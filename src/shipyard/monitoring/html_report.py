@@ -245,5 +245,6 @@ def monitor_report(
     """
     data = collect_report(deployment, variant=variant, since=since, limit=limit, models=models, client=client)
     path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(data), encoding="utf-8")
     return path

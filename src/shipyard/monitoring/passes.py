@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from shipyard.entities import MonitorReport
+from shipyard.entities import MonitorReport, now_ms
 from shipyard.errors import NotFound, ShipyardError
 from shipyard.monitoring.alerts import Poster, RuleOutcome, evaluate_rules
 from shipyard.monitoring.estimate import PerformanceEstimate, estimate_performance
+from shipyard.monitoring.labels import join_labels, read_feedback, read_predictions
 from shipyard.monitoring.performance import monitor_performance
 from shipyard.monitoring.query import query_predictions, read_window
 from shipyard.monitoring.report import monitor_drift
@@ -36,6 +37,8 @@ __all__ = ["MonitorPass", "last_high_water_mark", "monitor_pass"]
 
 KIND = "pass"
 _ONE_WINDOW = 10**15  # a row count no pass reaches: one performance window per variant
+REMEASURE_WINDOWS = 24  # how many earlier performance reports a pass may measure again as labels land
+RECENT_SHARE = 0.9  # an earlier window this labelled calibrates the next estimate ("recent")
 
 
 @dataclass
@@ -142,15 +145,20 @@ def monitor_pass(
         >>> [(o.rule, o.outcome) for o in result.outcomes]  # doctest: +SKIP
     """
     client = client or get_client()
+    started = now_ms()
     spec = None if rules is None else parse_rules(rules)
     mark = last_high_water_mark(deployment, client=client)
     out = MonitorPass(deployment, None if mark is None else mark + 1, None)
+    if out.since is not None:
+        _remeasure(out, performance_window, root, client)
     traffic = _traffic(deployment, out.since, root, client)
     out.requests = int(traffic.pop("requests") or 0)
     if out.requests == 0:
         out.notes.append("no new predictions since the last pass")
         if spec is not None:
-            out.outcomes = evaluate_rules(spec, deployment, [], client=client, post=post)
+            out.outcomes = evaluate_rules(
+                spec, deployment, list(out.reports), client=client, post=post, root=root
+            )
         return out
     first, last = int(traffic.pop("first_ms") or 0), int(traffic.pop("last_ms") or 0)
     out.high_water_ms, out.traffic = last, traffic
@@ -164,6 +172,7 @@ def monitor_pass(
             spec, deployment, list(out.reports), client=client, post=post, root=root
         )
     body = {
+        "started_ms": started,
         "high_water_ms": last,
         "since": out.since,
         "reports": out.reports,
@@ -238,14 +247,117 @@ def _measure(
         _estimate(out, estimate_reference, span, client)
 
 
+def _remeasure(
+    out: MonitorPass,
+    performance_window: str | int | None,
+    root: str | os.PathLike[str] | None,
+    client: Client,
+) -> None:
+    """Realised performance of earlier windows measured before all their labels had landed, measured again.
+
+    When labels have arrived since the last pass, the newest ``REMEASURE_WINDOWS`` performance reports
+    before this pass that were not fully labelled are read again with the labels there are now (their
+    partitions of the log are opened again: the one exception to reading only new partitions). A window
+    with more labels gets a new report for the same span, which supersedes the older one in every series
+    (``list_monitor_reports``), so rules and charts
+    follow the realised value as labels arrive.
+    """
+    assert out.since is not None
+    earlier = client.store.list_monitor_reports(out.deployment, kind="performance", limit=REMEASURE_WINDOWS)
+    stale = [r for r in earlier if r.window_end < out.since and (r.summary.get("labelled_share") or 0) < 1]
+    if not stale:
+        return
+    last = client.store.list_monitor_reports(out.deployment, kind=KIND, variant="", limit=1)
+    arrived = read_feedback(out.deployment, root=root, client=client)["ts"]
+    seen = int(last[0].body.get("started_ms") or last[0].created_at) if last else None
+    if seen is not None and not (arrived >= seen).any():
+        return  # no label since the last pass: the old windows' partitions stay closed
+    spans = sorted({(r.window_start, r.window_end) for r in stale})
+    had = {(r.variant, r.window_start, r.window_end): int(r.summary.get("labelled") or 0) for r in stale}
+    for start, end in spans:
+        try:
+            perf = monitor_performance(
+                out.deployment,
+                window=performance_window or _ONE_WINDOW,
+                since=start,
+                until=end + 1,
+                store=False,
+                root=root,
+                client=client,
+            )
+        except ShipyardError as exc:
+            out.notes.append(f"performance of an earlier window not measured again: {exc}")
+            continue
+        for report in perf.to_monitor_reports(client.settings.user):
+            before = had.get((report.variant, report.window_start, report.window_end))
+            if before is not None and int(report.summary.get("labelled") or 0) > before:
+                _save(client, report, out)
+    if "performance" in out.reports:
+        out.notes.append(
+            f"measured {len(out.reports['performance'])} earlier window(s) again: more labels have arrived"
+        )
+
+
+def _window_labels(
+    deployment: str, span: dict[str, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:
+    """Positive-class scores and the labels so far (NaN where none) of a binary classifier's window."""
+    rows, features = read_predictions(deployment, **span)
+    keep = ~rows["shadow"].to_numpy(dtype=bool)
+    rows, features = rows[keep], features[keep]
+    if rows.empty or not all(isinstance(p, list) and len(p) == 2 for p in rows["proba"]):
+        return None
+    join = join_labels(rows, features, read_feedback(deployment, root=span["root"], client=span["client"]))
+    known = join.rows["prediction"].dropna().unique().tolist()
+    classes = sorted({*known, *join.rows["label"].dropna().unique().tolist()}, key=str)
+    if len(classes) > 2:
+        return None
+    positive = classes[-1] if classes else 1
+    scores = np.asarray([p[1] for p in rows["proba"]], dtype=float)
+    labels = np.where(join.labelled, (join.rows["label"] == positive).to_numpy(dtype=float), np.nan)
+    return scores, labels
+
+
+def _recent(out: MonitorPass, span: dict[str, Any], client: Client) -> tuple[Any, Any] | None:
+    """Scores and labels of the newest earlier window that is (nearly) fully labelled, for the estimate."""
+    if out.since is None:
+        return None
+    earlier = client.store.list_monitor_reports(out.deployment, kind="performance", limit=REMEASURE_WINDOWS)
+    done = [
+        r
+        for r in earlier
+        if r.window_end < out.since and (r.summary.get("labelled_share") or 0) >= RECENT_SHARE
+    ]
+    if not done:
+        return None
+    newest = done[-1]
+    scored = _window_labels(
+        out.deployment,
+        {**span, "since": newest.window_start, "until": newest.window_end + 1},
+    )
+    if scored is None:
+        return None
+    known = ~np.isnan(scored[1])
+    return scored[0][known], scored[1][known]
+
+
 def _estimate(out: MonitorPass, reference: tuple[Any, Any], span: dict[str, Any], client: Client) -> None:
     window = read_window(out.deployment, **span)
     if "score" not in window.predictions.columns or window.predictions.is_empty():
         out.notes.append("estimated performance: the window has no scores (a classifier with probabilities)")
         return
-    scores = window.predictions["score"].to_numpy()
+    scored = _window_labels(out.deployment, span)
+    scores = window.predictions["score"].to_numpy() if scored is None else scored[0]
+    recent = _recent(out, span, client)
     try:
-        est = estimate_performance(scores, reference_scores=reference[0], reference_labels=reference[1])
+        est = estimate_performance(
+            scores,
+            reference_scores=reference[0],
+            reference_labels=reference[1],
+            labels=None if scored is None else scored[1],
+            recent_scores=None if recent is None else recent[0],
+            recent_labels=None if recent is None else recent[1],
+        )
     except ShipyardError as exc:
         out.notes.append(f"estimated performance not measured: {exc}")
         return

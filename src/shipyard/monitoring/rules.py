@@ -263,6 +263,9 @@ class RetrainAction(StrictModel):
     type: Literal["retrain"] = "retrain"
     pipeline: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")]
     params: dict[str, Any] = Field(default_factory=dict)
+    window_rows: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+    """How many of the newest labelled predictions evaluate challenger and champion (hold them out of
+    the retraining data, or the challenger is judged on rows it learned from)."""
 
 
 Action = Annotated[RecordAction | WebhookAction | RetrainAction, Field(discriminator="type")]
@@ -276,6 +279,8 @@ class AlertRule(StrictModel):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
     when: str
     variant: Annotated[str | None, Field(min_length=1, max_length=255)] = None
+    min_labelled: Annotated[float, Field(ge=0, le=1)] = 0.0
+    """Performance rules: windows with a smaller share of labelled predictions do not count yet."""
     actions: list[Action] = Field(default_factory=lambda: list[Action]([RecordAction()]))
 
     @field_validator("when")
@@ -286,6 +291,15 @@ class AlertRule(StrictModel):
         except InvalidInput as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    @model_validator(mode="after")
+    def _labelled_needs_performance(self) -> AlertRule:
+        if self.min_labelled and self.condition.kind != "performance":
+            raise ValueError(
+                f"min_labelled applies to performance rules only; '{self.when}' reads "
+                f"{self.condition.kind} reports (remove min_labelled, or use a performance.* metric)"
+            )
+        return self
 
     @field_validator("actions", mode="before")
     @classmethod

@@ -7,7 +7,7 @@ import dataclasses
 import json
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, and_, exists, insert, select
 
 from shipyard.entities import MonitorReport, now_ms
 from shipyard.errors import InvalidInput, NotFound
@@ -18,6 +18,7 @@ __all__ = ["MonitoringMixin"]
 
 _M = t.monitor_reports.c
 MAX_LIMIT = 100_000
+REMEASURED = "performance"  # the kind whose windows are measured again as labels land
 
 
 def _record(row: Any) -> MonitorReport:
@@ -92,10 +93,27 @@ class MonitoringMixin:
         since: int | None = None,
         limit: int = 1000,
     ) -> list[MonitorReport]:
-        """Oldest first; the newest ``limit`` reports. ``variant=""`` selects whole-deployment reports."""
+        """Oldest first; the newest ``limit`` reports. ``variant=""`` selects whole-deployment reports.
+
+        A performance window measured again (same variant, start and end: realised performance once more
+        labels have landed) lists once, as its newest measurement; the older rows stay readable by id.
+        Other kinds list every report (two drift reports of one window may use different references).
+        """
         if not 1 <= int(limit) <= MAX_LIMIT:
             raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
-        stmt = select(t.monitor_reports).where(_M.deployment == deployment)
+        later = t.monitor_reports.alias("later")
+        superseded = exists().where(
+            and_(
+                later.c.deployment == _M.deployment,
+                _M.kind == REMEASURED,
+                later.c.kind == _M.kind,
+                later.c.variant.is_not_distinct_from(_M.variant),
+                later.c.window_start == _M.window_start,
+                later.c.window_end == _M.window_end,
+                later.c.id > _M.id,
+            )
+        )
+        stmt = select(t.monitor_reports).where(_M.deployment == deployment, ~superseded)
         if kind is not None:
             stmt = stmt.where(_M.kind == kind)
         if variant == "":
