@@ -178,6 +178,9 @@ def cache_key(
 _COLUMNS = [f"tags.`{CACHE_TAG}`", f"tags.`{OUTPUTS_TAG}`", "tags.`sy.pipeline.run`"]
 
 
+SOURCE_STEP_RUN = "sy.cache_source_step_run"  # the step run whose outputs a hit reuses (tag and lookup key)
+
+
 def _entries(runs: Iterable[Run], wanted: Collection[str] | None = None) -> dict[str, dict[str, str]]:
     """Cache key → tags of the first run (newest first) holding the key and its outputs."""
     found: dict[str, dict[str, str]] = {}
@@ -185,7 +188,7 @@ def _entries(runs: Iterable[Run], wanted: Collection[str] | None = None) -> dict
         key = run.tags.get(CACHE_TAG, "")
         usable = key and key != CLEARED and key not in found and OUTPUTS_TAG in run.tags
         if usable and (wanted is None or key in wanted):
-            found[key] = dict(run.tags)
+            found[key] = {**run.tags, SOURCE_STEP_RUN: run.id}
     return found
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from shipyard.entities import RunStatus
 from shipyard.errors import InvalidInput, PipelineFailed, StepContractViolation
-from shipyard.pipelines.cache import OUTPUTS_TAG, CacheIndex, cache_key
+from shipyard.pipelines.cache import OUTPUTS_TAG, SOURCE_STEP_RUN, CacheIndex, cache_key
 from shipyard.pipelines.cost import StepCost, sum_costs
 from shipyard.pipelines.executor import Executor, ExecutorContext, LocalExecutor
 from shipyard.pipelines.materializers import libraries_for_annotation, materializer_by_name
@@ -328,8 +328,13 @@ class _Driver:
                 "sy.cache_key": key,
                 OUTPUTS_TAG: tags[OUTPUTS_TAG],
                 "sy.cache_source_run": tags.get("sy.pipeline.run", ""),
+                SOURCE_STEP_RUN: tags.get(SOURCE_STEP_RUN, ""),
             },
         )
+        source = tags.get(SOURCE_STEP_RUN)
+        if source:  # lineage follows the reused outputs: the datasets the source step consumed
+            for use in self.client.store.list_run_datasets(source):
+                self.client.store.record_dataset_use(run_id, use.dataset.name, use.dataset.version, use.role)
         self.results[node.id] = StepResult(node.id, run_id, "cached", refs)
 
     def _skip(self, node_id: str) -> None:

@@ -122,3 +122,18 @@ def delays(frame: pd.DataFrame) -> pd.DataFrame:
 @sy.pipeline
 def checked(month: int = 1):
     return mean_delay(delays(load_flights(month)))
+
+
+@sy.step
+def read_dataset(ref: str) -> dict:
+    from shipyard.tracking.fluent import active_run
+
+    run = active_run()
+    assert run is not None
+    version = run.use_dataset(ref, role="train")
+    return {"rows": version.rows}
+
+
+@sy.pipeline
+def lineage(ref: str = ""):
+    return read_dataset(ref)

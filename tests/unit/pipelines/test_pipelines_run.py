@@ -86,6 +86,19 @@ def test_second_run_hits_the_cache_and_records_it(store: sy.Client) -> None:
     assert third.cache_hits == []
 
 
+def test_a_cache_hit_keeps_the_lineage_of_the_run_it_reuses(store: sy.Client) -> None:
+    import pandas as pd
+
+    version = sy.log_dataset(pd.DataFrame({"x": [1.0, 2.0, 3.0]}), name="tiny", client=store)
+    first, second = ps.lineage.run(ref=version.ref), ps.lineage.run(ref=version.ref)
+    assert second.cache_hits == ["read_dataset"]
+    runs = [r.steps["read_dataset"].run_id for r in (first, second)]
+    assert runs[0] != runs[1]
+    uses = [[(u.dataset.ref, u.role) for u in store.store.list_run_datasets(r)] for r in runs]
+    assert uses[0] == uses[1] == [(version.ref, "train")]
+    assert store.get_run(runs[1]).tags["sy.cache_source_step_run"] == runs[0]
+
+
 def test_a_param_change_misses_only_downstream_of_it() -> None:
     ps.flights_report.run(month=1)
     again = ps.flights_report.run(month=1, threshold=30.0)
