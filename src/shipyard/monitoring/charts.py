@@ -77,8 +77,10 @@ def bars(reference: Sequence[float], current: Sequence[float], title: str) -> st
     return _frame(title, body, ("reference", "current"))
 
 
-def _day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+def _day(ms: int, span_ms: int = 3_600_000) -> str:
+    """A point's time; with seconds when the whole chart spans under an hour (a replay, a burst)."""
+    fmt = "%Y-%m-%d %H:%M" if span_ms >= 3_600_000 else "%Y-%m-%d %H:%M:%S"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime(fmt)
 
 
 def lines(series: Mapping[str, Sequence[tuple[int, float | None]]], title: str) -> str:
@@ -102,10 +104,10 @@ def lines(series: Mapping[str, Sequence[tuple[int, float | None]]], title: str) 
         return f"{x:.1f},{HEIGHT - BOTTOM - plot_h * (v - low) / (high - low):.1f}"
 
     body = _y_axis(low, high)
-    body.append(f'<text x="{LEFT}" y="{HEIGHT - BOTTOM + 13}" font-size="10">{_day(t0)}</text>')
+    body.append(f'<text x="{LEFT}" y="{HEIGHT - BOTTOM + 13}" font-size="10">{_day(t0, t1 - t0)}</text>')
     body.append(
         f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - BOTTOM + 13}" font-size="10" text-anchor="end">'
-        f"{_day(t1)}</text>"
+        f"{_day(t1, t1 - t0)}</text>"
     )
     for i, s in enumerate(series.values()):
         colour = COLOURS[i % len(COLOURS)]
@@ -114,7 +116,7 @@ def lines(series: Mapping[str, Sequence[tuple[int, float | None]]], title: str) 
         body.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
         body += [
             f'<circle cx="{xy(t, v).split(",")[0]}" cy="{xy(t, v).split(",")[1]}" r="3" fill="{colour}">'
-            f"<title>{_day(t)}: {v:.4g}</title></circle>"
+            f"<title>{_day(t, t1 - t0)}: {v:.4g}</title></circle>"
             for t, v in good
         ]
     return _frame(title, body, list(series))

@@ -11,6 +11,7 @@ runs their actions (``alerts.py``), and stores the pass itself with its new high
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ class MonitorPass:
     estimate: PerformanceEstimate | None = None
     outcomes: list[RuleOutcome] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    variants: list[str] = field(default_factory=list)  # measured apart too (when more than one answered)
     id: int | None = None
 
     def rows(self) -> list[tuple[str, str, str]]:
@@ -90,11 +92,25 @@ def last_high_water_mark(deployment: str, *, client: Client | None = None) -> in
 
 
 def _traffic(
-    deployment: str, since: int | None, root: str | os.PathLike[str] | None, client: Client
+    deployment: str,
+    since: int | None,
+    root: str | os.PathLike[str] | None,
+    client: Client,
+    variant: str | None = None,
+    until: int | None = None,
 ) -> dict[str, float | None]:
+    """Requests, latency quantiles and error rates of non-shadow traffic (or one variant's, shadow too)."""
     lf = query_predictions(
-        deployment, since=since, columns=["ts", "latency_ms", "status", "shadow"], root=root, client=client
-    ).filter(~pl.col("shadow").fill_null(False))
+        deployment,
+        variant=variant,
+        since=since,
+        until=until,
+        columns=["ts", "latency_ms", "status", "shadow"],
+        root=root,
+        client=client,
+    )
+    if variant is None:
+        lf = lf.filter(~pl.col("shadow").fill_null(False))
     lat = pl.col("latency_ms")
     frame = lf.select(
         pl.len().alias("requests"),
@@ -110,10 +126,37 @@ def _traffic(
     return {k: None if v is None or not np.isfinite(float(v)) else float(v) for k, v in row.items()}
 
 
+def _variants(
+    deployment: str, since: int | None, until: int, root: str | os.PathLike[str] | None, client: Client
+) -> list[str]:
+    """The variants (shadow ones too) that answered in the window."""
+    lf = query_predictions(
+        deployment, since=since, until=until, columns=["variant"], root=root, client=client
+    )
+    found = lf.select(pl.col("variant").unique()).collect().get_column("variant").to_list()
+    return sorted(str(v) for v in found if v)
+
+
 def _save(client: Client, report: MonitorReport, out: MonitorPass) -> None:
     saved = client.store.save_monitor_report(report)
     out.reports.setdefault(report.kind, []).append(saved.id)
-    out.summaries[report.kind] = dict(saved.summary)
+    if report.variant is None or report.kind == "performance":  # the pass's summary: the whole deployment
+        out.summaries[report.kind] = dict(saved.summary)
+
+
+def _per_variant_traffic(out: MonitorPass, root: str | os.PathLike[str] | None, client: Client) -> None:
+    assert out.high_water_ms is not None
+    for variant in out.variants:
+        traffic = _traffic(out.deployment, out.since, root, client, variant, out.high_water_ms + 1)
+        requests = int(traffic.pop("requests") or 0)
+        first = int(traffic.pop("first_ms") or 0)
+        traffic.pop("last_ms")
+        verdict = (
+            f"{variant}: {requests} requests, p99 {_fmt(traffic['p99_ms'])} ms, "
+            f"errors {_fmt(traffic['error_rate'])}"
+        )
+        report = _report(out, first, "traffic", verdict, traffic, {}, client, variant=variant)
+        _save(client, dataclasses.replace(report, rows=requests), out)
 
 
 def monitor_pass(
@@ -166,6 +209,9 @@ def monitor_pass(
         f"{out.requests} requests, p99 {_fmt(traffic['p99_ms'])} ms, errors {_fmt(traffic['error_rate'])}"
     )
     _save(client, _report(out, first, "traffic", verdict, traffic, {}, client), out)
+    variants = _variants(deployment, out.since, last + 1, root, client)
+    out.variants = variants if len(variants) > 1 else []
+    _per_variant_traffic(out, root, client)
     _measure(out, reference, estimate_reference, performance_window, multivariate, root, client)
     if spec is not None:
         out.outcomes = evaluate_rules(
@@ -195,12 +241,13 @@ def _report(
     summary: dict[str, float | None],
     body: dict[str, Any],
     client: Client,
+    variant: str | None = None,
 ) -> MonitorReport:
-    """A whole-deployment report of the pass's window (first to last new prediction)."""
+    """A report of the pass's window (first to last new prediction): the whole deployment, or a variant."""
     return MonitorReport(
         deployment=out.deployment,
         kind=kind,
-        variant=None,
+        variant=variant,
         window_start=first,
         window_end=int(out.high_water_ms or first),
         rows=out.requests,
@@ -236,6 +283,14 @@ def _measure(
         out.notes.append(f"drift: {exc}")
     except ShipyardError as exc:
         out.notes.append(f"drift not measured: {exc}")
+    for variant in out.variants:  # each variant against its own model's training data
+        try:
+            per = monitor_drift(
+                out.deployment, variant=variant, reference=reference, multivariate=multivariate, **span
+            )
+            out.reports.setdefault("drift", []).append(int(per.id or 0))
+        except ShipyardError as exc:
+            out.notes.append(f"drift of variant {variant!r} not measured: {exc}")
     try:
         perf = monitor_performance(out.deployment, window=performance_window or _ONE_WINDOW, **span)
         if perf.ids:

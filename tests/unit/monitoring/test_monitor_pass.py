@@ -31,7 +31,13 @@ rules:
 
 
 def write_hours(
-    root: Path, hours: range, *, shift: float = 0.0, latency: float = 5.0, errors: int = 0
+    root: Path,
+    hours: range,
+    *,
+    shift: float = 0.0,
+    latency: float = 5.0,
+    errors: int = 0,
+    variant: str = "main",
 ) -> None:
     """Ten requests of 20 flights per hour, through the serving code's log writer."""
     data = (
@@ -48,10 +54,10 @@ def write_hours(
             rows.append(
                 encode_row(
                     {
-                        "request_id": f"r{hour}-{k}",
+                        "request_id": f"r{hour}-{k}" if variant == "main" else f"{variant}{hour}-{k}",
                         "ts": T0 + hour * HOUR + k * 1000,
                         "deployment": "delays",
-                        "variant": "main",
+                        "variant": variant,
                         "model": "models:/delays/2",
                         "model_version": "2",
                         "shadow": False,
@@ -196,3 +202,31 @@ def test_performance_for_two_windows_and_estimated_performance_over_passes(
     alert = next(a for a in client.store.list_alerts("delays") if a.rule == "est-low")
     assert alert.windows == 2 and alert.evidence["values"] == [estimated.summary["roc_auc"]]
     assert second.estimate is not None and second.estimate.rows == 200
+
+
+def test_a_pass_with_several_variants_measures_each_apart(
+    client: Client, tmp_path: Path, reference: str
+) -> None:
+    write_hours(tmp_path, range(0, 1))
+    write_hours(tmp_path, range(0, 1), shift=90.0, latency=70.0, variant="canary")
+    rules = """
+rules:
+  - {name: canary-drift, when: drift.share > 0.2, variant: canary}
+  - {name: main-drift, when: drift.share > 0.2, variant: main}
+  - {name: canary-slow, when: latency.p99_ms > 50, variant: canary}
+  - {name: slow, when: latency.p99_ms > 100}
+"""
+    result = monitor_pass(
+        "delays", rules=rules, reference=reference, multivariate=False, root=tmp_path, client=client
+    )
+    assert result.variants == ["canary", "main"] and result.requests == 20
+    traffic = {r.variant: r for r in client.store.list_monitor_reports("delays", kind="traffic")}
+    assert set(traffic) == {None, "canary", "main"}
+    assert traffic["canary"].rows == traffic["main"].rows == 10 and traffic[None].rows == 20
+    assert traffic["canary"].summary["p99_ms"] > 70 > traffic["main"].summary["p99_ms"]
+    drift = {d.variant: d for d in sy.list_drift_reports("delays", client=client)}
+    assert set(drift) == {None, "canary", "main"}
+    assert "dep_delay" in drift["canary"].drifted_features and drift["main"].drifted_features == []
+    assert {o.rule: o.outcome for o in result.outcomes} == {
+        "canary-drift": "opened", "main-drift": "ok", "canary-slow": "opened", "slow": "ok"
+    }  # fmt: skip
