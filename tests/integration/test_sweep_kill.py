@@ -1,9 +1,14 @@
 """A sweep driver killed with SIGKILL mid-sweep, then resumed: the store ends with exactly ``trials``
-finished or pruned trial runs; trials that were running at the kill are marked killed and re-run.
+finished or pruned trial runs; trials that were running at the kill are marked killed and re-run with
+their params.
 
 Locally (threads) and on Ray (``ray.init(num_cpus=4)`` in the driver, 50 trials, 4 at a time, the
-median pruner on). The Ray instance a killed driver started is ended by stopping the processes that
-live in its own temp folder, never with ``ray stop`` (which would stop every Ray cluster of the user).
+median pruner on). The kill lands at a point the test controls, never after a guessed delay: trials
+``hold`` … ``hold + parallel - 2`` wait in the objective and the driver waits inside ``study.ask`` for
+trial ``hold + parallel - 1`` (in its sampler, before the trial has params or its process tag), each
+until the test creates ``gate/go``. The test polls for that state, SIGKILLs the driver, then opens the
+gate. The Ray instance a killed driver started is ended by stopping the processes that live in its own
+temp folder, never with ``ray stop`` (which would stop every Ray cluster of the user).
 """
 
 from __future__ import annotations
@@ -28,23 +33,46 @@ from polling_helpers import wait_until
 DRIVER = textwrap.dedent(
     """
     import sys, time
+    from pathlib import Path
+
+    import optuna
     import shipyard as sy
 
+    uri, artifacts, trials, parallel, executor, ray_dir, gate, hold = sys.argv[1:]
+    GATE, HOLD, PARALLEL = Path(gate), int(hold), int(parallel)
+
+
+    def wait_at(point):
+        (GATE / point).touch()
+        while not (GATE / "go").exists():  # the test opens the gate once the driver is killed
+            time.sleep(0.01)
+
+
     def objective(params):
+        number = int(sy.active_run().info.tags["sy.trial"])
+        if HOLD <= number < HOLD + PARALLEL - 1:
+            wait_at(f"trial-{number}")  # before any metric: the pruner cannot end it first
         x = params["x"]
         for step in range(4):
-            time.sleep(0.25)  # an epoch of training; long enough that the kill lands mid-sweep
             sy.log_metric("score", -(x - 1) ** 2 + step, step=step)
         return -(x - 1) ** 2 + 3
 
-    uri, artifacts, trials, parallel, executor, ray_dir = sys.argv[1:]
+
+    class Sampler(optuna.samplers.TPESampler):
+        def sample_independent(self, study, trial, name, dist):
+            if trial.number == HOLD + PARALLEL - 1:
+                wait_at("asking")  # the trial exists in optuna, without params or process tag
+            return super().sample_independent(study, trial, name, dist)
+
+
     if executor == "ray":
         import ray
 
-        ray.init(num_cpus=int(parallel), include_dashboard=False, _temp_dir=ray_dir)
+        ray.init(num_cpus=PARALLEL, include_dashboard=False, _temp_dir=ray_dir)
     client = sy.Client(tracking_uri=uri, artifact_uri=artifacts)
     result = sy.sweep(objective, {"x": ("float", -3.0, 3.0)}, metric="score", trials=int(trials),
-                      parallel=int(parallel), executor=executor, seed=0, name="killme", client=client)
+                      parallel=PARALLEL, executor=executor, sampler=Sampler(), name="killme",
+                      client=client)
     print("best", result.best_run_id)
     """
 )
@@ -98,64 +126,65 @@ def ray_dir() -> Iterator[str]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-# Opt-in until the resume hang is fixed: in about 1 of 4 runs here the resumed driver waited out its
-# 180 s limit (locally and on Ray), and on Ray a quiet machine could finish the sweep before the kill
-# landed. The closing note of this change says so; run with SHIPYARD_TEST_SWEEP_KILL=1.
 @pytest.mark.integration
-@pytest.mark.skipif(
-    not os.environ.get("SHIPYARD_TEST_SWEEP_KILL"),
-    reason="opt-in (SHIPYARD_TEST_SWEEP_KILL=1): a resumed sweep driver can hang after a kill",
-)
-@pytest.mark.parametrize(("executor", "trials", "parallel"), [("local", 12, 2), ("ray", 50, 4)])
+@pytest.mark.parametrize(("executor", "trials", "parallel", "hold"), [("local", 12, 2, 3), ("ray", 50, 4, 6)])
 def test_a_killed_sweep_driver_resumes_to_exactly_the_requested_trials(
-    tmp_path: Path, ray_dir: str, executor: str, trials: int, parallel: int
+    tmp_path: Path, ray_dir: str, executor: str, trials: int, parallel: int, hold: int
 ) -> None:
     if executor == "ray":
         pytest.importorskip("ray")
     uri, artifacts = f"sqlite:///{tmp_path / 'shipyard.db'}", tmp_path / "artifacts"
+    gate = tmp_path / "gate"
+    gate.mkdir()
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
-    args = [sys.executable, str(script), uri, str(artifacts), str(trials), str(parallel), executor, ray_dir]
+    args = [sys.executable, str(script), uri, str(artifacts), str(trials), str(parallel), executor]
+    args += [ray_dir, str(gate), str(hold)]
     env = {**os.environ, "SHIPYARD_SYSTEM_METRICS": "false"}
     client = sy.Client(tracking_uri=uri, artifact_uri=str(artifacts))
+    held = {f"trial-{n}" for n in range(hold, hold + parallel - 1)}
+    asking = hold + parallel - 1  # the trial the driver is asking optuna for at the kill
 
-    first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "first.log"  # a file, not a pipe: a full pipe would stall the driver
+    with log.open("w") as out:
+        first = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
 
-        def mid_sweep() -> bool:
-            runs = _trial_runs(client) if (tmp_path / "shipyard.db").exists() else []
-            running = [r for r in runs if r.status == sy.RunStatus.RUNNING]
-            return len(_counted(runs)) >= 3 and len(running) >= 1
+        def at_the_kill_point() -> bool:
+            assert first.poll() is None, f"the driver ended before the kill point: {log.read_text()[-3000:]}"
+            if not held | {"asking"} <= {p.name for p in gate.iterdir()}:
+                return False  # (the held trials started their runs first: the store exists)
+            ended = [r for r in _trial_runs(client) if r.status != sy.RunStatus.RUNNING]
+            return len(ended) == hold  # every trial before the held ones has ended
 
-        wait_until(mid_sweep, "three trials done and one running", timeout=90, interval=0.02)
+        wait_until(at_the_kill_point, f"{hold} trials ended, {held} and ask {asking} held", timeout=60)
         first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
         if executor == "ray":  # the driver's machine is lost: its Ray instance dies with it, at once
             _end_processes_using(ray_dir)  # SIGKILL: no worker gets to end its trial run
     finally:
-        first.communicate(timeout=30)
+        first.kill()
+        first.wait(timeout=30)
     assert first.returncode == -signal.SIGKILL
+    (gate / "go").touch()
     at_kill = _trial_runs(client)
-    if executor == "ray":
-        _end_processes_using(ray_dir)  # a worker the raylet was just starting
     in_flight = {r.id for r in at_kill if r.status == sy.RunStatus.RUNNING}
-    finished_at_kill = {r.id for r in at_kill if r.status != sy.RunStatus.RUNNING}
-    assert len(_counted(at_kill)) < trials
+    assert {r.tags["sy.trial"] for r in at_kill if r.id in in_flight} == {n[6:] for n in held}
+    assert len(at_kill) == hold + len(held)
 
-    second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
+    second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr[-3000:]
 
     runs = _trial_runs(client)
     counted = _counted(runs)
     assert len(counted) == trials
     killed = [r for r in runs if r.tags.get("sy.trial_failure") == "killed"]
-    # Every trial running at the kill was marked killed; none that had ended was. (A run a dying worker
-    # created just after the snapshot is killed too, so the sets need not be equal.)
-    assert killed and in_flight <= {r.id for r in killed}
-    assert finished_at_kill.isdisjoint(r.id for r in killed)
+    assert {r.id for r in killed} == in_flight  # exactly the trials running at the kill
     assert all(r.status == sy.RunStatus.KILLED and r.tags["sy.trial_state"] == "failed" for r in killed)
     assert not [r for r in runs if r.status == sy.RunStatus.RUNNING]
     assert len(runs) == trials + len(killed)  # nothing else: no duplicates
-    assert {r.params["x"] for r in killed} <= {r.params["x"] for r in counted}  # re-run with their params
+    counted_x = [r.params["x"] for r in counted]
+    assert all(counted_x.count(r.params["x"]) == 1 for r in killed)  # each re-run once, same params
 
     parents = client.search_runs_page(filter="tags.`sy.run_type` = 'sweep'")[0]
     assert len(parents) == 1 and parents[0].status == sy.RunStatus.FINISHED
@@ -166,11 +195,16 @@ def test_a_killed_sweep_driver_resumes_to_exactly_the_requested_trials(
     study = optuna.load_study(study_name="killme", storage=f"sqlite:///{tmp_path / 'shipyard.optuna.db'}")
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     assert sum(t.state in done for t in study.trials) == trials
-    failed = [t for t in study.trials if t.state.name == "FAIL"]
-    # killed trials: those with a run, and any asked for but not started yet when the driver died
-    assert {t.user_attrs.get("sy.failure") for t in failed} == {"killed"} and len(failed) >= len(killed)
-    assert {t.user_attrs.get("sy.run_id") for t in failed} - {None} == {r.id for r in killed}
-    assert {t.params["x"] for t in failed} <= {t.params["x"] for t in study.trials if t.state in done}
+    assert not [t for t in study.trials if not t.state.is_finished()]  # no retry left waiting
+    failed = {t.number: t for t in study.trials if t.state == optuna.trial.TrialState.FAIL}
+    assert {t.user_attrs.get("sy.failure") for t in failed.values()} == {"killed"}
+    # the held trials (killed with their runs) and the one being asked for (no params, no run)
+    assert set(failed) == {int(n[6:]) for n in held} | {asking}
+    assert failed[asking].params == {} and "sy.run_id" not in failed[asking].user_attrs
+    assert {t.user_attrs["sy.run_id"] for n, t in failed.items() if n != asking} == in_flight
+    retries = {t.user_attrs["sy.retry_of"]: t for t in study.trials if "sy.retry_of" in t.user_attrs}
+    assert set(retries) == set(failed) - {asking}  # a killed trial with params runs again, once
+    assert all(retries[n].state in done and retries[n].params == failed[n].params for n in retries)
     if executor == "ray":
         assert any(r.tags["sy.trial_state"] == "pruned" for r in counted)  # the median pruner worked
     client.close()

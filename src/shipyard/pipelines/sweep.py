@@ -12,9 +12,16 @@ pruned. The study lives in optuna storage beside Shipyard's database (see
 Resume after a killed driver: a trial that was running when its process died (its process is gone
 from this host, or its run's heartbeat expired) is marked failed in optuna (user attr
 ``sy.failure=killed``) and on its run (status ``killed``, ``sy.trial_state=failed``), is not counted,
-and runs again with the same parameters. A trial whose run finished before the kill but that optuna
-never heard of is told from its run. So the store ends with exactly ``trials`` trial runs that
-finished or were pruned.
+and runs again with the same parameters (an optuna trial enqueued with user attr ``sy.retry_of``).
+A trial whose run finished before the kill but that optuna never heard of is told from its run. So
+the store ends with exactly ``trials`` trial runs that finished or were pruned.
+
+A driver dies between ``study.ask`` and tagging the new trial with its process too (sampling takes
+a while): such a trial carries no owner. Each driver therefore says on the study, in a user attr
+``sy.claiming.<driver>``, which process is asking right now (``""`` when none); an untagged trial is
+settled at once when no live process is asking, and only after ``_UNTAGGED_S`` when a process on
+another host is (its liveness cannot be seen from here). An untagged trial with params (the sampler
+had chosen them) is re-run with them; one without params never had a point and is only marked killed.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import math
+import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +59,7 @@ from shipyard.pipelines.sweep_trial import (
     RUN_ATTR,
     TrialOutcome,
     TrialTask,
+    on_this_host,
     process_dead,
     process_id,
     run_trial,
@@ -75,7 +85,13 @@ SPACE_ATTR = "sy.space"
 METRIC_ATTR = "sy.metric"
 DEFAULT_TRIALS = 20
 _POLL_S = 0.5  # how often a driver with nothing left to run looks at other drivers' trials
-_UNTAGGED_S = 10.0  # a trial asked but never tagged with its process for this long: its driver died
+CLAIM_PREFIX = "sy.claiming."  # study user attr per driver: the process asking optuna for a trial, or ""
+RETRY_ATTR = "sy.retry_of"  # optuna trial user attr: the number of the killed trial it runs again
+# Grace for what cannot be seen from this host: an untagged trial while a process on another host is
+# asking, or a killed trial whose settler died before enqueueing its retry.
+_UNTAGGED_S = 10.0
+_CLAIMING: set[str] = set()  # this process's drivers that are inside study.ask right now
+_CLAIMING_LOCK = threading.Lock()
 
 
 # -- where trials run ------------------------------------------------------------------------------
@@ -122,6 +138,7 @@ class _Driver:
 
     def __init__(self, objective: Any, cfg: _Config, client: Client) -> None:
         self.objective, self.cfg, self.client = objective, cfg, client
+        self.claim_key = f"{CLAIM_PREFIX}{uuid.uuid4().hex[:16]}"
         self.study = self._open_study()
         self.parent = self._parent_run()
 
@@ -212,25 +229,26 @@ class _Driver:
         )
 
     def reconcile(self) -> int:
-        """Settle trials left running by dead processes; how many were settled."""
+        """Settle trials left running by dead processes, re-enqueue lost retries; how many changed."""
         from optuna.trial import TrialState
 
+        trials = self.study.get_trials(deepcopy=False)
+        claimers = _Claimers(self.study_attrs(self.study))  # read after the trials: see _abandoned
         settled = 0
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            fate = self._fate(t)
-            if fate is not None:
-                settled += self._settle(t, *fate)
-        return settled
+        for t in trials:
+            if t.state == TrialState.RUNNING:
+                fate = self._fate(t, claimers)
+                if fate is not None:
+                    settled += self._settle(t, *fate)
+        return settled + self._requeue_lost_retries(trials)
 
-    def _fate(self, t: FrozenTrial) -> tuple[str, float | None] | None:
+    def _fate(self, t: FrozenTrial, claimers: _Claimers) -> tuple[str, float | None] | None:
         """What became of a running trial: None while its process may live, else (state, value)."""
         run_id = t.user_attrs.get(RUN_ATTR)
         if not run_id:
             owner = t.user_attrs.get(PROC_ATTR)
-            if owner is None:  # asked, then its driver died before tagging it (a live one tags at once)
-                started = t.datetime_start
-                age = (datetime.now(started.tzinfo) - started).total_seconds() if started else _UNTAGGED_S
-                return ("killed", None) if age >= _UNTAGGED_S else None
+            if owner is None:  # asked, then its driver died before tagging it
+                return ("killed", None) if self._abandoned(t, claimers) else None
             return ("killed", None) if process_dead(owner) else None
         try:
             run = self.client.get_run(run_id)
@@ -245,6 +263,17 @@ class _Driver:
             return ("pruned" if state == "pruned" else "failed"), None
         return "killed", None
 
+    def _abandoned(self, t: FrozenTrial, claimers: _Claimers) -> bool:
+        """Whether an untagged running trial's driver is gone. A driver sets its claim before
+        ``study.ask`` and clears it after tagging the trial; the claims were read after ``t``, so if
+        no live process was claiming then and ``t`` is still untagged now, nobody will tag it."""
+        if claimers.live:
+            return False
+        if claimers.remote and _age(t.datetime_start) < _UNTAGGED_S:
+            return False
+        fresh = self.study._storage.get_trial(t._trial_id)
+        return fresh.state.name == "RUNNING" and PROC_ATTR not in fresh.user_attrs
+
     def _settle(self, t: FrozenTrial, state: str, value: float | None) -> int:
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
@@ -258,17 +287,57 @@ class _Driver:
             return 1
         try:
             storage.set_trial_user_attr(t._trial_id, FAILURE_ATTR, "error" if state == "failed" else "killed")
+            if state == "killed" and self._taken_up(t):
+                storage.set_trial_user_attr(t._trial_id, FAILURE_ATTR, "")
+                return 0
             if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
                 return 0
         except UpdateFinishedTrialError:
             return 0  # another driver settled it first
         if state == "killed":
-            self._mark_killed_run(t.user_attrs.get(RUN_ATTR))
-            self.study.enqueue_trial(t.params, user_attrs={"sy.retry_of": t.number})
+            self._mark_killed_run(t.user_attrs.get(RUN_ATTR), t.number)
+            self._retry(t)
         return 1
 
-    def _mark_killed_run(self, run_id: str | None) -> None:
-        if not run_id:
+    def _taken_up(self, t: FrozenTrial) -> bool:
+        """Whether a worker linked its run to ``t`` since ``t`` was read (a task of a dead driver that
+        a surviving worker just started). The worker links, then reads ``sy.failure``; this driver
+        wrote ``sy.failure=killed``, then reads the links: one of the two sees the other, so a trial
+        is never both killed here and run there (the worker, seeing ``killed``, ends its run)."""
+        fresh = self.study._storage.get_trial(t._trial_id).user_attrs
+        return any(fresh.get(k) != t.user_attrs.get(k) for k in (RUN_ATTR, PROC_ATTR))
+
+    def _retry(self, t: FrozenTrial) -> None:
+        """Run a killed trial's point again. A trial killed before the sampler gave it params never
+        had a point: the next ``ask`` samples a new one in its place."""
+        if t.params:
+            self.study.enqueue_trial(t.params, user_attrs={RETRY_ATTR: t.number})
+
+    def _requeue_lost_retries(self, trials: list[FrozenTrial]) -> int:
+        """A driver killed between settling a trial and enqueueing its retry lost the retry: enqueue
+        it once the settling is ``_UNTAGGED_S`` old (a live settler enqueues milliseconds after)."""
+        from optuna.trial import TrialState
+
+        retried = {t.user_attrs.get(RETRY_ATTR) for t in trials}
+        lost = [
+            t
+            for t in trials
+            if t.state == TrialState.FAIL
+            and t.user_attrs.get(FAILURE_ATTR) == "killed"
+            and t.params
+            and t.number not in retried
+            and _age(t.datetime_complete) >= _UNTAGGED_S
+        ]
+        for t in lost:
+            self._retry(t)
+        return len(lost)
+
+    def _mark_killed_run(self, run_id: str | None, number: int) -> None:
+        if not run_id:  # killed between starting its run and linking it: find the run by its tags
+            query = f"tags.`sy.sweep.run` = '{self.parent.id}' and tags.`sy.trial` = '{number}'"
+            runs, _ = self.client.search_runs_page(self.cfg.experiment, filter=query, limit=10)
+            for run in runs:
+                self._mark_killed_run(run.id, number)
             return
         store = self.client.store
         try:
@@ -297,11 +366,21 @@ class _Driver:
         )
 
     def _claim(self) -> optuna.Trial | None:
-        """A new trial when fewer than ``trials`` are counted; None when the sweep is full."""
+        """A new trial when fewer than ``trials`` are counted; None when the sweep is full. While
+        asking, the driver's claim names this process (see :meth:`_abandoned`)."""
         if self._counted() >= self.cfg.trials:
             return None
-        trial = self.study.ask(self.cfg.dists)
-        trial.set_user_attr(PROC_ATTR, process_id())
+        me = process_id()
+        with _CLAIMING_LOCK:
+            _CLAIMING.add(self.claim_key)
+        try:
+            self.study.set_user_attr(self.claim_key, me)
+            trial = self.study.ask(self.cfg.dists)
+            trial.set_user_attr(PROC_ATTR, me)
+        finally:  # also when interrupted mid-ask: the untagged trial is then anybody's to settle
+            with _CLAIMING_LOCK:
+                _CLAIMING.discard(self.claim_key)
+            self.study.set_user_attr(self.claim_key, "")
         return trial
 
     def run(self) -> None:
@@ -341,19 +420,25 @@ class _Driver:
                 return
 
     def _tell(self, trial: optuna.Trial, future: cf.Future[TrialOutcome]) -> None:
+        from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
         try:
             outcome = future.result()
         except Exception as exc:  # the worker itself died (a Ray worker killed, out of memory)
             outcome = TrialOutcome(trial.number, "", "failed", error=f"{type(exc).__name__}: {exc}")
+        if outcome.state == "killed":  # settled as killed before its worker started it: nothing to tell
+            return
         if outcome.state == "complete":
             self.study.tell(trial, outcome.value, skip_if_finished=True)
         elif outcome.state == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
         else:
-            trial.set_user_attr(FAILURE_ATTR, "error")
-            trial.set_user_attr("sy.error", outcome.error)
+            try:
+                trial.set_user_attr(FAILURE_ATTR, "error")
+                trial.set_user_attr("sy.error", outcome.error)
+            except UpdateFinishedTrialError:
+                return  # its worker died and another driver settled it as killed already
             self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
 
     def _interrupted(self) -> None:
@@ -412,6 +497,33 @@ class _Driver:
             self.client.store.log_batch(previous, LogBatch(tags={"sy.best_trial": "false"}))
         if best_run:
             self.client.store.log_batch(best_run, LogBatch(tags={"sy.best_trial": "true"}))
+
+
+class _Claimers:
+    """The drivers asking optuna for a trial right now (study user attrs ``sy.claiming.*``):
+    ``live`` when one of them is a process alive on this host (this process: a driver of it is in
+    ``study.ask``), ``remote`` when one runs on another host (its liveness is unknown here)."""
+
+    def __init__(self, attrs: Mapping[str, Any]) -> None:
+        self.live = self.remote = False
+        me = process_id()
+        with _CLAIMING_LOCK:
+            mine = set(_CLAIMING)
+        for key, proc in attrs.items():
+            if not key.startswith(CLAIM_PREFIX) or not proc:
+                continue
+            if proc == me:
+                self.live |= key in mine
+            elif not process_dead(proc):
+                self.live |= on_this_host(proc)
+                self.remote |= not on_this_host(proc)
+
+
+def _age(moment: datetime | None) -> float:
+    """Seconds since an optuna timestamp (naive local time); infinite when there is none."""
+    if moment is None:
+        return math.inf
+    return (datetime.now(moment.tzinfo) - moment).total_seconds()
 
 
 @dataclass

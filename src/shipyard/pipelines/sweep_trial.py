@@ -30,6 +30,7 @@ __all__ = [
     "RUN_ATTR",
     "TrialOutcome",
     "TrialTask",
+    "on_this_host",
     "process_dead",
     "process_id",
     "run_trial",
@@ -60,7 +61,8 @@ class TrialTask:
 
 @dataclass(frozen=True)
 class TrialOutcome:
-    """How a trial ended: ``complete`` (with its value), ``pruned`` or ``failed``."""
+    """How a trial ended: ``complete`` (with its value), ``pruned``, ``failed``, or ``killed`` (settled
+    as killed by another driver before it started: its retry runs the point)."""
 
     number: int
     run_id: str
@@ -74,6 +76,11 @@ def process_id() -> str:
     import psutil
 
     return f"{socket.gethostname()}|{os.getpid()}|{psutil.Process().create_time():.2f}"
+
+
+def on_this_host(ident: str | None) -> bool:
+    """Whether ``ident`` (see :func:`process_id`) names a process of this host."""
+    return (ident or "").partition("|")[0] == socket.gethostname()
 
 
 def process_dead(ident: str | None) -> bool:
@@ -153,6 +160,14 @@ def _load_study(task: TrialTask) -> optuna.Study:
     )
 
 
+class _Settled(Exception):
+    """The trial ended in optuna before its run was linked to it."""
+
+    def __init__(self, run: ActiveRun) -> None:
+        super().__init__(run.id)
+        self.run = run
+
+
 def _start_run(task: TrialTask, client: Client, study: optuna.Study) -> ActiveRun:
     """The trial's run, recorded on the optuna trial with the process that runs it."""
     run = client.start_run(
@@ -170,9 +185,24 @@ def _start_run(task: TrialTask, client: Client, study: optuna.Study) -> ActiveRu
         system_metrics=False,
         log_environment=False,
     )
-    study._storage.set_trial_user_attr(task.trial_id, RUN_ATTR, run.id)
-    study._storage.set_trial_user_attr(task.trial_id, PROC_ATTR, process_id())
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(task.trial_id, RUN_ATTR, run.id)
+        storage.set_trial_user_attr(task.trial_id, PROC_ATTR, process_id())
+    except UpdateFinishedTrialError:
+        raise _Settled(run) from None
+    if storage.get_trial(task.trial_id).user_attrs.get(FAILURE_ATTR) == "killed":
+        raise _Settled(run)  # a driver is settling it as killed (see sweep._Driver._taken_up)
     return run
+
+
+def _abandon(run: ActiveRun) -> None:
+    """The trial was settled as killed before this worker linked its run (its driver died while the
+    task waited): the run ends killed and the objective does not run; the trial's retry runs it."""
+    run.set_tags({"sy.trial_state": "failed", "sy.trial_failure": "killed"})
+    run.end(RunStatus.KILLED)
 
 
 def run_trial(
@@ -189,7 +219,11 @@ def run_trial(
 
     client = client or worker_client(task.settings)
     study = study or _load_study(task)
-    run = _start_run(task, client, study)
+    try:
+        run = _start_run(task, client, study)
+    except _Settled as settled:
+        _abandon(settled.run)
+        return TrialOutcome(task.number, settled.run.id, "killed")
     reporter = _Reporter(study, task.trial_id, task.metric)
     run.on_metric.append(reporter)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import subprocess
@@ -379,15 +380,17 @@ def test_on_postgresql_optuna_tables_go_in_their_own_schema(pg_uri: str, tmp_pat
 
 
 def _orphan_trial(
-    client: sy.Client, tmp_path: Path, name: str, process: str
+    client: sy.Client, tmp_path: Path, name: str, process: str, link: bool = True
 ) -> tuple[optuna.Trial, sy.ActiveRun]:
-    """A trial as a dead driver leaves it: asked, its run started, never told to optuna."""
+    """A trial as a dead driver leaves it: asked, its run started (and linked to the trial unless
+    ``link`` is false: killed in between), never told to optuna."""
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'shipyard.optuna.db'}")
     trial = study.ask(parse_space(SPACE)[0])
     parent = study.user_attrs["sy.parent_run_id"]
     tags = {"sy.run_type": "sweep_trial", "sy.sweep": name, "sy.sweep.run": parent, "sy.trial": trial.number}
     run = client.start_run(name, params=trial.params, parent=parent, tags=tags, log_environment=False)
-    trial.set_user_attr("sy.run_id", run.id)
+    if link:
+        trial.set_user_attr("sy.run_id", run.id)
     trial.set_user_attr("sy.process", process)
     return trial, run
 
@@ -411,7 +414,10 @@ def test_a_trial_whose_run_ended_unseen_by_optuna_is_told_from_its_run(
     assert (row.state, row.value, row.run_id) == ("complete", 0.5, run.id)
 
 
-def test_a_trial_whose_process_died_is_marked_killed_and_run_again(client: sy.Client, tmp_path: Path) -> None:
+@pytest.mark.parametrize("link", [True, False], ids=["linked", "run-not-linked-yet"])
+def test_a_trial_whose_process_died_is_marked_killed_and_run_again(
+    client: sy.Client, tmp_path: Path, link: bool
+) -> None:
     calls: list[dict[str, Any]] = []
 
     def objective(params: dict[str, Any]) -> float:
@@ -423,7 +429,7 @@ def test_a_trial_whose_process_died_is_marked_killed_and_run_again(client: sy.Cl
     dead = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     dead_id = dead.stdout.strip()
     assert process_dead(dead_id) and not process_dead(process_id())
-    trial, run = _orphan_trial(client, tmp_path, "dead", dead_id)
+    trial, run = _orphan_trial(client, tmp_path, "dead", dead_id, link)
     result = sy.sweep(objective, SPACE, metric="acc", trials=3, seed=0, client=client, name="dead")
     assert len(calls) == 3 and calls[-1] == trial.params  # run again, with the same params
     frame = result.trials_frame().set_index("trial")
@@ -431,3 +437,101 @@ def test_a_trial_whose_process_died_is_marked_killed_and_run_again(client: sy.Cl
     assert list(frame.state).count("complete") == 3
     stored = client.get_run(run.id)
     assert stored.status == sy.RunStatus.KILLED and stored.tags["sy.trial_failure"] == "killed"
+
+
+def _study(tmp_path: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'shipyard.optuna.db'}")
+
+
+def test_a_trial_asked_but_never_tagged_is_settled_at_once_and_run_first(
+    client: sy.Client, tmp_path: Path
+) -> None:
+    """A driver that died inside ``study.ask`` (after the sampler chose params, before it tagged the
+    trial with its process) left a trial no live driver is asking for: the next driver settles it
+    before anything else, so its retry is the first trial it runs (not a leftover at the end)."""
+    calls: list[dict[str, Any]] = []
+
+    def objective(params: dict[str, Any]) -> float:
+        calls.append(params)
+        return logistic(params)
+
+    sy.sweep(objective, SPACE, metric="acc", trials=2, seed=0, client=client, name="untagged")
+    orphan = _study(tmp_path, "untagged").ask(parse_space(SPACE)[0])  # no driver, no process tag
+    result = sy.sweep(objective, SPACE, metric="acc", trials=4, seed=0, client=client, name="untagged")
+    assert len(calls) == 4 and calls[2] == orphan.params
+    trials = {t.number: t for t in result.study.trials}
+    assert trials[orphan.number].state == optuna.trial.TrialState.FAIL
+    assert trials[orphan.number].user_attrs["sy.failure"] == "killed"
+    retry = trials[orphan.number + 1]
+    assert retry.user_attrs["sy.retry_of"] == orphan.number and retry.params == orphan.params
+    assert [t.state.name for t in trials.values()].count("COMPLETE") == 4
+
+
+def test_a_trial_killed_before_it_had_params_is_marked_killed_and_not_run_again(
+    client: sy.Client, tmp_path: Path
+) -> None:
+    sy.sweep(logistic, SPACE, metric="acc", trials=2, seed=0, client=client, name="noparams")
+    orphan = _study(tmp_path, "noparams").ask()  # died while the sampler chose: no params yet
+    result = sy.sweep(logistic, SPACE, metric="acc", trials=4, seed=0, client=client, name="noparams")
+    trials = result.study.trials
+    assert [t.state.name for t in trials].count("COMPLETE") == 4 and len(trials) == 5
+    assert trials[orphan.number].state == optuna.trial.TrialState.FAIL and not trials[orphan.number].params
+    assert not [t for t in trials if "sy.retry_of" in t.user_attrs]  # it had no point to run again
+    frame = result.trials_frame().set_index("trial")
+    assert (frame.loc[orphan.number, "state"], frame.loc[orphan.number, "failure"]) == ("failed", "killed")
+
+
+def test_a_killed_trial_whose_retry_was_lost_is_run_again(
+    client: sy.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver killed between settling a trial as killed and enqueueing its retry: a later driver
+    enqueues the retry once the settling is older than the grace (0 here: no waiting in a test)."""
+    sweep_module = importlib.import_module("shipyard.pipelines.sweep")  # the package exports sweep()
+
+    calls: list[dict[str, Any]] = []
+
+    def objective(params: dict[str, Any]) -> float:
+        calls.append(params)
+        return logistic(params)
+
+    sy.sweep(objective, SPACE, metric="acc", trials=2, seed=0, client=client, name="lost")
+    study = _study(tmp_path, "lost")
+    lost = study.ask(parse_space(SPACE)[0])
+    lost.set_user_attr("sy.failure", "killed")
+    study.tell(lost, state=optuna.trial.TrialState.FAIL)
+    monkeypatch.setattr(sweep_module, "_UNTAGGED_S", 0.0)
+    result = sy.sweep(objective, SPACE, metric="acc", trials=3, seed=0, client=client, name="lost")
+    assert calls[-1] == lost.params
+    retries = [t for t in result.study.trials if t.user_attrs.get("sy.retry_of") == lost.number]
+    assert len(retries) == 1 and retries[0].state == optuna.trial.TrialState.COMPLETE
+    again = sy.sweep(objective, SPACE, metric="acc", trials=3, seed=0, client=client, name="lost")
+    assert len(calls) == 3 and len(again.study.trials) == 4  # retried once, not on every resume
+
+
+def test_a_worker_whose_trial_was_settled_before_it_started_does_not_run_it(
+    client: sy.Client, tmp_path: Path
+) -> None:
+    """A task of a dead driver that a surviving worker starts after another driver settled the trial
+    as killed: the worker ends its run killed and never calls the objective (the retry runs it)."""
+    sweep_module = importlib.import_module("shipyard.pipelines.sweep")  # the package exports sweep()
+    from shipyard.pipelines.sweep_trial import run_trial
+
+    calls: list[dict[str, Any]] = []
+
+    def objective(params: dict[str, Any]) -> float:
+        calls.append(params)
+        return logistic(params)
+
+    sy.sweep(objective, SPACE, metric="acc", trials=1, seed=0, client=client, name="late")
+    cfg = sweep_module._config(objective, SPACE, "acc", "maximize", 2, "tpe", "median", 1, "local")
+    cfg.name = cfg.experiment = "late"
+    cfg.storage = resolve_storage(None, client.settings.tracking_uri)
+    driver = sweep_module._Driver(objective, cfg, client)
+    trial = driver._claim()
+    assert trial is not None
+    study = _study(tmp_path, "late")
+    study._storage.set_trial_user_attr(trial._trial_id, "sy.failure", "killed")  # settling, as a driver
+    outcome = run_trial(driver._task(trial), client, driver.study)
+    assert outcome.state == "killed" and len(calls) == 1  # only the first sweep's trial ran
+    run = client.get_run(outcome.run_id)
+    assert run.status == sy.RunStatus.KILLED and run.tags["sy.trial_failure"] == "killed"
