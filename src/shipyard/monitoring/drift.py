@@ -10,6 +10,11 @@ bins whether the reference is a stored profile or raw rows. From them:
 - categorical: PSI and the Jensen-Shannon distance (base 2, in [0, 1]); new and vanished categories;
 - every kind: the null-rate change.
 
+The current side is reduced first to :class:`CurrentCounts` (bin or category counts, nulls, the finite sum
+for the mean), one column at a time: the counts of two batches add up (:meth:`CurrentCounts.merge`), so a
+window read partition by partition gives the same statistics as the whole window at once, without holding
+it. Only the exact KS and Wasserstein need the current values themselves (``current_values``).
+
 The verdict uses effect sizes only (see :class:`Thresholds`). A two-sample test (KS with rows, else a
 chi-square test of the 2 x k table of counts, ``scipy.stats.chi2_contingency``) is shown, and can only
 *veto* a flag whose effect size passed its threshold in a small window (p >= ``veto_alpha``: the effect is
@@ -20,6 +25,7 @@ the effect size. See ``docs/monitoring.md``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -27,23 +33,44 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from shipyard.data.diff import binned_ks, ks_statistic, psi
-from shipyard.data.profiles import ColumnProfile, bin_counts
+from shipyard.data.profiles import ColumnProfile
 from shipyard.errors import InvalidInput, MissingExtra
 
-__all__ = ["FeatureDrift", "Thresholds", "feature_drift", "require_scipy"]
+__all__ = [
+    "CurrentCounts",
+    "FeatureDrift",
+    "Thresholds",
+    "count_current",
+    "drift_from_counts",
+    "feature_drift",
+    "require_scipy",
+    "require_sklearn",
+]
 
 Method = Literal["exact", "binned"]
 _STATS = ("psi", "ks", "wasserstein", "js", "null_rate", "new_share")
 
 
 def require_scipy() -> None:
-    """Raise ``MissingExtra`` with the install hint when scipy or scikit-learn is missing."""
+    """Raise ``MissingExtra`` with the install hint when scipy is missing (the per-feature statistics).
+
+    Only ``scipy`` itself is imported here: the statistics import the submodules they use when they run
+    (``scipy.special`` for the chi-square and JS, ``scipy.stats`` only for exact KS and Wasserstein).
+    """
     try:
         import scipy  # noqa: F401
+    except ImportError:
+        raise MissingExtra("Drift monitoring needs scipy: pip install 'shipyard[monitoring]'") from None
+
+
+def require_sklearn() -> None:
+    """Raise ``MissingExtra`` when scikit-learn (the multivariate domain classifier) is missing."""
+    try:
         import sklearn  # noqa: F401
     except ImportError:
         raise MissingExtra(
-            "Drift monitoring needs scipy and scikit-learn: pip install 'shipyard[monitoring]'"
+            "The multivariate drift check needs scikit-learn: pip install 'shipyard[monitoring]' "
+            "(or pass multivariate=False)"
         ) from None
 
 
@@ -108,6 +135,100 @@ class FeatureDrift(BaseModel):
     current_counts: list[float] = Field(default_factory=list)
 
 
+@dataclass
+class CurrentCounts:
+    """What drift needs from one feature's current values, additive over batches of rows.
+
+    ``counts`` aligns with the reference's bins (numeric, datetime) or its top categories then "other"
+    (categorical); ``nulls`` counts nulls and NaN; ``total`` and ``finite`` give the mean of the finite
+    values; ``categories`` (categorical only) holds every category seen with its count.
+
+    Example:
+        >>> import polars as pl
+        >>> from shipyard.data.profiles import profile
+        >>> col = profile(pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}), bins=2).columns["x"]
+        >>> a = count_current(col, pl.Series([1.0, None]))
+        >>> merged = a.merge(count_current(col, pl.Series([4.0])))
+        >>> merged.rows, merged.nulls, sum(merged.counts)
+        (3, 1, 2.0)
+    """
+
+    rows: int = 0
+    nulls: int = 0
+    counts: list[float] = field(default_factory=list)
+    total: float = 0.0
+    finite: int = 0
+    categories: dict[str, int] | None = None
+
+    def merge(self, other: CurrentCounts) -> CurrentCounts:
+        """The counts of both batches together (a new object)."""
+        counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)] if self.counts else []
+        categories = None
+        if self.categories is not None or other.categories is not None:
+            categories = dict(self.categories or {})
+            for key, n in (other.categories or {}).items():
+                categories[key] = categories.get(key, 0) + n
+        return CurrentCounts(
+            rows=self.rows + other.rows,
+            nulls=self.nulls + other.nulls,
+            counts=counts or list(other.counts),
+            total=self.total + other.total,
+            finite=self.finite + other.finite,
+            categories=categories,
+        )
+
+
+_SLICE = 65_536  # rows binned at a time: a few hundred KB of temporaries whatever the window's size
+
+
+def count_current(ref: ColumnProfile, current: pl.Series) -> CurrentCounts:
+    """Reduce one feature's current values to :class:`CurrentCounts` over the reference's bins.
+
+    Numeric values are binned a slice at a time (``np.searchsorted`` into the reference's edges, the same
+    bins as ``shipyard.data.profiles.bin_counts``) so no temporary the size of the column is made.
+
+    Example:
+        >>> import polars as pl
+        >>> from shipyard.data.profiles import profile
+        >>> col = profile(pl.DataFrame({"c": ["a", "a", "b"]})).columns["c"]
+        >>> count_current(col, pl.Series(["a", "z", None])).counts
+        [1.0, 0.0, 1.0]
+    """
+    nulls = int(current.null_count()) + (int(current.is_nan().sum()) if current.dtype.is_float() else 0)
+    out = CurrentCounts(rows=len(current), nulls=nulls)
+    if ref.histogram is not None:
+        _bin_numbers(ref.histogram.edges, current, out)
+        return out
+    if ref.top is None:
+        raise InvalidInput(f"Feature {ref.name!r} ({ref.dtype}) has no histogram or categories to compare")
+    values = current.fill_nan(None) if current.dtype.is_float() else current
+    # unique + unique_counts (both in order of first appearance): 5 MB at the peak on a million strings,
+    # where value_counts took 30 MB and group_by().len() more
+    text = values.cast(pl.String, strict=False)
+    keys, sizes = text.unique(maintain_order=True).to_list(), text.unique_counts().to_list()
+    out.categories = {str(k): int(n) for k, n in zip(keys, sizes, strict=True) if k is not None}
+    found = dict(out.categories)
+    counts = [float(found.pop(category, 0)) for category in ref.top.counts]
+    out.counts = [*counts, float(sum(found.values()))]
+    return out
+
+
+def _bin_numbers(edges: list[float], current: pl.Series, out: CurrentCounts) -> None:
+    """Bin counts (bin i holds edges[i-1] <= x < edges[i]), the finite sum and count, slice by slice."""
+    cuts = np.asarray(edges, dtype=np.float64)
+    counts = np.zeros(len(cuts) + 1, dtype=np.int64)
+    values = current.dt.epoch("us") if current.dtype.is_temporal() else current
+    values = values.cast(pl.Float64, strict=False)
+    for start in range(0, len(values), _SLICE):
+        chunk = values.slice(start, _SLICE).to_numpy()  # nulls become NaN
+        chunk = chunk[~np.isnan(chunk)]
+        counts += np.bincount(np.searchsorted(cuts, chunk, side="right"), minlength=len(counts))
+        finite = chunk[np.isfinite(chunk)]
+        out.total += float(np.sum(finite))
+        out.finite += len(finite)
+    out.counts = [float(c) for c in counts]
+
+
 def _numbers(series: pl.Series) -> np.ndarray[Any, np.dtype[np.float64]]:
     values = series.drop_nulls()
     if values.dtype.is_temporal():
@@ -144,14 +265,33 @@ def _binned_wasserstein(ref: ColumnProfile, a: list[float], b: list[float]) -> f
 
 def _two_sample_p(a: list[float], b: list[float]) -> float | None:
     """p-value of the chi-square test of homogeneity on the 2 x k table of counts (bins empty on both
-    sides dropped); ``None`` when fewer than two bins hold values."""
-    from scipy.stats import chi2_contingency
+    sides dropped); ``None`` when fewer than two bins hold values.
+
+    The same arithmetic as ``scipy.stats.chi2_contingency(table, correction=False)`` (expected counts from
+    the margins, Pearson's statistic, ``chdtrc``) with ``scipy.special`` alone: ``scipy.stats`` costs 64 MB
+    of memory to import, which a profile-only report never needs otherwise.
+    """
+    from scipy.special import chdtrc
 
     table = np.array([a, b], dtype=np.float64)
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
         return None
-    return float(chi2_contingency(table, correction=False).pvalue)
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    dof = expected.size - sum(expected.shape) + expected.ndim - 1
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    return float(chdtrc(dof, statistic))
+
+
+def _jensen_shannon(a: list[float], b: list[float]) -> float:
+    """``scipy.spatial.distance.jensenshannon(a, b, base=2)``, computed the same way with ``rel_entr``."""
+    from scipy.special import rel_entr
+
+    p, q = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    p, q = p / np.sum(p), q / np.sum(q)
+    m = (p + q) / 2.0
+    js = (np.sum(rel_entr(p, m)) + np.sum(rel_entr(q, m))) / np.log(2)
+    return float(np.sqrt(js / 2.0))
 
 
 def _null_p(ref: ColumnProfile, cur_nulls: int, cur_count: int) -> float | None:
@@ -175,19 +315,48 @@ def feature_drift(
         >>> feature_drift(col, ref + 5.0, Thresholds(), reference_values=ref).drifted
         True
     """
+    exact = reference_values is not None and ref.histogram is not None
+    return drift_from_counts(
+        ref,
+        count_current(ref, current),
+        thresholds,
+        reference_values=reference_values,
+        current_values=current if exact else None,
+    )
+
+
+def drift_from_counts(
+    ref: ColumnProfile,
+    counts: CurrentCounts,
+    thresholds: Thresholds,
+    *,
+    reference_values: pl.Series | None = None,
+    current_values: pl.Series | None = None,
+) -> FeatureDrift:
+    """The drift of one feature from its current :class:`CurrentCounts` (summed over any batches).
+
+    KS and Wasserstein are ``exact`` when both ``reference_values`` and ``current_values`` are given and
+    ``binned`` otherwise (the method is in ``ks_method`` and ``wasserstein_method``).
+
+    Example:
+        >>> import polars as pl
+        >>> from shipyard.data.profiles import profile
+        >>> col = profile(pl.DataFrame({"x": [float(i % 10) for i in range(1000)]})).columns["x"]
+        >>> drift_from_counts(col, count_current(col, pl.Series([9.0] * 500)), Thresholds()).ks_method
+        'binned'
+    """
     limits = thresholds.for_feature(ref.name)
     a = _reference_counts(ref)
-    b = [float(c) for c in bin_counts(ref, current)]
-    cur_nulls = int(current.null_count()) + (int(current.is_nan().sum()) if current.dtype.is_float() else 0)
+    b = list(counts.counts)
     out = FeatureDrift(
         feature=ref.name,
         kind=ref.kind,
         drifted=False,
         verdict="",
         rows_ref=ref.count + ref.nulls,
-        rows_cur=len(current),
+        rows_cur=counts.rows,
         null_rate_ref=ref.null_rate,
-        null_rate_cur=cur_nulls / len(current) if len(current) else 0.0,
+        null_rate_cur=counts.nulls / counts.rows if counts.rows else 0.0,
         reference_counts=a,
         current_counts=b,
     )
@@ -195,10 +364,10 @@ def feature_drift(
         out.psi = psi(a, b)
         out.test, out.p_value = "chi-square (2 x k)", _two_sample_p(a, b)
         if ref.histogram is not None:
-            _numeric(out, ref, current, reference_values, a, b)
+            _numeric(out, ref, counts, reference_values, current_values, a, b)
         else:
-            _categorical(out, ref, current, reference_values, a, b)
-    _decide(out, ref, limits, len(current) - int(cur_nulls))
+            _categorical(out, ref, counts, reference_values, a, b)
+    _decide(out, ref, limits, counts.rows - counts.nulls)
     return out
 
 
@@ -213,19 +382,23 @@ def _reference_counts(ref: ColumnProfile) -> list[float]:
 def _numeric(
     out: FeatureDrift,
     ref: ColumnProfile,
-    current: pl.Series,
+    counts: CurrentCounts,
     reference_values: pl.Series | None,
+    current_values: pl.Series | None,
     a: list[float],
     b: list[float],
 ) -> None:
-    from scipy.stats import ks_2samp, wasserstein_distance
-
-    cur = _numbers(current)
     raw = _numbers(reference_values) if reference_values is not None else None
+    cur = _numbers(current_values) if current_values is not None else None
     out.mean_ref = float(np.mean(raw)) if raw is not None and len(raw) else ref.mean
-    out.mean_cur = float(np.mean(cur)) if len(cur) else None
+    if cur is not None:
+        out.mean_cur = float(np.mean(cur)) if len(cur) else None
+    else:
+        out.mean_cur = counts.total / counts.finite if counts.finite else None
     scale = _scale(ref, raw)
-    if raw is not None and len(raw) and len(cur):
+    if raw is not None and cur is not None and len(raw) and len(cur):
+        from scipy.stats import ks_2samp, wasserstein_distance
+
         out.ks, out.ks_method = ks_statistic(raw, cur), "exact"
         out.test, out.p_value = "Kolmogorov-Smirnov (two-sample)", float(ks_2samp(raw, cur).pvalue)
         distance, out.wasserstein_method = float(wasserstein_distance(raw, cur)), "exact"
@@ -238,17 +411,14 @@ def _numeric(
 def _categorical(
     out: FeatureDrift,
     ref: ColumnProfile,
-    current: pl.Series,
+    counts: CurrentCounts,
     reference_values: pl.Series | None,
     a: list[float],
     b: list[float],
 ) -> None:
-    from scipy.spatial.distance import jensenshannon
-
     assert ref.top is not None
-    out.js = float(jensenshannon(np.asarray(a), np.asarray(b), base=2))
-    values = current.drop_nulls().cast(pl.String)
-    seen = values.unique().to_list()
+    out.js = _jensen_shannon(a, b)
+    seen = counts.categories or {}
     if reference_values is not None:
         known = set(reference_values.drop_nulls().cast(pl.String).unique().to_list())
     elif ref.top.other == 0:  # the profile lists every category: absence is meaningful
@@ -257,9 +427,10 @@ def _categorical(
         known = None
     if known is not None:
         out.new_categories = sorted(c for c in seen if c not in known)
-        out.vanished_categories = sorted(c for c in known if c not in set(seen))
-        new = values.is_in(out.new_categories).sum() if out.new_categories else 0
-        out.new_share = float(new) / len(values) if len(values) else 0.0
+        out.vanished_categories = sorted(c for c in known if c not in seen)
+        total = sum(seen.values())
+        new = sum(seen[c] for c in out.new_categories)
+        out.new_share = float(new) / total if total else 0.0
 
 
 def _decide(out: FeatureDrift, ref: ColumnProfile, limits: Thresholds, cur_count: int) -> None:

@@ -12,6 +12,7 @@ side carries correlations. The AUC then measures marginal shifts only (``method=
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -54,10 +55,19 @@ def _values(frame: pl.DataFrame, names: list[str], cats: dict[str, dict[str, flo
 
 
 def domain_auc(
-    reference: Reference, current: pl.DataFrame, names: list[str], *, sample: int = 5_000, seed: int = 0
+    reference: Reference,
+    current: pl.DataFrame,
+    names: list[str],
+    *,
+    sample: int = 5_000,
+    seed: int = 0,
+    prepare: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
 ) -> tuple[float | None, str]:
     """Cross-validated (5-fold, stratified, seeded) ROC AUC of a reference-vs-current classifier, and the
     method (``"rows"`` or ``"binned marginals"``); ``None`` when either side has fewer than 50 rows.
+
+    ``prepare`` converts the sampled current rows (e.g. to the reference's types) after sampling, so only
+    the sample is converted.
 
     Example:
         >>> auc, method = domain_auc(reference, window.features, ["dep_delay"])  # doctest: +SKIP
@@ -71,6 +81,8 @@ def domain_auc(
     if n < 50:
         return None, "not enough rows"
     cur = current.select(names).sample(n, seed=seed)
+    if prepare is not None:
+        cur = prepare(cur)
     if reference.rows is not None:
         ref = reference.rows.select(names).sample(n, seed=seed)
         cats: dict[str, dict[str, float]] = {

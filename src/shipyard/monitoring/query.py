@@ -12,15 +12,17 @@ lazy scans push predicates and projections into Parquet as DuckDB's do.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import fsspec
-import orjson
+import numpy as np
 import polars as pl
 
 from shipyard.errors import InvalidInput
+from shipyard.monitoring.decode import decode_requests
 from shipyard.registry.references import parse_model_ref
 from shipyard.serving.deployment import PredictionLogSpec
 from shipyard.serving.predlog import FEEDBACK_SCHEMA, PREDICTION_SCHEMA, prediction_log_root
@@ -29,7 +31,16 @@ from shipyard.tracking.fluent import get_client
 if TYPE_CHECKING:
     from shipyard.tracking import Client
 
-__all__ = ["Window", "log_root", "query_predictions", "read_window", "to_ms"]
+__all__ = [
+    "Window",
+    "WindowSummary",
+    "iter_window",
+    "log_root",
+    "query_predictions",
+    "read_window",
+    "summarize_window",
+    "to_ms",
+]
 
 Kind = Literal["predictions", "feedback"]
 When = datetime | int | str | None
@@ -129,7 +140,8 @@ def query_predictions(
         raise InvalidInput(f"kind must be 'predictions' or 'feedback', not {kind!r}")
     schema = PREDICTION_SCHEMA if kind == "predictions" else FEEDBACK_SCHEMA
     start, end = to_ms(since), to_ms(until)
-    where = log_root(deployment, client or get_client(), root)
+    # an explicit root needs no store (nor a client): the log is read where it is
+    where = os.fspath(root) if root is not None else log_root(deployment, client or get_client())
     try:
         fs, base = fsspec.core.url_to_fs(where)
     except (ImportError, ValueError) as exc:
@@ -171,6 +183,7 @@ class Window:
 
     ``features`` holds the logged inputs; ``predictions`` the ``prediction`` column and, for models that
     returned probabilities, ``score`` (the positive class's for two classes, the top one's otherwise).
+    ``skipped`` counts requests left out because their logged JSON could not be read.
     """
 
     features: pl.DataFrame
@@ -179,6 +192,28 @@ class Window:
     end: int
     requests: int
     model_versions: dict[str, int]
+    skipped: int = 0
+
+
+_COLUMNS = ["ts", "model", "model_version", "n_rows", "inputs", "outputs", "status", "shadow"]
+
+
+def _answered(
+    deployment: str,
+    variant: str | None,
+    since: When,
+    until: When,
+    root: str | os.PathLike[str] | None,
+    client: Client | None,
+    columns: list[str],
+) -> pl.LazyFrame:
+    """Answered requests (status 200; shadow answers only when ``variant`` names the shadow), lazily."""
+    lf = query_predictions(
+        deployment, variant=variant, since=since, until=until, root=root, client=client, columns=columns
+    ).filter(pl.col("status") == 200)
+    if variant is None:
+        lf = lf.filter(~pl.col("shadow").fill_null(False))
+    return lf
 
 
 def read_window(
@@ -188,40 +223,163 @@ def read_window(
     since: When = None,
     until: When = None,
     last: int | None = None,
+    schema: Mapping[str, pl.DataType] | None = None,
     root: str | os.PathLike[str] | None = None,
     client: Client | None = None,
 ) -> Window:
     """Answered requests (status 200; shadow answers only when ``variant`` names the shadow) of a window
     by time (``since``/``until``) or by count (the ``last`` rows), decoded into features and predictions.
 
+    The whole window is held in memory; :func:`iter_window` reads it partition by partition instead.
+    ``schema`` (feature name to polars type) decodes only those features, with those types (faster);
+    without it every logged field is decoded and its type inferred from every row.
+
     Example:
         >>> window = read_window("churn", last=10_000)  # doctest: +SKIP
     """
     if last is not None and last < 1:
         raise InvalidInput(f"last must be a positive number of rows, not {last}")
-    cols = ["ts", "model", "model_version", "n_rows", "inputs", "outputs", "status", "shadow"]
-    lf = query_predictions(
-        deployment, variant=variant, since=since, until=until, root=root, client=client, columns=cols
-    ).filter(pl.col("status") == 200)
-    if variant is None:
-        lf = lf.filter(~pl.col("shadow").fill_null(False))
+    lf = _answered(deployment, variant, since, until, root, client, _COLUMNS)
     if last is not None:
         lf = lf.sort("ts", descending=True)
         lf = lf.filter((pl.col("n_rows").cum_sum() - pl.col("n_rows")) < last).sort("ts")
     frame = lf.sort("ts").collect()
-    features, predictions = _decode(frame)
+    decoded = decode_requests(frame.select("inputs", "outputs"), schema)
+    features, predictions = decoded.features, decoded.predictions
     if last is not None and features.height > last:
         features, predictions = features.tail(last), predictions.tail(last)
-    stamps: list[int] = frame.get_column("ts").dt.epoch("ms").to_list()
+    stamps = frame.get_column("ts").dt.epoch("ms")
     versions = frame.group_by("model", "model_version").agg(pl.col("n_rows").sum()).iter_rows()
     return Window(
         features=features,
         predictions=predictions,
-        start=min(stamps, default=0),
-        end=max(stamps, default=0),
+        start=_bound(stamps, np.min),
+        end=_bound(stamps, np.max),
         requests=frame.height,
         model_versions={_served_by(m, v): int(n) for m, v, n in versions},
+        skipped=decoded.skipped,
     )
+
+
+@dataclass
+class WindowSummary:
+    """What a window holds, read from the log's small columns only (no JSON decoded)."""
+
+    requests: int
+    rows: int
+    start: int
+    end: int
+    model_versions: dict[str, int]
+
+
+def summarize_window(
+    deployment: str,
+    *,
+    variant: str | None = None,
+    since: When = None,
+    until: When = None,
+    root: str | os.PathLike[str] | None = None,
+    client: Client | None = None,
+) -> WindowSummary:
+    """Requests, predicted rows, first and last time and rows per served model version of a time window,
+    from a lazy aggregate over ``ts``, ``model``, ``model_version`` and ``n_rows`` (flat memory).
+
+    Example:
+        >>> summarize_window("churn", since="2025-11-27").rows  # doctest: +SKIP
+        1000000
+    """
+    lf = _answered(
+        deployment,
+        variant,
+        since,
+        until,
+        root,
+        client,
+        ["ts", "model", "model_version", "n_rows", "status", "shadow"],
+    )
+    per = (
+        lf.group_by("model", "model_version")
+        .agg(
+            pl.len().alias("requests"),
+            pl.col("n_rows").cast(pl.Int64).sum().alias("rows"),
+            pl.col("ts").dt.epoch("ms").min().alias("start"),
+            pl.col("ts").dt.epoch("ms").max().alias("end"),
+        )
+        .collect(engine="streaming")
+    )
+    if per.is_empty():
+        return WindowSummary(0, 0, 0, 0, {})
+    versions: dict[str, int] = {}
+    for model, version, _, rows, _, _ in per.iter_rows():
+        key = _served_by(model, version)
+        versions[key] = versions.get(key, 0) + int(rows or 0)
+    return WindowSummary(
+        requests=int(per.get_column("requests").sum()),
+        rows=int(per.get_column("rows").sum()),
+        start=_bound(per.get_column("start"), np.min),
+        end=_bound(per.get_column("end"), np.max),
+        model_versions=versions,
+    )
+
+
+def iter_window(
+    deployment: str,
+    *,
+    variant: str | None = None,
+    since: When = None,
+    until: When = None,
+    schema: Mapping[str, pl.DataType] | None = None,
+    root: str | os.PathLike[str] | None = None,
+    client: Client | None = None,
+) -> Iterator[Window]:
+    """A time window read one hour partition at a time: each item is that partition's answered requests,
+    decoded (with ``schema``, only those features). Memory follows one partition, not the window.
+
+    Example:
+        >>> rows = sum(w.features.height for w in iter_window("churn", since="2025-11-01"))  # doctest: +SKIP
+    """
+    start, end = to_ms(since), to_ms(until)
+    where = os.fspath(root) if root is not None else log_root(deployment, client or get_client())
+    try:
+        fs, base = fsspec.core.url_to_fs(where)
+    except (ImportError, ValueError) as exc:
+        raise InvalidInput(f"Cannot read the prediction log at {where!r}: {exc}") from exc
+    files = _partition_files(fs, base, "predictions", deployment, start, end)
+    hours: dict[str, list[str]] = {}
+    for path in files:
+        hours.setdefault(path.rsplit("/", 1)[0], []).append(path)
+    for _, group in sorted(hours.items()):
+        lf = _scan(fs, group, PREDICTION_SCHEMA).filter(pl.col("deployment") == deployment)
+        lf = lf.filter(pl.col("status") == 200)
+        if variant is None:
+            lf = lf.filter(~pl.col("shadow").fill_null(False))
+        else:
+            lf = lf.filter(pl.col("variant") == variant)
+        if start is not None:
+            lf = lf.filter(pl.col("ts") >= pl.lit(start).cast(pl.Datetime("ms", "UTC")))
+        if end is not None:
+            lf = lf.filter(pl.col("ts") < pl.lit(end).cast(pl.Datetime("ms", "UTC")))
+        frame = lf.select(_COLUMNS).sort("ts").collect()
+        if frame.is_empty():
+            continue
+        decoded = decode_requests(frame.select("inputs", "outputs"), schema)
+        stamps = frame.get_column("ts").dt.epoch("ms")
+        versions = frame.group_by("model", "model_version").agg(pl.col("n_rows").sum()).iter_rows()
+        yield Window(
+            features=decoded.features,
+            predictions=decoded.predictions,
+            start=_bound(stamps, np.min),
+            end=_bound(stamps, np.max),
+            requests=frame.height,
+            model_versions={_served_by(m, v): int(n) for m, v, n in versions},
+            skipped=decoded.skipped,
+        )
+
+
+def _bound(values: pl.Series, pick: Any) -> int:
+    """The smallest or largest (``pick``) of integer values, 0 when there are none."""
+    array = values.drop_nulls().to_numpy()
+    return int(pick(array)) if len(array) else 0
 
 
 def _served_by(model: str | None, version: str | None) -> str:
@@ -229,40 +387,3 @@ def _served_by(model: str | None, version: str | None) -> str:
     if model and model.startswith("models:/") and version:
         return f"models:/{parse_model_ref(model).name}/{version}"
     return model or ""
-
-
-def _decode(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    records: list[dict[str, Any]] = []
-    preds: list[Any] = []
-    scores: list[float | None] = []
-    for inputs, outputs in zip(frame.get_column("inputs"), frame.get_column("outputs"), strict=True):
-        rows = orjson.loads(inputs) if inputs else []
-        rows = rows if isinstance(rows, list) else [rows]
-        out = orjson.loads(outputs) if outputs else {}
-        out = out if isinstance(out, dict) else {"predictions": out}
-        values = out.get("predictions")
-        values = values if isinstance(values, list) else [values] * len(rows)
-        probs = out.get("probabilities")
-        records.extend(r if isinstance(r, dict) else {} for r in rows)
-        preds.extend(values[: len(rows)] + [None] * (len(rows) - len(values)))
-        scores.extend(_scores(probs, len(rows)))
-    features = pl.from_dicts(records, infer_schema_length=None) if records else pl.DataFrame()
-    predictions = pl.DataFrame({"prediction": pl.Series(preds, strict=False)})
-    if any(s is not None for s in scores):
-        predictions = predictions.with_columns(pl.Series("score", scores, dtype=pl.Float64))
-    return features, predictions
-
-
-def _scores(probs: Any, n: int) -> list[float | None]:
-    if not isinstance(probs, list) or len(probs) != n:
-        return [None] * n
-    out: list[float | None] = []
-    for row in probs:
-        if isinstance(row, list) and row and all(isinstance(v, int | float) for v in row):
-            out.append(float(row[1]) if len(row) == 2 else float(max(row)))
-        elif isinstance(row, dict) and row:
-            values = [float(v) for v in row.values() if isinstance(v, int | float)]
-            out.append(values[1] if len(values) == 2 else (max(values) if values else None))
-        else:
-            out.append(None)
-    return out

@@ -111,12 +111,13 @@ def dataset_reference(ref: str, client: Client) -> Reference:
     return reference
 
 
-def check_columns(reference: Reference, features: pl.DataFrame) -> list[str]:
+def check_columns(reference: Reference, features: pl.DataFrame | list[str]) -> list[str]:
     """The features compared: the reference profile's comparable columns also present in the window."""
-    names = [n for n, c in reference.profile.columns.items() if c.kind != "other" and n in features.columns]
+    present = features if isinstance(features, list) else features.columns
+    names = [n for n, c in reference.profile.columns.items() if c.kind != "other" and n in present]
     if not names:
         raise InvalidInput(
-            f"No feature of the window ({features.columns[:10]}) is in the reference ({reference.source}, "
+            f"No feature of the window ({present[:10]}) is in the reference ({reference.source}, "
             f"columns {list(reference.profile.columns)[:10]}); is it the right reference?"
         )
     return names

@@ -12,15 +12,26 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import polars as pl
 from pydantic import BaseModel, Field
 
 from shipyard.data.profiles import ColumnProfile, Profile, to_polars
 from shipyard.entities import MonitorReport
-from shipyard.monitoring.drift import FeatureDrift, Thresholds, feature_drift, require_scipy
+from shipyard.errors import NotFound
+from shipyard.monitoring.drift import (
+    CurrentCounts,
+    FeatureDrift,
+    Thresholds,
+    count_current,
+    drift_from_counts,
+    feature_drift,
+    require_scipy,
+    require_sklearn,
+)
 from shipyard.monitoring.multivariate import domain_auc
-from shipyard.monitoring.query import When, read_window, to_ms
+from shipyard.monitoring.query import When, iter_window, read_window, summarize_window, to_ms
 from shipyard.monitoring.reference import (
     EarlierWindow,
     Reference,
@@ -33,9 +44,19 @@ from shipyard.tracking.fluent import get_client
 if TYPE_CHECKING:
     from shipyard.tracking import Client
 
-__all__ = ["DriftReport", "compute_drift", "list_drift_reports", "monitor_drift"]
+__all__ = [
+    "DriftReport",
+    "compute_drift",
+    "feature_schema",
+    "list_drift_reports",
+    "monitor_drift",
+    "window_drift",
+]
 
 KIND = "drift"
+MAX_WINDOW_ROWS = 1_000_000
+"""With reference rows, windows up to this many predicted rows are read whole for exact KS and Wasserstein;
+larger ones (and every window compared with a profile alone) are read partition by partition."""
 
 
 class DriftReport(BaseModel):
@@ -57,6 +78,8 @@ class DriftReport(BaseModel):
     window_end: int = 0
     model_versions: dict[str, int] = Field(default_factory=dict)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    window_method: str | None = None
+    skipped_requests: int = 0
     id: int | None = None
 
     def to_frame(self) -> pd.DataFrame:
@@ -115,6 +138,13 @@ class DriftReport(BaseModel):
         lines += [f.verdict for f in self.features + self.predictions]
         if self.domain_auc is not None:
             lines.append(f"domain classifier AUC {self.domain_auc:.3f} ({self.domain_method})")
+        if self.window_method == "by partition":
+            lines.append(
+                f"read partition by partition ({self.rows:,} rows): KS and Wasserstein binned "
+                "(from the reference's bins)"
+            )
+        if self.skipped_requests:
+            lines.append(f"{self.skipped_requests} logged request(s) left out: their JSON could not be read")
         return "\n".join(lines)
 
 
@@ -141,35 +171,90 @@ def _as_reference_type(series: pl.Series, col: ColumnProfile) -> pl.Series:
     return series
 
 
+def _prediction_pairs(
+    reference: Reference, columns: list[str], target: str | None
+) -> tuple[Reference, list[tuple[str, str]]]:
+    """The reference to compare predictions with and (reference column, prediction column) pairs."""
+    if reference.predictions is not None:
+        ref = Reference.from_frame(reference.predictions, source="reference predictions")
+        pairs = [(n, n) for n in columns if n in ref.profile.columns]
+    elif target is not None and target in reference.profile.columns and "prediction" in columns:
+        ref, pairs = reference, [(target, "prediction")]
+    else:
+        return reference, []
+    return ref, [(r, c) for r, c in pairs if ref.profile.columns[r].kind != "other"]
+
+
+def _as_prediction(drift: FeatureDrift, ref_name: str, cur_name: str) -> FeatureDrift:
+    return drift.model_copy(
+        update={
+            "feature": f"prediction.{cur_name}",
+            "verdict": drift.verdict.replace(ref_name, f"prediction.{cur_name}", 1),
+        }
+    )
+
+
 def _prediction_drift(
     reference: Reference, predictions: pl.DataFrame | None, target: str | None, thresholds: Thresholds
 ) -> list[FeatureDrift]:
     if predictions is None or predictions.is_empty():
         return []
-    if reference.predictions is not None:
-        ref = Reference.from_frame(reference.predictions, source="reference predictions")
-        pairs = [(n, n) for n in predictions.columns if n in ref.profile.columns]
-    elif target is not None and target in reference.profile.columns and "prediction" in predictions.columns:
-        ref, pairs = reference, [(target, "prediction")]
-    else:
-        return []
+    ref, pairs = _prediction_pairs(reference, predictions.columns, target)
     out = []
     for ref_name, cur_name in pairs:
         col = ref.profile.columns[ref_name]
-        if col.kind == "other":
-            continue
         values = _as_reference_type(predictions.get_column(cur_name), col)
         raw = ref.rows.get_column(ref_name) if ref.rows is not None else None
-        drift = feature_drift(col, values, thresholds, reference_values=raw)
         out.append(
-            drift.model_copy(
-                update={
-                    "feature": f"prediction.{cur_name}",
-                    "verdict": drift.verdict.replace(ref_name, f"prediction.{cur_name}", 1),
-                }
-            )
+            _as_prediction(feature_drift(col, values, thresholds, reference_values=raw), ref_name, cur_name)
         )
     return out
+
+
+def _library(data: Any) -> str:
+    return type(data).__module__.split(".")[0]
+
+
+class _Columns:
+    """One column at a time of what the caller holds, never a converted copy of the whole frame.
+
+    A polars frame gives its columns as they are; a LazyFrame (a Parquet scan) reads one column per call;
+    pandas and pyarrow tables convert one column per call. Floats keep their NaN: the statistics count NaN
+    as null themselves.
+    """
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self.names: list[str]
+        if isinstance(data, pl.LazyFrame):
+            self.names = data.collect_schema().names()
+            self.height = int(data.select(pl.len()).collect().item())
+        elif _library(data) == "pandas" and hasattr(data, "columns"):
+            self.names, self.height = [str(n) for n in data.columns], len(data)
+        elif _library(data) == "pyarrow" and hasattr(data, "column_names"):
+            self.names, self.height = list(data.column_names), data.num_rows
+        else:
+            self.data = data if isinstance(data, pl.DataFrame) else to_polars(data)
+            self.names, self.height = self.data.columns, self.data.height
+
+    def get(self, name: str) -> pl.Series:
+        data = self.data
+        if isinstance(data, pl.DataFrame):
+            return data.get_column(name)
+        if isinstance(data, pl.LazyFrame):
+            return data.select(name).collect().to_series()
+        if _library(data) == "pandas":
+            return to_polars(data[[name]]).to_series()
+        return to_polars(data.select([name])).to_series()
+
+    def frame(self, names: list[str]) -> pl.DataFrame:
+        """The named columns as one polars frame (the multivariate check samples its rows)."""
+        data = self.data
+        if isinstance(data, pl.DataFrame):
+            return data.select(names)
+        if isinstance(data, pl.LazyFrame):
+            return data.select(names).collect()
+        return to_polars(data[names] if _library(data) == "pandas" else data.select(names))
 
 
 def compute_drift(
@@ -185,9 +270,12 @@ def compute_drift(
 ) -> DriftReport:
     """Compare current rows with a reference (a :class:`Reference`, a stored ``Profile``, or raw rows).
 
+    The current rows are read one column at a time (a polars ``LazyFrame``, e.g. ``pl.scan_parquet``,
+    is read column by column), so the peak memory is the rows given plus about one column.
+
     Args:
         reference: What to compare with; raw rows (pandas, polars, pyarrow) give exact statistics.
-        current: The current rows (features).
+        current: The current rows (features): pandas, polars (eager or lazy) or pyarrow.
         predictions: The current predictions (``prediction``, ``score``) for prediction drift.
         target: The reference column to compare predicted labels with when the reference has no predictions.
         thresholds: Effect-size thresholds (defaults in ``docs/monitoring.md``).
@@ -202,35 +290,53 @@ def compute_drift(
         ['x']
     """
     require_scipy()
+    if multivariate:
+        require_sklearn()
     limits = thresholds or Thresholds()
-    if isinstance(reference, Profile):
-        reference = Reference(reference, None, "a profile")
-    elif not isinstance(reference, Reference):
-        reference = Reference.from_frame(reference)
-    frame = to_polars(current)
-    names = check_columns(reference, frame)
+    reference = as_reference(reference)
+    columns = _Columns(current)
+    names = check_columns(reference, columns.names)
     features = []
     for name in names:
         col = reference.profile.columns[name]
         raw = (
             reference.rows.get_column(name) if reference.rows is not None and name in reference.rows else None
         )
-        features.append(
-            feature_drift(col, _as_reference_type(frame.get_column(name), col), limits, reference_values=raw)
-        )
+        values = _as_reference_type(columns.get(name), col)
+        features.append(feature_drift(col, values, limits, reference_values=raw))
+        del values  # one column at a time: freed before the next is read
     preds = _prediction_drift(
         reference, None if predictions is None else to_polars(predictions), target, limits
     )
     report = DriftReport(
-        reference=reference.source, rows=frame.height, features=features, predictions=preds, thresholds=limits
+        reference=reference.source,
+        rows=columns.height,
+        features=features,
+        predictions=preds,
+        thresholds=limits,
     )
     if multivariate:
-        cast = frame.select(
-            _as_reference_type(frame.get_column(n), reference.profile.columns[n]) for n in names
+        report.domain_auc, report.domain_method = domain_auc(
+            reference,
+            columns.frame(names),
+            names,
+            sample=sample,
+            seed=seed,
+            prepare=lambda f: f.select(
+                _as_reference_type(f.get_column(n), reference.profile.columns[n]) for n in names
+            ),
         )
-        report.domain_auc, report.domain_method = domain_auc(reference, cast, names, sample=sample, seed=seed)
     _conclude(report)
     return report
+
+
+def as_reference(reference: Reference | Profile | Any) -> Reference:
+    """A :class:`Reference` from what ``compute_drift`` accepts (a reference, a stored profile or rows)."""
+    if isinstance(reference, Reference):
+        return reference
+    if isinstance(reference, Profile):
+        return Reference(reference, None, "a profile")
+    return Reference.from_frame(reference)
 
 
 def _conclude(report: DriftReport) -> None:
@@ -302,39 +408,224 @@ def monitor_drift(
     """
     client = client or get_client()
     limits = thresholds if isinstance(thresholds, Thresholds) else Thresholds.model_validate(thresholds or {})
-    window = read_window(
-        deployment, variant=variant, since=since, until=until, last=last, root=root, client=client
-    )
-    if window.features.is_empty():
-        from shipyard.errors import NotFound
-
-        raise NotFound(
-            f"No answered predictions of deployment '{deployment}'"
-            f"{f' variant {variant!r}' if variant else ''} in the window asked "
-            f"(since={since!r}, until={until!r}, last={last!r}); widen it or check the log root"
+    options: dict[str, Any] = {
+        "target": target,
+        "thresholds": limits,
+        "multivariate": multivariate,
+        "sample": sample,
+        "seed": seed,
+    }
+    where = f"{deployment}{f' variant {variant!r}' if variant else ''}"
+    if last is not None:  # a count-bounded window: read whole, as it is bounded by ``last``
+        window = read_window(
+            deployment, variant=variant, last=last, since=since, until=until, root=root, client=client
         )
-    resolved = _reference(reference, deployment, variant, window.model_versions, root, client)
-    report = compute_drift(
-        resolved,
-        window.features,
-        predictions=window.predictions,
-        target=target,
-        thresholds=limits,
-        multivariate=multivariate,
-        sample=sample,
-        seed=seed,
-    )
+        if window.features.is_empty():
+            raise NotFound(
+                f"No answered predictions of deployment '{where}' in the last {last} rows; check the log root"
+            )
+        resolved = _reference(reference, deployment, variant, window.model_versions, root, client)
+        report = compute_drift(resolved, window.features, predictions=window.predictions, **options)
+        report.window_start, report.window_end = window.start, window.end
+        report.model_versions = window.model_versions
+    else:
+        summary = summarize_window(
+            deployment, variant=variant, since=since, until=until, root=root, client=client
+        )
+        if summary.requests == 0:
+            raise NotFound(
+                f"No answered predictions of deployment '{where}' in the window asked "
+                f"(since={since!r}, until={until!r}); widen it or check the log root"
+            )
+        resolved = _reference(reference, deployment, variant, summary.model_versions, root, client)
+        report = window_drift(
+            resolved,
+            deployment,
+            variant=variant,
+            since=since,
+            until=until,
+            root=root,
+            client=client,
+            **options,
+        )
     report.deployment, report.variant = deployment, variant
-    report.window_start, report.window_end, report.model_versions = (
-        window.start,
-        window.end,
-        window.model_versions,
-    )
     _conclude(report)
     if store:
         saved = client.store.save_monitor_report(report.to_monitor_report(client.settings.user))
         report.id = saved.id
     return report
+
+
+def feature_schema(reference: Reference) -> dict[str, pl.DataType]:
+    """The logged features to decode for a reference, and how: numeric as Float64, the rest as text."""
+    return {
+        name: pl.Float64() if col.kind == "numeric" else pl.String()
+        for name, col in reference.profile.columns.items()
+        if col.kind != "other"
+    }
+
+
+def window_drift(
+    reference: Reference | Profile | Any,
+    deployment: str,
+    *,
+    variant: str | None = None,
+    since: When = None,
+    until: When = None,
+    target: str | None = None,
+    thresholds: Thresholds | None = None,
+    multivariate: bool = True,
+    sample: int = 5_000,
+    seed: int = 0,
+    max_rows: int = MAX_WINDOW_ROWS,
+    root: str | os.PathLike[str] | None = None,
+    client: Client | None = None,
+) -> DriftReport:
+    """The drift of a time window of a deployment's log against a reference, in bounded memory.
+
+    The window is read one hour partition at a time: each partition's features are counted into the
+    reference's bins and the counts summed, so memory follows one partition, not the window, and the
+    statistics are those of the whole window at once (the counts add up). The multivariate check uses a
+    uniform sample of ``sample`` rows of the window. Only when the reference has rows (exact KS and
+    Wasserstein need both sides' values) and the window holds at most ``max_rows`` predicted rows is it
+    read whole; otherwise KS and Wasserstein are the binned ones (``ks_method="binned"``). The report's
+    ``window_method`` says which. Nothing is stored (``monitor_drift`` stores).
+
+    Example:
+        >>> report = window_drift(profile, "churn", since="2025-11-01", root="log/")  # doctest: +SKIP
+    """
+    require_scipy()
+    if multivariate:
+        require_sklearn()
+    limits = thresholds or Thresholds()
+    reference = as_reference(reference)
+    span: dict[str, Any] = {
+        "variant": variant,
+        "since": since,
+        "until": until,
+        "root": root,
+        "client": client,
+    }
+    summary = summarize_window(deployment, **span)
+    schema = feature_schema(reference)
+    if reference.rows is not None and summary.rows <= max_rows:
+        window = read_window(deployment, schema=schema, **span)
+        if window.features.is_empty():
+            raise NotFound(f"No answered predictions of deployment '{deployment}' in the window asked")
+        report = compute_drift(
+            reference,
+            window.features,
+            predictions=window.predictions,
+            target=target,
+            thresholds=limits,
+            multivariate=multivariate,
+            sample=sample,
+            seed=seed,
+        )
+        report.window_method = "whole window"
+        report.skipped_requests = window.skipped
+    else:
+        report = _partition_drift(
+            reference, deployment, span, schema, target, limits, multivariate, sample, seed
+        )
+    report.deployment, report.variant = deployment, variant
+    report.window_start, report.window_end = summary.start, summary.end
+    report.model_versions = summary.model_versions
+    _conclude(report)
+    return report
+
+
+def _partition_drift(
+    reference: Reference,
+    deployment: str,
+    span: dict[str, Any],
+    schema: dict[str, pl.DataType],
+    target: str | None,
+    limits: Thresholds,
+    multivariate: bool,
+    sample: int,
+    seed: int,
+) -> DriftReport:
+    """Drift from counts summed partition by partition (see :func:`window_drift`)."""
+    cols = reference.profile.columns
+    counts: dict[str, CurrentCounts] = {}
+    pred_ref, pairs = _prediction_pairs(reference, ["prediction", "score"], target)
+    pred_counts: dict[tuple[str, str], CurrentCounts] = {}
+    seen_preds: set[str] = set()
+    kept: pl.DataFrame | None = None
+    rows = skipped = 0
+    names: list[str] = []
+    for i, part in enumerate(iter_window(deployment, schema=schema, **span)):
+        skipped += part.skipped
+        if part.features.is_empty():
+            continue
+        names = names or check_columns(reference, part.features.columns)
+        rows += part.features.height
+        for name in names:
+            values = _as_reference_type(part.features.get_column(name), cols[name])
+            add = count_current(cols[name], values)
+            counts[name] = counts[name].merge(add) if name in counts else add
+        for ref_name, cur_name in pairs:
+            col = pred_ref.profile.columns[ref_name]
+            if cur_name in part.predictions.columns:
+                seen_preds.add(cur_name)
+                values = _as_reference_type(part.predictions.get_column(cur_name), col)
+            else:
+                values = pl.Series(cur_name, [None] * part.predictions.height, dtype=pl.Float64)
+            add = count_current(col, values)
+            key = (ref_name, cur_name)
+            pred_counts[key] = pred_counts[key].merge(add) if key in pred_counts else add
+        if multivariate:
+            kept = _keep_sample(kept, part.features.select(names), sample, seed, i)
+    if not names:
+        raise NotFound(f"No answered predictions of deployment '{deployment}' in the window asked")
+    features = [
+        drift_from_counts(
+            cols[n],
+            counts[n],
+            limits,
+            reference_values=(
+                reference.rows.get_column(n) if reference.rows is not None and n in reference.rows else None
+            ),
+        )
+        for n in names
+    ]
+    preds = [
+        _as_prediction(
+            drift_from_counts(
+                pred_ref.profile.columns[r],
+                pred_counts[(r, c)],
+                limits,
+                reference_values=pred_ref.rows.get_column(r) if pred_ref.rows is not None else None,
+            ),
+            r,
+            c,
+        )
+        for r, c in pairs
+        if c in seen_preds
+    ]
+    report = DriftReport(
+        reference=reference.source, rows=rows, features=features, predictions=preds, thresholds=limits
+    )
+    report.window_method = "by partition"
+    report.skipped_requests = skipped
+    if multivariate and kept is not None:
+        sampled = kept.drop("_key").select(_as_reference_type(kept.get_column(n), cols[n]) for n in names)
+        report.domain_auc, report.domain_method = domain_auc(
+            reference, sampled, names, sample=sample, seed=seed
+        )
+    return report
+
+
+def _keep_sample(
+    kept: pl.DataFrame | None, part: pl.DataFrame, size: int, seed: int, index: int
+) -> pl.DataFrame:
+    """A uniform sample of ``size`` rows of everything seen so far: the rows with the smallest random keys
+    (bottom-k), so it needs only ``size`` rows in memory however long the window."""
+    keys = np.random.default_rng([seed, index]).random(part.height)
+    part = part.with_columns(pl.Series("_key", keys))
+    both = part if kept is None else pl.concat([kept, part], how="vertical_relaxed")
+    return both.sort("_key").head(size)
 
 
 def _reference(
