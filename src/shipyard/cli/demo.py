@@ -48,7 +48,10 @@ def demo(
     checked at each step, outputs cached) whose train step is a sweep over several
     models (each trial a run in experiment "flights-delay" with params, metrics, a
     ROC curve and the model). It then registers, evaluates and promotes the best
-    model, serves it and prints what to try next. Run it again in the same place:
+    model and serves it; replays August-December through the server with labels
+    arriving late and a monitoring pass per month; a retrain alert retrains, the
+    new version is approved and promoted and the server swaps to it; it writes an
+    HTML report and prints what to try next. Run it again in the same place:
     every pipeline step comes from the cache. Writes to the configured store
     (default ./.shipyard). Needs the demo extra: pip install 'shipyard\\[demo]'.
 

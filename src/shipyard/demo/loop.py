@@ -71,8 +71,9 @@ approvals:
 def _rules(floor: float, ctx: DemoContext) -> str:
     best = ctx.require_best()
     train_ref = ctx.extras["datasets"]["flights-train"].ref
+    val_ref = ctx.extras["datasets"]["flights-validation"].ref
     params = (
-        f"{{deployment: {DEPLOYMENT}, train_ref: '{train_ref}', spec: '{best.name}', "
+        f"{{deployment: {DEPLOYMENT}, train_ref: '{train_ref}', val_ref: '{val_ref}', spec: '{best.name}', "
         f"holdout_rows: {MONTH_ROWS[ctx.quick]}, quick: {str(ctx.quick).lower()}, seed: {ctx.seed}}}"
     )
     return f"""

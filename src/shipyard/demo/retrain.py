@@ -6,7 +6,8 @@
    The newest ``holdout_rows`` labelled rows become ``flights-recent`` (a dataset version the promotion
    policy judges every candidate and the champion on: data no model trained on); the older labelled
    traffic joins the original training data as a new version of ``flights-train``. The contract
-   ``flights-features`` gets a new version inferred from that data (the months now run to December).
+   ``flights-features`` gets a new version inferred from every row seen (training, validation and
+   traffic): wider (the months now run to December), never narrower.
 2. ``refit`` fits the champion's model family and hyperparameters on the new training version (recorded
    as its ``train`` input: the lineage monitoring reads its drift reference from) and logs its metrics on
    the holdout. It returns the model; ``sy.complete_retrain`` registers it and runs the policy.
@@ -68,7 +69,7 @@ def _run() -> ActiveRun:
 
 
 @sy.step(version=CODE_VERSION)
-def newest_data(deployment: str, train_ref: str, holdout_rows: int) -> dict[str, Any]:
+def newest_data(deployment: str, train_ref: str, val_ref: str, holdout_rows: int) -> dict[str, Any]:
     """Version the newest data: the training data plus older labelled traffic, and a recent holdout."""
     run = _run()
     traffic = labelled_traffic(deployment, run.client)
@@ -84,7 +85,11 @@ def newest_data(deployment: str, train_ref: str, holdout_rows: int) -> dict[str,
     # reached the log in (early stopping's validation split follows row order)
     older = older.sort_values([*FEATURES, "late"], kind="stable", na_position="last")
     train = pd.concat([base, older], ignore_index=True)
-    contract = annotated_contract(pd.concat([train, holdout], ignore_index=True))
+    # the contract's next version covers every row Shipyard has seen: a widening (the months now run to
+    # December), never a narrowing that the earlier training and validation data would break
+    run.use_dataset(val_ref, role="validation")
+    seen = [train, holdout, load_dataset(val_ref, client=run.client)[[*FEATURES, "late"]]]
+    contract = annotated_contract(pd.concat(seen, ignore_index=True))
     source = f"{train_ref} plus {len(older):,} labelled predictions of {deployment}"
     train_v = log_dataset(train, name=TRAIN, contract=contract, source=source, client=run.client)
     recent_v = log_dataset(
@@ -138,7 +143,13 @@ def _pipeline(fn: Callable[..., Any]) -> Pipeline:
 
 @_pipeline
 def flights_retraining(
-    deployment: str, train_ref: str, spec: str, holdout_rows: int = 2_000, quick: bool = False, seed: int = 13
+    deployment: str,
+    train_ref: str,
+    val_ref: str,
+    spec: str,
+    holdout_rows: int = 2_000,
+    quick: bool = False,
+    seed: int = 13,
 ) -> Any:
     """Retrain on the newest data (a demo alert's ``retrain`` action runs this)."""
-    return refit(newest_data(deployment, train_ref, holdout_rows), spec, quick, seed)
+    return refit(newest_data(deployment, train_ref, val_ref, holdout_rows), spec, quick, seed)
