@@ -14,14 +14,13 @@ fire time as for every schedule. List and remove these schedules like any other
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shipyard.data.versions import parse_dataset_ref
-from shipyard.entities import PipelineSchedule, Run, now_ms
+from shipyard.entities import LogBatch, PipelineSchedule, now_ms
 from shipyard.errors import InvalidInput
 from shipyard.monitoring.passes import monitor_pass
 from shipyard.monitoring.rules import AlertRules, parse_rules
@@ -29,7 +28,7 @@ from shipyard.names import check_name
 from shipyard.pipelines.pipeline import pipeline
 from shipyard.pipelines.schedule import list_schedules, schedule_pipeline
 from shipyard.pipelines.steps import step
-from shipyard.tracking import Client
+from shipyard.tracking import ActiveRun, Client
 from shipyard.tracking.fluent import active_run, get_client
 from shipyard.tracking.run import MAX_PARAM_LEN
 
@@ -38,9 +37,11 @@ __all__ = ["MONITOR_PIPELINE", "list_monitoring_schedules", "monitor", "schedule
 MONITOR_PIPELINE = "shipyard.monitoring.scheduled:monitor"
 """The built-in pipeline a monitoring schedule runs (``module:name``, as ``sy.trigger_pipeline`` takes)."""
 STALE_FIRE_S = 3600
-"""An earlier fire still ``running`` after this long is taken as dead (its server was killed)."""
-WAIT_S = 1.0
-"""How often a fire waiting for an earlier one looks again."""
+"""A pass still ``running`` after this long is taken as dead (its server was killed): it blocks no fire."""
+PASS_TAG = "sy.monitor.pass"
+"""On a fire's step run: ``running`` while it runs its pass, ``skipped`` when it found another one."""
+SCHEDULE_TAG = "sy.monitor.schedule"
+"""On a fire's step run: the schedule whose pass it runs."""
 
 
 @step(cache=False)  # a cache hit would skip the pass: every fire must read the log again
@@ -54,8 +55,9 @@ def monitoring_pass(
     """One incremental pass with the schedule's params; its summary is the step's output.
 
     Passes of one schedule never overlap (two passes reading from the same high-water mark would both
-    count the same predictions): a fire waits while an earlier fire is still running, and skips its
-    pass when a newer fire arrives meanwhile (the newest waiting fire runs the next pass).
+    count the same predictions): a fire that finds another fire's pass still running skips its own (a
+    pass longer than the interval, e.g. one that retrains); passes are incremental, so the next fire
+    reads what the skipped one would have.
     """
     run = active_run()
     client = run.client if run is not None else get_client()
@@ -70,7 +72,7 @@ def monitoring_pass(
         "notes": [],
         "skipped": False,
     }
-    skip = None if run is None else _wait_for_earlier_fires(run.info, client)
+    skip = None if run is None else _pass_running_elsewhere(run, client)
     if skip is not None:
         summary["skipped"] = True
         summary["notes"] = [skip]
@@ -99,36 +101,41 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
-def _wait_for_earlier_fires(step_run: Run, client: Client) -> str | None:
-    """Wait until no earlier fire of this run's schedule is running; None to run the pass, or why to skip.
+def _pass_running_elsewhere(step_run: ActiveRun, client: Client) -> str | None:
+    """None when this fire may run its pass, else why it skips: another fire of its schedule is in one.
 
-    An earlier fire counts while it is ``running`` and was claimed less than :data:`STALE_FIRE_S` ago (a
-    fire whose server was killed never finishes and must not block forever).
+    A fire flags its step run (tags :data:`PASS_TAG` and :data:`SCHEDULE_TAG`, written to the store at
+    once) and then looks for other running step runs flagged for the same schedule that started less
+    than :data:`STALE_FIRE_S` ago (a pass whose server was killed never ends and must not block
+    forever). Flag first, look second: of two fires that overlap, at least one sees the other, so two
+    passes never run at once (when both see each other both skip, and the next fire catches up).
     """
-    if step_run.parent_run_id is None:
+    if step_run.info.parent_run_id is None:
         return None
-    tags = client.get_run(step_run.parent_run_id).tags
-    name, fire_time = tags.get("sy.schedule"), tags.get("sy.schedule.fire_time")
-    if not name or not fire_time:
+    tags = client.get_run(step_run.info.parent_run_id).tags
+    name = tags.get("sy.schedule")
+    if not name or not tags.get("sy.schedule.fire_time"):
         return None  # not a fire: run by hand (monitor.run(...)) or by trigger_pipeline
-    mine = int(fire_time)
-    while True:
-        fires = client.store.list_schedule_fires(name, 100)
-        now = now_ms()
-        earlier = [
-            f
-            for f in fires
-            if f.fire_time < mine and f.status == "running" and now - f.claimed_at < STALE_FIRE_S * 1000
-        ]
-        if not earlier:
-            return None
-        newer = [f for f in fires if f.fire_time > mine]
-        if newer:
-            return (
-                f"skipped: the fire of {_iso(earlier[0].fire_time)} was still running its pass and the "
-                f"fire of {_iso(newer[0].fire_time)} runs the next one"
-            )
-        time.sleep(WAIT_S)
+    client.store.log_batch(step_run.id, LogBatch(tags={PASS_TAG: "running", SCHEDULE_TAG: name}))
+    flagged, _ = client.search_runs_page(
+        filter=f"tags.`{PASS_TAG}` = 'running' and attributes.status = 'running'", limit=1000
+    )
+    now = now_ms()
+    others = [
+        r
+        for r in flagged
+        if r.id != step_run.id
+        and r.tags.get(SCHEDULE_TAG) == name
+        and now - r.start_time < STALE_FIRE_S * 1000
+    ]
+    if not others:
+        return None
+    client.store.log_batch(step_run.id, LogBatch(tags={PASS_TAG: "skipped"}))
+    began = min(others, key=lambda r: r.start_time)
+    return (
+        f"skipped: the pass of step run {began.id} (started {_iso(began.start_time)}) was still running; "
+        "the next fire reads what this one would have"
+    )
 
 
 def monitor(
