@@ -183,6 +183,7 @@ _LAZY = {
     "monitor_pass": "shipyard.monitoring.passes",
     "ClosedLoop": "shipyard.monitoring.loop",
     "complete_retrain": "shipyard.monitoring.loop",
+    "schedule_monitoring": "shipyard.monitoring.scheduled",
 }
 
 if TYPE_CHECKING:
@@ -201,6 +202,7 @@ if TYPE_CHECKING:
     from shipyard.monitoring.performance import PerformanceReport, monitor_performance
     from shipyard.monitoring.query import query_predictions
     from shipyard.monitoring.report import DriftReport, list_drift_reports, monitor_drift
+    from shipyard.monitoring.scheduled import schedule_monitoring
     from shipyard.monitoring.status import MonitorStatus, monitor_status
     from shipyard.pipelines.cache import clear_cache
     from shipyard.pipelines.executor import Executor, LocalExecutor
@@ -422,6 +424,7 @@ __all__ = [
     "rollback_deployment",
     "rollback_model",
     "scan_pii",
+    "schedule_monitoring",
     "schedule_pipeline",
     "search_runs",
     "set_promotion_policy",

@@ -170,6 +170,7 @@ PUBLIC_API = [
     "rollback_deployment",
     "rollback_model",
     "scan_pii",
+    "schedule_monitoring",
     "schedule_pipeline",
     "search_runs",
     "set_promotion_policy",

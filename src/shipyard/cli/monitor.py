@@ -1,4 +1,5 @@
-"""``shipyard monitor …``: what monitoring found for a deployment (drift reports over time)."""
+"""``shipyard monitor …``: monitoring passes (one, watched, or scheduled on the server), what they found
+(drift, performance, alerts and the closed loop), the status dashboard and the HTML report."""
 
 from __future__ import annotations
 
@@ -12,18 +13,25 @@ import typer
 from shipyard.cli import render
 from shipyard.cli.options import JsonOption
 from shipyard.cli.state import get_state
-from shipyard.entities import now_ms
+from shipyard.entities import PipelineSchedule, now_ms
 from shipyard.monitoring.alerts import get_alert, list_alerts
 from shipyard.monitoring.html_report import monitor_report
 from shipyard.monitoring.loop import complete_retrain
 from shipyard.monitoring.passes import MonitorPass, monitor_pass
 from shipyard.monitoring.report import list_drift_reports
+from shipyard.monitoring.scheduled import list_monitoring_schedules, schedule_monitoring
 from shipyard.monitoring.status import MonitorStatus, monitor_status
 from shipyard.pipelines.schedule import parse_every
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="Drift and other monitoring results of deployments.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help=(
+        "Monitor deployments: passes (run once, watch in the foreground, or schedule on the server), "
+        "drift, performance, alerts and the closed loop, the status dashboard and the HTML report."
+    ),
+)
 
 
 @app.command("drift")
@@ -386,6 +394,9 @@ def watch(
 ) -> None:
     """Run monitoring passes on a schedule in the foreground, one summary line per pass, until Ctrl-C.
 
+    To have the Shipyard server run the passes instead (no terminal kept open), use
+    shipyard monitor schedule.
+
     Examples:
 
       shipyard monitor watch --deployment churn --every 5m --rules alerts.yaml
@@ -419,3 +430,126 @@ def _watch_line(n: int, started: int, result: MonitorPass, as_json: bool) -> str
     return f"{render.fmt_time(started)} pass {n}: {result.requests} new requests" + (
         f"; {rules}" if rules else ""
     )
+
+
+@app.command("schedule")
+def schedule(
+    ctx: typer.Context,
+    deployment: Annotated[str, typer.Option("--deployment", "-d", help="Deployment name, e.g. churn.")],
+    every: Annotated[
+        str | None,
+        typer.Option("--every", metavar="INTERVAL", help="Time between passes: 30s, 5m, 1h (at least 1s)."),
+    ] = None,
+    cron: Annotated[
+        str | None,
+        typer.Option("--cron", metavar="EXPR", help="A cron expression instead, e.g. '*/10 * * * *'."),
+    ] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules", help="Alert rules YAML file, read and checked now and stored in the schedule."
+        ),
+    ] = None,
+    reference: Annotated[
+        str | None, typer.Option("--reference", help="Drift reference dataset (default: training data).")
+    ] = None,
+    root: Annotated[
+        str | None, typer.Option("--root", help="The prediction log's root folder or URL.")
+    ] = None,
+    multivariate: Annotated[
+        bool,
+        typer.Option("--multivariate/--no-multivariate", help="Run drift's domain classifier each pass."),
+    ] = True,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            help="Schedule name (default: monitor-DEPLOYMENT); replaces one of that name.",
+        ),
+    ] = None,
+    timezone: Annotated[
+        str, typer.Option("--timezone", metavar="TZ", help="Time zone of the cron expression.")
+    ] = "UTC",
+    as_json: JsonOption = False,
+) -> None:
+    """Have the Shipyard server run monitoring passes on a timetable (watch without a terminal).
+
+    Saves a pipeline schedule of the built-in pipeline shipyard.monitoring.scheduled:monitor with
+    the deployment, the rules (parsed now: a bad rule fails here, and later edits of the file need
+    a new schedule) and the options as its params. The Shipyard server on this store (shipyard
+    server, any number of workers) runs each fire once, in a subprocess: one incremental pass, its
+    alerts and their actions (a retrain pipeline must be importable from the server's working
+    directory). List and remove it with shipyard monitor schedules and shipyard pipelines
+    schedules rm NAME; each fire is a pipeline run tagged with the schedule.
+
+    Examples:
+
+      shipyard monitor schedule --deployment churn --every 5m --rules alerts.yaml
+      shipyard monitor schedule -d churn --cron "0 * * * *" --reference churn-train@v3 --name churn-hourly
+    """
+    saved = schedule_monitoring(
+        deployment,
+        every=every,
+        cron=cron,
+        rules=rules,
+        reference=reference,
+        root=root,
+        multivariate=multivariate,
+        name=name,
+        timezone=timezone,
+        client=get_state(ctx).client(),
+    )
+    if as_json:
+        render.print_json(saved.to_dict())
+        return
+    rule_count = len((saved.params.get("rules") or {}).get("rules", []))
+    render.say(
+        f"Scheduled '{saved.name}': a monitoring pass of {deployment} {_when(saved)} with {rule_count} "
+        "alert rule(s). The Shipyard server on this store runs it (start one with: shipyard server); "
+        "see: shipyard monitor schedules"
+    )
+
+
+def _when(s: PipelineSchedule) -> str:
+    if s.cron is not None:
+        return f"at cron '{s.cron}' ({s.timezone})"
+    return f"every {render.fmt_value(s.every_seconds)}s"
+
+
+@app.command("schedules")
+def schedules(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the monitoring schedules (shipyard monitor schedule) with their latest fire.
+
+    Remove one with shipyard pipelines schedules rm NAME; a fire's pass is its pipeline run
+    (shipyard pipelines show RUN_ID) and a stored pass report (shipyard monitor status).
+
+    Examples:
+
+      shipyard monitor schedules
+      shipyard monitor schedules --json
+    """
+    found = list_monitoring_schedules(client=get_state(ctx).client())
+    if as_json:
+        render.print_json({"schedules": [s.to_dict() for s in found]})
+        return
+    if not found:
+        render.say("No monitoring schedules. Add one with: shipyard monitor schedule -d NAME --every 5m")
+        return
+    table = render.make_table("name", "deployment", "when", "rules", "last fire", "last status", "last run")
+    for s in found:
+        rules = [r.get("name") for r in (s.params.get("rules") or {}).get("rules", [])]
+        table.add_row(
+            *render.cells(
+                [
+                    s.name,
+                    s.params.get("deployment"),
+                    _when(s),
+                    ", ".join(str(r) for r in rules) or "-",
+                    render.fmt_time(s.last_fire_time),
+                    s.last_status or "",
+                    s.last_run_id,
+                ]
+            )
+        )
+    render.show(table)

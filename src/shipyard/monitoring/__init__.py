@@ -13,6 +13,7 @@ incremental pass (the predictions since the last pass's high-water mark) and eva
 record, post a webhook or retrain; a retrain closes the loop (``complete_retrain``: register the
 challenger, evaluate it beside the champion, run the promotion policy). ``monitor_report`` writes the
 stakeholder HTML report and ``monitor_status`` gathers the status dashboard's data.
+``schedule_monitoring`` has the server's scheduler run passes on a timetable (a built-in pipeline).
 See ``docs/monitoring.md``.
 """
 
@@ -28,6 +29,7 @@ from shipyard.monitoring.query import Window, query_predictions, read_window
 from shipyard.monitoring.reference import EarlierWindow, Reference, training_dataset
 from shipyard.monitoring.report import DriftReport, compute_drift, list_drift_reports, monitor_drift
 from shipyard.monitoring.rules import AlertRule, AlertRules, Condition, parse_condition, parse_rules
+from shipyard.monitoring.scheduled import MONITOR_PIPELINE, list_monitoring_schedules, schedule_monitoring
 from shipyard.monitoring.status import MonitorStatus, monitor_status
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "EstimateLimits",
     "FeatureDrift",
     "LabelJoin",
+    "MONITOR_PIPELINE",
     "MonitorPass",
     "MonitorStatus",
     "PerformanceEstimate",
@@ -59,6 +62,7 @@ __all__ = [
     "last_high_water_mark",
     "list_alerts",
     "list_drift_reports",
+    "list_monitoring_schedules",
     "log_feedback",
     "monitor_drift",
     "monitor_pass",
@@ -69,5 +73,6 @@ __all__ = [
     "parse_rules",
     "query_predictions",
     "read_window",
+    "schedule_monitoring",
     "training_dataset",
 ]

@@ -132,8 +132,11 @@ class Condition:
         return value is not None and math.isfinite(value) and OPS[self.op](value, self.threshold)
 
     def value(self, report: MonitorReport) -> float | None:
-        """The metric's value in a stored report: its summary, else (feature statistics) its body."""
+        """The metric's value in a stored report: its summary, else (feature statistics) its body;
+        ``traffic.requests`` is the traffic report's row count (its summary holds rates and latencies)."""
         found = report.summary.get(self.key)
+        if found is None and (self.section, self.name) == ("traffic", "requests"):
+            found = report.rows
         if found is None and self.feature is not None:
             for row in report.body.get("features", []) + report.body.get("predictions", []):
                 if isinstance(row, dict) and row.get("feature") == self.feature:
