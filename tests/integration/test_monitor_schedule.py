@@ -182,7 +182,7 @@ def test_a_served_monitoring_schedule_runs_passes_alerts_and_the_closed_loop(
             passes = [o for o in map(_output, [direct] * len(done), done) if not o["skipped"]]
             return done if len(passes) >= 2 else []
 
-        fires = wait_until(a_second_pass_ran, "two fires of the schedule that ran a pass", timeout=150)
+        fires = wait_until(a_second_pass_ran, "two fires of the schedule that ran a pass", timeout=240)
         listed = CliRunner().invoke(app, ["monitor", "schedules"], env=_env(direct))
         assert listed.exit_code == 0 and f"monitor-{DEPLOYMENT}" in listed.output, listed.output
         assert "auc-low" in listed.output and DEPLOYMENT in listed.output
