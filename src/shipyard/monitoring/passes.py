@@ -27,7 +27,7 @@ from shipyard.monitoring.alerts import Poster, RuleOutcome, evaluate_rules
 from shipyard.monitoring.estimate import PerformanceEstimate, estimate_performance
 from shipyard.monitoring.labels import join_labels, read_feedback, read_predictions
 from shipyard.monitoring.performance import monitor_performance
-from shipyard.monitoring.query import query_predictions, read_window
+from shipyard.monitoring.query import query_predictions
 from shipyard.monitoring.report import monitor_drift
 from shipyard.monitoring.rules import AlertRules, parse_rules
 from shipyard.monitoring.webhook import post_alert
@@ -353,24 +353,36 @@ def _remeasure(
         )
 
 
+class _NoEstimate(Exception):
+    """Why a window's performance cannot be estimated (a note on the pass, not an error)."""
+
+
 def _window_labels(
     deployment: str, span: dict[str, Any]
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], int, int]:
     """Positive-class scores and the labels so far (NaN where none) of a binary classifier's window."""
     rows, features = read_predictions(deployment, **span)
     keep = ~rows["shadow"].to_numpy(dtype=bool)
     rows, features = rows[keep], features[keep]
-    if rows.empty or not all(isinstance(p, list) and len(p) == 2 for p in rows["proba"]):
-        return None
+    if rows.empty:
+        raise _NoEstimate("the window has no answered predictions")
+    widths = {len(p) if isinstance(p, list) else 0 for p in rows["proba"]}
+    if widths != {2}:
+        raise _NoEstimate(
+            "estimates are for binary classifiers that return probabilities; this window's answers have "
+            f"{'no probabilities' if widths == {0} else f'{sorted(widths)} probability columns'}"
+        )
     join = join_labels(rows, features, read_feedback(deployment, root=span["root"], client=span["client"]))
     known = join.rows["prediction"].dropna().unique().tolist()
     classes = sorted({*known, *join.rows["label"].dropna().unique().tolist()}, key=str)
     if len(classes) > 2:
-        return None
+        raise _NoEstimate(
+            f"estimates are for binary classifiers; predictions and labels hold {len(classes)} classes"
+        )
     positive = classes[-1] if classes else 1
     scores = np.asarray([p[1] for p in rows["proba"]], dtype=float)
     labels = np.where(join.labelled, (join.rows["label"] == positive).to_numpy(dtype=float), np.nan)
-    return scores, labels
+    return scores, labels, int(rows["ts"].min()), int(rows["ts"].max())
 
 
 def _recent(out: MonitorPass, span: dict[str, Any], client: Client) -> tuple[Any, Any] | None:
@@ -386,30 +398,30 @@ def _recent(out: MonitorPass, span: dict[str, Any], client: Client) -> tuple[Any
     if not done:
         return None
     newest = done[-1]
-    scored = _window_labels(
-        out.deployment,
-        {**span, "since": newest.window_start, "until": newest.window_end + 1},
-    )
-    if scored is None:
+    try:
+        scored = _window_labels(
+            out.deployment,
+            {**span, "since": newest.window_start, "until": newest.window_end + 1},
+        )
+    except _NoEstimate:
         return None
     known = ~np.isnan(scored[1])
     return scored[0][known], scored[1][known]
 
 
 def _estimate(out: MonitorPass, reference: tuple[Any, Any], span: dict[str, Any], client: Client) -> None:
-    window = read_window(out.deployment, **span)
-    if "score" not in window.predictions.columns or window.predictions.is_empty():
-        out.notes.append("estimated performance: the window has no scores (a classifier with probabilities)")
+    try:
+        scores, labels, start, end = _window_labels(out.deployment, span)
+    except _NoEstimate as exc:
+        out.notes.append(f"estimated performance not measured: {exc}")
         return
-    scored = _window_labels(out.deployment, span)
-    scores = window.predictions["score"].to_numpy() if scored is None else scored[0]
     recent = _recent(out, span, client)
     try:
         est = estimate_performance(
             scores,
             reference_scores=reference[0],
             reference_labels=reference[1],
-            labels=None if scored is None else scored[1],
+            labels=labels,
             recent_scores=None if recent is None else recent[0],
             recent_labels=None if recent is None else recent[1],
         )
@@ -426,8 +438,8 @@ def _estimate(out: MonitorPass, reference: tuple[Any, Any], span: dict[str, Any]
         deployment=out.deployment,
         kind="estimated",
         variant=None,
-        window_start=window.start,
-        window_end=window.end,
+        window_start=start,
+        window_end=end,
         rows=est.rows,
         verdict=verdict,
         summary=summary,

@@ -160,3 +160,45 @@ def test_min_labelled_is_for_performance_rules_only() -> None:
         parse_rules("rules: [{name: d, when: drift.share > 0.3, min_labelled: 0.5}]")
     with pytest.raises(InvalidInput, match="min_labelled"):
         parse_rules("rules: [{name: p, when: performance.roc_auc < 0.8, min_labelled: 1.5}]")
+
+
+def test_a_multiclass_window_is_not_estimated_and_says_why(client: Client, tmp_path: Path) -> None:
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True).frame
+    model = LogisticRegression(max_iter=500).fit(iris.iloc[:, :4], iris["target"])
+    proba = model.predict_proba(iris.iloc[:, :4])
+    sink = ParquetPredictionLog(str(tmp_path), deployment=DEPLOYMENT, flush_interval_s=0.05)
+    sink.append(
+        [
+            encode_row(
+                {
+                    "request_id": f"i{i}",
+                    "ts": T0 + i * 1000,
+                    "deployment": DEPLOYMENT,
+                    "variant": "main",
+                    "model": "models:/iris/1",
+                    "model_version": "1",
+                    "shadow": False,
+                    "latency_ms": 2.0,
+                    "n_rows": 1,
+                    "inputs": iris.iloc[[i], :4],
+                    "outputs": {
+                        "predictions": [int(proba[i].argmax())],
+                        "probabilities": [proba[i].tolist()],
+                    },
+                    "status": 200,
+                }
+            )
+            for i in range(150)
+        ]
+    )
+    sink.close()
+    ref = (proba[:, 1], (iris["target"] == 1).to_numpy())
+    result = sy.monitor_pass(
+        DEPLOYMENT, estimate_reference=ref, multivariate=False, root=tmp_path, client=client
+    )
+    assert result.estimate is None and "estimated" not in result.reports
+    assert any("binary classifiers" in n and "[3] probability columns" in n for n in result.notes), (
+        result.notes
+    )
