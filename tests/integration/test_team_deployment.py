@@ -35,6 +35,7 @@ import pandas as pd
 import psutil
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from server_process import child_env, free_port
 
 from pg_helpers import pg_database
@@ -42,7 +43,9 @@ from polling_helpers import wait_until
 from shipyard import Client
 from shipyard.config import load_settings
 from shipyard.errors import PermissionDenied
+from shipyard.monitoring.query import query_predictions
 from shipyard.registry import core, governance
+from shipyard.serving.predlog import read_prediction_log
 
 pytestmark = pytest.mark.integration
 
@@ -112,10 +115,12 @@ class ObjectStore:
         pages = self.s3().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
+    def key(self, digest: str) -> str:
+        return f"{PREFIX}/blobs/{digest[:2]}/{digest[2:]}"
+
     def blob(self, digest: str) -> bytes:
         """A blob's bytes read from the bucket itself (not through Shipyard)."""
-        key = f"{PREFIX}/blobs/{digest[:2]}/{digest[2:]}"
-        return bytes(self.s3().get_object(Bucket=BUCKET, Key=key)["Body"].read())
+        return bytes(self.s3().get_object(Bucket=BUCKET, Key=self.key(digest))["Body"].read())
 
 
 @dataclass
@@ -126,6 +131,7 @@ class Team:
     objects: ObjectStore
     server_url: str
     server: Process
+    moto: Process  # its log has one line per S3 request
     service_env: dict[str, str]  # what the compose file gives the shipyard containers
 
 
@@ -156,7 +162,8 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
         moto.wait_ready(f"{endpoint}/moto-api/", timeout=30)
         mp.setenv("AWS_ENDPOINT_URL", endpoint)
         objects = ObjectStore(endpoint)
-        objects.s3().create_bucket(Bucket=BUCKET)
+        create_bucket_as_compose_does({**_AWS, "AWS_ENDPOINT_URL": endpoint})
+        assert BUCKET in [b["Name"] for b in objects.s3().list_buckets()["Buckets"]]
 
         pg_uri = stack.enter_context(pg_database())
         roles = root / "roles.yaml"
@@ -181,7 +188,21 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
         stack.callback(server.stop)
         url = f"http://127.0.0.1:{server_port}"
         server.wait_ready(f"{url}/health")
-        yield Team(root, pg_uri, f"s3://{BUCKET}/{PREFIX}", objects, url, server, service_env)
+        yield Team(root, pg_uri, f"s3://{BUCKET}/{PREFIX}", objects, url, server, moto, service_env)
+
+
+def create_bucket_as_compose_does(env: dict[str, str]) -> None:
+    """Run deploy/compose.yaml's ``create-bucket`` service command (s3fs, endpoint from the environment)."""
+    compose = yaml.safe_load((Path(__file__).parents[2] / "deploy" / "compose.yaml").read_text())
+    service = compose["services"]["create-bucket"]
+    assert service["entrypoint"] == ["python", "-c"]
+    for _ in range(2):  # the second start finds the bucket there
+        subprocess.run(
+            [sys.executable, "-c", *service["command"]],
+            env={**os.environ, **env, "BUCKET": BUCKET},
+            check=True,
+            timeout=60,
+        )
 
 
 # -- users ---------------------------------------------------------------------------------------------
@@ -238,6 +259,10 @@ def clients(users: dict[str, User]) -> Iterator[dict[str, Client]]:
 # -- the scenario --------------------------------------------------------------------------------------
 
 
+def blake3_of(data: bytes) -> str:
+    return str(blake3.blake3(data).hexdigest())
+
+
 def flights(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame({"dep_delay": rng.normal(10, 20, n).round(1), "distance": rng.integers(100, 3000, n)})
@@ -258,12 +283,13 @@ def test_scientist_logs_and_registers_approver_approves_scientist_promotes_and_t
     from sklearn.linear_model import LogisticRegression
 
     sam, ada, vic, root = clients["scientist"], clients["approver"], clients["viewer"], clients["admin"]
-    # The files the scientist logs: text, random binary over s3fs's 5 MiB part size, a nested folder.
+    # The files the scientist logs: text, random binary over s3fs's 50 MiB block (a multipart upload to
+    # the bucket), a nested folder.
     rng = np.random.default_rng(13)
     files = tmp_path / "files"
     (files / "report" / "plots").mkdir(parents=True)
     (files / "notes.txt").write_text("trained on flights, team deployment\n")
-    (files / "weights.bin").write_bytes(rng.bytes(6 * 1024 * 1024 + 17))
+    (files / "weights.bin").write_bytes(rng.bytes(51 * 1024 * 1024 + 17))
     (files / "report" / "summary.json").write_text('{"auc": 0.9}')
     (files / "report" / "plots" / "roc.png").write_bytes(rng.bytes(4096))
     logged = {p.relative_to(files).as_posix(): p.read_bytes() for p in files.rglob("*") if p.is_file()}
@@ -303,6 +329,8 @@ def test_scientist_logs_and_registers_approver_approves_scientist_promotes_and_t
         out = sam.download_artifacts(run_id, "", tmp_path / f"download-{run_id}")
         downloaded = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
         assert {k: downloaded[k] for k in logged} == logged
+    parts = [line for line in team.moto.log.read_text().splitlines() if "partNumber=2&" in line]
+    assert parts, "the large file went up to the bucket in parts (a multipart upload)"
     mv = sam.store.get_model_version(MODEL, version)
     for file in mv.files:
         assert blake3.blake3(team.objects.blob(file.digest)).hexdigest() == file.digest
@@ -327,20 +355,27 @@ def test_scientist_logs_and_registers_approver_approves_scientist_promotes_and_t
     served = serve_model(team, tmp_path)
     try:
         rows = flights(20, seed=2)
-        answer = httpx.post(
-            f"{served.url}/predict", json={"records": rows.to_dict(orient="records")}, timeout=30
-        )
-        assert answer.status_code == 200, answer.text
-        body = answer.json()
-        assert body["model_version"] == str(version)
-        assert body["predictions"] == model.predict(rows).tolist()
+        answer = predict(served, rows, "first-request")
+        assert answer["model_version"] == str(version)
+        assert answer["predictions"] == model.predict(rows).tolist()
         # Its prediction log is written to the bucket, not to the server's disk.
-        wait_until(
-            lambda: prediction_rows(team) >= 1,
-            "a prediction-log part in the bucket",
-            timeout=30,
-            interval=0.2,
-        )
+        log = f"{team.artifact_uri}/predictions-log"
+        # Monitoring runs in another process and reads the bucket through s3fs, which caches listings:
+        # each reader, alone in its loop, must see a request logged after the other one listed the log.
+        seen = {"first-request"}
+        wait_until(lambda: read_ids(log) == seen, "the first request in the log", timeout=30)
+        for reader, request_id in ((queried_ids, "second-request"), (read_ids, "third-request")):
+            assert (
+                predict(served, rows.head(3), request_id)["predictions"]
+                == model.predict(rows.head(3)).tolist()
+            )
+            seen = seen | {request_id}
+            wait_until(
+                lambda reader=reader, seen=seen: reader(log) == seen,
+                lambda reader=reader, seen=seen: f"{reader.__name__}: {seen} in the log, not {reader(log)}",
+                timeout=30,
+            )
+        assert prediction_rows(team) == 3  # the same, read with boto3: one row per request
     finally:
         served.process.stop()
 
@@ -378,6 +413,26 @@ def serve_model(team: Team, tmp_path: Path) -> Served:
     return Served(process, url, home)
 
 
+def predict(served: Served, rows: pd.DataFrame, request_id: str) -> dict[str, Any]:
+    answer = httpx.post(
+        f"{served.url}/predict",
+        json={"records": rows.to_dict(orient="records")},
+        headers={"X-Request-ID": request_id},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def read_ids(root: str) -> set[str]:
+    return set(read_prediction_log(root, deployment=MODEL)["request_id"])
+
+
+def queried_ids(root: str) -> set[str]:
+    return set(query_predictions(MODEL, root=root, columns=["request_id"]).collect()["request_id"])
+
+
 def prediction_rows(team: Team) -> int:
     keys = [k for k in team.objects.keys(f"{PREFIX}/predictions-log/predictions/") if k.endswith(".parquet")]
     s3 = team.objects.s3()
@@ -404,11 +459,14 @@ def test_a_viewer_cannot_approve_or_change_a_policy(team: Team, clients: dict[st
 def test_gc_through_the_server_lists_the_bucket_and_keeps_what_is_referenced(
     team: Team, clients: dict[str, Client]
 ) -> None:
+    with clients["scientist"].start_run(experiment="team-gc", log_environment=False) as run:
+        kept = clients["scientist"].log_bytes(run.id, b"kept by gc", "kept.txt")
     before = team.objects.keys(f"{PREFIX}/blobs/")
+    assert team.objects.key(kept.digest) in before
     # after auth: an admin token; today admin routes answer loopback clients only.
-    report = clients["admin"].gc(grace_seconds=0)
+    report = clients["admin"].gc(grace_seconds=3600)  # lists blobs/ and tmp/ in the bucket
     assert report.blobs_deleted == 0 and report.temp_files_removed == 0
-    assert report.blobs_kept == len(before) > 0
+    assert report.blobs_kept == len(before)
     assert team.objects.keys(f"{PREFIX}/blobs/") == before
 
 
@@ -447,3 +505,18 @@ def test_a_blob_another_process_wrote_is_seen_after_a_listing(team: Team) -> Non
     assert other in dict(first.iter_digests()) and digest in dict(second.iter_digests())
     assert first.clean_tmp(older_than_s=0) == 0  # an object store has no empty tmp/ folder to list
     assert team.objects.blob(other) == sibling
+
+
+def test_an_audit_checkpoint_another_process_wrote_is_read_after_a_listing(team: Team) -> None:
+    """The same for audit checkpoints in the bucket: every worker writes them, any worker lists them."""
+    import fsspec
+
+    from shipyard.audit.anchor import Checkpoint, CheckpointLog
+
+    url = f"{team.artifact_uri}/audit/test-checkpoints"
+    first, second = CheckpointLog(url), CheckpointLog(url)
+    second._fs = fsspec.filesystem("s3", skip_instance_cache=True)  # as in another process: its own cache
+    first.write(Checkpoint(1, "ab" * 32, 1, 1_700_000_000_000))
+    assert [c.seq for c in first.read_all()[0]] == [1]
+    second.write(Checkpoint(2, "cd" * 32, 2, 1_700_000_000_001))
+    assert [c.seq for c in first.read_all()[0]] == [1, 2]
