@@ -356,6 +356,17 @@ class FsspecBlobStore(BlobStoreBase):
                 os.unlink(tmp)
         return digest, size
 
+    def _listing(self, folder: str, detail: bool) -> list[Any]:
+        """``fs.ls(folder)`` as it is now, ``[]`` when nothing is under it (an object store has no empty
+        folders); the listing is not cached, so later ``exists`` and reads in this process see blobs
+        other processes (the server's other workers) write or delete afterwards."""
+        try:
+            return list(self.fs.ls(folder, detail=detail, refresh=True))
+        except FileNotFoundError:
+            return []
+        finally:
+            self.fs.invalidate_cache(folder)
+
     def delete(self, digest: str) -> None:
         path = self._path(check_digest(digest))
         if self.fs.exists(path):
@@ -364,8 +375,8 @@ class FsspecBlobStore(BlobStoreBase):
     def iter_digests(self) -> Iterator[tuple[str, float]]:
         """Yield (digest, modified time as epoch seconds) for every stored blob."""
         base = f"{self.root}/blobs"
-        for prefix in sorted(self.fs.ls(base, detail=False)):
-            for info in self.fs.ls(prefix, detail=True):
+        for prefix in sorted(self._listing(base, detail=False)):
+            for info in self._listing(prefix, detail=True):
                 name = info["name"].rstrip("/")
                 digest = name.rsplit("/", 2)[-2][-2:] + name.rsplit("/", 1)[-1]
                 if _DIGEST_RE.match(digest):
@@ -374,7 +385,7 @@ class FsspecBlobStore(BlobStoreBase):
     def clean_tmp(self, older_than_s: float = 3600.0) -> int:
         """Remove temp files left by crashed writers."""
         removed = 0
-        for info in self.fs.ls(f"{self.root}/tmp", detail=True):
+        for info in self._listing(f"{self.root}/tmp", detail=True):
             if time.time() - _mtime(info) >= older_than_s:
                 self.fs.rm(info["name"])
                 removed += 1

@@ -153,7 +153,9 @@ class CheckpointLog:
     def read_all(self) -> tuple[list[Checkpoint], list[str]]:
         """Every stored checkpoint in ``seq`` order, and the files that could not be read as one."""
         try:
-            names = sorted(p for p in self._fs.ls(self._root, detail=False) if str(p).endswith(".json"))
+            names = sorted(
+                p for p in self._fs.ls(self._root, detail=False, refresh=True) if str(p).endswith(".json")
+            )  # refresh: other processes (the server's other workers) write checkpoints too
         except FileNotFoundError:
             return [], []
         found: list[Checkpoint] = []

@@ -93,7 +93,8 @@ def _partition_files(
     )
     high = None if until is None else datetime.fromtimestamp(until / 1000, UTC)
     kept = []
-    for path in sorted(fs.glob(pattern)):
+    # refresh: another process (a model server) adds parts; object-store drivers cache listings
+    for path in sorted(fs.glob(pattern, refresh=True)):
         parts = dict(p.split("=", 1) for p in str(path).split("/") if p.startswith(("date=", "hour=")))
         try:
             hour = datetime.strptime(f"{parts['date']} {parts['hour']}", "%Y-%m-%d %H").replace(tzinfo=UTC)

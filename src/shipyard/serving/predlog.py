@@ -680,7 +680,8 @@ def read_prediction_log(
             "(file://, s3://, gs://, memory://, ...) with its driver installed"
         ) from exc
     pattern = f"{base.rstrip('/')}/{kind}/deployment={deployment or '*'}/date=*/hour=*/part-*.parquet"
-    files = sorted(fs.glob(pattern))
+    # refresh: another process (a model server) adds parts; object-store drivers cache listings
+    files = sorted(fs.glob(pattern, refresh=True))
     if not files:
         return schema.empty_table().to_pandas()
     filesystem = None if _is_local(fs) else fs  # pyarrow's own local filesystem is faster than a wrapper
