@@ -58,6 +58,11 @@ from common import (  # noqa: E402
     update_results_file,
 )
 
+# MLflow's telemetry: no network here, and its client raced on _MLFLOW_TELEMETRY_SESSION_ID under 20
+# concurrent clients (a KeyError failing log_batch); off for its server and clients alike.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
 HOST = "127.0.0.1"
 VENV_BIN = Path(sys.executable).parent
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -314,6 +319,9 @@ class MlflowSide:
         import warnings
 
         warnings.filterwarnings("ignore")
+        import logging
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # no "View run …" line per run
         os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
         if token:
             os.environ["MLFLOW_TRACKING_TOKEN"] = token
