@@ -32,6 +32,7 @@ lint:
 bench: $(BIN)/python
 	$(PIP) -e '.[bench]'
 	$(BIN)/python bench/bench_tracking.py
+	$(BIN)/python bench/bench_team.py
 	$(BIN)/python bench/bench_validation.py
 	$(BIN)/python bench/bench_registry.py
 	$(BIN)/python bench/bench_serving.py

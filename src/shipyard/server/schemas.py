@@ -152,11 +152,6 @@ class RunOut(Run):
         return cls(**vars(run))
 
 
-class RunUpdateIn(_In):
-    status: RunStatus
-    end_time: Millis | None = None
-
-
 class MetricColumns(_In):
     """Metric points in columns: point ``i`` is ``(keys[i], values[i], steps[i], timestamps[i])``."""
 
@@ -248,6 +243,23 @@ class ArtifactIn(_In):
 
 class ArtifactsIn(_In):
     artifacts: list[ArtifactIn]
+
+
+class RunUpdateIn(_In):
+    """A status change; ending a run can carry its last batch and artifacts (one request, one transaction).
+
+    ``batch`` is written as ``POST /runs/{id}/batch`` would write it (a ``batch_id`` seen before is
+    skipped), ``artifacts`` as ``POST /runs/{id}/artifacts`` records them, and the status last; all or
+    nothing. ``compact: false`` skips merging the run's metric chunks (the client knows it logged one
+    batch only). Fields added in 0.1 after the first release: an older server refuses them (422), and
+    the REST client then sends the three requests separately.
+    """
+
+    status: RunStatus
+    end_time: Millis | None = None
+    batch: LogBatchIn | None = None
+    artifacts: list[ArtifactIn] = Field(default_factory=list)
+    compact: bool = True
 
 
 class ArtifactOut(BaseModel):

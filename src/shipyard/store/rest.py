@@ -104,6 +104,36 @@ def _batch_body(batch: LogBatch) -> dict[str, Any]:
     }
 
 
+def _artifact_rows(artifacts: Sequence[Artifact]) -> list[dict[str, Any]]:
+    now = now_ms()
+    return [
+        {
+            "path": clean_artifact_path(a.path),
+            "digest": a.digest,
+            "size": a.size,
+            "created_at": a.created_at or now,
+        }
+        for a in artifacts
+    ]
+
+
+_END_EXTRAS = frozenset({"batch", "artifacts", "compact"})
+"""Fields of ``PATCH /runs/{id}`` that servers from before one-request run ends refuse."""
+
+
+def _refuses_end_extras(exc: InvalidInput, body: dict[str, Any]) -> bool:
+    """True when ``exc`` is an older server refusing only the end-of-run fields it does not know."""
+    errors = exc.details.get("errors") if isinstance(exc.details, dict) else None
+    if not errors or not _END_EXTRAS & body.keys() or not isinstance(errors, list):
+        return False
+    return all(
+        isinstance(e, dict)
+        and e.get("type") == "extra_forbidden"
+        and str(e.get("field", "")).split(".")[0].split("[")[0] in _END_EXTRAS
+        for e in errors
+    )
+
+
 def _local_run(spec: RunCreate) -> Run:
     """The run as the server will create it, for a ``create_run`` that was spooled (id 0: not known yet)."""
     return Run(
@@ -154,6 +184,7 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         self._stop = threading.Event()
         self._blobs: RestBlobStore | None = None
         self._closed = False
+        self._split_ends = False  # the server predates one-request run ends (found at the first end)
 
     def __repr__(self) -> str:
         return f"<RestStore {self.uri}>"
@@ -244,8 +275,29 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
 
     def _send(self, op: dict[str, Any]) -> httpx.Response:
         method, path = _op_route(op)
+        if op.get("op") == "update_run" and self._split_ends and _END_EXTRAS & op["body"].keys():
+            return self._send_split_end(op)
         # Every spooled operation is idempotent by design (a run id, a batch id, set-status, overwrite).
-        return self._request(method, path, body=op["body"], idempotent=True)
+        try:
+            return self._request(method, path, body=op["body"], idempotent=True)
+        except InvalidInput as exc:
+            if op.get("op") != "update_run" or not _refuses_end_extras(exc, op["body"]):
+                raise
+        # A server from before one-request run ends: send the batch, artifacts and status apart.
+        log.info("Shipyard server %s predates one-request run ends; sending them in parts", self.uri)
+        self._split_ends = True
+        return self._send_split_end(op)
+
+    def _send_split_end(self, op: dict[str, Any]) -> httpx.Response:
+        """An ``update_run`` carrying a batch or artifacts as the requests an older server takes."""
+        run_id, body = str(op.get("run_id", "")), dict(op["body"])
+        batch, artifacts = body.pop("batch", None), body.pop("artifacts", None)
+        body.pop("compact", None)
+        if batch:
+            self._send({"op": "log_batch", "run_id": run_id, "body": batch})
+        if artifacts:
+            self._send({"op": "record_artifacts", "run_id": run_id, "body": {"artifacts": artifacts}})
+        return self._send({"op": "update_run", "run_id": run_id, "body": body})
 
     def _write(self, op: dict[str, Any]) -> httpx.Response | None:
         """Send a write, or journal it; the response, or None when it was spooled."""
@@ -334,13 +386,20 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         compact: bool = True,
         artifacts: Sequence[Artifact] = (),
     ) -> None:
-        if final_batch:
-            self.log_batch(run_id, final_batch)  # the server compacts on its own
-        self.record_artifacts(run_id, artifacts)
+        """One request (``PATCH /runs/{id}``) for the status, the last batch and the artifacts, which
+        the server writes in one transaction; spooled as one entry when the server is away."""
         status = RunStatus(status)
         if status.is_terminal and end_time is None:
             end_time = now_ms()  # the moment it ended, not the moment a replay gets through
-        body = {"status": status.value, "end_time": end_time}
+        body: dict[str, Any] = {"status": status.value, "end_time": end_time}
+        if final_batch:
+            if final_batch.batch_id is None:
+                final_batch.batch_id = uuid.uuid4().hex  # before the first attempt: retries are no-ops
+            body["batch"] = _batch_body(final_batch)
+        if artifacts:
+            body["artifacts"] = _artifact_rows(artifacts)
+        if not compact:
+            body["compact"] = False
         self._write({"op": "update_run", "run_id": run_id, "body": body})
 
     def log_run(
@@ -382,16 +441,7 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
     def record_artifacts(self, run_id: str, artifacts: Sequence[Artifact]) -> None:
         if not artifacts:
             return
-        now = now_ms()
-        rows = [
-            {
-                "path": clean_artifact_path(a.path),
-                "digest": a.digest,
-                "size": a.size,
-                "created_at": a.created_at or now,
-            }
-            for a in artifacts
-        ]
+        rows = _artifact_rows(artifacts)
         self._write({"op": "record_artifacts", "run_id": run_id, "body": {"artifacts": rows}})
 
     # -- experiments --------------------------------------------------------------------------

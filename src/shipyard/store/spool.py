@@ -32,7 +32,10 @@ normally. A server that answers with an error (say ``storage_full``) is not
 spooling client goes to the journal too, so order is kept, until a replay has
 sent them all.
 Blob bytes wait in ``<spool_dir>/blobs/<digest>``; their ``put_blob`` entry comes
-before the ``record_artifacts`` entry that needs them.
+before the ``record_artifacts`` (or ``update_run``) entry that needs them. The end of a
+run is one ``update_run`` entry carrying its last batch (with its ``batch_id``) and
+artifact records, sent as one request; to a server that predates that, the client
+sends it in parts (batch, artifacts, status), so older journals and servers keep working.
 
 Replay sends the entries in order and records its progress (a byte offset) in
 ``<journal>.offset`` after each one; the journal is removed when all are sent.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response, status
 
-from shipyard.entities import LogBatch, RunCreate
+from shipyard.entities import Artifact, LogBatch, RunCreate
 from shipyard.server.errors import ERROR_RESPONSES
+from shipyard.server.routers.artifacts import stored_files
 from shipyard.server.schemas import (
     CountOut,
     LogBatchIn,
@@ -19,7 +20,7 @@ from shipyard.server.schemas import (
     RunUpdateIn,
     SearchRunsIn,
 )
-from shipyard.server.state import StoreDep
+from shipyard.server.state import Blobs, StoreDep
 
 __all__ = ["router"]
 
@@ -81,9 +82,30 @@ def get_run(run_id: str, store: StoreDep) -> RunOut:
 
 
 @router.patch("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)
-def update_run(run_id: str, body: RunUpdateIn, store: StoreDep) -> Response:
-    """Set the status (and ``end_time`` for a terminal status; the server's clock when omitted)."""
-    store.update_run(run_id, status=body.status, end_time=body.end_time)
+def update_run(run_id: str, body: RunUpdateIn, store: StoreDep, blobs: Blobs) -> Response:
+    """Set the status (and ``end_time`` for a terminal status; the server's clock when omitted).
+
+    The end of a run can carry its last ``batch`` and its ``artifacts``: written with the status in one
+    transaction, so a client ends a run in one request. A repeated ``batch_id`` is skipped (safe to
+    retry); an artifact whose blob was never uploaded is refused (400 ``blob_not_found``) before
+    anything is written.
+    """
+    batch = None
+    if body.batch is not None:
+        b = body.batch
+        batch = LogBatch(metrics=b.metrics.rows(), params=b.params, tags=b.tags, batch_id=b.batch_id)
+    artifacts: list[Artifact] = []
+    if body.artifacts:
+        files = [Artifact(a.path, a.digest, a.size, a.created_at) for a in body.artifacts]
+        artifacts = stored_files(files, blobs, f"run '{run_id}'")
+    store.update_run(
+        run_id,
+        status=body.status,
+        end_time=body.end_time,
+        final_batch=batch,
+        compact=body.compact,
+        artifacts=artifacts,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
