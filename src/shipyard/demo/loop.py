@@ -34,10 +34,11 @@ from shipyard.demo.retrain import HOLDOUT
 from shipyard.demo.serving import DEPLOYMENT, MONTH_ROWS, LiveServer, Sent, month_traffic
 from shipyard.errors import InvalidState
 from shipyard.monitoring.alerts import get_alert
-from shipyard.monitoring.html_report import monitor_report
+from shipyard.monitoring.html_report import list_monitor_series, monitor_report
 from shipyard.monitoring.loop import complete_retrain
 from shipyard.monitoring.passes import MonitorPass, monitor_pass
 from shipyard.registry import core, governance
+from shipyard.registry.core import list_model_records
 from shipyard.registry.governance import PromotionResult
 from shipyard.tracking import Client
 
@@ -219,7 +220,7 @@ class _Story:
     def passed(self, label: str, result: MonitorPass, sent: tuple[pd.DataFrame, Sent] | None) -> None:
         drift = result.summaries.get("drift", {})
         est = result.estimate
-        perf = self.ctx.client.store.list_monitor_reports(DEPLOYMENT, kind="performance", limit=24)
+        perf = list_monitor_series(DEPLOYMENT, "performance", limit=24, client=self.ctx.client)
         full = [r for r in perf if (r.summary.get("labelled_share") or 0) >= 0.9]
         last_full = full[-1].summary.get("roc_auc") if full else None
         fired = [o.rule for o in result.outcomes if o.outcome == "opened"]
@@ -266,10 +267,8 @@ class _Story:
                 "(role approver, not the author): approved; the loop resumed."
             )
         version = final.get("version")
-        records = (
-            self.ctx.client.store.list_model_records(MODEL_NAME, int(version), "promotion") if version else []
-        )
-        decided = [r for r in records if r.body.get("alias") == "champion"]
+        records = list_model_records(MODEL_NAME, int(version), client=self.ctx.client) if version else []
+        decided = [r for r in records if r.kind == "promotion" and r.body.get("alias") == "champion"]
         if decided:
             console.print(
                 f"The policy for {MODEL_NAME}@champion, on {HOLDOUT}@latest (data no model learned from):"

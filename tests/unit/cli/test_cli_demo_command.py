@@ -59,6 +59,7 @@ def test_default_stages_run_from_data_to_serving() -> None:
         "compare",
         "registry",
         "serve",
+        "monitor",
         "next",
     ]
 
