@@ -21,6 +21,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,8 +32,11 @@ from shipyard.errors import InvalidInput
 
 __all__ = [
     "ApiToken",
+    "FAILURE_WINDOW_S",
+    "FailureLimiter",
     "GRANT_ROLES",
     "Grant",
+    "MAX_FAILURES",
     "OBJECT_TYPES",
     "PERMISSIONS",
     "Principal",
@@ -38,6 +45,7 @@ __all__ = [
     "SCOPES",
     "TOKEN_PREFIX",
     "User",
+    "bearer_credential",
     "check_roles",
     "check_scopes",
     "digests_match",
@@ -284,3 +292,59 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return bool(_hasher().verify(stored_hash, password))
     except (Argon2Error, InvalidHashError):
         return False
+
+
+MAX_FAILURES = 10
+"""Failed authentications one client address may make per :data:`FAILURE_WINDOW_S` (per worker)."""
+FAILURE_WINDOW_S = 60.0
+
+
+class FailureLimiter:
+    """Failed authentications per client address in a sliding window (in-process, thread-safe)."""
+
+    def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S) -> None:
+        self.max_failures, self.window_s = max_failures, window_s
+        self._fails: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        q = self._fails.setdefault(key, deque())
+        while q and now - q[0] > self.window_s:
+            q.popleft()
+        return q
+
+    def retry_after(self, key: str) -> float:
+        """Seconds until ``key`` may try again (0: it may now)."""
+        now = time.monotonic()
+        with self._lock:
+            q = self._recent(key, now)
+            if len(q) < self.max_failures:
+                if not q:
+                    self._fails.pop(key, None)
+                return 0.0
+            return max(0.0, self.window_s - (now - q[0]))
+
+    def fail(self, key: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._fails) > 100_000:  # bound memory under a spray of addresses
+                self._fails.clear()
+            self._recent(key, now).append(now)
+
+
+def bearer_credential(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The bearer credential of a request: None when there is no Authorization header, "" when it
+    is not a well-formed ``Bearer <token>`` (never raises, whatever the bytes)."""
+    values = [v for k, v in headers if k.lower() == b"authorization"]
+    if not values:
+        return None
+    if len(values) > 1 or len(values[0]) > 1024:
+        return ""
+    try:
+        text = values[0].decode("ascii")
+    except UnicodeDecodeError:
+        return ""
+    scheme, _, credential = text.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return ""
+    return credential.strip()

@@ -27,14 +27,13 @@ import contextlib
 import re
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shipyard.auth import Principal
+from shipyard.auth import MAX_FAILURES, FailureLimiter, Principal, bearer_credential
 from shipyard.errors import (
     InvalidInput,
     NotFound,
@@ -231,43 +230,7 @@ _DOCS_CSP = (
     b"frame-ancestors 'none'"
 )
 
-MAX_FAILURES = 10
-"""Failed authentications one client address may make per :data:`FAILURE_WINDOW_S` (per worker)."""
-FAILURE_WINDOW_S = 60.0
 _AUDIT_EVERY_S = 60.0
-
-
-class FailureLimiter:
-    """Failed authentications per client address in a sliding window (in-process, thread-safe)."""
-
-    def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S) -> None:
-        self.max_failures, self.window_s = max_failures, window_s
-        self._fails: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._fails.setdefault(key, deque())
-        while q and now - q[0] > self.window_s:
-            q.popleft()
-        return q
-
-    def retry_after(self, key: str) -> float:
-        """Seconds until ``key`` may try again (0: it may now)."""
-        now = time.monotonic()
-        with self._lock:
-            q = self._recent(key, now)
-            if len(q) < self.max_failures:
-                if not q:
-                    self._fails.pop(key, None)
-                return 0.0
-            return max(0.0, self.window_s - (now - q[0]))
-
-    def fail(self, key: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._fails) > 100_000:  # bound memory under a spray of addresses
-                self._fails.clear()
-            self._recent(key, now).append(now)
 
 
 class _Once:
@@ -287,24 +250,6 @@ class _Once:
                 return False
             self._last[key] = now
             return True
-
-
-def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """The bearer credential of a request: None when there is no Authorization header, "" when it
-    is not a well-formed ``Bearer <token>`` (never raises, whatever the bytes)."""
-    values = [v for k, v in headers if k.lower() == b"authorization"]
-    if not values:
-        return None
-    if len(values) > 1 or len(values[0]) > 1024:
-        return ""
-    try:
-        text = values[0].decode("ascii")
-    except UnicodeDecodeError:
-        return ""
-    scheme, _, credential = text.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return ""
-    return credential.strip()
 
 
 def authenticate(store: Store, credential: str) -> Principal | None:
@@ -408,7 +353,7 @@ class AccessMiddleware:
         template, rule, params = found
         if rule.permission == PUBLIC:
             return None
-        credential = _bearer(scope.get("headers", []))
+        credential = bearer_credential(scope.get("headers", []))
         wait = self.limiter.retry_after(client)
         if wait > 0:
             raise RateLimited(

@@ -4,7 +4,8 @@
 ``ModelStore``, ``DeploymentStore``, ``AuditStore``, ``ScheduleStore``, ``MonitoringStore``,
 ``MaintenanceStore``);
 optional capabilities (``ServesBlobs``, ``RemoteGovernance``, ``LocalGovernance``,
-``ClaimsScheduleFires``, ``AuthStore``, ``VerifiesCredentials``) are checked with ``isinstance``.
+``ClaimsScheduleFires``, ``AuthStore``, ``VerifiesCredentials``, ``ChecksTokens``) are checked
+with ``isinstance``.
 Implementations are chosen by URI scheme from a table and imported lazily:
 ``sqlite``/``postgresql`` → ``SqlStore``; ``http``/``https`` → ``RestStore`` (a
 Shipyard server). ``open_store`` is the one way to get a store.
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.store.base import (
     AuditStore,
     AuthStore,
+    ChecksTokens,
     ClaimsScheduleFires,
     DatasetStore,
     DeploymentStore,
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuditStore",
     "AuthStore",
+    "ChecksTokens",
     "ClaimsScheduleFires",
     "DatasetStore",
     "DeploymentStore",

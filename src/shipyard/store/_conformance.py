@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from shipyard.artifacts import BlobStore
     from shipyard.store.base import (
         AuthStore,
+        ChecksTokens,
         ClaimsScheduleFires,
         LocalGovernance,
         MonitoringStore,
@@ -61,4 +62,10 @@ if TYPE_CHECKING:
         return store
 
     def _sql_store_verifies_credentials(store: SqlStore) -> VerifiesCredentials:
+        return store
+
+    def _sql_store_checks_tokens(store: SqlStore) -> ChecksTokens:
+        return store
+
+    def _rest_store_checks_tokens(store: RestStore) -> ChecksTokens:
         return store

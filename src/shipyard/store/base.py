@@ -68,11 +68,12 @@ from shipyard.entities import (
 if TYPE_CHECKING:
     from shipyard.artifacts import BlobStore
     from shipyard.audit import Checkpoint
-    from shipyard.auth import ApiToken, Grant, User
+    from shipyard.auth import ApiToken, Grant, Principal, User
 
 __all__ = [
     "AuditStore",
     "AuthStore",
+    "ChecksTokens",
     "ClaimsScheduleFires",
     "DatasetStore",
     "DeploymentStore",
@@ -561,3 +562,13 @@ class VerifiesCredentials(Protocol):
     def record_security_event(self, actor: str, event: str, subject: str, details: dict[str, Any]) -> None:
         """Audit a security event that changes nothing else: ``login``, ``login_failed``,
         ``auth_failed`` or ``refused`` (``object_type`` ``security``)."""
+
+
+@runtime_checkable
+class ChecksTokens(Protocol):
+    """A store that can say whose a bearer token is (the model server checks its callers with it):
+    ``SqlStore`` reads its own tables; ``RestStore`` asks the server (``GET /api/v1/auth/whoami``).
+    """
+
+    def check_token(self, secret: str) -> Principal | None:
+        """The token's principal (user, roles, scopes), or None if the token is not valid."""

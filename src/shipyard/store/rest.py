@@ -183,6 +183,7 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         body: Any = None,
         params: dict[str, Any] | None = None,
         idempotent: bool | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """Send one request; error answers raise their ``ShipyardError``, no answer ``ServerUnreachable``.
 
@@ -194,7 +195,8 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         if self._token:
             body, params = _as_token_user(body), _as_token_user(params)
         content = None if body is None else json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        if content is not None:
+            headers = {**(headers or {}), "Content-Type": "application/json"}
         repeatable = method in _IDEMPOTENT_METHODS if idempotent is None else idempotent
         try:
             try:

@@ -10,8 +10,9 @@ from urllib.parse import quote
 
 import httpx
 
-from shipyard.auth import ApiToken, Grant, User
+from shipyard.auth import ApiToken, Grant, Principal, User, looks_like_token
 from shipyard.entities import now_ms
+from shipyard.errors import Unauthenticated
 
 __all__ = ["RestAuthMixin"]
 
@@ -26,7 +27,13 @@ class RestAuthMixin:
     """Auth calls over HTTP."""
 
     def _request(
-        self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         raise NotImplementedError
 
@@ -39,6 +46,19 @@ class RestAuthMixin:
     def whoami(self) -> dict[str, Any]:
         """The server's view of this client's token (name, roles, scopes, permissions)."""
         return dict(self._get(f"{API}/whoami"))
+
+    def check_token(self, secret: str) -> Principal | None:
+        """Ask the server whose ``secret`` is (one request; None when it answers 401)."""
+        if not looks_like_token(secret):
+            return None
+        try:
+            answer = self._request("GET", f"{API}/whoami", headers={"Authorization": f"Bearer {secret}"})
+        except Unauthenticated:
+            return None
+        me = answer.json()
+        if not me.get("auth"):
+            return None
+        return Principal(str(me["name"]), tuple(me["roles"]), frozenset(me["scopes"]), me.get("token_id"))
 
     def login(self, user: str, password: str, token_name: str = "login", expires_in_days: float = 30) -> str:
         """Sign in with a password; the new token's secret (the caller stores it)."""

@@ -16,13 +16,14 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_harness import Borrowed, SyncASGITransport, make_settings
-from tests.polling_helpers import wait_until
 
+from polling_helpers import wait_until
+from shipyard.auth import MAX_FAILURES, FailureLimiter
 from shipyard.entities import Artifact, ModelVersionCreate, now_ms
 from shipyard.errors import ConfigError, PermissionDenied
 from shipyard.registry import governance
 from shipyard.server import create_app
-from shipyard.server.access import MAX_FAILURES, SECURITY_HEADERS, FailureLimiter
+from shipyard.server.access import SECURITY_HEADERS
 from shipyard.server.app import app_state, decide_auth
 from shipyard.server.bootstrap import bootstrap_auth
 from shipyard.store.rest import RestStore

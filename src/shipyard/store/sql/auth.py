@@ -22,6 +22,7 @@ from shipyard.auth import (
     OBJECT_TYPES,
     ApiToken,
     Grant,
+    Principal,
     User,
     check_roles,
     check_scopes,
@@ -320,6 +321,13 @@ class AuthMixin:
             with self._write() as conn:
                 conn.execute(update(t.api_tokens).where(_T.id == token.id).values(last_used_at=now))
         return user, token
+
+    def check_token(self, secret: str) -> Principal | None:
+        found = self.verify_token(secret)
+        if found is None:
+            return None
+        user, token = found
+        return Principal(user.name, user.roles, frozenset(token.scopes), token.id)
 
     def check_password(self, name: str, password: str) -> User | None:
         with self._read() as conn:
