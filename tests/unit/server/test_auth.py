@@ -20,7 +20,7 @@ from server_harness import Borrowed, SyncASGITransport, make_settings
 from polling_helpers import wait_until
 from shipyard.auth import MAX_FAILURES, FailureLimiter
 from shipyard.entities import Artifact, ModelVersionCreate, now_ms
-from shipyard.errors import ConfigError, PermissionDenied
+from shipyard.errors import ConfigError, PermissionDenied, Unauthenticated
 from shipyard.registry import governance
 from shipyard.server import create_app
 from shipyard.server.access import SECURITY_HEADERS
@@ -470,3 +470,49 @@ def test_without_auth_the_server_is_open_and_says_so(tmp_path: Path) -> None:
         assert "x-frame-options" in http.get("/health").headers
         assert http.get(f"{API}/experiments").status_code == 200
         assert http.get(f"{API}/auth/whoami").json() == {"name": None, "auth": False}
+
+
+def test_the_offline_spool_replays_with_the_token(
+    app: FastAPI, store: SqlStore, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    """Writes kept while the server was unreachable are sent later with the client's token (and
+    recorded as its user), artifacts' blobs included."""
+    from server_harness import FlakyTransport
+
+    from shipyard.entities import LogBatch, RunCreate, RunStatus
+
+    flaky = FlakyTransport(Borrowed(SyncASGITransport(app)))
+    settings = make_settings(
+        tmp_path, token=tokens["sam"], tracking_uri="http://testserver", user="laptop-user"
+    )
+    rest = RestStore("http://testserver", settings, transport=flaky, replay_interval=60)
+    try:
+        flaky.down = True
+        run_id = "d" * 32
+        rest.create_run(
+            RunCreate(
+                run_id=run_id, experiment_name="offline", name="r", start_time=now_ms(), user="laptop-user"
+            )
+        )
+        rest.log_batch(run_id, LogBatch([("loss", 0.5, 0, now_ms())], batch_id="b1"))
+        digest, size = rest.blob_store().put_bytes(b"offline artifact")
+        rest.record_artifacts(run_id, [Artifact("a.txt", digest, size)])
+        rest.update_run(run_id, status=RunStatus.FINISHED)
+        assert rest.spooling
+        flaky.down = False
+        assert rest.flush_spool()
+    finally:
+        rest.close()
+    run = store.get_run(run_id)
+    assert (run.user, run.status, run.metrics["loss"]) == ("sam", RunStatus.FINISHED, 0.5)
+    assert [a.path for a in store.list_artifacts(run_id)] == ["a.txt"]
+
+
+def test_a_client_without_a_token_is_refused_by_an_auth_server(app: FastAPI, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, tracking_uri="http://testserver")
+    rest = RestStore("http://testserver", settings, transport=Borrowed(SyncASGITransport(app)))
+    try:
+        with pytest.raises(Unauthenticated, match="needs a token"):
+            rest.list_experiments()
+    finally:
+        rest.close()
