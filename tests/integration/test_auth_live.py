@@ -86,3 +86,42 @@ def test_revocation_and_expiry_apply_in_every_worker(
         _refused_everywhere(_fresh_statuses(server, token))
     log = server.log_path.read_text()
     assert token not in log and brief not in log and ADMIN not in log
+
+
+def test_login_keeps_a_private_token_that_clients_then_send(
+    make_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from shipyard.cli.main import app
+    from shipyard.store.rest import RestStore
+
+    server = make_server(env={"SHIPYARD_AUTH": "true", "SHIPYARD_ADMIN_TOKEN": ADMIN})
+    body = {"name": "vic", "roles": ["viewer"], "password": "open sesame 42"}
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        assert (
+            http.post(
+                f"{API}/auth/users", json=body, headers={"Authorization": f"Bearer {ADMIN}"}
+            ).status_code
+            == 201
+        )
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg"), "SHIPYARD_HOME": str(tmp_path / "home")}
+    wrong = CliRunner().invoke(
+        app, ["login", "--server", server.url, "--user", "vic"], input="nope\n", env=env
+    )
+    assert wrong.exit_code != 0
+    result = CliRunner().invoke(
+        app, ["login", "--server", server.url, "--user", "vic"], input="open sesame 42\n", env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "open sesame" not in result.output
+    credentials = tmp_path / "cfg" / "shipyard" / "credentials.toml"
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    settings = load_settings(env={**env, "SHIPYARD_TRACKING_URI": server.url})
+    assert settings.token.startswith("sy_") and settings.token in credentials.read_text()
+    store = RestStore(server.url, settings)
+    try:
+        assert store.whoami()["name"] == "vic"
+        assert isinstance(store.list_experiments(), list)
+    finally:
+        store.close()

@@ -42,13 +42,14 @@ RoleOption = Annotated[
 
 @contextmanager
 def _auth_store(ctx: typer.Context) -> Iterator[tuple[AuthStore, str]]:
-    """The store that keeps users (the server's API or the database itself) and the acting user."""
+    """The store that keeps users (the server's API or the database itself) and the acting user
+    (against a server: "", the server records the token's user)."""
     settings = get_state(ctx).settings()
     store = open_store(settings.tracking_uri, settings)
     try:
         if not isinstance(store, AuthStore):  # pragma: no cover - both backends are AuthStores
             raise ConfigError(f"The store {settings.tracking_uri} keeps no users")
-        yield store, settings.user
+        yield store, "" if settings.is_remote else settings.user
     finally:
         store.close()
 
@@ -224,7 +225,7 @@ def tokens_create(
     """
     expires_at = None if expires_days is None else now_ms() + int(expires_days * 86_400_000)
     with _auth_store(ctx) as (store, actor):
-        record, secret = store.create_token(user or "", name, actor, scope or None, expires_at)
+        record, secret = store.create_token(user or actor, name, actor, scope or None, expires_at)
     if as_json:
         render.print_json({"token": secret, "record": record.to_dict()})
         return
