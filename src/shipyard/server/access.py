@@ -204,7 +204,6 @@ def rule_for(method: str, path: str) -> tuple[str, Rule, dict[str, str]] | None:
         >>> rule_for("PATCH", "/api/v1/runs/abc")[1].permission
         'write'
     """
-    method = "GET" if method == "HEAD" and ("HEAD", path) not in RULES else method
     for m, tpl, pattern in _MATCHERS:
         if m != method and not (method == "HEAD" and m == "GET"):
             continue

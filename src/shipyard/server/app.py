@@ -172,10 +172,23 @@ def app_state(app: FastAPI) -> ServerState:
 def app_from_env() -> FastAPI:
     """Application factory for uvicorn: settings from ``SHIPYARD_*`` variables and ``shipyard.toml``.
 
+    uvicorn binds the address, so this factory cannot see it: the ``auth`` setting must be given
+    explicitly (``SHIPYARD_AUTH=true``; ``false`` only behind loopback or with ``SHIPYARD_INSECURE``),
+    else it refuses to build the application (``shipyard server`` sets it for its workers).
+
     Example:
-        ``uvicorn shipyard.server.app:app_from_env --factory --workers 4``
+        ``SHIPYARD_AUTH=true uvicorn shipyard.server.app:app_from_env --factory --workers 4``
     """
-    return create_app(load_settings())
+    settings = load_settings()
+    if settings.sources.get("auth", "default") == "default":
+        raise ConfigError(
+            "Set SHIPYARD_AUTH=true (or auth = true in shipyard.toml) when running the server under "
+            "uvicorn directly: it cannot tell which address uvicorn binds, so it will not guess that "
+            "open is safe (SHIPYARD_AUTH=false only for a loopback-only server)"
+        )
+    if not settings.auth and not settings.insecure:
+        log.warning("Shipyard server without authentication: bind it to loopback only (--host 127.0.0.1)")
+    return create_app(settings)
 
 
 def _is_loopback_host(host: str) -> bool:

@@ -516,3 +516,31 @@ def test_a_client_without_a_token_is_refused_by_an_auth_server(app: FastAPI, tmp
             rest.list_experiments()
     finally:
         rest.close()
+
+
+def test_the_uvicorn_factory_needs_auth_set_explicitly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.server.app import app_from_env
+
+    monkeypatch.setenv("SHIPYARD_TRACKING_URI", f"sqlite:///{tmp_path / 'f.db'}")
+    monkeypatch.setenv("SHIPYARD_ARTIFACT_URI", str(tmp_path / "art"))
+    monkeypatch.setenv("SHIPYARD_CONFIG", str(tmp_path / "none.toml"))
+    with pytest.raises(ConfigError, match="SHIPYARD_AUTH=true"):
+        app_from_env()
+    monkeypatch.setenv("SHIPYARD_AUTH", "true")
+    app = app_from_env()
+    try:
+        with httpx.Client(transport=SyncASGITransport(app), base_url="http://testserver") as http:
+            assert http.get(f"{API}/experiments").status_code == 401
+    finally:
+        app_state(app).close()
+
+
+def test_head_follows_the_get_rule() -> None:
+    from shipyard.server.access import rule_for
+
+    found = rule_for("HEAD", "/api/v1/runs/abc")
+    assert found is not None and found[0] == "/api/v1/runs/{run_id}" and found[1].permission == "read"
+    assert rule_for("HEAD", "/api/v1/blobs/" + "0" * 64) is not None
+    assert rule_for("DELETE", "/api/v1/runs/abc") is None
