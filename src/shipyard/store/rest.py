@@ -192,8 +192,9 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         second time when its kept-alive connection turns out reset or closed: that is a stale
         connection, not an unreachable server, and must not switch writes to the spool.
         """
-        if self._token:
-            body, params = _as_token_user(body), _as_token_user(params)
+        if self._token:  # a read's ``actor`` is a filter (list_audit): keep it
+            body = _as_token_user(body)
+            params = params if method == "GET" else _as_token_user(params)
         content = None if body is None else json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
         if content is not None:
             headers = {**(headers or {}), "Content-Type": "application/json"}

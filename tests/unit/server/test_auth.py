@@ -544,3 +544,16 @@ def test_head_follows_the_get_rule() -> None:
     assert found is not None and found[0] == "/api/v1/runs/{run_id}" and found[1].permission == "read"
     assert rule_for("HEAD", "/api/v1/blobs/" + "0" * 64) is not None
     assert rule_for("DELETE", "/api/v1/runs/abc") is None
+
+
+def test_a_token_client_keeps_actor_filters_of_reads(
+    app: FastAPI, store: SqlStore, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    """The REST store leaves out ``actor`` names it would act under, never an ``actor`` filter."""
+    settings = make_settings(tmp_path, token=tokens["root"], tracking_uri="http://testserver", user="os-user")
+    rest = RestStore("http://testserver", settings, transport=Borrowed(SyncASGITransport(app)))
+    try:
+        entries = rest.list_audit(0, 10_000, actor="test")
+        assert entries and {e.actor for e in entries} == {"test"}
+    finally:
+        rest.close()

@@ -9,6 +9,7 @@ password hash is ever written to the audit log.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import secrets
 from collections.abc import Sequence
@@ -46,6 +47,11 @@ _U, _T, _G = t.users.c, t.api_tokens.c, t.grants.c
 SECURITY_EVENTS = frozenset({"login", "login_failed", "auth_failed", "refused"})
 LAST_USED_EVERY_MS = 60_000  # last_used_at is written at most once a minute per token
 _ANY_SCOPE = ("read", "write", "approve", "admin", "serve")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def _user(row: Any) -> User:
@@ -332,7 +338,10 @@ class AuthMixin:
     def check_password(self, name: str, password: str) -> User | None:
         with self._read() as conn:
             row = conn.execute(select(t.users).where(_U.name == name)).first()
-        if row is None or row.disabled or not verify_password(row.password_hash or "", password):
+        if row is None or not row.password_hash:
+            verify_password(_dummy_hash(), password)  # as slow as a real check: names do not leak by timing
+            return None
+        if not verify_password(row.password_hash, password) or row.disabled:
             return None
         with self._write() as conn:
             conn.execute(update(t.users).where(_U.name == name).values(last_login_at=now_ms()))
