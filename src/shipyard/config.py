@@ -49,6 +49,7 @@ class Setting:
     type: type
     default: Any
     help: str
+    secret: bool = False  # never shown (doctor prints "***"), not in repr(settings)
 
     @property
     def env_var(self) -> str:
@@ -151,6 +152,7 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "API token a client sends to a Shipyard server (Authorization: Bearer). Default: the token "
         "`shipyard login` stored for that server in credentials_file.",
+        secret=True,
     ),
     Setting(
         "credentials_file",
@@ -178,6 +180,7 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Token of the admin user created on a server's first start with auth (for automated "
         "deployments; at least 32 characters). Unset: a token is generated and printed once.",
+        secret=True,
     ),
     Setting(
         "admin_token_file",

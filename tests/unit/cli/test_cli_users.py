@@ -66,3 +66,12 @@ def test_the_credentials_file_is_private_and_feeds_the_token_setting(tmp_path: P
     assert load_settings(env={**env, "SHIPYARD_TOKEN": "sy_env"}).token == "sy_env"
     assert load_settings(env={**env, "SHIPYARD_TRACKING_URI": "http://unknown:1"}).token == ""
     assert "sy_second" not in repr(load_settings(env=env))
+
+
+def test_doctor_never_prints_a_token(cli: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIPYARD_TOKEN", "sy_doctor-must-not-print-this-0123456789")
+    monkeypatch.setenv("SHIPYARD_ADMIN_TOKEN", "sy_nor-this-admin-token-0123456789abcdef")
+    result = CliRunner().invoke(app, ["doctor", "--json"])
+    assert "must-not-print" not in result.output and "nor-this-admin" not in result.output
+    rows = {r["name"]: r for r in json.loads(result.stdout)["settings"]}
+    assert rows["token"]["value"] == "***" and rows["token"]["source"] == "$SHIPYARD_TOKEN"
