@@ -25,9 +25,12 @@ __all__ = [
     "SETTINGS",
     "Setting",
     "Settings",
+    "credentials_path",
     "default_user",
     "load_settings",
     "redact_uri",
+    "store_token",
+    "stored_token",
 ]
 
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -46,6 +49,7 @@ class Setting:
     type: type
     default: Any
     help: str
+    secret: bool = False  # never shown (doctor prints "***"), not in repr(settings)
 
     @property
     def env_var(self) -> str:
@@ -143,6 +147,55 @@ SETTINGS: tuple[Setting, ...] = (
         "non-loopback clients (shipyard server --allow-remote-admin). Off: loopback only.",
     ),
     Setting(
+        "token",
+        str,
+        "",
+        "API token a client sends to a Shipyard server (Authorization: Bearer). Default: the token "
+        "`shipyard login` stored for that server in credentials_file.",
+        secret=True,
+    ),
+    Setting(
+        "credentials_file",
+        str,
+        "",
+        "Where `shipyard login` keeps tokens per server (mode 0600). Default: "
+        "$XDG_CONFIG_HOME/shipyard/credentials.toml (~/.config/shipyard/credentials.toml).",
+    ),
+    Setting(
+        "auth",
+        bool,
+        False,
+        "The tracking server authenticates every request (users, tokens, roles). `shipyard server` "
+        "turns it on itself when it binds a non-loopback address.",
+    ),
+    Setting(
+        "insecure",
+        bool,
+        False,
+        "Let `shipyard server` bind a non-loopback address without authentication (warns on every start).",
+    ),
+    Setting(
+        "admin_token",
+        str,
+        "",
+        "Token of the admin user created on a server's first start with auth (for automated "
+        "deployments; at least 32 characters). Unset: a token is generated and printed once.",
+        secret=True,
+    ),
+    Setting(
+        "admin_token_file",
+        str,
+        "",
+        "File holding the bootstrap admin token (read if it exists; else the generated token is "
+        "written there with mode 0600 instead of being printed).",
+    ),
+    Setting(
+        "cors_origins",
+        str,
+        "",
+        "Comma-separated origins the tracking server allows cross-origin requests from. Empty: CORS off.",
+    ),
+    Setting(
         "price_cpu_hour",
         float,
         0.04,
@@ -227,6 +280,13 @@ class Settings:
     audit_key_file: str = _DEFAULTS["audit_key_file"]
     audit_checkpoint_uri: str = _DEFAULTS["audit_checkpoint_uri"]
     allow_remote_admin: bool = _DEFAULTS["allow_remote_admin"]
+    token: str = field(default=_DEFAULTS["token"], repr=False)
+    credentials_file: str = _DEFAULTS["credentials_file"]
+    auth: bool = _DEFAULTS["auth"]
+    insecure: bool = _DEFAULTS["insecure"]
+    admin_token: str = field(default=_DEFAULTS["admin_token"], repr=False)
+    admin_token_file: str = _DEFAULTS["admin_token_file"]
+    cors_origins: str = _DEFAULTS["cors_origins"]
     price_cpu_hour: float = _DEFAULTS["price_cpu_hour"]
     price_gpu_hour: float = _DEFAULTS["price_gpu_hour"]
     price_kwh: float = _DEFAULTS["price_kwh"]
@@ -301,7 +361,73 @@ def load_settings(
     if unknown:
         raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}")
     assert {f.name for f in fields(Settings)} - {"sources"} == set(known)
+    if not values["token"] and str(values["tracking_uri"]).startswith(("http://", "https://")):
+        stored = stored_token(values["tracking_uri"], credentials_path(values["credentials_file"], env))
+        if stored:
+            values["token"], sources["token"] = stored, "credentials file"
     return Settings(**values, sources=sources)
+
+
+def credentials_path(configured: str = "", env: dict[str, str] | None = None) -> Path:
+    """Where `shipyard login` keeps tokens: ``configured``, else the XDG config folder.
+
+    Example:
+        >>> credentials_path("/tmp/creds.toml")
+        PosixPath('/tmp/creds.toml')
+    """
+    if configured:
+        return Path(configured).expanduser()
+    env = dict(os.environ) if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    return Path(base) / "shipyard" / "credentials.toml"
+
+
+def _server_key(uri: str) -> str:
+    return uri.rstrip("/")
+
+
+def stored_token(server_uri: str, path: Path) -> str:
+    """The token stored for ``server_uri`` in the credentials file at ``path`` ("" if none)."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return ""
+    entry = data.get("servers", {}).get(_server_key(server_uri), {})
+    return str(entry.get("token", "")) if isinstance(entry, dict) else ""
+
+
+def store_token(server_uri: str, token: str, path: Path) -> Path:
+    """Keep ``token`` for ``server_uri`` in the credentials file (created with mode 0600; other
+    servers' entries kept). Returns the path.
+
+    Example:
+        >>> store_token("http://ship:5000", "sy_x", Path("/tmp/doc-creds.toml")).stat().st_mode & 0o777
+        384
+    """
+    try:
+        data = tomllib.loads(path.read_text()) if path.is_file() else {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Cannot parse the credentials file {path}: {exc}") from exc
+    servers = dict(data.get("servers", {}))
+    servers[_server_key(server_uri)] = {"token": token}
+    lines = []
+    for uri, entry in sorted(servers.items()):
+        lines.append(f"[servers.{_toml_string(uri)}]")
+        lines.append(f"token = {_toml_string(str(entry.get('token', '')))}")
+        lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
 
 
 def redact_uri(uri: str) -> str:

@@ -21,6 +21,8 @@ the server answers with. The server maps them to one JSON shape in one place
     │   └── BlobNotFound                404 blob_not_found
     ├── PermissionDenied                403 permission_denied
     │   └── UnsafeModel                 403 unsafe_model
+    ├── Unauthenticated                 401 unauthenticated
+    ├── RateLimited                     429 rate_limited
     ├── AlreadyExists                   409 already_exists
     ├── InvalidState                    409 invalid_state
     ├── PayloadTooLarge                 413 payload_too_large
@@ -61,6 +63,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "PipelineFailed",
+    "RateLimited",
     "RunNotFound",
     "SchemaError",
     "SchemaTooNew",
@@ -71,6 +74,7 @@ __all__ = [
     "StorageFull",
     "StorageReadOnly",
     "StoreUnavailable",
+    "Unauthenticated",
     "UnsafeModel",
     "UnsafePath",
     "ValidationFailed",
@@ -193,6 +197,20 @@ class PermissionDenied(ShipyardError):
 
     code = "permission_denied"
     http_status = 403
+
+
+class Unauthenticated(ShipyardError):
+    """No valid credential: a missing, malformed, unknown, expired or revoked token (HTTP 401)."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+class RateLimited(ShipyardError):
+    """Too many failed sign-ins from one client; retry after the time the answer names (HTTP 429)."""
+
+    code = "rate_limited"
+    http_status = 429
 
 
 class UnsafeModel(PermissionDenied):

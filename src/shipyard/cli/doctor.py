@@ -139,7 +139,7 @@ def _settings_rows(state: CliState) -> list[dict[str, Any]]:
     return [
         {
             "name": s.name,
-            "value": getattr(settings, s.name),
+            "value": "***" if s.secret and getattr(settings, s.name) else getattr(settings, s.name),
             "source": settings.sources.get(s.name, "default"),
             "env_var": s.env_var,
         }

@@ -29,6 +29,7 @@ from shipyard.cli import (
     render,
     runs,
     serve,
+    users,
 )
 from shipyard.cli.serve_model import serve as serve_model
 from shipyard.cli.state import CliState
@@ -123,6 +124,9 @@ app.add_typer(monitor.app, name="monitor", rich_help_panel="Operate")
 app.command("server", rich_help_panel="Operate")(serve.server)
 app.command("serve", rich_help_panel="Operate")(serve_model)
 app.command("sync", rich_help_panel="Operate")(serve.sync)
+app.add_typer(users.users_app, name="users", rich_help_panel="Operate")
+app.add_typer(users.tokens_app, name="tokens", rich_help_panel="Operate")
+app.command("login", rich_help_panel="Operate")(users.login)
 app.command("gc", rich_help_panel="Operate")(maintenance.gc)
 app.command("doctor", rich_help_panel="Operate")(doctor.doctor)
 

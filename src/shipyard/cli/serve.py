@@ -45,8 +45,23 @@ RemoteAdminOption = Annotated[
     bool,
     typer.Option(
         "--allow-remote-admin",
-        help="Answer admin routes (gc, purge, blob deletion, checkpoints) from any client, not "
-        "only loopback. Only on a trusted network: the server does not authenticate callers yet.",
+        help="Without auth: answer admin routes (gc, purge, blob deletion, checkpoints) from any "
+        "client, not only loopback. With auth, admin routes need an admin token instead.",
+    ),
+]
+AuthOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--auth/--no-auth",
+        help="Authenticate every request (tokens, roles). Default: on for any non-loopback --host.",
+        show_default=False,
+    ),
+]
+InsecureOption = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        help="Allow a non-loopback --host without auth (warns on every start). Never on an open network.",
     ),
 ]
 
@@ -60,15 +75,22 @@ def server(
     workers: WorkersOption = 1,
     log_level: LogLevelOption = "info",
     allow_remote_admin: RemoteAdminOption = False,
+    auth: AuthOption = None,
+    insecure: InsecureOption = False,
 ) -> None:
     """Run the Shipyard REST server (SDK clients point at it with SHIPYARD_TRACKING_URI=http://host:port).
 
     Serves the REST API under /api/v1 (interactive docs at /docs) over one metadata store
     and one artifact store; the store's schema is migrated before the workers start.
 
+    Off loopback the server authenticates every request: on its first start it creates the
+    user admin and prints its token once (or takes SHIPYARD_ADMIN_TOKEN); a non-loopback
+    server without auth refuses to start unless --insecure.
+
     Examples:
 
       shipyard server
+      shipyard server --auth
       shipyard server --host 0.0.0.0 --port 8080 --workers 4 \\
           --store postgresql+psycopg://shipyard@db/shipyard --artifacts s3://bucket/shipyard
     """
@@ -89,6 +111,8 @@ def server(
         artifact_uri=artifact_uri,
         log_level=log_level,
         allow_remote_admin=allow_remote_admin or None,
+        auth=auth,
+        insecure=insecure or None,
     )
 
 

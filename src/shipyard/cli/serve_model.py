@@ -191,6 +191,15 @@ def serve(
             help="Log one line per HTTP request (uvicorn's access log; off by default: it costs throughput).",
         ),
     ] = DEFAULTS.access_log,
+    auth: Annotated[
+        bool,
+        typer.Option(
+            "--auth",
+            help="Require a token (scope read or serve) on /predict, /explain and /feedback, checked "
+            "against the tracking store. Admin routes always need a serve token (loopback "
+            "excepted without --auth).",
+        ),
+    ] = DEFAULTS.auth,
 ) -> None:
     """Serve models over HTTP: POST /predict, /explain, /feedback; GET /health, /ready, /info, /metrics.
 
@@ -206,6 +215,7 @@ def serve(
       shipyard serve ./churn-model --no-prediction-log
       shipyard serve --config deployment.yaml --workers 4
       shipyard serve --deployment churn --host 0.0.0.0 --port 8080
+      shipyard serve models:/churn@champion --auth   # callers send Authorization: Bearer <token>
       curl -s localhost:8080/predict -H 'Content-Type: application/json' \\
           -d '{"records": [{"dep_delay": 3.0, "distance": 719}]}'
     """
@@ -223,8 +233,9 @@ def serve(
         workers=workers,
         log_level=log_level,
         access_log=access_log,
+        auth=auth,
     )  # a bad --log-level fails here, before anything loads
-    client = state.client() if _needs_registry(spec) else None
+    client = state.client() if _needs_registry(spec) or auth else None  # tokens are checked in the store
     if spec is None:
         assert deployment is not None and client is not None
         spec = get_deployment(deployment, client=client)

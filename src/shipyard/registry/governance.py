@@ -37,7 +37,7 @@ from shipyard.registry.policy import (
     parse_policy,
     users_with_role,
 )
-from shipyard.store import LocalGovernance, RemoteGovernance
+from shipyard.store import AuthStore, LocalGovernance, RemoteGovernance, VerifiesCredentials
 from shipyard.tracking import Client
 from shipyard.tracking.fluent import get_client
 
@@ -142,14 +142,35 @@ def set_promotion_policy(
     return _writes(client).set_model_policy(name, text, client.settings.user, reason)
 
 
+def role_holders(client: Client, role: str) -> set[str]:
+    """Who holds ``role``: the store's users when the store keeps any (a team server's database;
+    an ``admin`` holds every role), else the roles file (setting ``roles_file``, local use).
+
+    Example:
+        >>> "ann" in role_holders(client, "approver")  # doctest: +SKIP
+        True
+    """
+    store = client.store
+    if isinstance(store, AuthStore) and isinstance(store, VerifiesCredentials):
+        users = store.list_users()
+        if users:
+            return {u.name for u in users if not u.disabled and (role in u.roles or ADMIN_ROLE in u.roles)}
+    return users_with_role(client.settings, role)
+
+
 def _require_role(client: Client, role: str, doing: str) -> None:
     actor = client.settings.user
-    if actor not in users_with_role(client.settings, role):
-        where = client.settings.roles_file or "no roles file is configured (setting roles_file)"
-        raise PermissionDenied(
-            f"{actor} does not hold the role '{role}' needed to {doing} ({where}); "
-            f"add them under '{role}:' in the roles file"
-        )
+    if actor not in role_holders(client, role):
+        store = client.store
+        if isinstance(store, AuthStore) and isinstance(store, VerifiesCredentials) and store.list_users():
+            where, fix = (
+                "the server's users",
+                f"an admin adds it with: shipyard users add {actor} --role {role}",
+            )
+        else:
+            where = client.settings.roles_file or "no roles file is configured (setting roles_file)"
+            fix = f"add them under '{role}:' in the roles file"
+        raise PermissionDenied(f"{actor} does not hold the role '{role}' needed to {doing} ({where}); {fix}")
 
 
 def _writes(client: Client) -> LocalGovernance:
@@ -348,7 +369,7 @@ def reject_model(
 
 def _approvals(client: Client, mv: ModelVersion, policy: PromotionPolicy | None) -> dict[str, Any]:
     rule = policy.approvals if policy is not None else None
-    holders = users_with_role(client.settings, rule.role) if rule is not None else set()
+    holders = role_holders(client, rule.role) if rule is not None else set()
     latest: dict[str, dict[str, Any]] = {}
     for record in client.store.list_model_records(mv.name, mv.version, "approval"):
         latest[record.actor] = {

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import Scope
 
 from shipyard import __version__
 from shipyard.bounds import INT64_MAX, INT64_MIN
 from shipyard.config import Settings, load_settings
+from shipyard.errors import ConfigError
 from shipyard.pipelines.schedule import Scheduler
+from shipyard.server.access import AccessMiddleware, FailureLimiter
+from shipyard.server.bootstrap import bootstrap_auth
 from shipyard.server.errors import install_error_handlers
 from shipyard.server.routers import (
     admin,
     artifacts,
     audit,
+    auth,
     blobs,
     datasets,
     deployments,
@@ -32,7 +39,9 @@ from shipyard.server.routers import (
 from shipyard.server.state import ServerState, open_state
 from shipyard.wire.limits import BodyLimitMiddleware
 
-__all__ = ["app_from_env", "app_state", "create_app", "serve"]
+__all__ = ["app_from_env", "app_state", "create_app", "decide_auth", "serve"]
+
+log = logging.getLogger("shipyard.server")
 
 _DESCRIPTION = """\
 Shipyard's tracking server: experiments, runs, metrics, artifacts and blobs over one versioned
@@ -117,7 +126,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exempt=_is_blob_upload,
         read_timeout=settings.body_read_timeout,
     )
+    # Outside the body limit: a request is authenticated and authorised before its body is read,
+    # and every answer (413s included) carries the security headers.
+    app.state.access_limiter = FailureLimiter()
+    app.add_middleware(
+        AccessMiddleware, store=state.store, enabled=settings.auth, limiter=app.state.access_limiter
+    )
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:  # CORS is off unless origins are configured
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     app.include_router(admin.health_router)
+    app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(experiments.router)
     app.include_router(runs.router)
@@ -148,10 +172,59 @@ def app_state(app: FastAPI) -> ServerState:
 def app_from_env() -> FastAPI:
     """Application factory for uvicorn: settings from ``SHIPYARD_*`` variables and ``shipyard.toml``.
 
+    uvicorn binds the address, so this factory cannot see it: the ``auth`` setting must be given
+    explicitly (``SHIPYARD_AUTH=true``; ``false`` only behind loopback or with ``SHIPYARD_INSECURE``),
+    else it refuses to build the application (``shipyard server`` sets it for its workers).
+
     Example:
-        ``uvicorn shipyard.server.app:app_from_env --factory --workers 4``
+        ``SHIPYARD_AUTH=true uvicorn shipyard.server.app:app_from_env --factory --workers 4``
     """
-    return create_app(load_settings())
+    settings = load_settings()
+    if settings.sources.get("auth", "default") == "default":
+        raise ConfigError(
+            "Set SHIPYARD_AUTH=true (or auth = true in shipyard.toml) when running the server under "
+            "uvicorn directly: it cannot tell which address uvicorn binds, so it will not guess that "
+            "open is safe (SHIPYARD_AUTH=false only for a loopback-only server)"
+        )
+    if not settings.auth and not settings.insecure:
+        log.warning("Shipyard server without authentication: bind it to loopback only (--host 127.0.0.1)")
+    return create_app(settings)
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def decide_auth(host: str, auth: bool | None, settings: Settings) -> bool:
+    """Whether a server bound to ``host`` authenticates: ``auth`` when given, else the ``auth``
+    setting, else on for any non-loopback address. A non-loopback server without auth refuses
+    to start (ConfigError) unless ``insecure`` is set, and then warns.
+
+    Example:
+        >>> decide_auth("127.0.0.1", None, load_settings(env={}))
+        False
+        >>> decide_auth("0.0.0.0", None, load_settings(env={}))
+        True
+    """
+    on = auth if auth is not None else (settings.auth or not _is_loopback_host(host))
+    if not on and not _is_loopback_host(host):
+        if not settings.insecure:
+            raise ConfigError(
+                f"Refusing to serve on {host} without authentication: anyone who reaches it could "
+                "write, approve and delete. Drop --no-auth (auth is on by default off loopback), bind "
+                "127.0.0.1, or pass --insecure on a network you trust"
+            )
+        log.warning(
+            "INSECURE: serving on %s WITHOUT authentication (--insecure); anyone who reaches this "
+            "port can write, approve, promote and delete",
+            host,
+        )
+    return on
 
 
 def serve(
@@ -162,6 +235,8 @@ def serve(
     artifact_uri: str | None = None,
     log_level: str = "info",
     allow_remote_admin: bool | None = None,
+    auth: bool | None = None,
+    insecure: bool | None = None,
 ) -> None:
     """Run the server under uvicorn until interrupted; ``workers > 1`` starts that many processes.
 
@@ -169,6 +244,10 @@ def serve(
     start, so a bad URI fails fast with a clear message. Workers get their
     settings through ``SHIPYARD_TRACKING_URI`` / ``SHIPYARD_ARTIFACT_URI`` (and
     ``SHIPYARD_ALLOW_REMOTE_ADMIN`` when ``allow_remote_admin`` is given).
+
+    Authentication (:func:`decide_auth`) is on for any non-loopback ``host`` unless ``insecure``;
+    on its first start with auth the server creates the ``admin`` user and prints its token once
+    (``shipyard.server.bootstrap``).
 
     Example:
         >>> serve(port=5000, workers=4, tracking_uri="postgresql+psycopg://db/shipyard")  # doctest: +SKIP
@@ -179,7 +258,17 @@ def serve(
         os.environ["SHIPYARD_ARTIFACT_URI"] = artifact_uri
     if allow_remote_admin is not None:
         os.environ["SHIPYARD_ALLOW_REMOTE_ADMIN"] = "true" if allow_remote_admin else "false"
-    open_state(load_settings()).close()
+    if insecure is not None:
+        os.environ["SHIPYARD_INSECURE"] = "true" if insecure else "false"
+    settings = load_settings()
+    on = decide_auth(host, auth, settings)
+    os.environ["SHIPYARD_AUTH"] = "true" if on else "false"
+    state = open_state(settings.replace(auth=on))
+    try:
+        if on:
+            bootstrap_auth(state.store, settings)
+    finally:
+        state.close()
     uvicorn.run(
         "shipyard.server.app:app_from_env",
         factory=True,

@@ -18,12 +18,17 @@ ROUTES_HINT = "the API is described at /docs"
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "Bad input (malformed JSON, unsafe path, bad filter …)"},
-    403: {"model": ErrorOut, "description": "Not allowed (admin routes answer only on loopback)"},
+    401: {"model": ErrorOut, "description": "No valid token (the server runs with auth)"},
+    403: {
+        "model": ErrorOut,
+        "description": "Not allowed: a missing permission or grant, or an admin route off loopback",
+    },
     404: {"model": ErrorOut, "description": "No such experiment, run, artifact or blob"},
     408: {"model": ErrorOut, "description": "The request body stopped arriving (body_read_timeout)"},
     409: {"model": ErrorOut, "description": "Conflict with the current state"},
     413: {"model": ErrorOut, "description": "Request body larger than max_request_bytes"},
     422: {"model": ErrorOut, "description": "A field is missing or has the wrong type"},
+    429: {"model": ErrorOut, "description": "Too many failed sign-ins from this client (see Retry-After)"},
     503: {"model": ErrorOut, "description": "The metadata store is unavailable"},
 }
 """OpenAPI ``responses=`` entry shared by every router."""

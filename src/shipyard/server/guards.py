@@ -1,6 +1,7 @@
-"""Who may call the admin routes (gc, purge, blob deletion, audit checkpoints).
+"""Who may call the admin routes (gc, purge, blob deletion, audit checkpoints) on a server without auth.
 
-Until the server authenticates callers (the team-server work), admin routes answer only to
+With auth on, ``shipyard.server.access`` has already required the ``admin`` permission of the
+caller's token, and this guard lets the request through. Without auth, admin routes answer only to
 clients on the loopback interface, or to anyone when the server was started with
 ``--allow-remote-admin`` (setting ``allow_remote_admin``). Everyone else gets 403
 ``permission_denied`` saying so. Note: a reverse proxy on the same host makes every request
@@ -37,7 +38,7 @@ def require_admin(request: Request) -> None:
         ... def gc(): ...
     """
     state: ServerState = request.app.state.shipyard
-    if state.settings.allow_remote_admin:
+    if state.settings.allow_remote_admin or state.settings.auth:
         return
     host = request.client.host if request.client is not None else None
     if _is_loopback(host):

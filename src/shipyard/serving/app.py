@@ -10,9 +10,9 @@ shadows, prediction log, reloads), and encode the answer (orjson, or Arrow when 
 
 Endpoints: ``POST /predict``, ``POST /explain``, ``POST /feedback``, ``GET /health`` (liveness),
 ``GET /ready`` (503 until every live variant is loaded), ``GET /info``, ``GET /metrics`` (Prometheus) and
-``POST /admin/reload`` (re-resolve aliases and the stored deployment now). The admin endpoint has no
-authentication of its own: bind the server to a private interface or put it behind a proxy that guards
-``/admin``.
+``POST /admin/reload`` (re-resolve aliases and the stored deployment now). Admin routes need a token
+with the ``serve`` scope (loopback callers of a server without ``auth`` excepted); with
+``ServeOptions(auth=True)`` the traffic routes need a token too (``shipyard.serving.access``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from fastapi import FastAPI
 
 from shipyard.config import Settings, load_settings
 from shipyard.errors import ConfigError
+from shipyard.serving.access import ServingAccess
 from shipyard.serving.deployment import DeploymentSpec, parse_deployment
 from shipyard.serving.engine import DeploymentReader, Engine
 from shipyard.serving.http import JSONResponse, RequestIdMiddleware, install_error_handlers
@@ -39,6 +40,7 @@ from shipyard.serving.options import ServeOptions, merge_legacy_options
 from shipyard.serving.predlog import open_prediction_log
 from shipyard.serving.routes import install_routes
 from shipyard.serving.slots import ModelSource, RegistrySource
+from shipyard.store import ChecksTokens
 from shipyard.tracking import Client
 from shipyard.version import __version__
 
@@ -133,6 +135,8 @@ def create_deployment_app(
         lifespan=lifespan,
     )
     app.state.engine = engine
+    checker = client.store if client is not None and isinstance(client.store, ChecksTokens) else None
+    app.add_middleware(ServingAccess, store=checker, auth=options.auth)
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)

@@ -39,6 +39,9 @@ class ServeOptions:
             the ``max_request_bytes`` setting (64 MiB unless configured).
         load_on_startup: Load the models before taking traffic (default); False: in the background,
             with ``GET /ready`` at 503 meanwhile.
+        auth: ``/predict``, ``/explain`` and ``/feedback`` need a token (scope ``read`` or ``serve``)
+            checked against the metadata store. Admin routes need a ``serve`` token either way (only
+            loopback callers may skip it, and only while ``auth`` is off).
         host: Interface uvicorn binds (``serve_deployment`` only).
         port: TCP port (``serve_deployment`` only).
         workers: Worker processes; each loads its own copy of the models (``serve_deployment`` only).
@@ -65,6 +68,7 @@ class ServeOptions:
     labels: Mapping[str, str] = field(default_factory=dict)
     max_request_bytes: int | None = None
     load_on_startup: bool = True
+    auth: bool = False
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1

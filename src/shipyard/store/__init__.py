@@ -4,7 +4,8 @@
 ``ModelStore``, ``DeploymentStore``, ``AuditStore``, ``ScheduleStore``, ``MonitoringStore``,
 ``MaintenanceStore``);
 optional capabilities (``ServesBlobs``, ``RemoteGovernance``, ``LocalGovernance``,
-``ClaimsScheduleFires``) are checked with ``isinstance``.
+``ClaimsScheduleFires``, ``AuthStore``, ``VerifiesCredentials``, ``ChecksTokens``) are checked
+with ``isinstance``.
 Implementations are chosen by URI scheme from a table and imported lazily:
 ``sqlite``/``postgresql`` → ``SqlStore``; ``http``/``https`` → ``RestStore`` (a
 Shipyard server). ``open_store`` is the one way to get a store.
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.store.base import (
     AuditStore,
+    AuthStore,
+    ChecksTokens,
     ClaimsScheduleFires,
     DatasetStore,
     DeploymentStore,
@@ -29,6 +32,7 @@ from shipyard.store.base import (
     ServesBlobs,
     Store,
     TrackingStore,
+    VerifiesCredentials,
 )
 
 if TYPE_CHECKING:
@@ -36,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuditStore",
+    "AuthStore",
+    "ChecksTokens",
     "ClaimsScheduleFires",
     "DatasetStore",
     "DeploymentStore",
@@ -48,6 +54,7 @@ __all__ = [
     "ServesBlobs",
     "Store",
     "TrackingStore",
+    "VerifiesCredentials",
     "open_store",
 ]
 

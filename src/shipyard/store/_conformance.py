@@ -15,12 +15,15 @@ __all__: list[str] = []
 if TYPE_CHECKING:
     from shipyard.artifacts import BlobStore
     from shipyard.store.base import (
+        AuthStore,
+        ChecksTokens,
         ClaimsScheduleFires,
         LocalGovernance,
         MonitoringStore,
         RemoteGovernance,
         ServesBlobs,
         Store,
+        VerifiesCredentials,
     )
     from shipyard.store.rest import RestBlobStore, RestStore
     from shipyard.store.sql import SqlStore
@@ -51,3 +54,18 @@ if TYPE_CHECKING:
 
     def _rest_blob_store_is_a_blob_store(blobs: RestBlobStore) -> BlobStore:
         return blobs
+
+    def _sql_store_keeps_users(store: SqlStore) -> AuthStore:
+        return store
+
+    def _rest_store_manages_users(store: RestStore) -> AuthStore:
+        return store
+
+    def _sql_store_verifies_credentials(store: SqlStore) -> VerifiesCredentials:
+        return store
+
+    def _sql_store_checks_tokens(store: SqlStore) -> ChecksTokens:
+        return store
+
+    def _rest_store_checks_tokens(store: RestStore) -> ChecksTokens:
+        return store

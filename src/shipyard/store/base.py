@@ -13,6 +13,11 @@ ask for just what it uses (``collect_garbage`` takes a ``MaintenanceStore``)::
     ├── MonitoringStore    monitoring results (drift, performance) per deployment, and alerts
     └── MaintenanceStore   purge, digest and run-id listings for garbage collection
 
+``AuthStore`` (users, API tokens, grants of a team server) is a capability of its own: ``SqlStore``
+keeps them, ``RestStore`` manages them through the server's admin routes. ``VerifiesCredentials``
+(check a token or a password, record a security event) is ``SqlStore`` only: the server asks its
+own database, never a client.
+
 Optional capabilities are protocols of their own, checked with ``isinstance`` (never probed
 with ``getattr``): ``ServesBlobs`` (the store hands out the blob store it talks to),
 ``RemoteGovernance`` (a server decides promotions, approvals, rollbacks and policies itself) and
@@ -63,9 +68,12 @@ from shipyard.entities import (
 if TYPE_CHECKING:
     from shipyard.artifacts import BlobStore
     from shipyard.audit import Checkpoint
+    from shipyard.auth import ApiToken, Grant, Principal, User
 
 __all__ = [
     "AuditStore",
+    "AuthStore",
+    "ChecksTokens",
     "ClaimsScheduleFires",
     "DatasetStore",
     "DeploymentStore",
@@ -78,6 +86,7 @@ __all__ = [
     "ServesBlobs",
     "Store",
     "TrackingStore",
+    "VerifiesCredentials",
 ]
 
 
@@ -478,3 +487,88 @@ class ClaimsScheduleFires(Protocol):
     def finish_schedule_fire(
         self, name: str, fire_time: int, status: str, run_id: str | None = None, error: str = ""
     ) -> None: ...
+
+
+@runtime_checkable
+class AuthStore(Protocol):
+    """Users, API tokens and grants of a team server (``SqlStore`` keeps them; ``RestStore`` asks
+    the server's admin routes, which only an ``admin`` may call). Every change is audited with
+    ``object_type`` ``security`` under ``actor``; token secrets are returned once, by
+    :meth:`create_token`, and stored only as digests.
+
+    Example:
+        >>> if isinstance(store, AuthStore):  # doctest: +SKIP
+        ...     store.create_user("ann", ["scientist"], actor="admin")
+    """
+
+    def create_user(
+        self, name: str, roles: Sequence[str], actor: str, password: str | None = None
+    ) -> User: ...
+
+    def get_user(self, name: str) -> User: ...
+
+    def list_users(self) -> list[User]: ...
+
+    def update_user(
+        self,
+        name: str,
+        actor: str,
+        *,
+        roles: Sequence[str] | None = None,
+        disabled: bool | None = None,
+        password: str | None = None,
+    ) -> User:
+        """Change a user's roles, disable or enable them, or set their password (audited)."""
+
+    def create_token(
+        self,
+        user: str,
+        name: str,
+        actor: str,
+        scopes: Sequence[str] | None = None,
+        expires_at: int | None = None,
+    ) -> tuple[ApiToken, str]:
+        """A new token for ``user`` and its secret (shown once; only its digest is kept)."""
+
+    def list_tokens(self, user: str | None = None) -> list[ApiToken]: ...
+
+    def revoke_token(self, token_id: str, actor: str) -> ApiToken: ...
+
+    def set_grant(self, user: str, object_type: str, object_id: str, role: str | None, actor: str) -> None:
+        """Give ``user`` ``role`` on one experiment or model; ``role=None`` removes the grant."""
+
+    def list_grants(
+        self, object_type: str | None = None, object_id: str | None = None, user: str | None = None
+    ) -> list[Grant]: ...
+
+
+@runtime_checkable
+class VerifiesCredentials(Protocol):
+    """A store that checks credentials itself (``SqlStore`` only: the server's own database).
+
+    ``verify_token`` reads the database on every call, so a revoked or expired token stops
+    working at once in every server worker.
+    """
+
+    def verify_token(self, secret: str) -> tuple[User, ApiToken] | None:
+        """The active token's user and record, or None (unknown, revoked, expired, user disabled)."""
+
+    def check_password(self, name: str, password: str) -> User | None:
+        """The enabled user whose password this is (last login noted), or None."""
+
+    def add_token_secret(self, user: str, name: str, secret: str, actor: str) -> ApiToken:
+        """Register a token whose secret the operator chose (the bootstrap admin token)."""
+
+    def record_security_event(self, actor: str, event: str, subject: str, details: dict[str, Any]) -> None:
+        """Audit a security event that changes nothing else: ``login``, ``login_failed``,
+        ``auth_failed`` or ``refused`` (``object_type`` ``security``)."""
+
+
+@runtime_checkable
+class ChecksTokens(Protocol):
+    """A store that can say whose a bearer token is (the model server checks its callers with it):
+    ``SqlStore`` reads its own tables; ``RestStore`` asks the server (``GET /api/v1/auth/whoami``).
+    """
+
+    def check_token(self, secret: str) -> Principal | None:
+        """The token's principal (user, roles, scopes), or None if the token is not valid."""

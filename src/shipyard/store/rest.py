@@ -55,6 +55,7 @@ from shipyard.entities import (
 )
 from shipyard.errors import InvalidInput, ServerUnreachable, ShipyardError, StoreUnavailable
 from shipyard.store.rest_alerts import RestAlertsMixin
+from shipyard.store.rest_auth import RestAuthMixin
 from shipyard.store.rest_models import RestModelsMixin
 from shipyard.store.rest_monitoring import RestMonitoringMixin
 from shipyard.store.rest_schedules import RestSchedulesMixin
@@ -151,7 +152,15 @@ def _local_run(spec: RunCreate) -> Run:
     )
 
 
-class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAlertsMixin):
+def _as_token_user(fields: Any) -> Any:
+    """With a token, a request acts as the token's user: an ``actor`` name is left out (the server
+    fills it in, and refuses a name that is not the token's)."""
+    if isinstance(fields, dict) and fields.get("actor"):
+        return {**fields, "actor": ""}
+    return fields
+
+
+class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAlertsMixin, RestAuthMixin):
     """The metadata store of a Shipyard server at ``uri`` (``http(s)://host:port``).
 
     Example:
@@ -172,11 +181,12 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         self.settings = settings or load_settings(tracking_uri=self.uri)
         self.spool_dir = self.settings.spool_dir.absolute()  # stable if the process changes directory
         self.replay_interval = replay_interval
+        headers = {"Accept": "application/json", "User-Agent": "shipyard-rest-store"}
+        self._token = self.settings.token
+        if self._token:  # every request, blob transfer and spool replay goes through this client
+            headers["Authorization"] = f"Bearer {self._token}"
         self._http = httpx.Client(
-            base_url=self.uri,
-            timeout=self.settings.http_timeout,
-            transport=transport,
-            headers={"Accept": "application/json", "User-Agent": "shipyard-rest-store"},
+            base_url=self.uri, timeout=self.settings.http_timeout, transport=transport, headers=headers
         )
         self._lock = threading.Lock()  # guards the switch between sending and spooling
         self._journal: Journal | None = None
@@ -204,6 +214,7 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         body: Any = None,
         params: dict[str, Any] | None = None,
         idempotent: bool | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """Send one request; error answers raise their ``ShipyardError``, no answer ``ServerUnreachable``.
 
@@ -212,8 +223,12 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         second time when its kept-alive connection turns out reset or closed: that is a stale
         connection, not an unreachable server, and must not switch writes to the spool.
         """
+        if self._token:  # a read's ``actor`` is a filter (list_audit): keep it
+            body = _as_token_user(body)
+            params = params if method == "GET" else _as_token_user(params)
         content = None if body is None else json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        if content is not None:
+            headers = {**(headers or {}), "Content-Type": "application/json"}
         repeatable = method in _IDEMPOTENT_METHODS if idempotent is None else idempotent
         try:
             try:

@@ -63,6 +63,8 @@ def test_every_command_has_help_with_examples(cli: Invoke, command: str) -> None
         "pipelines",
         "pipelines cache",
         "pipelines schedules",
+        "users",
+        "tokens",
     }
     if command and command not in groups:
         assert "Examples" in result.stdout, f"`shipyard {command} --help` shows no examples"

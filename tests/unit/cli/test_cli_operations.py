@@ -98,11 +98,15 @@ def test_server_passes_its_options_to_serve(
             "artifact_uri": "memory://x",
             "log_level": "info",
             "allow_remote_admin": None,  # the setting decides (off unless SHIPYARD_ALLOW_REMOTE_ADMIN)
+            "auth": None,  # serve decides: on for a non-loopback host
+            "insecure": None,
         }
     ]
     assert "http://127.0.0.1:8123" in result.stderr
     assert cli("server", "--allow-remote-admin").exit_code == 0
     assert calls[-1]["allow_remote_admin"] is True
+    assert cli("server", "--auth").exit_code == 0 and calls[-1]["auth"] is True
+    assert cli("server", "--host", "0.0.0.0", "--insecure").exit_code == 0 and calls[-1]["insecure"] is True
 
 
 def test_sync_with_nothing_spooled_succeeds(cli: Invoke) -> None:

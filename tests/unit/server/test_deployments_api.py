@@ -44,7 +44,7 @@ def test_deploy_promote_and_read_back_over_rest(rest_store: RestStore, tmp_path:
         ({"name": "x", "spec_yaml": "name: x\nvariants: []", "actor": "a"}, 400),
         ({"name": "y", "spec_yaml": "name: x\nvariants: [{name: a, model: m}]", "actor": "a"}, 400),
         ({"name": "x", "spec_yaml": "name: [", "actor": "a"}, 400),
-        ({"name": "x", "spec_yaml": "name: x", "actor": ""}, 422),
+        ({"name": "x", "spec_yaml": "name: x", "actor": ""}, 400),  # no actor and no auth
     ],
 )
 def test_bad_specs_get_a_json_4xx(http: httpx.Client, body: dict[str, str], status: int) -> None:

@@ -118,7 +118,7 @@ def test_evaluate_runs_on_the_server_and_is_stored(
         ("GET", "/api/v1/models/ghost/versions/champion", None, 404),
         ("PUT", "/api/v1/models/ghost/policy", {"policy_yaml": "gates: [{metric: x}]", "actor": "a"}, 400),
         ("POST", "/api/v1/models/ghost/versions/1/promote", {"actor": "a", "to": "7up"}, 422),
-        ("POST", "/api/v1/models/ghost/versions/1/approve", {"actor": ""}, 422),
+        ("POST", "/api/v1/models/ghost/versions/1/approve", {"actor": ""}, 400),  # no actor, no auth
     ],
 )
 def test_bad_registry_requests_get_a_json_4xx(

@@ -1,4 +1,5 @@
-"""One router per capability: experiments, runs, artifacts, blobs, datasets (and contracts), audit,
+"""One router per capability: auth (users, tokens, grants, sign-in), experiments,
+runs, artifacts, blobs, datasets (and contracts), audit,
 models (registry and governance), deployments, pipeline schedules, monitoring reports, and admin
 (health, info, maintenance)."""
 
@@ -6,6 +7,7 @@ from shipyard.server.routers import (
     admin,
     artifacts,
     audit,
+    auth,
     blobs,
     datasets,
     deployments,
@@ -20,6 +22,7 @@ __all__ = [
     "admin",
     "artifacts",
     "audit",
+    "auth",
     "blobs",
     "datasets",
     "deployments",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from shipyard.data.versions import diff_datasets, load_dataset, load_profile
 from shipyard.entities import DatasetVersion, DatasetVersionCreate
 from shipyard.errors import InvalidInput
+from shipyard.server.access import author_for
 from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.schemas import (
     ContractIn,
@@ -35,10 +36,14 @@ def _out(v: DatasetVersion) -> DatasetVersionOut:
 
 
 @router.post("/datasets/versions", status_code=status.HTTP_201_CREATED)
-def create_dataset_version(body: DatasetVersionIn, store: StoreDep) -> DatasetVersionOut:
+def create_dataset_version(body: DatasetVersionIn, store: StoreDep, request: Request) -> DatasetVersionOut:
     """Record a version (upload its Parquet blob first); the same digest gives the same version."""
     spec = DatasetVersionCreate(
-        **{**body.model_dump(by_alias=False, exclude={"schema_"}), "schema": body.schema_}
+        **{
+            **body.model_dump(by_alias=False, exclude={"schema_"}),
+            "schema": body.schema_,
+            "created_by": author_for(request, body.created_by),
+        }
     )
     return _out(store.create_dataset_version(spec))
 
@@ -77,7 +82,7 @@ def list_run_datasets(run_id: str, store: StoreDep) -> DatasetUseList:
 
 
 @router.post("/contracts", status_code=status.HTTP_201_CREATED)
-def save_contract(body: ContractIn, store: StoreDep) -> ContractOut:
+def save_contract(body: ContractIn, store: StoreDep, request: Request) -> ContractOut:
     """Record a contract version (canonical YAML and its BLAKE3 digest); the same digest returns it again."""
     from shipyard.data.contracts import Contract
 
@@ -86,7 +91,11 @@ def save_contract(body: ContractIn, store: StoreDep) -> ContractOut:
         raise InvalidInput(
             "The contract's name or digest does not match its YAML; send Contract.to_yaml() as is"
         )
-    return ContractOut(**store.save_contract(body.name, body.yaml, body.digest, body.created_by).__dict__)
+    return ContractOut(
+        **store.save_contract(
+            body.name, body.yaml, body.digest, author_for(request, body.created_by)
+        ).__dict__
+    )
 
 
 @router.get("/contracts")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from shipyard.bounds import INT32_MAX
+from shipyard.server.access import principal_of
 from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.schemas import ExperimentIn, ExperimentList, ExperimentOut
 from shipyard.server.state import StoreDep
+from shipyard.store.base import AuthStore
 
 __all__ = ["router"]
 
@@ -17,9 +19,14 @@ router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"], responses
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_experiment(body: ExperimentIn, store: StoreDep) -> ExperimentOut:
-    """Create an experiment; 409 ``already_exists`` when the name is taken."""
-    return ExperimentOut.of(store.create_experiment(body.name, body.description))
+def create_experiment(body: ExperimentIn, store: StoreDep, request: Request) -> ExperimentOut:
+    """Create an experiment; 409 ``already_exists`` when the name is taken. With auth, its creator
+    becomes its owner (a grant)."""
+    experiment = store.create_experiment(body.name, body.description)
+    principal = principal_of(request)
+    if principal is not None and isinstance(store, AuthStore):
+        store.set_grant(principal.name, "experiment", str(experiment.id), "owner", principal.name)
+    return ExperimentOut.of(experiment)
 
 
 @router.get("")

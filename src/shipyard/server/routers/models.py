@@ -6,8 +6,9 @@ the SDK: there is no route that moves an alias, writes an approval or promotion 
 changes a policy directly. Evaluations a client computed have a narrow route that stores only
 ``kind=evaluation`` (marked ``computed_by: client``; gates on the server never reuse them).
 
-Until authentication lands (ROADMAP), the acting user travels in the request body as
-``actor``; every change is audited under that name.
+The acting user is the request's authenticated principal when the server runs with auth
+(``shipyard.server.access``): a body naming another ``actor`` is refused (403), ``created_by`` is
+replaced. Without auth (a loopback server) the body's ``actor`` is taken as given.
 """
 
 from __future__ import annotations
@@ -15,24 +16,26 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import yaml
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
 
 from shipyard.bounds import INT32_MAX
 from shipyard.entities import Artifact, ModelVersionCreate
 from shipyard.errors import InvalidInput
 from shipyard.registry import governance
+from shipyard.server.access import actor_for, author_for, principal_of
 from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.routers.artifacts import stored_files
 from shipyard.server.schemas import Count, Digest, Key, Millis, Version, VersionPath, _In
 from shipyard.server.state import Blobs, ServerState, StateDep, StoreDep
+from shipyard.store.base import AuthStore
 from shipyard.tracking import Client
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["models"], responses=ERROR_RESPONSES)
 
-Actor = Annotated[str, Field(min_length=1, max_length=255)]
+Actor = Annotated[str, Field(max_length=255)]
 Alias = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
 
 
@@ -51,7 +54,7 @@ class RegisteredModelIn(_In):
 
 class PolicyIn(_In):
     policy_yaml: str | None
-    actor: Actor
+    actor: Actor = ""
     reason: str = ""
 
 
@@ -71,36 +74,36 @@ class ModelVersionIn(_In):
 class EvaluationIn(_In):
     """An evaluation report a client computed (``sy.evaluate`` against a server)."""
 
-    actor: Actor
+    actor: Actor = ""
     body: dict[str, Any]
     files: list[FileIn] = []
 
 
 class TrustedLoadIn(_In):
-    actor: Actor
+    actor: Actor = ""
     reason: str = ""
 
 
 class DecisionIn(_In):
-    actor: Actor
+    actor: Actor = ""
     comment: str = ""
 
 
 class PromoteIn(_In):
-    actor: Actor
+    actor: Actor = ""
     to: Alias = "champion"
     reason: str = ""
 
 
 class RollbackIn(_In):
-    actor: Actor
+    actor: Actor = ""
     to: Version | None = None
     alias: Alias = "champion"
     reason: str = ""
 
 
 class EvaluateIn(_In):
-    actor: Actor
+    actor: Actor = ""
     dataset: Annotated[str, Field(min_length=1, max_length=300, examples=["flights@v5"])]
     target: Key
     sensitive: list[Key] = []
@@ -111,14 +114,21 @@ class Listing(BaseModel):
     items: list[dict[str, Any]]
 
 
-def _client(state: ServerState, actor: str) -> Client:
+def _client(state: ServerState, request: Request, claimed: str) -> Client:
+    actor = actor_for(request, claimed)
     return Client.from_stores(state.settings.replace(user=actor), state.store, state.blobs)
 
 
 @router.post("/models", status_code=status.HTTP_201_CREATED)
-def create_registered_model(body: RegisteredModelIn, store: StoreDep) -> dict[str, Any]:
-    """Create a registered model (or return the existing one of that name)."""
-    return store.create_registered_model(body.name, body.description, body.created_by).to_dict()
+def create_registered_model(body: RegisteredModelIn, store: StoreDep, request: Request) -> dict[str, Any]:
+    """Create a registered model (or return the existing one of that name); with auth, a new
+    model's creator becomes its owner (a grant)."""
+    author = author_for(request, body.created_by)
+    model = store.create_registered_model(body.name, body.description, author)
+    principal = principal_of(request)
+    if principal is not None and isinstance(store, AuthStore) and not store.list_grants("model", model.name):
+        store.set_grant(principal.name, "model", model.name, "owner", principal.name)
+    return model.to_dict()
 
 
 @router.get("/models")
@@ -132,13 +142,13 @@ def get_registered_model(name: str, store: StoreDep) -> dict[str, Any]:
 
 
 @router.put("/models/{name}/policy")
-def set_model_policy(name: str, body: PolicyIn, state: StateDep) -> dict[str, Any]:
+def set_model_policy(name: str, body: PolicyIn, state: StateDep, request: Request) -> dict[str, Any]:
     """Attach a promotion policy (validated here) or remove it with ``policy_yaml: null``.
 
-    The actor needs the ``admin`` role in the server's roles file (403 otherwise).
+    The actor needs the ``admin`` role (403 otherwise).
     """
     policy = _yaml_mapping(body.policy_yaml) if body.policy_yaml is not None else None
-    client = _client(state, body.actor)
+    client = _client(state, request, body.actor)
     return governance.set_promotion_policy(name, policy, reason=body.reason, client=client).to_dict()
 
 
@@ -157,11 +167,14 @@ def _yaml_mapping(text: str) -> dict[str, Any]:
 
 
 @router.post("/models/{name}/versions", status_code=status.HTTP_201_CREATED)
-def create_model_version(name: str, body: ModelVersionIn, store: StoreDep, blobs: Blobs) -> dict[str, Any]:
+def create_model_version(
+    name: str, body: ModelVersionIn, store: StoreDep, blobs: Blobs, request: Request
+) -> dict[str, Any]:
     """Record a version whose files were uploaded as blobs first (400 if one was not, or if a file
     path is not a safe relative path)."""
     data = body.model_dump()
     data["name"] = name
+    data["created_by"] = author_for(request, body.created_by)
     data["files"] = stored_files([Artifact(**f) for f in data["files"]], blobs, f"model '{name}'")
     data["datasets"] = [tuple(d) for d in data["datasets"]]
     return store.create_model_version(ModelVersionCreate(**data)).to_dict()
@@ -193,7 +206,7 @@ def list_alias_history(
 
 @router.post("/models/{name}/versions/{version}/evaluations", status_code=status.HTTP_201_CREATED)
 def add_model_evaluation(
-    name: str, version: VersionPath, body: EvaluationIn, store: StoreDep, blobs: Blobs
+    name: str, version: VersionPath, body: EvaluationIn, store: StoreDep, blobs: Blobs, request: Request
 ) -> dict[str, Any]:
     """Store an evaluation a client computed (kind ``evaluation`` only; audited).
 
@@ -204,13 +217,16 @@ def add_model_evaluation(
         [Artifact(**f.model_dump()) for f in body.files], blobs, f"model '{name}' v{version}"
     )
     report = {**body.body, "computed_by": governance.CLIENT_EVALUATION}
-    return store.add_model_evaluation(name, version, body.actor, report, files=files).to_dict()
+    actor = actor_for(request, body.actor)
+    return store.add_model_evaluation(name, version, actor, report, files=files).to_dict()
 
 
 @router.post("/models/{name}/versions/{version}/trusted-loads", status_code=status.HTTP_204_NO_CONTENT)
-def record_trusted_load(name: str, version: VersionPath, body: TrustedLoadIn, store: StoreDep) -> None:
+def record_trusted_load(
+    name: str, version: VersionPath, body: TrustedLoadIn, store: StoreDep, request: Request
+) -> None:
     """Audit that ``actor`` loaded this version with ``trust=True`` (the entry's content is fixed)."""
-    store.record_trusted_load(name, version, body.actor, body.reason)
+    store.record_trusted_load(name, version, actor_for(request, body.actor), body.reason)
 
 
 @router.get("/models/{name}/records")
@@ -225,46 +241,46 @@ def list_model_records(
 
 @router.post("/models/{name}/versions/{version}/promote")
 def promote_model_version(
-    name: str, version: VersionPath, body: PromoteIn, state: StateDep
+    name: str, version: VersionPath, body: PromoteIn, state: StateDep, request: Request
 ) -> dict[str, Any]:
     """Evaluate the policy's gates and approvals on the server; move the alias when all pass."""
     result = governance.promote_model(
-        name, version, alias=body.to, reason=body.reason, client=_client(state, body.actor)
+        name, version, alias=body.to, reason=body.reason, client=_client(state, request, body.actor)
     )
     return result.to_dict()
 
 
 @router.post("/models/{name}/versions/{version}/approve", status_code=status.HTTP_201_CREATED)
 def approve_model_version(
-    name: str, version: VersionPath, body: DecisionIn, state: StateDep
+    name: str, version: VersionPath, body: DecisionIn, state: StateDep, request: Request
 ) -> dict[str, Any]:
     """Approve for promotion: the actor needs the policy's role and must not be the author."""
-    client = _client(state, body.actor)
+    client = _client(state, request, body.actor)
     return governance.approve_model(name, version, reason=body.comment, client=client).to_dict()
 
 
 @router.post("/models/{name}/versions/{version}/reject", status_code=status.HTTP_201_CREATED)
 def reject_model_version(
-    name: str, version: VersionPath, body: DecisionIn, state: StateDep
+    name: str, version: VersionPath, body: DecisionIn, state: StateDep, request: Request
 ) -> dict[str, Any]:
-    client = _client(state, body.actor)
+    client = _client(state, request, body.actor)
     return governance.reject_model(name, version, reason=body.comment, client=client).to_dict()
 
 
 @router.post("/models/{name}/rollback")
-def rollback_model(name: str, body: RollbackIn, state: StateDep) -> dict[str, Any]:
+def rollback_model(name: str, body: RollbackIn, state: StateDep, request: Request) -> dict[str, Any]:
     """Point an alias back at a version that held it before (no gates; audited)."""
-    client = _client(state, body.actor)
+    client = _client(state, request, body.actor)
     now = governance.rollback_model(name, to=body.to, alias=body.alias, reason=body.reason, client=client)
     return {"version": now, "alias": body.alias}
 
 
 @router.post("/models/{name}/versions/{version}/evaluate", status_code=status.HTTP_201_CREATED)
 def evaluate_model_version(
-    name: str, version: VersionPath, body: EvaluateIn, state: StateDep
+    name: str, version: VersionPath, body: EvaluateIn, state: StateDep, request: Request
 ) -> dict[str, Any]:
     """Evaluate a version on a stored dataset; the report and plots are stored on the version."""
-    client = _client(state, body.actor)
+    client = _client(state, request, body.actor)
     mv = state.store.get_model_version(name, version)
     report = governance.evaluate(
         mv, body.dataset, body.target, sensitive=body.sensitive, explain=body.explain, client=client

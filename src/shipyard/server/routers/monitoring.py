@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
 from shipyard.bounds import INT64_MAX
 from shipyard.entities import MonitorReport
+from shipyard.server.access import actor_for, author_for
 from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.schemas import _In
 from shipyard.server.state import StoreDep
@@ -42,9 +43,10 @@ class ReportList(BaseModel):
 
 
 @router.post("/reports", status_code=status.HTTP_201_CREATED)
-def save_report(body: MonitorReportIn, store: StoreDep) -> dict[str, Any]:
+def save_report(body: MonitorReportIn, store: StoreDep, request: Request) -> dict[str, Any]:
     """Store one report (its id and creation time are the server's); 400 names a bad field."""
-    return store.save_monitor_report(MonitorReport(**body.model_dump())).to_dict()
+    data = {**body.model_dump(), "created_by": author_for(request, body.created_by)}
+    return store.save_monitor_report(MonitorReport(**data)).to_dict()
 
 
 @router.get("/reports")
@@ -97,17 +99,23 @@ AlertId = Annotated[int, Path(ge=1, le=INT64_MAX)]
 
 
 @router.post("/alerts/fire")
-def fire_alert(body: AlertFireIn, store: StoreDep) -> dict[str, Any]:
+def fire_alert(body: AlertFireIn, store: StoreDep, request: Request) -> dict[str, Any]:
     """Open the rule's alert, or update the one that already fires (one per deployment, variant, rule)."""
     return store.fire_alert(
-        body.deployment, body.variant, body.rule, body.expression, body.evidence, body.actor
+        body.deployment,
+        body.variant,
+        body.rule,
+        body.expression,
+        body.evidence,
+        actor_for(request, body.actor, required=False),
     ).to_dict()
 
 
 @router.post("/alerts/resolve")
-def resolve_alert(body: AlertResolveIn, store: StoreDep) -> dict[str, Any]:
+def resolve_alert(body: AlertResolveIn, store: StoreDep, request: Request) -> dict[str, Any]:
     """Resolve the rule's firing alert; ``{"alert": null}`` when none fires."""
-    alert = store.resolve_alert(body.deployment, body.variant, body.rule, body.evidence, body.actor)
+    actor = actor_for(request, body.actor, required=False)
+    alert = store.resolve_alert(body.deployment, body.variant, body.rule, body.evidence, actor)
     return {"alert": None if alert is None else alert.to_dict()}
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from shipyard.entities import Artifact, LogBatch, RunCreate
+from shipyard.server.access import actor_for, author_for
 from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.routers.artifacts import stored_files
 from shipyard.server.schemas import (
@@ -28,12 +29,13 @@ router = APIRouter(prefix="/api/v1/runs", tags=["runs"], responses=ERROR_RESPONS
 
 
 @router.post("")
-def create_run(body: RunCreateIn, store: StoreDep) -> RunOut:
+def create_run(body: RunCreateIn, store: StoreDep, request: Request) -> RunOut:
     """Create a run with its first params and tags; an existing ``run_id`` returns that run unchanged.
 
     That makes the call safe to retry (the REST client replays it from its offline spool).
     """
-    return RunOut.of(store.create_run(RunCreate(**body.model_dump())))
+    spec = RunCreate(**{**body.model_dump(), "user": author_for(request, body.user)})
+    return RunOut.of(store.create_run(spec))
 
 
 @router.post("/search")
@@ -64,15 +66,17 @@ def expire_stale_runs(store: StoreDep) -> RunIdsOut:
 
 
 @router.post("/delete")
-def delete_runs(body: RunDeletionIn, store: StoreDep) -> CountOut:
+def delete_runs(body: RunDeletionIn, store: StoreDep, request: Request) -> CountOut:
     """Mark runs deleted (hidden from search, purged by gc); all-or-nothing on unknown ids; audited."""
-    return CountOut(count=store.delete_runs(body.run_ids, body.actor, body.reason))
+    actor = actor_for(request, body.actor, required=False)
+    return CountOut(count=store.delete_runs(body.run_ids, actor, body.reason))
 
 
 @router.post("/restore")
-def restore_runs(body: RunDeletionIn, store: StoreDep) -> CountOut:
+def restore_runs(body: RunDeletionIn, store: StoreDep, request: Request) -> CountOut:
     """Undo :func:`delete_runs` for runs not purged yet; audited."""
-    return CountOut(count=store.restore_runs(body.run_ids, body.actor, body.reason))
+    actor = actor_for(request, body.actor, required=False)
+    return CountOut(count=store.restore_runs(body.run_ids, actor, body.reason))
 
 
 @router.get("/{run_id}")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from shipyard.errors import InvalidInput
 from shipyard.pipelines.schedule import schedule_pipeline
+from shipyard.server.access import actor_for, author_for
 from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.guards import AdminOnly
 from shipyard.server.schemas import _In
@@ -40,11 +41,13 @@ class ItemList(BaseModel):
 
 
 @router.put("/{name}", dependencies=[AdminOnly])
-def save_schedule(name: str, body: ScheduleIn, state: StateDep) -> dict[str, Any]:
+def save_schedule(name: str, body: ScheduleIn, state: StateDep, request: Request) -> dict[str, Any]:
     """Create or replace a schedule through ``sy.schedule_pipeline`` (the same checks as the SDK)."""
     if body.name != name:
         raise InvalidInput(f"The body names schedule '{body.name}' but the path says '{name}'")
-    client = Client.from_stores(state.settings.replace(user=body.created_by), state.store, state.blobs)
+    client = Client.from_stores(
+        state.settings.replace(user=author_for(request, body.created_by)), state.store, state.blobs
+    )
     saved = schedule_pipeline(
         body.ref,
         cron=body.cron,
@@ -70,10 +73,10 @@ def get_schedule(name: str, store: StoreDep) -> dict[str, Any]:
 
 @router.delete("/{name}", dependencies=[AdminOnly])
 def delete_schedule(
-    name: str, store: StoreDep, actor: str = Query(default="", max_length=255)
+    name: str, store: StoreDep, request: Request, actor: str = Query(default="", max_length=255)
 ) -> dict[str, Any]:
     """Delete a schedule and its fire history (audited; the pipeline runs stay)."""
-    store.delete_schedule(name, actor=actor)
+    store.delete_schedule(name, actor=actor_for(request, actor, required=False))
     return {"deleted": name}
 
 

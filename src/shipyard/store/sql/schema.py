@@ -27,6 +27,7 @@ from sqlalchemy import (
 __all__ = [
     "HEAD_REVISION",
     "alerts",
+    "api_tokens",
     "applied_batches",
     "artifacts",
     "audit_log",
@@ -35,6 +36,7 @@ __all__ = [
     "datasets",
     "deployments",
     "experiments",
+    "grants",
     "latest_metrics",
     "metadata",
     "metric_chunks",
@@ -52,10 +54,11 @@ __all__ = [
     "runs",
     "schedule_fires",
     "tags",
+    "users",
 ]
 
 # Bump together with a new Alembic revision; a test checks they agree.
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 
 metadata = MetaData()
 
@@ -396,4 +399,42 @@ alerts = Table(
     Column("windows", Integer, nullable=False, server_default="1"),
     Column("created_by", String(255), nullable=False, server_default=""),
     Index("ix_alerts_deployment_state", "deployment", "state"),
+)
+
+# Authentication (0012): users with their roles, API tokens stored only as SHA-256 digests, and
+# per-experiment / per-model grants (owner, editor, reader).
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("roles_json", Text, nullable=False, server_default="[]"),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    Column("password_hash", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_login_at", BigInteger),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user", String(255), ForeignKey("users.name"), nullable=False),
+    Column("name", String(255), nullable=False, server_default=""),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("scopes_json", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger),
+    Column("revoked_at", BigInteger),
+    Column("last_used_at", BigInteger),
+    Index("ix_api_tokens_user", "user"),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("user", String(255), ForeignKey("users.name"), primary_key=True),
+    Column("object_type", String(16), primary_key=True),
+    Column("object_id", String(512), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Index("ix_grants_object", "object_type", "object_id"),
 )

@@ -43,6 +43,7 @@ from shipyard.names import check_key, check_name
 from shipyard.store.sql import audit, datasets
 from shipyard.store.sql import schema as t
 from shipyard.store.sql.alerts import AlertsMixin
+from shipyard.store.sql.auth import AuthMixin
 from shipyard.store.sql.checkpoints import CheckpointsMixin
 from shipyard.store.sql.codec import decode_chunk, encode_chunk
 from shipyard.store.sql.deployments import DeploymentsMixin
@@ -189,6 +190,7 @@ class SqlStore(
     AlertsMixin,
     HeartbeatsMixin,
     CheckpointsMixin,
+    AuthMixin,
 ):
     """Metadata store on SQLite (default) or PostgreSQL; migrates on open.
 
