@@ -3,22 +3,23 @@
 - PostgreSQL (a fresh database of this module's own) holds the metadata;
 - an S3-compatible object store (moto's server mode on a free loopback port) holds every artifact, in one
   bucket, reached through s3fs with the endpoint from ``AWS_ENDPOINT_URL``, as in the compose file;
-- ``shipyard server --workers 2`` serves the REST API over both;
+- ``shipyard server --workers 2 --auth`` serves the REST API over both; its first start bootstraps user
+  ``admin`` with the token in ``SHIPYARD_ADMIN_TOKEN``;
 - ``shipyard serve models:/NAME@champion`` is the model server, reading the same database and bucket.
 
-Users act through the SDK over HTTP only. A scientist logs runs and registers a model, an approver
-approves, the scientist promotes, the model server answers; a viewer's writes are refused. Every byte
-logged round-trips through the bucket (checked in the bucket itself) and nothing lands on a local disk.
-
-Lines marked ``# after auth:`` change when the server authenticates callers (issue 13): users then get
-tokens (``shipyard users add`` / ``shipyard tokens create``, ``SHIPYARD_TOKEN``) instead of naming
-themselves with ``SHIPYARD_USER``, and roles live in the store instead of the roles file.
+The admin creates the users (``shipyard users add NAME --role ROLE``) and one token each
+(``shipyard tokens create``) through the CLI against the live server; every user then acts through the
+SDK over HTTP with its token (``SHIPYARD_TOKEN``) only. A scientist logs runs and registers a model, an
+approver approves, the scientist promotes, the model server answers; a viewer's writes are refused
+(403). Every byte logged round-trips through the bucket (checked in the bucket itself) and nothing lands
+on a local disk.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -59,6 +60,7 @@ import boto3  # noqa: E402
 BUCKET = "shipyard-artifacts"
 PREFIX = "team"  # SHIPYARD_ARTIFACT_URI = s3://BUCKET/PREFIX, as in deploy/compose.yaml
 MODEL = "team-flights"
+ADMIN_TOKEN = "sy_" + "team-deployment-admin-token-0123456789abcdef"  # SHIPYARD_ADMIN_TOKEN
 _CLI = "from shipyard.cli.main import main; main()"
 # moto accepts any credentials; these are what an S3 client needs to sign its requests.
 _AWS = {
@@ -137,6 +139,9 @@ class Team:
     moto: Process  # its log has one line per S3 request
     service_env: dict[str, str]  # what the compose file gives the shipyard containers
 
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
 
 @pytest.fixture(scope="module")
 def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
@@ -169,23 +174,19 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
         assert BUCKET in [b["Name"] for b in objects.s3().list_buckets()["Buckets"]]
 
         pg_uri = stack.enter_context(pg_database())
-        roles = root / "roles.yaml"
-        # after auth: roles live in the store (`shipyard users add NAME --role ROLE`); no roles file.
-        roles.write_text("approver: [ada]\nadmin: [root]\n")
         service_env = {
             **child_env(root / "server-home"),
             **_AWS,
             "AWS_ENDPOINT_URL": endpoint,  # botocore, hence s3fs, reads it: no fsspec config file needed
             "SHIPYARD_TRACKING_URI": pg_uri,
             "SHIPYARD_ARTIFACT_URI": f"s3://{BUCKET}/{PREFIX}",
-            "SHIPYARD_ROLES_FILE": str(roles),
         }
         server_port = free_port()
         server = Process(
             "server",
             [sys.executable, "-c", _CLI, "server", "--host", "127.0.0.1", "--port", str(server_port)]
-            + ["--workers", "2", "--log-level", "warning"],
-            service_env,
+            + ["--workers", "2", "--auth", "--log-level", "warning"],
+            {**service_env, "SHIPYARD_ADMIN_TOKEN": ADMIN_TOKEN},  # the first start's admin token
             root,
         )
         stack.callback(server.stop)
@@ -213,41 +214,64 @@ def create_bucket_as_compose_does(env: dict[str, str]) -> None:
 
 @dataclass
 class User:
-    """One person of the team, acting only through the SDK over HTTP."""
+    """One person of the team, acting only through the SDK over HTTP with their token.
+
+    No ``SHIPYARD_USER``: the server takes the actor from the token.
+    """
 
     name: str
     role: str
     home: Path
     server_url: str
+    token: str
 
     def env(self) -> dict[str, str]:
-        # after auth: {"SHIPYARD_TOKEN": <the token `shipyard tokens create` printed for this user>}
-        # instead of naming oneself; the server then takes the actor from the token.
         return {
             "SHIPYARD_TRACKING_URI": self.server_url,
             "SHIPYARD_HOME": str(self.home),
-            "SHIPYARD_USER": self.name,
+            "SHIPYARD_TOKEN": self.token,
+            "SHIPYARD_CREDENTIALS_FILE": str(self.home / "absent-credentials.toml"),
             "SHIPYARD_CONFIG": str(self.home / "absent.toml"),
             "SHIPYARD_SYSTEM_METRICS": "false",
             "SHIPYARD_FLUSH_INTERVAL": "0.05",
         }
 
-    def client(self) -> Client:
-        return Client(settings=load_settings(env=self.env()))
+    def client(self, **overrides: str) -> Client:
+        return Client(settings=load_settings(env={**self.env(), **overrides}))
+
+
+def shipyard_cli(team: Team, token: str, *args: str) -> str:
+    """``shipyard ARGS`` against the live server with ``token``; its standard output."""
+    env = {**child_env(team.root / "cli-home"), "SHIPYARD_TRACKING_URI": team.server_url}
+    done = subprocess.run(
+        [sys.executable, "-c", _CLI, *args],
+        env={**env, "SHIPYARD_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"shipyard {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
 
 
 @pytest.fixture(scope="module")
 def users(team: Team) -> dict[str, User]:
-    """The team: an admin (policies), a scientist, an approver and a viewer.
-
-    after auth: created with `shipyard users add NAME --role ROLE` against the server's store (the
-    bootstrapped admin's token), each given a token from `shipyard tokens create`.
-    """
-    made = {}
-    for name, role in (("root", "admin"), ("sam", "scientist"), ("ada", "approver"), ("vic", "viewer")):
-        home = team.root / f"home-{name}"
-        home.mkdir()
-        made[role] = User(name, role, home, team.server_url)
+    """The team: the bootstrapped admin (policies, gc), a scientist, an approver and a viewer, created
+    by the admin through the CLI against the live server, each with a token of its own."""
+    made = {"admin": User("admin", "admin", team.root / "home-admin", team.server_url, ADMIN_TOKEN)}
+    for name, role in (("sam", "scientist"), ("ada", "approver"), ("vic", "viewer")):
+        shipyard_cli(team, ADMIN_TOKEN, "users", "add", name, "--role", role)
+        created = json.loads(
+            shipyard_cli(team, ADMIN_TOKEN, "tokens", "create", "--user", name, "--name", "team", "--json")
+        )
+        assert created["record"]["user"] == name and created["token"].startswith("sy_")
+        made[role] = User(name, role, team.root / f"home-{name}", team.server_url, created["token"])
+    for user in made.values():
+        user.home.mkdir()
+    listed = {
+        u["name"]: u["roles"] for u in json.loads(shipyard_cli(team, ADMIN_TOKEN, "users", "ls", "--json"))
+    }
+    assert listed == {"admin": ["admin"], "sam": ["scientist"], "ada": ["approver"], "vic": ["viewer"]}
     return made
 
 
@@ -275,7 +299,8 @@ def test_two_workers_on_postgresql_and_the_bucket(team: Team) -> None:
     children = psutil.Process(team.server.proc.pid).children(recursive=True)
     workers = [p for p in children if "spawn_main" in " ".join(p.cmdline())]  # uvicorn's worker processes
     assert len(workers) == 2, [p.cmdline() for p in children]
-    info = httpx.get(f"{team.server_url}/api/v1/info", timeout=5).json()
+    assert httpx.get(f"{team.server_url}/api/v1/info", timeout=5).status_code == 401  # auth is on
+    info = httpx.get(f"{team.server_url}/api/v1/info", headers=team.admin(), timeout=5).json()
     assert info["artifact_uri"] == team.artifact_uri
     assert info["tracking_uri"].startswith("postgresql+psycopg://")
 
@@ -285,7 +310,7 @@ def test_scientist_logs_and_registers_approver_approves_scientist_promotes_and_t
 ) -> None:
     from sklearn.linear_model import LogisticRegression
 
-    sam, ada, vic, root = clients["scientist"], clients["approver"], clients["viewer"], clients["admin"]
+    sam, vic, root = clients["scientist"], clients["viewer"], clients["admin"]
     # The files the scientist logs: text, random binary over s3fs's 50 MiB block (a multipart upload to
     # the bucket), a nested folder.
     rng = np.random.default_rng(13)
@@ -316,7 +341,7 @@ def test_scientist_logs_and_registers_approver_approves_scientist_promotes_and_t
     found = sam.search_runs("team-flights", order_by="params.C asc")
     assert list(found["run_id"]) == run_ids
     assert len(sam.get_metric_history(run_ids[0], "loss")) == 50
-    assert {sam.get_run(r).user for r in run_ids} == {"sam"}  # after auth: the token's user
+    assert {sam.get_run(r).user for r in run_ids} == {"sam"}  # the token's user
 
     # Every artifact round-trips: read back through the server, and byte-identical in the bucket itself.
     for run_id in run_ids:
@@ -339,16 +364,22 @@ def test_scientist_logs_and_registers_approver_approves_scientist_promotes_and_t
         assert blake3.blake3(team.objects.blob(file.digest)).hexdigest() == file.digest
 
     # Governance: one approval from the approver role before any alias moves.
-    # after auth: the admin's token carries the admin role from the store, not the roles file.
+    # The admin's token carries the admin role from the store (no roles file).
     governance.set_promotion_policy(MODEL, {"approvals": {"required": 1}}, reason="four eyes", client=root)
     pending = governance.promote_model(MODEL, version, alias="champion", reason="first", client=sam)
     assert not pending.promoted
     with pytest.raises(PermissionDenied):  # the author approving their own model
         governance.approve_model(MODEL, version, reason="mine", client=sam)
-    with pytest.raises(PermissionDenied, match="vic does not hold the role 'approver'"):
+    with pytest.raises(PermissionDenied, match="vic may not POST .* needs the 'approve' permission"):
         governance.approve_model(MODEL, version, reason="looks fine", client=vic)
-    approval = governance.approve_model(MODEL, version, reason="report read", client=ada)
-    assert approval.actor == "ada"  # after auth: the approver's token, whatever a body says
+    # The approver's client names the author as its local user: the token, not the name, decides.
+    claiming_sam = users["approver"].client(SHIPYARD_USER="sam")
+    try:
+        approval = governance.approve_model(MODEL, version, reason="report read", client=claiming_sam)
+    finally:
+        claiming_sam.close()
+    assert approval.actor == "ada"
+    assert [e.actor for e in root.list_audit(action="model_version.approve")] == ["ada"]
     promoted = governance.promote_model(MODEL, version, alias="champion", reason="approved", client=sam)
     assert promoted.promoted and sam.store.get_registered_model(MODEL).aliases == {"champion": version}
     actions = [(e.actor, e.action) for e in root.list_audit(object_type="model_alias")]
@@ -451,9 +482,9 @@ def test_a_viewer_cannot_approve_or_change_a_policy(team: Team, clients: dict[st
     frame = flights(10, seed=3)
     model = DummyClassifier().fit(frame, [0, 1] * 5)
     version = core.register_model(model, "viewer-probe", input_example=frame.head(2), client=sam).version
-    with pytest.raises(PermissionDenied, match="vic does not hold the role 'approver'"):
+    with pytest.raises(PermissionDenied, match="vic may not POST .* needs the 'approve' permission"):
         governance.approve_model("viewer-probe", version, reason="ok", client=vic)
-    with pytest.raises(PermissionDenied, match="vic does not hold the role 'admin'"):
+    with pytest.raises(PermissionDenied, match="vic may not PUT .* needs the 'admin' permission"):
         governance.set_promotion_policy("viewer-probe", {"approvals": {"required": 0}}, client=vic)
     assert governance.get_promotion_policy("viewer-probe", client=vic) is None
     assert sam.store.list_model_records("viewer-probe", kind="approval") == []
@@ -466,21 +497,17 @@ def test_gc_through_the_server_lists_the_bucket_and_keeps_what_is_referenced(
         kept = clients["scientist"].log_bytes(run.id, b"kept by gc", "kept.txt")
     before = team.objects.keys(f"{PREFIX}/blobs/")
     assert team.objects.key(kept.digest) in before
-    # after auth: an admin token; today admin routes answer loopback clients only.
     report = clients["admin"].gc(grace_seconds=3600)  # lists blobs/ and tmp/ in the bucket
     assert report.blobs_deleted == 0 and report.temp_files_removed == 0
     assert report.blobs_kept == len(before)
     assert team.objects.keys(f"{PREFIX}/blobs/") == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,  # "DID NOT RAISE": the write went through
-    reason="after auth: a viewer's token may not create runs (403); today the server believes any name",
-)
 def test_a_viewer_cannot_log_a_run(clients: dict[str, Client]) -> None:
-    with pytest.raises(PermissionDenied):
+    before = len(clients["scientist"].search_runs("team-flights"))
+    with pytest.raises(PermissionDenied, match="vic may not POST .* needs the 'write' permission"):
         clients["viewer"].start_run(experiment="team-flights", log_environment=False).end()
+    assert len(clients["scientist"].search_runs("team-flights")) == before
 
 
 # -- the S3 blob store across processes ----------------------------------------------------------------
