@@ -183,7 +183,8 @@ def test_a_served_monitoring_schedule_runs_passes_alerts_and_the_closed_loop(
             return done if len(passes) >= 2 else []
 
         fires = wait_until(a_second_pass_ran, "two fires of the schedule that ran a pass", timeout=240)
-        listed = CliRunner().invoke(app, ["monitor", "schedules"], env=_env(direct))
+        wide = {**_env(direct), "COLUMNS": "250"}  # a narrow terminal (CI) wraps the table's cells
+        listed = CliRunner().invoke(app, ["monitor", "schedules"], env=wide)
         assert listed.exit_code == 0 and f"monitor-{DEPLOYMENT}" in listed.output, listed.output
         assert "auc-low" in listed.output and DEPLOYMENT in listed.output
     finally:
