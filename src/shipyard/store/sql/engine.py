@@ -38,6 +38,9 @@ def _check_value(value: Any) -> None:
         check_text("A text value", value)
     elif value.__class__ is int:
         check_int("An integer value", value)
+    elif value.__class__ is list:  # an array parameter (``= ANY(:ids)`` on PostgreSQL)
+        for item in value:
+            _check_value(item)
 
 
 def _check_parameters(parameters: Any) -> None:

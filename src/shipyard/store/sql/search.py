@@ -10,10 +10,11 @@ On PostgreSQL that holds up to :data:`FREE_JOINS` keys; past it, one join per ke
 (the planner searches join orders: 0.5 s to plan 50 keys over 16 runs, 109 s for 300). So there a
 search naming more keys reads each table once, pivoted (one grouped scan of the named keys per
 table: ``max(CASE WHEN key = 'k' THEN value END)``), and hash-joins those at most three pivots to
-the runs. SQLite plans joins greedily and stays fast with joins (pivots are slower there), up to its
-64-table limit: a search names at most ``query.MAX_KEYS`` keys (filter and order_by together). The
-engine's ``statement_timeout`` bounds whatever is left. Both forms give the same answers (a test
-compares them).
+the runs. Every PostgreSQL search that names keys turns nested loops off (hash joins): planned on
+stale statistics, nested loops rescan an index once per run. SQLite plans joins greedily and stays
+fast with joins (pivots are slower there), up to its 64-table limit: a search names at most
+``query.MAX_KEYS`` keys (filter and order_by together). The engine's ``statement_timeout`` bounds
+whatever is left. Both forms give the same answers (a test compares them).
 """
 
 from __future__ import annotations
@@ -25,7 +26,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, case, false, func, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.expression import nulls_last
 
 from shipyard.bounds import INT64_MAX
@@ -266,7 +282,12 @@ class SearchQuery:
 
     def execute(self, conn: Connection) -> RunPage:
         pivot = self.pivoted(conn.dialect.name)
-        if pivot:  # a few set-sized pivots: hash joins; row estimates after many filters say "1 row"
+        if conn.dialect.name == "postgresql" and self._fields():
+            # Hash joins for any search that joins key tables. Pivots: a few set-sized sets, and row
+            # estimates after many filters say "1 row". Joins: on tables whose statistics are stale
+            # (just loaded, or autovacuum off) every estimate says "1 row" and the planner nests loops
+            # that rescan the (key, value) index once per run: 130 ms instead of 1.5 ms for a
+            # two-key filter over 1,000 runs (bench/bench_team.py's search).
             conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
         ids = list(conn.execute(self.statement(pivot)).scalars())
         more = len(ids) > self.limit
@@ -281,14 +302,29 @@ def _keys_for(columns: list[Field] | None, kind: str) -> list[str] | None:
     return [c.key for c in columns if c.kind == kind]
 
 
+def _among(column: Any, ids: list[str], dialect: str) -> ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL ``column = ANY(:ids)``, one array parameter: a short statement
+    psycopg prepares once, not one placeholder per id rendered and parsed on every page."""
+    among: ColumnElement[bool]
+    if dialect == "postgresql":
+        among = column == any_(bindparam("ids", ids, type_=ARRAY(String)))
+    else:
+        among = column.in_(ids)
+    return among
+
+
 def load_runs(conn: Connection, ids: Sequence[str], columns: list[Field] | None) -> list[Run]:
-    """Load runs with their params, latest metrics and tags, in the order of ``ids``."""
+    """Load runs with their params, latest metrics and tags, in the order of ``ids``.
+
+    Four statements whatever the number of runs: the runs, then one per table (never one per run).
+    """
     if not ids:
         return []
+    dialect = conn.dialect.name
     rows = conn.execute(
         select(t.runs, t.experiments.c.name.label("experiment_name"))
         .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
-        .where(t.runs.c.id.in_(list(ids)))
+        .where(_among(t.runs.c.id, list(ids), dialect))
     ).all()
     runs = {
         r.id: Run(
@@ -306,14 +342,17 @@ def load_runs(conn: Connection, ids: Sequence[str], columns: list[Field] | None)
         )
         for r in rows
     }
+    found = list(runs)
     for kind, table in _TABLES.items():
         keys = _keys_for(columns, kind)
-        if keys == []:
+        if keys == [] or not found:
             continue
-        stmt = select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(list(runs)))
+        stmt = select(table.c.run_id, table.c.key, table.c.value)
+        stmt = stmt.where(_among(table.c.run_id, found, dialect))
         if keys is not None:
             stmt = stmt.where(table.c.key.in_(keys))
-        for run_id, key, value in conn.execute(stmt):
+        nan_for_null = kind == "metrics"
+        for run_id, key, value in conn.execute(stmt).all():  # fetchall: cheaper than row by row
             target: dict[str, Any] = getattr(runs[run_id], kind)
-            target[key] = float("nan") if (kind == "metrics" and value is None) else value
+            target[key] = float("nan") if (nan_for_null and value is None) else value
     return [runs[i] for i in ids if i in runs]
