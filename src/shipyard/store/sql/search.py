@@ -41,7 +41,6 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.expression import nulls_last
 
 from shipyard.bounds import INT64_MAX
@@ -307,6 +306,8 @@ def _among(column: Any, ids: list[str], dialect: str) -> ColumnElement[bool]:
     psycopg prepares once, not one placeholder per id rendered and parsed on every page."""
     among: ColumnElement[bool]
     if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY  # only on PostgreSQL: SQLite runs never load it
+
         among = column == any_(bindparam("ids", ids, type_=ARRAY(String)))
     else:
         among = column.in_(ids)
