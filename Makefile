@@ -19,7 +19,7 @@ demo: $(BIN)/python
 test: $(BIN)/python
 	$(PIP) -e '.[dev]'
 	$(MAKE) --no-print-directory lint
-	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider
 
 lint:
 	$(BIN)/ruff check src tests bench

@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/bench_team.py                # full run (~4 min on 2 cores), writes RESULTS.md
     .venv/bin/python bench/bench_team.py --quick        # smoke run at small sizes (RESULTS.md untouched)
-    .venv/bin/python bench/bench_team.py --token TOKEN  # Shipyard clients send ``Authorization: Bearer``
-    .venv/bin/python bench/bench_team.py --server-arg=--auth   # extra ``shipyard server`` flags
+    .venv/bin/python bench/bench_team.py --no-auth      # Shipyard's server with auth off
+    .venv/bin/python bench/bench_team.py --server-arg=--workers=4   # extra ``shipyard server`` flags
 
 Each server runs with ``--workers 2`` (``--workers``) on a PostgreSQL database of its own, created for the
 run and dropped after it (``SHIPYARD_BENCH_PG``, default the local server), as its own process group on
@@ -21,8 +21,13 @@ Cells, the same work for both systems:
   the create cells (both servers hold the same runs and must return the same 100, in order).
 
 After every cell the databases are counted directly (runs, finished runs, params, tags, metric points):
-a lost write fails the benchmark. The token (``--token`` or ``SHIPYARD_BENCH_TOKEN``) reaches Shipyard's
-clients as ``SHIPYARD_TOKEN`` and as an ``Authorization: Bearer`` header; MLflow's get it as
+a lost write fails the benchmark.
+
+Auth is on by default (the issue's target): ``shipyard server --auth`` bootstraps its admin from a fresh
+``SHIPYARD_ADMIN_TOKEN``; the benchmark then creates, through the server, a user ``sam`` with the
+``scientist`` role and a ``read,write`` token, and every Shipyard client sends that token
+(``SHIPYARD_TOKEN``): each request is authenticated and authorised as a non-admin. ``--token`` uses a
+token of yours instead; ``--no-auth`` runs the server open. MLflow's clients get ``--mlflow-token`` as
 ``MLFLOW_TRACKING_TOKEN`` (only meaningful if ``--mlflow-arg`` turns an auth app on).
 """
 
@@ -201,7 +206,9 @@ def server_command(system: str, port: int, workers: int, db: str, home: Path, ex
 
 
 @contextlib.contextmanager
-def running(system: str, db: str, workers: int, home: Path, extra: list[str]) -> Iterator[Server]:
+def running(
+    system: str, db: str, workers: int, home: Path, extra: list[str], admin_token: str = ""
+) -> Iterator[Server]:
     port = free_port()
     log = home / f"{system}.log"
     env = {
@@ -210,6 +217,8 @@ def running(system: str, db: str, workers: int, home: Path, extra: list[str]) ->
         "SHIPYARD_HOME": str(home / "shipyard-home"),
         "PYTHONUNBUFFERED": "1",
     }
+    if admin_token:
+        env["SHIPYARD_ADMIN_TOKEN"] = admin_token
     for name in ("SHIPYARD_TRACKING_URI", "SHIPYARD_ARTIFACT_URI", "MLFLOW_TRACKING_URI"):
         env.pop(name, None)
     with log.open("wb") as out:
@@ -391,6 +400,7 @@ def client_main(job: Job, barrier: Any, results: Any) -> None:
             side.search(CREATE_EXP)
         barrier.wait()
         latencies, answers = [], []
+        cpu0 = time.process_time()
         start = time.time()
         for k in range(job.count):
             t = time.perf_counter()
@@ -402,8 +412,9 @@ def client_main(job: Job, barrier: Any, results: Any) -> None:
                 answers.append(side.search(CREATE_EXP))
             latencies.append(time.perf_counter() - t)
         end = time.time()
+        cpu = time.process_time() - cpu0
         side.close()
-        results.put({"start": start, "end": end, "latencies": latencies, "answers": answers[:1]})
+        results.put({"start": start, "end": end, "latencies": latencies, "answers": answers[:1], "cpu": cpu})
     except BaseException as exc:  # the parent reports it and fails the benchmark
         with contextlib.suppress(Exception):
             barrier.abort()
@@ -415,6 +426,7 @@ class CellResult:
     seconds: float
     latencies: list[float]
     answers: list[list[str]]
+    client_cpu: float = 0.0  # CPU seconds all clients spent in the timed part
 
 
 def run_cell(
@@ -441,7 +453,10 @@ def run_cell(
         raise RuntimeError(f"{system} {cell} with {clients} clients failed: {errors[0]}")
     seconds = max(g["end"] for g in got) - min(g["start"] for g in got)
     return CellResult(
-        seconds, [x for g in got for x in g["latencies"]], [a for g in got for a in g["answers"]]
+        seconds,
+        [x for g in got for x in g["latencies"]],
+        [a for g in got for a in g["answers"]],
+        sum(g["cpu"] for g in got),
     )
 
 
@@ -505,14 +520,38 @@ class SystemFigures:
     counts: str
 
 
+def scientist_token(url: str, admin_token: str) -> str:
+    """Through the server, as its admin: a user ``sam`` (scientist) and a read,write token of sam's."""
+    import shipyard as sy
+    from shipyard.config import load_settings
+
+    settings = load_settings(
+        config_file=Path("no-config.toml"), env={"SHIPYARD_TOKEN": admin_token}, tracking_uri=url
+    )
+    client = sy.Client(settings=settings)
+    try:
+        client.store.create_user("sam", ["scientist"], "")  # type: ignore[attr-defined]
+        _, secret = client.store.create_token("sam", "bench", "", ["read", "write"])  # type: ignore[attr-defined]
+    finally:
+        client.close()
+    return str(secret)
+
+
 def measure(system: str, sz: Sizes, args: argparse.Namespace, home: Path) -> SystemFigures:
     token = args.token if system == "shipyard" else args.mlflow_token
-    extra = args.server_arg if system == "shipyard" else args.mlflow_arg
+    extra = list(args.server_arg if system == "shipyard" else args.mlflow_arg)
+    admin = ""
+    if system == "shipyard" and args.auth:
+        extra.append("--auth")
+        admin = "sy_" + uuid.uuid4().hex + uuid.uuid4().hex
     figures = SystemFigures({}, {}, {}, {}, [], "")
     with (
         temp_database("sy" if system == "shipyard" else "ml") as db,
-        running(system, db, args.workers, home, extra) as server,
+        running(system, db, args.workers, home, extra, admin) as server,
     ):
+        if admin and not token:
+            token = scientist_token(server.url, admin)
+            say("shipyard: auth on; clients send the token of sam (scientist, scopes read,write)")
         count = count_shipyard if system == "shipyard" else count_mlflow
         say(f"{system}: server up at {server.url} ({args.workers} workers) on {db.rsplit('/', 1)[-1]}")
         created = 0
@@ -568,7 +607,13 @@ def measure(system: str, sz: Sizes, args: argparse.Namespace, home: Path) -> Sys
 
 def build_section(sy: SystemFigures, ml: SystemFigures, sz: Sizes, args: argparse.Namespace) -> Section:
     sec = Section("team", "Team path: SDK → shipyard server vs MLflow client → mlflow server (PostgreSQL)")
-    auth = "with a token" if args.token else "auth off"
+    auth = (
+        "auth on (scientist token)"
+        if args.auth and not args.token
+        else "with a token"
+        if args.token
+        else "auth off"
+    )
     for c in args.clients:
         sec.results.append(
             Result(
@@ -636,11 +681,20 @@ def build_section(sy: SystemFigures, ml: SystemFigures, sz: Sizes, args: argpars
         f"params, tags, metric points) against what the clients sent. Shipyard at the end: {sy.counts}; "
         f"MLflow: {ml.counts}.",
     ]
-    if not args.token:
+    if args.auth:
         sec.notes.append(
-            "Measured with auth off (no token): the issue's target is with auth on, to be re-measured "
-            "with `--token` once the server authenticates."
+            "Auth on: `shipyard server --auth`; every Shipyard request carries the token of a non-admin "
+            "user (`sam`, role scientist, scopes read,write) and is authenticated and authorised by the "
+            "server (MLflow's server runs without its auth app: it has no equivalent by default)."
         )
+    else:
+        sec.notes.append("Measured with auth off (`--no-auth`): the issue's target is with auth on.")
+    sec.notes.append(
+        "Shipyard's SDK holds a run's start back (`defer_run_start`, on by default) until its first "
+        "background flush or its end: a run that ends within `flush_interval` (1 s) is one request "
+        "(`POST /runs/record`), a longer one two (start, end). The first run of an experiment in each "
+        "client starts at once (the warm-up runs here)."
+    )
     return sec
 
 
@@ -662,6 +716,12 @@ def main(argv: list[str] | None = None) -> int:
         "--token",
         default=os.environ.get("SHIPYARD_BENCH_TOKEN", ""),
         help="API token Shipyard's clients send (default $SHIPYARD_BENCH_TOKEN)",
+    )
+    parser.add_argument(
+        "--auth",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run shipyard server with --auth and a scientist's token (default: on)",
     )
     parser.add_argument(
         "--mlflow-token",

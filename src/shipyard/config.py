@@ -73,6 +73,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("home", str, ".shipyard", "Folder for the default store, artifacts and spool files."),
     Setting("user", str, "", "Actor recorded on every run. Default: the OS user."),
     Setting("flush_interval", float, 1.0, "Seconds between background flushes of logged data."),
+    Setting(
+        "defer_run_start",
+        bool,
+        True,
+        "Through a server, send a run's start with its first flush, or with its end when it ends "
+        "sooner (a short run is one request); the first run of an experiment starts at once.",
+    ),
     Setting("buffer_size", int, 100_000, "Max buffered log records per run before backpressure."),
     Setting("system_metrics", bool, True, "Sample CPU %, RSS and times in the background."),
     Setting("system_metrics_interval", float, 5.0, "Seconds between system-metric samples."),
@@ -266,6 +273,7 @@ class Settings:
     home: str = _DEFAULTS["home"]
     user: str = _DEFAULTS["user"]
     flush_interval: float = _DEFAULTS["flush_interval"]
+    defer_run_start: bool = _DEFAULTS["defer_run_start"]
     buffer_size: int = _DEFAULTS["buffer_size"]
     system_metrics: bool = _DEFAULTS["system_metrics"]
     system_metrics_interval: float = _DEFAULTS["system_metrics_interval"]

@@ -91,6 +91,7 @@ class ShipyardError(Exception):
     def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.remote_code = ""  # the code of the server answer it was raised from (REST clients)
         self.details: dict[str, Any] = details or {}
 
     def to_dict(self) -> dict[str, Any]:

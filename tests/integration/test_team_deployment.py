@@ -48,7 +48,8 @@ from shipyard.monitoring.query import query_predictions
 from shipyard.registry import core, governance
 from shipyard.serving.predlog import read_prediction_log
 
-pytestmark = pytest.mark.integration
+# One worker runs the whole module (make test: --dist loadgroup): its deployment is started once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("team-deployment")]
 
 if not os.environ.get("CI"):  # under CI the dev extras are installed: a missing one fails, never skips
     for _needed in ("boto3", "moto.server", "s3fs"):
@@ -504,10 +505,13 @@ def test_gc_through_the_server_lists_the_bucket_and_keeps_what_is_referenced(
 
 
 def test_a_viewer_cannot_log_a_run(clients: dict[str, Client]) -> None:
-    before = len(clients["scientist"].search_runs("team-flights"))
+    exp = "team-viewer-refused"  # its own experiment: this test may run first, on any worker
+    with clients["scientist"].start_run(experiment=exp, log_environment=False):
+        pass
+    before = len(clients["scientist"].search_runs(exp))
     with pytest.raises(PermissionDenied, match="vic may not POST .* needs the 'write' permission"):
-        clients["viewer"].start_run(experiment="team-flights", log_environment=False).end()
-    assert len(clients["scientist"].search_runs("team-flights")) == before
+        clients["viewer"].start_run(experiment=exp, log_environment=False).end()
+    assert len(clients["scientist"].search_runs(exp)) == before == 1
 
 
 # -- the S3 blob store across processes ----------------------------------------------------------------

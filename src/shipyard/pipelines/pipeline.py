@@ -184,6 +184,7 @@ class _Driver:
             system_metrics=False,
             parent=self.parent_run_id,
         )
+        self.run_.flush()  # on the server now: steps in other processes name it as their parent
         try:
             self.executor.start(ExecutorContext(self.client, self.memo))
         except BaseException:  # e.g. no Ray cluster at that address: no run left "running"

@@ -210,6 +210,7 @@ class _Driver:
                 run.set_tags({**tags, "sy.sweep.resumed": "true"})
                 return run
         run = self.client.start_run(cfg.experiment, name=cfg.name, tags=tags, system_metrics=False)
+        run.flush()  # on the server now: trials in other processes name it as their parent
         self.study.set_user_attr(PARENT_ATTR, run.id)
         return run
 

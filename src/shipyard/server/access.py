@@ -101,6 +101,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/experiments/by-name"): _R,
     ("GET", "/api/v1/experiments/{experiment_id}"): _R,
     ("POST", "/api/v1/runs"): _W,
+    ("POST", "/api/v1/runs/record"): _W,
     ("POST", "/api/v1/runs/search"): _R,
     ("POST", "/api/v1/runs/heartbeat"): _W,
     ("POST", "/api/v1/runs/expire-stale"): _W,

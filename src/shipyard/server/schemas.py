@@ -262,6 +262,19 @@ class RunUpdateIn(_In):
     compact: bool = True
 
 
+class RunRecordIn(RunCreateIn):
+    """A run recorded whole, already ended: its create fields, end status, last batch and artifacts.
+
+    Written in one transaction (``Store.log_run``). A run id that exists already is left as it is
+    (the request is safe to retry). The SDK sends this for a run that ends before its start was sent.
+    """
+
+    status: RunStatus
+    end_time: Millis
+    batch: LogBatchIn | None = None
+    artifacts: list[ArtifactIn] = Field(default_factory=list)
+
+
 class ArtifactOut(BaseModel):
     path: str
     digest: str

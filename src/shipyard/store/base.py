@@ -403,6 +403,22 @@ class ServesBlobs(Protocol):
 
 
 @runtime_checkable
+class DefersRunStarts(Protocol):
+    """A store that may hold a run's create back and send it later, with the run's end when the
+    run is short (``RestStore``: one request for a whole short run).
+
+    ``send_deferred`` sends the held-back creates of ``run_ids`` now (all of them when None); the
+    SDK's flusher calls it every ``flush_interval``, so a run shows on the server within that time.
+
+    Example:
+        >>> if isinstance(store, DefersRunStarts):  # doctest: +SKIP
+        ...     store.send_deferred([run.id])
+    """
+
+    def send_deferred(self, run_ids: Sequence[str] | None = None) -> None: ...
+
+
+@runtime_checkable
 class RemoteGovernance(Protocol):
     """A store whose server decides governed actions itself (gates, four eyes, roles live there).
 

@@ -53,7 +53,14 @@ from shipyard.entities import (
     clean_artifact_path,
     now_ms,
 )
-from shipyard.errors import InvalidInput, ServerUnreachable, ShipyardError, StoreUnavailable
+from shipyard.errors import (
+    InvalidInput,
+    PermissionDenied,
+    RunNotFound,
+    ServerUnreachable,
+    ShipyardError,
+    StoreUnavailable,
+)
 from shipyard.store.rest_alerts import RestAlertsMixin
 from shipyard.store.rest_auth import RestAuthMixin
 from shipyard.store.rest_models import RestModelsMixin
@@ -68,6 +75,8 @@ log = logging.getLogger("shipyard.rest")
 
 API = "/api/v1"
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_RETRY_503_AFTER_S = 0.2
+
 _STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 """What a kept-alive connection the server closed or reset looks like (not timeouts, not refusals)."""
 
@@ -87,6 +96,8 @@ def _op_route(op: dict[str, Any]) -> tuple[str, str]:
         return "PATCH", _run_path(run_id)
     if kind == "record_artifacts":
         return "POST", _run_path(run_id, "/artifacts")
+    if kind == "record_run":
+        return "POST", f"{API}/runs/record"
     raise InvalidInput(f"Unknown spooled operation {kind!r}")
 
 
@@ -135,11 +146,41 @@ def _refuses_end_extras(exc: InvalidInput, body: dict[str, Any]) -> bool:
     )
 
 
-def _local_run(spec: RunCreate) -> Run:
-    """The run as the server will create it, for a ``create_run`` that was spooled (id 0: not known yet)."""
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing: parsing every answer for ``Set-Cookie`` (httpx does it through
+    ``http.cookiejar``) costs a client more CPU per request than building the request."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+def _create_body(spec: RunCreate) -> dict[str, Any]:
+    return {
+        "run_id": spec.run_id,
+        "experiment_name": spec.experiment_name,
+        "name": spec.name,
+        "start_time": spec.start_time,
+        "user": spec.user,
+        "source": spec.source,
+        "parent_run_id": spec.parent_run_id,
+        "params": spec.params,
+        "tags": spec.tags,
+    }
+
+
+def _predates_record(exc: ShipyardError) -> bool:
+    """True when ``exc`` is a server from before ``POST /runs/record`` not knowing the route."""
+    if exc.remote_code in ("not_found", "method_not_allowed"):
+        return True
+    return isinstance(exc, PermissionDenied) and "has no access rule" in exc.message
+
+
+def _local_run(spec: RunCreate, experiment_id: int = 0) -> Run:
+    """The run as the server will create it, for a ``create_run`` spooled or held back (id 0: not
+    known yet)."""
     return Run(
         id=spec.run_id,
-        experiment_id=0,
+        experiment_id=experiment_id,
         experiment_name=spec.experiment_name,
         name=spec.name,
         status=RunStatus.RUNNING,
@@ -188,6 +229,7 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         self._http = httpx.Client(
             base_url=self.uri, timeout=self.settings.http_timeout, transport=transport, headers=headers
         )
+        self._http.cookies = _NoCookies()  # the API authenticates by token, never by cookie
         self._lock = threading.Lock()  # guards the switch between sending and spooling
         self._journal: Journal | None = None
         self._replayer: threading.Thread | None = None
@@ -195,6 +237,14 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         self._blobs: RestBlobStore | None = None
         self._closed = False
         self._split_ends = False  # the server predates one-request run ends (found at the first end)
+        # Held-back run creates (settings.defer_run_start): sent before any other request of this
+        # client, by the flusher within flush_interval, or with the run's end as one record_run.
+        self._deferred: dict[str, RunCreate] = {}
+        self._deferred_lock = threading.RLock()  # held while sending them: an end never overtakes
+        self._deferred_errors: dict[str, ShipyardError] = {}
+        self._experiment_ids: dict[str, int] = {}  # experiments this client created a run in
+        self._tls = threading.local()
+        self._no_record = False  # the server predates POST /runs/record (found at the first use)
 
     def __repr__(self) -> str:
         return f"<RestStore {self.uri}>"
@@ -215,8 +265,12 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         params: dict[str, Any] | None = None,
         idempotent: bool | None = None,
         headers: dict[str, str] | None = None,
+        send_deferred: bool = True,
     ) -> httpx.Response:
         """Send one request; error answers raise their ``ShipyardError``, no answer ``ServerUnreachable``.
+
+        Held-back run creates are sent first (``send_deferred=False``: only for requests that
+        cannot concern them, such as heartbeats of runs already created).
 
         An idempotent request (GET, PUT, DELETE, HEAD by default; ``idempotent=True`` for POSTs that
         are safe to repeat, such as a create with its id or a batch with its ``batch_id``) is sent a
@@ -230,6 +284,8 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         if content is not None:
             headers = {**(headers or {}), "Content-Type": "application/json"}
         repeatable = method in _IDEMPOTENT_METHODS if idempotent is None else idempotent
+        if self._deferred and send_deferred and not getattr(self._tls, "busy", False):
+            self.send_deferred()  # whatever this request reads or writes may concern those runs
         try:
             try:
                 response = self._http.request(method, path, content=content, params=params, headers=headers)
@@ -237,6 +293,11 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
                 if not repeatable:
                     raise
                 log.debug("Connection to %s was reset (%s); sending %s %s again", self.uri, exc, method, path)
+                response = self._http.request(method, path, content=content, params=params, headers=headers)
+            if response.status_code == 503 and repeatable:
+                # The server's database dropped a connection (a restart): the server has replaced
+                # its pool by now, so a request that is safe to repeat is sent once more.
+                time.sleep(_RETRY_503_AFTER_S)
                 response = self._http.request(method, path, content=content, params=params, headers=headers)
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
@@ -292,6 +353,10 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         method, path = _op_route(op)
         if op.get("op") == "update_run" and self._split_ends and _END_EXTRAS & op["body"].keys():
             return self._send_split_end(op)
+        if op.get("op") in ("create_run", "record_run") and op["body"].get("parent_run_id"):
+            return self._send_child(op)
+        if op.get("op") == "record_run":
+            return self._send_record(op)
         # Every spooled operation is idempotent by design (a run id, a batch id, set-status, overwrite).
         try:
             return self._request(method, path, body=op["body"], idempotent=True)
@@ -313,6 +378,82 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         if artifacts:
             self._send({"op": "record_artifacts", "run_id": run_id, "body": {"artifacts": artifacts}})
         return self._send({"op": "update_run", "run_id": run_id, "body": body})
+
+    def _send_child(self, op: dict[str, Any]) -> httpx.Response:
+        """A child run's create: its parent may be another client's run whose start that client
+        holds back (``defer_run_start``) for up to its ``flush_interval``; wait for it that long."""
+        deadline = time.monotonic() + 2 * self.settings.flush_interval + 1.0
+        while True:
+            try:
+                if op.get("op") == "record_run":
+                    return self._send_record(op)
+                method, path = _op_route(op)
+                return self._request(method, path, body=op["body"], idempotent=True)
+            except RunNotFound:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _send_record(self, op: dict[str, Any]) -> httpx.Response:
+        """A whole ended run in one request; to a server that predates it, as create + end."""
+        if not self._no_record:
+            try:
+                return self._request("POST", f"{API}/runs/record", body=op["body"], idempotent=True)
+            except ShipyardError as exc:
+                if not _predates_record(exc):
+                    raise
+            log.info("Shipyard server %s predates one-request runs; sending create and end apart", self.uri)
+            self._no_record = True
+        body = dict(op["body"])
+        end = {k: body.pop(k) for k in ("status", "end_time", "batch", "artifacts") if k in body}
+        self._send({"op": "create_run", "body": body})
+        return self._send({"op": "update_run", "run_id": body["run_id"], "body": {**end, "compact": False}})
+
+    # -- held-back run creates ----------------------------------------------------------------
+    def send_deferred(self, run_ids: Sequence[str] | None = None) -> None:
+        """Send the held-back creates of ``run_ids`` (all when None) now, oldest first.
+
+        A create the server refuses is kept and raised by that run's next write or end (the flusher
+        that usually sends them must not raise into training); a server that cannot be reached
+        spools it like any write.
+        """
+        if not self._deferred:
+            return
+        with self._deferred_lock:
+            wanted = list(self._deferred) if run_ids is None else [r for r in run_ids if r in self._deferred]
+            if not wanted:
+                return
+            self._tls.busy = True
+            sent: list[str] = []
+            try:
+                for run_id in wanted:
+                    spec = self._deferred.pop(run_id, None)
+                    if spec is None:
+                        continue
+                    try:
+                        if self._write({"op": "create_run", "body": _create_body(spec)}) is not None:
+                            sent.append(run_id)
+                    except ShipyardError as exc:
+                        self._deferred_errors[run_id] = exc
+                        log.warning("Shipyard server %s refused to start run %s: %s", self.uri, run_id, exc)
+                if sent:  # their first sign of life: a process killed from now on gets them marked killed
+                    with contextlib.suppress(ShipyardError):
+                        self._request(
+                            "POST", f"{API}/runs/heartbeat", body={"run_ids": sent}, idempotent=True
+                        )
+            finally:
+                self._tls.busy = False
+
+    def _take_deferred(self, run_id: str) -> RunCreate | None:
+        if not self._deferred:
+            return None
+        with self._deferred_lock:  # waits for a send of this create that is under way
+            return self._deferred.pop(run_id, None)
+
+    def _raise_refused_start(self, run_id: str) -> None:
+        exc = self._deferred_errors.get(run_id)
+        if exc is not None:
+            raise exc
 
     def _write(self, op: dict[str, Any]) -> httpx.Response | None:
         """Send a write, or journal it; the response, or None when it was spooled."""
@@ -377,19 +518,20 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         return False
 
     def create_run(self, spec: RunCreate) -> Run:
-        body = {
-            "run_id": spec.run_id,
-            "experiment_name": spec.experiment_name,
-            "name": spec.name,
-            "start_time": spec.start_time,
-            "user": spec.user,
-            "source": spec.source,
-            "parent_run_id": spec.parent_run_id,
-            "params": spec.params,
-            "tags": spec.tags,
-        }
-        response = self._write({"op": "create_run", "body": body})
-        return _local_run(spec) if response is None else Run.from_dict(response.json())
+        """Start a run on the server, or hold the create back (``defer_run_start``) when this client
+        has started a run in that experiment before: it is then sent before this client's next
+        request, by the flusher within ``flush_interval``, or with the run's end (``record_run``)."""
+        exp_id = self._experiment_ids.get(spec.experiment_name)
+        if self.settings.defer_run_start and exp_id is not None and not self.spooling:
+            with self._deferred_lock:
+                self._deferred[spec.run_id] = spec
+            return _local_run(spec, exp_id)
+        response = self._write({"op": "create_run", "body": _create_body(spec)})
+        if response is None:
+            return _local_run(spec)
+        run = Run.from_dict(response.json())
+        self._experiment_ids[run.experiment_name] = run.experiment_id
+        return run
 
     def update_run(
         self,
@@ -402,10 +544,16 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         artifacts: Sequence[Artifact] = (),
     ) -> None:
         """One request (``PATCH /runs/{id}``) for the status, the last batch and the artifacts, which
-        the server writes in one transaction; spooled as one entry when the server is away."""
+        the server writes in one transaction; spooled as one entry when the server is away. A run
+        whose create is still held back is sent whole instead (``POST /runs/record``)."""
+        self._raise_refused_start(run_id)
         status = RunStatus(status)
         if status.is_terminal and end_time is None:
             end_time = now_ms()  # the moment it ended, not the moment a replay gets through
+        spec = self._take_deferred(run_id) if status.is_terminal else None
+        if spec is not None:
+            self._record(spec, status, end_time or now_ms(), final_batch, artifacts)
+            return
         body: dict[str, Any] = {"status": status.value, "end_time": end_time}
         if final_batch:
             if final_batch.batch_id is None:
@@ -426,28 +574,45 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         batch: LogBatch | None = None,
         artifacts: Sequence[Artifact] = (),
     ) -> None:
-        """Create, fill and end the run with consecutive idempotent writes (spooled in order when
-        the server is away); a heartbeat right after the create lets the server mark the run killed
-        should this process die before the end is written."""
+        """The whole ended run in one request (``POST /runs/record``, one transaction on the server;
+        spooled as one entry when the server is away)."""
         status = RunStatus(status)
         if not status.is_terminal:
             raise InvalidInput(f"log_run records ended runs; status {status.value!r} is not an end status")
-        self.create_run(spec)
-        with contextlib.suppress(ShipyardError):  # best effort: only a crash in between needs it
-            self.heartbeat([spec.run_id])
-        self.update_run(spec.run_id, status=status, end_time=end_time, final_batch=batch, artifacts=artifacts)
+        self._record(spec, status, end_time, batch, artifacts)
+
+    def _record(
+        self,
+        spec: RunCreate,
+        status: RunStatus,
+        end_time: int,
+        batch: LogBatch | None,
+        artifacts: Sequence[Artifact],
+    ) -> None:
+        body: dict[str, Any] = {**_create_body(spec), "status": status.value, "end_time": end_time}
+        if batch:
+            if batch.batch_id is None:
+                batch.batch_id = uuid.uuid4().hex
+            body["batch"] = _batch_body(batch)
+        if artifacts:
+            body["artifacts"] = _artifact_rows(artifacts)
+        self._write({"op": "record_run", "run_id": spec.run_id, "body": body})
 
     def log_batch(self, run_id: str, batch: LogBatch) -> None:
         if not batch:
             return
+        self._raise_refused_start(run_id)
         if batch.batch_id is None:
             batch.batch_id = uuid.uuid4().hex  # before the first attempt, so every retry is idempotent
         self._write({"op": "log_batch", "run_id": run_id, "body": _batch_body(batch)})
 
     def heartbeat(self, run_ids: Sequence[str]) -> None:
         """Tell the server these runs are alive; never spooled (a late heartbeat means nothing)."""
-        if run_ids:
-            self._request("POST", f"{API}/runs/heartbeat", body={"run_ids": list(run_ids)}, idempotent=True)
+        live = [r for r in run_ids if r not in self._deferred]  # a held-back run is not there yet
+        if live:
+            self._request(
+                "POST", f"{API}/runs/heartbeat", body={"run_ids": live}, idempotent=True, send_deferred=False
+            )
 
     def expire_stale_runs(self) -> list[str]:
         """Have the server mark its stale runs ``killed`` (by its own ``run_heartbeat_timeout``)."""

@@ -29,7 +29,7 @@ from shipyard.entities import LogBatch, MetricSeries
 from shipyard.errors import StoreUnavailable
 
 if TYPE_CHECKING:
-    from shipyard.store import Store
+    from shipyard.store import DefersRunStarts, Store
 
 __all__ = ["FlushService", "RunLogger"]
 
@@ -153,6 +153,9 @@ class RunLogger:
         self.urgent = False
         self.metric_batches = 0  # batches with metric points written so far
         self._service = service
+        from shipyard.store import DefersRunStarts
+
+        self._defers: DefersRunStarts | None = store if isinstance(store, DefersRunStarts) else None
         service.register(self)
 
     @property
@@ -226,6 +229,9 @@ class RunLogger:
     def _write(self, finish: Callable[[LogBatch], None] | None = None) -> None:
         """Write the failed batch (if any), then the buffer; ``finish`` writes the last batch."""
         with self._write_lock:
+            if finish is None and self._defers is not None:
+                # The run's start, if its store held it back, is due now (with the first flush).
+                self._defers.send_deferred([self._run_id])
             if self._pending is not None:
                 self._store.log_batch(self._run_id, self._pending)
                 self._pending = None

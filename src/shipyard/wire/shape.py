@@ -80,4 +80,6 @@ def error_from_response(response: httpx.Response, server: str) -> ShipyardError:
     cls = error_class_for_code(code)
     if cls is ShipyardError and code != ShipyardError.code:
         cls = _BY_STATUS.get(status, ShipyardError)
-    return cls(message, details=details)
+    error = cls(message, details=details)
+    error.remote_code = code  # the answer's own code, e.g. method_not_allowed for a route it lacks
+    return error

@@ -50,9 +50,14 @@ class _OldRunUpdateIn(_In):
 
 
 class OldServer(Counting):
-    """The real server behind a front that refuses the new end-of-run fields as an old server did."""
+    """The real server behind a front that refuses the new end-of-run fields as an old server did
+    (and has no ``POST /runs/record``)."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/runs/record":  # no such route then: GET/PATCH /runs/{id} only
+            self.seen["405"] += 1
+            body = {"error": {"code": "method_not_allowed", "message": "Method Not Allowed"}}
+            return httpx.Response(405, json=body, request=request)
         if request.method == "PATCH":
             body = json.loads(request.read())
             try:

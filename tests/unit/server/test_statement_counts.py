@@ -52,6 +52,24 @@ class Server:
         batch = {"batch_id": uuid.uuid4().hex, "metrics": metrics}
         return self.count("PATCH", f"/api/v1/runs/{run_id}", {"status": "finished", "batch": batch}, 204)
 
+    def record(self, run_id: str, n: int) -> int:
+        """A whole short run in one request: ``n`` params, ``n`` tags and ``n`` metric keys."""
+        keys = [f"m{i}" for i in range(n)]
+        body = {
+            "run_id": run_id,
+            "experiment_name": "counts",
+            "start_time": 1_000,
+            "params": {f"p{i}": str(i) for i in range(n)},
+            "tags": {f"t{i}": str(i) for i in range(n)},
+            "status": "finished",
+            "end_time": 2_000,
+            "batch": {
+                "batch_id": uuid.uuid4().hex,
+                "metrics": {"keys": keys, "values": [0.5] * n, "steps": [0] * n, "timestamps": [1_500] * n},
+            },
+        }
+        return self.count("POST", "/api/v1/runs/record", body, 204)
+
     def search(self, experiment_id: int) -> tuple[int, int]:
         self.statements.clear()
         answer = self.http.post("/api/v1/runs/search", json={**SEARCH, "experiment_ids": [experiment_id]})
@@ -96,6 +114,19 @@ def test_create_and_end_take_a_fixed_number_of_statements(server: Server) -> Non
     assert end_small == end_large, "end: statements grow with the number of metric keys"
     assert create_small <= 4, server.statements
     assert end_small <= 7, server.statements  # with the merge of the run's metric chunks
+
+
+def test_a_recorded_run_takes_a_fixed_number_of_statements_and_keeps_every_row(server: Server) -> None:
+    server.record(uuid.uuid4().hex, 3)  # the first run creates the experiment
+    small, large, huge = uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex
+    few, many = server.record(small, 5), server.record(large, 400)
+    assert few == many, "record: statements grow with the number of params, tags or metric keys"
+    assert few <= 8, server.statements  # BEGIN, the run, params, tags, chunks, latest values
+    server.record(huge, 1_234)  # over the rows one multi-row INSERT takes: several statements
+    run = server.http.get(f"/api/v1/runs/{huge}").json()
+    assert len(run["params"]) == len(run["metrics"]) == 1_234
+    assert sum(k.startswith("t") for k in run["tags"]) == 1_234
+    assert run["params"]["p1233"] == "1233" and run["metrics"]["m617"] == 0.5
 
 
 def test_search_takes_a_fixed_number_of_statements(server: Server) -> None:

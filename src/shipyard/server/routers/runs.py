@@ -18,6 +18,7 @@ from shipyard.server.schemas import (
     RunIdsOut,
     RunOut,
     RunPageOut,
+    RunRecordIn,
     RunUpdateIn,
     SearchRunsIn,
 )
@@ -36,6 +37,28 @@ def create_run(body: RunCreateIn, store: StoreDep, request: Request) -> RunOut:
     """
     spec = RunCreate(**{**body.model_dump(), "user": author_for(request, body.user)})
     return RunOut.of(store.create_run(spec))
+
+
+@router.post("/record", status_code=status.HTTP_204_NO_CONTENT)
+def record_run(body: RunRecordIn, store: StoreDep, blobs: Blobs, request: Request) -> Response:
+    """Create an ended run with its params, tags, last batch and artifacts in one transaction.
+
+    One request for a whole short run (the SDK sends it when a run ends before its start was
+    sent). ``status`` must be an end status. A ``run_id`` that exists already is left unchanged, so a
+    retry is a no-op; an artifact whose blob was never uploaded is refused (400 ``blob_not_found``).
+    """
+    fields = body.model_dump(include=set(RunCreateIn.model_fields))
+    spec = RunCreate(**{**fields, "user": author_for(request, body.user)})
+    batch = None
+    if body.batch is not None:
+        b = body.batch
+        batch = LogBatch(metrics=b.metrics.rows(), params=b.params, tags=b.tags, batch_id=b.batch_id)
+    artifacts: list[Artifact] = []
+    if body.artifacts:
+        files = [Artifact(a.path, a.digest, a.size, a.created_at) for a in body.artifacts]
+        artifacts = stored_files(files, blobs, f"run '{body.run_id}'")
+    store.log_run(spec, status=body.status, end_time=body.end_time, batch=batch, artifacts=artifacts)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/search")

@@ -87,7 +87,7 @@ class AuthMixin:
     def _write(self) -> contextlib.AbstractContextManager[Connection]:
         raise NotImplementedError
 
-    def _read(self) -> contextlib.AbstractContextManager[Connection]:
+    def _read(self, *, one_statement: bool = False) -> contextlib.AbstractContextManager[Connection]:
         raise NotImplementedError
 
     # -- users ----------------------------------------------------------------------------------
@@ -299,7 +299,7 @@ class AuthMixin:
             stmt = stmt.where(_G.object_id == object_id)
         if user is not None:
             stmt = stmt.where(_G.user == user)
-        with self._read() as conn:
+        with self._read(one_statement=True) as conn:
             return [Grant(r.user, r.object_type, r.object_id, r.role) for r in conn.execute(stmt)]
 
     # -- verification (the server's own database only) -----------------------------------------
@@ -314,7 +314,7 @@ class AuthMixin:
             .join(t.users, t.users.c.name == _T.user)
             .where(_T.digest == digest)
         )
-        with self._read() as conn:
+        with self._read(one_statement=True) as conn:
             row = conn.execute(stmt).first()
         if row is None or not digests_match(row.digest, digest):
             return None

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.pool import StaticPool
 
 from shipyard.bounds import check_int
@@ -30,6 +30,9 @@ __all__ = ["make_engine", "sqlite_path"]
 BUSY_TIMEOUT_MS = 60_000
 _PROGRESS_STEPS = 10_000  # SQLite VM instructions between deadline checks (well under a millisecond)
 _PG_QUERY_CANCELED = "57014"
+PING_AFTER_IDLE_S = 2.0
+"""A pooled PostgreSQL connection idle longer than this is pinged before use (a dead one is replaced);
+one used more recently is not (a ping is a round trip on every request of a busy server)."""
 _PG_DATA_ERRORS = ("22003", "22P05", "22021")  # out of range, NUL in text, bad byte sequence
 
 
@@ -118,6 +121,29 @@ def _install_rules(engine: Engine, timeout: float) -> None:
         return None
 
 
+def _ping_after_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling for connections that sat idle: SQLAlchemy's ``pool_pre_ping``
+    pings on every checkout; this only after :data:`PING_AFTER_IDLE_S` in the pool. A connection the
+    server dropped within that time fails its first statement instead: SQLAlchemy then invalidates
+    the whole pool, and the request answers 503 (clients retry it)."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_conn: Any, record: Any) -> None:
+        record.info["shipyard_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("shipyard_idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the pool replaces the connection and checks out another
+            raise DisconnectionError(f"idle connection is gone: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("idle connection is gone")
+
+
 def sqlite_path(uri: str) -> str | None:
     url = make_url(uri)
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
@@ -178,14 +204,13 @@ def make_engine(uri: str, statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT) 
         # Every connection carries the timeout: a runaway search is cancelled by the server itself.
         options = {"options": f"-c statement_timeout={int(statement_timeout * 1000)}"}
         try:
-            engine = create_engine(
-                url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=options
-            )
+            engine = create_engine(url, pool_size=5, max_overflow=10, connect_args=options)
         except ModuleNotFoundError as exc:
             raise MissingExtra(
                 f"PostgreSQL support needs psycopg: pip install 'shipyard[postgres]' ({exc})"
             ) from None
         _install_rules(engine, statement_timeout)
+        _ping_after_idle(engine)
         return engine
     raise ConfigError(
         f"Unsupported tracking URI scheme {url.drivername!r} in {uri!r}; "

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -119,11 +121,99 @@ def _insert_for(dialect: str) -> Any:
     return sqlite.insert
 
 
+_ROWS_PER_STATEMENT = 500
+"""Rows per multi-row INSERT: one round trip each (an executemany costs several), well under
+PostgreSQL's 65,535 bind parameters."""
+
+
+def _insert_rows(conn: Connection, statements: _Statements, name: str, rows: list[dict[str, Any]]) -> None:
+    """Statement ``name`` (an INSERT or upsert) for every row. On PostgreSQL as multi-row ``VALUES``
+    statements (one round trip each, where an executemany costs several); SQLite has no round trips
+    to save."""
+    collected = conn.info.get(_COLLECT)
+    if collected is not None:
+        collected.append((name, rows))
+        return
+    stmt = getattr(statements, name)
+    if conn.dialect.name != "postgresql" or len(rows) == 1:
+        conn.execute(stmt, rows[0] if len(rows) == 1 else rows)
+        return
+    for at in range(0, len(rows), _ROWS_PER_STATEMENT):
+        part = rows[at : at + _ROWS_PER_STATEMENT]
+        columns = tuple(part[0])
+        key = (name, len(part), columns)
+        sql = statements.multi_sql.get(key)
+        if sql is None:  # compiled once: SQLAlchemy compiles a multi-row values() on every execution
+            binds: list[dict[str, Any]] = [
+                {c: bindparam(f"{c}_{i}") for c in columns} for i in range(len(part))
+            ]
+            sql = statements.multi_sql[key] = str(stmt.values(binds).compile(dialect=conn.dialect))
+        conn.exec_driver_sql(sql, {f"{c}_{i}": row[c] for i, row in enumerate(part) for c in columns})
+
+
+_COLLECT = "shipyard_collected_rows"
+
+
+@contextlib.contextmanager
+def _rows_in_one_statement(conn: Connection, statements: _Statements) -> Iterator[None]:
+    """Collect the rows :func:`_insert_rows` would write inside the block, then write them all with
+    one statement on PostgreSQL: each table's multi-row INSERT (or upsert) as a data-modifying
+    ``WITH`` part. A whole run's params, tags, metric chunks and latest values are one round trip.
+
+    The parts must not touch the same rows (the caller merges, e.g. a record's tags); a part over
+    :data:`_ROWS_PER_STATEMENT` rows falls back to one statement per table. Nothing is written if
+    the block raises. On SQLite the rows are written as they come (no round trips to save).
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    collected: list[tuple[str, list[dict[str, Any]]]] = []
+    conn.info[_COLLECT] = collected
+    try:
+        yield
+    finally:
+        conn.info.pop(_COLLECT, None)
+    parts = [(name, rows) for name, rows in collected if rows]
+    names = [name for name, _ in parts]
+    if len(parts) < 2 or len(set(names)) < len(names) or any(len(r) > _ROWS_PER_STATEMENT for _, r in parts):
+        for name, rows in parts:
+            _insert_rows(conn, statements, name, rows)
+        return
+    shapes = tuple((name, len(rows), tuple(rows[0])) for name, rows in parts)
+    sql = statements.multi_sql_with.get(shapes)
+    if sql is None:  # compiled once per shape, like _insert_rows
+        pieces = []
+        for j, (name, n, columns) in enumerate(shapes):
+            binds: list[dict[str, Any]] = [{c: bindparam(f"w{j}_{c}_{i}") for c in columns} for i in range(n)]
+            stmt = getattr(statements, name).values(binds)
+            pieces.append(str(stmt.compile(dialect=conn.dialect)))
+        heads = ", ".join(f"w{j} AS ({piece})" for j, piece in enumerate(pieces[:-1]))
+        sql = statements.multi_sql_with[shapes] = f"WITH {heads} {pieces[-1]}"
+    values = {
+        f"w{j}_{c}_{i}": row[c]
+        for j, (_, rows) in enumerate(parts)
+        for i, row in enumerate(rows)
+        for c in shapes[j][2]
+    }
+    conn.exec_driver_sql(sql, values)
+
+
+@dataclass(frozen=True)
+class _NewRun:
+    """The state of a run inserted in the current transaction (what ``_require_run`` would read)."""
+
+    id: str
+    status: str = "running"
+    deleted: bool = False
+
+
 class _Statements:
     """Statements of the hot paths, built once per store: building SQLAlchemy constructs per call
     costs more than executing them on SQLite."""
 
     def __init__(self, dialect: str) -> None:
+        self.multi_sql: dict[tuple[str, int, tuple[str, ...]], str] = {}  # see _insert_rows
+        self.multi_sql_with: dict[tuple[tuple[str, int, tuple[str, ...]], ...], str] = {}
         ins = _insert_for(dialect)
         runs = t.runs.c
         self.run_state = select(runs.id, runs.status, runs.deleted).where(runs.id == bindparam("rid"))
@@ -209,6 +299,13 @@ class SqlStore(
         timeout = settings.statement_timeout if settings is not None else DEFAULT_STATEMENT_TIMEOUT
         self._engine = make_engine(uri, timeout)
         self._dialect = self._engine.dialect.name
+        # One-statement reads (a token check on every request) skip BEGIN and ROLLBACK on PostgreSQL:
+        # under READ COMMITTED a single statement sees the same snapshot either way.
+        self._autocommit = (
+            self._engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self._dialect == "postgresql"
+            else self._engine
+        )
         self._s = _Statements(self._dialect)
         self._experiment_ids: dict[str, int] = {}  # experiments are never renamed or deleted
         try:
@@ -236,9 +333,12 @@ class SqlStore(
         self._anchor(head)  # committed: checkpoint it outside the database
 
     @contextlib.contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def _read(self, *, one_statement: bool = False) -> Iterator[Connection]:
+        """A connection for reads; ``one_statement=True`` for a read of a single statement (no
+        transaction around it on PostgreSQL: two round trips fewer)."""
+        engine = self._autocommit if one_statement else self._engine
         try:
-            with self._engine.connect() as conn:
+            with engine.connect() as conn:
                 yield conn
         except sa_exc.OperationalError as exc:
             raise StoreUnavailable(f"Store {self._where} failed a read: {exc.orig}") from exc
@@ -414,13 +514,27 @@ class SqlStore(
         status = RunStatus(status)
         if not status.is_terminal:
             raise InvalidInput(f"log_run records ended runs; status {status.value!r} is not an end status")
+        if batch and (batch.params or batch.tags):
+            # One set of params and tags for the new run (the rows go out in one statement)
+            for key, value in batch.params.items():
+                if spec.params.get(key, value) != value:
+                    raise InvalidInput(
+                        f"Param '{key}' of run '{spec.run_id}' is given twice, as {spec.params[key]!r} "
+                        f"and {value!r}; params are immutable"
+                    )
+            spec = dataclasses.replace(
+                spec, params={**spec.params, **batch.params}, tags={**spec.tags, **batch.tags}
+            )
+            batch = dataclasses.replace(batch, params={}, tags={})
         try:
             with self._write() as conn:
-                run = self._insert_run(conn, spec, status, end_time)
-                if run is None:
-                    return  # recorded before (a retry): create is idempotent
-                if batch:
-                    self._apply_batch(conn, self._require_run(conn, spec.run_id), batch)
+                with _rows_in_one_statement(conn, self._s):
+                    run = self._insert_run(conn, spec, status, end_time)
+                    if run is None:
+                        return  # recorded before (a retry): create is idempotent
+                    if batch:
+                        # New in this transaction: no batch of it can have been applied before.
+                        self._apply_batch(conn, _NewRun(spec.run_id), batch, claim=False)
                 if artifacts:
                     self._record_artifacts(conn, spec.run_id, artifacts)
         except sa_exc.IntegrityError as exc:
@@ -434,16 +548,16 @@ class SqlStore(
         with self._write() as conn:
             self._apply_batch(conn, self._require_run(conn, run_id), batch)
 
-    def _apply_batch(self, conn: Connection, row: Any, batch: LogBatch) -> None:
+    def _apply_batch(self, conn: Connection, row: Any, batch: LogBatch, claim: bool = True) -> None:
         run_id = row.id
         if row.deleted:
             raise InvalidState(
                 f"Run '{run_id}' is deleted; restore it before logging (shipyard runs restore {run_id})"
             )
-        if batch.batch_id is not None:
+        if claim and batch.batch_id is not None:
             # RETURNING, not rowcount: SQLAlchemy 2.1 reports rowcount -1 for INSERTs on psycopg.
-            claim = {"batch_id": batch.batch_id, "run_id": run_id, "applied_at": now_ms()}
-            if conn.execute(self._s.claim_batch, claim).first() is None:
+            row_ = {"batch_id": batch.batch_id, "run_id": run_id, "applied_at": now_ms()}
+            if conn.execute(self._s.claim_batch, row_).first() is None:
                 return  # replayed batch: applied before
         self._write_params(conn, run_id, batch.params)
         self._write_tags(conn, run_id, batch.tags)
@@ -478,7 +592,7 @@ class SqlStore(
             if k not in existing
         ]
         if rows:
-            conn.execute(self._s.insert_params, rows)
+            _insert_rows(conn, self._s, "insert_params", rows)
 
     def _write_tags(self, conn: Connection, run_id: str, values: dict[str, str]) -> None:
         if not values:
@@ -487,7 +601,7 @@ class SqlStore(
             {"run_id": run_id, "key": _check_key("Tag", k), "value": v, "value_num": _as_number(v)}
             for k, v in values.items()
         ]
-        conn.execute(self._s.upsert_tags, rows)
+        _insert_rows(conn, self._s, "upsert_tags", rows)
 
     def _write_metrics(self, conn: Connection, run_id: str, columns: dict[str, _Columns]) -> None:
         if not columns:
@@ -515,8 +629,8 @@ class SqlStore(
                     "timestamp": int(stamps[last]),
                 }
             )
-        conn.execute(self._s.insert_chunks, chunks)
-        conn.execute(self._s.upsert_latest, latest)
+        _insert_rows(conn, self._s, "insert_chunks", chunks)
+        _insert_rows(conn, self._s, "upsert_latest", latest)
 
     def _compact(self, conn: Connection, run_id: str) -> None:
         """Merge each series' small chunks (one per flush) into chunks of up to 64k points."""
