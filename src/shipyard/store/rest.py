@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import http.cookiejar
 import io
 import json
 import logging
@@ -146,11 +147,11 @@ def _refuses_end_extras(exc: InvalidInput, body: dict[str, Any]) -> bool:
     )
 
 
-class _NoCookies(httpx.Cookies):
+class _NoCookies(http.cookiejar.CookieJar):
     """A cookie jar that keeps nothing: parsing every answer for ``Set-Cookie`` (httpx does it through
     ``http.cookiejar``) costs a client more CPU per request than building the request."""
 
-    def extract_cookies(self, response: httpx.Response) -> None:
+    def extract_cookies(self, response: Any, request: Any) -> None:
         return None
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 
 from shipyard.config import DEFAULT_STATEMENT_TIMEOUT, Settings, redact_uri
 from shipyard.entities import (
@@ -121,15 +121,38 @@ def _insert_for(dialect: str) -> Any:
     return sqlite.insert
 
 
-_ROWS_PER_STATEMENT = 500
-"""Rows per multi-row INSERT: one round trip each (an executemany costs several), well under
-PostgreSQL's 65,535 bind parameters."""
+def _unnest_sql(
+    conn: Connection, statements: _Statements, parts: tuple[tuple[str, tuple[str, ...]], ...]
+) -> str:
+    """The PostgreSQL SQL writing each part's rows from arrays, one array parameter per column
+    (``INSERT … SELECT unnest(%(w0_key)s::VARCHAR[]), …``; upserts keep their ``ON CONFLICT``); the
+    parts after the first as data-modifying ``WITH`` queries of the last. The text depends on the
+    tables and columns only, never on the number of rows: compiled once, converted once by psycopg
+    and prepared by PostgreSQL, where a multi-row ``VALUES`` is a new statement for every row count.
+    """
+    sql = statements.unnest_sql.get(parts)
+    if sql is None:
+        pieces = []
+        for j, (name, columns) in enumerate(parts):
+            stmt = getattr(statements, name)
+            table = stmt.table
+            arrays = [
+                func.unnest(bindparam(f"w{j}_{c}", type_=postgresql.ARRAY(table.c[c].type))) for c in columns
+            ]
+            pieces.append(str(stmt.from_select(list(columns), select(*arrays)).compile(dialect=conn.dialect)))
+        heads = ", ".join(f"w{j} AS ({piece})" for j, piece in enumerate(pieces[:-1]))
+        sql = statements.unnest_sql[parts] = f"WITH {heads} {pieces[-1]}" if heads else pieces[-1]
+    return sql
+
+
+def _unnest_values(parts: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, list[Any]]:
+    return {f"w{j}_{c}": [row[c] for row in rows] for j, (_, rows) in enumerate(parts) for c in rows[0]}
 
 
 def _insert_rows(conn: Connection, statements: _Statements, name: str, rows: list[dict[str, Any]]) -> None:
-    """Statement ``name`` (an INSERT or upsert) for every row. On PostgreSQL as multi-row ``VALUES``
-    statements (one round trip each, where an executemany costs several); SQLite has no round trips
-    to save."""
+    """Statement ``name`` (an INSERT or upsert) for every row: on PostgreSQL one statement whatever the
+    number of rows (:func:`_unnest_sql`; an executemany costs several round trips), on SQLite an
+    executemany (no round trips to save). Inside :func:`_rows_in_one_statement` the rows wait."""
     collected = conn.info.get(_COLLECT)
     if collected is not None:
         collected.append((name, rows))
@@ -138,17 +161,8 @@ def _insert_rows(conn: Connection, statements: _Statements, name: str, rows: lis
     if conn.dialect.name != "postgresql" or len(rows) == 1:
         conn.execute(stmt, rows[0] if len(rows) == 1 else rows)
         return
-    for at in range(0, len(rows), _ROWS_PER_STATEMENT):
-        part = rows[at : at + _ROWS_PER_STATEMENT]
-        columns = tuple(part[0])
-        key = (name, len(part), columns)
-        sql = statements.multi_sql.get(key)
-        if sql is None:  # compiled once: SQLAlchemy compiles a multi-row values() on every execution
-            binds: list[dict[str, Any]] = [
-                {c: bindparam(f"{c}_{i}") for c in columns} for i in range(len(part))
-            ]
-            sql = statements.multi_sql[key] = str(stmt.values(binds).compile(dialect=conn.dialect))
-        conn.exec_driver_sql(sql, {f"{c}_{i}": row[c] for i, row in enumerate(part) for c in columns})
+    parts = [(name, rows)]
+    conn.exec_driver_sql(_unnest_sql(conn, statements, ((name, tuple(rows[0])),)), _unnest_values(parts))
 
 
 _COLLECT = "shipyard_collected_rows"
@@ -157,12 +171,12 @@ _COLLECT = "shipyard_collected_rows"
 @contextlib.contextmanager
 def _rows_in_one_statement(conn: Connection, statements: _Statements) -> Iterator[None]:
     """Collect the rows :func:`_insert_rows` would write inside the block, then write them all with
-    one statement on PostgreSQL: each table's multi-row INSERT (or upsert) as a data-modifying
-    ``WITH`` part. A whole run's params, tags, metric chunks and latest values are one round trip.
+    one statement on PostgreSQL (:func:`_unnest_sql`): a whole run's params, tags, metric chunks and
+    latest values are one round trip.
 
-    The parts must not touch the same rows (the caller merges, e.g. a record's tags); a part over
-    :data:`_ROWS_PER_STATEMENT` rows falls back to one statement per table. Nothing is written if
-    the block raises. On SQLite the rows are written as they come (no round trips to save).
+    The parts must not touch the same rows (the caller merges, e.g. a record's tags); two parts for
+    one table fall back to one statement each. Nothing is written if the block raises. On SQLite the
+    rows are written as they come (no round trips to save).
     """
     if conn.dialect.name != "postgresql":
         yield
@@ -175,27 +189,13 @@ def _rows_in_one_statement(conn: Connection, statements: _Statements) -> Iterato
         conn.info.pop(_COLLECT, None)
     parts = [(name, rows) for name, rows in collected if rows]
     names = [name for name, _ in parts]
-    if len(parts) < 2 or len(set(names)) < len(names) or any(len(r) > _ROWS_PER_STATEMENT for _, r in parts):
+    if len(set(names)) < len(names):
         for name, rows in parts:
             _insert_rows(conn, statements, name, rows)
         return
-    shapes = tuple((name, len(rows), tuple(rows[0])) for name, rows in parts)
-    sql = statements.multi_sql_with.get(shapes)
-    if sql is None:  # compiled once per shape, like _insert_rows
-        pieces = []
-        for j, (name, n, columns) in enumerate(shapes):
-            binds: list[dict[str, Any]] = [{c: bindparam(f"w{j}_{c}_{i}") for c in columns} for i in range(n)]
-            stmt = getattr(statements, name).values(binds)
-            pieces.append(str(stmt.compile(dialect=conn.dialect)))
-        heads = ", ".join(f"w{j} AS ({piece})" for j, piece in enumerate(pieces[:-1]))
-        sql = statements.multi_sql_with[shapes] = f"WITH {heads} {pieces[-1]}"
-    values = {
-        f"w{j}_{c}_{i}": row[c]
-        for j, (_, rows) in enumerate(parts)
-        for i, row in enumerate(rows)
-        for c in shapes[j][2]
-    }
-    conn.exec_driver_sql(sql, values)
+    if parts:
+        shapes = tuple((name, tuple(rows[0])) for name, rows in parts)
+        conn.exec_driver_sql(_unnest_sql(conn, statements, shapes), _unnest_values(parts))
 
 
 @dataclass(frozen=True)
@@ -212,8 +212,7 @@ class _Statements:
     costs more than executing them on SQLite."""
 
     def __init__(self, dialect: str) -> None:
-        self.multi_sql: dict[tuple[str, int, tuple[str, ...]], str] = {}  # see _insert_rows
-        self.multi_sql_with: dict[tuple[tuple[str, int, tuple[str, ...]], ...], str] = {}
+        self.unnest_sql: dict[tuple[tuple[str, tuple[str, ...]], ...], str] = {}  # see _unnest_sql
         ins = _insert_for(dialect)
         runs = t.runs.c
         self.run_state = select(runs.id, runs.status, runs.deleted).where(runs.id == bindparam("rid"))
