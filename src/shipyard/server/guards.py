@@ -30,7 +30,7 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
-def require_admin(request: Request) -> None:
+async def require_admin(request: Request) -> None:
     """Allow loopback clients, or everyone when ``allow_remote_admin`` is set; else 403.
 
     Example:

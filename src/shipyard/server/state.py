@@ -49,17 +49,23 @@ def open_state(settings: Settings) -> ServerState:
     return ServerState(settings=settings, store=store, blobs=blobs)
 
 
-def _state(request: Request) -> ServerState:
+# The dependencies are coroutines though they never await: FastAPI runs a plain ``def`` dependency in
+# its thread pool, a hop out of the event loop and back for every request and every dependency.
+def _app_state(request: Request) -> ServerState:
     state: ServerState = request.app.state.shipyard
     return state
 
 
-def _store(request: Request) -> Store:
-    return _state(request).store
+async def _state(request: Request) -> ServerState:
+    return _app_state(request)
 
 
-def _blobs(request: Request) -> FsspecBlobStore:
-    return _state(request).blobs
+async def _store(request: Request) -> Store:
+    return _app_state(request).store
+
+
+async def _blobs(request: Request) -> FsspecBlobStore:
+    return _app_state(request).blobs
 
 
 StateDep = Annotated[ServerState, Depends(_state)]
