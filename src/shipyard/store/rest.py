@@ -316,6 +316,8 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         """Stop the background replay, try a last replay of spooled writes, close connections."""
         if self._closed:
             return
+        with contextlib.suppress(ShipyardError):  # runs still open keep their start (spooled if need be)
+            self.send_deferred()
         self._closed = True
         self._stop.set()
         thread = self._replayer

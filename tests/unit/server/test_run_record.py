@@ -235,6 +235,18 @@ def test_a_child_of_a_parent_that_never_comes_fails_with_run_not_found(
         worker.close()
 
 
+def test_closing_the_client_sends_the_starts_it_holds(
+    counting: Counting, tmp_path: Path, http: httpx.Client
+) -> None:
+    client = client_on(counting, tmp_path)
+    exp = experiment()
+    short_run(client, exp, 0)
+    run = client.start_run(exp, params={"seed": 1}, log_environment=False)  # held back, never ended
+    client.close()
+    got = http.get(f"/api/v1/runs/{run.id}").json()
+    assert got["status"] == "running" and got["params"] == {"seed": "1"}
+
+
 # -- refusals and an unreachable server ------------------------------------------------------
 def test_a_refused_short_run_raises_at_its_end(
     client: Client, counting: Counting, http: httpx.Client
