@@ -201,7 +201,9 @@ def test_revocation_takes_effect_at_once(http: httpx.Client, tokens: dict[str, s
     assert after.status_code == 401 and after.headers["www-authenticate"].startswith("Bearer")
 
 
-def test_a_token_stops_working_when_it_expires(store: SqlStore, http: httpx.Client) -> None:
+def test_a_token_stops_working_when_it_expires(
+    store: SqlStore, http: httpx.Client, tokens: dict[str, str]
+) -> None:  # tokens: the users exist
     _record, secret = store.create_token("vic", "brief", "test", expires_at=now_ms() + 1500)
     assert http.get(f"{API}/experiments", headers=_h(secret)).status_code == 200
     wait_until(
@@ -219,7 +221,9 @@ def test_a_disabled_user_s_tokens_stop_working(store: SqlStore, http: httpx.Clie
     assert http.get(f"{API}/experiments", headers=_h(secret)).status_code == 401
 
 
-def test_scopes_narrow_a_token(store: SqlStore, http: httpx.Client) -> None:
+def test_scopes_narrow_a_token(
+    store: SqlStore, http: httpx.Client, tokens: dict[str, str]
+) -> None:  # tokens: the users exist
     _record, read_only = store.create_token("sam", "ro", "test", scopes=["read"])
     assert http.get(f"{API}/experiments", headers=_h(read_only)).status_code == 200
     body = {"name": "nope-exp"}

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from shipyard.config import DEFAULT_STATEMENT_TIMEOUT, Settings, redact_uri
 from shipyard.entities import (
@@ -132,6 +132,8 @@ def _unnest_sql(
     """
     sql = statements.unnest_sql.get(parts)
     if sql is None:
+        from sqlalchemy.dialects import postgresql  # only on PostgreSQL: a SQLite process never loads it
+
         pieces = []
         for j, (name, columns) in enumerate(parts):
             stmt = getattr(statements, name)
