@@ -256,7 +256,9 @@ def test_failed_token_checks_are_rate_limited_per_client(
         assert elsewhere.get(f"{API}/experiments", headers=_h(tokens["vic"])).status_code == 200
 
 
-def test_password_login_is_rate_limited_and_gives_a_token(http: httpx.Client) -> None:
+def test_password_login_is_rate_limited_and_gives_a_token(
+    http: httpx.Client, tokens: dict[str, str]
+) -> None:  # tokens: vic exists
     good = http.post(f"{API}/auth/login", json={"user": "vic", "password": PASSWORD})
     assert good.status_code == 201, good.text
     assert http.get(f"{API}/auth/whoami", headers=_h(good.json()["token"])).json()["name"] == "vic"
