@@ -308,6 +308,7 @@ def run_step_task(
         system_metrics=False,
         log_environment=False,
     )
+    run.flush()  # on the server now: the pipeline's driver and other processes refer to it by id
     meter = CostMeter(client.settings, float(task.step.options.resources.get("gpus", 0))).start()
     try:
         result = _execute(task, client, run, memo)

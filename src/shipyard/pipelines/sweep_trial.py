@@ -185,6 +185,7 @@ def _start_run(task: TrialTask, client: Client, study: optuna.Study) -> ActiveRu
         system_metrics=False,
         log_environment=False,
     )
+    run.flush()  # on the server now: the study records its id, and a resumed driver looks for it
     from optuna.exceptions import UpdateFinishedTrialError
 
     storage = study._storage
