@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from shipyard.artifacts import FsspecBlobStore
 from shipyard.entities import Artifact, LogBatch, RunCreate
 from shipyard.server.access import actor_for, author_for
 from shipyard.server.errors import ERROR_RESPONSES
 from shipyard.server.routers.artifacts import stored_files
 from shipyard.server.schemas import (
+    ArtifactIn,
     CountOut,
     LogBatchIn,
     MetricHistoryOut,
@@ -27,6 +29,21 @@ from shipyard.server.state import Blobs, StoreDep
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"], responses=ERROR_RESPONSES)
+
+
+def _end_parts(
+    batch_in: LogBatchIn | None, artifacts_in: list[ArtifactIn], blobs: FsspecBlobStore, run_id: str
+) -> tuple[LogBatch | None, list[Artifact]]:
+    """The last batch and the artifact records an end of a run carries (blobs checked as stored)."""
+    batch = None
+    if batch_in is not None:
+        b = batch_in
+        batch = LogBatch(metrics=b.metrics.rows(), params=b.params, tags=b.tags, batch_id=b.batch_id)
+    artifacts: list[Artifact] = []
+    if artifacts_in:
+        files = [Artifact(a.path, a.digest, a.size, a.created_at) for a in artifacts_in]
+        artifacts = stored_files(files, blobs, f"run '{run_id}'")
+    return batch, artifacts
 
 
 @router.post("")
@@ -49,14 +66,7 @@ def record_run(body: RunRecordIn, store: StoreDep, blobs: Blobs, request: Reques
     """
     fields = body.model_dump(include=set(RunCreateIn.model_fields))
     spec = RunCreate(**{**fields, "user": author_for(request, body.user)})
-    batch = None
-    if body.batch is not None:
-        b = body.batch
-        batch = LogBatch(metrics=b.metrics.rows(), params=b.params, tags=b.tags, batch_id=b.batch_id)
-    artifacts: list[Artifact] = []
-    if body.artifacts:
-        files = [Artifact(a.path, a.digest, a.size, a.created_at) for a in body.artifacts]
-        artifacts = stored_files(files, blobs, f"run '{body.run_id}'")
+    batch, artifacts = _end_parts(body.batch, body.artifacts, blobs, body.run_id)
     store.log_run(spec, status=body.status, end_time=body.end_time, batch=batch, artifacts=artifacts)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -117,14 +127,7 @@ def update_run(run_id: str, body: RunUpdateIn, store: StoreDep, blobs: Blobs) ->
     retry); an artifact whose blob was never uploaded is refused (400 ``blob_not_found``) before
     anything is written.
     """
-    batch = None
-    if body.batch is not None:
-        b = body.batch
-        batch = LogBatch(metrics=b.metrics.rows(), params=b.params, tags=b.tags, batch_id=b.batch_id)
-    artifacts: list[Artifact] = []
-    if body.artifacts:
-        files = [Artifact(a.path, a.digest, a.size, a.created_at) for a in body.artifacts]
-        artifacts = stored_files(files, blobs, f"run '{run_id}'")
+    batch, artifacts = _end_parts(body.batch, body.artifacts, blobs, run_id)
     store.update_run(
         run_id,
         status=body.status,
