@@ -153,6 +153,15 @@ def test_non_finite_values_survive_postgresql_double_precision(pg_uri: str) -> N
         assert got[:2] == [math.inf, -math.inf] and math.isnan(got[2]) and got[3:] == values[3:]
         store.log_batch(run_id, LogBatch(metrics=[("latest", math.inf, 0, T0)]))
         assert store.search_runs(filter="metrics.latest > 1e308").runs[0].id == run_id
+        # a search page and get_run read latest values through JSON on PostgreSQL: exact, signs kept
+        store.log_batch(run_id, LogBatch(metrics=[(f"k{i}", v, 0, T0) for i, v in enumerate(values)]))
+        for run in (store.search_runs(filter="metrics.latest > 1e308").runs[0], store.get_run(run_id)):
+            got = [run.metrics[f"k{i}"] for i in range(len(values))]
+            assert [math.copysign(1, x) for x in got if not math.isnan(x)] == [1, -1, -1, 1, 1]
+            assert got[:2] == [math.inf, -math.inf] and math.isnan(got[2]) and got[3:] == values[3:]
+            assert run.metrics["latest"] == math.inf and run.params == {} and run.tags == {}
+        only = store.search_runs(filter="metrics.latest > 1e308", columns=["metrics.k4"]).runs[0]
+        assert only.metrics == {"k4": 5e-324} and only.params == {} and only.experiment_name == "exp"
     finally:
         store.close()
 

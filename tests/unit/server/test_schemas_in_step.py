@@ -4,6 +4,7 @@ and not the other fails here (or, for ``RunOut``, cannot happen: it is built fro
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import pytest
@@ -71,3 +72,31 @@ def test_every_entity_with_to_dict_round_trips() -> None:
         assert data["files"] == [{"path": "model.skops", "digest": "0" * 64, "size": 10, "created_at": 1}]
         assert type(item).from_dict(data) == item
     assert version.to_dict()["datasets"] == [["flights", 2, "train"]]
+
+
+def test_run_page_json_is_what_the_models_would_send() -> None:
+    """The search route writes a page's JSON straight from the entities: the same JSON as the models."""
+    runs = [
+        entities.Run(
+            "r1",
+            1,
+            "ünïcode <b>",
+            entities.RunStatus.FINISHED,
+            5,
+            end_time=9,
+            parent_run_id="p",
+            user="sam",
+            source="train.py",
+            params={"lr": "0.1", "": "x"},
+            metrics={"nan": math.nan, "inf": math.inf, "ninf": -math.inf, "big": 1e308, "tiny": 5e-324},
+            tags={"t": "v"},
+            experiment_name="e",
+        ),
+        entities.Run("r2", 2, "", entities.RunStatus.RUNNING, 6, deleted=True),
+    ]
+    for token in (None, "abc"):
+        by_models = schemas.RunPageOut(runs=[schemas.RunOut.of(r) for r in runs], next_page_token=token)
+        expected = TypeAdapter(schemas.RunPageOut).dump_python(by_models, mode="json")
+        got = json.loads(schemas.RunPageOut.json_of(runs, token))
+        assert got == expected
+        assert [entities.Run.from_dict(r) for r in got["runs"]][1] == runs[1]

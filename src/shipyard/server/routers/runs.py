@@ -71,8 +71,8 @@ def record_run(body: RunRecordIn, store: StoreDep, blobs: Blobs, request: Reques
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/search")
-def search_runs(body: SearchRunsIn, store: StoreDep) -> RunPageOut:
+@router.post("/search", response_model=RunPageOut)
+def search_runs(body: SearchRunsIn, store: StoreDep) -> Response:
     """Runs matching ``filter`` ordered by ``order_by``; pass ``next_page_token`` back for the next page."""
     page = store.search_runs(
         experiment_ids=body.experiment_ids,
@@ -82,7 +82,7 @@ def search_runs(body: SearchRunsIn, store: StoreDep) -> RunPageOut:
         page_token=body.page_token,
         columns=body.columns,
     )
-    return RunPageOut(runs=[RunOut.of(r) for r in page.runs], next_page_token=page.next_page_token)
+    return Response(RunPageOut.json_of(page.runs, page.next_page_token), media_type="application/json")
 
 
 @router.post("/heartbeat", status_code=status.HTTP_204_NO_CONTENT)
