@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event
 
 from shipyard.entities import Artifact, LogBatch, RunCreate, RunStatus
-from shipyard.errors import InvalidInput, UnsafePath
+from shipyard.errors import InvalidInput, RunNotFound, UnsafePath
 from shipyard.store.sql import SqlStore
 
 
@@ -103,3 +103,55 @@ def test_a_path_clash_with_recorded_artifacts_fails_the_end_as_a_whole(store: Sq
         )
     assert store.get_run("r" * 32).status == RunStatus.RUNNING
     assert [a.path for a in store.list_artifacts("r" * 32)] == ["outputs/0/extra.txt"]
+
+
+def test_a_run_of_a_known_experiment_is_recorded_whole_idempotently_and_all_or_nothing(
+    store: SqlStore,
+) -> None:
+    """Once the experiment is known, PostgreSQL records a run in one statement without a
+    transaction: the same answers as the transactional path (which SQLite always takes)."""
+    store.log_run(_spec("a" * 32), status=RunStatus.FINISHED, end_time=9)  # the experiment is now known
+    seen = _writes(store)
+    batch = LogBatch(params={"y": "2"}, tags={"t": "v"}, metrics=[("loss", 0.5, 0, 7), ("loss", 0.25, 1, 8)])
+    store.log_run(_spec("b" * 32, parent="a" * 32), status=RunStatus.FAILED, end_time=10, batch=batch)
+    if store._dialect == "postgresql":
+        assert "COMMIT" not in seen and len(seen) == 2, seen  # the parent's check, then the run
+    run = store.get_run("b" * 32)
+    assert (run.status, run.end_time, run.parent_run_id, run.experiment_name) == (
+        RunStatus.FAILED,
+        10,
+        "a" * 32,
+        "e",
+    )
+    assert (run.params, run.tags, run.metrics) == (
+        {"x": "1", "y": "2"},
+        {"sy.cache": "hit", "t": "v"},
+        {"loss": 0.25},
+    )
+    assert store.get_metric_history("b" * 32, "loss").values == [0.5, 0.25]
+
+    retry = LogBatch(params={"z": "3"}, tags={"t": "other"}, metrics=[("loss", 9.0, 5, 9)])
+    store.log_run(_spec("b" * 32), status=RunStatus.FINISHED, end_time=11, batch=retry)  # left as it is
+    again = store.get_run("b" * 32)
+    assert (again.status, again.params, again.tags, again.metrics) == (
+        run.status,
+        run.params,
+        run.tags,
+        run.metrics,
+    )
+    assert store.get_metric_history("b" * 32, "loss").steps == [0, 1]
+
+    with pytest.raises(InvalidInput, match="Param 'x'"):  # refused before anything is written
+        store.log_run(
+            _spec("c" * 32), status=RunStatus.FINISHED, end_time=9, batch=LogBatch(params={"x": "2"})
+        )
+    with pytest.raises(InvalidInput):
+        store.log_run(
+            _spec("d" * 32),
+            status=RunStatus.FINISHED,
+            end_time=9,
+            batch=LogBatch(params={"big": "x" * 10**6}),
+        )
+    with pytest.raises(RunNotFound):
+        store.log_run(_spec("e" * 32, parent="f" * 32), status=RunStatus.FINISHED, end_time=9)
+    assert sorted(r.id for r in store.search_runs().runs) == ["a" * 32, "b" * 32]

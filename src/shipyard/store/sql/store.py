@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import sqlite
 
@@ -122,28 +122,47 @@ def _insert_for(dialect: str) -> Any:
 
 
 def _unnest_sql(
-    conn: Connection, statements: _Statements, parts: tuple[tuple[str, tuple[str, ...]], ...]
+    conn: Connection,
+    statements: _Statements,
+    parts: tuple[tuple[str, tuple[str, ...]], ...],
+    with_run: bool = False,
 ) -> str:
     """The PostgreSQL SQL writing each part's rows from arrays, one array parameter per column
     (``INSERT … SELECT unnest(%(w0_key)s::VARCHAR[]), …``; upserts keep their ``ON CONFLICT``); the
     parts after the first as data-modifying ``WITH`` queries of the last. The text depends on the
     tables and columns only, never on the number of rows: compiled once, converted once by psycopg
     and prepared by PostgreSQL, where a multi-row ``VALUES`` is a new statement for every row count.
+
+    ``with_run``: the run's own row first (``insert_run``, its columns as parameters), every part
+    written only if that insert took (a run recorded before is left as it is), and the statement
+    answers the number of runs inserted (0 or 1).
     """
-    sql = statements.unnest_sql.get(parts)
+    sql = statements.unnest_sql.get((parts, with_run))
     if sql is None:
         from sqlalchemy.dialects import postgresql  # only on PostgreSQL: a SQLite process never loads it
 
         pieces = []
+        if with_run:
+            run = statements.insert_run.compile(dialect=conn.dialect, column_keys=list(_RUN_COLUMNS))
+            pieces.append(str(run))
         for j, (name, columns) in enumerate(parts):
             stmt = getattr(statements, name)
             table = stmt.table
             arrays = [
                 func.unnest(bindparam(f"w{j}_{c}", type_=postgresql.ARRAY(table.c[c].type))) for c in columns
             ]
-            pieces.append(str(stmt.from_select(list(columns), select(*arrays)).compile(dialect=conn.dialect)))
-        heads = ", ".join(f"w{j} AS ({piece})" for j, piece in enumerate(pieces[:-1]))
-        sql = statements.unnest_sql[parts] = f"WITH {heads} {pieces[-1]}" if heads else pieces[-1]
+            rows = select(*arrays)
+            if with_run:
+                rows = rows.where(text("EXISTS (SELECT FROM run)"))
+            pieces.append(str(stmt.from_select(list(columns), rows).compile(dialect=conn.dialect)))
+        if with_run:
+            names = ["run"] + [f"w{j}" for j in range(len(parts))]
+            heads = ", ".join(f"{n} AS ({piece})" for n, piece in zip(names, pieces, strict=True))
+            sql = f"WITH {heads} SELECT count(*) FROM run"
+        else:
+            heads = ", ".join(f"w{j} AS ({piece})" for j, piece in enumerate(pieces[:-1]))
+            sql = f"WITH {heads} {pieces[-1]}" if heads else pieces[-1]
+        statements.unnest_sql[(parts, with_run)] = sql
     return sql
 
 
@@ -171,7 +190,9 @@ _COLLECT = "shipyard_collected_rows"
 
 
 @contextlib.contextmanager
-def _rows_in_one_statement(conn: Connection, statements: _Statements) -> Iterator[None]:
+def _rows_in_one_statement(
+    conn: Connection, statements: _Statements, run: dict[str, Any] | None = None
+) -> Iterator[list[int]]:
     """Collect the rows :func:`_insert_rows` would write inside the block, then write them all with
     one statement on PostgreSQL (:func:`_unnest_sql`): a whole run's params, tags, metric chunks and
     latest values are one round trip.
@@ -179,25 +200,65 @@ def _rows_in_one_statement(conn: Connection, statements: _Statements) -> Iterato
     The parts must not touch the same rows (the caller merges, e.g. a record's tags); two parts for
     one table fall back to one statement each. Nothing is written if the block raises. On SQLite the
     rows are written as they come (no round trips to save).
+
+    ``run`` (PostgreSQL only): a new run's row, inserted by the same statement, which then writes the
+    parts only if the run was new; the list yielded holds, after the block, the number of runs
+    inserted (0 or 1). One statement is atomic: this needs no transaction around it.
     """
+    inserted: list[int] = []
     if conn.dialect.name != "postgresql":
-        yield
+        yield inserted
         return
     collected: list[tuple[str, list[dict[str, Any]]]] = []
     conn.info[_COLLECT] = collected
     try:
-        yield
+        yield inserted
     finally:
         conn.info.pop(_COLLECT, None)
     parts = [(name, rows) for name, rows in collected if rows]
     names = [name for name, _ in parts]
     if len(set(names)) < len(names):
+        if run is not None:  # never so for a recorded run: its params and tags are merged first
+            raise AssertionError("a run written in one statement has one part per table")
         for name, rows in parts:
             _insert_rows(conn, statements, name, rows)
         return
-    if parts:
-        shapes = tuple((name, tuple(rows[0])) for name, rows in parts)
+    shapes = tuple((name, tuple(rows[0])) for name, rows in parts)
+    if run is not None:
+        sql = _unnest_sql(conn, statements, shapes, with_run=True)
+        inserted.append(int(conn.exec_driver_sql(sql, {**run, **_unnest_values(parts)}).scalar_one()))
+    elif parts:
         conn.exec_driver_sql(_unnest_sql(conn, statements, shapes), _unnest_values(parts))
+
+
+_RUN_COLUMNS = (
+    "id",
+    "experiment_id",
+    "name",
+    "status",
+    "start_time",
+    "end_time",
+    "parent_run_id",
+    "user",
+    "source",
+    "deleted",
+)
+
+
+def _run_row(spec: RunCreate, exp_id: int, status: RunStatus, end_time: int | None) -> dict[str, Any]:
+    """A new run's row in ``runs`` (the columns :data:`_RUN_COLUMNS`)."""
+    return {
+        "id": spec.run_id,
+        "experiment_id": exp_id,
+        "name": spec.name,
+        "status": status.value,
+        "start_time": spec.start_time,
+        "end_time": end_time,
+        "parent_run_id": spec.parent_run_id,
+        "user": spec.user,
+        "source": spec.source,
+        "deleted": False,
+    }
 
 
 @dataclass(frozen=True)
@@ -214,7 +275,7 @@ class _Statements:
     costs more than executing them on SQLite."""
 
     def __init__(self, dialect: str) -> None:
-        self.unnest_sql: dict[tuple[tuple[str, tuple[str, ...]], ...], str] = {}  # see _unnest_sql
+        self.unnest_sql: dict[tuple[tuple[tuple[str, tuple[str, ...]], ...], bool], str] = {}  # _unnest_sql
         ins = _insert_for(dialect)
         runs = t.runs.c
         self.run_state = select(runs.id, runs.status, runs.deleted).where(runs.id == bindparam("rid"))
@@ -334,6 +395,16 @@ class SqlStore(
         self._anchor(head)  # committed: checkpoint it outside the database
 
     @contextlib.contextmanager
+    def _write_at_once(self) -> Iterator[Connection]:
+        """A connection for a write that is one statement (PostgreSQL: in autocommit, no BEGIN and
+        COMMIT round trips; one statement is atomic). Not for writes that append to the audit log."""
+        try:
+            with self._autocommit.connect() as conn:
+                yield conn
+        except sa_exc.OperationalError as exc:
+            raise StoreUnavailable(f"Store {self._where} failed a write: {exc.orig}") from exc
+
+    @contextlib.contextmanager
     def _read(self, *, one_statement: bool = False) -> Iterator[Connection]:
         """A connection for reads; ``one_statement=True`` for a read of a single statement (no
         transaction around it on PostgreSQL: two round trips fewer)."""
@@ -432,18 +503,7 @@ class SqlStore(
         exp_id = self._get_or_create_experiment_id(conn, spec.experiment_name)
         if spec.parent_run_id is not None:
             self._require_run(conn, spec.parent_run_id)
-        row = {
-            "id": spec.run_id,
-            "experiment_id": exp_id,
-            "name": spec.name,
-            "status": status.value,
-            "start_time": spec.start_time,
-            "end_time": end_time,
-            "parent_run_id": spec.parent_run_id,
-            "user": spec.user,
-            "source": spec.source,
-            "deleted": False,
-        }
+        row = _run_row(spec, exp_id, status, end_time)
         if conn.execute(self._s.insert_run, row).first() is None:
             return None
         self._write_params(conn, spec.run_id, spec.params, new_run=True)
@@ -527,6 +587,10 @@ class SqlStore(
                 spec, params={**spec.params, **batch.params}, tags={**spec.tags, **batch.tags}
             )
             batch = dataclasses.replace(batch, params={}, tags={})
+        exp_id = self._experiment_ids.get(spec.experiment_name)
+        if self._dialect == "postgresql" and exp_id is not None and not artifacts:
+            self._log_run_at_once(spec, exp_id, status, end_time, batch)
+            return
         try:
             with self._write() as conn:
                 with _rows_in_one_statement(conn, self._s):
@@ -541,6 +605,25 @@ class SqlStore(
         except sa_exc.IntegrityError as exc:
             raise InvalidInput(f"Cannot record run '{spec.run_id}' in {self._where}: {exc.orig}") from exc
         self._experiment_ids[run.experiment_name] = run.experiment_id
+
+    def _log_run_at_once(
+        self, spec: RunCreate, exp_id: int, status: RunStatus, end_time: int, batch: LogBatch | None
+    ) -> None:
+        """:meth:`log_run` on PostgreSQL in one statement and no transaction (atomic by itself): the
+        run, its params, tags and metrics (one round trip where a transaction takes four). For a
+        known experiment and no artifacts (the usual short run the SDK records)."""
+        try:
+            with self._write_at_once() as conn:
+                if spec.parent_run_id is not None:
+                    self._require_run(conn, spec.parent_run_id)
+                row = _run_row(spec, exp_id, status, end_time)
+                with _rows_in_one_statement(conn, self._s, run=row):
+                    self._write_params(conn, spec.run_id, spec.params, new_run=True)
+                    self._write_tags(conn, spec.run_id, spec.tags)
+                    if batch:  # a new run (or nothing is written): no batch of it was applied before
+                        self._apply_batch(conn, _NewRun(spec.run_id), batch, claim=False)
+        except sa_exc.IntegrityError as exc:
+            raise InvalidInput(f"Cannot record run '{spec.run_id}' in {self._where}: {exc.orig}") from exc
 
     # -- logging ------------------------------------------------------------------------------
     def log_batch(self, run_id: str, batch: LogBatch) -> None:
