@@ -22,6 +22,7 @@ from shipyard.pipelines.schedule import Scheduler
 from shipyard.server.access import AccessMiddleware, FailureLimiter
 from shipyard.server.bootstrap import bootstrap_auth
 from shipyard.server.errors import install_error_handlers
+from shipyard.server.lanes import RecordLane
 from shipyard.server.routers import (
     admin,
     artifacts,
@@ -119,6 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.shipyard = state
     app.openapi = _with_exact_bounds(app)  # type: ignore[method-assign]
+    # Innermost of our middlewares: inside the error middleware, the body limit and access control.
+    app.add_middleware(RecordLane, state=state)
     install_error_handlers(app)
     app.add_middleware(
         BodyLimitMiddleware,

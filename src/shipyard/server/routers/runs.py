@@ -25,8 +25,9 @@ from shipyard.server.schemas import (
     SearchRunsIn,
 )
 from shipyard.server.state import Blobs, StoreDep
+from shipyard.store import Store
 
-__all__ = ["router"]
+__all__ = ["record", "router"]
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"], responses=ERROR_RESPONSES)
 
@@ -64,11 +65,19 @@ def record_run(body: RunRecordIn, store: StoreDep, blobs: Blobs, request: Reques
     sent). ``status`` must be an end status. A ``run_id`` that exists already is left unchanged, so a
     retry is a no-op; an artifact whose blob was never uploaded is refused (400 ``blob_not_found``).
     """
-    fields = body.model_dump(include=set(RunCreateIn.model_fields))
-    spec = RunCreate(**{**fields, "user": author_for(request, body.user)})
+    record(body, store, blobs, author_for(request, body.user))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def record(body: RunRecordIn, store: Store, blobs: FsspecBlobStore, author: str) -> None:
+    """What ``POST /runs/record`` does, for the route and for ``shipyard.server.lanes.RecordLane``."""
+    fields = body.model_dump(include=_CREATE_FIELDS)
+    spec = RunCreate(**{**fields, "user": author})
     batch, artifacts = _end_parts(body.batch, body.artifacts, blobs, body.run_id)
     store.log_run(spec, status=body.status, end_time=body.end_time, batch=batch, artifacts=artifacts)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+_CREATE_FIELDS = set(RunCreateIn.model_fields)
 
 
 @router.post("/search", response_model=RunPageOut)
