@@ -7,6 +7,8 @@ without.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import asdict
 from typing import Annotated
 
@@ -114,6 +116,55 @@ def server(
         auth=auth,
         insecure=insecure or None,
     )
+
+
+def ui(
+    ctx: typer.Context,
+    port: PortOption = 5005,
+    store: StoreOption = None,
+    artifacts: ArtifactsOption = None,
+    open_browser: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the UI in the default browser once it is up.")
+    ] = True,
+) -> None:
+    """Open the web UI on this machine's store: no set-up, nothing to sign in to.
+
+    Starts a server on 127.0.0.1 only (auth off: nothing off this machine can reach it) over the
+    local store, prints its address and opens it in the browser. A team's server serves the same UI
+    at its own address (shipyard server).
+
+    Examples:
+
+      shipyard ui
+      shipyard ui --port 8080 --no-open
+    """
+    from shipyard.server import serve  # heavy (FastAPI, uvicorn): only this command needs it
+
+    settings = get_state(ctx).settings()
+    tracking_uri = store or settings.tracking_uri
+    artifact_uri = artifacts or settings.artifact_uri
+    url = f"http://127.0.0.1:{port}/"
+    banner = f"Shipyard UI on {url}  store={tracking_uri}  (Ctrl+C stops it)"
+    render.err_console().print(Text(banner), soft_wrap=True)
+    if open_browser:
+        threading.Thread(target=_open_when_up, args=(url,), name="shipyard-ui-open", daemon=True).start()
+    serve(host="127.0.0.1", port=port, tracking_uri=tracking_uri, artifact_uri=artifact_uri, auth=False)
+
+
+def _open_when_up(url: str, timeout_s: float = 30.0) -> None:
+    """Open ``url`` in the browser as soon as the server answers its health check."""
+    import urllib.request
+    import webbrowser
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "health", timeout=1) as answer:
+                if answer.status == 200:
+                    webbrowser.open(url)
+                    return
+        except OSError:
+            time.sleep(0.2)
 
 
 def sync(

@@ -170,6 +170,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/monitoring/alerts"): _R,
     ("GET", "/api/v1/monitoring/alerts/{alert_id}"): _R,
     # the API's own description
+    # The web UI (shipyard.ui): pages read; its stylesheet is public.
+    ("GET", "/"): _R,
+    ("GET", "/experiments/{experiment_id}"): _R,
+    ("GET", "/runs/{run_id}"): _R,
+    ("GET", "/static/{path}"): Rule(PUBLIC),
     ("GET", "/openapi.json"): Rule(PUBLIC),
     ("GET", "/docs"): Rule(PUBLIC),
     ("GET", "/docs/oauth2-redirect"): Rule(PUBLIC),

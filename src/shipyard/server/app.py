@@ -12,9 +12,10 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from shipyard import __version__
+from shipyard import __version__, ui
 from shipyard.bounds import INT64_MAX, INT64_MIN
 from shipyard.config import Settings, load_settings
 from shipyard.errors import ConfigError
@@ -156,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(deployments.router)
     app.include_router(schedules.router)
     app.include_router(monitoring.router)
+    app.include_router(ui.build_router(state.store))  # the web UI, last: every API route matches first
+    app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
     return app
 
 

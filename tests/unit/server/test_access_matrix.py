@@ -14,8 +14,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from server_harness import Borrowed, SyncASGITransport, make_settings
+from starlette.routing import Mount
 
+from shipyard import ui
 from shipyard.auth import ROLE_PERMISSIONS, ROLES
 from shipyard.server import create_app
 from shipyard.server.access import AUTHENTICATED, PUBLIC, RULES, rule_for
@@ -50,11 +53,25 @@ def http(app: FastAPI) -> Iterator[httpx.Client]:
 
 
 def _operations(app: FastAPI) -> list[tuple[str, str]]:
-    ops = [(m.upper(), p) for p, item in app.openapi()["paths"].items() for m in item]
-    return sorted(ops + [("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect")])
+    """The OpenAPI route table, the docs, and the routes outside the schema (the web UI's pages and
+    its static files)."""
+    ops = {(m.upper(), p) for p, item in app.openapi()["paths"].items() for m in item}
+    for route in ui.build_router(app_state(app).store).routes:  # the app serves these pages
+        assert isinstance(route, APIRoute) and not route.include_in_schema
+        ops |= {(m, route.path) for m in route.methods or () if m != "HEAD"}
+    for mount in app.routes:
+        if isinstance(mount, Mount):
+            ops.add(("GET", f"{mount.path}/{{path}}"))
+    return sorted(ops | {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect")})
 
 
-_FILL = {"digest": "0" * 64, "experiment_id": "999999", "report_id": "999999", "alert_id": "999999"}
+_FILL = {
+    "path": "shipyard.css",
+    "digest": "0" * 64,
+    "experiment_id": "999999",
+    "report_id": "999999",
+    "alert_id": "999999",
+}
 
 
 def _concrete(template: str) -> str:

@@ -1,0 +1,201 @@
+"""The pages: experiments, an experiment's runs table, a run.
+
+All of a runs table's state is in its URL (filter, sort, columns, page), so a view is saved by
+bookmarking it. A filter in the query language that does not parse is shown with the parser's
+message above the table, the filter kept in its box.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from shipyard.entities import Run
+from shipyard.errors import InvalidInput, NotFound
+from shipyard.store import Store
+from shipyard.version import __version__
+
+__all__ = ["MAX_PAGE", "STATIC_DIR", "build_router"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+MAX_PAGE = 500
+"""Most runs one page of the runs table shows."""
+DEFAULT_PAGE = 50
+MAX_AUTO_COLUMNS = 24
+"""Most param and metric columns the table picks by itself (from the keys of the page's runs)."""
+
+_ATTRIBUTES = ("run_name", "status", "start_time", "user")
+_env = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
+_templates = Jinja2Templates(env=_env)
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    return f"{value:.6g}"
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(run: Run) -> str:
+    if run.end_time is None:
+        return ""
+    seconds = max(run.end_time - run.start_time, 0) / 1000
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+_env.filters["number"] = _number
+_env.filters["when"] = _when
+_env.filters["duration"] = _duration
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the runs table: ``field`` as the query language names it (``metrics.auc``)."""
+
+    field: str
+
+    @property
+    def kind(self) -> str:
+        return self.field.split(".", 1)[0] if "." in self.field else "attributes"
+
+    @property
+    def key(self) -> str:
+        return self.field.split(".", 1)[1] if "." in self.field else self.field
+
+    def cell(self, run: Run) -> str:
+        if self.kind == "metrics":
+            value = run.metrics.get(self.key)
+            return "" if value is None else _number(value)
+        if self.kind == "params":
+            return run.params.get(self.key, "")
+        if self.kind == "tags":
+            return run.tags.get(self.key, "")
+        return ""
+
+
+def _columns(chosen: Sequence[str], runs: Sequence[Run]) -> list[Column]:
+    """The chosen columns, or the page's params and metrics (sorted, at most MAX_AUTO_COLUMNS)."""
+    if chosen:
+        return [Column(c) for c in dict.fromkeys(chosen)]
+    params = sorted({k for r in runs for k in r.params})
+    metrics = sorted({k for r in runs for k in r.metrics})
+    fields = [f"params.{k}" for k in params] + [f"metrics.{k}" for k in metrics]
+    return [Column(f) for f in fields[:MAX_AUTO_COLUMNS]]
+
+
+def _chosen(cols: str, col: list[str]) -> list[str]:
+    picked = [c.strip() for c in cols.split(",") if c.strip()] + [c for c in col if c.strip()]
+    for c in picked:
+        kind = c.split(".", 1)[0]
+        if kind not in ("metrics", "params", "tags") or "." not in c or not c.split(".", 1)[1]:
+            raise InvalidInput(
+                f"Column {c!r} is not a metric, param or tag: name it as metrics.KEY, params.KEY or tags.KEY"
+            )
+    return picked
+
+
+def build_router(store: Store) -> APIRouter:
+    """The UI's routes over ``store`` (outside the OpenAPI schema: they answer HTML)."""
+    router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+    def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        return _templates.TemplateResponse(
+            request, template, {"version": __version__, **context}, status_code=status
+        )
+
+    @router.get("/")
+    def experiments(request: Request) -> HTMLResponse:
+        return page(request, "experiments.html", experiments=store.list_experiments())
+
+    @router.get("/experiments/{experiment_id}")
+    def runs_table(
+        request: Request,
+        experiment_id: int,
+        filter: str = "",
+        order: str = "",
+        cols: str = "",
+        col: list[str] = Query(default=[]),  # noqa: B008 - FastAPI's way to declare a repeated query
+        page_token: str = Query(default="", alias="page"),
+        limit: int = Query(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE),
+    ) -> HTMLResponse:
+        try:
+            experiment = store.get_experiment(experiment_id)
+        except NotFound as exc:
+            return page(request, "error.html", 404, title="Not found", message=exc.message)
+        error = ""
+        runs: list[Run] = []
+        next_token = None
+        try:
+            chosen = _chosen(cols, col)
+            columns_arg = None
+            if chosen:  # only what the table shows is loaded
+                columns_arg = list(dict.fromkeys([*chosen, *([order.split()[0]] if order else [])]))
+            result = store.search_runs(
+                [experiment_id],
+                filter or None,
+                [order] if order else None,
+                limit,
+                page_token or None,
+                columns=columns_arg,
+            )
+            runs, next_token = result.runs, result.next_page_token
+        except InvalidInput as exc:
+            error, chosen = exc.message, []
+        columns = _columns(chosen, runs)
+        state = {"filter": filter, "order": order, "cols": ",".join(chosen), "limit": limit}
+
+        def link(**changes: Any) -> str:
+            query = {**state, **changes}
+            return "?" + urlencode({k: v for k, v in query.items() if v not in ("", None, DEFAULT_PAGE)})
+
+        def sort_link(field: str) -> str:
+            descending = order == f"{field} desc"
+            return link(order=f"{field} {'asc' if descending else 'desc'}", page="")
+
+        status = 400 if error else 200
+        return page(
+            request,
+            "runs.html",
+            status,
+            experiment=experiment,
+            runs=runs,
+            columns=columns,
+            error=error,
+            state=state,
+            next_link=link(page=next_token) if next_token else "",
+            first_link=link(page="") if page_token else "",
+            sort_link=sort_link,
+            order=order,
+            known=[c.field for c in _columns([], runs)],
+        )
+
+    @router.get("/runs/{run_id}")
+    def run_page(request: Request, run_id: str) -> HTMLResponse:
+        try:
+            run = store.get_run(run_id)
+        except NotFound as exc:
+            return page(request, "error.html", 404, title="Not found", message=exc.message)
+        return page(request, "run.html", run=run, artifacts=store.list_artifacts(run_id))
+
+    return router
