@@ -174,6 +174,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): _R,
     ("GET", "/experiments/{experiment_id}"): _R,
     ("GET", "/runs/{run_id}"): _R,
+    ("GET", "/compare"): _R,
     ("GET", "/static/{path}"): Rule(PUBLIC),
     ("GET", "/openapi.json"): Rule(PUBLIC),
     ("GET", "/docs"): Rule(PUBLIC),

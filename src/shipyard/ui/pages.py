@@ -24,12 +24,14 @@ from shipyard.errors import InvalidInput, NotFound
 from shipyard.store import Store
 from shipyard.version import __version__
 
-__all__ = ["MAX_PAGE", "STATIC_DIR", "build_router"]
+__all__ = ["MAX_COMPARE", "MAX_PAGE", "STATIC_DIR", "build_router"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_PAGE = 500
 """Most runs one page of the runs table shows."""
 DEFAULT_PAGE = 50
+MAX_COMPARE = 20
+"""Most runs the compare page puts side by side."""
 MAX_AUTO_COLUMNS = 24
 """Most param and metric columns the table picks by itself (from the keys of the page's runs)."""
 
@@ -102,6 +104,33 @@ def _columns(chosen: Sequence[str], runs: Sequence[Run]) -> list[Column]:
     metrics = sorted({k for r in runs for k in r.metrics})
     fields = [f"params.{k}" for k in params] + [f"metrics.{k}" for k in metrics]
     return [Column(f) for f in fields[:MAX_AUTO_COLUMNS]]
+
+
+def _shown(value: Any) -> str:
+    """A compared value as text: numbers as the runs table shows them, absent as empty."""
+    if value is None:
+        return ""
+    return _number(value) if isinstance(value, float) else str(value)
+
+
+def _labels(runs: Sequence[Run]) -> list[str]:
+    """Column labels: the run's name, with its id's start where two runs share a name."""
+    names = [r.name for r in runs]
+    return [r.name if r.name and names.count(r.name) == 1 else f"{r.name} ({r.id[:8]})" for r in runs]
+
+
+def _compare_rows(runs: Sequence[Run]) -> list[tuple[str, list[str], bool]]:
+    """Rows of the compare page: each param, metric and tag (not ``sy.*``) of any of the runs, its
+    value in each run, and whether they differ (a key some runs lack differs), sorted by field."""
+    fields = {f"params.{k}" for r in runs for k in r.params}
+    fields |= {f"metrics.{k}" for r in runs for k in r.metrics}
+    fields |= {f"tags.{k}" for r in runs for k in r.tags if not k.startswith("sy.")}
+    rows = []
+    for field in sorted(fields):
+        kind, key = field.split(".", 1)
+        values = [getattr(r, kind).get(key) for r in runs]
+        rows.append((field, [_shown(v) for v in values], len({repr(v) for v in values}) > 1))
+    return rows
 
 
 def _chosen(cols: str, col: list[str]) -> list[str]:
@@ -188,6 +217,38 @@ def build_router(store: Store) -> APIRouter:
             sort_link=sort_link,
             order=order,
             known=[c.field for c in _columns([], runs)],
+        )
+
+    @router.get("/compare")
+    def compare(
+        request: Request,
+        run: list[str] = Query(default=[]),  # noqa: B008 - a repeated query parameter
+        only_diff: bool = False,
+    ) -> HTMLResponse:
+        ids = list(dict.fromkeys(r for r in run if r))
+        if not 2 <= len(ids) <= MAX_COMPARE:
+            message = (
+                f"Choose from 2 to {MAX_COMPARE} runs to compare (tick them in a runs table); got {len(ids)}."
+            )
+            return page(request, "error.html", 400, title="Compare runs", message=message)
+        try:
+            runs = [store.get_run(r) for r in ids]
+        except NotFound as exc:
+            return page(request, "error.html", 404, title="Not found", message=exc.message)
+        rows = _compare_rows(runs)
+        differing = sum(1 for _, _, differs in rows if differs)
+        total = len(rows)
+        rows = [row for row in rows if row[2] or not only_diff]
+        query = urlencode([("run", r) for r in ids] + ([] if only_diff else [("only_diff", "true")]))
+        return page(
+            request,
+            "compare.html",
+            runs=list(zip(runs, _labels(runs), strict=True)),
+            rows=rows,
+            differing=differing,
+            total=total,
+            only_diff=only_diff,
+            toggle_link=f"?{query}",
         )
 
     @router.get("/runs/{run_id}")

@@ -180,3 +180,25 @@ def test_shipyard_ui_serves_the_local_store(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
         log.close()
+
+
+def test_compare_puts_runs_side_by_side_and_marks_differences(
+    site: tuple[httpx.Client, dict[str, str]],
+) -> None:
+    http, ids = site
+    url = f"/compare?run={ids['run-1']}&run={ids['run-3']}"
+    page = http.get(url).text
+    marked = dict(
+        (field, differs == "differs")
+        for differs, field in re.findall(r'<tr(?: class="(differs)")?><td>[^<]*</td><td>([^<]+)</td>', page)
+    )
+    assert marked == {"metrics.auc": True, "metrics.loss": True, "params.depth": True, "params.model": False}
+    assert "<td>params.depth</td><td>1</td><td>3</td>" in page and "3 of 4 fields differ" in page
+    only = http.get(url + "&only_diff=true").text
+    assert "params.model" not in only and "params.depth" in only and "metrics.auc" in only
+    with_xss = http.get(f"/compare?run={ids['run-0']}&run={ids['xss']}").text
+    assert "<script>alert" not in with_xss and "&lt;script&gt;" in with_xss
+    assert http.get(f"/compare?run={ids['run-0']}").status_code == 400  # one run is no comparison
+    assert http.get(f"/compare?run={ids['run-0']}&run={'0' * 32}").status_code == 404
+    table = http.get(_experiment(http)).text  # the runs table ticks runs into this page
+    assert '<form method="get" action="/compare"' in table and f'name="run" value="{ids["run-1"]}"' in table
