@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from shipyard.entities import Run
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.store import Store
+from shipyard.ui.charts import chart
 from shipyard.version import __version__
 
 __all__ = ["MAX_COMPARE", "MAX_PAGE", "STATIC_DIR", "build_router"]
@@ -30,6 +31,10 @@ STATIC_DIR = Path(__file__).parent / "static"
 MAX_PAGE = 500
 """Most runs one page of the runs table shows."""
 DEFAULT_PAGE = 50
+MAX_CHARTS = 12
+"""Most metrics a run page charts (the first by name; every metric's latest value is in its table)."""
+CHART_POINTS = 500
+"""Points a chart draws at most (LTTB keeps the shape of longer series)."""
 MAX_COMPARE = 20
 """Most runs the compare page puts side by side."""
 MAX_AUTO_COLUMNS = 24
@@ -257,6 +262,16 @@ def build_router(store: Store) -> APIRouter:
             run = store.get_run(run_id)
         except NotFound as exc:
             return page(request, "error.html", 404, title="Not found", message=exc.message)
-        return page(request, "run.html", run=run, artifacts=store.list_artifacts(run_id))
+        charts = []
+        for key in sorted(run.metrics)[:MAX_CHARTS]:
+            history = store.get_metric_history(run_id, key)
+            if len(history) > 1:
+                drawn = chart(key, history.steps, history.values, CHART_POINTS)
+                if drawn is not None:
+                    charts.append(drawn)
+        more = max(len(run.metrics) - MAX_CHARTS, 0)
+        return page(
+            request, "run.html", run=run, artifacts=store.list_artifacts(run_id), charts=charts, more=more
+        )
 
     return router

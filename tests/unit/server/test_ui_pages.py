@@ -43,6 +43,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Clien
         run.log_metrics({"auc": float("nan")})
         run.log_bytes(b"hello", "notes/readme.txt")
         ids["xss"] = run.id
+    with client.start_run("curves", name="curve") as run:
+        for step in range(3_000):
+            run.log_metric("val<loss>", 1 / (1 + step) + (5.0 if step == 1_777 else 0.0), step=step)
+        run.log_metric("single", 1.0)
+        ids["curve"] = run.id
     client.close()
     transport = SyncASGITransport(create_app(make_settings(root)))
     with httpx.Client(transport=transport, base_url="http://testserver") as http:
@@ -202,3 +207,16 @@ def test_compare_puts_runs_side_by_side_and_marks_differences(
     assert http.get(f"/compare?run={ids['run-0']}&run={'0' * 32}").status_code == 404
     table = http.get(_experiment(http)).text  # the runs table ticks runs into this page
     assert '<form method="get" action="/compare"' in table and f'name="run" value="{ids["run-1"]}"' in table
+
+
+def test_the_run_page_charts_long_series_downsampled(site: tuple[httpx.Client, dict[str, str]]) -> None:
+    http, ids = site
+    page = http.get(f"/runs/{ids['curve']}").text
+    figures = re.findall(r'<figure class="chart".*?</figure>', page, flags=re.S)
+    assert len(figures) == 1  # "single" has one point: no chart
+    figure = figures[0]
+    assert "val&lt;loss&gt;" in figure and "3000 points, 500 drawn (LTTB)" in figure
+    points = re.search(r'points="([^"]+)"', figure)
+    assert points is not None and len(points.group(1).split()) == 500
+    ys = [float(p.split(",")[1]) for p in points.group(1).split()]
+    assert min(ys) == pytest.approx(6.0, abs=0.5)  # the spike at step 1777 is drawn, at the top
