@@ -45,14 +45,18 @@ __all__ = [
     "SCOPES",
     "TOKEN_PREFIX",
     "User",
+    "SESSION_COOKIE",
     "bearer_credential",
     "check_roles",
+    "csrf_matches",
+    "csrf_token",
     "check_scopes",
     "digests_match",
     "hash_password",
     "looks_like_token",
     "new_token",
     "permissions_for",
+    "session_credential",
     "token_digest",
     "verify_password",
 ]
@@ -348,3 +352,50 @@ def bearer_credential(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     if scheme.lower() != "bearer":
         return ""
     return credential.strip()
+
+
+SESSION_COOKIE = "shipyard_session"
+"""The web UI's sign-in cookie: an API token of the signed-in user (HttpOnly, SameSite=Strict)."""
+
+
+def session_credential(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The session token in a request's ``Cookie`` header, or None (never raises, whatever the bytes).
+
+    Example:
+        >>> session_credential([(b"cookie", b"a=1; shipyard_session=sy_abc")])
+        'sy_abc'
+    """
+    for key, value in headers:
+        if key.lower() != b"cookie" or len(value) > 8192:
+            continue
+        try:
+            text = value.decode("latin-1")
+        except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any bytes
+            continue
+        for part in text.split(";"):
+            name, sep, found = part.strip().partition("=")
+            if sep and name == SESSION_COOKIE and found:
+                return found.strip().strip('"')[:MAX_TOKEN_LENGTH]
+    return None
+
+
+def csrf_token(session: str) -> str:
+    """The anti-forgery token a page's forms carry for the session ``session``: derived from the
+    session's secret, which only the signed-in browser holds (its cookie is HttpOnly), so a page on
+    another site can neither read nor compute it.
+
+    Example:
+        >>> len(csrf_token("sy_abc"))
+        43
+    """
+    digest = hmac.new(session.encode(), b"shipyard-csrf", hashlib.sha256).digest()
+    import base64
+
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def csrf_matches(session: str | None, given: str | None) -> bool:
+    """Whether ``given`` is the anti-forgery token of ``session`` (constant time)."""
+    if not session or not given:
+        return False
+    return hmac.compare_digest(csrf_token(session).encode(), given.encode("utf-8", "replace"))

@@ -28,12 +28,14 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import anyio.to_thread
 from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shipyard.auth import MAX_FAILURES, FailureLimiter, Principal, bearer_credential
+from shipyard.auth import MAX_FAILURES, FailureLimiter, Principal, bearer_credential, session_credential
 from shipyard.errors import (
     InvalidInput,
     NotFound,
@@ -73,10 +75,12 @@ class Rule:
 
     permission: str
     obj: str | None = None
+    page: bool = False  # a web UI page: the sign-in cookie counts, and a GET without one goes to /login
 
 
 _R, _W, _D, _A, _ADM = Rule("read"), Rule("write"), Rule("deploy"), Rule("approve"), Rule("admin")
 _RUN_W, _MODEL_W = Rule("write", "run_id"), Rule("write", "name")
+_PAGE = Rule("read", page=True)
 
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule(PUBLIC),
@@ -170,11 +174,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/monitoring/alerts"): _R,
     ("GET", "/api/v1/monitoring/alerts/{alert_id}"): _R,
     # the API's own description
-    # The web UI (shipyard.ui): pages read; its stylesheet is public.
-    ("GET", "/"): _R,
-    ("GET", "/experiments/{experiment_id}"): _R,
-    ("GET", "/runs/{run_id}"): _R,
-    ("GET", "/compare"): _R,
+    # The web UI (shipyard.ui): pages read; signing in and its stylesheet are public.
+    ("GET", "/"): _PAGE,
+    ("GET", "/experiments/{experiment_id}"): _PAGE,
+    ("GET", "/runs/{run_id}"): _PAGE,
+    ("GET", "/compare"): _PAGE,
+    ("GET", "/login"): Rule(PUBLIC),
+    ("POST", "/login"): Rule(PUBLIC),
+    ("POST", "/logout"): Rule(AUTHENTICATED, page=True),
     ("GET", "/static/{path}"): Rule(PUBLIC),
     ("GET", "/openapi.json"): Rule(PUBLIC),
     ("GET", "/docs"): Rule(PUBLIC),
@@ -230,6 +237,12 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 """Headers every answer of the tracking server carries (``/docs`` gets a CSP that lets its UI load)."""
 
+_API_CSP = dict(SECURITY_HEADERS)[b"content-security-policy"]
+_UI_CSP = (
+    b"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    b"base-uri 'none'; frame-ancestors 'none'"
+)
+"""The web UI's pages: their own stylesheet and images, forms posting to this site only, no script."""
 _DOCS_CSP = (
     b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
     b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
@@ -312,7 +325,9 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         path = str(scope.get("path", ""))
-        is_docs = path.startswith("/docs")
+        page_csp = (
+            _DOCS_CSP if path.startswith("/docs") else _API_CSP if path.startswith("/api/") else _UI_CSP
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -320,7 +335,7 @@ class AccessMiddleware:
                 present = {k.lower() for k, _ in headers}
                 for k, v in SECURITY_HEADERS:
                     if k not in present:
-                        headers.append((k, _DOCS_CSP if is_docs and k == b"content-security-policy" else v))
+                        headers.append((k, page_csp if k == b"content-security-policy" else v))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -330,6 +345,9 @@ class AccessMiddleware:
         try:
             principal = await self._decide(scope)
         except ShipyardError as exc:
+            if isinstance(exc, Unauthenticated) and _is_page_view(scope):
+                await _to_sign_in(scope)(scope, receive, send_with_headers)
+                return
             response = error_response(exc)
             if isinstance(exc, Unauthenticated):
                 response.headers["WWW-Authenticate"] = 'Bearer realm="shipyard"'
@@ -360,6 +378,8 @@ class AccessMiddleware:
         if rule.permission == PUBLIC:
             return None
         credential = bearer_credential(scope.get("headers", []))
+        if credential is None and rule.page:  # a browser signed in to the web UI
+            credential = session_credential(scope.get("headers", []))
         wait = self.limiter.retry_after(client)
         if wait > 0:
             raise RateLimited(
@@ -411,6 +431,22 @@ class AccessMiddleware:
         details = {"client": client, "why": why}
         with contextlib.suppress(ShipyardError):  # auditing a refusal must not turn it into a 500
             await anyio.to_thread.run_sync(store.record_security_event, actor, event, subject, details)
+
+
+def _is_page_view(scope: Scope) -> bool:
+    """A GET of a web UI page (its rule says ``page``): answered by the sign-in page, not a 401."""
+    if scope.get("method") != "GET":
+        return False
+    found = rule_for("GET", str(scope.get("path", "")))
+    return found is not None and found[1].page
+
+
+def _to_sign_in(scope: Scope) -> Response:
+    """303 to ``/login``, which sends the browser back to this page once signed in."""
+    path = str(scope.get("path", "/"))
+    query = scope.get("query_string", b"").decode("latin-1")
+    back = f"{path}?{query}" if query else path
+    return RedirectResponse("/login?" + urlencode({"next": back}), status_code=303)
 
 
 def principal_of(request: Request) -> Principal | None:

@@ -157,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(deployments.router)
     app.include_router(schedules.router)
     app.include_router(monitoring.router)
-    app.include_router(ui.build_router(state.store))  # the web UI, last: every API route matches first
+    app.include_router(ui.build_router(state.store, app.state.access_limiter))  # the web UI, last
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
     return app
 

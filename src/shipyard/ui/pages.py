@@ -8,24 +8,28 @@ message above the table, the filter kept in its box.
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
-from shipyard.entities import Run
+from shipyard.auth import SESSION_COOKIE, FailureLimiter, csrf_matches, csrf_token, session_credential
+from shipyard.entities import Run, now_ms
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.store import Store
+from shipyard.store.base import AuthStore, VerifiesCredentials
 from shipyard.ui.charts import chart
 from shipyard.version import __version__
 
-__all__ = ["MAX_COMPARE", "MAX_PAGE", "STATIC_DIR", "build_router"]
+__all__ = ["LOGIN_COOKIE", "MAX_COMPARE", "MAX_PAGE", "SESSION_HOURS", "STATIC_DIR", "build_router"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_PAGE = 500
@@ -111,6 +115,28 @@ def _columns(chosen: Sequence[str], runs: Sequence[Run]) -> list[Column]:
     return [Column(f) for f in fields[:MAX_AUTO_COLUMNS]]
 
 
+LOGIN_COOKIE = "shipyard_login"
+"""Holds the sign-in form's anti-forgery nonce until the form comes back (double submit)."""
+SESSION_HOURS = 12
+"""How long a browser stays signed in: its session is an API token that expires then."""
+
+
+def _https(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A urlencoded form's fields (the last value of each); anything else reads as no fields."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+        return {}
+    body = await request.body()
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return dict(pairs)
+
+
 def _shown(value: Any) -> str:
     """A compared value as text: numbers as the runs table shows them, absent as empty."""
     if value is None:
@@ -149,14 +175,117 @@ def _chosen(cols: str, col: list[str]) -> list[str]:
     return picked
 
 
-def build_router(store: Store) -> APIRouter:
-    """The UI's routes over ``store`` (outside the OpenAPI schema: they answer HTML)."""
+def _safe_next(target: str) -> str:
+    """Where to go after signing in: a path on this site only (never ``//host`` or a URL)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or len(target) > 2000:
+        return "/"
+    return target
+
+
+def build_router(store: Store, limiter: FailureLimiter | None = None) -> APIRouter:
+    """The UI's routes over ``store`` (outside the OpenAPI schema: they answer HTML).
+
+    ``limiter`` counts failed sign-ins per client (the server shares its own with the API's login).
+    """
     router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+    failures = limiter if limiter is not None else FailureLimiter()
 
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        principal = getattr(request.state, "principal", None)
+        session = session_credential(request.scope.get("headers", []))
+        signed_in = {"user": principal.name, "csrf": csrf_token(session)} if principal and session else None
         return _templates.TemplateResponse(
-            request, template, {"version": __version__, **context}, status_code=status
+            request,
+            template,
+            {"version": __version__, "signed_in": signed_in, **context},
+            status_code=status,
         )
+
+    def sign_in_page(request: Request, next_page: str, message: str = "", status: int = 200) -> HTMLResponse:
+        nonce = secrets.token_urlsafe(24)
+        answer = page(
+            request,
+            "login.html",
+            status,
+            next_page=_safe_next(next_page),
+            message=message,
+            csrf=csrf_token(nonce),
+            auth=isinstance(store, VerifiesCredentials),
+        )
+        answer.set_cookie(
+            LOGIN_COOKIE, nonce, max_age=3600, httponly=True, samesite="strict", secure=_https(request)
+        )
+        return answer
+
+    @router.get("/login")
+    def login_form(request: Request, next: str = "/") -> HTMLResponse:
+        return sign_in_page(request, next)
+
+    @router.post("/login", response_model=None)
+    async def login(request: Request) -> Response:
+        form = await _form(request)
+        name, password, target = form.get("user", ""), form.get("password", ""), form.get("next", "/")
+        if not csrf_matches(request.cookies.get(LOGIN_COOKIE), form.get("csrf")):
+            message = "This sign-in form has expired or came from another site: sign in again here."
+            return sign_in_page(request, target, message, 400)
+        if not name or not password:
+            return sign_in_page(request, target, "Enter your user name and password.", 400)
+        if not isinstance(store, VerifiesCredentials) or not isinstance(store, AuthStore):
+            return sign_in_page(request, target, "This server has no users to sign in as.", 400)
+        client = request.client.host if request.client is not None else "unknown"
+        wait = failures.retry_after(client)
+        if wait > 0:
+            message = f"Too many failed sign-ins from {client}; try again in {int(wait) + 1} s."
+            return sign_in_page(request, target, message, 429)
+        user = await run_in_threadpool(store.check_password, name, password)
+        if user is None:
+            failures.fail(client)
+            details = {"client": client, "via": "web"}
+            await run_in_threadpool(
+                store.record_security_event, "anonymous", "login_failed", f"user/{name}", details
+            )
+            return sign_in_page(
+                request, target, "Wrong user name or password (or the user is disabled).", 401
+            )
+        await run_in_threadpool(
+            store.record_security_event,
+            user.name,
+            "login",
+            f"user/{user.name}",
+            {"client": client, "via": "web"},
+        )
+        expires = now_ms() + SESSION_HOURS * 3_600_000
+        _, secret = await run_in_threadpool(
+            store.create_token, user.name, "web session", user.name, None, expires
+        )
+        answer = RedirectResponse(_safe_next(target), status_code=303)
+        answer.set_cookie(
+            SESSION_COOKIE,
+            secret,
+            max_age=SESSION_HOURS * 3600,
+            httponly=True,
+            samesite="strict",
+            secure=_https(request),
+        )
+        answer.delete_cookie(LOGIN_COOKIE)
+        return answer
+
+    @router.post("/logout", response_model=None)
+    async def logout(request: Request) -> Response:
+        form = await _form(request)
+        session = session_credential(request.scope.get("headers", []))
+        if session is None or not csrf_matches(session, form.get("csrf")):
+            message = (
+                "Signing out needs the form of a page of this site (its anti-forgery token did not match)."
+            )
+            return page(request, "error.html", 400, title="Sign out", message=message)
+        if isinstance(store, VerifiesCredentials) and isinstance(store, AuthStore):
+            found = await run_in_threadpool(store.verify_token, session)
+            if found is not None:
+                await run_in_threadpool(store.revoke_token, found[1].id, found[0].name)
+        answer = RedirectResponse("/login", status_code=303)
+        answer.delete_cookie(SESSION_COOKIE)
+        return answer
 
     @router.get("/")
     def experiments(request: Request) -> HTMLResponse:

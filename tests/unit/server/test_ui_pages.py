@@ -147,8 +147,8 @@ def test_with_auth_on_the_pages_need_a_token(tmp_path: Path) -> None:
     token = store.create_token("vic", "ui", "test")[1]
     transport = SyncASGITransport(app)
     with httpx.Client(transport=transport, base_url="http://testserver") as http:
-        assert http.get("/").status_code == 401
-        assert http.get("/runs/" + "0" * 32).status_code == 401
+        assert http.get("/").status_code == 303  # to the sign-in page (test_ui_signin.py)
+        assert http.get("/runs/" + "0" * 32).headers["location"].startswith("/login?next=")
         assert http.get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 200
         assert http.get("/static/shipyard.css").status_code == 200
     transport.close()
