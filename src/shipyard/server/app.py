@@ -39,6 +39,7 @@ from shipyard.server.routers import (
     schedules,
 )
 from shipyard.server.state import ServerState, open_state
+from shipyard.tracking import Client
 from shipyard.wire.limits import BodyLimitMiddleware
 
 __all__ = ["app_from_env", "app_state", "create_app", "decide_auth", "serve"]
@@ -157,7 +158,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(deployments.router)
     app.include_router(schedules.router)
     app.include_router(monitoring.router)
-    app.include_router(ui.build_router(state.store, app.state.access_limiter))  # the web UI, last
+
+    def client_for(actor: str | None) -> Client:  # the web UI's actions act as the signed-in user
+        settings_as = state.settings.replace(user=actor) if actor else state.settings
+        return Client.from_stores(settings_as, state.store, state.blobs)
+
+    app.include_router(ui.build_router(state.store, app.state.access_limiter, client_for))  # last
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
     return app
 

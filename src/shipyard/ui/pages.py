@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,13 +23,23 @@ from starlette.concurrency import run_in_threadpool
 
 from shipyard.auth import SESSION_COOKIE, FailureLimiter, csrf_matches, csrf_token, session_credential
 from shipyard.entities import Run, now_ms
-from shipyard.errors import InvalidInput, NotFound
+from shipyard.errors import InvalidInput, NotFound, ShipyardError
+from shipyard.registry import governance
 from shipyard.store import Store
 from shipyard.store.base import AuthStore, VerifiesCredentials
+from shipyard.tracking import Client
 from shipyard.ui.charts import chart
 from shipyard.version import __version__
 
-__all__ = ["LOGIN_COOKIE", "MAX_COMPARE", "MAX_PAGE", "SESSION_HOURS", "STATIC_DIR", "build_router"]
+__all__ = [
+    "FORM_COOKIE",
+    "LOGIN_COOKIE",
+    "MAX_COMPARE",
+    "MAX_PAGE",
+    "SESSION_HOURS",
+    "STATIC_DIR",
+    "build_router",
+]
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_PAGE = 500
@@ -115,6 +125,8 @@ def _columns(chosen: Sequence[str], runs: Sequence[Run]) -> list[Column]:
     return [Column(f) for f in fields[:MAX_AUTO_COLUMNS]]
 
 
+FORM_COOKIE = "shipyard_forms"
+"""Without a session (auth off): the nonce the pages' anti-forgery tokens derive from."""
 LOGIN_COOKIE = "shipyard_login"
 """Holds the sign-in form's anti-forgery nonce until the form comes back (double submit)."""
 SESSION_HOURS = 12
@@ -182,10 +194,16 @@ def _safe_next(target: str) -> str:
     return target
 
 
-def build_router(store: Store, limiter: FailureLimiter | None = None) -> APIRouter:
+def build_router(
+    store: Store,
+    limiter: FailureLimiter | None = None,
+    client_for: Callable[[str | None], Client] | None = None,
+) -> APIRouter:
     """The UI's routes over ``store`` (outside the OpenAPI schema: they answer HTML).
 
     ``limiter`` counts failed sign-ins per client (the server shares its own with the API's login).
+    ``client_for(actor)`` gives the SDK client that acts as ``actor`` (None: the server's own user)
+    for the pages' actions (approving a model version); without it the pages only read.
     """
     router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
     failures = limiter if limiter is not None else FailureLimiter()
@@ -193,12 +211,27 @@ def build_router(store: Store, limiter: FailureLimiter | None = None) -> APIRout
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         principal = getattr(request.state, "principal", None)
         session = session_credential(request.scope.get("headers", []))
-        signed_in = {"user": principal.name, "csrf": csrf_token(session)} if principal and session else None
-        return _templates.TemplateResponse(
+        # Forms carry a token derived from the session, or without one (auth off) from a nonce in
+        # a SameSite=Strict cookie: a page of another site can send neither.
+        nonce = None if session else (request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(24))
+        form_csrf = csrf_token(session or nonce or "")
+        signed_in = {"user": principal.name} if principal and session else None
+        answer = _templates.TemplateResponse(
             request,
             template,
-            {"version": __version__, "signed_in": signed_in, **context},
+            {"version": __version__, "signed_in": signed_in, "form_csrf": form_csrf, **context},
             status_code=status,
+        )
+        if nonce is not None and nonce != request.cookies.get(FORM_COOKIE):
+            answer.set_cookie(FORM_COOKIE, nonce, httponly=True, samesite="strict", secure=_https(request))
+        return answer
+
+    def form_is_ours(request: Request, form: dict[str, str]) -> bool:
+        """Whether a posted form carries this browser's anti-forgery token (see ``page``)."""
+        session = session_credential(request.scope.get("headers", []))
+        given = form.get("csrf")
+        return (
+            csrf_matches(session, given) if session else csrf_matches(request.cookies.get(FORM_COOKIE), given)
         )
 
     def sign_in_page(request: Request, next_page: str, message: str = "", status: int = 200) -> HTMLResponse:
@@ -383,6 +416,54 @@ def build_router(store: Store, limiter: FailureLimiter | None = None) -> APIRout
             total=total,
             only_diff=only_diff,
             toggle_link=f"?{query}",
+        )
+
+    @router.get("/models")
+    def models(request: Request) -> HTMLResponse:
+        return page(request, "models.html", models=store.list_registered_models())
+
+    @router.get("/models/{name}")
+    def model_page(request: Request, name: str, message: str = "") -> HTMLResponse:
+        try:
+            model = store.get_registered_model(name)
+        except NotFound as exc:
+            return page(request, "error.html", 404, title="Not found", message=exc.message)
+        versions = sorted(store.list_model_versions(name), key=lambda v: -v.version)
+        records = sorted(store.list_model_records(name), key=lambda r: -r.id)
+        principal = getattr(request.state, "principal", None)
+        may_decide = client_for is not None and (principal is None or principal.can("approve"))
+        return page(
+            request,
+            "model.html",
+            model=model,
+            versions=versions,
+            records=records,
+            may_decide=may_decide,
+            message=message,
+        )
+
+    @router.post("/models/{name}/versions/{version}/decide", response_model=None)
+    async def decide(request: Request, name: str, version: int) -> Response:
+        """Approve or reject a version from its model's page (the route needs the approve permission)."""
+        form = await _form(request)
+        principal = getattr(request.state, "principal", None)
+        if not form_is_ours(request, form):
+            message = (
+                "This form came from another site or has expired (its anti-forgery token did not match)."
+            )
+            return page(request, "error.html", 400, title="Not decided", message=message)
+        decision, comment = form.get("decision", ""), form.get("comment", "").strip()
+        if decision not in ("approve", "reject") or client_for is None:
+            return page(request, "error.html", 400, title="Not decided", message="Choose approve or reject.")
+        client = client_for(principal.name if principal is not None else None)
+        act = governance.approve_model if decision == "approve" else governance.reject_model
+        try:
+            await run_in_threadpool(lambda: act(name, version, reason=comment, client=client))
+        except ShipyardError as exc:
+            return page(request, "error.html", exc.http_status, title="Not decided", message=exc.message)
+        done = f"{'Approved' if decision == 'approve' else 'Rejected'} version {version}."
+        return RedirectResponse(
+            f"/models/{quote(name, safe='')}?{urlencode({'message': done})}", status_code=303
         )
 
     @router.get("/runs/{run_id}")
