@@ -177,7 +177,7 @@ def _compare_rows(runs: Sequence[Run]) -> list[tuple[str, list[str], bool]]:
 
 
 def _chosen(cols: str, col: list[str]) -> list[str]:
-    picked = [c.strip() for c in cols.split(",") if c.strip()] + [c for c in col if c.strip()]
+    picked = [c.strip() for c in [*cols.split(","), *col] if c.strip()]
     for c in picked:
         kind = c.split(".", 1)[0]
         if kind not in ("metrics", "params", "tags") or "." not in c or not c.split(".", 1)[1]:
