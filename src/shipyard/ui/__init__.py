@@ -7,6 +7,7 @@ read without JavaScript. See ``docs/ui.md``.
 
 from __future__ import annotations
 
-from shipyard.ui.pages import STATIC_DIR, build_router
+from shipyard.ui.core import STATIC_DIR
+from shipyard.ui.pages import build_router
 
 __all__ = ["STATIC_DIR", "build_router"]

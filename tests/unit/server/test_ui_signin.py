@@ -15,7 +15,7 @@ from shipyard.auth import MAX_FAILURES, SESSION_COOKIE
 from shipyard.server import create_app
 from shipyard.server.app import app_state
 from shipyard.store.sql import SqlStore
-from shipyard.ui.pages import LOGIN_COOKIE
+from shipyard.ui.core import LOGIN_COOKIE
 
 PASSWORD = "correct horse battery staple"
 
