@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 import shipyard as sy
@@ -349,3 +350,57 @@ def test_demo_trains_on_ray_with_an_in_process_ray_init(tmp_path: Path) -> None:
         assert info.executor == "ray" and {s.status for s in info.steps} == {"finished"}
         trials = c.search_runs(EXPERIMENT, filter=TRIALS)
         assert len(trials) == sum(MODEL_FAMILIES.values()) and trials["metrics.val_auc"].gt(0.55).all()
+
+
+def test_the_demo_ends_with_the_ui_and_the_ui_shows_its_runs(demo: DemoRun, workdir: Path) -> None:
+    """The demo's last words are the command that opens the web UI and the experiment's address;
+    that command, run as printed (on a free port), serves the demo's runs."""
+    with _client(demo.home) as c:
+        experiment = c.get_experiment(EXPERIMENT)
+        best = c.search_runs(EXPERIMENT, filter=TRIALS, order_by="metrics.val_auc desc", limit=1).iloc[0]
+    lines = [line.strip() for line in demo.stdout.strip().splitlines()]
+    at = lines.index("See it all in your browser:")
+    tail = lines[at:]
+    assert len(tail) == 6 and tail[-1].startswith("Demo finished")  # then only the stage's end
+    assert tail[1].strip() == "shipyard ui"  # the demo wrote to the default store: nothing to add
+    assert tail[2].strip() == f"http://127.0.0.1:5005/experiments/{experiment.id}"
+    port = _free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    environ.update({"SHIPYARD_HOME": str(demo.home), "SHIPYARD_CONFIG": str(workdir / "absent.toml")})
+    log = workdir / "ui.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [*_shipyard_command(), "ui", "--port", str(port), "--no-open"],
+            cwd=workdir,
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        page = _get_when_up(f"http://127.0.0.1:{port}/experiments/{experiment.id}", proc, log)
+        assert page.status_code == 200
+        assert best["run_id"] in page.text
+        assert EXPERIMENT in page.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get_when_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"shipyard ui exited:\n{log.read_text()}")
+        try:
+            return httpx.get(url, timeout=5.0)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"shipyard ui did not answer within {timeout_s} s")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from rich.text import Text
 
+from shipyard.config import load_settings
 from shipyard.demo.context import DemoContext
 
-__all__ = ["show_next_steps"]
+__all__ = ["show_next_steps", "ui_command"]
 
 
 def _where(uri: str) -> str:
@@ -66,3 +68,26 @@ def show_next_steps(ctx: DemoContext) -> None:
     for what, command in steps:
         ctx.console.print(Text(f"  # {what}", style="dim"))
         ctx.console.print(Text(f"  {command}", style="cyan"), soft_wrap=True)  # keep commands copyable
+    command, url = ui_command(settings.tracking_uri, settings.artifact_uri)
+    experiment = ctx.client.get_experiment(ctx.experiment)
+    ctx.console.print(Text("\nSee it all in your browser:", style="bold"))
+    if command:
+        ctx.console.print(Text(f"  {command}", style="cyan"), soft_wrap=True)
+    ctx.console.print(Text(f"  {url}experiments/{experiment.id}", style="cyan"), soft_wrap=True)
+
+
+def ui_command(tracking_uri: str, artifact_uri: str) -> tuple[str, str]:
+    """The command that opens the web UI on this store ("" when a server already serves it) and
+    the UI's address.
+
+    Example:
+        >>> ui_command("http://10.0.0.5:5000/", "s3://bucket")
+        ('', 'http://10.0.0.5:5000/')
+    """
+    if tracking_uri.startswith(("http://", "https://")):
+        return "", tracking_uri.rstrip("/") + "/"
+    defaults = load_settings()
+    command = "shipyard ui"
+    if tracking_uri != defaults.tracking_uri or artifact_uri != defaults.artifact_uri:
+        command += f" --store {shlex.quote(tracking_uri)} --artifacts {shlex.quote(artifact_uri)}"
+    return command, "http://127.0.0.1:5005/"
