@@ -29,8 +29,8 @@ measured round trip on loopback: server time plus the HTTP hop (the hop is well 
 
 - Shipyard: ``GET /experiments/{id}`` (the runs table's first page: 50 runs, newest first, HTML);
   the same page filtered ``metrics.m0 > 0.5 and params.model = 'rf'``, ordered ``metrics.m0 desc``;
-  ``GET /runs/{id}`` for the run with 10 series. Page weight: the HTML plus ``/static/shipyard.css``,
-  everything the page loads (no scripts, no images).
+  ``GET /runs/{id}`` for the run with 10 series. Page weight: the HTML plus every stylesheet and
+  script it names (``<link href>``, ``<script src>``): everything the page loads.
 - MLflow: ``POST /ajax-api/2.0/mlflow/runs/search`` with the body its UI sends for an experiment's first
   page (read from its built JS, see the notes), the same at 50 runs, and the same filter and order; as
   context for the run page, ``runs/get`` plus one ``metrics/get-history-bulk-interval`` per series
@@ -106,10 +106,11 @@ class Sizes:
     repeats: int  # timed requests per measure (median)
     warmup: int
     mlflow_run_page_repeats: int  # its 11 requests are slow at 100,000 points: fewer repeats
+    mlflow_repeats: int  # its searches take seconds at 100,000 runs on SQLite: fewer repeats
 
 
-FULL = Sizes(runs=100_000, points=100_000, repeats=25, warmup=3, mlflow_run_page_repeats=3)
-QUICK = Sizes(runs=2_000, points=5_000, repeats=20, warmup=2, mlflow_run_page_repeats=3)
+FULL = Sizes(runs=100_000, points=100_000, repeats=25, warmup=3, mlflow_run_page_repeats=3, mlflow_repeats=5)
+QUICK = Sizes(runs=2_000, points=5_000, repeats=20, warmup=2, mlflow_run_page_repeats=3, mlflow_repeats=20)
 
 
 # -- the data -----------------------------------------------------------------------------------
@@ -540,6 +541,12 @@ class Figures:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+def page_assets(c: Http, html: bytes) -> dict[str, bytes]:
+    """Every stylesheet and script a page loads from this site (``<link href>``, ``<script src>``)."""
+    paths = re.findall(rb'<link[^>]+href="(/[^"]+)"|<script[^>]+src="(/[^"]+)"', html)
+    return {p.decode(): c.get(p.decode()) for pair in paths for p in pair if p}
+
+
 def measure_shipyard(
     url: str, data: ShipyardData, sz: Sizes, expected: tuple[list[str], list[str]]
 ) -> Figures:
@@ -548,7 +555,8 @@ def measure_shipyard(
     run_page = f"/runs/{data.run_page_id}"
     fig = Figures()
     with connected(url) as c:
-        html, css = c.get(first), c.get("/static/shipyard.css")
+        html = c.get(first)
+        assets = page_assets(c, html)
         check_ids("Shipyard's first page", page_ids(html), expected[0])
         check_ids("Shipyard's filtered page", page_ids(c.get(filtered)), expected[1])
         run_html = c.get(run_page)
@@ -557,10 +565,11 @@ def measure_shipyard(
             raise AssertionError(
                 f"Shipyard's run page drew {charts} charts, expected {SERIES} of {sz.points}"
             )
-        fig.page_bytes = len(html) + len(css)
-        fig.page_gzip = len(gzip.compress(html)) + len(gzip.compress(css))
-        fig.run_bytes = len(run_html) + len(css)
-        fig.detail = {"html": len(html), "css": len(css)}
+        loaded = sum(len(a) for a in assets.values())
+        fig.page_bytes = len(html) + loaded
+        fig.page_gzip = len(gzip.compress(html)) + sum(len(gzip.compress(a)) for a in assets.values())
+        fig.run_bytes = len(run_html) + loaded
+        fig.detail = {"html": len(html), **{path.rsplit("/", 1)[-1]: len(a) for path, a in assets.items()}}
         times = interleaved_medians(
             {
                 "page": lambda: c.get(first),
@@ -637,8 +646,8 @@ def measure_mlflow(url: str, data: MlflowData, sz: Sizes, expected: tuple[list[s
                 "page50": lambda: c.post(SEARCH, page50),
                 "filter": lambda: c.post(SEARCH, filtered),
             },
-            sz.repeats,
-            sz.warmup,
+            sz.mlflow_repeats,
+            1,
         )
         run_s, _ = median_time(run_page, sz.mlflow_run_page_repeats, warmup=1)
     fig.page_ms, fig.page50_ms, fig.filter_ms = (times[k] * 1e3 for k in ("page", "page50", "filter"))
@@ -773,8 +782,10 @@ def build_section(results: list[BackendFigures], sz: Sizes, wall_s: float) -> Se
         )
     sec.notes = [
         f"Latency is the median of {sz.repeats} round trips on loopback after {sz.warmup} warm-up requests "
-        "each, one client on a keep-alive connection, the requests of one server interleaved (server time "
-        "plus the HTTP hop, which is well under 1 ms here). Each server alone, `--workers 1`, loopback, "
+        f"each (MLflow's searches: {sz.mlflow_repeats} after 1, since each takes seconds at this size), "
+        "one client on a keep-alive connection, the requests of one server interleaved (server time "
+        "plus the HTTP hop, which is well under 1 ms here). Page weight: the page's HTML plus every "
+        "stylesheet and script it loads from the server. Each server alone, `--workers 1`, loopback, "
         "default log level; Shipyard `--no-auth`. Both systems on the same PostgreSQL server (one temporary "
         "database each, `VACUUM ANALYZE` after loading, as autovacuum would) and on SQLite files.",
         f"The data: {sz.runs:,} ended runs in one experiment, each with 5 params, 5 metrics (one point) and "
