@@ -1,0 +1,14 @@
+"""MLflow's tracking and registry REST API on ``shipyard server``, over Shipyard's own store.
+
+MLflow's client (``mlflow.set_tracking_uri("http://shipyard-host:5000")``) logs and reads runs,
+registers models and moves aliases here unchanged. The routes live under :data:`PREFIXES`, speak
+MLflow's wire format (:mod:`shipyard.server.mlflow.wire`) and call the same store, registry and
+governance functions as Shipyard's own API: one store, one set of rules. See ``docs/mlflow.md``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PREFIXES"]
+
+PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+"""Where MLflow's client (``/api``) and MLflow's web UI (``/ajax-api``) send their requests."""

@@ -1,0 +1,162 @@
+"""MLflow's wire conventions on Shipyard's server: its error shape and status codes, and JSON
+answers with empty fields left out (as MLflow's protobuf JSON does).
+
+Every route of the MLflow-compatible API uses :class:`MlflowRoute` (``APIRouter(route_class=…)``):
+whatever goes wrong in it — a :class:`MlflowApiError`, a Shipyard error from the store, a body that
+fails validation — answers ``{"error_code": "...", "message": "..."}`` with the status MLflow's
+server gives that code, so MLflow's client raises the ``MlflowException`` it would raise against
+MLflow itself. Nothing a client sends answers 500.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+from shipyard.errors import (
+    AlreadyExists,
+    FilterSyntaxError,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    RateLimited,
+    ShipyardError,
+    StoreUnavailable,
+    Unauthenticated,
+)
+from shipyard.wire.handlers import ClientFault
+
+__all__ = [
+    "ERROR_STATUS",
+    "MlflowApiError",
+    "MlflowRoute",
+    "error_code_of",
+    "json_answer",
+    "mlflow_error_answer",
+    "omit_empty",
+]
+
+ERROR_STATUS: dict[str, int] = {
+    "BAD_REQUEST": 400,
+    "INVALID_PARAMETER_VALUE": 400,
+    "INVALID_STATE": 400,
+    "RESOURCE_ALREADY_EXISTS": 400,
+    "RESOURCE_LIMIT_EXCEEDED": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "RESOURCE_DOES_NOT_EXIST": 404,
+    "ENDPOINT_NOT_FOUND": 404,
+    "RESOURCE_CONFLICT": 409,
+    "REQUEST_LIMIT_EXCEEDED": 429,
+    "INTERNAL_ERROR": 500,
+    "TEMPORARILY_UNAVAILABLE": 503,
+}
+"""MLflow's error codes and the HTTP status its server answers each with."""
+
+_CODES: tuple[tuple[type[ShipyardError], str], ...] = (  # most specific first
+    (FilterSyntaxError, "INVALID_PARAMETER_VALUE"),
+    (InvalidInput, "INVALID_PARAMETER_VALUE"),
+    (NotFound, "RESOURCE_DOES_NOT_EXIST"),
+    (AlreadyExists, "RESOURCE_ALREADY_EXISTS"),
+    (InvalidState, "INVALID_STATE"),
+    (PermissionDenied, "PERMISSION_DENIED"),
+    (Unauthenticated, "UNAUTHENTICATED"),
+    (RateLimited, "REQUEST_LIMIT_EXCEEDED"),
+    (PayloadTooLarge, "RESOURCE_LIMIT_EXCEEDED"),
+    (StoreUnavailable, "TEMPORARILY_UNAVAILABLE"),
+)
+
+
+class MlflowApiError(Exception):
+    """An answer in MLflow's error shape: ``error_code`` (a key of :data:`ERROR_STATUS`) and a message
+    that says what was wrong and how to fix it."""
+
+    def __init__(self, message: str, error_code: str = "INVALID_PARAMETER_VALUE") -> None:
+        if error_code not in ERROR_STATUS:
+            raise ValueError(f"unknown MLflow error code {error_code!r}")
+        super().__init__(message)
+        self.message = message
+        self.error_code = error_code
+
+    @property
+    def status(self) -> int:
+        return ERROR_STATUS[self.error_code]
+
+
+def error_code_of(exc: ShipyardError) -> str:
+    """The MLflow error code for a Shipyard error (``INTERNAL_ERROR`` for what is not the client's)."""
+    for cls, code in _CODES:
+        if isinstance(exc, cls):
+            return code
+    return "INTERNAL_ERROR" if exc.http_status >= 500 else "BAD_REQUEST"
+
+
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def omit_empty(value: Any) -> Any:
+    """``value`` as protobuf's JSON writes it: without the empty fields MLflow leaves out (None, "",
+    [], {}), recursively, and non-finite floats as the strings protobuf reads back (``"NaN"``,
+    ``"Infinity"``, ``"-Infinity"``). Zero and False stay: they are values.
+
+    Example:
+        >>> omit_empty({"a": None, "b": [], "c": {"d": ""}, "e": 0, "f": [{"g": float("nan"), "h": 1}]})
+        {'e': 0, 'f': [{'g': 'NaN', 'h': 1}]}
+    """
+    if isinstance(value, dict):
+        out = {k: omit_empty(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not None and v != "" and v != [] and v != {}}
+    if isinstance(value, list):
+        return [omit_empty(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return _NON_FINITE[repr(value)]
+    return value
+
+
+def json_answer(content: Any, status: int = 200) -> Response:
+    """``content`` as MLflow's server sends it (see :func:`omit_empty`), int64 as JSON numbers."""
+    body = orjson.dumps(omit_empty(content))
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def mlflow_error_answer(error_code: str, message: str) -> Response:
+    """``{"error_code", "message"}`` with MLflow's status for ``error_code``."""
+    body = orjson.dumps({"error_code": error_code, "message": message})
+    return Response(body, status_code=ERROR_STATUS[error_code], media_type="application/json")
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+        parts.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
+    return "Invalid request: " + "; ".join(parts)
+
+
+class MlflowRoute(APIRoute):
+    """A route whose every failure answers in MLflow's error shape (see the module's docstring)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except MlflowApiError as exc:
+                return mlflow_error_answer(exc.error_code, exc.message)
+            except ClientFault as exc:
+                return mlflow_error_answer(error_code_of(exc.error), exc.error.message)
+            except ShipyardError as exc:
+                return mlflow_error_answer(error_code_of(exc), exc.message)
+            except RequestValidationError as exc:
+                return mlflow_error_answer("INVALID_PARAMETER_VALUE", _validation_message(exc))
+
+        return answer
