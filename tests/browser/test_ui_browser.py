@@ -1,0 +1,266 @@
+"""The web UI in a real browser: Debian's headless Chromium (Playwright, no downloaded browser) against a
+real ``shipyard server --auth`` over SQLite, seeded through the REST API and the SDK. A user signs in
+through the form, filters and sorts the runs table, opens a run's chart, compares two runs, approves a
+model version (a viewer cannot, not even with a forged form), and a run named with HTML stays text.
+
+Every page visited is saved as a PNG (see conftest.py for where); ``SHIPYARD_UPDATE_SCREENSHOTS=1``
+also rewrites docs/img/ui-runs.png.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+from ui_site import EXPERIMENT, MODEL, PASSWORD, REPO, RUNS, STEPS, UPDATE_SCREENSHOTS, XSS, Site, Visitor
+
+import shipyard as sy
+from shipyard.registry import core, governance
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("browser")]
+
+FILTER = "metrics.acc > 0.5"
+DOCS_SHOT = REPO / "docs" / "img" / "ui-runs.png"
+
+
+def _runs_url(site: Site, **query: str) -> str:
+    url = f"/experiments/{site.seeded.experiment_id}"
+    return url + ("?" + "&".join(f"{k}={quote(v)}" for k, v in query.items()) if query else "")
+
+
+def _row_ids(page: Any) -> list[str]:
+    """The run ids of the runs table's rows, top to bottom (each row's compare checkbox holds it)."""
+    return list(page.locator("#runs tbody input[name=run]").evaluate_all("els => els.map(e => e.value)"))
+
+
+def _column(page: Any, field: str) -> list[str]:
+    """The cells of one column of the runs table, top to bottom."""
+    headers = [h.strip().rstrip("▲▼ ") for h in page.locator("#runs thead th").all_inner_texts()]
+    index = headers.index(field) + 1
+    return list(page.locator(f"#runs tbody tr td:nth-child({index})").all_inner_texts())
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_signing_in_through_the_form_lands_on_the_page_asked_for(site: Site, visitor: Visitor) -> None:
+    asked = _runs_url(site, filter=FILTER)
+    page = visitor.page()
+    page.goto(asked)
+    page.wait_for_url(re.compile(r"/login\?next="))
+    visitor.shoot(page, "sign-in")
+    page.get_by_label("User").fill("viewer")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    error = page.locator("#login-error")
+    error.wait_for()
+    assert "Wrong user name or password" in error.inner_text()
+    visitor.shoot(page, "wrong-password")
+
+    page.get_by_label("User").fill("viewer")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+    visitor.shoot(page, "landed")
+    landed, wanted = urlsplit(page.url), urlsplit(asked)
+    assert landed.path == wanted.path and parse_qs(landed.query) == {"filter": [FILTER]}
+    assert page.locator("header form.who span").inner_text() == "viewer"
+    assert page.get_by_label("Filter").input_value() == FILTER
+
+
+def test_filtering_and_sorting_the_runs_table_shows_what_the_sdk_finds(site: Site, visitor: Visitor) -> None:
+    seeded, admin = site.seeded, site.admin
+    page = visitor.sign_in("viewer", _runs_url(site))
+    visitor.shoot(page, "runs")
+    assert _row_ids(page) == list(admin.search_runs(EXPERIMENT)["run_id"])
+    assert sorted(_row_ids(page)) == sorted(seeded.acc) and len(seeded.acc) == RUNS
+
+    page.get_by_label("Filter").fill(FILTER)
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(re.compile(r"filter=metrics"))
+    visitor.shoot(page, "filtered")
+    shown = _row_ids(page)
+    assert shown == list(admin.search_runs(EXPERIMENT, filter=FILTER)["run_id"])
+    assert sorted(shown) == sorted(r for r, acc in seeded.acc.items() if acc > 0.5)
+    assert 0 < len(shown) < RUNS
+
+    for direction in ("desc", "asc"):  # a header sorts by its column, a second click the other way
+        page.locator("#runs thead").get_by_role("link", name="metrics.acc", exact=True).click()
+        page.wait_for_url(re.compile(rf"order=metrics.acc\+{direction}"))
+        visitor.shoot(page, f"sorted-{direction}")
+        shown = _row_ids(page)
+        wanted = admin.search_runs(EXPERIMENT, filter=FILTER, order_by=f"metrics.acc {direction}")
+        assert shown == list(wanted["run_id"])
+        accs = [seeded.acc[r] for r in shown]
+        assert accs == sorted(accs, reverse=direction == "desc") and len(set(accs)) == len(accs)
+        assert [float(cell) for cell in _column(page, "metrics.acc")] == accs
+        assert page.get_by_label("Filter").input_value() == FILTER  # the filter stays on
+        if direction == "desc" and UPDATE_SCREENSHOTS:
+            DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(DOCS_SHOT))
+            assert DOCS_SHOT.stat().st_size <= 200_000
+
+    bad = "metrics.acc >> 0.5"
+    with pytest.raises(sy.InvalidInput) as parsed:
+        admin.search_runs(EXPERIMENT, filter=bad)
+    page.get_by_label("Filter").fill(bad)
+    with page.expect_response(lambda r: "/experiments/" in r.url) as answer:
+        page.get_by_role("button", name="Show").click()
+    assert answer.value.status == 400
+    error = page.locator("#query-error")
+    error.wait_for()
+    visitor.shoot(page, "bad-filter")
+    assert _words(parsed.value.message) in _words(error.inner_text())
+    assert page.get_by_label("Filter").input_value() == bad  # kept in its box to fix
+    assert _row_ids(page) == []
+
+
+def test_a_run_page_draws_its_metric_series(site: Site, visitor: Visitor) -> None:
+    seeded = site.seeded
+    run_id = next(r for r in seeded.acc if r != seeded.xss_run)
+    page = visitor.sign_in("viewer", _runs_url(site))
+    visitor.shoot(page, "runs")
+    page.locator(f'#runs a[href="/runs/{run_id}"]').click()
+    page.wait_for_url(f"**/runs/{run_id}")
+    figures = page.locator("figure.chart")
+    figures.first.wait_for()
+    visitor.shoot(page, "run")
+    keys = sorted(site.admin.get_run(run_id).metrics)
+    assert keys == ["acc", "loss"]
+    assert figures.count() == len(keys)
+    for key in keys:
+        figure = figures.filter(has=page.locator("figcaption", has_text=re.compile(rf"^{key}\b")))
+        assert figure.count() == 1, key
+        history = list(site.admin.get_metric_history(run_id, key)["value"])
+        assert len(history) == STEPS
+        box = figure.bounding_box()
+        assert box is not None and box["width"] > 150 and box["height"] > 80
+        if figure.locator("svg polyline").count():  # server-drawn SVG
+            points = figure.locator("svg polyline").get_attribute("points") or ""
+            ys = [float(p.split(",")[1]) for p in points.split()]
+            assert len(ys) == len(history)  # short series: every point drawn
+            # SVG's y grows downwards: a rising series draws falling y, a falling one rising y
+            rising = history == sorted(history)
+            assert ys == sorted(ys, reverse=rising) and len(set(ys)) == len(ys)
+        else:  # an interactive chart draws on a canvas
+            canvas = figure.locator("canvas").first
+            canvas.wait_for()
+            drawn = canvas.bounding_box()
+            assert drawn is not None and drawn["width"] > 100 and drawn["height"] > 50
+
+
+def test_two_ticked_runs_are_compared_with_their_differences_marked(site: Site, visitor: Visitor) -> None:
+    seeded, admin = site.seeded, site.admin
+    ordinary = [r for r in seeded.acc if r != seeded.xss_run]
+    a, b = ordinary[0], ordinary[2]  # same model, different lr, depth and accuracy
+    page = visitor.sign_in("viewer", _runs_url(site))
+    page.locator(f'#runs input[name=run][value="{a}"]').check()
+    page.locator(f'#runs input[name=run][value="{b}"]').check()
+    visitor.shoot(page, "ticked")
+    page.get_by_role("button", name="Compare").click()
+    page.wait_for_url(re.compile(r"/compare\?"))
+    visitor.shoot(page, "compare")
+    ticked = parse_qs(urlsplit(page.url).query)["run"]  # in the table's order
+    assert sorted(ticked) == sorted([a, b])
+    headers = page.locator("#compare thead th a").all_inner_texts()
+    assert headers == [seeded.names[r] for r in ticked]
+
+    runs = [admin.get_run(a), admin.get_run(b)]
+    expected: dict[str, bool] = {}
+    for kind in ("params", "metrics", "tags"):
+        keys = {k for r in runs for k in getattr(r, kind) if not (kind == "tags" and k.startswith("sy."))}
+        for k in keys:
+            values = [getattr(r, kind).get(k) for r in runs]
+            expected[f"{kind}.{k}"] = values[0] != values[1]
+    rows = page.locator("#compare tbody tr")
+    shown = {
+        rows.nth(i).locator("td").nth(1).inner_text(): "differs" in (rows.nth(i).get_attribute("class") or "")
+        for i in range(rows.count())
+    }
+    assert shown == expected
+    assert shown["params.lr"] and shown["metrics.acc"] and not shown["params.model"]
+    marks = page.locator("#compare tbody tr.differs td:first-child").all_inner_texts()
+    assert marks == ["≠"] * sum(expected.values())
+
+
+def test_an_approver_approves_a_pending_version_on_the_model_page(site: Site, visitor: Visitor) -> None:
+    version, admin = site.seeded.model_version, site.admin
+    page = visitor.sign_in("approver", f"/models/{MODEL}")
+    visitor.shoot(page, "model")
+    row = page.locator("#versions tbody tr", has_text=f"v{version}")
+    row.get_by_label(f"comment on v{version}").fill("fairness report read")
+    row.get_by_role("button", name="Approve").click()
+    page.wait_for_url(re.compile(r"message="))
+    visitor.shoot(page, "approved")
+    assert page.get_by_role("status").inner_text() == f"Approved version {version}."
+    record = page.locator("#records tbody tr", has_text="approve: fairness report read")
+    assert record.count() == 1 and "approver" in record.inner_text()
+
+    approvals = core.list_model_records(MODEL, version, kind="approval", client=admin)
+    assert [(r.actor, r.body["decision"]) for r in approvals] == [("approver", "approve")]
+    # the approval is the registry's own: the policy now lets the version through
+    assert governance.promote_model(
+        MODEL, version, alias="champion", reason="approved", client=admin
+    ).promoted
+    page.reload()
+    visitor.shoot(page, "promoted")
+    assert f"champion → v{version}" in page.locator(".alias").all_inner_texts()
+
+
+def test_a_viewer_sees_no_approve_button_and_a_forged_approval_is_refused(
+    site: Site, visitor: Visitor
+) -> None:
+    version, admin = site.seeded.model_version, site.admin
+    page = visitor.sign_in("viewer", f"/models/{MODEL}")
+    visitor.shoot(page, "model-as-viewer")
+    assert page.locator("#versions tbody tr").count() >= 1
+    assert page.get_by_role("button", name="Approve").count() == 0
+    assert page.locator("form.decide").count() == 0
+    before = core.list_model_records(MODEL, version, kind="approval", client=admin)
+    csrf = page.locator('form.who input[name="csrf"]').input_value()  # this session's real token
+    forged = page.request.post(
+        f"{site.seeded.url}/models/{MODEL}/versions/{version}/decide",
+        form={"csrf": csrf, "decision": "approve", "comment": "forged"},
+    )
+    assert forged.status == 403, forged.text()
+    assert "approve" in forged.text()
+    assert core.list_model_records(MODEL, version, kind="approval", client=admin) == before
+
+
+def test_a_run_named_with_html_shows_as_text_and_runs_nothing(site: Site, visitor: Visitor) -> None:
+    seeded = site.seeded
+    other = next(r for r in seeded.acc if r != seeded.xss_run)
+    page = visitor.sign_in("viewer", _runs_url(site, filter="metrics.acc < 0.5"))
+    visitor.shoot(page, "runs-with-html-name")
+    link = page.locator("#runs").get_by_role("link", name=XSS, exact=True)
+    assert link.is_visible() and link.inner_text() == XSS
+    _nothing_injected(page)
+
+    link.click()
+    page.wait_for_url(f"**/runs/{seeded.xss_run}")
+    visitor.shoot(page, "run-with-html-name")
+    assert page.locator("h1").inner_text().startswith(XSS)
+    assert page.title().startswith(XSS)
+    _nothing_injected(page)
+
+    page.goto(f"/compare?run={seeded.xss_run}&run={other}")
+    visitor.shoot(page, "compare-with-html-name")
+    assert XSS in page.locator("#compare thead th a").all_inner_texts()
+    _nothing_injected(page)
+    assert visitor.dialogs == []
+
+
+def _nothing_injected(page: Any) -> None:
+    assert page.locator("img").count() == 0  # the pages have no images: any is the payload's
+    assert page.locator("[onerror]").count() == 0
+    assert page.locator("script").count() == 0  # the pages run no script at all
+
+
+# TODO(issue 14, monitoring page): the /monitoring page is not on main yet. When
+# src/shipyard/ui/monitoring.py lands, add test_a_drift_alert_shows_on_the_monitoring_page here: seed
+# a real drift alert through the monitoring API (sy.monitor_drift over a shifted batch of a served
+# model's prediction log), sign in, open /monitoring, and find the alert as an element with class
+# "alert firing" naming the model and the drifted feature.
