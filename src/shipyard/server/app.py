@@ -163,7 +163,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings_as = state.settings.replace(user=actor) if actor else state.settings
         return Client.from_stores(settings_as, state.store, state.blobs)
 
-    app.include_router(ui.build_router(state.store, app.state.access_limiter, client_for))  # last
+    reader = client_for(None)  # the pages read dataset profiles and rows from the blob store through it
+    app.include_router(ui.build_router(state.store, app.state.access_limiter, client_for, reader))  # last
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
     return app
 

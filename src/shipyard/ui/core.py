@@ -110,12 +110,15 @@ class UI:
 
     ``client_for(actor)`` gives the SDK client that acts as ``actor`` (None: the server's own user)
     for the pages' actions (approving, rolling back); without it the pages only read.
-    ``limiter`` counts failed sign-ins per client.
+    ``limiter`` counts failed sign-ins per client. ``reader`` is the SDK client the pages read
+    stored data through (dataset profiles and rows live in the blob store, which ``store`` does not
+    reach); without it those parts of the pages say they cannot be shown.
     """
 
     store: Store
     client_for: Callable[[str | None], Client] | None = None
     limiter: FailureLimiter = field(default_factory=FailureLimiter)
+    reader: Client | None = None
 
     @staticmethod
     def principal(request: Request) -> Principal | None:
