@@ -22,7 +22,7 @@ from shipyard.pipelines.cache import OUTPUTS_TAG
 if TYPE_CHECKING:
     from shipyard.tracking import Client
 
-__all__ = ["PipelineRunInfo", "StepRunInfo", "get_pipeline_run", "list_pipeline_runs"]
+__all__ = ["PipelineRunInfo", "StepRunInfo", "get_pipeline_run", "list_pipeline_runs", "pipeline_run_of"]
 
 STEP_STATUSES = ("finished", "cached", "failed", "skipped", "running", "pending")
 _TRACEBACK_LINES = 12
@@ -242,6 +242,19 @@ def get_pipeline_run(run_id: str, *, client: Client | None = None) -> PipelineRu
     order = _topological(dag) + sorted(set(by_node) - set(dag))
     steps = [_step_info(node, dag.get(node, []), by_node.get(node), client) for node in order]
     return _pipeline_info(run, steps)
+
+
+def pipeline_run_of(run: Run) -> str | None:
+    """The id of the pipeline run that ``run`` is, or is a step of; None for any other run (what
+    a page asks before reading the pipeline with :func:`get_pipeline_run`).
+
+    Example:
+        >>> pipeline_run_of(client.get_run(step_run_id)) == pipeline_run_id  # doctest: +SKIP
+        True
+    """
+    if run.tags.get("sy.run_type") == "pipeline":
+        return run.id
+    return run.tags.get("sy.pipeline.run") or None
 
 
 def _topological(dag: dict[str, list[str]]) -> list[str]:

@@ -178,6 +178,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): _PAGE,
     ("GET", "/experiments/{experiment_id}"): _PAGE,
     ("GET", "/runs/{run_id}"): _PAGE,
+    ("GET", "/runs/{run_id}/artifacts/view"): _PAGE,
+    ("GET", "/runs/{run_id}/artifacts/raw"): _PAGE,
     ("GET", "/compare"): _PAGE,
     ("GET", "/models"): _PAGE,
     ("GET", "/models/{name}"): _PAGE,
