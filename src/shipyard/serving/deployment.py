@@ -19,6 +19,8 @@ A deployment is YAML (or the same structure in Python), stored as versioned reco
     batching: {enabled: true, max_batch_size: 1024, max_wait_ms: 2.0}
     prediction_log: {enabled: true, flush_interval_s: 1.0, max_buffered_rows: 100000, on_full: block}
     reload: {poll_interval_s: 5.0}
+    url: http://churn-serving:8080        # optional: where its model server answers (the web UI
+                                         # reads its /metrics there; the server does not use it)
 
 Modes: ``ab`` (default; weighted split among all ``ab`` and ``canary`` variants), ``canary`` (an
 ``ab`` variant meant to stay small and be promoted), ``shadow`` (weight ignored).
@@ -26,11 +28,13 @@ Modes: ``ab`` (default; weighted split among all ``ab`` and ``canary`` variants)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from shipyard.errors import InvalidInput
 from shipyard.registry.references import parse_model_ref
@@ -41,9 +45,11 @@ __all__ = [
     "DeploymentSpec",
     "PredictionLogSpec",
     "ReloadSpec",
+    "SpecChange",
     "VariantSpec",
     "parse_deployment",
     "single_model_deployment",
+    "spec_changes",
 ]
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -107,6 +113,24 @@ class DeploymentSpec(StrictModel):
     batching: BatchingSpec = Field(default_factory=BatchingSpec)
     prediction_log: PredictionLogSpec = Field(default_factory=PredictionLogSpec)
     reload: ReloadSpec = Field(default_factory=ReloadSpec)
+    url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="where its model server answers: http(s)://host:port (the web UI reads its /metrics)",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.query:
+            raise ValueError(
+                f"{url!r} is not a model server address; use http(s)://host:port "
+                "(no credentials, no query), e.g. http://churn-serving:8080"
+            )
+        return url.rstrip("/")
 
     @model_validator(mode="after")
     def _consistent(self) -> DeploymentSpec:
@@ -133,7 +157,10 @@ class DeploymentSpec(StrictModel):
         return {v.name: v.weight / total for v in self.live}
 
     def to_yaml(self) -> str:
-        return str(yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False))
+        data = self.model_dump(mode="json")
+        if data["url"] is None:  # specs without an address keep the YAML (and digest) they always had
+            del data["url"]
+        return str(yaml.safe_dump(data, sort_keys=False))
 
     def promote(self, variant: str) -> DeploymentSpec:
         """The deployment after promoting ``variant`` (a canary): it takes all traffic as ``ab``.
@@ -152,6 +179,100 @@ class DeploymentSpec(StrictModel):
 
     def _names(self) -> str:
         return ", ".join(v.name for v in self.variants)
+
+
+@dataclass(frozen=True)
+class SpecChange:
+    """One difference between two versions of a deployment.
+
+    ``variant`` names the variant it is about (``kind`` ``added``, ``removed`` or ``changed``), or is
+    empty for a server setting; ``field`` is what changed (``model``, ``mode``, ``weight``, ``share``, or
+    a setting's dotted path such as ``batching.max_batch_size``; empty for an added or removed variant);
+    ``before`` and ``after`` are the values as text (empty where there is none).
+    """
+
+    variant: str
+    kind: Literal["added", "removed", "changed"]
+    field: str = ""
+    before: str = ""
+    after: str = ""
+
+
+def _share_text(spec: DeploymentSpec, variant: VariantSpec) -> str:
+    if variant.mode == "shadow":
+        return "copy"  # a shadow gets a copy of every request, whatever its weight
+    return f"{spec.shares().get(variant.name, 0.0):.1%}"
+
+
+def _variant_text(spec: DeploymentSpec, variant: VariantSpec) -> str:
+    if variant.mode == "shadow":
+        return f"{variant.model} (shadow copy)"
+    return f"{variant.model} ({variant.mode}, {_share_text(spec, variant)})"
+
+
+def _settings(spec: DeploymentSpec) -> dict[str, str]:
+    """The spec's settings (everything but its name and variants) as dotted path → value text."""
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, inner)
+        else:
+            flat[prefix] = "" if value is None else str(value)
+
+    walk("", spec.model_dump(mode="json", exclude={"name", "variants"}))
+    return flat
+
+
+def _variant_changes(before: DeploymentSpec, after: DeploymentSpec) -> list[SpecChange]:
+    old = {v.name: v for v in before.variants}
+    changes: list[SpecChange] = []
+    for variant in after.variants:
+        was = old.get(variant.name)
+        if was is None:
+            changes.append(SpecChange(variant.name, "added", after=_variant_text(after, variant)))
+            continue
+        pairs = (
+            ("model", was.model, variant.model),
+            ("mode", was.mode, variant.mode),
+            ("weight", f"{was.weight:g}", f"{variant.weight:g}"),
+            ("share", _share_text(before, was), _share_text(after, variant)),
+        )
+        changes.extend(SpecChange(variant.name, "changed", f, a, b) for f, a, b in pairs if a != b)
+    kept = {v.name for v in after.variants}
+    changes.extend(
+        SpecChange(v.name, "removed", before=_variant_text(before, v))
+        for v in before.variants
+        if v.name not in kept
+    )
+    return changes
+
+
+def spec_changes(before: DeploymentSpec | None, after: DeploymentSpec) -> list[SpecChange]:
+    """What changed from ``before`` to ``after`` (None: nothing before, so every variant is added):
+    variants added and removed, each kept variant's model, mode, weight and share, then the settings.
+
+    Example:
+        >>> one = parse_deployment({"name": "churn", "variants": [{"name": "main", "model": "m1"}]})
+        >>> two = parse_deployment({"name": "churn", "variants": [
+        ...     {"name": "main", "model": "m1", "weight": 90},
+        ...     {"name": "canary", "model": "m2", "weight": 10, "mode": "canary"}]})
+        >>> for c in spec_changes(one, two):
+        ...     print(c.variant, c.kind, c.field, c.before, "->", c.after)
+        main changed weight 100 -> 90
+        main changed share 100.0% -> 90.0%
+        canary added   -> m2 (canary, 10.0%)
+    """
+    if before is None:
+        return [SpecChange(v.name, "added", after=_variant_text(after, v)) for v in after.variants]
+    changes = _variant_changes(before, after)
+    old_settings, new_settings = _settings(before), _settings(after)
+    for path in sorted(old_settings.keys() | new_settings.keys()):
+        a, b = old_settings.get(path, ""), new_settings.get(path, "")
+        if a != b:
+            changes.append(SpecChange("", "changed", path, a, b))
+    return changes
 
 
 def parse_deployment(source: DeploymentSpec | str | Path | dict[str, Any]) -> DeploymentSpec:

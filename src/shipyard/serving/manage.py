@@ -107,10 +107,20 @@ def promote_variant(
 def rollback_deployment(
     name: str, to: int, *, reason: str = "", client: Client | None = None
 ) -> DeploymentRecord:
-    """Make version ``to``'s spec current again (as a new version, so history stays linear)."""
+    """Make version ``to``'s spec current again (as a new version, so history stays linear).
+
+    The variants, shares and server settings come back; the model server's recorded ``url`` stays the
+    current one (rolling back traffic does not move the server). When that leaves nothing to change,
+    the current version is returned and no version is added.
+
+    Example:
+        >>> sy.rollback_deployment("churn", 2, reason="canary raised error rate")  # doctest: +SKIP
+    """
     client = client or get_client()
     latest = get_deployment_record(name, client=client)
     if to == latest.version:
         raise InvalidInput(f"Deployment '{name}' is already at version {to}")
     old = get_deployment(name, to, client=client)
+    current_url = parse_deployment(latest.spec_yaml).url
+    old = old.model_copy(update={"url": current_url})
     return deploy(old, reason=reason or f"rollback to version {to}", client=client)
