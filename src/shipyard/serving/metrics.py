@@ -15,6 +15,8 @@ served versions) do not aggregate across processes.
 - ``shipyard_serving_shadow_errors_total{variant}``: failed (or skipped) shadow predictions;
 - ``shipyard_serving_prediction_log_{buffered,written,dropped,flushes,feedback_written}``: the sink's stats;
 - ``shipyard_serving_model_info{variant,model,version}``: 1 for each version served now.
+
+:mod:`shipyard.serving.scrape` reads these back from a running server (the web UI's live panel).
 """
 
 from __future__ import annotations
@@ -33,10 +35,28 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["CONTENT_TYPE", "ServingMetrics"]
+__all__ = [
+    "CONTENT_TYPE",
+    "MODEL_INFO",
+    "REQUESTS",
+    "REQUEST_SECONDS",
+    "SHADOW_ERRORS",
+    "UNROUTED",
+    "ServingMetrics",
+]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _PREFIX = "shipyard_serving"
+REQUESTS = f"{_PREFIX}_requests"
+"""Counter family of answered prediction requests, labelled ``variant`` and ``status``."""
+REQUEST_SECONDS = f"{_PREFIX}_request_seconds"
+"""Histogram family of prediction request latency, labelled ``variant``."""
+SHADOW_ERRORS = f"{_PREFIX}_shadow_errors"
+"""Counter family of failed shadow predictions, labelled ``variant``."""
+MODEL_INFO = f"{_PREFIX}_model_info"
+"""Gauge family: 1 for each ``variant``, ``model``, ``version`` served now."""
+UNROUTED = "none"
+"""The ``variant`` label of requests refused before routing (unreadable body, wrong content type)."""
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _ROWS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384, 65536)
 _STATS = ("buffered", "written", "dropped", "flushes", "feedback_written")
@@ -67,11 +87,9 @@ class ServingMetrics:
     def __init__(self, sink_stats: Callable[[], dict[str, int]] | None = None) -> None:
         self.registry = CollectorRegistry()
         reg = self.registry
-        self.requests = Counter(
-            f"{_PREFIX}_requests", "Prediction requests answered", ["variant", "status"], registry=reg
-        )
+        self.requests = Counter(REQUESTS, "Prediction requests answered", ["variant", "status"], registry=reg)
         self.latency = Histogram(
-            f"{_PREFIX}_request_seconds",
+            REQUEST_SECONDS,
             "Prediction request latency",
             ["variant"],
             buckets=_LATENCY,
@@ -86,11 +104,9 @@ class ServingMetrics:
         self.predict_latency = Histogram(
             f"{_PREFIX}_predict_seconds", "Model call latency", ["variant"], buckets=_LATENCY, registry=reg
         )
-        self.shadow_errors = Counter(
-            f"{_PREFIX}_shadow_errors", "Failed shadow predictions", ["variant"], registry=reg
-        )
+        self.shadow_errors = Counter(SHADOW_ERRORS, "Failed shadow predictions", ["variant"], registry=reg)
         self.model_info = Gauge(
-            f"{_PREFIX}_model_info",
+            MODEL_INFO,
             "Served model versions (1 each)",
             ["variant", "model", "version"],
             registry=reg,

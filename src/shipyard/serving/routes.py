@@ -21,7 +21,7 @@ from shipyard.quoting import quoted, quoted_list
 from shipyard.serving.engine import Engine, NotReady, PredictCall
 from shipyard.serving.explain import MAX_EXPLAIN_ROWS, explain_rows
 from shipyard.serving.http import JSONResponse, loads, request_id
-from shipyard.serving.metrics import CONTENT_TYPE
+from shipyard.serving.metrics import CONTENT_TYPE, UNROUTED
 from shipyard.serving.openapi import (
     ADMIN_RESPONSES,
     FEEDBACK_OPENAPI,
@@ -46,8 +46,6 @@ from shipyard.wire.shape import error_body
 __all__ = ["KEY_HEADER", "install_routes"]
 
 KEY_HEADER = "x-shipyard-key"
-UNROUTED = "none"
-"""The ``variant`` label of requests refused before routing (unreadable body, wrong content type)."""
 VARIANT_HEADER = "x-shipyard-variant"
 VERSION_HEADER = "x-shipyard-model-version"
 _MAX_FEEDBACK = 10_000
