@@ -17,15 +17,18 @@ from fastapi.responses import HTMLResponse
 
 from shipyard.entities import Run
 from shipyard.errors import InvalidInput, NotFound
+from shipyard.ui.charts import Chart, Parallel, overlay, parallel
 from shipyard.ui.core import UI, number
 
-__all__ = ["MAX_COMPARE", "MAX_PAGE", "routes"]
+__all__ = ["CURVE_POINTS", "MAX_COMPARE", "MAX_PAGE", "routes"]
 
 MAX_PAGE = 500
 """Most runs one page of the runs table shows."""
 DEFAULT_PAGE = 50
 MAX_COMPARE = 20
 """Most runs the compare page puts side by side."""
+CURVE_POINTS = 300
+"""Points each run's curve draws at most on the compare page (LTTB keeps the shape)."""
 MAX_AUTO_COLUMNS = 24
 """Most param and metric columns the table picks by itself (from the keys of the page's runs)."""
 
@@ -92,6 +95,42 @@ def _compare_rows(runs: Sequence[Run]) -> list[tuple[str, list[str], bool]]:
         values = [getattr(r, kind).get(key) for r in runs]
         rows.append((field, [_shown(v) for v in values], len({repr(v) for v in values}) > 1))
     return rows
+
+
+@dataclass(frozen=True)
+class MetricViews:
+    """The compare page's charts of one metric: its runs' curves overlaid, and parallel coordinates."""
+
+    metric: str  # the metric drawn ("" when none)
+    choices: list[str]  # every metric of any of the runs
+    error: str  # why the asked-for metric cannot be drawn
+    curves: Chart | None = None
+    coords: Parallel | None = None  # parallel coordinates
+
+
+def _metric_views(ui: UI, runs: Sequence[Run], labels: Sequence[str], metric: str) -> MetricViews:
+    """Charts of ``metric``, or without one of the first metric (by name) all runs have."""
+    choices = sorted({k for r in runs for k in r.metrics})
+    if metric and metric not in choices:
+        named = ", ".join(choices[:10]) + (", …" if len(choices) > 10 else "")
+        error = (
+            f"None of these runs has a metric {metric!r}; choose one they have: {named}."
+            if choices
+            else f"None of these runs has a metric {metric!r}: they have no metrics."
+        )
+        return MetricViews("", choices, error)
+    if not metric:
+        metric = next((k for k in choices if all(k in r.metrics for r in runs)), "")
+        if not metric:
+            return MetricViews("", choices, "")
+    series = []
+    for r, label in zip(runs, labels, strict=True):
+        if metric in r.metrics:
+            history = ui.store.get_metric_history(r.id, metric)
+            series.append((label, history.steps, history.values))
+    curves = overlay(metric, series, CURVE_POINTS)
+    scored = [(label, r.params, r.metrics.get(metric)) for r, label in zip(runs, labels, strict=True)]
+    return MetricViews(metric, choices, "", curves, parallel(metric, scored))
 
 
 def _chosen(cols: str, col: list[str]) -> list[str]:
@@ -180,6 +219,7 @@ def routes(ui: UI) -> APIRouter:
         request: Request,
         run: list[str] = Query(default=[]),  # noqa: B008 - a repeated query parameter
         only_diff: bool = False,
+        metric: str = "",
     ) -> HTMLResponse:
         ids = list(dict.fromkeys(r for r in run if r))
         if not 2 <= len(ids) <= MAX_COMPARE:
@@ -195,16 +235,21 @@ def routes(ui: UI) -> APIRouter:
         differing = sum(1 for _, _, differs in rows if differs)
         total = len(rows)
         rows = [row for row in rows if row[2] or not only_diff]
-        query = urlencode([("run", r) for r in ids] + ([] if only_diff else [("only_diff", "true")]))
+        labels = _labels(runs)
+        views = _metric_views(ui, runs, labels, metric)
+        keep = [("run", r) for r in ids] + ([("metric", metric)] if metric else [])
+        query = urlencode(keep + ([] if only_diff else [("only_diff", "true")]))
         return ui.page(
             request,
             "compare.html",
-            runs=list(zip(runs, _labels(runs), strict=True)),
+            400 if views.error else 200,
+            runs=list(zip(runs, labels, strict=True)),
             rows=rows,
             differing=differing,
             total=total,
             only_diff=only_diff,
             toggle_link=f"?{query}",
+            views=views,
         )
 
     return router

@@ -137,6 +137,9 @@ def test_pages_may_load_their_stylesheet_and_post_forms_here_only(
     http, _ = browser
     page_policy = http.get("/login").headers["content-security-policy"]
     assert "style-src 'self'" in page_policy and "form-action 'self'" in page_policy
-    assert "script-src" not in page_policy and "frame-ancestors 'none'" in page_policy
+    assert "script-src 'self';" in page_policy and "frame-ancestors 'none'" in page_policy
+    assert (
+        "unsafe-inline" not in page_policy and "unsafe-eval" not in page_policy
+    )  # scripts from files here only
     api_policy = http.get("/api/v1/experiments").headers["content-security-policy"]
     assert api_policy.startswith("default-src 'none'") and "style-src" not in api_policy
