@@ -252,11 +252,11 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 
 _API_CSP = dict(SECURITY_HEADERS)[b"content-security-policy"]
 _UI_CSP = (
-    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-    b"base-uri 'none'; frame-ancestors 'none'"
+    b"default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-"""The web UI's pages: their own stylesheet, scripts (no inline script, no eval) and images, forms
-posting to this site only."""
+"""The web UI's pages: their own stylesheet, scripts (no inline script, no eval) and images, requests
+(htmx's fragments) and forms to this site only."""
 _DOCS_CSP = (
     b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
     b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "

@@ -240,6 +240,7 @@ def test_pages_load_scripts_from_this_site_only(site: tuple[httpx.Client, dict[s
     policy = answer.headers["content-security-policy"]
     directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
     assert directives["script-src"] == "'self'" and directives["default-src"] == "'none'"
+    assert directives["connect-src"] == "'self'"  # htmx's fragments (the live traffic panel)
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
     page = answer.text
     scripts = re.findall(r"<script([^>]*)>", page)
