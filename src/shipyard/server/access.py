@@ -183,11 +183,15 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/compare"): _PAGE,
     ("GET", "/models"): _PAGE,
     ("GET", "/models/{name}"): _PAGE,
+    ("GET", "/models/{name}/evaluations/{record_id}/{file}"): _PAGE,  # an evaluation's plot
     ("POST", "/models/{name}/versions/{version}/decide"): Rule("approve", page=True),
     ("GET", "/datasets"): _PAGE,
     ("GET", "/datasets/{name}"): _PAGE,
     ("GET", "/datasets/{name}/versions/{version}"): _PAGE,
     ("GET", "/datasets/{name}/diff"): _PAGE,
+    ("GET", "/approvals"): _PAGE,  # the queue; deciding is the POST above
+    ("GET", "/audit"): _PAGE,  # the API's audit routes need read too
+    ("GET", "/audit/verify"): _PAGE,  # a read: it verifies, changes nothing
     ("GET", "/login"): Rule(PUBLIC),
     ("POST", "/login"): Rule(PUBLIC),
     ("POST", "/logout"): Rule(AUTHENTICATED, page=True),
