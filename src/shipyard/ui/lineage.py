@@ -119,7 +119,7 @@ def model_lineage(
 
     def dataset(name: str, number: int) -> str:
         ref = f"{name}@v{number}"
-        return add(Node(f"dataset:{ref}", "dataset", ref, _page("/datasets", name)))
+        return add(Node(f"dataset:{ref}", "dataset", ref, f"{_page('/datasets', name)}/versions/{number}"))
 
     model_page = _page("/models", model.name)
     shown = {v.version for v in versions}

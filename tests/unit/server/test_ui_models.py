@@ -257,7 +257,13 @@ def test_the_lineage_graph_links_datasets_run_versions_aliases_and_deployments(
             "deployment:churn-live",
         ]
     )
-    for href in ("/datasets/flights", "/datasets/holdout", f"/runs/{run}", "/deployments/churn-live"):
+    hrefs = (
+        "/datasets/flights/versions/1",
+        "/datasets/holdout/versions/1",
+        f"/runs/{run}",
+        "/deployments/churn-live",
+    )
+    for href in hrefs:
         assert f'href="{href}"' in svg
     assert 'href="/models/churn#v1"' in svg and 'href="/models/churn#v2"' in svg
     edges = re.findall(r'<path class="edge" d="[^"]+"><title>([^<]*)</title>', svg)
