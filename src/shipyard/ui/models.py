@@ -130,8 +130,12 @@ def routes(ui: UI) -> APIRouter:
             await run_in_threadpool(lambda: act(name, number, reason=comment, client=client))
         except ShipyardError as exc:
             return ui.error(request, exc.http_status, "Not decided", exc.message)
-        done = f"{'Approved' if decision == 'approve' else 'Rejected'} version {number} of {name}."
-        back = BACK.get(form.get("back", ""), f"/models/{quote(name, safe='')}")
+        done = f"{'Approved' if decision == 'approve' else 'Rejected'} version {number}"
+        back = BACK.get(form.get("back", ""))
+        if back is None:  # the model's own page
+            back, done = f"/models/{quote(name, safe='')}", f"{done}."
+        else:  # a page about many models: say which
+            done = f"{done} of {name}."
         return RedirectResponse(f"{back}?{urlencode({'message': done})}", status_code=303)
 
     return router

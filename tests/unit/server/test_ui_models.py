@@ -85,7 +85,7 @@ def test_an_approver_approves_and_rejects_with_a_comment(site: tuple[SyncASGITra
     done = ann.post(decide, data={"csrf": _form_csrf(page), "decision": "approve", "comment": "fair <ok>"})
     assert done.status_code == 303
     after = ann.get(done.headers["location"]).text
-    assert "Approved version 1 of churn." in after and "approve: fair &lt;ok&gt;" in after
+    assert "Approved version 1." in after and "approve: fair &lt;ok&gt;" in after
     record = store.list_model_records(NAME, 1, "approval")[-1]
     assert (record.actor, record.body["decision"], record.body["comment"]) == ("ann", "approve", "fair <ok>")
     no_reason = ann.post(decide, data={"csrf": _form_csrf(after), "decision": "reject", "comment": ""})
