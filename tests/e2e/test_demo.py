@@ -394,7 +394,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _get_when_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60.0) -> httpx.Response:
+def _get_when_up(
+    url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60.0
+) -> httpx.Response:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -27,6 +27,7 @@ from shipyard.errors import InvalidInput, InvalidState, PermissionDenied
 from shipyard.registry.cards import contract_by_digest
 from shipyard.registry.core import load_model, resolve
 from shipyard.registry.policy import (
+    ApprovalRule,
     ContractGate,
     FairnessGate,
     Gate,
@@ -46,10 +47,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GateResult",
+    "PendingApproval",
     "PromotionResult",
     "approve_model",
     "evaluate",
     "get_promotion_policy",
+    "pending_approvals",
     "promote_model",
     "reject_model",
     "rollback_model",
@@ -367,11 +370,85 @@ def reject_model(
     return _decide(name, version, "reject", reason, client or get_client())
 
 
+@dataclass(frozen=True)
+class PendingApproval:
+    """A version awaiting a reviewer: its latest promotion was blocked, its model's policy needs
+    approvals it does not have yet, and no one has rejected it.
+
+    ``since`` is when its first blocked promotion (after any successful one) was recorded, and
+    ``record_id`` that record's id (ties in time are ordered by it); ``promotion`` the latest
+    attempt, with every gate's evidence; ``approvals`` the tally now.
+    """
+
+    name: str
+    version: int
+    created_by: str
+    since: int
+    record_id: int
+    promotion: PromotionResult
+    approvals: dict[str, Any]
+
+
+def pending_approvals(*, client: Client | None = None) -> list[PendingApproval]:
+    """Every version, across all models, awaiting an approval decision; the longest waiting first.
+
+    A version awaits one when its model's policy requires approvals, its latest promotion attempt
+    was blocked, and the approvals that count (the policy's role, never the author) are short,
+    with no standing rejection. Approving or rejecting it, or promoting it, takes it off.
+
+    Example:
+        >>> [(p.name, p.version) for p in pending_approvals(client=client)]  # doctest: +SKIP
+        [('churn', 7)]
+    """
+    client = client or get_client()
+    found: list[PendingApproval] = []
+    holders: dict[str, set[str]] = {}
+    for model in client.store.list_registered_models():
+        policy = parse_policy(model.policy_yaml) if model.policy_yaml else None
+        if policy is None or policy.approvals.required == 0:
+            continue
+        rule = policy.approvals
+        by_version: dict[tuple[int, str], list[ModelRecord]] = {}
+        for record in client.store.list_model_records(model.name):  # oldest first
+            by_version.setdefault((record.version, record.kind), []).append(record)
+        versions = {v.version: v for v in client.store.list_model_versions(model.name)}
+        for number, mv in sorted(versions.items()):
+            waiting = _since_last_promoted(by_version.get((number, "promotion"), []))
+            if not waiting:
+                continue
+            if rule.role not in holders:
+                holders[rule.role] = role_holders(client, rule.role)
+            tally = _tally(by_version.get((number, "approval"), []), mv, rule, holders[rule.role])
+            if tally["ok"] or tally["rejected_by"]:
+                continue
+            first, latest = waiting[0], PromotionResult.from_dict(waiting[-1].body)
+            found.append(
+                PendingApproval(model.name, number, mv.created_by, first.created_at, first.id, latest, tally)
+            )
+    return sorted(found, key=lambda p: (p.since, p.record_id))
+
+
+def _since_last_promoted(promotions: list[ModelRecord]) -> list[ModelRecord]:
+    """The blocked attempts after the last successful one (empty when the latest succeeded)."""
+    tail: list[ModelRecord] = []
+    for record in promotions:
+        tail = [] if record.body.get("status") == "promoted" else [*tail, record]
+    return tail
+
+
 def _approvals(client: Client, mv: ModelVersion, policy: PromotionPolicy | None) -> dict[str, Any]:
     rule = policy.approvals if policy is not None else None
     holders = role_holders(client, rule.role) if rule is not None else set()
+    return _tally(client.store.list_model_records(mv.name, mv.version, "approval"), mv, rule, holders)
+
+
+def _tally(
+    decisions: list[ModelRecord], mv: ModelVersion, rule: ApprovalRule | None, holders: set[str]
+) -> dict[str, Any]:
+    """The approvals that count for ``mv``: each reviewer's latest decision, never the author's,
+    only from holders of the rule's role."""
     latest: dict[str, dict[str, Any]] = {}
-    for record in client.store.list_model_records(mv.name, mv.version, "approval"):
+    for record in decisions:
         latest[record.actor] = {
             "decision": record.body.get("decision"),
             "comment": record.body.get("comment", ""),

@@ -183,6 +183,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/compare"): _PAGE,
     ("GET", "/models"): _PAGE,
     ("GET", "/models/{name}"): _PAGE,
+    ("GET", "/models/{name}/evaluations/{record_id}/{file}"): _PAGE,  # an evaluation's plot
     ("POST", "/models/{name}/versions/{version}/decide"): Rule("approve", page=True),
     ("GET", "/datasets"): _PAGE,
     ("GET", "/datasets/{name}"): _PAGE,
@@ -192,6 +193,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/deployments/{name}"): _PAGE,
     ("GET", "/deployments/{name}/live"): _PAGE,
     ("POST", "/deployments/{name}/versions/{version}/rollback"): Rule("deploy", page=True),
+    ("GET", "/approvals"): _PAGE,  # the queue; deciding is the POST above
+    ("GET", "/audit"): _PAGE,  # the API's audit routes need read too
+    ("GET", "/audit/verify"): _PAGE,  # a read: it verifies, changes nothing
     ("GET", "/login"): Rule(PUBLIC),
     ("POST", "/login"): Rule(PUBLIC),
     ("POST", "/logout"): Rule(AUTHENTICATED, page=True),
