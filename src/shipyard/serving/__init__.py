@@ -1,4 +1,5 @@
-"""The model server (layer 4): deployments of one or more model versions behind ``POST /predict`` — with
+"""The model server (layer 4): deployments of one or more model versions behind ``POST /predict`` (and
+MLflow's scoring protocol, ``POST /invocations``, for clients of ``mlflow models serve``) — with
 adaptive micro-batching, A/B, canary and shadow variants, zero-downtime swaps when an alias moves, a
 Parquet prediction log and Prometheus metrics — built by :func:`create_deployment_app` and run under
 uvicorn by :func:`serve_deployment` (``shipyard serve``), both configured by :class:`ServeOptions`. One

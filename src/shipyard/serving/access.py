@@ -1,6 +1,7 @@
 """Who may call the model server: its admin routes always need a token with the ``serve`` scope
 (except from loopback when the server runs without ``auth``, as before), and with ``auth`` on its
-traffic routes (``/predict``, ``/explain``, ``/feedback``) need a token with ``read`` or ``serve``.
+traffic routes (``/predict``, ``/explain``, ``/feedback``, ``/invocations``) need a token with ``read`` or
+``serve``.
 
 Tokens are checked against the same metadata store the deployment reads (``ChecksTokens``: the
 database itself, or the tracking server's ``/api/v1/auth/whoami``); an answer is cached per process
@@ -26,7 +27,7 @@ __all__ = ["CACHE_S", "TRAFFIC_PATHS", "ServingAccess"]
 
 CACHE_S = 1.0
 """How long a model server process trusts a token check (revocation takes effect within this)."""
-TRAFFIC_PATHS = frozenset({"/predict", "/explain", "/feedback"})
+TRAFFIC_PATHS = frozenset({"/predict", "/explain", "/feedback", "/invocations"})
 _CACHE_MAX = 10_000
 
 

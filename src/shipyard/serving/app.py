@@ -10,8 +10,9 @@ shadows, prediction log, reloads), and encode the answer (orjson, or Arrow when 
 
 Endpoints: ``POST /predict``, ``POST /explain``, ``POST /feedback``, ``GET /health`` (liveness),
 ``GET /ready`` (503 until every live variant is loaded), ``GET /info``, ``GET /metrics`` (Prometheus) and
-``POST /admin/reload`` (re-resolve aliases and the stored deployment now). Admin routes need a token
-with the ``serve`` scope (loopback callers of a server without ``auth`` excepted); with
+``POST /admin/reload`` (re-resolve aliases and the stored deployment now); and MLflow's scoring protocol,
+``POST /invocations``, ``GET /ping`` and ``GET /version`` (``shipyard.serving.mlflow_scoring``). Admin
+routes need a token with the ``serve`` scope (loopback callers of a server without ``auth`` excepted); with
 ``ServeOptions(auth=True)`` the traffic routes need a token too (``shipyard.serving.access``).
 """
 
@@ -35,7 +36,7 @@ from shipyard.serving.engine import DeploymentReader, Engine
 from shipyard.serving.http import JSONResponse, RequestIdMiddleware, install_error_handlers
 from shipyard.serving.logfeed import LogFeed, PredictionSink
 from shipyard.serving.metrics import ServingMetrics
-from shipyard.serving.openapi import predict_request
+from shipyard.serving.openapi import invocations_request, predict_request
 from shipyard.serving.options import ServeOptions, merge_legacy_options
 from shipyard.serving.predlog import open_prediction_log
 from shipyard.serving.routes import install_routes
@@ -63,6 +64,10 @@ Shipyard model server. `POST /predict` with `{"records": [{...}, ...]}` or
 `{"columns": {"name": [...], ...}}` (or an Arrow IPC stream); add `?proba=true` for class probabilities.
 `GET /info` shows the variants and the signature. Errors always answer `{"error": {"code", "message",
 "details"}}`.
+
+Clients of `mlflow models serve` post to `POST /invocations` (MLflow's scoring protocol: `dataframe_split`,
+`dataframe_records`, `instances`, `inputs` or CSV) and get `{"predictions": [...]}`, or errors as
+`{"error_code", "message"}`; `GET /ping` is its readiness probe.
 """
 
 
@@ -174,15 +179,24 @@ def _engine(
 
 
 def _install_api(app: FastAPI, engine: Engine, max_request_bytes: int) -> None:
-    """The routes, and an API document whose /predict body is the served model's once it is loaded."""
+    """The routes, and an API document whose /predict and /invocations bodies are the served model's once
+    it is loaded."""
     predict_body = predict_request(None)
-    install_routes(app, engine, max_request_bytes=max_request_bytes, predict_openapi=predict_body)
+    invocations_body = invocations_request(None)
+    install_routes(
+        app,
+        engine,
+        max_request_bytes=max_request_bytes,
+        predict_openapi=predict_body,
+        invocations_openapi=invocations_body,
+    )
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         primary = engine.primary()
         if app.openapi_schema is None and primary is not None:
             predict_body.update(predict_request(primary.service.model))
+            invocations_body.update(invocations_request(primary.service.model))
         return generate()
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -80,11 +80,19 @@ class PredictCall:
     key: str | None = None
     inputs: Any = None  # the request's rows as sent (records list / columns dict / frame), for the log
     key_column: str | None = None  # the sticky-key column, removed when the model does not take it
+    drop_extra: bool = False  # drop every column the model does not take (MLflow's /invocations ignores them)
 
     def frame_for(self, service: ModelService) -> pd.DataFrame:
-        """The rows this model sees: without the sticky-key column unless the model takes it."""
+        """The rows this model sees: without the sticky-key column unless the model takes it, and without
+        any column it does not take when ``drop_extra``."""
         signature = service.model.signature
-        if self.key_column is None or signature is None or self.key_column in signature.names:
+        if signature is None:
+            return self.frame
+        if self.drop_extra:
+            taken = set(signature.names)
+            extra = [name for name in self.frame.columns if name not in taken]
+            return self.frame.drop(columns=extra) if extra else self.frame
+        if self.key_column is None or self.key_column in signature.names:
             return self.frame
         return self.frame.drop(columns=[self.key_column])
 

@@ -4,7 +4,9 @@ The routes read their bodies themselves (JSON records, columns or bare records, 
 so FastAPI cannot infer them; this module describes them. Once the served model is loaded, ``/predict``
 and ``/explain`` describe its signature's columns (their JSON types, which may be null, that every one is
 required and no other is taken) and show the model's own input example. Every error answer has the
-shared shape (``shipyard.wire.handlers.ErrorOut``); ``/metrics`` is Prometheus text.
+shared shape (``shipyard.wire.handlers.ErrorOut``); ``/metrics`` is Prometheus text. ``/invocations``
+(MLflow's scoring protocol) describes its four JSON shapes and CSV, typed by the same signature, and
+refuses in MLflow's shape (``{"error_code", "message"}``).
 
 Example:
     >>> predict_request(None)["requestBody"]["content"].keys()
@@ -27,9 +29,13 @@ __all__ = [
     "ADMIN_RESPONSES",
     "FEEDBACK_OPENAPI",
     "FEEDBACK_RESPONSES",
+    "INVOCATIONS_RESPONSES",
     "METRICS_RESPONSES",
+    "PING_RESPONSES",
     "STATUS_RESPONSES",
+    "VERSION_RESPONSES",
     "explain_responses",
+    "invocations_request",
     "predict_request",
     "predict_responses",
 ]
@@ -306,3 +312,187 @@ def predict_request(model: LoadedModel | None) -> dict[str, Any]:
             },
         },
     }
+
+
+# -- MLflow's scoring protocol (/invocations, /ping, /version) ---------------------------------------------
+_MLFLOW_ERROR = {
+    "type": "object",
+    "required": ["error_code", "message"],
+    "properties": {
+        "error_code": {"type": "string", "examples": ["BAD_REQUEST"]},
+        "message": {"type": "string"},
+    },
+}
+_MLFLOW_ERROR_CODES = {
+    400: "A bad body (MLflow's BAD_REQUEST): not JSON or CSV that reads, not one of the four shapes, or rows "
+    "the model's signature refuses",
+    408: "The request body stopped arriving before it was complete",
+    413: "The body is over max_request_bytes",
+    415: "A content type other than JSON or CSV, or a charset other than UTF-8",
+    503: "The model is still loading (TEMPORARILY_UNAVAILABLE)",
+}
+
+
+def _mlflow_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {
+            "description": _MLFLOW_ERROR_CODES[status],
+            "content": {"application/json": {"schema": _MLFLOW_ERROR}},
+        }
+        for status in statuses
+    }
+
+
+INVOCATIONS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "One prediction per row, in MLflow's shape",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["predictions"],
+                    "properties": {"predictions": {"type": "array", "description": "one per row"}},
+                }
+            }
+        },
+    },
+    **_mlflow_errors(400, 408, 413, 415, 503),
+    500: {
+        "description": "An internal error (the server log has the traceback)",
+        "content": {
+            "application/json": {
+                "schema": {"anyOf": [_MLFLOW_ERROR, {"$ref": "#/components/schemas/ErrorOut"}]}
+            }
+        },
+    },
+}
+"""``/invocations``: ``{"predictions": [...]}``, and refusals in MLflow's shape."""
+
+PING_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Every live variant is loaded (the body is a newline, as MLflow's)",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    },
+    **_mlflow_errors(503),
+}
+"""``/ping``: MLflow's health probe (``/health`` answers too, and is liveness only)."""
+
+VERSION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The Shipyard version serving (MLflow's server answers its own version)",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    },
+}
+"""``/version``."""
+
+
+def _mlflow_shapes(signature: Signature | None) -> dict[str, Any]:
+    """The four JSON shapes of MLflow's scoring protocol, typed by the signature when there is one.
+
+    Columns the model does not take are allowed (``/invocations`` drops them, as MLflow ignores them); a
+    record may leave out a nullable column (read as null) when another record has it.
+    """
+    names = [c.name for c in signature.inputs] if signature is not None else []
+    cells = {c.name: _column_schema(c.type, c.nullable) for c in signature.inputs} if signature else {}
+    required = [c.name for c in signature.inputs if not c.nullable] if signature else []
+    record: dict[str, Any] = {"type": "object", "minProperties": 1, "properties": cells, "required": required}
+    one_row: dict[str, Any] = {"type": "object", "minProperties": 1, "properties": cells, "required": names}
+    columns: dict[str, Any] = {
+        "type": "object",
+        "minProperties": 1,
+        "properties": {n: {"type": "array", "items": cell, "minItems": 1} for n, cell in cells.items()},
+        "required": names,
+        "additionalProperties": {"type": "array", "minItems": 1},
+    }
+    records = {"type": "array", "items": record, "minItems": 1}
+    tensors: list[dict[str, Any]] = [records, columns, one_row]
+    if names:  # unnamed rows take the signature's names, in order
+        width = len(names)
+        rows = {"type": "array", "items": {"type": "array", "minItems": width, "maxItems": width}}
+        tensors.append({**rows, "minItems": 1})
+    if len(names) == 1:  # a one-column model takes a list of its values
+        tensors.append({"type": "array", "items": cells[names[0]], "minItems": 1})
+    split = {
+        "type": "object",
+        "required": ["data"],
+        "additionalProperties": False,
+        "properties": {
+            "columns": {
+                "type": ["array", "null"],
+                "description": "column names; left out: the signature's, in order",
+                "minItems": 1,
+                "uniqueItems": True,
+                "items": {"type": ["string", "integer"]},
+            },
+            "data": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "array"} if len(names) > 1 else {},
+                "description": "rows, one value per column",
+            },
+            "index": {"type": ["array", "null"], "description": "row labels, one per row (ignored)"},
+        },
+    }
+    bodies = {
+        "dataframe_split": split,
+        "dataframe_records": records,
+        "instances": {"anyOf": tensors},
+        "inputs": {"anyOf": tensors},
+    }
+    params = {"type": ["object", "null"], "description": "inference parameters (taken and ignored)"}
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": [key],
+                "additionalProperties": False,
+                "properties": {key: body, "params": params},
+            }
+            for key, body in bodies.items()
+        ]
+    }
+
+
+def invocations_request(model: LoadedModel | None) -> dict[str, Any]:
+    """The ``requestBody`` of ``/invocations`` for ``model`` (None: not loaded yet): MLflow's JSON shapes
+    and CSV, with the model's own input example in each.
+
+    Example:
+        >>> sorted(invocations_request(None)["requestBody"]["content"])
+        ['application/json', 'text/csv']
+    """
+    example = read_input_example(model.path) if model is not None else None
+    if example is not None:
+        example = example.dropna() if len(example.dropna()) else example
+        example = example.head(2)
+    frame = json.loads(example.to_json(orient="split", index=False)) if example is not None else None
+    columns, data = (frame["columns"], frame["data"]) if frame else (["feature"], [[1.0]])
+    records = [dict(zip(columns, row, strict=True)) for row in data]
+    csv = ",".join(columns) + "\n" + "".join(",".join(_csv_cell(v) for v in row) + "\n" for row in data)
+    examples = {
+        "dataframe_split": {"dataframe_split": {"columns": columns, "data": data}},
+        "dataframe_records": {"dataframe_records": records},
+        "instances": {"instances": records},
+        "inputs": {"inputs": {c: [row[i] for row in data] for i, c in enumerate(columns)}},
+    }
+    signature = model.signature if model is not None else None
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": _mlflow_shapes(signature),
+                    "examples": {name: {"value": value} for name, value in examples.items()},
+                },
+                "text/csv": {
+                    "schema": {"type": "string", "description": "a header row, then one line per row"},
+                    "example": csv,
+                },
+            },
+        },
+    }
+
+
+def _csv_cell(value: Any) -> str:
+    text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n') else text

@@ -9,6 +9,9 @@ Three request shapes are accepted (the first two may add ``"proba": true``)::
 Large batches can come as an Arrow IPC stream (``Content-Type: application/vnd.apache.arrow.stream``);
 answers are JSON, or an Arrow stream when the request's ``Accept`` asks for one.
 
+MLflow's scoring protocol (``/invocations``, ``shipyard.serving.mlflow_scoring``) reads its own shapes
+into the same frames through :func:`read_json_request`, :func:`records_frame` and :func:`columns_frame`.
+
 Anything else is refused with ``InvalidInput`` (400) naming what was wrong and the shape to send;
 column names and types are the signature's business (``Signature.check``), not this module's. Also refused
 here, before routing: values nested deeper than :data:`MAX_NESTING` lists or objects (JSON or Arrow),
@@ -43,11 +46,15 @@ __all__ = [
     "MAX_NESTING",
     "PredictRequest",
     "arrow_answer",
+    "columns_frame",
+    "json_type",
     "jsonable",
     "parse_arrow_request",
     "parse_json_datetimes",
     "parse_predict_request",
     "parse_proba_flag",
+    "read_json_request",
+    "records_frame",
     "wants_arrow",
 ]
 
@@ -112,19 +119,43 @@ def parse_predict_request(body: bytes, sticky_key: str | None = None) -> Predict
         >>> parse_predict_request(b'{"records": [{"x": 1.5}], "proba": true}').frame.shape
         (1, 1)
     """
+    return read_json_request(body, lambda payload, exact: _request(payload, sticky_key, exact))
+
+
+def read_json_request(
+    body: bytes,
+    build: Callable[[Any, bool], PredictRequest],
+    hint: str = _SHAPES,
+    *,
+    nan_literals: bool = False,
+) -> PredictRequest:
+    """A request built by ``build(payload, exact)`` from a JSON body, integers kept exact.
+
+    ``build`` gets the decoded body and whether its integers are exact; when the frame it builds has a
+    float column holding a value of 2**53 or more, the body is decoded again by the standard library and
+    built again with ``exact=True``. ``hint`` ends the messages of refused bodies (the shapes to send);
+    ``nan_literals`` also takes the ``NaN`` and ``Infinity`` tokens Python's ``json.dumps`` writes (what
+    MLflow's clients send), which strict JSON has not.
+
+    Example:
+        >>> build = lambda payload, exact: PredictRequest(records_frame(payload, exact), None)
+        >>> read_json_request(b'[{"x": 1}]', build).frame.shape
+        (1, 1)
+    """
     if not body.strip():
-        raise InvalidInput(f"The request body is empty. {_SHAPES}.")
-    request = _request(_decode(body, exact=False), sticky_key, exact=False)
-    if _may_have_rounded(request.frame):  # read again, integers exact (rare: a float column past 2**53)
-        request = _request(_decode(body, exact=True), sticky_key, exact=True)
+        raise InvalidInput(f"The request body is empty. {hint}.")
+    payload, exact = _decode(body, exact=False, hint=hint, nan_literals=nan_literals)
+    request = build(payload, exact)
+    if not exact and _may_have_rounded(request.frame):  # rare: a float column past 2**53
+        request = build(_decode(body, exact=True, hint=hint, nan_literals=nan_literals)[0], True)
     return request
 
 
 def _request(payload: Any, sticky_key: str | None, exact: bool) -> PredictRequest:
     if isinstance(payload, list):
-        return PredictRequest(_records_frame(payload, exact), None, payload)
+        return PredictRequest(records_frame(payload, exact), None, payload)
     if not isinstance(payload, dict):
-        raise InvalidInput(f"The request body is a JSON {_json_type(payload)}, not an object. {_SHAPES}.")
+        raise InvalidInput(f"The request body is a JSON {json_type(payload)}, not an object. {_SHAPES}.")
     key: str | None = None
     if sticky_key and sticky_key in payload:
         key = _sticky_value(sticky_key, payload.pop(sticky_key))
@@ -137,12 +168,12 @@ def _request(payload: Any, sticky_key: str | None, exact: bool) -> PredictReques
         )
     proba = payload.get("proba")
     if proba is not None and not isinstance(proba, bool):
-        raise InvalidInput(f'"proba" must be true or false, got {_json_type(proba)} {quoted(proba)}')
+        raise InvalidInput(f'"proba" must be true or false, got {json_type(proba)} {quoted(proba)}')
     if ("records" in payload) == ("columns" in payload):
         raise InvalidInput(f"The request body needs exactly one of 'records' or 'columns'. {_SHAPES}.")
     if "records" in payload:
-        return PredictRequest(_records_frame(payload["records"], exact), proba, payload["records"], key)
-    return PredictRequest(_columns_frame(payload["columns"], exact), proba, payload, key)
+        return PredictRequest(records_frame(payload["records"], exact), proba, payload["records"], key)
+    return PredictRequest(columns_frame(payload["columns"], exact), proba, payload, key)
 
 
 def _may_have_rounded(frame: pd.DataFrame) -> bool:
@@ -161,19 +192,47 @@ def _may_have_rounded(frame: pd.DataFrame) -> bool:
     return False
 
 
-def _decode(body: bytes, exact: bool) -> Any:
-    """The JSON of ``body``; with ``exact``, read again by the standard library (ints of any size)."""
+def _decode(body: bytes, exact: bool, hint: str, nan_literals: bool = False) -> tuple[Any, bool]:
+    """The JSON of ``body`` and whether its integers are exact; with ``exact``, read again by the standard
+    library (ints of any size)."""
     try:
         payload = loads(body)  # orjson's rules for every body: no NaN literal, no lone surrogate
-        return json.loads(body) if exact else payload
+        return (json.loads(body), True) if exact else (payload, False)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError; stdlib: too deep
+        if nan_literals and isinstance(exc, ValueError):
+            lenient = _with_nan_literals(body)
+            if lenient is not None:
+                return lenient, True
         position = getattr(exc, "pos", None)
         where = f" at position {position}" if position is not None else ""
         reason = quoted(str(exc), 200)[1:-1] if isinstance(exc, ValueError) else "nested too deep"
         raise InvalidInput(
-            f"Malformed JSON in the request body{where}: {reason}. {_SHAPES}.",
+            f"Malformed JSON in the request body{where}: {reason}. {hint}.",
             details={"position": position},
         ) from None
+
+
+def _with_nan_literals(body: bytes) -> Any:
+    """The body read by the standard library, which takes ``NaN``/``Infinity``; None when that fails too
+    or when it holds a lone surrogate (which orjson refuses, and no later step could encode)."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    stack = [payload]
+    while stack:  # a walk with a stack: the body may nest deep
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return None
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return payload
 
 
 def _sticky_value(name: str, value: Any) -> str:
@@ -182,7 +241,7 @@ def _sticky_value(name: str, value: Any) -> str:
     if isinstance(value, bool | int | float) or value is None:
         return str(value)
     raise InvalidInput(
-        f"The routing key {name!r} must be a string or a number, got a JSON {_json_type(value)} "
+        f"The routing key {name!r} must be a string or a number, got a JSON {json_type(value)} "
         f"{quoted(value)}"
     )
 
@@ -291,17 +350,21 @@ def _column(values: Any) -> Any:
     return values
 
 
-def _records_frame(records: Any, exact: bool = False) -> pd.DataFrame:
+def records_frame(records: Any, exact: bool = False, *, hint: str = _SHAPES) -> pd.DataFrame:
+    """The rows of a records list (objects with the same keys), shape-checked; ``hint`` ends messages.
+
+    Example:
+        >>> records_frame([{"x": 1.5, "s": "a"}]).shape
+        (1, 2)
+    """
     if not isinstance(records, list):
-        raise InvalidInput(
-            f'"records" must be a list of objects, got a JSON {_json_type(records)}. {_SHAPES}.'
-        )
+        raise InvalidInput(f'"records" must be a list of objects, got a JSON {json_type(records)}. {hint}.')
     if not records:
-        raise InvalidInput(f'"records" is empty: there is nothing to predict. {_SHAPES}.')
+        raise InvalidInput(f'"records" is empty: there is nothing to predict. {hint}.')
     for i, record in enumerate(records):
         if not isinstance(record, dict):
             raise InvalidInput(
-                f"records[{i}] is a JSON {_json_type(record)}, not an object of column: value. {_SHAPES}.",
+                f"records[{i}] is a JSON {json_type(record)}, not an object of column: value. {hint}.",
                 details={"index": i},
             )
     keys = records[0].keys()
@@ -315,25 +378,31 @@ def _records_frame(records: Any, exact: bool = False) -> pd.DataFrame:
                 "(send null for a missing value)",
                 details={"index": i, "missing": _names_detail(missing), "extra": _names_detail(extra)},
             )
-    frame = _frame(lambda: pd.DataFrame.from_records(records, columns=list(keys)))
+    frame = _frame(lambda: pd.DataFrame.from_records(records, columns=list(keys)), hint)
     _check_nesting(frame)
     if exact:
         frame = _exact_ints(frame, lambda name: [record[name] for record in records])
     return frame
 
 
-def _columns_frame(columns: Any, exact: bool = False) -> pd.DataFrame:
+def columns_frame(columns: Any, exact: bool = False, *, hint: str = _SHAPES) -> pd.DataFrame:
+    """The rows of a columns object (one list per column, all as long), shape-checked.
+
+    Example:
+        >>> columns_frame({"x": [1.5, 2.5]}).shape
+        (2, 1)
+    """
     if not isinstance(columns, dict):
         raise InvalidInput(
-            f'"columns" must be an object of column: [values], got a JSON {_json_type(columns)}.'
+            f'"columns" must be an object of column: [values], got a JSON {json_type(columns)}.'
         )
     if not columns:
-        raise InvalidInput(f'"columns" is empty: there is nothing to predict. {_SHAPES}.')
+        raise InvalidInput(f'"columns" is empty: there is nothing to predict. {hint}.')
     lengths: dict[str, int] = {}
     for name, values in columns.items():
         if not isinstance(values, list):
             raise InvalidInput(
-                f"columns[{quoted(name)}] is a JSON {_json_type(values)}, not a list of values (one per row)",
+                f"columns[{quoted(name)}] is a JSON {json_type(values)}, not a list of values (one per row)",
                 details={"column": _names_detail([name])[0]},
             )
         lengths[name] = len(values)
@@ -346,20 +415,20 @@ def _columns_frame(columns: Any, exact: bool = False) -> pd.DataFrame:
             details={"lengths": {_names_detail([k])[0]: v for k, v in shown}},
         )
     if not next(iter(lengths.values())):
-        raise InvalidInput(f'The columns in "columns" hold no rows: there is nothing to predict. {_SHAPES}.')
-    frame = _frame(lambda: pd.DataFrame(columns))
+        raise InvalidInput(f'The columns in "columns" hold no rows: there is nothing to predict. {hint}.')
+    frame = _frame(lambda: pd.DataFrame(columns), hint)
     _check_nesting(frame)
     if exact:
         frame = _exact_ints(frame, lambda name: columns[name])
     return frame
 
 
-def _frame(build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+def _frame(build: Callable[[], pd.DataFrame], hint: str) -> pd.DataFrame:
     try:
         return build()
     except (ValueError, TypeError, OverflowError) as exc:  # pandas refusing odd JSON values
         reason = quoted(str(exc), 200)[1:-1]
-        raise InvalidInput(f"Cannot build a table from the request: {reason}. {_SHAPES}.") from None
+        raise InvalidInput(f"Cannot build a table from the request: {reason}. {hint}.") from None
 
 
 def _check_nesting(frame: pd.DataFrame) -> None:
@@ -435,7 +504,13 @@ def parse_json_datetimes(frame: pd.DataFrame, signature: Signature | None) -> pd
     return frame.assign(**parsed) if parsed else frame
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """How JSON names the type of a decoded value: null, boolean, number, string, array or object.
+
+    Example:
+        >>> json_type([1]), json_type(None)
+        ('array', 'null')
+    """
     if value is None:
         return "null"
     if isinstance(value, bool):

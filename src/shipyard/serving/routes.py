@@ -3,11 +3,17 @@
 ``/predict`` and ``/explain`` take the same bodies (JSON records or columns, or an Arrow IPC stream);
 the sticky key comes from the ``x-shipyard-key`` header, else the body field the deployment names
 (top level, or a column of the first row; a column the model does not take is removed before the check).
+
+``/invocations`` is MLflow's scoring protocol (``shipyard.serving.mlflow_scoring``) on the same path as
+``/predict`` — routing, signature check, batching, shadows, prediction log, metrics — differing only in
+how the body is read and how the answer and refusals are shaped (``{"predictions": [...]}``,
+``{"error_code", "message"}``); ``/ping`` and ``/version`` are its readiness and version probes.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from anyio import to_thread
@@ -18,16 +24,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shipyard.entities import now_ms
 from shipyard.errors import InvalidInput, InvalidState, PayloadTooLarge, ShipyardError
 from shipyard.quoting import quoted, quoted_list
-from shipyard.serving.engine import Engine, NotReady, PredictCall
+from shipyard.serving.engine import Engine, NotReady, PredictCall, Prediction
 from shipyard.serving.explain import MAX_EXPLAIN_ROWS, explain_rows
 from shipyard.serving.http import JSONResponse, loads, request_id
 from shipyard.serving.metrics import CONTENT_TYPE, UNROUTED
+from shipyard.serving.mlflow_scoring import CSV, mlflow_error, parse_invocation
 from shipyard.serving.openapi import (
     ADMIN_RESPONSES,
     FEEDBACK_OPENAPI,
     FEEDBACK_RESPONSES,
+    INVOCATIONS_RESPONSES,
     METRICS_RESPONSES,
+    PING_RESPONSES,
     STATUS_RESPONSES,
+    VERSION_RESPONSES,
     explain_responses,
     predict_responses,
 )
@@ -40,6 +50,7 @@ from shipyard.serving.payload import (
     parse_proba_flag,
     wants_arrow,
 )
+from shipyard.version import __version__
 from shipyard.wire.limits import read_body
 from shipyard.wire.shape import error_body
 
@@ -52,7 +63,12 @@ _MAX_FEEDBACK = 10_000
 
 
 def install_routes(
-    app: FastAPI, engine: Engine, *, max_request_bytes: int, predict_openapi: dict[str, Any]
+    app: FastAPI,
+    engine: Engine,
+    *,
+    max_request_bytes: int,
+    predict_openapi: dict[str, Any],
+    invocations_openapi: dict[str, Any] | None = None,
 ) -> None:
     """Add every endpoint to ``app``.
 
@@ -121,6 +137,37 @@ def install_routes(
         return await _feedback(request, engine, max_request_bytes)
 
     @app.post(
+        "/invocations",
+        summary="MLflow's scoring protocol: dataframe_split, dataframe_records, instances, inputs or CSV",
+        response_class=Response,  # its media types come from INVOCATIONS_RESPONSES
+        openapi_extra=invocations_openapi or {},
+        responses=INVOCATIONS_RESPONSES,
+    )
+    async def invocations(request: Request) -> Response:
+        return await _invocations(request, engine, max_request_bytes)
+
+    @app.get(
+        "/ping",
+        summary="MLflow's health probe: 200 once every live variant is loaded",
+        response_class=Response,
+        responses=PING_RESPONSES,
+    )
+    async def ping() -> Response:
+        if not engine.ready():
+            waiting = [v.name for v in engine.plan.spec.live if not _loaded(engine, v.name)]
+            return mlflow_error(NotReady(f"Still loading variant(s) {', '.join(waiting)}; see GET /ready"))
+        return Response("\n", media_type="text/plain")
+
+    @app.get(
+        "/version",
+        summary="The server's version (MLflow's /version probe)",
+        response_class=Response,
+        responses=VERSION_RESPONSES,
+    )
+    async def version() -> Response:
+        return Response(__version__, media_type="text/plain")
+
+    @app.post(
         "/admin/reload",
         summary="Re-resolve model aliases and the stored deployment now",
         responses=ADMIN_RESPONSES,
@@ -130,17 +177,7 @@ def install_routes(
 
 
 async def _predict(request: Request, engine: Engine, max_bytes: int) -> Response:
-    started = time.perf_counter()
-    with engine.arrivals.request():
-        try:
-            with engine.arrivals.arriving():
-                call = await _read_call(request, engine, max_bytes)
-        except (ShipyardError, StarletteHTTPException) as exc:  # refused before routing: counted apart
-            status = exc.http_status if isinstance(exc, ShipyardError) else exc.status_code
-            engine.metrics.request(UNROUTED, status, time.perf_counter() - started)
-            raise
-        # no await between leaving `arriving` and queueing: the batcher sees this request as queued
-        prediction = await engine.predict(call)
+    call, prediction = await _routed(engine, lambda: _read_call(request, engine, max_bytes))
     key = prediction.loaded.key
     answer = {
         **prediction.answer,
@@ -150,10 +187,75 @@ async def _predict(request: Request, engine: Engine, max_bytes: int) -> Response
         "model_version": key.version,
         "request_id": call.request_id,
     }
-    headers = {VARIANT_HEADER: prediction.variant, VERSION_HEADER: key.version}
+    headers = _served_headers(prediction)
     if wants_arrow(request.headers.get("accept", "")):
         return Response(arrow_answer(answer), media_type=ARROW_STREAM, headers=headers)
     return JSONResponse(answer, headers=headers)
+
+
+async def _routed(
+    engine: Engine, read: Callable[[], Awaitable[PredictCall]]
+) -> tuple[PredictCall, Prediction]:
+    """Read a request with ``read``, then route and predict it: what /predict and /invocations share."""
+    started = time.perf_counter()
+    with engine.arrivals.request():
+        try:
+            with engine.arrivals.arriving():
+                call = await read()
+        except (ShipyardError, StarletteHTTPException) as exc:  # refused before routing: counted apart
+            status = exc.http_status if isinstance(exc, ShipyardError) else exc.status_code
+            engine.metrics.request(UNROUTED, status, time.perf_counter() - started)
+            raise
+        # no await between leaving `arriving` and queueing: the batcher sees this request as queued
+        prediction = await engine.predict(call)
+    return call, prediction
+
+
+def _served_headers(prediction: Prediction) -> dict[str, str]:
+    return {VARIANT_HEADER: prediction.variant, VERSION_HEADER: prediction.loaded.key.version}
+
+
+async def _invocations(request: Request, engine: Engine, max_bytes: int) -> Response:
+    """MLflow's ``POST /invocations``: ``{"predictions": [...]}``, or a refusal in MLflow's shape."""
+    try:
+        _call, prediction = await _routed(engine, lambda: _read_invocation(request, engine, max_bytes))
+    except (ShipyardError, StarletteHTTPException) as exc:
+        return mlflow_error(exc)
+    return JSONResponse(
+        {"predictions": prediction.answer["predictions"]}, headers=_served_headers(prediction)
+    )
+
+
+async def _read_invocation(request: Request, engine: Engine, max_bytes: int) -> PredictCall:
+    content_type = request.headers.get("content-type", "")
+    media = _media(request)
+    if media and media != CSV and media != "application/json" and not media.endswith("+json"):
+        raise StarletteHTTPException(
+            415,
+            f"Content-Type {quoted(media)} is not one /invocations takes: send JSON as application/json "
+            "or a table as text/csv",
+        )
+    charset = _charset(content_type)
+    if charset not in ("", "utf-8", "utf8"):
+        raise StarletteHTTPException(415, f"charset={quoted(charset)}: /invocations reads UTF-8 only")
+    primary = engine.primary()
+    if primary is None:  # the signature names unnamed rows and types CSV values: wait for it
+        raise NotReady("The model is still loading; GET /ping answers 200 once it can take traffic")
+    body = await read_body(request, max_bytes)
+    parsed = parse_invocation(body, media, primary.service.model.signature)
+    return _call(request, engine, parsed, proba=False, drop_extra=True)
+
+
+def _charset(content_type: str) -> str:
+    for part in content_type.split(";")[1:]:
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return ""
+
+
+def _loaded(engine: Engine, variant: str) -> bool:
+    return engine.plan.variants[variant].slot.current is not None
 
 
 async def _on_not_ready(_request: Request, exc: Exception) -> Response:
@@ -172,6 +274,14 @@ async def _read_call(request: Request, engine: Engine, max_bytes: int) -> Predic
     else:
         _require_json(request)
         parsed = parse_predict_request(body, sticky)
+    return _call(request, engine, parsed, proba=bool(wanted) or bool(parsed.proba))
+
+
+def _call(
+    request: Request, engine: Engine, parsed: PredictRequest, *, proba: bool, drop_extra: bool = False
+) -> PredictCall:
+    """The call for parsed rows; its sticky key from the header, the body field or the first row."""
+    sticky = engine.plan.spec.sticky_key
     key = request.headers.get(KEY_HEADER) or parsed.key
     key_column = None
     if sticky and sticky in parsed.frame.columns:
@@ -180,11 +290,12 @@ async def _read_call(request: Request, engine: Engine, max_bytes: int) -> Predic
             key = str(parsed.frame[sticky].iloc[0])
     return PredictCall(
         parsed.frame,
-        bool(wanted) or bool(parsed.proba),
+        proba,
         request_id(request),
         key=key,
         inputs=parsed.inputs,
         key_column=key_column,
+        drop_extra=drop_extra,
     )
 
 

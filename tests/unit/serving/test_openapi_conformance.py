@@ -42,6 +42,12 @@ CHECKS = [
 ]
 
 
+@schemathesis.serializer("text/csv")
+def _csv_text(ctx: Any, value: Any) -> dict[str, Any]:
+    """Generated CSV bodies (``/invocations``) are text: sent as UTF-8."""
+    return {"data": value if isinstance(value, bytes) else str(value).encode()}
+
+
 @schemathesis.serializer(ARROW_STREAM)
 def _arrow_bytes(ctx: Any, value: Any) -> dict[str, Any]:
     """Generated Arrow bodies are bytes (``format: binary``): sent as they are."""
@@ -85,8 +91,11 @@ OPERATIONS = [
     ("GET", "/info"),
     ("GET", "/metrics"),
     ("POST", "/admin/reload"),
+    ("POST", "/invocations"),
+    ("GET", "/ping"),
+    ("GET", "/version"),
 ]
-WITH_INPUT = {"/predict", "/explain", "/feedback"}  # the operations a negative case can break
+WITH_INPUT = {"/predict", "/explain", "/feedback", "/invocations"}  # the operations a negative case can break
 CASES = [(m, p, "positive") for m, p in OPERATIONS] + [
     (m, p, "negative") for m, p in OPERATIONS if p in WITH_INPUT
 ]
