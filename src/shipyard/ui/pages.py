@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from shipyard.auth import FailureLimiter
 from shipyard.store import Store
 from shipyard.tracking import Client
-from shipyard.ui import models, run_page, runs, signin
+from shipyard.ui import models, monitoring, run_page, runs, signin
 from shipyard.ui.core import UI
 
 __all__ = ["build_router"]
@@ -29,6 +29,6 @@ def build_router(
     """
     ui = UI(store, client_for, limiter if limiter is not None else FailureLimiter())
     router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
-    for area in (signin, runs, run_page, models):  # each area: routes(ui) -> APIRouter
+    for area in (signin, runs, run_page, models, monitoring):  # each area: routes(ui) -> APIRouter
         router.routes.extend(area.routes(ui).routes)  # flat: the access matrix walks them
     return router
