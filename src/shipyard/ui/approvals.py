@@ -13,14 +13,14 @@ from fastapi.responses import HTMLResponse
 
 from shipyard.errors import ShipyardError
 from shipyard.registry import governance
-from shipyard.ui.core import UI
+from shipyard.ui.core import UI, page_router
 
 __all__ = ["routes"]
 
 
 def routes(ui: UI) -> APIRouter:
     """``/approvals``."""
-    router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+    router = page_router()
 
     @router.get("/approvals")
     def approvals(request: Request, message: str = "") -> HTMLResponse:

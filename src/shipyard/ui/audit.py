@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse
 from shipyard.entities import AuditEntry
 from shipyard.errors import ShipyardError
 from shipyard.store import Store
-from shipyard.ui.core import UI
+from shipyard.ui.core import UI, page_router
 
 __all__ = [
     "DEFAULT_PAGE",
@@ -107,7 +107,7 @@ def _whole(text: str, name: str) -> tuple[int | None, str]:
 
 def routes(ui: UI) -> APIRouter:
     """``/audit`` and ``/audit/verify``."""
-    router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+    router = page_router()
 
     @router.get("/audit")
     def audit(

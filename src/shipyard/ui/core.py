@@ -11,19 +11,22 @@ from __future__ import annotations
 import datetime as dt
 import math
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import Request
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from shipyard.auth import FailureLimiter, Principal, csrf_matches, csrf_token, session_credential
 from shipyard.entities import Run
+from shipyard.errors import ShipyardError
 from shipyard.store import Store
 from shipyard.tracking import Client
 from shipyard.version import __version__
@@ -31,12 +34,15 @@ from shipyard.version import __version__
 __all__ = [
     "FORM_COOKIE",
     "LOGIN_COOKIE",
+    "PageRoute",
     "SESSION_HOURS",
     "STATIC_DIR",
     "UI",
     "duration",
+    "error_page",
     "https",
     "number",
+    "page_router",
     "read_form",
     "templates",
     "when",
@@ -86,6 +92,51 @@ def duration(run: Run) -> str:
 _env.filters["number"] = number
 _env.filters["when"] = when
 _env.filters["duration"] = duration
+
+
+def error_page(request: Request, status: int, title: str, message: str, **context: Any) -> HTMLResponse:
+    """The error page: ``title`` and a ``message`` that says what went wrong and what to do."""
+    base = {"version": __version__, "signed_in": None, "form_csrf": ""}
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {**base, **context, "title": title, "message": message},
+        status_code=status,
+    )
+
+
+def _query_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body"))
+        parts.append(f"{where or 'the address'}: {err.get('msg', 'invalid')}")
+    return "This address is not one the page understands (" + "; ".join(parts) + "). Fix it and try again."
+
+
+class PageRoute(APIRoute):
+    """A page's route: a query or path value FastAPI cannot read answers the HTML error page (400),
+    not the API's JSON, and so does a refusal of the client's input that a page did not catch
+    itself (a :class:`ShipyardError` with a 4xx status: a NUL in a name, say)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return error_page(request, 400, "Bad address", _query_message(exc))
+            except ShipyardError as exc:
+                if not 400 <= exc.http_status < 500:
+                    raise
+                return error_page(request, exc.http_status, "Not shown", exc.message)
+
+        return answer
+
+
+def page_router() -> APIRouter:
+    """The router of an area's pages (HTML answers, outside the OpenAPI schema, :class:`PageRoute`)."""
+    return APIRouter(include_in_schema=False, default_response_class=HTMLResponse, route_class=PageRoute)
 
 
 def https(request: Request) -> bool:

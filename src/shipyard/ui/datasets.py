@@ -24,7 +24,7 @@ from shipyard.data import diff_datasets, load_dataset, load_profile
 from shipyard.entities import ContractVersion, DatasetVersion
 from shipyard.errors import InvalidInput, NotFound, ShipyardError, StoreUnavailable
 from shipyard.tracking import Client
-from shipyard.ui.core import UI, number
+from shipyard.ui.core import UI, number, page_router
 from shipyard.ui.plots import BarChart, bar_chart, edge_text, histogram_labels
 
 __all__ = ["MAX_CATEGORIES", "PAGE_ROWS", "routes"]
@@ -172,7 +172,7 @@ def _cli(*words: str) -> str:
 
 def routes(ui: UI) -> APIRouter:
     """``/datasets``, ``/datasets/{name}``, ``/datasets/{name}/versions/{version}`` and the diff."""
-    router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+    router = page_router()
 
     def read(call: Callable[[Client], T]) -> tuple[T | None, ShipyardError | None]:
         """``call(reader)`` through the data layer, or why it could not run (shown on the page)."""

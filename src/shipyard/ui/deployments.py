@@ -24,7 +24,7 @@ from shipyard.serving import manage
 from shipyard.serving.deployment import DeploymentSpec, SpecChange, parse_deployment, spec_changes
 from shipyard.serving.metrics import UNROUTED
 from shipyard.serving.scrape import QUANTILES, Scrape, VariantTraffic, scrape, traffic
-from shipyard.ui.core import UI, read_form
+from shipyard.ui.core import UI, page_router, read_form
 
 __all__ = ["LIVE_EVERY_S", "routes"]
 
@@ -204,7 +204,7 @@ def _live_rows(spec: DeploymentSpec, found: dict[str, VariantTraffic]) -> list[_
 
 def routes(ui: UI) -> APIRouter:
     """``/deployments``, ``/deployments/{name}``, its ``/live`` panel and the rollback form's ``POST``."""
-    router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+    router = page_router()
     last_scrapes: dict[str, Scrape] = {}  # per deployment: the previous scrape, for rates
     lock = threading.Lock()
 

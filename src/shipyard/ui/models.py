@@ -16,7 +16,7 @@ from shipyard.entities import ModelVersion, RegisteredModel
 from shipyard.errors import NotFound, ShipyardError
 from shipyard.registry import governance
 from shipyard.serving.deployment import DeploymentSpec, parse_deployment
-from shipyard.ui.core import UI, read_form
+from shipyard.ui.core import UI, page_router, read_form
 from shipyard.ui.evaluations import evaluation_view, plot_type
 from shipyard.ui.lineage import Graph, layout, model_lineage
 
@@ -57,7 +57,7 @@ def _lineage(ui: UI, model: RegisteredModel, versions: Sequence[ModelVersion]) -
 
 def routes(ui: UI) -> APIRouter:
     """``/models``, ``/models/{name}``, an evaluation's plots, and the decision form's ``POST``."""
-    router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+    router = page_router()
 
     @router.get("/models")
     def models(request: Request) -> HTMLResponse:

@@ -25,7 +25,7 @@ from shipyard.entities import Alert, ModelRecord, MonitorReport
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
 from shipyard.monitoring import Condition, DriftReport, FeatureDrift, parse_condition
 from shipyard.monitoring.html_report import METRICS
-from shipyard.ui.core import UI, number
+from shipyard.ui.core import UI, number, page_router
 from shipyard.ui.monitor_plots import Histogram, TimePlot, histogram, time_plot
 
 __all__ = ["MAX_ALERTS", "MAX_FEATURES", "MAX_REPORTS", "routes"]
@@ -325,7 +325,7 @@ def _target(ui: UI, deployment: str, chosen: DriftReport | None, variant: str | 
 
 def routes(ui: UI) -> APIRouter:
     """``/monitoring``, ``/monitoring/alerts/{alert_id}`` and ``/monitoring/{deployment}``."""
-    router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+    router = page_router()
 
     @router.get("/monitoring")
     def overview(request: Request) -> HTMLResponse:

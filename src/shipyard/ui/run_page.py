@@ -16,7 +16,7 @@ from shipyard.errors import NotFound, ShipyardError
 from shipyard.pipelines.reads import PipelineRunInfo, get_pipeline_run, pipeline_run_of
 from shipyard.tracking import Client
 from shipyard.ui.charts import Chart, chart
-from shipyard.ui.core import UI
+from shipyard.ui.core import UI, page_router
 from shipyard.ui.dag import layout
 from shipyard.ui.previews import image_type, preview, raw_chunks, raw_headers
 
@@ -108,7 +108,7 @@ def _split(keys: Iterable[str]) -> tuple[list[str], list[str]]:
 
 def routes(ui: UI) -> APIRouter:
     """``/runs/{run_id}`` and its artifacts' ``/runs/{run_id}/artifacts/view`` and ``…/raw``."""
-    router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+    router = page_router()
 
     @router.get("/runs/{run_id}")
     def run_page(request: Request, run_id: str) -> HTMLResponse:

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from shipyard.entities import Run
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.ui.charts import Chart, Parallel, overlay, parallel
-from shipyard.ui.core import UI, number
+from shipyard.ui.core import UI, number, page_router
 
 __all__ = ["CURVE_POINTS", "MAX_COMPARE", "MAX_PAGE", "routes"]
 
@@ -146,7 +146,7 @@ def _chosen(cols: str, col: list[str]) -> list[str]:
 
 def routes(ui: UI) -> APIRouter:
     """Experiments, a runs table, and runs compared."""
-    router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+    router = page_router()
 
     @router.get("/")
     def experiments(request: Request) -> HTMLResponse:

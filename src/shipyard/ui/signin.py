@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from shipyard.auth import SESSION_COOKIE, csrf_matches, csrf_token, session_credential
 from shipyard.entities import now_ms
 from shipyard.store.base import AuthStore, VerifiesCredentials
-from shipyard.ui.core import LOGIN_COOKIE, SESSION_HOURS, UI, https, read_form
+from shipyard.ui.core import LOGIN_COOKIE, SESSION_HOURS, UI, https, page_router, read_form
 
 __all__ = ["routes", "safe_next"]
 
@@ -26,7 +26,7 @@ def safe_next(target: str) -> str:
 
 def routes(ui: UI) -> APIRouter:
     """``GET``/``POST /login`` and ``POST /logout``."""
-    router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+    router = page_router()
 
     def sign_in_page(request: Request, next_page: str, message: str = "", status: int = 200) -> HTMLResponse:
         nonce = secrets.token_urlsafe(24)
