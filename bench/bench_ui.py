@@ -817,8 +817,10 @@ def build_section(results: list[BackendFigures], sz: Sizes, wall_s: float) -> Se
         f"`runs/get` plus one `metrics/get-history-bulk-interval?max_results={CHART_POINTS}` per series "
         f"(the REST form of the sampled history its charts request), one after another, median of "
         f"{sz.mlflow_run_page_repeats}; its series rows were inserted directly too.",
-        f"Page weight in KB of 1,000 bytes, uncompressed: Shipyard's runs page is {sy.detail['html']:,} "
-        f"bytes of HTML + {sy.detail['css']:,} of CSS ({sy.page_gzip / 1000:.1f} KB gzipped); MLflow's is "
+        "Page weight in KB of 1,000 bytes, uncompressed: Shipyard's runs page is "
+        f"{sy.detail['html']:,} bytes of HTML + "
+        + " + ".join(f"{v:,} of {k}" for k, v in sy.detail.items() if k != "html")
+        + f" ({sy.page_gzip / 1000:.1f} KB gzipped): everything the page loads; MLflow's is "
         f"its index, main JS and CSS bundles (cached after a first visit) + {ml.detail['search_json']:,} "
         "bytes of search JSON, its lazily loaded chunks not counted.",
         f"Whole benchmark: {wall_s / 60:.1f} min.",
