@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ui_seed import seed
 from ui_site import (
     ADMIN_TOKEN,
     ARGS,
@@ -18,7 +19,6 @@ from ui_site import (
     Visitor,
     child_env,
     require_chromium,
-    seed,
     start_server,
     stop_server,
 )

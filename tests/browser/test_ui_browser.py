@@ -14,15 +14,34 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from ui_site import EXPERIMENT, MODEL, PASSWORD, REPO, RUNS, STEPS, UPDATE_SCREENSHOTS, XSS, Site, Visitor
+from ui_site import (
+    ARTIFACTS,
+    DATASET,
+    DEPLOYMENT,
+    EXPERIMENT,
+    FILES_EXPERIMENT,
+    MODEL,
+    PASSWORD,
+    QUEUED_MODEL,
+    REPO,
+    RUNS,
+    STEPS,
+    UPDATE_SCREENSHOTS,
+    XSS,
+    Site,
+    Visitor,
+    Watch,
+)
 
 import shipyard as sy
 from shipyard.registry import core, governance
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("browser")]
+expect = pytest.importorskip("playwright.sync_api").expect  # Playwright's auto-waiting assertions
 
 FILTER = "metrics.acc > 0.5"
 DOCS_SHOT = REPO / "docs" / "img" / "ui-runs.png"
+DOCS_RUN_SHOT = REPO / "docs" / "img" / "ui-run.png"
 
 
 def _runs_url(site: Site, **query: str) -> str:
@@ -262,6 +281,189 @@ def _nothing_injected(page: Any) -> None:
         src, kind = script.get_attribute("src"), script.get_attribute("type")
         assert (src or "").startswith("/static/") or (src is None and kind == "application/json")
         assert "<" not in script.inner_text()
+
+
+def _ready(page: Any) -> None:
+    """What every page must be once loaded: each chart redrawn by uPlot, every image loaded."""
+    expect(page.locator("header nav")).to_be_visible()
+    expect(page.locator("figure[data-chart]:not(.enhanced)")).to_have_count(0)
+    charts = page.locator("figure[data-chart]").count()
+    expect(page.locator("figure[data-chart] .uplot canvas")).to_have_count(charts)
+    broken = "els => els.filter(e => !e.complete || e.naturalWidth === 0).map(e => e.src)"
+    page.wait_for_function(f"() => ({broken})([...document.images]).length === 0")
+
+
+def test_every_page_renders_with_its_scripts_working_and_nothing_refused(
+    site: Site, visitor: Visitor
+) -> None:
+    seeded, admin = site.seeded, site.admin
+    watch = Watch(seeded.url)
+    page = visitor.sign_in("admin", "/", watch)
+    problems: dict[str, list[str]] = {"sign-in": watch.collect(page)}
+
+    def visit(what: str, path: str | None = None) -> None:
+        if path is not None:
+            page.goto(path)
+        _ready(page)
+        visitor.shoot(page, what)
+        problems[what] = watch.collect(page)
+
+    visit("experiments")
+    expect(page.get_by_role("link", name=EXPERIMENT, exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name=FILES_EXPERIMENT, exact=True)).to_be_visible()
+
+    visit("runs", _runs_url(site))
+    expect(page.locator("#runs tbody tr")).to_have_count(RUNS)
+
+    a, b = [r for r in seeded.acc if r != seeded.xss_run][:2]
+    visit("run", f"/runs/{a}")
+    expect(page.locator("figure.chart.enhanced")).to_have_count(len(admin.get_run(a).metrics))
+
+    visit("run-with-files", f"/runs/{seeded.files_run}")
+    expect(page.locator("#system")).to_contain_text("system.cpu_percent")
+    used = [DATASET, f"v{seeded.dataset_versions[-1]}", "train", "1000"]  # July's 1,000 flights
+    expect(page.locator("#datasets tbody tr td")).to_have_text(used)
+    links = page.locator("#artifacts tbody a")
+    expect(links).to_have_text(list(ARTIFACTS))
+    for path in ARTIFACTS:
+        page.locator("#artifacts").get_by_role("link", name=path, exact=True).click()
+        page.wait_for_url(re.compile(r"/artifacts/view\?path="))
+        preview = page.locator("#preview")
+        if path.endswith(".png"):
+            expect(preview.locator("img")).to_have_js_property("naturalWidth", 160)
+        elif path.endswith(".json"):
+            expect(preview.locator("pre")).to_contain_text('"roc_auc": 0.71')
+        else:
+            expect(preview.locator("#head tbody tr")).to_have_count(3)
+        visit(f"artifact-{path.rsplit('.', 1)[1]}")
+        page.go_back()
+
+    visit("pipeline-run", f"/runs/{seeded.pipeline_run}")
+    steps = page.locator("svg.dag g.step")
+    expect(steps).to_have_count(4)
+    assert set(steps.evaluate_all("els => els.map(e => e.dataset.status)")) == {"finished"}
+    expect(page.locator("#steps tbody tr")).to_have_count(4)
+
+    visit("compare", f"/compare?run={a}&run={b}")
+    curves = page.locator("#curves-chart")
+    labels = curves.locator(".u-legend .u-series .u-label").all_inner_texts()
+    assert labels == ["step", seeded.names[a], seeded.names[b]]
+    # parallel coordinates: an axis per param whose values differ, and one for the metric
+    params = [admin.get_run(r).params for r in (a, b)]
+    differ = {
+        f"params.{k}" for k in params[0].keys() | params[1].keys() if params[0].get(k) != params[1].get(k)
+    }
+    axes = page.locator("#parallel-chart g.axis text.name").all_inner_texts()
+    assert sorted(axes) == sorted(differ | {"metrics.acc"}) and len(differ) >= 2
+    assert page.locator("#parallel-chart g.traces polyline").count() >= 2  # each run a line
+
+    visit("models", "/models")
+    for name in (MODEL, QUEUED_MODEL):
+        expect(page.locator("#models").get_by_role("link", name=name, exact=True)).to_be_visible()
+
+    visit("model", f"/models/{MODEL}")
+    expect(page.locator("#lineage svg")).to_be_visible()
+    evaluation = page.locator(f"#evaluation-{seeded.evaluation}")
+    expect(evaluation.locator("table.groups tbody td:first-child")).to_have_text(["a", "b"])
+    assert evaluation.locator("img").count() >= 1  # its plots, each loaded (see _ready)
+
+    visit("approvals", "/approvals")
+    expect(page.locator("#approvals tbody tr", has_text=QUEUED_MODEL)).to_have_count(1)
+
+    visit("datasets", "/datasets")
+    expect(page.locator("#datasets tbody tr", has_text=DATASET)).to_have_count(1)
+
+    visit("dataset", f"/datasets/{DATASET}")
+    expect(page.locator("#versions tbody tr")).to_have_count(len(seeded.dataset_versions))
+    first, last = seeded.dataset_versions
+    visit("dataset-version", f"/datasets/{DATASET}/versions/{last}")
+    expect(page.locator("#profile tbody tr", has_text="dep_delay")).to_have_count(1)
+    visit("dataset-diff", f"/datasets/{DATASET}/diff?a={first}&b={last}")
+    expect(page.locator("#column-diffs tbody tr", has_text="dep_delay")).to_have_count(1)
+
+    visit("deployments", "/deployments")
+    expect(page.locator("#deployments tbody tr", has_text=DEPLOYMENT)).to_have_count(1)
+
+    page.goto(f"/deployments/{DEPLOYMENT}")
+    expect(page.locator("#history tbody tr")).to_have_count(len(seeded.deployment_versions))
+    # htmx swaps the panel in for the placeholder link: the model server is not there, and it says so
+    expect(page.locator("#live .live-panel .live-note")).to_contain_text("did not answer")
+    expect(page.locator("#live > p")).to_have_count(0)
+    visit("deployment")
+
+    visit("audit", "/audit")
+    expect(page.locator("#audit tbody tr").first).to_be_visible()
+    page.get_by_role("button", name="Verify chain").click()
+    page.wait_for_url(re.compile(r"/audit/verify"))
+    expect(page.locator(".verdict")).to_contain_text("Intact")
+    visit("audit-verify")
+
+    assert {what: found for what, found in problems.items() if found} == {}
+
+
+def _legend_value(chart: Any, series: int) -> Any:
+    """The uPlot legend's value cell of a series (0: the x axis, step)."""
+    return chart.locator(".u-legend .u-series").nth(series).locator(".u-value")
+
+
+def _hover(page: Any, chart: Any, fraction: float) -> None:
+    """The mouse over the plot area, ``fraction`` of its width from the left."""
+    box = chart.locator(".u-over").bounding_box()
+    page.mouse.move(box["x"] + fraction * box["width"], box["y"] + box["height"] / 2)
+
+
+def _step_under_mouse(page: Any, chart: Any, fraction: float, wanted: str) -> int:
+    """Hover at ``fraction`` and wait until the legend's step satisfies ``wanted`` (JS, of ``step``)."""
+    _hover(page, chart, fraction)
+    cell = _legend_value(chart, 0).element_handle()
+    page.wait_for_function(f"cell => {{ const step = Number(cell.textContent); return {wanted}; }}", arg=cell)
+    return int(cell.text_content())
+
+
+def test_a_run_chart_reads_values_under_the_mouse_zooms_on_drag_and_resets_on_double_click(
+    site: Site, visitor: Visitor
+) -> None:
+    seeded = site.seeded
+    run_id = next(r for r in seeded.acc if r != seeded.xss_run)
+    page = visitor.sign_in("viewer", f"/runs/{run_id}")
+    chart = page.locator("figure.chart", has=page.locator("figcaption", has_text=re.compile(r"^acc\b")))
+    expect(chart.locator(".uplot canvas")).to_have_count(1)  # uPlot's canvas took the SVG's place
+    expect(chart.locator("svg[role=img]")).to_be_hidden()
+    chart.scroll_into_view_if_needed()
+    assert _legend_value(chart, 0).inner_text() == "--"  # nothing under the mouse yet
+
+    # the legend reads the point under the mouse: its step and the value logged at that step
+    history = site.admin.get_metric_history(run_id, "acc")
+    logged = dict(zip(history["step"], history["value"], strict=True))
+    assert sorted(logged) == list(range(STEPS))
+    for fraction, wanted in ((0.01, "step === 0"), (0.99, f"step === {STEPS - 1}"), (0.4, "step > 0")):
+        step = _step_under_mouse(page, chart, fraction, wanted)
+        shown = float(_legend_value(chart, 1).inner_text())
+        assert shown == pytest.approx(logged[step], abs=5e-4), (step, shown)
+    visitor.shoot(page, "hover")
+    if UPDATE_SCREENSHOTS:
+        DOCS_RUN_SHOT.parent.mkdir(parents=True, exist_ok=True)
+        clip = {"x": 0, "y": 0, "width": 1280, "height": 960}  # the facts and both charts
+        page.screenshot(path=str(DOCS_RUN_SHOT), full_page=True, clip=clip)
+        assert DOCS_RUN_SHOT.stat().st_size <= 200_000
+
+    # dragging from 45% to 85% of the width zooms into those steps: the plot's edges read inner steps
+    box = chart.locator(".u-over").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 0.45 * box["width"], y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.85 * box["width"], y, steps=8)
+    page.mouse.up()
+    left = _step_under_mouse(page, chart, 0.01, "step >= 3")
+    right = _step_under_mouse(page, chart, 0.99, f"step <= {STEPS - 2}")
+    assert 3 <= left < right <= STEPS - 2
+    visitor.shoot(page, "zoomed")
+
+    # a double-click zooms out to every step again
+    page.mouse.dblclick(box["x"] + 0.5 * box["width"], y)
+    assert _step_under_mouse(page, chart, 0.01, "step === 0") == 0
+    assert _step_under_mouse(page, chart, 0.99, f"step === {STEPS - 1}") == STEPS - 1
+    visitor.shoot(page, "reset")
 
 
 # TODO(issue 14, monitoring page): the /monitoring page is not on main yet. When
