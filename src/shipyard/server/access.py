@@ -196,6 +196,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/approvals"): _PAGE,  # the queue; deciding is the POST above
     ("GET", "/audit"): _PAGE,  # the API's audit routes need read too
     ("GET", "/audit/verify"): _PAGE,  # a read: it verifies, changes nothing
+    ("GET", "/monitoring"): _PAGE,
+    ("GET", "/monitoring/{deployment}"): _PAGE,
+    ("GET", "/monitoring/alerts/{alert_id}"): _PAGE,
     ("GET", "/login"): Rule(PUBLIC),
     ("POST", "/login"): Rule(PUBLIC),
     ("POST", "/logout"): Rule(AUTHENTICATED, page=True),

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from shipyard.auth import FailureLimiter
 from shipyard.store import Store
 from shipyard.tracking import Client
-from shipyard.ui import approvals, audit, datasets, deployments, models, run_page, runs, signin
+from shipyard.ui import approvals, audit, datasets, deployments, models, monitoring, run_page, runs, signin
 from shipyard.ui.core import UI
 
 __all__ = ["build_router"]
@@ -31,7 +31,7 @@ def build_router(
     """
     ui = UI(store, client_for, limiter if limiter is not None else FailureLimiter(), reader)
     router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
-    areas = (signin, runs, run_page, models, approvals, datasets, deployments, audit)
+    areas = (signin, runs, run_page, models, approvals, datasets, deployments, monitoring, audit)
     for area in areas:  # each area: routes(ui) -> APIRouter
         router.routes.extend(area.routes(ui).routes)  # flat: the access matrix walks them
     return router
