@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ui_seed import seed
 from ui_site import (
     ADMIN_TOKEN,
     ARGS,
@@ -18,7 +19,6 @@ from ui_site import (
     Visitor,
     child_env,
     require_chromium,
-    seed,
     start_server,
     stop_server,
 )
@@ -40,7 +40,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         )
     )
     try:
-        yield Site(seed(url, admin), admin)
+        yield Site(seed(url, admin, root / "prediction-log"), admin)
     finally:
         admin.close()
         stop_server(proc)

@@ -22,7 +22,6 @@ import httpx
 import pytest
 
 from shipyard import Client
-from shipyard.registry import core, governance
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
 from server_process import child_env, free_port  # noqa: E402
@@ -30,22 +29,32 @@ from server_process import child_env, free_port  # noqa: E402
 __all__ = [
     "ADMIN_TOKEN",
     "ARGS",
+    "ARTIFACTS",
     "CHROMIUM",
+    "DATASET",
+    "DEPLOYMENT",
+    "DRIFT_RULE",
     "EXPERIMENT",
+    "FILES_EXPERIMENT",
     "MODEL",
+    "MONITORED",
     "OUTPUT",
     "PASSWORD",
+    "QUEUED_MODEL",
     "REPO",
     "RUNS",
     "STEPS",
     "UPDATE_SCREENSHOTS",
+    "USERS",
     "XSS",
+    "XSS_INDEX",
     "Seeded",
     "Site",
     "Visitor",
+    "Watch",
     "child_env",
+    "free_port",
     "require_chromium",
-    "seed",
     "start_server",
     "stop_server",
 ]
@@ -66,6 +75,13 @@ PASSWORD = "correct horse battery staple"
 USERS = {"admin": "admin", "approver": "approver", "viewer": "viewer"}  # name -> role
 EXPERIMENT = "browser-flows"
 MODEL = "churn"
+QUEUED_MODEL = "fraud"  # a version that waits in the approvals queue throughout
+DATASET = "flights"
+FILES_EXPERIMENT = "browser-files"
+ARTIFACTS = ("plots/gradient.png", "report.json", "tables/carriers.csv")
+DEPLOYMENT = "churn-live"
+MONITORED = "delays"  # a deployment known by its prediction log and its alert
+DRIFT_RULE = "dep-delay-drift"
 XSS = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 RUNS = 30
 XSS_INDEX = 0
@@ -84,7 +100,13 @@ class Seeded:
     acc: dict[str, float] = field(default_factory=dict)  # run id -> final metrics.acc
     names: dict[str, str] = field(default_factory=dict)  # run id -> run name
     xss_run: str = ""
-    model_version: int = 0
+    model_version: int = 0  # MODEL's version waiting for the approver
+    evaluation: int = 0  # the record id of its evaluation
+    dataset_versions: list[int] = field(default_factory=list)
+    files_run: str = ""  # the run with ARTIFACTS
+    pipeline_run: str = ""
+    deployment_versions: list[int] = field(default_factory=list)
+    drift_alert: int = 0  # the id of the firing drift alert on MONITORED
 
 
 @dataclass
@@ -153,49 +175,53 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
-def seed(url: str, admin: Client) -> Seeded:
-    """Users with passwords (REST), the experiment's runs and a model version waiting for approval (SDK)."""
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    with httpx.Client(base_url=url, headers=headers, timeout=10) as http:
-        answer = http.patch("/api/v1/auth/users/admin", json={"password": PASSWORD})
-        assert answer.status_code == 200, answer.text
-        for name, role in USERS.items():
-            if name != "admin":
-                answer = http.post(
-                    "/api/v1/auth/users", json={"name": name, "roles": [role], "password": PASSWORD}
-                )
-                assert answer.status_code == 201, answer.text
-    seeded = Seeded(url, 0)
-    for i in range(RUNS):
-        name = XSS if i == XSS_INDEX else f"trial-{i:02d}"
-        # a permutation of 30 distinct accuracies, so no sort is the start order; the XSS run's is 0.05
-        acc = round(0.05 + 0.03 * ((i * 7) % RUNS), 4)
-        params = {"lr": 10.0 ** -(1 + i % 4), "model": "rf" if i % 2 else "gbm", "depth": 4 + i % 3}
-        with admin.start_run(EXPERIMENT, name=name, params=params, log_environment=False) as run:
-            for step in range(STEPS):
-                progress = (step + 1) / STEPS
-                run.log_metrics({"acc": acc * progress, "loss": 1.0 - acc * progress}, step=step)
-        seeded.acc[run.id], seeded.names[run.id] = acc, name
-        if i == XSS_INDEX:
-            seeded.xss_run = run.id
-    seeded.experiment_id = admin.get_experiment(EXPERIMENT).id
-    seeded.model_version = _pending_version(admin)
-    return seeded
+# Before any script of a page: record what its Content-Security-Policy refuses (the event reaches the
+# document; the console message alone may be all a headless browser prints).
+_RECORD_REFUSALS = """
+window.__refused = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__refused.push(e.effectiveDirective + " refused " + (e.blockedURI || "inline") +
+    " (" + (e.sourceFile || "the page") + ":" + e.lineNumber + ")");
+});
+"""
 
 
-def _pending_version(admin: Client) -> int:
-    """A version of MODEL by the admin, waiting for one approval from the approver role."""
-    import pandas as pd
-    from sklearn.dummy import DummyClassifier
+@dataclass
+class Watch:
+    """What went wrong on one page: console errors, uncaught exceptions, requests to this site that
+    failed or answered 400 or more, and what the page's Content-Security-Policy refused."""
 
-    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
-    model = DummyClassifier().fit(frame, [0, 1, 0, 1])
-    version = core.register_model(model, MODEL, input_example=frame.head(2), client=admin).version
-    policy = {"approvals": {"required": 1, "role": "approver"}}
-    governance.set_promotion_policy(MODEL, policy, reason="four eyes", client=admin)
-    blocked = governance.promote_model(MODEL, version, alias="champion", reason="first", client=admin)
-    assert not blocked.promoted, blocked  # waits for the approver
-    return version
+    origin: str
+    problems: list[str] = field(default_factory=list)
+
+    def attach(self, page: Any) -> None:
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))
+        page.on("response", self._response)
+        page.on("requestfailed", self._failed)
+
+    def _console(self, message: Any) -> None:
+        where = message.location.get("url") or "the page"
+        if where == f"{self.origin}/favicon.ico":
+            return  # the browser asks for it by convention; the pages name no icon (so it is a 404)
+        if message.type in ("error", "warning") or "Content Security Policy" in message.text:
+            self.problems.append(f"console {message.type} at {where}: {message.text}")
+
+    def _response(self, response: Any) -> None:
+        if response.url.startswith(self.origin) and response.status >= 400:
+            self.problems.append(f"{response.status} {response.request.method} {response.url}")
+
+    def _failed(self, request: Any) -> None:
+        if request.url.startswith(self.origin):
+            self.problems.append(f"failed {request.method} {request.url}: {request.failure}")
+
+    def collect(self, page: Any) -> list[str]:
+        """Everything seen since the last call (the page's CSP refusals read from the page itself)."""
+        refused = page.evaluate("window.__refused || ['the refusal recorder did not run']")
+        found = self.problems + [f"CSP: {r}" for r in refused]
+        self.problems = []
+        page.evaluate("window.__refused = []")
+        return found
 
 
 @dataclass
@@ -210,12 +236,17 @@ class Visitor:
     contexts: list[Any] = field(default_factory=list)
     shots: int = 0
 
-    def page(self) -> Any:
+    def page(self, watch: Watch | None = None) -> Any:
+        """A page in a context of its own; with ``watch``, its problems are recorded there."""
         context = self.browser.new_context(base_url=self.url, viewport={"width": 1280, "height": 800})
         self.contexts.append(context)
+        if watch is not None:
+            context.add_init_script(_RECORD_REFUSALS)
         page = context.new_page()
         page.set_default_timeout(10_000)
         page.on("dialog", self._dialog)
+        if watch is not None:
+            watch.attach(page)
         return page
 
     def _dialog(self, dialog: Any) -> None:
@@ -229,9 +260,9 @@ class Visitor:
         page.screenshot(path=str(path), full_page=True)
         return path
 
-    def sign_in(self, user: str, next_page: str = "/") -> Any:
+    def sign_in(self, user: str, next_page: str = "/", watch: Watch | None = None) -> Any:
         """A new page signed in as ``user`` through the sign-in form, on ``next_page``."""
-        page = self.page()
+        page = self.page(watch)
         page.goto(next_page)
         page.wait_for_url(re.compile(r"/login\?"))
         self.shoot(page, f"sign-in-{user}")
