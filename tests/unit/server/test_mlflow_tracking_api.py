@@ -1,9 +1,9 @@
 """MLflow's tracking API on the Shipyard server, on the wire: what MLflow's client sends and reads.
 
-The server runs in-process over a real SQLite store; every answer is checked as MLflow's protobuf
-JSON (snake_case, ids as strings, int64 as numbers, enum names, empty fields left out) and errors as
-``{"error_code", "message"}`` with MLflow's status. What the routes write is read back through
-Shipyard's own store: one store, the same runs.
+The server runs in-process over a real SQLite (and PostgreSQL) store; every answer is checked as
+MLflow's protobuf JSON (snake_case, ids as strings, int64 as numbers, enum names, empty fields left
+out) and errors as ``{"error_code", "message"}`` with MLflow's status. What the routes write is read
+back through Shipyard's own store: one store, the same runs.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> FastAPI:
-    return create_app(make_settings(tmp_path))
+def app(store_uri: str, tmp_path: Path) -> FastAPI:
+    """The server on each SQL backend (the PostgreSQL runs are in the integration tier)."""
+    return create_app(make_settings(tmp_path, tracking_uri=store_uri))
 
 
 @pytest.fixture
@@ -616,3 +617,71 @@ def test_with_auth_the_token_decides_who_acts_and_refusals_are_mlflows(
     deletion = app_state(auth_app).store.list_audit(action="run.delete")
     assert [(e.actor, e.object_id) for e in deletion] == [("ann", run_id)]
     assert json.loads(json.dumps(deletion[0].after)) == {"deleted": True}
+
+
+# -- hostile values: a 4xx on both backends, never a 500 ------------------------------------------
+def test_hostile_values_answer_a_4xx_on_both_backends(http: httpx.Client) -> None:
+    exp_id = experiment(http)
+    run_id = run(http, exp_id)["info"]["run_id"]
+    big, nul = 2**64, "a\x00b"
+    calls: list[tuple[str, str, dict[str, Any]]] = [
+        ("GET", "/experiments/get", {"params": {"experiment_id": str(2**31)}}),
+        ("GET", "/experiments/get", {"params": {"experiment_id": "9" * 30}}),
+        ("GET", "/runs/get", {"params": {"run_id": nul}}),
+        ("GET", "/runs/get", {"params": {"run_id": "r" * 5000}}),
+        ("POST", "/experiments/create", {"json": {"name": nul}}),
+        (
+            "POST",
+            "/experiments/set-experiment-tag",
+            {"json": {"experiment_id": exp_id, "key": "k", "value": nul}},
+        ),
+        ("POST", "/runs/create", {"json": {"experiment_id": exp_id, "start_time": big}}),
+        ("POST", "/runs/create", {"json": {"experiment_id": exp_id, "run_name": nul}}),
+        ("POST", "/runs/update", {"json": {"run_id": run_id, "run_name": "n" * 300}}),
+        ("POST", "/runs/update", {"json": {"run_id": run_id, "end_time": big, "status": "FINISHED"}}),
+        ("POST", "/runs/log-metric", {"json": {"run_id": run_id, "key": "m", "value": 1, "timestamp": big}}),
+        ("POST", "/runs/log-parameter", {"json": {"run_id": run_id, "key": "p", "value": nul}}),
+        ("POST", "/runs/set-tag", {"json": {"run_id": run_id, "key": nul, "value": "v"}}),
+        ("POST", "/runs/search", {"json": {"experiment_ids": [exp_id], "filter": f"params.a = '{nul}'"}}),
+        (
+            "POST",
+            "/runs/search",
+            {"json": {"experiment_ids": [exp_id], "filter": f"attributes.start_time > {big}"}},
+        ),
+        ("POST", "/runs/search", {"json": {"experiment_ids": [exp_id], "max_results": big}}),
+        ("POST", "/runs/search", {"json": {"experiment_ids": [str(big)], "page_token": "e30="}}),
+        ("POST", "/experiments/search", {"json": {"max_results": big}}),
+        (
+            "GET",
+            "/metrics/get-history-bulk-interval",
+            {"params": {"run_ids": [run_id], "metric_key": "m", "start_step": big, "end_step": big}},
+        ),
+        (
+            "GET",
+            "/metrics/get-history",
+            {"params": {"run_id": run_id, "metric_key": "m", "max_results": big}},
+        ),
+    ]
+    wrong = []
+    for method, path, kwargs in calls:
+        answer = http.request(method, f"{API}{path}", **kwargs)
+        if not (400 <= answer.status_code < 500 and "error_code" in answer.json()):
+            wrong.append(f"{method} {path} {kwargs}: {answer.status_code} {answer.text[:200]}")
+    for path in (f"{exp_id}/{run_id}/artifacts/a%00b", f"{exp_id}/{run_id}/artifacts/{'d/' * 600}x"):
+        answer = http.put(f"{ARTIFACTS}/{path}", content=b"x")
+        if not 400 <= answer.status_code < 500:
+            wrong.append(f"PUT {path[:80]}: {answer.status_code} {answer.text[:200]}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_an_artifact_upload_is_streamed_past_the_request_size_limit(tmp_path: Path) -> None:
+    transport = SyncASGITransport(create_app(make_settings(tmp_path, max_request_bytes=1024)))
+    with httpx.Client(transport=transport, base_url="http://testserver") as http:
+        exp_id = experiment(http)
+        run_id = run(http, exp_id)["info"]["run_id"]
+        big = bytes(range(256)) * 64  # 16 KiB, sixteen times the JSON body limit
+        assert http.put(f"{ARTIFACTS}/{exp_id}/{run_id}/artifacts/big.bin", content=big).status_code == 200
+        assert http.get(f"{ARTIFACTS}/{exp_id}/{run_id}/artifacts/big.bin").content == big
+        too_big = {"experiment_id": exp_id, "tags": [{"key": "t", "value": "x" * 2000}]}
+        assert http.post(f"{API}/runs/create", json=too_big).status_code == 413
+    transport.close()
