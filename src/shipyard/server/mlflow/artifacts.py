@@ -27,7 +27,7 @@ from starlette.requests import ClientDisconnect
 from shipyard.entities import Artifact, Run, clean_artifact_path, now_ms
 from shipyard.errors import ArtifactNotFound, InvalidInput
 from shipyard.server.access import require_grant
-from shipyard.server.mlflow.wire import MlflowApiError, MlflowRoute, json_answer
+from shipyard.server.mlflow.wire import ERROR_RESPONSES, MlflowApiError, MlflowRoute, json_answer
 from shipyard.server.routers.artifacts import verified_stream
 from shipyard.server.routers.blobs import BodyReader
 from shipyard.server.state import Blobs, StoreDep
@@ -35,7 +35,7 @@ from shipyard.store import Store
 
 __all__ = ["directory", "router"]
 
-router = APIRouter(route_class=MlflowRoute, tags=["mlflow"])
+router = APIRouter(route_class=MlflowRoute, tags=["mlflow"], responses=ERROR_RESPONSES)
 
 _RUN_PATH = re.compile(r"(\d{1,10})/([0-9A-Za-z_\-]{1,64})/artifacts(?:/(.*))?", re.DOTALL)
 
@@ -105,7 +105,11 @@ async def upload_artifact(path: str, request: Request, store: StoreDep, blobs: B
     return json_answer({})
 
 
-@router.get("/artifacts/{path:path}", response_model=None)
+@router.get(
+    "/artifacts/{path:path}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The verified bytes"}},
+)
 def download_artifact(path: str, store: StoreDep, blobs: Blobs) -> StreamingResponse:
     """The bytes of a run's artifact, verified against their digest as they stream."""
     experiment_id, run_id, rel = _run_path(path)

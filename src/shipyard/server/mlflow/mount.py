@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from shipyard.server.mlflow import ARTIFACTS_PREFIX, PREFIXES, artifacts, tracking
-from shipyard.server.mlflow.wire import MlflowRoute, mlflow_error_answer
+from shipyard.server.mlflow.wire import ERROR_RESPONSES, MlflowRoute, mlflow_error_answer
 
 __all__ = ["SERVER_INFO", "include_mlflow"]
 
@@ -36,7 +36,7 @@ def server_info() -> dict[str, object]:
     return SERVER_INFO
 
 
-_unknown = APIRouter(route_class=MlflowRoute, tags=["mlflow"])
+_unknown = APIRouter(route_class=MlflowRoute, tags=["mlflow"], responses=ERROR_RESPONSES)
 
 
 def endpoint_not_found(path: str, request: Request) -> Response:

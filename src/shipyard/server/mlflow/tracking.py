@@ -36,7 +36,14 @@ from shipyard.server.mlflow.validation import (
     check_params_unique,
     check_tag,
 )
-from shipyard.server.mlflow.wire import MlflowApiError, MlflowRoute, json_answer, offset_of, page_token
+from shipyard.server.mlflow.wire import (
+    ERROR_RESPONSES,
+    MlflowApiError,
+    MlflowRoute,
+    json_answer,
+    offset_of,
+    page_token,
+)
 from shipyard.server.state import StoreDep
 from shipyard.store import EditsExperiments, EditsRuns, Store
 from shipyard.store.base import AuthStore
@@ -55,7 +62,7 @@ from shipyard.store.query import order_to_text, to_text
 
 __all__ = ["router"]
 
-router = APIRouter(route_class=MlflowRoute, tags=["mlflow"])
+router = APIRouter(route_class=MlflowRoute, tags=["mlflow"], responses=ERROR_RESPONSES)
 
 Int64Query = Annotated[int | None, Query(ge=INT64_MIN, le=INT64_MAX)]
 DEFAULT_EXPERIMENT = "default"

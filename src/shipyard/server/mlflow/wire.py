@@ -21,6 +21,7 @@ import orjson
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from shipyard.errors import (
     AlreadyExists,
@@ -35,11 +36,13 @@ from shipyard.errors import (
     StoreUnavailable,
     Unauthenticated,
 )
-from shipyard.wire.handlers import ClientFault
+from shipyard.wire.handlers import ClientFault, ErrorOut
 
 __all__ = [
+    "ERROR_RESPONSES",
     "ERROR_STATUS",
     "MlflowApiError",
+    "MlflowErrorOut",
     "MlflowRoute",
     "error_code_of",
     "json_answer",
@@ -65,6 +68,36 @@ ERROR_STATUS: dict[str, int] = {
     "TEMPORARILY_UNAVAILABLE": 503,
 }
 """MLflow's error codes and the HTTP status its server answers each with."""
+
+
+class MlflowErrorOut(BaseModel):
+    """MLflow's error answer (for OpenAPI)."""
+
+    error_code: str
+    message: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": MlflowErrorOut, "description": "INVALID_PARAMETER_VALUE, RESOURCE_ALREADY_EXISTS, …"},
+    401: {
+        "model": MlflowErrorOut,
+        "description": "UNAUTHENTICATED: no valid token (the server runs with auth)",
+    },
+    403: {"model": MlflowErrorOut, "description": "PERMISSION_DENIED: a missing permission or grant"},
+    404: {"model": MlflowErrorOut, "description": "RESOURCE_DOES_NOT_EXIST or ENDPOINT_NOT_FOUND"},
+    408: {"model": ErrorOut, "description": "The request body stopped arriving (Shipyard's error shape)"},
+    413: {
+        "model": ErrorOut,
+        "description": "Request body larger than max_request_bytes (Shipyard's error shape)",
+    },
+    429: {"model": MlflowErrorOut, "description": "REQUEST_LIMIT_EXCEEDED: too many failed sign-ins"},
+    503: {
+        "model": MlflowErrorOut,
+        "description": "TEMPORARILY_UNAVAILABLE: the metadata store is unavailable",
+    },
+}
+"""OpenAPI ``responses=`` of every MLflow route: MLflow's error shape, but for the body limits that
+the server checks before any route runs."""
 
 _CODES: tuple[tuple[type[ShipyardError], str], ...] = (  # most specific first
     (FilterSyntaxError, "INVALID_PARAMETER_VALUE"),
