@@ -75,10 +75,15 @@ class RunStatus(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Experiment:
+    """A named group of runs. ``deleted`` experiments keep their runs (deleted with them) until
+    restored; ``updated_at`` is the last rename, deletion, restore or tag change (None: none)."""
+
     id: int
     name: str
     created_at: int
     description: str = ""
+    deleted: bool = False
+    updated_at: int | None = None
 
 
 @dataclass(frozen=True)

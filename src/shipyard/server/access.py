@@ -44,6 +44,8 @@ from shipyard.errors import (
     ShipyardError,
     Unauthenticated,
 )
+from shipyard.server.mlflow import ARTIFACTS_PREFIX, PREFIXES
+from shipyard.server.mlflow.wire import error_code_of, mlflow_error_answer
 from shipyard.store import Store
 from shipyard.store.base import AuthStore, VerifiesCredentials
 from shipyard.wire.handlers import error_response
@@ -59,6 +61,7 @@ __all__ = [
     "actor_for",
     "authenticate",
     "principal_of",
+    "require_grant",
     "require_self_or_admin",
     "rule_for",
 ]
@@ -173,6 +176,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/monitoring/alerts/{alert_id}/actions"): _D,
     ("GET", "/api/v1/monitoring/alerts"): _R,
     ("GET", "/api/v1/monitoring/alerts/{alert_id}"): _R,
+    # MLflow's API (shipyard.server.mlflow), under each of its PREFIXES: see _MLFLOW_RULES below
+    ("GET", "/api/3.0/mlflow/server-info"): Rule(PUBLIC),  # MLflow serves it without login
+    ("PUT", f"{ARTIFACTS_PREFIX}/artifacts/{{path}}"): _W,  # the run is checked for grants by the route
+    ("GET", f"{ARTIFACTS_PREFIX}/artifacts/{{path}}"): _R,
+    ("GET", f"{ARTIFACTS_PREFIX}/artifacts"): _R,
     # the API's own description
     # The web UI (shipyard.ui): pages read; signing in and its stylesheet are public.
     ("GET", "/"): _PAGE,
@@ -209,6 +217,39 @@ RULES: dict[tuple[str, str], Rule] = {
 }
 """Method + path template (as ``/openapi.json`` spells it) → :class:`Rule`. HEAD of a GET route
 follows the GET rule."""
+
+_MLFLOW_RULES: dict[tuple[str, str], Rule] = {
+    # Writes name their run or experiment in the body: the routes check its grants (require_grant).
+    ("GET", "/experiments/get-by-name"): _R,
+    ("GET", "/experiments/get"): _R,
+    ("POST", "/experiments/search"): _R,
+    ("POST", "/experiments/create"): _W,
+    ("POST", "/experiments/delete"): _W,
+    ("POST", "/experiments/restore"): _W,
+    ("POST", "/experiments/update"): _W,
+    ("POST", "/experiments/set-experiment-tag"): _W,
+    ("POST", "/experiments/delete-experiment-tag"): _W,
+    ("GET", "/runs/get"): _R,
+    ("POST", "/runs/search"): _R,
+    ("POST", "/runs/create"): _W,
+    ("POST", "/runs/update"): _W,
+    ("POST", "/runs/delete"): _W,
+    ("POST", "/runs/restore"): _W,
+    ("POST", "/runs/log-metric"): _W,
+    ("POST", "/runs/log-parameter"): _W,
+    ("POST", "/runs/log-batch"): _W,
+    ("POST", "/runs/set-tag"): _W,
+    ("POST", "/runs/delete-tag"): _W,
+    ("POST", "/runs/log-inputs"): _W,
+    ("GET", "/metrics/get-history"): _R,
+    ("GET", "/metrics/get-history-bulk-interval"): _R,
+    ("GET", "/artifacts/list"): _R,
+    ("POST", "/logged-models/search"): _R,
+    # any other MLflow endpoint: answered ENDPOINT_NOT_FOUND (registered last)
+    **{(m, "/{path}"): Rule(AUTHENTICATED) for m in ("GET", "POST", "PATCH", "DELETE")},
+}
+"""MLflow's tracking API, by path under one of its prefixes (``shipyard.server.mlflow.PREFIXES``)."""
+RULES.update({(m, prefix + path): rule for prefix in PREFIXES for (m, path), rule in _MLFLOW_RULES.items()})
 
 _GREEDY = {"path"}  # path parameters that span slashes ({path:path} in the router)
 
@@ -271,6 +312,7 @@ _DOCS_CSP = (
 )
 
 _AUDIT_EVERY_S = 60.0
+_MLFLOW_PATHS = (*PREFIXES, ARTIFACTS_PREFIX, "/api/3.0/mlflow")
 
 
 class _Once:
@@ -322,12 +364,36 @@ def _object_grants(store: Store, principal: Principal, rule: Rule, params: dict[
                 oid = params[rule.obj]
         except NotFound:
             return None  # the route answers 404 itself
+    return _grant_refusal(store, principal, kind, oid)
+
+
+def _grant_refusal(store: AuthStore, principal: Principal, kind: str, oid: str) -> str | None:
     grants = store.list_grants(kind, oid)
     if not grants:
         return None
     if any(g.user == principal.name and g.role in ("owner", "editor") for g in grants):
         return None
     return f"{kind} {oid} has grants and {principal.name} is not its owner or editor"
+
+
+def require_grant(request: Request, store: Store, kind: str, object_id: str) -> None:
+    """The grant check of :class:`AccessMiddleware` for a write whose object is named in the request
+    body, not its path (MLflow's API): an experiment or model with grants takes writes only from its
+    owners and editors (and admins). 403 otherwise; nothing to check without auth.
+
+    Example:
+        >>> require_grant(request, store, "experiment", str(run.experiment_id))  # doctest: +SKIP
+    """
+    principal = principal_of(request)
+    if principal is None or principal.is_admin or not isinstance(store, AuthStore):
+        return
+    why = _grant_refusal(store, principal, kind, object_id)
+    if why is not None:
+        raise PermissionDenied(
+            f"{principal.name} may not change {kind} {object_id}: {why}. Its owner or an admin adds a grant "
+            "with: shipyard users grant",
+            details={"user": principal.name},
+        )
 
 
 class AccessMiddleware:
@@ -369,7 +435,7 @@ class AccessMiddleware:
             if isinstance(exc, Unauthenticated) and _is_page_view(scope):
                 await _to_sign_in(scope)(scope, receive, send_with_headers)
                 return
-            response = error_response(exc)
+            response = _refusal(exc, path)
             if isinstance(exc, Unauthenticated):
                 response.headers["WWW-Authenticate"] = 'Bearer realm="shipyard"'
             if isinstance(exc, RateLimited):
@@ -452,6 +518,14 @@ class AccessMiddleware:
         details = {"client": client, "why": why}
         with contextlib.suppress(ShipyardError):  # auditing a refusal must not turn it into a 500
             await anyio.to_thread.run_sync(store.record_security_event, actor, event, subject, details)
+
+
+def _refusal(exc: ShipyardError, path: str) -> Response:
+    """The answer to a refused request: MLflow's error shape on MLflow's API (its client raises the
+    ``MlflowException`` it knows), Shipyard's everywhere else."""
+    if path.startswith(_MLFLOW_PATHS):
+        return mlflow_error_answer(error_code_of(exc), exc.message)
+    return error_response(exc)
 
 
 def _is_page_view(scope: Scope) -> bool:

@@ -24,6 +24,8 @@ from shipyard.server.access import AccessMiddleware, FailureLimiter
 from shipyard.server.bootstrap import bootstrap_auth
 from shipyard.server.errors import install_error_handlers
 from shipyard.server.lanes import RecordLane
+from shipyard.server.mlflow import ARTIFACTS_PREFIX
+from shipyard.server.mlflow.mount import include_mlflow
 from shipyard.server.routers import (
     admin,
     artifacts,
@@ -79,8 +81,11 @@ def _with_exact_bounds(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
+_STREAMED_UPLOADS = ("/api/v1/blobs/", f"{ARTIFACTS_PREFIX}/artifacts/")  # stored as they stream
+
+
 def _is_blob_upload(scope: Scope) -> bool:
-    return bool(scope.get("method") == "PUT" and str(scope.get("path", "")).startswith("/api/v1/blobs/"))
+    return bool(scope.get("method") == "PUT" and str(scope.get("path", "")).startswith(_STREAMED_UPLOADS))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -158,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(deployments.router)
     app.include_router(schedules.router)
     app.include_router(monitoring.router)
+    include_mlflow(app)  # MLflow's tracking API and artifact proxy (shipyard.server.mlflow)
 
     def client_for(actor: str | None) -> Client:  # the web UI's actions act as the signed-in user
         settings_as = state.settings.replace(user=actor) if actor else state.settings

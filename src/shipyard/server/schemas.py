@@ -117,10 +117,19 @@ class ExperimentOut(BaseModel):
     name: str
     created_at: int
     description: str = ""
+    deleted: bool = False
+    updated_at: int | None = None
 
     @classmethod
     def of(cls, exp: Experiment) -> ExperimentOut:
-        return cls(id=exp.id, name=exp.name, created_at=exp.created_at, description=exp.description)
+        return cls(
+            id=exp.id,
+            name=exp.name,
+            created_at=exp.created_at,
+            description=exp.description,
+            deleted=exp.deleted,
+            updated_at=exp.updated_at,
+        )
 
 
 class ExperimentList(BaseModel):

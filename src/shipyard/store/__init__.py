@@ -4,7 +4,8 @@
 ``ModelStore``, ``DeploymentStore``, ``AuditStore``, ``ScheduleStore``, ``MonitoringStore``,
 ``MaintenanceStore``);
 optional capabilities (``ServesBlobs``, ``RemoteGovernance``, ``LocalGovernance``,
-``ClaimsScheduleFires``, ``AuthStore``, ``VerifiesCredentials``, ``ChecksTokens``) are checked
+``ClaimsScheduleFires``, ``EditsExperiments``, ``EditsRuns``, ``AuthStore``,
+``VerifiesCredentials``, ``ChecksTokens``) are checked
 with ``isinstance``.
 Implementations are chosen by URI scheme from a table and imported lazily:
 ``sqlite``/``postgresql`` → ``SqlStore``; ``http``/``https`` → ``RestStore`` (a
@@ -24,6 +25,8 @@ from shipyard.store.base import (
     DatasetStore,
     DefersRunStarts,
     DeploymentStore,
+    EditsExperiments,
+    EditsRuns,
     LocalGovernance,
     MaintenanceStore,
     ModelStore,
@@ -47,6 +50,8 @@ __all__ = [
     "DatasetStore",
     "DefersRunStarts",
     "DeploymentStore",
+    "EditsExperiments",
+    "EditsRuns",
     "LocalGovernance",
     "MaintenanceStore",
     "ModelStore",

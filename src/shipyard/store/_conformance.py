@@ -18,6 +18,8 @@ if TYPE_CHECKING:
         AuthStore,
         ChecksTokens,
         ClaimsScheduleFires,
+        EditsExperiments,
+        EditsRuns,
         LocalGovernance,
         MonitoringStore,
         RemoteGovernance,
@@ -44,6 +46,12 @@ if TYPE_CHECKING:
         return store
 
     def _sql_store_claims_schedule_fires(store: SqlStore) -> ClaimsScheduleFires:
+        return store
+
+    def _sql_store_edits_experiments(store: SqlStore) -> EditsExperiments:
+        return store
+
+    def _sql_store_edits_runs(store: SqlStore) -> EditsRuns:
         return store
 
     def _rest_store_serves_blobs(store: RestStore) -> ServesBlobs:

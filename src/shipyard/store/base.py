@@ -23,8 +23,10 @@ with ``getattr``): ``ServesBlobs`` (the store hands out the blob store it talks 
 ``RemoteGovernance`` (a server decides promotions, approvals, rollbacks and policies itself) and
 ``LocalGovernance`` (the store *is* the registry database: the governed operations write alias
 moves, approval/promotion records and policies through it after their checks — ``SqlStore``
-only; a server never exposes these raw writes) and ``ClaimsScheduleFires`` (the scheduler of a
-server worker claims each due fire time in the database — ``SqlStore`` only).
+only; a server never exposes these raw writes), ``ClaimsScheduleFires`` (the scheduler of a
+server worker claims each due fire time in the database — ``SqlStore`` only) and
+``EditsExperiments`` / ``EditsRuns`` (rename, delete and restore experiments, tag them, rename a
+run, delete a run's tag: what MLflow's API on the server needs — ``SqlStore`` only for now).
 
 Audit entries are written only by the store methods that perform an action, in the action's
 own transaction (``delete_runs``, ``create_dataset_version``, ``set_model_alias``, …, each taking
@@ -77,6 +79,8 @@ __all__ = [
     "ClaimsScheduleFires",
     "DatasetStore",
     "DeploymentStore",
+    "EditsExperiments",
+    "EditsRuns",
     "LocalGovernance",
     "MaintenanceStore",
     "ModelStore",
@@ -503,6 +507,58 @@ class ClaimsScheduleFires(Protocol):
     def finish_schedule_fire(
         self, name: str, fire_time: int, status: str, run_id: str | None = None, error: str = ""
     ) -> None: ...
+
+
+@runtime_checkable
+class EditsExperiments(Protocol):
+    """Experiments renamed, deleted and restored, and their tags (``SqlStore``; the server's
+    MLflow-compatible API calls these).
+
+    Deleting an experiment marks it and its runs deleted, restoring brings back it and its deleted
+    runs (MLflow's semantics); each run's change is audited as ``delete_runs`` audits it, and the
+    experiment's own change as ``experiment.delete`` / ``experiment.restore`` /
+    ``experiment.update``. A deleted experiment takes no new runs (``InvalidState``), is left out of
+    ``list_experiments`` and is still found by id or name (``Experiment.deleted``).
+
+    Example:
+        >>> if isinstance(store, EditsExperiments):  # doctest: +SKIP
+        ...     store.delete_experiment(3, actor="ann", reason="superseded")
+    """
+
+    def update_experiment(
+        self, experiment_id: int, actor: str, *, name: str | None = None, description: str | None = None
+    ) -> Experiment:
+        """Rename the experiment and/or set its description (an active experiment only)."""
+
+    def delete_experiment(self, experiment_id: int, actor: str, reason: str = "") -> Experiment: ...
+
+    def restore_experiment(self, experiment_id: int, actor: str, reason: str = "") -> Experiment: ...
+
+    def list_deleted_experiments(self) -> list[Experiment]: ...
+
+    def experiment_tags(self, experiment_ids: Sequence[int]) -> dict[int, dict[str, str]]:
+        """The tags of each experiment asked for (experiments without tags are left out)."""
+
+    def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None: ...
+
+    def delete_experiment_tag(self, experiment_id: int, key: str) -> None:
+        """Remove a tag; ``NotFound`` when the experiment has no tag ``key``."""
+
+
+@runtime_checkable
+class EditsRuns(Protocol):
+    """A run renamed, and one of its tags deleted (``SqlStore``; MLflow's API calls these).
+    Both refuse a deleted run (``InvalidState``), as logging to it does.
+
+    Example:
+        >>> if isinstance(store, EditsRuns):  # doctest: +SKIP
+        ...     store.rename_run(run.id, "baseline")
+    """
+
+    def rename_run(self, run_id: str, name: str) -> None: ...
+
+    def delete_run_tag(self, run_id: str, key: str) -> None:
+        """Remove a tag; ``NotFound`` when the run has no tag ``key``."""
 
 
 @runtime_checkable

@@ -67,6 +67,7 @@ __all__ = [
     "OrderKey",
     "parse_field",
     "parse_filter",
+    "order_to_text",
     "parse_order_by",
     "to_text",
 ]
@@ -629,15 +630,29 @@ def to_text(expr: Expr) -> str:
     return joiner.join(_operand_text(item) for item in expr.items)
 
 
+def order_to_text(keys: Sequence[OrderKey]) -> list[str]:
+    """Render ``order_by`` entries that :func:`parse_order_by` reads back unchanged.
+
+    Example:
+        >>> order_to_text([OrderKey(Field("metrics", "val-auc"), descending=True)])
+        ['metrics.`val-auc` desc']
+    """
+    return [f"{_field_text(k.field)} {'desc' if k.descending else 'asc'}" for k in keys]
+
+
+def _field_text(field: Field) -> str:
+    key = field.key
+    if not _BARE_KEY.fullmatch(key):
+        key = "`" + key.replace("\\", "\\\\").replace("`", "\\`") + "`"
+    return f"{field.kind}.{key}"
+
+
 def _operand_text(expr: Expr) -> str:
     return f"({to_text(expr)})" if isinstance(expr, And | Or) else to_text(expr)
 
 
 def _comparison_text(comp: Comparison) -> str:
-    key = comp.field.key
-    if not _BARE_KEY.fullmatch(key):
-        key = "`" + key.replace("\\", "\\\\").replace("`", "\\`") + "`"
-    field = f"{comp.field.kind}.{key}"
+    field = _field_text(comp.field)
     if comp.value is None:
         return f"{field} {comp.op}"
     if isinstance(comp.value, tuple):

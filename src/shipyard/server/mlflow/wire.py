@@ -10,6 +10,9 @@ MLflow itself. Nothing a client sends answers 500.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import math
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -18,6 +21,7 @@ import orjson
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from shipyard.errors import (
     AlreadyExists,
@@ -32,16 +36,20 @@ from shipyard.errors import (
     StoreUnavailable,
     Unauthenticated,
 )
-from shipyard.wire.handlers import ClientFault
+from shipyard.wire.handlers import ClientFault, ErrorOut
 
 __all__ = [
+    "ERROR_RESPONSES",
     "ERROR_STATUS",
     "MlflowApiError",
+    "MlflowErrorOut",
     "MlflowRoute",
     "error_code_of",
     "json_answer",
     "mlflow_error_answer",
+    "offset_of",
     "omit_empty",
+    "page_token",
 ]
 
 ERROR_STATUS: dict[str, int] = {
@@ -60,6 +68,36 @@ ERROR_STATUS: dict[str, int] = {
     "TEMPORARILY_UNAVAILABLE": 503,
 }
 """MLflow's error codes and the HTTP status its server answers each with."""
+
+
+class MlflowErrorOut(BaseModel):
+    """MLflow's error answer (for OpenAPI)."""
+
+    error_code: str
+    message: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": MlflowErrorOut, "description": "INVALID_PARAMETER_VALUE, RESOURCE_ALREADY_EXISTS, …"},
+    401: {
+        "model": MlflowErrorOut,
+        "description": "UNAUTHENTICATED: no valid token (the server runs with auth)",
+    },
+    403: {"model": MlflowErrorOut, "description": "PERMISSION_DENIED: a missing permission or grant"},
+    404: {"model": MlflowErrorOut, "description": "RESOURCE_DOES_NOT_EXIST or ENDPOINT_NOT_FOUND"},
+    408: {"model": ErrorOut, "description": "The request body stopped arriving (Shipyard's error shape)"},
+    413: {
+        "model": ErrorOut,
+        "description": "Request body larger than max_request_bytes (Shipyard's error shape)",
+    },
+    429: {"model": MlflowErrorOut, "description": "REQUEST_LIMIT_EXCEEDED: too many failed sign-ins"},
+    503: {
+        "model": MlflowErrorOut,
+        "description": "TEMPORARILY_UNAVAILABLE: the metadata store is unavailable",
+    },
+}
+"""OpenAPI ``responses=`` of every MLflow route: MLflow's error shape, but for the body limits that
+the server checks before any route runs."""
 
 _CODES: tuple[tuple[type[ShipyardError], str], ...] = (  # most specific first
     (FilterSyntaxError, "INVALID_PARAMETER_VALUE"),
@@ -131,6 +169,35 @@ def mlflow_error_answer(error_code: str, message: str) -> Response:
     """``{"error_code", "message"}`` with MLflow's status for ``error_code``."""
     body = orjson.dumps({"error_code": error_code, "message": message})
     return Response(body, status_code=ERROR_STATUS[error_code], media_type="application/json")
+
+
+def page_token(offset: int) -> str:
+    """The ``next_page_token`` of a page that ends at ``offset`` (MLflow's own form: base64 JSON).
+
+    Example:
+        >>> offset_of(page_token(1000))
+        1000
+    """
+    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def offset_of(token: str | None) -> int:
+    """Where the page a ``page_token`` names starts (0 without one); a token this server did not
+    make answers ``INVALID_PARAMETER_VALUE``."""
+    if not token:
+        return 0
+    offset: Any = None
+    if len(token) <= 200:
+        try:
+            data = json.loads(base64.b64decode(token.encode("ascii"), validate=True))
+            offset = data.get("offset") if isinstance(data, dict) else None
+        except (ValueError, UnicodeEncodeError, binascii.Error, RecursionError):
+            offset = None
+    if offset.__class__ is not int or offset < 0:
+        raise MlflowApiError(
+            f"Invalid page token {token[:60]!r}: pass the next_page_token of the previous page"
+        )
+    return int(offset)
 
 
 def _validation_message(exc: RequestValidationError) -> str:

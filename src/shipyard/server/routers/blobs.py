@@ -28,7 +28,7 @@ from shipyard.server.schemas import BlobOut, CountOut
 from shipyard.server.state import Blobs, StoreDep
 from shipyard.wire.handlers import ClientFault
 
-__all__ = ["router"]
+__all__ = ["BodyReader", "router"]
 
 router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"], responses=ERROR_RESPONSES)
 
@@ -110,7 +110,7 @@ async def put_blob(digest: str, request: Request, blobs: Blobs) -> BlobOut:
     content that is already there is harmless (blobs are content-addressed).
     """
     check_digest(digest)
-    reader = io.BufferedReader(_BodyReader(request.stream()), 1 << 20)
+    reader = io.BufferedReader(BodyReader(request.stream()), 1 << 20)
     try:
         actual, size = await anyio.to_thread.run_sync(blobs.put_stream, reader)
     except ClientDisconnect:
@@ -125,7 +125,7 @@ async def put_blob(digest: str, request: Request, blobs: Blobs) -> BlobOut:
     return BlobOut(digest=digest, size=size)
 
 
-class _BodyReader(io.RawIOBase):
+class BodyReader(io.RawIOBase):
     """A blocking file view of an async request body, read from a worker thread.
 
     ``put_stream`` runs in a worker thread and calls ``read``; each read pulls the

@@ -35,6 +35,7 @@ __all__ = [
     "dataset_versions",
     "datasets",
     "deployments",
+    "experiment_tags",
     "experiments",
     "grants",
     "latest_metrics",
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 # Bump together with a new Alembic revision; a test checks they agree.
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 
 metadata = MetaData()
 
@@ -69,6 +70,17 @@ experiments = Table(
     Column("name", String(255), nullable=False, unique=True),
     Column("description", Text, nullable=False, server_default=""),
     Column("created_at", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False, server_default="0"),  # (0013) with its runs
+    Column("updated_at", BigInteger),  # (0013) last rename, deletion, restore or tag; NULL: never
+)
+
+# Tags of experiments (0013): MLflow's API sets them; the description stays in ``experiments``.
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column("experiment_id", Integer, ForeignKey("experiments.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 runs = Table(

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, delete, false, func, insert, or_, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import sqlite
 
@@ -49,6 +49,7 @@ from shipyard.store.sql.auth import AuthMixin
 from shipyard.store.sql.checkpoints import CheckpointsMixin
 from shipyard.store.sql.codec import decode_chunk, encode_chunk
 from shipyard.store.sql.deployments import DeploymentsMixin
+from shipyard.store.sql.edits import EditsMixin
 from shipyard.store.sql.engine import make_engine, sqlite_path
 from shipyard.store.sql.heartbeats import HeartbeatsMixin
 from shipyard.store.sql.migrate import current_revision, upgrade
@@ -330,11 +331,14 @@ class _Statements:
                 "created_at": arts.excluded.created_at,
             },
         )
-        self.experiment_id = select(t.experiments.c.id).where(t.experiments.c.name == bindparam("name"))
+        self.experiment_id = select(t.experiments.c.id, t.experiments.c.deleted).where(
+            t.experiments.c.name == bindparam("name")
+        )
         self.insert_experiment = ins(t.experiments).on_conflict_do_nothing(index_elements=["name"])
 
 
 class SqlStore(
+    EditsMixin,
     ModelsMixin,
     DeploymentsMixin,
     SchedulesMixin,
@@ -425,7 +429,14 @@ class SqlStore(
     # -- experiments --------------------------------------------------------------------------
     @staticmethod
     def _experiment(row: Any) -> Experiment:
-        return Experiment(id=row.id, name=row.name, created_at=row.created_at, description=row.description)
+        return Experiment(
+            id=row.id,
+            name=row.name,
+            created_at=row.created_at,
+            description=row.description,
+            deleted=bool(row.deleted),
+            updated_at=row.updated_at,
+        )
 
     def create_experiment(self, name: str, description: str = "") -> Experiment:
         check_name("Experiment name", name, at_sign=True)
@@ -445,7 +456,13 @@ class SqlStore(
             return cached
         check_name("Experiment name", name, at_sign=True)
         conn.execute(self._s.insert_experiment, {"name": name, "description": "", "created_at": now_ms()})
-        return int(conn.execute(self._s.experiment_id, {"name": name}).scalar_one())
+        found = conn.execute(self._s.experiment_id, {"name": name}).one()
+        if found.deleted:
+            raise InvalidState(
+                f"Experiment '{name}' is deleted in {self._where}; restore it (MLflow: "
+                "restore_experiment) or log to another experiment"
+            )
+        return int(found.id)
 
     def get_experiment(self, experiment_id: int) -> Experiment:
         with self._read() as conn:
@@ -469,7 +486,9 @@ class SqlStore(
 
     def list_experiments(self) -> list[Experiment]:
         with self._read() as conn:
-            rows = conn.execute(select(t.experiments).order_by(t.experiments.c.id)).all()
+            rows = conn.execute(
+                select(t.experiments).where(t.experiments.c.deleted == false()).order_by(t.experiments.c.id)
+            ).all()
         return [self._experiment(r) for r in rows]
 
     # -- runs ---------------------------------------------------------------------------------
@@ -779,23 +798,29 @@ class SqlStore(
 
     # -- deletion and maintenance -------------------------------------------------------------
     def _set_deleted(self, run_ids: Iterable[str], deleted: bool, actor: str, reason: str) -> int:
+        with self._write() as conn:
+            return self._mark_runs_deleted(conn, run_ids, deleted, actor, reason)
+
+    def _mark_runs_deleted(
+        self, conn: Connection, run_ids: Iterable[str], deleted: bool, actor: str, reason: str
+    ) -> int:
+        """Mark runs deleted (or not) in the caller's transaction; one audit entry per run."""
         ids = list(dict.fromkeys(run_ids))
         count = 0
-        with self._write() as conn:
-            for i in range(0, len(ids), 500):
-                part = ids[i : i + 500]
-                found = set(conn.execute(select(t.runs.c.id).where(t.runs.c.id.in_(part))).scalars())
-                missing = [r for r in part if r not in found]
-                if missing:
-                    raise RunNotFound(f"Run '{missing[0]}' not found in {self._where}; nothing was changed")
-                count += conn.execute(
-                    update(t.runs).where(t.runs.c.id.in_(part)).values(deleted=deleted)
-                ).rowcount
-            action = "run.delete" if deleted else "run.restore"
-            for run_id in ids:  # audited in the change's own transaction
-                audit.append(
-                    conn, actor, action, "run", run_id, {"deleted": not deleted}, {"deleted": deleted}, reason
-                )
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            found = set(conn.execute(select(t.runs.c.id).where(t.runs.c.id.in_(part))).scalars())
+            missing = [r for r in part if r not in found]
+            if missing:
+                raise RunNotFound(f"Run '{missing[0]}' not found in {self._where}; nothing was changed")
+            count += conn.execute(
+                update(t.runs).where(t.runs.c.id.in_(part)).values(deleted=deleted)
+            ).rowcount
+        action = "run.delete" if deleted else "run.restore"
+        for run_id in ids:  # audited in the change's own transaction
+            audit.append(
+                conn, actor, action, "run", run_id, {"deleted": not deleted}, {"deleted": deleted}, reason
+            )
         return count
 
     def delete_runs(self, run_ids: Iterable[str], actor: str = "", reason: str = "") -> int:
