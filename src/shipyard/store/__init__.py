@@ -4,7 +4,8 @@
 ``ModelStore``, ``DeploymentStore``, ``AuditStore``, ``ScheduleStore``, ``MonitoringStore``,
 ``MaintenanceStore``);
 optional capabilities (``ServesBlobs``, ``RemoteGovernance``, ``LocalGovernance``,
-``ClaimsScheduleFires``, ``AuthStore``, ``VerifiesCredentials``, ``ChecksTokens``) are checked
+``AnnotatesModels``, ``ClaimsScheduleFires``, ``AuthStore``, ``VerifiesCredentials``,
+``ChecksTokens``) are checked
 with ``isinstance``.
 Implementations are chosen by URI scheme from a table and imported lazily:
 ``sqlite``/``postgresql`` → ``SqlStore``; ``http``/``https`` → ``RestStore`` (a
@@ -17,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from shipyard.store.base import (
+    AnnotatesModels,
     AuditStore,
     AuthStore,
     ChecksTokens,
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from shipyard.config import Settings
 
 __all__ = [
+    "AnnotatesModels",
     "AuditStore",
     "AuthStore",
     "ChecksTokens",
