@@ -44,6 +44,8 @@ from shipyard.errors import (
     ShipyardError,
     Unauthenticated,
 )
+from shipyard.server.mlflow import PREFIXES as MLFLOW_PREFIXES
+from shipyard.server.mlflow.wire import error_code_of, mlflow_error_answer
 from shipyard.store import Store
 from shipyard.store.base import AuthStore, VerifiesCredentials
 from shipyard.wire.handlers import error_response
@@ -59,6 +61,7 @@ __all__ = [
     "actor_for",
     "authenticate",
     "principal_of",
+    "require_grant",
     "require_self_or_admin",
     "rule_for",
 ]
@@ -196,6 +199,36 @@ RULES: dict[tuple[str, str], Rule] = {
 }
 """Method + path template (as ``/openapi.json`` spells it) → :class:`Rule`. HEAD of a GET route
 follows the GET rule."""
+
+# MLflow's registry API (shipyard.server.mlflow.registry), under both of MLflow's prefixes. Its routes
+# name the model in the body or query, so a write checks the model's grants itself
+# (require_grant); moving an alias runs the promotion policy, like /promote.
+_MLFLOW_REGISTRY: dict[tuple[str, str], Rule] = {
+    **{("GET", f"registered-models/{p}"): _R for p in ("get", "search", "get-latest-versions", "alias")},
+    ("POST", "registered-models/get-latest-versions"): _R,
+    **{("GET", f"model-versions/{p}"): _R for p in ("get", "search", "get-download-uri")},
+    ("POST", "registered-models/create"): _W,
+    ("PATCH", "registered-models/update"): _W,
+    ("POST", "registered-models/rename"): _W,
+    ("DELETE", "registered-models/delete"): _W,
+    ("POST", "registered-models/set-tag"): _W,
+    ("DELETE", "registered-models/delete-tag"): _W,
+    ("POST", "registered-models/alias"): _W,
+    ("DELETE", "registered-models/alias"): _W,
+    ("POST", "model-versions/create"): _W,
+    ("PATCH", "model-versions/update"): _W,
+    ("DELETE", "model-versions/delete"): _W,
+    ("POST", "model-versions/set-tag"): _W,
+    ("DELETE", "model-versions/delete-tag"): _W,
+    ("POST", "model-versions/transition-stage"): _W,
+}
+RULES.update(
+    {
+        (m, f"{prefix}/{path}"): rule
+        for prefix in MLFLOW_PREFIXES
+        for (m, path), rule in _MLFLOW_REGISTRY.items()
+    }
+)
 
 _GREEDY = {"path"}  # path parameters that span slashes ({path:path} in the router)
 
@@ -355,7 +388,7 @@ class AccessMiddleware:
             if isinstance(exc, Unauthenticated) and _is_page_view(scope):
                 await _to_sign_in(scope)(scope, receive, send_with_headers)
                 return
-            response = error_response(exc)
+            response = _refusal(exc, path)
             if isinstance(exc, Unauthenticated):
                 response.headers["WWW-Authenticate"] = 'Bearer realm="shipyard"'
             if isinstance(exc, RateLimited):
@@ -440,6 +473,14 @@ class AccessMiddleware:
             await anyio.to_thread.run_sync(store.record_security_event, actor, event, subject, details)
 
 
+def _refusal(exc: ShipyardError, path: str) -> Response:
+    """The answer to a refused request: MLflow's error shape on MLflow's API (its client raises the
+    ``MlflowException`` it knows), Shipyard's everywhere else."""
+    if path.startswith(MLFLOW_PREFIXES):
+        return mlflow_error_answer(error_code_of(exc), exc.message)
+    return error_response(exc)
+
+
 def _is_page_view(scope: Scope) -> bool:
     """A GET of a web UI page (its rule says ``page``): answered by the sign-in page, not a 401."""
     if scope.get("method") != "GET":
@@ -488,6 +529,27 @@ def actor_for(request: Request, claimed: str, *, field: str = "actor", required:
             details={"claimed": claimed, "user": principal.name},
         )
     return principal.name
+
+
+def require_grant(request: Request, store: Store, kind: str, object_id: str) -> None:
+    """The grant check of :class:`AccessMiddleware` for a write whose object is named in the request
+    body or query, not its path (MLflow's API): an experiment or model with grants takes writes only
+    from its owners and editors (and admins). 403 otherwise; nothing to check without auth.
+
+    Example:
+        >>> require_grant(request, store, "model", body.name)  # doctest: +SKIP
+    """
+    principal = principal_of(request)
+    if principal is None or principal.is_admin or not isinstance(store, AuthStore):
+        return
+    param = "name" if kind == "model" else "experiment_id"
+    why = _object_grants(store, principal, Rule("write", param), {param: object_id})
+    if why is not None:
+        raise PermissionDenied(
+            f"{principal.name} may not change {kind} {object_id}: {why}. Its owner or an admin adds a "
+            "grant with: shipyard users grant",
+            details={"user": principal.name},
+        )
 
 
 def author_for(request: Request, claimed: str) -> str:

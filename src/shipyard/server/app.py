@@ -24,6 +24,8 @@ from shipyard.server.access import AccessMiddleware, FailureLimiter
 from shipyard.server.bootstrap import bootstrap_auth
 from shipyard.server.errors import install_error_handlers
 from shipyard.server.lanes import RecordLane
+from shipyard.server.mlflow import PREFIXES as MLFLOW_PREFIXES
+from shipyard.server.mlflow import registry as mlflow_registry
 from shipyard.server.routers import (
     admin,
     artifacts,
@@ -158,6 +160,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(deployments.router)
     app.include_router(schedules.router)
     app.include_router(monitoring.router)
+    app.include_router(mlflow_registry.router, prefix=MLFLOW_PREFIXES[0])  # MLflow's client
+    app.include_router(mlflow_registry.router, prefix=MLFLOW_PREFIXES[1])  # MLflow's web UI
 
     def client_for(actor: str | None) -> Client:  # the web UI's actions act as the signed-in user
         settings_as = state.settings.replace(user=actor) if actor else state.settings
