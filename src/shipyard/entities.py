@@ -327,7 +327,8 @@ class DatasetUse:
 
 @dataclass(frozen=True)
 class RegisteredModel:
-    """A named model: its versions, the aliases pointing at them and its promotion policy (YAML)."""
+    """A named model: its versions, the aliases pointing at them, its promotion policy (YAML) and
+    its tags (annotations, changed in place and audited)."""
 
     name: str
     description: str
@@ -337,6 +338,7 @@ class RegisteredModel:
     latest_version: int | None = None
     aliases: dict[str, int] = field(default_factory=dict)
     policy_yaml: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -392,7 +394,9 @@ class ModelVersion(_FilesRecord):
 
     ``metadata`` holds the model card: task, classes, requirements, metrics, tags, input
     example, size. ``datasets`` is the lineage: the dataset versions it was trained and
-    validated on, as ``(name, version, role)``.
+    validated on, as ``(name, version, role)``. The files, signature, lineage and card never
+    change; ``description`` and ``tags`` are annotations, changed in place and audited (``tags``
+    starts as the card's tags).
     """
 
     name: str
@@ -408,6 +412,7 @@ class ModelVersion(_FilesRecord):
     created_by: str
     created_at: int
     aliases: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:

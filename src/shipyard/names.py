@@ -11,17 +11,21 @@
   line-separator or bidirectional-override characters (they hide what a name says), and no ``@``
   where ``@`` separates a name from a version or alias (``flights@v2``, ``churn@champion``):
   :func:`check_name`. Names that exist already stay readable; the rule applies at creation.
+- **Aliases** of model versions start with a letter (so ``churn@7`` can only mean version 7) and
+  hold letters, digits, ``_``, ``-`` or ``.``, at most 64 characters; ``latest`` is reserved
+  (:func:`check_alias`).
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
 from shipyard.entities import MAX_KEY_LENGTH
 from shipyard.errors import InvalidInput
 
-__all__ = ["BIDI_CONTROLS", "check_key", "check_name", "check_text", "has_nul"]
+__all__ = ["BIDI_CONTROLS", "check_alias", "check_key", "check_name", "check_text", "has_nul"]
 
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 """Bidirectional formatting characters: they reorder how a name displays (``Trojan Source``)."""
@@ -120,3 +124,24 @@ def check_name(what: str, name: Any, *, at_sign: bool = False) -> str:
             "(name@v2, name@latest); choose a name without '@'"
         )
     return str(name)
+
+
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_alias(alias: Any) -> str:
+    """A model alias: a letter, then letters, digits, ``_``, ``-`` or ``.`` (64 at most), not ``latest``.
+
+    Example:
+        >>> check_alias("champion")
+        'champion'
+        >>> check_alias("7")
+        Traceback (most recent call last):
+        shipyard.errors.InvalidInput: Alias '7' is not valid: ...
+    """
+    if not isinstance(alias, str) or not _ALIAS.match(alias) or alias == "latest":
+        raise InvalidInput(
+            f"Alias {alias!r} is not valid: use a letter then letters, digits, '_', '-' or '.' "
+            "(at most 64 characters; 'latest' is reserved), e.g. champion"
+        )
+    return alias

@@ -122,8 +122,10 @@ def metadata(
     tags: Mapping[str, str] | None,
     files: Sequence[Artifact],
     target: str | None,
+    artifact: str | None = None,
 ) -> dict[str, Any]:
-    """The model card stored with the version (what ``shipyard models show`` prints)."""
+    """The model card stored with the version (what ``shipyard models show`` prints); ``artifact``
+    is where in the source run the model folder is (its artifact path)."""
     logged = run.metrics if run is not None else {}
     merged = {k: v for k, v in logged.items() if not k.startswith("system.")}
     merged.update({k: float(v) for k, v in (metrics or {}).items()})
@@ -139,4 +141,5 @@ def metadata(
         "shipyard": meta.get("shipyard"),
         "input_example": meta.get("input_example"),
         "trusted_types": list(meta.get("trusted_types") or []),
+        **({"artifact": artifact.strip("/")} if artifact else {}),
     }

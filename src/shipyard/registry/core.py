@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 MODEL_FILE = "shipyard-model.yaml"
+MLMODEL_FILE = "MLmodel"  # an MLflow model folder (see registry.flavors.mlflow_folder)
 RecordKind = Literal["evaluation", "approval", "promotion"]
 
 
@@ -230,7 +231,7 @@ def register_model(
         flavor=str(meta.get("flavor", "")),
         files=files,
         signature=sig,
-        metadata=cards.metadata(meta, run, metrics, tags, files, target),
+        metadata=cards.metadata(meta, run, metrics, tags, files, target, artifact if run else None),
         run_id=run.id if run is not None else None,
         datasets=lineage,
         description=description,
@@ -268,9 +269,14 @@ def _run_model_files(run: Run, artifact: str, client: Client) -> list[Artifact]:
         if a.path.startswith(prefix + "/")
     ]
     if not any(f.path == MODEL_FILE for f in files):
+        if any(f.path == MLMODEL_FILE for f in files):  # an MLflow folder: Shipyard says how to load it
+            from shipyard.registry.flavors.mlflow_folder import with_shipyard_meta
+
+            return with_shipyard_meta(files, client.blobs)
         raise NotFound(
-            f"Run '{run.id}' has no model folder at artifact '{prefix}' (no {prefix}/{MODEL_FILE}); "
-            f"log one with sy.log_model(model, {prefix!r}) inside the run, or pass the model object"
+            f"Run '{run.id}' has no model folder at artifact '{prefix}' (no {prefix}/{MODEL_FILE} "
+            f"or {prefix}/{MLMODEL_FILE}); log one with sy.log_model(model, {prefix!r}) inside the run, "
+            "or pass the model object"
         )
     return files
 

@@ -23,7 +23,7 @@ from shipyard.data.contracts import Contract
 from shipyard.data.validation import validate
 from shipyard.data.versions import load_dataset, parse_dataset_ref
 from shipyard.entities import Artifact, ModelRecord, ModelVersion, RegisteredModel
-from shipyard.errors import InvalidInput, InvalidState, PermissionDenied
+from shipyard.errors import InvalidInput, InvalidState, NotFound, PermissionDenied
 from shipyard.registry.cards import contract_by_digest
 from shipyard.registry.core import load_model, resolve
 from shipyard.registry.policy import (
@@ -55,6 +55,7 @@ __all__ = [
     "pending_approvals",
     "promote_model",
     "reject_model",
+    "remove_model_alias",
     "rollback_model",
     "set_promotion_policy",
 ]
@@ -686,6 +687,36 @@ def rollback_model(
         name, alias, to, client.settings.user, f"rollback: {reason}".strip(), expect=current
     )
     return to
+
+
+def remove_model_alias(name: str, alias: str, *, reason: str = "", client: Client | None = None) -> int:
+    """Remove ``alias`` from model ``name``; returns the version it pointed at (the move is audited
+    and recorded in the alias history).
+
+    Only a model without a promotion policy lets an alias go this way: such a model's aliases move
+    freely. A model with a policy keeps its aliases (whatever serves ``@alias`` keeps a model);
+    they move only by :func:`promote_model` (gates) or :func:`rollback_model`.
+
+    Example:
+        >>> governance.remove_model_alias("churn", "staging", reason="trial over")  # doctest: +SKIP
+        3
+    """
+    client = client or get_client()
+    model = client.store.get_registered_model(name)
+    current = model.aliases.get(alias)
+    if current is None:
+        held = ", ".join(sorted(model.aliases)) or "none"
+        raise NotFound(f"Model '{name}' has no alias '{alias}' (aliases: {held})")
+    if model.policy_yaml:
+        raise InvalidState(
+            f"Model '{name}' has a promotion policy, so its alias '{alias}' (version {current}) is not "
+            f"removed: move it with shipyard models promote {name} VERSION --to {alias} (gates) or "
+            f"shipyard models rollback {name} --alias {alias}"
+        )
+    _writes(client).set_model_alias(
+        name, alias, None, client.settings.user, reason or "alias removed", expect=current
+    )
+    return current
 
 
 def _former_holders(client: Client, name: str, alias: str, current: int | None) -> list[int]:

@@ -250,6 +250,31 @@ _MLFLOW_RULES: dict[tuple[str, str], Rule] = {
 }
 """MLflow's tracking API, by path under one of its prefixes (``shipyard.server.mlflow.PREFIXES``)."""
 RULES.update({(m, prefix + path): rule for prefix in PREFIXES for (m, path), rule in _MLFLOW_RULES.items()})
+# MLflow's registry API (shipyard.server.mlflow.registry), under both of MLflow's prefixes. Its routes
+# name the model in the body or query, so a write checks the model's grants itself
+# (require_grant); moving an alias runs the promotion policy, like /promote.
+_MLFLOW_REGISTRY: dict[tuple[str, str], Rule] = {
+    **{("GET", f"registered-models/{p}"): _R for p in ("get", "search", "get-latest-versions", "alias")},
+    ("POST", "registered-models/get-latest-versions"): _R,
+    **{("GET", f"model-versions/{p}"): _R for p in ("get", "search", "get-download-uri")},
+    ("POST", "registered-models/create"): _W,
+    ("PATCH", "registered-models/update"): _W,
+    ("POST", "registered-models/rename"): _W,
+    ("DELETE", "registered-models/delete"): _W,
+    ("POST", "registered-models/set-tag"): _W,
+    ("DELETE", "registered-models/delete-tag"): _W,
+    ("POST", "registered-models/alias"): _W,
+    ("DELETE", "registered-models/alias"): _W,
+    ("POST", "model-versions/create"): _W,
+    ("PATCH", "model-versions/update"): _W,
+    ("DELETE", "model-versions/delete"): _W,
+    ("POST", "model-versions/set-tag"): _W,
+    ("DELETE", "model-versions/delete-tag"): _W,
+    ("POST", "model-versions/transition-stage"): _W,
+}
+RULES.update(
+    {(m, f"{prefix}/{path}"): rule for prefix in PREFIXES for (m, path), rule in _MLFLOW_REGISTRY.items()}
+)
 
 _GREEDY = {"path"}  # path parameters that span slashes ({path:path} in the router)
 

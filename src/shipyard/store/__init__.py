@@ -4,8 +4,8 @@
 ``ModelStore``, ``DeploymentStore``, ``AuditStore``, ``ScheduleStore``, ``MonitoringStore``,
 ``MaintenanceStore``);
 optional capabilities (``ServesBlobs``, ``RemoteGovernance``, ``LocalGovernance``,
-``ClaimsScheduleFires``, ``EditsExperiments``, ``EditsRuns``, ``AuthStore``,
-``VerifiesCredentials``, ``ChecksTokens``) are checked
+``AnnotatesModels``, ``ClaimsScheduleFires``, ``EditsExperiments``, ``EditsRuns``,
+``AuthStore``, ``VerifiesCredentials``, ``ChecksTokens``) are checked
 with ``isinstance``.
 Implementations are chosen by URI scheme from a table and imported lazily:
 ``sqlite``/``postgresql`` → ``SqlStore``; ``http``/``https`` → ``RestStore`` (a
@@ -18,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from shipyard.store.base import (
+    AnnotatesModels,
     AuditStore,
     AuthStore,
     ChecksTokens,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from shipyard.config import Settings
 
 __all__ = [
+    "AnnotatesModels",
     "AuditStore",
     "AuthStore",
     "ChecksTokens",

@@ -15,6 +15,7 @@ __all__: list[str] = []
 if TYPE_CHECKING:
     from shipyard.artifacts import BlobStore
     from shipyard.store.base import (
+        AnnotatesModels,
         AuthStore,
         ChecksTokens,
         ClaimsScheduleFires,
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
         return store
 
     def _sql_store_has_local_governance(store: SqlStore) -> LocalGovernance:
+        return store
+
+    def _sql_store_annotates_models(store: SqlStore) -> AnnotatesModels:
         return store
 
     def _sql_store_claims_schedule_fires(store: SqlStore) -> ClaimsScheduleFires:

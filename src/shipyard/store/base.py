@@ -23,8 +23,9 @@ with ``getattr``): ``ServesBlobs`` (the store hands out the blob store it talks 
 ``RemoteGovernance`` (a server decides promotions, approvals, rollbacks and policies itself) and
 ``LocalGovernance`` (the store *is* the registry database: the governed operations write alias
 moves, approval/promotion records and policies through it after their checks — ``SqlStore``
-only; a server never exposes these raw writes), ``ClaimsScheduleFires`` (the scheduler of a
-server worker claims each due fire time in the database — ``SqlStore`` only) and
+only; a server never exposes these raw writes), ``AnnotatesModels`` (descriptions and tags of
+models and versions changed in place, audited — ``SqlStore``), ``ClaimsScheduleFires`` (the
+scheduler of a server worker claims each due fire time in the database — ``SqlStore`` only) and
 ``EditsExperiments`` / ``EditsRuns`` (rename, delete and restore experiments, tag them, rename a
 run, delete a run's tag: what MLflow's API on the server needs — ``SqlStore`` only for now).
 
@@ -489,6 +490,28 @@ class LocalGovernance(Protocol):
         audit_action: str | None = None,
         reason: str = "",
     ) -> ModelRecord: ...
+
+
+@runtime_checkable
+class AnnotatesModels(Protocol):
+    """A store that changes the registry's annotations in place: the description and tags of a
+    registered model (``version=None``) or of one version. Each change is audited in its own
+    transaction; a version's files, signature, lineage and card never change.
+
+    ``SqlStore`` has it (the server's MLflow-compatible registry API writes through it).
+
+    Example:
+        >>> if isinstance(store, AnnotatesModels):  # doctest: +SKIP
+        ...     store.set_model_tag("churn", 7, "validated", "yes", "ann")
+    """
+
+    def set_model_description(self, name: str, version: int | None, description: str, actor: str) -> None: ...
+
+    def set_model_tag(self, name: str, version: int | None, key: str, value: str, actor: str) -> None:
+        """Set (or replace) a tag; keys are 1-250 characters, values at most 100,000."""
+
+    def delete_model_tag(self, name: str, version: int | None, key: str, actor: str) -> None:
+        """Remove a tag (nothing happens, and nothing is audited, when it is not set)."""
 
 
 @runtime_checkable

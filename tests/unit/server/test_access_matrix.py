@@ -23,6 +23,7 @@ from shipyard.auth import ROLE_PERMISSIONS, ROLES
 from shipyard.server import create_app
 from shipyard.server.access import AUTHENTICATED, PUBLIC, RULES, rule_for
 from shipyard.server.app import app_state
+from shipyard.server.mlflow import PREFIXES as MLFLOW_PREFIXES
 from shipyard.store import AuthStore
 
 CALLERS = [*ROLES, None]  # None: no token at all
@@ -150,7 +151,12 @@ def test_the_rules_say_what_the_roles_mean() -> None:
 
 
 def test_no_rule_grants_a_path_that_moves_an_alias_directly() -> None:
-    """Aliases move only through promote and rollback, which run the gates (and are audited)."""
-    alias_routes = [tpl for (_m, tpl) in RULES if "alias" in tpl]
-    assert alias_routes == ["/api/v1/models/{name}/alias-history"]
+    """Aliases move only through promote and rollback, which run the gates (and are audited). MLflow's
+    alias route moves them by promote_model too (tests/unit/server/test_mlflow_registry.py)."""
+    mlflow_alias = {f"{prefix}/registered-models/alias" for prefix in MLFLOW_PREFIXES}
+    alias_routes = {tpl for (_m, tpl) in RULES if "alias" in tpl}
+    assert alias_routes == {"/api/v1/models/{name}/alias-history", *mlflow_alias}
     assert RULES[("GET", "/api/v1/models/{name}/alias-history")].permission == "read"
+    for tpl in mlflow_alias:
+        assert RULES[("GET", tpl)].permission == "read"
+        assert RULES[("POST", tpl)].permission == RULES[("DELETE", tpl)].permission == "write"

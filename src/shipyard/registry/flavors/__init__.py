@@ -7,6 +7,8 @@ flavor, task, classes, signature, pinned requirements and the BLAKE3 digest of e
 import code outside the unpickle allowlist (unless ``trust=True``) and returns a :class:`LoadedModel`
 whose ``predict`` checks its input against the signature. Flavors: ``sklearn`` (skops), ``xgboost``
 (UBJSON), ``lightgbm`` (text), ``onnx`` (onnxruntime) and ``python_function`` (cloudpickle, scanned).
+MLflow model folders get a ``shipyard-model.yaml`` naming one of these, or ``mlflow`` for folders
+Shipyard refuses to load (see :mod:`~shipyard.registry.flavors.mlflow_folder`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from shipyard.registry.flavors.base import (
     verify_files,
 )
 from shipyard.registry.flavors.lgbm import LightGBMFlavor
+from shipyard.registry.flavors.mlflow_folder import MlflowFolderFlavor
 from shipyard.registry.flavors.onnx import OnnxExport, OnnxFlavor
 from shipyard.registry.flavors.pyfunc import PythonFunctionFlavor
 from shipyard.registry.flavors.sklearn import SklearnFlavor
@@ -58,6 +61,7 @@ FLAVORS: dict[str, type[Flavor]] = {
     "onnx": OnnxFlavor,
     "sklearn": SklearnFlavor,
     "python_function": PythonFunctionFlavor,
+    "mlflow": MlflowFolderFlavor,  # an MLflow folder Shipyard keeps but does not load (never detected)
 }
 INPUT_EXAMPLE_FILE = "input_example.json"
 _EXAMPLE_ROWS = 5

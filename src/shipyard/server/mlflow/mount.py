@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from shipyard.server.mlflow import ARTIFACTS_PREFIX, PREFIXES, artifacts, tracking
+from shipyard.server.mlflow import ARTIFACTS_PREFIX, PREFIXES, artifacts, registry, tracking
 from shipyard.server.mlflow.wire import ERROR_RESPONSES, MlflowRoute, mlflow_error_answer
 
 __all__ = ["SERVER_INFO", "include_mlflow"]
@@ -60,7 +60,7 @@ def include_mlflow(app: FastAPI) -> None:
     """
     for prefix in PREFIXES:
         app.include_router(tracking.router, prefix=prefix)
-        # MLflow's model registry (registered models, versions, aliases) mounts here, per prefix.
+        app.include_router(registry.router, prefix=prefix)  # models, versions, aliases
     app.include_router(artifacts.router, prefix=ARTIFACTS_PREFIX)
     app.include_router(_info)
     for prefix in PREFIXES:  # last: after every route under the prefix

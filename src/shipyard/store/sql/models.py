@@ -4,6 +4,10 @@ Every change here appends its audit entry in the same transaction as the change 
 the audit chain and the registry can never disagree (a crash loses both or neither). Alias moves
 also write a row of ``model_alias_history`` (what rollback trusts) naming their audit entry.
 
+Descriptions and tags (``set_model_description``, ``set_model_tag``, ``delete_model_tag``: the
+``AnnotatesModels`` capability) are annotations changed in place, each audited; a version's tags
+start as its card's tags.
+
 Raw alias moves, arbitrary records and policy changes (``set_model_alias``, ``add_model_record``,
 ``set_model_policy``) are the ``LocalGovernance`` capability: the governed operations in
 ``shipyard.registry.governance`` call them after their checks, and no server route exposes them.
@@ -30,25 +34,23 @@ from shipyard.entities import (
     now_ms,
 )
 from shipyard.errors import InvalidInput, InvalidState, ModelNotFound, NotFound
+from shipyard.names import check_alias
 from shipyard.store.sql import audit, datasets
 from shipyard.store.sql import schema as t
 
-__all__ = ["RECORD_KINDS", "ModelsMixin", "check_alias", "iter_model_digests"]
+__all__ = [
+    "MAX_TAG_KEY",
+    "MAX_TAG_VALUE",
+    "RECORD_KINDS",
+    "ModelsMixin",
+    "check_alias",
+    "check_tag",
+    "iter_model_digests",
+]
 
 _M = t.registered_models.c
 _V = t.model_versions.c
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 RECORD_KINDS = ("evaluation", "approval", "promotion")
-
-
-def check_alias(alias: str) -> str:
-    """Aliases start with a letter (so ``churn@7`` can only mean version 7) and stay short."""
-    if not isinstance(alias, str) or not _ALIAS.match(alias) or alias == "latest":
-        raise InvalidInput(
-            f"Alias {alias!r} is not valid: use a letter then letters, digits, '_', '-' or '.' "
-            "(at most 64 characters; 'latest' is reserved), e.g. champion"
-        )
-    return alias
 
 
 def _model_row(conn: Connection, name: str) -> Any:
@@ -65,6 +67,11 @@ def _registered(conn: Connection, row: Any) -> RegisteredModel:
         .order_by(t.model_aliases.c.alias)
     ).all()
     latest = conn.execute(select(func.max(_V.version)).where(_V.model_id == row.id)).scalar()
+    tags = conn.execute(
+        select(t.model_tags.c.key, t.model_tags.c.value)
+        .where(t.model_tags.c.model_id == row.id)
+        .order_by(t.model_tags.c.key)
+    ).all()
     return RegisteredModel(
         name=row.name,
         description=row.description,
@@ -74,6 +81,7 @@ def _registered(conn: Connection, row: Any) -> RegisteredModel:
         latest_version=latest,
         aliases={a.alias: a.version for a in aliases},
         policy_yaml=row.policy_yaml,
+        tags={r.key: r.value for r in tags},
     )
 
 
@@ -94,6 +102,8 @@ def _version(conn: Connection, row: Any, name: str) -> ModelVersion:
         .where(t.model_aliases.c.model_id == row.model_id, t.model_aliases.c.version == row.version)
         .order_by(t.model_aliases.c.alias)
     ).scalars()
+    vt = t.model_version_tags.c
+    tags = conn.execute(select(vt.key, vt.value).where(vt.model_version_id == row.id).order_by(vt.key)).all()
     return ModelVersion(
         name=name,
         version=row.version,
@@ -108,6 +118,7 @@ def _version(conn: Connection, row: Any, name: str) -> ModelVersion:
         created_by=row.created_by,
         created_at=row.created_at,
         aliases=list(aliases),
+        tags={r.key: r.value for r in tags},
     )
 
 
@@ -250,6 +261,14 @@ class ModelsMixin:
                 for f in spec.files
             ],
         )
+        card_tags = spec.metadata.get("tags") or {}
+        if card_tags:
+            for key, value in card_tags.items():
+                check_tag(str(key), str(value))
+            conn.execute(
+                insert(t.model_version_tags),
+                [{"model_version_id": row.id, "key": str(k), "value": str(v)} for k, v in card_tags.items()],
+            )
         self._link_datasets(conn, row.id, spec)
         conn.execute(update(t.registered_models).where(_M.id == model.id).values(updated_at=now_ms()))
         version = _version(conn, row, spec.name)
@@ -313,6 +332,70 @@ class ModelsMixin:
                 .order_by(_M.name, _V.version)
             ).all()
             return [_version(conn, r, r.model_name) for r in rows]
+
+    # -- annotations: descriptions and tags (AnnotatesModels) ------------------------------------
+    def set_model_description(self, name: str, version: int | None, description: str, actor: str) -> None:
+        """Replace the description of model ``name`` (``version=None``) or of one version (audited)."""
+        with self._write() as conn:
+            model = _model_row(conn, name)
+            if version is None:
+                before = model.description
+                conn.execute(
+                    update(t.registered_models)
+                    .where(_M.id == model.id)
+                    .values(description=description, updated_at=now_ms())
+                )
+            else:
+                row = _find_version(conn, name, version)
+                before = row.description
+                conn.execute(update(t.model_versions).where(_V.id == row.id).values(description=description))
+                conn.execute(update(t.registered_models).where(_M.id == model.id).values(updated_at=now_ms()))
+            kind, oid = _annotated(name, version)
+            audit.append(
+                conn,
+                actor,
+                f"{kind}.describe",
+                kind,
+                oid,
+                {"description": before},
+                {"description": description},
+                "",
+            )
+
+    def set_model_tag(self, name: str, version: int | None, key: str, value: str, actor: str) -> None:
+        """Set or replace tag ``key`` of model ``name`` (``version=None``) or of one version (audited)."""
+        check_tag(key, value)
+        with self._write() as conn:
+            table, where, row_values = self._tag_target(conn, name, version)
+            before = conn.execute(select(table.c.value).where(where, table.c.key == key)).scalar()
+            conn.execute(delete(table).where(where, table.c.key == key))
+            conn.execute(insert(table), {**row_values, "key": key, "value": value})
+            kind, oid = _annotated(name, version)
+            audit.append(conn, actor, f"{kind}.tag", kind, oid, {key: before}, {key: value}, "")
+
+    def delete_model_tag(self, name: str, version: int | None, key: str, actor: str) -> None:
+        """Remove tag ``key`` (nothing happens, and nothing is audited, when it is not set)."""
+        with self._write() as conn:
+            table, where, _ = self._tag_target(conn, name, version)
+            before = conn.execute(select(table.c.value).where(where, table.c.key == key)).scalar()
+            if before is None:
+                return
+            conn.execute(delete(table).where(where, table.c.key == key))
+            kind, oid = _annotated(name, version)
+            audit.append(conn, actor, f"{kind}.untag", kind, oid, {key: before}, {key: None}, "")
+
+    def _tag_target(
+        self, conn: Connection, name: str, version: int | None
+    ) -> tuple[Any, Any, dict[str, int]]:
+        """(tag table, the condition selecting the object's tags, the object's id column) for a tag
+        change; bumps the model's ``updated_at``."""
+        model = _model_row(conn, name)
+        conn.execute(update(t.registered_models).where(_M.id == model.id).values(updated_at=now_ms()))
+        if version is None:
+            return t.model_tags, t.model_tags.c.model_id == model.id, {"model_id": model.id}
+        row = _find_version(conn, name, version)
+        vt = t.model_version_tags
+        return vt, vt.c.model_version_id == row.id, {"model_version_id": row.id}
 
     # -- aliases -------------------------------------------------------------------------------
     def set_model_alias(
@@ -503,6 +586,26 @@ class ModelsMixin:
             )
             for x in rows
         ]
+
+
+def _annotated(name: str, version: int | None) -> tuple[str, str]:
+    """The audit object (type, id) of an annotation change."""
+    return ("model", name) if version is None else ("model_version", f"{name}/{version}")
+
+
+MAX_TAG_KEY = 250
+MAX_TAG_VALUE = 100_000
+
+
+def check_tag(key: str, value: str) -> None:
+    """A registry tag: a key of 1-250 characters and a value of at most 100,000 (MLflow's limits)."""
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_TAG_KEY:
+        raise InvalidInput(f"Tag key {key!r} is not valid: use 1 to {MAX_TAG_KEY} characters")
+    if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
+        size = len(value) if isinstance(value, str) else type(value).__name__
+        raise InvalidInput(
+            f"The value of tag {key!r} is not a string of at most {MAX_TAG_VALUE:,} characters ({size})"
+        )
 
 
 def _check_name(name: str) -> None:

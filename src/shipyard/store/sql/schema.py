@@ -45,7 +45,9 @@ __all__ = [
     "model_aliases",
     "model_files",
     "model_records",
+    "model_tags",
     "model_version_datasets",
+    "model_version_tags",
     "model_versions",
     "monitor_reports",
     "params",
@@ -59,7 +61,7 @@ __all__ = [
 ]
 
 # Bump together with a new Alembic revision; a test checks they agree.
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 
 metadata = MetaData()
 
@@ -286,6 +288,24 @@ model_version_datasets = Table(
     Column("dataset_version_id", Integer, ForeignKey("dataset_versions.id"), primary_key=True),
     Column("role", String(64), primary_key=True),
     Index("ix_model_version_datasets_dataset", "dataset_version_id"),
+)
+
+# Tags of registered models and of versions (0013): annotations, changed in place and audited; a
+# version's tags start as its card's (``metadata.tags``), which stays as registered.
+model_tags = Table(
+    "model_tags",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("model_version_id", Integer, ForeignKey("model_versions.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 model_aliases = Table(
