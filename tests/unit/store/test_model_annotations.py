@@ -1,6 +1,6 @@
 """Descriptions and tags of registered models and versions (``AnnotatesModels``) in ``SqlStore`` on
 SQLite and the real PostgreSQL: changed in place, each change audited in its own transaction, the
-version's files and card untouched; and migration 0013 backfilling version tags from the cards."""
+version's files and card untouched; and migration 0014 backfilling version tags from the cards."""
 
 from __future__ import annotations
 
@@ -102,16 +102,16 @@ def test_annotating_what_does_not_exist_names_it(store: SqlStore) -> None:
         store.set_model_description("churn", 9, "x", "bob")
 
 
-def test_migration_0013_backfills_version_tags_from_the_cards(store_uri: str) -> None:
+def test_migration_0014_backfills_version_tags_from_the_cards(store_uri: str) -> None:
     store = SqlStore(store_uri)
     store.create_registered_model("legacy", created_by="alice")
     spec = _spec({"team": "risk"}, tag="b")
     store.create_model_version(ModelVersionCreate(**{**spec.__dict__, "name": "legacy"}))
     engine = sa.create_engine(store_uri)
-    with engine.begin() as conn:  # the store as revision 0012 left it: no tag tables
+    with engine.begin() as conn:  # the store as revision 0013 left it: no tag tables
         conn.execute(sa.text("DROP TABLE model_version_tags"))
         conn.execute(sa.text("DROP TABLE model_tags"))
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0012'"))
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0013'"))
     engine.dispose()
     store.close()
     again = SqlStore(store_uri)
