@@ -109,7 +109,7 @@ class Sizes:
     mlflow_repeats: int  # its searches take seconds at 100,000 runs on SQLite: fewer repeats
 
 
-FULL = Sizes(runs=100_000, points=100_000, repeats=25, warmup=3, mlflow_run_page_repeats=3, mlflow_repeats=5)
+FULL = Sizes(runs=100_000, points=100_000, repeats=25, warmup=3, mlflow_run_page_repeats=3, mlflow_repeats=3)
 QUICK = Sizes(runs=2_000, points=5_000, repeats=20, warmup=2, mlflow_run_page_repeats=3, mlflow_repeats=20)
 
 
