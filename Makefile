@@ -33,6 +33,7 @@ bench: $(BIN)/python
 	$(PIP) -e '.[bench]'
 	$(BIN)/python bench/bench_tracking.py
 	$(BIN)/python bench/bench_team.py
+	$(BIN)/python bench/bench_mlflow_api.py
 	$(BIN)/python bench/bench_validation.py
 	$(BIN)/python bench/bench_registry.py
 	$(BIN)/python bench/bench_serving.py
