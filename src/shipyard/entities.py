@@ -30,6 +30,9 @@ __all__ = [
     "DeploymentRecord",
     "Experiment",
     "LogBatch",
+    "LoggedModel",
+    "LoggedModelMetric",
+    "LoggedModelStatus",
     "MetricHistory",
     "MetricPoint",
     "MetricSeries",
@@ -323,6 +326,57 @@ class DatasetUse:
     run_id: str
     dataset: DatasetVersion
     role: str
+
+
+class LoggedModelStatus(enum.StrEnum):
+    """Where a logged model's upload is: ``pending`` while its files arrive, then ``ready`` or
+    ``failed`` (MLflow's ``LoggedModelStatus``)."""
+
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class LoggedModelMetric:
+    """A metric point of a logged model: logged by run ``run_id``, on a dataset when named."""
+
+    model_id: str
+    key: str
+    value: float
+    step: int
+    timestamp: int
+    run_id: str
+    dataset_name: str = ""
+    dataset_digest: str = ""
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """A model a run logged through MLflow 3's API (``mlflow.<flavor>.log_model``, autolog).
+
+    Its files are the run's artifacts under :attr:`artifact_path` (``models/<id>``), in the same
+    content-addressed store as every artifact; registering it makes a registry version of them.
+    ``step`` is the run's step it was logged at (MLflow's model output; None until recorded)."""
+
+    id: str
+    experiment_id: int
+    run_id: str
+    name: str
+    status: LoggedModelStatus
+    created_at: int
+    updated_at: int
+    model_type: str = ""
+    step: int | None = None
+    deleted: bool = False
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: tuple[LoggedModelMetric, ...] = ()
+
+    @property
+    def artifact_path(self) -> str:
+        """Where its files are in its run's artifacts."""
+        return f"models/{self.id}"
 
 
 @dataclass(frozen=True)

@@ -228,7 +228,7 @@ def test_sklearn_autolog_logs_params_training_metrics_and_the_dataset(
 
     x, y = load_iris(return_X_y=True, as_frame=True)
     mlflow.set_experiment("mlflow-autolog")
-    # log_models=False: MLflow 3 logs models as "logged models", which Shipyard's API does not serve yet
+    # log_models=False: the logged model autolog makes is tested in test_mlflow_models_client.py
     mlflow.sklearn.autolog(log_models=False, silent=True)
     try:
         with mlflow.start_run() as run:

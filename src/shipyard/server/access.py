@@ -245,6 +245,16 @@ _MLFLOW_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/metrics/get-history-bulk-interval"): _R,
     ("GET", "/artifacts/list"): _R,
     ("POST", "/logged-models/search"): _R,
+    # MLflow 3's logged models (shipyard.server.mlflow.logged_models): writes check the experiment's grants
+    ("POST", "/logged-models"): _W,
+    ("GET", "/logged-models/{model_id}"): _R,
+    ("PATCH", "/logged-models/{model_id}"): _W,
+    ("DELETE", "/logged-models/{model_id}"): _W,
+    ("PATCH", "/logged-models/{model_id}/tags"): _W,
+    ("DELETE", "/logged-models/{model_id}/tags/{tag_key}"): _W,
+    ("POST", "/logged-models/{model_id}/params"): _W,
+    ("GET", "/logged-models/{model_id}/artifacts/directories"): _R,
+    ("POST", "/runs/outputs"): _W,
     # any other MLflow endpoint: answered ENDPOINT_NOT_FOUND (registered last)
     **{(m, "/{path}"): Rule(AUTHENTICATED) for m in ("GET", "POST", "PATCH", "DELETE")},
 }
@@ -290,10 +300,11 @@ def _compile(template: str) -> re.Pattern[str]:
     return re.compile("^" + "".join(out) + "$")
 
 
-# literal templates first, then by fewer parameters: /runs/search before /runs/{run_id}
+# literal templates first, then by fewer parameters: /runs/search before /runs/{run_id}; templates
+# with a greedy {path} after all others (MLflow's catch-all must not shadow /logged-models/{a}/tags/{b})
 _MATCHERS: list[tuple[str, str, re.Pattern[str]]] = sorted(
     ((method, tpl, _compile(tpl)) for method, tpl in RULES),
-    key=lambda item: (item[1].count("{"), -len(item[1])),
+    key=lambda item: ("{path}" in item[1], item[1].count("{"), -len(item[1])),
 )
 
 

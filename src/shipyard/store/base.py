@@ -27,7 +27,9 @@ only; a server never exposes these raw writes), ``AnnotatesModels`` (description
 models and versions changed in place, audited — ``SqlStore``), ``ClaimsScheduleFires`` (the
 scheduler of a server worker claims each due fire time in the database — ``SqlStore`` only) and
 ``EditsExperiments`` / ``EditsRuns`` (rename, delete and restore experiments, tag them, rename a
-run, delete a run's tag: what MLflow's API on the server needs — ``SqlStore`` only for now).
+run, delete a run's tag: what MLflow's API on the server needs — ``SqlStore`` only for now), and
+``KeepsLoggedModels`` (MLflow 3's logged models: a run's model, its files the run's artifacts —
+``SqlStore`` only).
 
 Audit entries are written only by the store methods that perform an action, in the action's
 own transaction (``delete_runs``, ``create_dataset_version``, ``set_model_alias``, …, each taking
@@ -39,7 +41,7 @@ signatures) in ``shipyard.store._conformance``: mypy fails when either drifts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from shipyard.entities import (
@@ -54,6 +56,9 @@ from shipyard.entities import (
     DeploymentRecord,
     Experiment,
     LogBatch,
+    LoggedModel,
+    LoggedModelMetric,
+    LoggedModelStatus,
     MetricHistory,
     ModelRecord,
     ModelVersion,
@@ -82,6 +87,7 @@ __all__ = [
     "DeploymentStore",
     "EditsExperiments",
     "EditsRuns",
+    "KeepsLoggedModels",
     "LocalGovernance",
     "MaintenanceStore",
     "ModelStore",
@@ -582,6 +588,61 @@ class EditsRuns(Protocol):
 
     def delete_run_tag(self, run_id: str, key: str) -> None:
         """Remove a tag; ``NotFound`` when the run has no tag ``key``."""
+
+
+@runtime_checkable
+class KeepsLoggedModels(Protocol):
+    """MLflow 3's logged models (``SqlStore``; the server's MLflow-compatible API calls these).
+
+    A logged model belongs to the live run that logs it (its experiment is the run's); its files
+    are that run's artifacts under ``LoggedModel.artifact_path``, recorded like any artifact. The
+    rows here keep what MLflow's client reads about it: name, type, status, the run's step it
+    was logged at, params, tags and metric points. Deleting one marks it deleted (audited
+    ``logged_model.delete``); a deleted model is found only with ``allow_deleted`` and takes no
+    changes (``NotFound``). Params keep their first value, as a run's do (``InvalidInput``).
+
+    Example:
+        >>> if isinstance(store, KeepsLoggedModels):  # doctest: +SKIP
+        ...     model = store.create_logged_model(run.id, "model", params={"C": "1.0"})
+        ...     store.update_logged_model(model.id, status=LoggedModelStatus.READY)
+    """
+
+    def create_logged_model(
+        self,
+        run_id: str,
+        name: str,
+        *,
+        model_type: str = "",
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> LoggedModel:
+        """A new ``pending`` model of the run, with a new id (``m-`` and 32 hex digits)."""
+
+    def get_logged_model(self, model_id: str, *, allow_deleted: bool = False) -> LoggedModel: ...
+
+    def list_logged_models(
+        self, experiment_ids: Sequence[int], *, name: str | None = None, run_id: str | None = None
+    ) -> list[LoggedModel]:
+        """The models (not deleted) of these experiments, of one name and/or run when given,
+        newest first."""
+
+    def update_logged_model(
+        self, model_id: str, *, status: LoggedModelStatus | None = None, step: int | None = None
+    ) -> LoggedModel:
+        """Set its status (finalize) and/or the run's step it was logged at."""
+
+    def delete_logged_model(self, model_id: str, actor: str, reason: str = "") -> None: ...
+
+    def set_logged_model_tags(self, model_id: str, tags: Mapping[str, str]) -> None: ...
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        """Remove a tag; ``NotFound`` when the model has no tag ``key``."""
+
+    def log_logged_model_params(self, model_id: str, params: Mapping[str, str]) -> None: ...
+
+    def log_logged_model_metrics(self, metrics: Sequence[LoggedModelMetric]) -> None:
+        """Record points on their models (a point logged again with the same model, key, step,
+        timestamp and run replaces the earlier one)."""
 
 
 @runtime_checkable

@@ -51,7 +51,8 @@ refused with a message.
 
 Experiments (``search_experiments``) have their own filter over ``name``, ``experiment_id``,
 ``creation_time``, ``last_update_time`` and ``tags.<key>``, matched in memory with
-:func:`experiment_matches` (the experiments of one server are few).
+:func:`experiment_matches` (the experiments of one server are few). MLflow 3's logged models
+(``search_logged_models``) have theirs too (:func:`parse_logged_model_filter`), matched by the server.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ __all__ = [
     "experiment_matches",
     "experiment_order",
     "parse_experiment_filter",
+    "parse_logged_model_filter",
     "parse_run_filter",
     "run_filter",
     "run_order_by",
@@ -207,6 +209,19 @@ _EXPERIMENTS = _Grammar(
     ("tag",),
     "experiments",
     _EXPERIMENT_ATTRIBUTES,
+)
+_LOGGED_MODEL_NUMERIC = frozenset(
+    {"creation_timestamp", "creation_time", "last_updated_timestamp", "last_updated_time"}
+)
+_LOGGED_MODEL_STRINGS = frozenset({"name", "model_id", "model_type", "status", "source_run_id"})
+_LOGGED_MODELS = _Grammar(
+    {k: v for k, v in _ENTITIES.items() if v != "dataset" and k != "run"},
+    _LOGGED_MODEL_STRINGS | _LOGGED_MODEL_NUMERIC,
+    _LOGGED_MODEL_NUMERIC,
+    _LOGGED_MODEL_STRINGS,
+    ("tag", "parameter"),
+    "logged models",
+    _LOGGED_MODEL_STRINGS | _LOGGED_MODEL_NUMERIC,
 )
 
 
@@ -354,7 +369,7 @@ class _Parser:
         entity = _trim_backticks(entity)
         kind = self.grammar.entities.get(entity)
         if kind is None:
-            valid = _IDENTIFIERS if self.grammar is _RUNS else ["attribute", "tag", "tags"]
+            valid = _IDENTIFIERS if self.grammar is _RUNS else list(dict.fromkeys(self.grammar.entities))
             self.fail(f"Invalid entity type '{entity}'. Valid values are {valid}", tok)
         key = _trim_backticks(_strip_quotes(key))
         if kind == "attribute" and key not in attributes:
@@ -378,7 +393,7 @@ class _Parser:
         comparator, op_tok = self.comparator()
         if comparator in ("IS NULL", "IS NOT NULL"):
             if kind not in self.grammar.null_types:
-                what = "tags and params" if self.grammar is _RUNS else "tags"
+                what = "tags and params" if "parameter" in self.grammar.null_types else "tags"
                 self.fail(
                     f"IS NULL / IS NOT NULL is only supported for {what}, not for '{kind}' '{key}'", op_tok
                 )
@@ -520,6 +535,22 @@ MlflowComparison(type='tag', key='team', comparator='=', value='risk')]
                 if not isinstance(v, str) or not re.fullmatch(r"-?\d+", v.strip()):
                     _fail(f"Invalid experiment ID '{v}'. Experiment ID must be a valid integer.", text, 0)
     return clauses
+
+
+def parse_logged_model_filter(text: str | None) -> list[MlflowComparison]:
+    """Read a logged-model filter as MLflow does (``mlflow.search_logged_models``): attributes
+    ``name``, ``model_id``, ``model_type``, ``status``, ``source_run_id`` (``= != LIKE ILIKE IN
+    NOT IN``) and ``creation_timestamp`` / ``last_updated_timestamp`` (numbers), ``metrics.<key>``,
+    ``params.<key>`` and ``tags.<key>``.
+
+    Example:
+        >>> parse_logged_model_filter("name = 'model' AND metrics.acc >= 0.9")
+        [MlflowComparison(type='attribute', key='name', comparator='=', value='model'), \
+MlflowComparison(type='metric', key='acc', comparator='>=', value=0.9)]
+    """
+    if not text or not text.strip():
+        return []
+    return _Parser(text, _LOGGED_MODELS).parse()
 
 
 # -- runs: MLflow's clauses as Shipyard's query AST -----------------------------------------------

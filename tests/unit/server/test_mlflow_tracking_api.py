@@ -529,8 +529,8 @@ def test_artifacts_go_through_the_proxy_into_shipyards_blob_store(http: httpx.Cl
 
 # -- the rest of MLflow's API ---------------------------------------------------------------------
 def test_an_endpoint_shipyard_does_not_serve_answers_mlflows_endpoint_not_found(http: httpx.Client) -> None:
-    message = refused(http.post(f"{API}/logged-models", json={}), 404, "ENDPOINT_NOT_FOUND")
-    assert "logged-models" in message
+    message = refused(http.post(f"{API}/traces", json={}), 404, "ENDPOINT_NOT_FOUND")
+    assert "traces" in message
     refused(http.get("/ajax-api/2.0/mlflow/traces"), 404, "ENDPOINT_NOT_FOUND")
 
 

@@ -108,7 +108,9 @@ def test_migration_0014_backfills_version_tags_from_the_cards(store_uri: str) ->
     spec = _spec({"team": "risk"}, tag="b")
     store.create_model_version(ModelVersionCreate(**{**spec.__dict__, "name": "legacy"}))
     engine = sa.create_engine(store_uri)
-    with engine.begin() as conn:  # the store as revision 0013 left it: no tag tables
+    with engine.begin() as conn:  # the store as revision 0013 left it: no tag tables (nor later ones)
+        for table in ("logged_model_metrics", "logged_model_tags", "logged_model_params", "logged_models"):
+            conn.execute(sa.text(f"DROP TABLE {table}"))
         conn.execute(sa.text("DROP TABLE model_version_tags"))
         conn.execute(sa.text("DROP TABLE model_tags"))
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0013'"))

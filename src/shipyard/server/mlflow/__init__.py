@@ -8,10 +8,13 @@ governance functions as Shipyard's own API: one store, one set of rules. See ``d
 
 from __future__ import annotations
 
-__all__ = ["ARTIFACTS_PREFIX", "PREFIXES"]
+__all__ = ["ARTIFACTS_PREFIX", "DEFAULT_EXPERIMENT", "PREFIXES"]
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 """Where MLflow's client (``/api``) and MLflow's web UI (``/ajax-api``) send their requests."""
 
 ARTIFACTS_PREFIX = "/api/2.0/mlflow-artifacts"
 """Where MLflow's client uploads, downloads and lists a run's artifacts (``mlflow-artifacts:/`` URIs)."""
+
+DEFAULT_EXPERIMENT = "default"
+"""The Shipyard experiment MLflow's experiment ``0`` (its Default) stands for."""

@@ -5,8 +5,9 @@ Every run's ``artifact_uri`` is ``mlflow-artifacts:/<experiment_id>/<run_id>/art
 client uploads a run's files here (``PUT``), reads them back (``GET``) and lists a folder (``GET
 ...?path=``). An upload is streamed into the blob store (hashed as it arrives, stored once per
 content) and recorded as the run's artifact at its path, exactly as Shipyard's SDK records one: the
-same files show in ``shipyard runs``, the web UI and ``Client.list_artifacts``. Paths outside a
-run's artifacts (MLflow's logged models of its 3.x model registry, for instance) are refused with
+same files show in ``shipyard runs``, the web UI and ``Client.list_artifacts``. A logged model's
+``artifact_uri`` is a folder of its run's artifacts (``.../artifacts/models/<model_id>``), so its
+files arrive the same way. Paths outside a run's artifacts are refused with
 ``INVALID_PARAMETER_VALUE``.
 """
 

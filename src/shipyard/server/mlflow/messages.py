@@ -138,6 +138,9 @@ class Metric(_Message):
     value: float | None = None  # protobuf JSON sends NaN and infinities as "NaN", "Infinity"
     timestamp: Int64 | None = None
     step: Int64 = 0
+    model_id: str | None = None  # MLflow 3: the point is also the logged model's
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
 
 class LogMetric(RunId, Metric):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from shipyard.server.mlflow import ARTIFACTS_PREFIX, PREFIXES, artifacts, registry, tracking
+from shipyard.server.mlflow import ARTIFACTS_PREFIX, PREFIXES, artifacts, logged_models, registry, tracking
 from shipyard.server.mlflow.wire import ERROR_RESPONSES, MlflowRoute, mlflow_error_answer
 
 __all__ = ["SERVER_INFO", "include_mlflow"]
@@ -40,7 +40,7 @@ _unknown = APIRouter(route_class=MlflowRoute, tags=["mlflow"], responses=ERROR_R
 
 
 def endpoint_not_found(path: str, request: Request) -> Response:
-    """Any MLflow endpoint this server does not serve (traces, logged models, …): MLflow's 404."""
+    """Any MLflow endpoint this server does not serve (traces, prompts, …): MLflow's 404."""
     return mlflow_error_answer(
         "ENDPOINT_NOT_FOUND",
         f"Shipyard's MLflow API does not serve {request.method} {request.url.path}; the endpoints it "
@@ -60,6 +60,7 @@ def include_mlflow(app: FastAPI) -> None:
     """
     for prefix in PREFIXES:
         app.include_router(tracking.router, prefix=prefix)
+        app.include_router(logged_models.router, prefix=prefix)  # MLflow 3's logged models
         app.include_router(registry.router, prefix=prefix)  # models, versions, aliases
     app.include_router(artifacts.router, prefix=ARTIFACTS_PREFIX)
     app.include_router(_info)

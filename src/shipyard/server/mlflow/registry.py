@@ -37,6 +37,7 @@ from shipyard.registry import governance
 from shipyard.registry.core import register_model
 from shipyard.registry.references import parse_model_ref
 from shipyard.server.access import principal_of, require_grant
+from shipyard.server.mlflow import logged_models
 from shipyard.server.mlflow import registry_search as search
 from shipyard.server.mlflow.wire import MlflowApiError, MlflowRoute, json_answer
 from shipyard.server.state import ServerState, StateDep, StoreDep
@@ -153,7 +154,8 @@ def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
 
 
 def version_json(mv: ModelVersion) -> dict[str, Any]:
-    """A version as MLflow's ``ModelVersion`` message (stage ``None``, status ``READY``)."""
+    """A version as MLflow's ``ModelVersion`` message (stage ``None``, status ``READY``; the
+    ``model_id`` of the MLflow 3 logged model it was registered from, if it was)."""
     return {
         "name": mv.name,
         "version": str(mv.version),
@@ -167,6 +169,7 @@ def version_json(mv: ModelVersion) -> dict[str, Any]:
         "status": "READY",
         "tags": _tags(mv.tags),
         "aliases": list(mv.aliases),
+        "model_id": logged_models.model_id_in(str(mv.metadata.get("artifact") or "")) if mv.run_id else None,
     }
 
 
@@ -419,9 +422,12 @@ def _source_in_run(source: str, store: Store) -> tuple[str, str]:
 
     Accepted: ``runs:/<run_id>/<path>``; a run artifact URI such as
     ``mlflow-artifacts:/<experiment>/<run_id>/artifacts/<path>`` (the form ``mlflow.register_model``
-    sends); ``models:/<name>/<version>`` (the files of that version).
+    sends); ``models:/<name>/<version>`` (the files of that version); ``models:/<model_id>`` (an
+    MLflow 3 logged model: its folder in its run's artifacts).
     """
     text = source.strip()
+    if text.startswith("models:/") and logged_models.is_model_id(text[len("models:/") :].strip("/")):
+        return logged_models.registrable_files(store, text[len("models:/") :].strip("/"))
     if text.startswith("models:/"):
         return _source_version(text, store)
     if text.startswith("runs:/"):
@@ -459,8 +465,7 @@ def _source_version(source: str, store: Store) -> tuple[str, str]:
     if number is None:
         raise MlflowApiError(
             f"Invalid model version source {source!r}: use models:/<name>/<version> of a registered "
-            "version; MLflow 3 logged models (models:/<model_id>) are not kept by this registry, so "
-            "register the run's folder instead: runs:/<run_id>/<path>"
+            "version, or models:/<model_id> of an MLflow 3 logged model (m- and 32 hex digits)"
         )
     mv = store.get_model_version(parse_model_ref(source).name, number)
     artifact = mv.metadata.get("artifact")
@@ -485,6 +490,11 @@ def create_model_version(body: CreateVersionIn, state: StateDep, request: Reques
         raise MlflowApiError(
             f"Invalid model version source {body.source!r}: it is in run {run_id}, "
             f"not in run_id {body.run_id}"
+        )
+    if body.model_id and (run_id, artifact) != logged_models.registrable_files(store, body.model_id):
+        raise MlflowApiError(
+            f"Invalid model version source {body.source!r}: it is not the folder of logged model "
+            f"{body.model_id} (register models:/{body.model_id})"
         )
     client = _acting(state, request)
     tags = {t.key: t.value for t in body.tags}

@@ -26,6 +26,7 @@ from shipyard.bounds import INT32_MAX, INT64_MAX, INT64_MIN
 from shipyard.entities import Experiment, LogBatch, MetricHistory, Run, RunCreate, clean_artifact_path, now_ms
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.server.access import actor_for, author_for, principal_of, require_grant
+from shipyard.server.mlflow import DEFAULT_EXPERIMENT, logged_models
 from shipyard.server.mlflow import messages as m
 from shipyard.server.mlflow.artifacts import directory
 from shipyard.server.mlflow.validation import (
@@ -65,8 +66,6 @@ __all__ = ["router"]
 router = APIRouter(route_class=MlflowRoute, tags=["mlflow"], responses=ERROR_RESPONSES)
 
 Int64Query = Annotated[int | None, Query(ge=INT64_MIN, le=INT64_MAX)]
-DEFAULT_EXPERIMENT = "default"
-"""The Shipyard experiment MLflow's experiment ``0`` (its Default) stands for."""
 MAX_RESULTS = 50_000
 MAX_BULK_RUNS = 100
 MAX_BULK_RESULTS = 2500
@@ -365,10 +364,12 @@ def restore_run(body: m.RunId, store: StoreDep, request: Request) -> Response:
 
 @router.get("/runs/get")
 def get_run(store: StoreDep, run_id: str | None = None, run_uuid: str | None = None) -> Response:
-    """The run with its latest metrics, params, tags (and the system tags of its fields) and inputs
-    (MLflow dataset inputs, and the Shipyard dataset versions it used)."""
+    """The run with its latest metrics, params, tags (and the system tags of its fields), inputs
+    (MLflow dataset inputs, and the Shipyard dataset versions it used) and outputs (its logged
+    models)."""
     run = store.get_run(m.required(run_id or run_uuid, "run_id"))
-    return json_answer({"run": m.run_json(run, store.list_run_datasets(run.id))})
+    answer = m.run_json(run, store.list_run_datasets(run.id))
+    return json_answer({"run": {**answer, "outputs": logged_models.run_outputs(store, run)}})
 
 
 @router.post("/runs/search")
@@ -403,7 +404,11 @@ def log_metric(body: m.LogMetric, store: StoreDep, request: Request) -> Response
     run_id = body.id
     _writable_run(request, store, run_id)
     assert body.value is not None and body.timestamp is not None
-    store.log_batch(run_id, LogBatch(metrics=[(key, body.value, body.step, body.timestamp)]))
+    rows, points = logged_models.model_points(
+        request, store, run_id, [body], [(key, body.value, body.step, body.timestamp)]
+    )
+    store.log_batch(run_id, LogBatch(metrics=rows))
+    logged_models.record_model_points(store, points)
     return json_answer({})
 
 
@@ -465,7 +470,9 @@ def log_batch(body: m.LogBatch, store: StoreDep, request: Request) -> Response:
         tags = _system_tags(store, _live_run(request, store, run_id), tags)
     else:
         _writable_run(request, store, run_id)
+    rows, points = logged_models.model_points(request, store, run_id, body.metrics, rows)
     store.log_batch(run_id, LogBatch(metrics=rows, params=dict(params), tags=tags))
+    logged_models.record_model_points(store, points)  # metrics of MLflow 3's logged models
     return json_answer({})
 
 
@@ -515,13 +522,6 @@ def _record_use(store: Store, run_id: str, name: str, digest: str, role: str) ->
         return False
     store.record_dataset_use(run_id, name, version.version, role[:64])
     return True
-
-
-@router.post("/logged-models/search")
-def search_logged_models(store: StoreDep) -> Response:
-    """MLflow 3's logged models: Shipyard keeps none, so none match (MLflow's client asks for a run's
-    logged models whenever it lists the run's artifacts)."""
-    return json_answer({})
 
 
 # -- metrics and artifact listings --------------------------------------------------------------

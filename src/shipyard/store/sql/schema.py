@@ -39,6 +39,10 @@ __all__ = [
     "experiments",
     "grants",
     "latest_metrics",
+    "logged_model_metrics",
+    "logged_model_params",
+    "logged_model_tags",
+    "logged_models",
     "metadata",
     "metric_chunks",
     "model_alias_history",
@@ -61,7 +65,7 @@ __all__ = [
 ]
 
 # Bump together with a new Alembic revision; a test checks they agree.
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0015"
 
 metadata = MetaData()
 
@@ -158,6 +162,54 @@ artifacts = Table(
     Column("size", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_artifacts_digest", "digest"),
+)
+
+# MLflow 3's logged models (0015): a model a run logged through MLflow's API. Its files are the run's
+# artifacts under ``models/<id>``; these rows keep what MLflow's client reads about it.
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("id", String(64), primary_key=True),  # m-<32 hex digits>, as MLflow names them
+    Column("experiment_id", Integer, ForeignKey("experiments.id"), nullable=False),  # its run's
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("model_type", String(255), nullable=False, server_default=""),
+    Column("status", String(16), nullable=False),  # pending | ready | failed
+    Column("step", BigInteger),  # the run's step it was logged at; NULL: not recorded
+    Column("deleted", Boolean, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_logged_models_experiment_name", "experiment_id", "name"),
+    Index("ix_logged_models_run", "run_id"),
+)
+
+logged_model_params = Table(
+    "logged_model_params",
+    metadata,
+    Column("model_id", String(64), ForeignKey("logged_models.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+logged_model_tags = Table(
+    "logged_model_tags",
+    metadata,
+    Column("model_id", String(64), ForeignKey("logged_models.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+logged_model_metrics = Table(
+    "logged_model_metrics",
+    metadata,
+    Column("model_id", String(64), ForeignKey("logged_models.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("step", BigInteger, primary_key=True),
+    Column("timestamp", BigInteger, primary_key=True),
+    Column("run_id", String(32), primary_key=True),  # the run that logged the point (any run)
+    Column("value", Float),  # NULL means NaN, as in latest_metrics
+    Column("dataset_name", String(255), nullable=False, server_default=""),
+    Column("dataset_digest", String(255), nullable=False, server_default=""),
 )
 
 applied_batches = Table(

@@ -52,6 +52,7 @@ from shipyard.store.sql.deployments import DeploymentsMixin
 from shipyard.store.sql.edits import EditsMixin
 from shipyard.store.sql.engine import make_engine, sqlite_path
 from shipyard.store.sql.heartbeats import HeartbeatsMixin
+from shipyard.store.sql.logged_models import LoggedModelsMixin
 from shipyard.store.sql.migrate import current_revision, upgrade
 from shipyard.store.sql.models import ModelsMixin, iter_model_digests
 from shipyard.store.sql.monitoring import MonitoringMixin
@@ -339,6 +340,7 @@ class _Statements:
 
 class SqlStore(
     EditsMixin,
+    LoggedModelsMixin,
     ModelsMixin,
     DeploymentsMixin,
     SchedulesMixin,
