@@ -5,7 +5,7 @@
 ``MaintenanceStore``);
 optional capabilities (``ServesBlobs``, ``RemoteGovernance``, ``LocalGovernance``,
 ``AnnotatesModels``, ``ClaimsScheduleFires``, ``EditsExperiments``, ``EditsRuns``,
-``AuthStore``, ``VerifiesCredentials``, ``ChecksTokens``) are checked
+``ImportsRecords``, ``AuthStore``, ``VerifiesCredentials``, ``ChecksTokens``) are checked
 with ``isinstance``.
 Implementations are chosen by URI scheme from a table and imported lazily:
 ``sqlite``/``postgresql`` → ``SqlStore``; ``http``/``https`` → ``RestStore`` (a
@@ -28,6 +28,7 @@ from shipyard.store.base import (
     DeploymentStore,
     EditsExperiments,
     EditsRuns,
+    ImportsRecords,
     LocalGovernance,
     MaintenanceStore,
     ModelStore,
@@ -54,6 +55,7 @@ __all__ = [
     "DeploymentStore",
     "EditsExperiments",
     "EditsRuns",
+    "ImportsRecords",
     "LocalGovernance",
     "MaintenanceStore",
     "ModelStore",

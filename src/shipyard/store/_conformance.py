@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         ClaimsScheduleFires,
         EditsExperiments,
         EditsRuns,
+        ImportsRecords,
         LocalGovernance,
         MonitoringStore,
         RemoteGovernance,
@@ -56,6 +57,9 @@ if TYPE_CHECKING:
         return store
 
     def _sql_store_edits_runs(store: SqlStore) -> EditsRuns:
+        return store
+
+    def _sql_store_imports_records(store: SqlStore) -> ImportsRecords:
         return store
 
     def _rest_store_serves_blobs(store: RestStore) -> ServesBlobs:

@@ -28,6 +28,8 @@ models and versions changed in place, audited — ``SqlStore``), ``ClaimsSchedul
 scheduler of a server worker claims each due fire time in the database — ``SqlStore`` only) and
 ``EditsExperiments`` / ``EditsRuns`` (rename, delete and restore experiments, tag them, rename a
 run, delete a run's tag: what MLflow's API on the server needs — ``SqlStore`` only for now).
+``ImportsRecords`` (records made by another tool written with their own numbers and times, for
+``shipyard import`` — ``SqlStore`` only) is one too.
 
 Audit entries are written only by the store methods that perform an action, in the action's
 own transaction (``delete_runs``, ``create_dataset_version``, ``set_model_alias``, …, each taking
@@ -82,6 +84,7 @@ __all__ = [
     "DeploymentStore",
     "EditsExperiments",
     "EditsRuns",
+    "ImportsRecords",
     "LocalGovernance",
     "MaintenanceStore",
     "ModelStore",
@@ -582,6 +585,46 @@ class EditsRuns(Protocol):
 
     def delete_run_tag(self, run_id: str, key: str) -> None:
         """Remove a tag; ``NotFound`` when the run has no tag ``key``."""
+
+
+@runtime_checkable
+class ImportsRecords(Protocol):
+    """A store that takes records made by another tool (MLflow) with their own times and version
+    numbers: what ``shipyard import`` writes through (``SqlStore`` only; an import is an operator's
+    bulk write into the database, not a client request).
+
+    Each method creates what is missing and otherwise returns what exists, unchanged, with
+    ``created=False`` (so an interrupted import can be run again). A creation is audited as
+    ``experiment.import`` / ``model.import`` / ``model_version.import`` by ``actor``, with ``origin``
+    (the source's own id, e.g. ``{"system": "mlflow", "id": "17"}``) in the entry: the mapping
+    from the source's ids to Shipyard's is in the hash chain. Runs need no method here: a
+    ``RunCreate`` carries the run's own id and start time and ``log_run`` its end.
+
+    Example:
+        >>> if isinstance(store, ImportsRecords):  # doctest: +SKIP
+        ...     exp, created = store.import_experiment("churn", "", 1700000000000, "ann", {"id": "3"})
+    """
+
+    def import_experiment(
+        self, name: str, description: str, created_at: int, actor: str, origin: dict[str, Any]
+    ) -> tuple[Experiment, bool]: ...
+
+    def import_registered_model(
+        self,
+        name: str,
+        description: str,
+        created_by: str,
+        created_at: int,
+        updated_at: int,
+        actor: str,
+        origin: dict[str, Any],
+    ) -> tuple[RegisteredModel, bool]: ...
+
+    def import_model_version(
+        self, spec: ModelVersionCreate, version: int, created_at: int, actor: str, origin: dict[str, Any]
+    ) -> tuple[ModelVersion, bool]:
+        """Version ``version`` of ``spec.name`` (the model must exist), as given; a version of that
+        number that exists is returned as it is, whatever its content (the caller compares)."""
 
 
 @runtime_checkable
