@@ -1,0 +1,360 @@
+"""``shipyard import mlflow`` on stores the real MLflow client wrote (issue 15, deliverable 4).
+
+A ``mlruns`` folder with 2,000 short runs plus the hard cases (``mlflow_stores``), and an MLflow
+SQLite database with a version logged by ``mlflow.sklearn.log_model``. Every check of what arrived
+reads MLflow through its own client and Shipyard through the SDK, independently of the importer's
+report; the report is then checked against those reads. A second import adds nothing; an import
+killed with SIGKILL and run again completes without duplicates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow_stores import SYSTEM_TAGS, build_model_store, build_store, client_for, mlflow_env
+from typer.testing import CliRunner
+
+import shipyard as sy
+from shipyard import Client
+from shipyard.cli.main import app
+from shipyard.config import load_settings
+from shipyard.importers import ImportReport, import_mlflow
+
+mlflow = pytest.importorskip("mlflow")
+
+# MLflow's SQL store uses an ORM option SQLAlchemy 2.1 deprecates: MLflow's warning, not ours
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
+
+BULK = 2000
+BULK_EXPERIMENTS = 4
+SQLITE_BULK = 120
+
+
+@dataclass
+class Source:
+    uri: str
+    made: dict[str, Any]
+    work: Path
+
+
+@contextlib.contextmanager
+def _ram_folder(fallback: Path) -> Iterator[Path]:
+    """A folder in RAM where there is one: MLflow's file store writes ~30 small files per run, which
+    on a shared CI disk takes longer than the rest of this module together."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        with tempfile.TemporaryDirectory(dir=shm, prefix="shipyard-mlflow-") as tmp:
+            yield Path(tmp)
+    else:
+        yield fallback
+
+
+@pytest.fixture(scope="module")
+def file_source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
+    work = tmp_path_factory.mktemp("file-source")
+    with _ram_folder(work) as root:
+        uri = (root / "mlruns").as_uri()
+        with mlflow_env(uri):
+            made = build_store(uri, work, bulk=BULK, bulk_experiments=BULK_EXPERIMENTS)
+        yield Source(str(root / "mlruns"), made, work)
+
+
+@pytest.fixture(scope="module")
+def sqlite_source(tmp_path_factory: pytest.TempPathFactory) -> Source:
+    work = tmp_path_factory.mktemp("sqlite-source")
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    with mlflow_env(uri), pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)  # MLflow's SQLite store puts artifacts under ./mlruns
+        made = build_store(uri, work, bulk=SQLITE_BULK, bulk_experiments=2)
+        made["model_id"] = build_model_store(uri)
+    return Source(uri, made, work)
+
+
+def _client(root: Path) -> Client:
+    settings = load_settings(
+        tracking_uri=f"sqlite:///{root / 'shipyard.db'}", artifact_uri=str(root / "artifacts"), home=str(root)
+    )
+    return Client(settings=settings)
+
+
+@pytest.fixture(scope="module")
+def imported(
+    file_source: Source, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Client, ImportReport]]:
+    client = _client(tmp_path_factory.mktemp("shipyard"))
+    report = import_mlflow(file_source.uri, client=client)
+    yield client, report
+    client.close()
+
+
+# -- what MLflow holds, read through its own client -------------------------------------------------
+def _mlflow_runs(uri: str) -> list[Any]:
+    from mlflow.entities import ViewType
+
+    with mlflow_env(uri):
+        client = client_for(uri)
+        ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+        runs, token = [], None
+        while True:
+            page = client.search_runs(ids, run_view_type=ViewType.ALL, max_results=1000, page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+
+def _expected_tags(mlrun: Any) -> dict[str, str]:
+    """MLflow's tags less those Shipyard keeps as the run's fields."""
+    return {k: v for k, v in mlrun.data.tags.items() if k not in SYSTEM_TAGS}
+
+
+def _same_value(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+
+
+Points = dict[str, list[tuple[int, int, float]]]
+
+
+def _assert_run_arrived(client: Client, mlrun: Any, histories: Points, files: list[tuple[str, int]]) -> None:
+    """The Shipyard run (read through the SDK) is the MLflow run: fields, params, tags, every point of
+    every metric (``histories``) and every artifact file (``files``: path, size)."""
+    info = mlrun.info
+    run = client.get_run(info.run_id)
+    status = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed", "RUNNING": "running"}
+    assert (run.name, run.user, str(run.status)) == (info.run_name, info.user_id, status[info.status])
+    assert (run.start_time, run.end_time) == (info.start_time, info.end_time)
+    assert run.deleted == (info.lifecycle_stage == "deleted")
+    assert run.parent_run_id == mlrun.data.tags.get("mlflow.parentRunId")
+    assert run.source == mlrun.data.tags.get("mlflow.source.name", "")
+    assert run.params == mlrun.data.params
+    assert run.tags == _expected_tags(mlrun)
+    assert set(run.metrics) == set(mlrun.data.metrics) == set(histories)
+    for key, points in histories.items():
+        got = client.get_metric_history(run.id, key)
+        stamps = [t.value // 1_000_000 for t in got["timestamp"]]  # ns since the epoch
+        want = sorted((int(s), int(t), repr(float(v))) for s, t, v in points)
+        assert sorted(zip(got["step"], stamps, map(repr, got["value"]), strict=True)) == want
+    assert sorted((a.path, a.size) for a in client.list_artifacts(run.id)) == sorted(files)
+
+
+def _read_mlflow(mlclient: Any, mlrun: Any) -> tuple[dict[str, list[Any]], list[tuple[str, int]]]:
+    """A run's metric histories and artifact files, read through MLflow's public client."""
+    run_id = mlrun.info.run_id
+    histories = {
+        key: [(m.step, m.timestamp, m.value) for m in mlclient.get_metric_history(run_id, key)]
+        for key in mlrun.data.metrics
+    }
+    return histories, _mlflow_files(mlclient, run_id)
+
+
+def _mlflow_files(mlclient: Any, run_id: str, folder: str | None = None) -> list[tuple[str, int]]:
+    out = []
+    for info in mlclient.list_artifacts(run_id, folder):
+        if info.is_dir:
+            out.extend(_mlflow_files(mlclient, run_id, info.path))
+        else:
+            out.append((info.path, info.file_size))
+    return out
+
+
+# -- the mlruns folder ------------------------------------------------------------------------------
+def test_every_run_arrives_with_its_fields_params_tags_histories_and_files(
+    file_source: Source, imported: tuple[Client, ImportReport]
+) -> None:
+    client, _ = imported
+    runs = _mlflow_runs(file_source.uri)
+    assert len(runs) == BULK + 7
+    bulk = file_source.made["bulk"]
+    with mlflow_env(file_source.uri):
+        mlclient = client_for(file_source.uri)
+        for mlrun in runs:
+            # MLflow's file store finds a run by listing every run folder: the bulk runs' histories
+            # are checked against what the builder logged instead (and they have no artifacts)
+            logged = bulk.get(mlrun.info.run_id)
+            histories, files = (logged, []) if logged is not None else _read_mlflow(mlclient, mlrun)
+            _assert_run_arrived(client, mlrun, histories, files)
+
+
+def test_experiments_keep_their_names_descriptions_and_creation_times(
+    file_source: Source, imported: tuple[Client, ImportReport]
+) -> None:
+    from mlflow.entities import ViewType
+
+    client, report = imported
+    with mlflow_env(file_source.uri):
+        source = client_for(file_source.uri).search_experiments(view_type=ViewType.ALL)
+    ours = {e.name: e for e in client.list_experiments()}
+    for exp in source:
+        assert ours[exp.name].created_at == exp.creation_time
+        assert ours[exp.name].description == exp.tags.get("mlflow.note.content", "")
+    mapping = {m["mlflow_id"]: m["shipyard_id"] for m in report.mapping["experiments"]}
+    assert mapping == {e.experiment_id: ours[e.name].id for e in source}
+    recorded = client.list_audit(action="experiment.import", limit=100)
+    assert {e.after["origin"]["id"]: e.after["id"] for e in recorded} == mapping
+
+
+def test_the_hard_runs_keep_what_an_import_gets_wrong(
+    file_source: Source, imported: tuple[Client, ImportReport]
+) -> None:
+    client, _ = imported
+    made = file_source.made
+    assert client.get_run(made["early_child"]).parent_run_id == made["parent"]  # started before its parent
+    assert client.get_run(made["grandchild"]).parent_run_id == made["child"]
+    assert str(client.get_run(made["running"]).status) == "running"
+    assert client.get_run(made["deleted"]).deleted
+    odd = client.get_metric_history(made["parent"], "odd")["value"].tolist()
+    want = [float("nan"), float("inf"), float("-inf"), -0.0, 1e-300]
+    assert len(odd) == len(want) and all(_same_value(a, b) for a, b in zip(odd, want, strict=True))
+    assert len(client.get_metric_history(made["parent"], "acc")) == 300
+    assert client.get_run(made["parent"]).params["long"] == "x" * 6000
+    work = file_source.work
+    assert client.read_artifact(made["parent"], "model/weights.bin") == (work / "weights.bin").read_bytes()
+    assert client.read_artifact(made["parent"], "plots/deep/pr.txt") == b"pr curve\n"
+    assert client.read_artifact(made["parent"], "empty.txt") == b""
+
+
+def test_the_registered_model_keeps_its_version_numbers_aliases_descriptions_and_times(
+    file_source: Source, imported: tuple[Client, ImportReport]
+) -> None:
+    client, report = imported
+    assert report.mapping["models"] == {"churn model": "churn-model"}
+    with mlflow_env(file_source.uri):
+        mlclient = client_for(file_source.uri)
+        source = mlclient.get_registered_model("churn model")
+        source_versions = {int(v.version): v for v in mlclient.search_model_versions("name = 'churn model'")}
+    model = sy.get_registered_model("churn-model", client=client)
+    assert (model.description, model.created_at) == (source.description, source.creation_timestamp)
+    assert model.aliases == {"champion": 3, "challenger": 1}
+    versions = sy.list_model_versions("churn-model", client=client)
+    assert [v.version for v in versions] == [1, 3]  # MLflow's numbers: the deleted 2 stays a gap
+    for v in versions:
+        mv = source_versions[v.version]
+        assert (v.description, v.created_at, v.run_id) == (mv.description, mv.creation_timestamp, mv.run_id)
+        assert v.metadata["tags"] == mv.tags
+        files = {f.path: f for f in v.files}
+        assert set(files) == {"MLmodel", "model.pkl", "records/mlflow/model-version.json"}
+        assert client.blobs.get_bytes(files["model.pkl"].digest) == b"not really a pickle"
+        record = json.loads(client.blobs.get_bytes(files["records/mlflow/model-version.json"].digest))
+        assert (record["name"], record["version"], record["source"]) == ("churn model", v.version, mv.source)
+
+
+def test_the_report_matches_on_both_sides_and_counts_what_was_read(
+    file_source: Source, imported: tuple[Client, ImportReport]
+) -> None:
+    client, report = imported
+    assert report.ok, report.problems
+    runs = report.entities["runs"]
+    assert (runs.source, runs.imported, runs.existing, runs.target) == (BULK + 7, BULK + 7, 0, BULK + 7)
+    assert runs.source_checksum == runs.target_checksum
+    # 4 points per bulk run; the parent's 300-step history and 5 odd values; 1 point in 4 others
+    assert report.entities["metric points"].source == 4 * BULK + 300 + 5 + 4
+    assert report.entities["model versions"].imported == 2
+    assert report.entities["aliases"].imported == 2
+    assert report.not_imported == {"experiment tags": BULK_EXPERIMENTS, "registered model tags": 1}
+    assert report.runs_per_second > 0
+
+
+def test_a_second_import_adds_nothing_and_checks_everything_again(
+    file_source: Source, imported: tuple[Client, ImportReport]
+) -> None:
+    client, first = imported
+    audit_before = len(client.list_audit(limit=10_000))
+    blobs_before = sorted(client.blobs.iter_digests())
+    again = import_mlflow(file_source.uri, client=client)
+    assert again.ok, again.problems
+    for name, row in again.entities.items():
+        assert row.imported == 0, name
+        assert row.existing == row.source == first.entities[name].source, name
+        assert row.target_checksum == first.entities[name].target_checksum, name
+    assert len(client.list_audit(limit=10_000)) == audit_before
+    assert sorted(client.blobs.iter_digests()) == blobs_before
+
+
+def test_a_dry_run_reports_what_would_move_and_writes_nothing(file_source: Source, tmp_path: Path) -> None:
+    client = _client(tmp_path)
+    report = import_mlflow(file_source.uri, client=client, dry_run=True, experiments=["detailed"])
+    assert report.entities["runs"].imported == 7 and report.entities["runs"].target == 0
+    assert not report.ok  # a dry run never says everything arrived
+    assert client.list_experiments() == [] and sy.list_models(client=client) == []
+    assert list(client.blobs.iter_digests()) == []
+    client.close()
+
+
+def test_one_experiment_can_be_imported_alone(file_source: Source, tmp_path: Path) -> None:
+    client = _client(tmp_path)
+    report = import_mlflow(file_source.uri, client=client, experiments=["detailed"], models=False)
+    assert report.ok, report.problems
+    assert [e.name for e in client.list_experiments()] == ["detailed"]
+    assert report.entities["runs"].imported == 7
+    client.close()
+
+
+# -- the MLflow database ----------------------------------------------------------------------------
+def test_an_mlflow_database_imports_through_the_cli_with_a_logged_model_version(
+    sqlite_source: Source, tmp_path: Path
+) -> None:
+    target = tmp_path / "shipyard"
+    target.mkdir()
+    args = ["--tracking-uri", f"sqlite:///{target / 'shipyard.db'}", "--artifact-uri", str(target / "art")]
+    result = CliRunner().invoke(
+        app, [*args, "import", "mlflow", "--from", sqlite_source.uri, "--report", str(tmp_path / "r.json")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "every record matches" in result.output
+    written = json.loads((tmp_path / "r.json").read_text())
+    assert written["ok"] and {e["entity"] for e in written["entities"]} >= {"runs", "model versions"}
+    client = _client(target)
+    with mlflow_env(sqlite_source.uri):
+        mlclient = client_for(sqlite_source.uri)
+        runs = _mlflow_runs(sqlite_source.uri)
+        assert len(runs) == SQLITE_BULK + 7 + 1
+        for mlrun in runs:
+            _assert_run_arrived(client, mlrun, *_read_mlflow(mlclient, mlrun))
+        source = mlclient.get_model_version("sk-model", "1")
+    version = sy.get_model_version("models:/sk-model/1", client=client)
+    model_id = sqlite_source.made["model_id"]
+    assert version.metadata["mlflow"]["model_id"] == model_id and source.source == f"models:/{model_id}"
+    assert "MLmodel" in {f.path for f in version.files} and version.run_id == source.run_id
+    client.close()
+
+
+def test_an_import_killed_midway_completes_when_run_again_without_duplicates(
+    sqlite_source: Source, tmp_path: Path
+) -> None:
+    target = tmp_path / "shipyard"
+    target.mkdir()
+    uris = ["--tracking-uri", f"sqlite:///{target / 'shipyard.db'}", "--artifact-uri", str(target / "art")]
+    command = [sys.executable, "-m", "shipyard.cli", *uris, "import", "mlflow", "--from", sqlite_source.uri]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = []
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        seen.append(line)
+        if line.strip() == "runs: 50":  # 50 runs written; more than 70 and the models still to go
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    client = _client(target)
+    partial = len(client.search_runs(limit=1000))
+    assert 50 <= partial < SQLITE_BULK + 8
+    report = import_mlflow(sqlite_source.uri, client=client)
+    assert report.ok, report.problems
+    runs = report.entities["runs"]
+    assert runs.existing >= 50 and runs.imported + runs.existing == runs.source == SQLITE_BULK + 8
+    assert len(client.search_runs(limit=1000)) + 1 == runs.source  # the deleted run is not listed
+    assert [v.version for v in sy.list_model_versions("churn-model", client=client)] == [1, 3]
+    client.close()
