@@ -7,7 +7,9 @@ its parent), a 300-step history, NaN and ±inf values, params at MLflow's 6,000-
 failed, killed, still running and deleted, artifacts in folders (one of 3 MiB, one empty), and a
 registered model whose versions have a gap (version 2 deleted), descriptions, tags and aliases.
 :func:`build_model_store` adds a version logged with ``mlflow.sklearn.log_model`` (MLflow 3's
-logged-model source, ``models:/m-…``).
+logged-model source, ``models:/m-…``); :func:`build_through_server` writes through a running
+:class:`MlflowServer`. :func:`assert_run_arrived` checks a Shipyard run, read through the SDK,
+against the MLflow run it came from.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from shipyard import Client
+from shipyard.config import load_settings
 
 T0 = 1_650_000_000_000  # kept times are checked: none of them can be "now"
 SYSTEM_TAGS = ("mlflow.runName", "mlflow.user", "mlflow.source.name", "mlflow.parentRunId")
@@ -199,3 +204,159 @@ def _log_sklearn_model(mlflow: Any, np: Any, estimator: Any, uri: str) -> str:
     finally:
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)
+
+
+class MlflowServer:
+    """``mlflow server`` over a SQLite store on a free port of 127.0.0.1, artifacts proxied through it
+    (``mlflow-artifacts:/``), health-checked; stopped with its whole process group."""
+
+    def __init__(self, root: Path) -> None:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.root = root
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = root / "mlflow-server.log"
+        self.proc: Any = None
+
+    def start(self, timeout: float = 90.0) -> MlflowServer:
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        command = [
+            *(sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port)),
+            *("--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}", "--workers", "1"),
+            *("--artifacts-destination", str(self.root / "artifacts")),
+        ]
+        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                command, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                log = self.log.read_text()
+                raise RuntimeError(f"mlflow server exited with {self.proc.returncode}:\n{log}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
+                    return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"mlflow server not healthy after {timeout}s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+def build_through_server(url: str, work: Path) -> dict[str, Any]:
+    """A small store written through a running MLflow server: its artifacts go through the server's
+    proxy (``mlflow-artifacts:/``), as a team's do."""
+    from mlflow.entities import Metric, Param
+
+    client = client_for(url)
+    exp = client.create_experiment("served", tags={"mlflow.note.content": "through the server"})
+    parent = client.create_run(exp, start_time=T0, run_name="parent").info.run_id
+    child = client.create_run(exp, start_time=T0 + 1, tags={"mlflow.parentRunId": parent}).info.run_id
+    client.log_batch(parent, metrics=[Metric("loss", 1 / (s + 1), T0 + s, s) for s in range(50)])
+    client.log_batch(child, params=[Param("lr", "0.1")], metrics=[Metric("odd", float("nan"), T0, 0)])
+    folder = work / "served-model"
+    (folder / "data").mkdir(parents=True)
+    (folder / "MLmodel").write_text("flavors:\n  python_function:\n    loader_module: m\n")
+    (folder / "data" / "weights.bin").write_bytes(os.urandom(200_000))
+    client.log_artifacts(parent, str(folder), "model")
+    for rid in (child, parent):
+        client.set_terminated(rid, "FINISHED", end_time=T0 + 100)
+    client.create_registered_model("served")
+    client.create_model_version("served", f"runs:/{parent}/model", run_id=parent, description="first")
+    client.set_registered_model_alias("served", "champion", "1")
+    return {"parent": parent, "child": child, "folder": folder}
+
+
+def shipyard_client(root: Path) -> Client:
+    """A Shipyard client on a SQLite store and artifact folder under ``root``."""
+    settings = load_settings(
+        tracking_uri=f"sqlite:///{root / 'shipyard.db'}", artifact_uri=str(root / "artifacts"), home=str(root)
+    )
+    return Client(settings=settings)
+
+
+def mlflow_runs(uri: str) -> list[Any]:
+    """Every run of the MLflow store at ``uri`` (deleted ones too), read through MLflow's client."""
+    from mlflow.entities import ViewType
+
+    with mlflow_env(uri):
+        client = client_for(uri)
+        ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+        runs, token = [], None
+        while True:
+            page = client.search_runs(ids, run_view_type=ViewType.ALL, max_results=1000, page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+
+def expected_tags(mlrun: Any) -> dict[str, str]:
+    """MLflow's tags less those Shipyard keeps as the run's fields."""
+    return {k: v for k, v in mlrun.data.tags.items() if k not in SYSTEM_TAGS}
+
+
+Points = dict[str, list[tuple[int, int, float]]]
+
+
+def assert_run_arrived(client: Client, mlrun: Any, histories: Points, files: list[tuple[str, int]]) -> None:
+    """The Shipyard run (read through the SDK) is the MLflow run: fields, params, tags, every point of
+    every metric (``histories``) and every artifact file (``files``: path, size)."""
+    info = mlrun.info
+    run = client.get_run(info.run_id)
+    status = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed", "RUNNING": "running"}
+    assert (run.name, run.user, str(run.status)) == (info.run_name, info.user_id, status[info.status])
+    assert (run.start_time, run.end_time) == (info.start_time, info.end_time)
+    assert run.deleted == (info.lifecycle_stage == "deleted")
+    assert run.parent_run_id == mlrun.data.tags.get("mlflow.parentRunId")
+    assert run.source == mlrun.data.tags.get("mlflow.source.name", "")
+    assert run.params == mlrun.data.params
+    assert run.tags == expected_tags(mlrun)
+    assert set(run.metrics) == set(mlrun.data.metrics) == set(histories)
+    for key, points in histories.items():
+        got = client.get_metric_history(run.id, key)
+        stamps = [t.value // 1_000_000 for t in got["timestamp"]]  # ns since the epoch
+        want = sorted((int(s), int(t), repr(float(v))) for s, t, v in points)
+        assert sorted(zip(got["step"], stamps, map(repr, got["value"]), strict=True)) == want
+    assert sorted((a.path, a.size) for a in client.list_artifacts(run.id)) == sorted(files)
+
+
+def read_mlflow(mlclient: Any, mlrun: Any) -> tuple[dict[str, list[Any]], list[tuple[str, int]]]:
+    """A run's metric histories and artifact files, read through MLflow's public client."""
+    run_id = mlrun.info.run_id
+    histories = {
+        key: [(m.step, m.timestamp, m.value) for m in mlclient.get_metric_history(run_id, key)]
+        for key in mlrun.data.metrics
+    }
+    return histories, mlflow_files(mlclient, run_id)
+
+
+def mlflow_files(mlclient: Any, run_id: str, folder: str | None = None) -> list[tuple[str, int]]:
+    out = []
+    for info in mlclient.list_artifacts(run_id, folder):
+        if info.is_dir:
+            out.extend(mlflow_files(mlclient, run_id, info.path))
+        else:
+            out.append((info.path, info.file_size))
+    return out

@@ -23,7 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mlflow_stores import SYSTEM_TAGS, build_model_store, build_store, client_for, mlflow_env
+from mlflow_stores import (
+    assert_run_arrived,
+    build_model_store,
+    build_store,
+    client_for,
+    mlflow_env,
+    mlflow_runs,
+    read_mlflow,
+    shipyard_client,
+)
 from typer.testing import CliRunner
 
 import shipyard as sy
@@ -82,91 +91,18 @@ def sqlite_source(tmp_path_factory: pytest.TempPathFactory) -> Source:
     return Source(uri, made, work)
 
 
-def _client(root: Path) -> Client:
-    settings = load_settings(
-        tracking_uri=f"sqlite:///{root / 'shipyard.db'}", artifact_uri=str(root / "artifacts"), home=str(root)
-    )
-    return Client(settings=settings)
-
-
 @pytest.fixture(scope="module")
 def imported(
     file_source: Source, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Client, ImportReport]]:
-    client = _client(tmp_path_factory.mktemp("shipyard"))
+    client = shipyard_client(tmp_path_factory.mktemp("shipyard"))
     report = import_mlflow(file_source.uri, client=client)
     yield client, report
     client.close()
 
 
-# -- what MLflow holds, read through its own client -------------------------------------------------
-def _mlflow_runs(uri: str) -> list[Any]:
-    from mlflow.entities import ViewType
-
-    with mlflow_env(uri):
-        client = client_for(uri)
-        ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
-        runs, token = [], None
-        while True:
-            page = client.search_runs(ids, run_view_type=ViewType.ALL, max_results=1000, page_token=token)
-            runs.extend(page)
-            token = page.token
-            if not token:
-                return runs
-
-
-def _expected_tags(mlrun: Any) -> dict[str, str]:
-    """MLflow's tags less those Shipyard keeps as the run's fields."""
-    return {k: v for k, v in mlrun.data.tags.items() if k not in SYSTEM_TAGS}
-
-
 def _same_value(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
-
-
-Points = dict[str, list[tuple[int, int, float]]]
-
-
-def _assert_run_arrived(client: Client, mlrun: Any, histories: Points, files: list[tuple[str, int]]) -> None:
-    """The Shipyard run (read through the SDK) is the MLflow run: fields, params, tags, every point of
-    every metric (``histories``) and every artifact file (``files``: path, size)."""
-    info = mlrun.info
-    run = client.get_run(info.run_id)
-    status = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed", "RUNNING": "running"}
-    assert (run.name, run.user, str(run.status)) == (info.run_name, info.user_id, status[info.status])
-    assert (run.start_time, run.end_time) == (info.start_time, info.end_time)
-    assert run.deleted == (info.lifecycle_stage == "deleted")
-    assert run.parent_run_id == mlrun.data.tags.get("mlflow.parentRunId")
-    assert run.source == mlrun.data.tags.get("mlflow.source.name", "")
-    assert run.params == mlrun.data.params
-    assert run.tags == _expected_tags(mlrun)
-    assert set(run.metrics) == set(mlrun.data.metrics) == set(histories)
-    for key, points in histories.items():
-        got = client.get_metric_history(run.id, key)
-        stamps = [t.value // 1_000_000 for t in got["timestamp"]]  # ns since the epoch
-        want = sorted((int(s), int(t), repr(float(v))) for s, t, v in points)
-        assert sorted(zip(got["step"], stamps, map(repr, got["value"]), strict=True)) == want
-    assert sorted((a.path, a.size) for a in client.list_artifacts(run.id)) == sorted(files)
-
-
-def _read_mlflow(mlclient: Any, mlrun: Any) -> tuple[dict[str, list[Any]], list[tuple[str, int]]]:
-    """A run's metric histories and artifact files, read through MLflow's public client."""
-    run_id = mlrun.info.run_id
-    histories = {
-        key: [(m.step, m.timestamp, m.value) for m in mlclient.get_metric_history(run_id, key)]
-        for key in mlrun.data.metrics
-    }
-    return histories, _mlflow_files(mlclient, run_id)
-
-
-def _mlflow_files(mlclient: Any, run_id: str, folder: str | None = None) -> list[tuple[str, int]]:
-    out = []
-    for info in mlclient.list_artifacts(run_id, folder):
-        if info.is_dir:
-            out.extend(_mlflow_files(mlclient, run_id, info.path))
-        else:
-            out.append((info.path, info.file_size))
-    return out
 
 
 # -- the mlruns folder ------------------------------------------------------------------------------
@@ -174,7 +110,7 @@ def test_every_run_arrives_with_its_fields_params_tags_histories_and_files(
     file_source: Source, imported: tuple[Client, ImportReport]
 ) -> None:
     client, _ = imported
-    runs = _mlflow_runs(file_source.uri)
+    runs = mlflow_runs(file_source.uri)
     assert len(runs) == BULK + 7
     bulk = file_source.made["bulk"]
     with mlflow_env(file_source.uri):
@@ -183,8 +119,8 @@ def test_every_run_arrives_with_its_fields_params_tags_histories_and_files(
             # MLflow's file store finds a run by listing every run folder: the bulk runs' histories
             # are checked against what the builder logged instead (and they have no artifacts)
             logged = bulk.get(mlrun.info.run_id)
-            histories, files = (logged, []) if logged is not None else _read_mlflow(mlclient, mlrun)
-            _assert_run_arrived(client, mlrun, histories, files)
+            histories, files = (logged, []) if logged is not None else read_mlflow(mlclient, mlrun)
+            assert_run_arrived(client, mlrun, histories, files)
 
 
 def test_experiments_keep_their_names_descriptions_and_creation_times(
@@ -283,7 +219,7 @@ def test_a_second_import_adds_nothing_and_checks_everything_again(
 
 
 def test_a_dry_run_reports_what_would_move_and_writes_nothing(file_source: Source, tmp_path: Path) -> None:
-    client = _client(tmp_path)
+    client = shipyard_client(tmp_path)
     report = import_mlflow(file_source.uri, client=client, dry_run=True, experiments=["detailed"])
     assert report.entities["runs"].imported == 7 and report.entities["runs"].target == 0
     assert not report.ok  # a dry run never says everything arrived
@@ -293,7 +229,7 @@ def test_a_dry_run_reports_what_would_move_and_writes_nothing(file_source: Sourc
 
 
 def test_one_experiment_can_be_imported_alone(file_source: Source, tmp_path: Path) -> None:
-    client = _client(tmp_path)
+    client = shipyard_client(tmp_path)
     report = import_mlflow(file_source.uri, client=client, experiments=["detailed"], models=False)
     assert report.ok, report.problems
     assert [e.name for e in client.list_experiments()] == ["detailed"]
@@ -315,13 +251,13 @@ def test_an_mlflow_database_imports_through_the_cli_with_a_logged_model_version(
     assert "every record matches" in result.output
     written = json.loads((tmp_path / "r.json").read_text())
     assert written["ok"] and {e["entity"] for e in written["entities"]} >= {"runs", "model versions"}
-    client = _client(target)
+    client = shipyard_client(target)
     with mlflow_env(sqlite_source.uri):
         mlclient = client_for(sqlite_source.uri)
-        runs = _mlflow_runs(sqlite_source.uri)
+        runs = mlflow_runs(sqlite_source.uri)
         assert len(runs) == SQLITE_BULK + 7 + 1
         for mlrun in runs:
-            _assert_run_arrived(client, mlrun, *_read_mlflow(mlclient, mlrun))
+            assert_run_arrived(client, mlrun, *read_mlflow(mlclient, mlrun))
         source = mlclient.get_model_version("sk-model", "1")
     version = sy.get_model_version("models:/sk-model/1", client=client)
     model_id = sqlite_source.made["model_id"]
@@ -348,7 +284,7 @@ def test_an_import_killed_midway_completes_when_run_again_without_duplicates(
     proc.wait(timeout=60)
     proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL, "".join(seen)
-    client = _client(target)
+    client = shipyard_client(target)
     partial = len(client.search_runs(limit=1000))
     assert 50 <= partial < SQLITE_BULK + 8
     report = import_mlflow(sqlite_source.uri, client=client)
@@ -358,3 +294,29 @@ def test_an_import_killed_midway_completes_when_run_again_without_duplicates(
     assert len(client.search_runs(limit=1000)) + 1 == runs.source  # the deleted run is not listed
     assert [v.version for v in sy.list_model_versions("churn-model", client=client)] == [1, 3]
     client.close()
+
+
+def test_an_import_into_postgresql_matches_as_into_sqlite(
+    sqlite_source: Source, pg_uri: str, tmp_path: Path
+) -> None:
+    settings = load_settings(
+        tracking_uri=pg_uri, artifact_uri=str(tmp_path / "artifacts"), home=str(tmp_path)
+    )
+    client = Client(settings=settings)
+    try:
+        report = import_mlflow(sqlite_source.uri, client=client)
+        assert report.ok, report.problems
+        again = import_mlflow(sqlite_source.uri, client=client)
+        assert again.ok and all(row.imported == 0 for row in again.entities.values())
+        local = shipyard_client(tmp_path / "sqlite")
+        on_sqlite = import_mlflow(sqlite_source.uri, client=local)
+        local.close()
+        for name, row in report.entities.items():
+            assert row.target_checksum == on_sqlite.entities[name].target_checksum, name
+        runs = mlflow_runs(sqlite_source.uri)
+        with mlflow_env(sqlite_source.uri):
+            mlclient = client_for(sqlite_source.uri)
+            for mlrun in runs[:20]:
+                assert_run_arrived(client, mlrun, *read_mlflow(mlclient, mlrun))
+    finally:
+        client.close()

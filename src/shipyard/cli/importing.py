@@ -115,7 +115,7 @@ def mlflow(
 
       shipyard import mlflow --from ./mlruns
       shipyard import mlflow --from sqlite:///mlflow.db --experiment churn --dry-run
-      shipyard --tracking-uri postgresql+psycopg://ship@db/shipyard import mlflow --from http://mlflow:5000
+      shipyard import mlflow --from http://mlflow:5000 --report import.json
     """
     client = get_state(ctx).client()
     console = render.err_console()

@@ -97,8 +97,13 @@ def check(ctx: ImportContext, row: EntityReport, item: str, source: str, target:
     """Compare both sides of one item (in a dry run, an item not in Shipyard yet is no mismatch)."""
     if target is None and ctx.dry_run:
         row.add_source(source)
-    else:
-        row.compare(item, source, target)
+    elif not row.compare(item, source, target):
+        kind = row.entity.removesuffix("s")
+        ctx.report.problems.append(
+            f"{kind} {item} is not in Shipyard after the import"
+            if target is None
+            else f"{kind} {item} differs between MLflow and Shipyard (Shipyard's copy is left as it is)"
+        )
 
 
 def _write_experiment(ctx: ImportContext, exp: SourceExperiment, name: str, row: Any) -> Any:
