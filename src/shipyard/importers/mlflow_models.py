@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import yaml
 
+from shipyard.artifacts import BlobStore
 from shipyard.entities import Artifact, ModelVersion, ModelVersionCreate, RegisteredModel
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
 from shipyard.importers.checksums import model_checksum, version_checksum
@@ -226,9 +226,9 @@ def _write_version(
     store = ctx.client.store
     assert isinstance(store, ImportsRecords)
     blobs = ctx.client.blobs
-    with ctx.source.downloaded_version(model.name, version.version) as folder:
-        files = [Artifact(f.path, *blobs.put_file(folder / f.path)) for f in listed]
-        flavors = _flavors(folder)
+    copied = ctx.source.copy_version_files(model.name, version.version, listed, blobs.put_file)
+    files = [Artifact(path, digest, size) for path, digest, size in copied]
+    flavors = _flavors(blobs, files)
     record = {"system": "mlflow", "store": ctx.source.uri, "name": model.name, **dataclasses.asdict(version)}
     digest, size = blobs.put_bytes(json.dumps(record, indent=2, sort_keys=True).encode())
     files.append(Artifact(RECORD_FILE, digest, size))
@@ -260,16 +260,17 @@ def _write_version(
     return written
 
 
-def _flavors(folder: Path) -> list[str]:
+def _flavors(blobs: BlobStore, files: list[Artifact]) -> list[str]:
     """The flavors the folder's ``MLmodel`` names (empty when it has none)."""
-    path = folder / "MLmodel"
-    if not path.is_file():
+    found = next((f for f in files if f.path == "MLmodel"), None)
+    if found is None:
         return []
     try:
-        meta = yaml.safe_load(path.read_text()) or {}
-    except (yaml.YAMLError, UnicodeDecodeError):
+        meta = yaml.safe_load(blobs.get_bytes(found.digest)) or {}
+    except yaml.YAMLError:
         return []
-    return sorted(str(k) for k in (meta.get("flavors") or {}))
+    flavors = meta.get("flavors") if isinstance(meta, dict) else None
+    return sorted(str(k) for k in flavors) if isinstance(flavors, dict) else []
 
 
 # -- aliases -------------------------------------------------------------------------------------

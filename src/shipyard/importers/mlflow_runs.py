@@ -217,13 +217,10 @@ class _RunWriter:
             return _Fetched(run_id, error=_message(exc))
 
     def _copy_files(self, source: SourceRun) -> list[Artifact]:
-        blobs = self.ctx.client.blobs
-        with self.ctx.source.downloaded_artifacts(source.artifact_uri) as root:
-            out = []
-            for f in source.files:
-                digest, size = blobs.put_file(root / f.path)  # streamed from disk, hashed on the way
-                out.append(Artifact(f.path, digest, size))
-            return out
+        copied = self.ctx.source.copy_run_files(
+            source.artifact_uri, source.files, self.ctx.client.blobs.put_file
+        )
+        return [Artifact(path, digest, size) for path, digest, size in copied]
 
     # runs on the importing thread
     def take(self, fetched: _Fetched) -> None:

@@ -18,7 +18,7 @@ import os
 import re
 import tempfile
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,11 @@ __all__ = [
     "model_name",
     "to_run",
 ]
+
+Put = Callable[[Path], tuple[str, int]]
+"""Store a local file, answering its digest and size (``BlobStore.put_file``)."""
+Copied = tuple[str, str, int]
+"""A copied file: its path, digest and size."""
 
 PAGE_SIZE = 1000
 """Runs asked for per ``search_runs`` page (MLflow's server caps pages at 50,000)."""
@@ -354,11 +359,23 @@ class MlflowSource:
 
         return get_artifact_repository(artifact_uri, tracking_uri=self._uri, registry_uri=self._uri)
 
-    @contextlib.contextmanager
-    def downloaded_artifacts(self, artifact_uri: str) -> Iterator[Path]:
-        """A run's artifacts downloaded into a temporary folder (on disk, removed after)."""
+    def copy_run_files(self, artifact_uri: str, files: Sequence[SourceFile], put: Put) -> list[Copied]:
+        """The run's files, each downloaded alone and handed to ``put`` (see :meth:`_copy`)."""
+        return self._copy(self._repo(artifact_uri), files, put)
+
+    def _copy(self, repo: Any, files: Sequence[SourceFile], put: Put) -> list[Copied]:
+        """Download each file into a temporary folder, hand its path to ``put`` (which streams it
+        into the blob store) and delete it: the disk holds one file at a time, memory none."""
+        out = []
         with tempfile.TemporaryDirectory(prefix="shipyard-mlflow-") as tmp:
-            yield Path(self._repo(artifact_uri).download_artifacts("", dst_path=tmp))
+            for f in files:
+                local = Path(repo.download_artifacts(f.path, dst_path=tmp))
+                try:
+                    digest, size = put(local)
+                finally:
+                    local.unlink(missing_ok=True)
+                out.append((f.path, digest, size))
+        return out
 
     # -- the registry ------------------------------------------------------------------------------
     def models(self) -> list[SourceModel]:
@@ -414,9 +431,8 @@ class MlflowSource:
         """Every file of a model version's folder (walked), sorted by path."""
         return _walk(self._version_repo(name, version))
 
-    @contextlib.contextmanager
-    def downloaded_version(self, name: str, version: int) -> Iterator[Path]:
-        """A model version's folder downloaded into a temporary folder (on disk, removed after)."""
-        repo = self._version_repo(name, version)
-        with tempfile.TemporaryDirectory(prefix="shipyard-mlflow-") as tmp:
-            yield Path(repo.download_artifacts("", dst_path=tmp))
+    def copy_version_files(
+        self, name: str, version: int, files: Sequence[SourceFile], put: Put
+    ) -> list[Copied]:
+        """A model version's files, each downloaded alone and handed to ``put`` (see :meth:`_copy`)."""
+        return self._copy(self._version_repo(name, version), files, put)
