@@ -12,7 +12,7 @@ from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColum
 from shipyard.cli import render
 from shipyard.cli.options import JsonOption
 from shipyard.cli.state import get_state
-from shipyard.importers import ImportReport, import_mlflow
+from shipyard.importers import EntityReport, ImportReport, import_mlflow
 from shipyard.tracking import Client
 
 __all__ = ["app", "mlflow"]
@@ -162,22 +162,12 @@ def _run(
 
 def _show(found: ImportReport, path: Path | None) -> None:
     title = f"{'Dry run: ' if found.dry_run else ''}MLflow {found.source} → Shipyard {found.target}"
-    table = render.make_table(
-        "records",
-        "in MLflow",
-        "imported",
-        "already there",
-        "failed",
-        "in Shipyard",
-        "checksum",
-        "match",
-        title=title,
-    )
+    written = "would import" if found.dry_run else "imported"
+    columns = ("records", "in MLflow", written, "already there", "failed", "in Shipyard", "checksum", "match")
+    table = render.make_table(*columns, title=title)
     for row in found.entities.values():
-        digest = "" if row.source_checksum is None else _pair(row.source_checksum, row.target_checksum)
-        mark = "yes" if row.matches else "NO"
         cells = [row.entity, f"{row.source:,}", f"{row.imported:,}", f"{row.existing:,}", f"{row.failed:,}"]
-        table.add_row(*render.cells([*cells, f"{row.target:,}", digest, mark]))
+        table.add_row(*render.cells([*cells, f"{row.target:,}", *_verdict(found, row)]))
     render.show(table)
     if found.not_imported:
         kept = ", ".join(f"{what}: {n:,}" for what, n in found.not_imported.items())
@@ -201,8 +191,15 @@ def _show(found: ImportReport, path: Path | None) -> None:
     render.say(f"{found.seconds:.1f} s{speed}: {verdict}")
 
 
-def _pair(source: str, target: str | None) -> str:
-    """Both sides' checksums, short: one when they agree, ``source≠target`` when not."""
-    if target == source:
-        return source[:12]
-    return f"{source[:12]}≠{(target or '-')[:12]}"
+def _verdict(found: ImportReport, row: EntityReport) -> tuple[str, str]:
+    """The checksum cell (one when both sides agree, ``source≠target`` when not) and the match cell
+    (in a dry run, a kind not in Shipyard yet is neither a match nor a mismatch: ``-``)."""
+    pending = found.dry_run and row.target < row.source
+    source, target = row.source_checksum, row.target_checksum
+    if source is None:
+        digest = ""
+    elif target == source or pending:
+        digest = source[:12]
+    else:
+        digest = f"{source[:12]}≠{(target or '-')[:12]}"
+    return digest, "-" if pending else "yes" if row.matches else "NO"
