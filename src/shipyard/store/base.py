@@ -41,7 +41,7 @@ signatures) in ``shipyard.store._conformance``: mypy fails when either drifts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from shipyard.entities import (
@@ -606,8 +606,16 @@ class ImportsRecords(Protocol):
     """
 
     def import_experiment(
-        self, name: str, description: str, created_at: int, actor: str, origin: dict[str, Any]
-    ) -> tuple[Experiment, bool]: ...
+        self,
+        name: str,
+        description: str,
+        created_at: int,
+        actor: str,
+        origin: dict[str, Any],
+        *,
+        tags: Mapping[str, str] | None = None,
+    ) -> tuple[Experiment, bool]:
+        """The experiment with its tags; one of that name, deleted or not, is returned as it is."""
 
     def import_registered_model(
         self,
@@ -618,13 +626,16 @@ class ImportsRecords(Protocol):
         updated_at: int,
         actor: str,
         origin: dict[str, Any],
+        *,
+        tags: Mapping[str, str] | None = None,
     ) -> tuple[RegisteredModel, bool]: ...
 
     def import_model_version(
         self, spec: ModelVersionCreate, version: int, created_at: int, actor: str, origin: dict[str, Any]
     ) -> tuple[ModelVersion, bool]:
-        """Version ``version`` of ``spec.name`` (the model must exist), as given; a version of that
-        number that exists is returned as it is, whatever its content (the caller compares)."""
+        """Version ``version`` of ``spec.name`` (the model must exist), as given, its tags the card's
+        (``spec.metadata["tags"]``); a version of that number that exists is returned as it is,
+        whatever its content (the caller compares)."""
 
 
 @runtime_checkable

@@ -61,6 +61,15 @@ def test_an_imported_experiment_keeps_its_time_and_is_audited_once_with_its_orig
     assert verify_chain(store.list_audit()).ok
 
 
+def test_an_imported_experiment_keeps_its_tags_and_is_found_when_deleted(store: SqlStore) -> None:
+    exp, _ = store.import_experiment("churn", "", T0, "ann", {}, tags={"team": "core", "mlflow.x": "1"})
+    assert store.experiment_tags([exp.id]) == {exp.id: {"team": "core", "mlflow.x": "1"}}
+    store.delete_experiment(exp.id, actor="ann")
+    again, created = store.import_experiment("churn", "", T0, "ann", {}, tags={"other": "2"})
+    assert not created and again.deleted and again.id == exp.id
+    assert store.experiment_tags([exp.id]) == {exp.id: {"team": "core", "mlflow.x": "1"}}
+
+
 def test_an_imported_experiment_name_follows_the_naming_rule(store: SqlStore) -> None:
     with pytest.raises(InvalidInput):
         store.import_experiment(" churn", "", T0, "ann", {})
@@ -81,8 +90,10 @@ def test_runs_keep_their_own_id_and_times(store: SqlStore) -> None:
     assert history.values[0] != history.values[0]  # NaN kept
 
 
-def test_an_imported_model_keeps_its_times(store: SqlStore) -> None:
-    model, created = store.import_registered_model("churn", "predicts", "ann", T0, T0 + 7, "bob", {"id": "c"})
+def test_an_imported_model_keeps_its_times_and_tags(store: SqlStore) -> None:
+    model, created = store.import_registered_model(
+        "churn", "predicts", "ann", T0, T0 + 7, "bob", {"id": "c"}, tags={"team": "ml"}
+    )
     again, created_again = store.import_registered_model("churn", "x", "zed", 1, 2, "bob", {})
     assert created and not created_again
     assert (model.created_at, model.updated_at, model.created_by, model.description) == (
@@ -91,7 +102,7 @@ def test_an_imported_model_keeps_its_times(store: SqlStore) -> None:
         "ann",
         "predicts",
     )
-    assert again == model
+    assert again == model and model.tags == {"team": "ml"}
     assert [e.after["origin"] for e in store.list_audit(action="model.import")] == [{"id": "c"}]
 
 
@@ -101,6 +112,7 @@ def test_an_imported_version_keeps_its_number_and_time_and_is_written_once(store
     again, created_again = store.import_model_version(_spec("a"), 3, T0 + 9, "bob", {"version": "3"})
     assert created and not created_again and again == v3
     assert (v3.version, v3.created_at, v3.created_by, v3.description) == (3, T0 + 3, "ann", "version a")
+    assert v3.tags == {"stage": "prod"}  # a version's tags start as its card's
     assert store.get_model_version("churn", "latest").version == 3
     with pytest.raises(NotFound):
         store.get_model_version("churn", 1)  # the numbers are the source's: no renumbering

@@ -10,7 +10,7 @@ the source's ids to Shipyard's is kept in the hash chain.
 from __future__ import annotations
 
 import contextlib
-import json
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
@@ -18,10 +18,17 @@ from sqlalchemy import exc as sa_exc
 
 from shipyard.entities import Experiment, ModelVersion, ModelVersionCreate, RegisteredModel
 from shipyard.errors import InvalidInput
-from shipyard.names import check_name
+from shipyard.names import check_key, check_name, check_text
 from shipyard.store.sql import audit
 from shipyard.store.sql import schema as t
-from shipyard.store.sql.models import _check_name, _model_row, _registered, _version
+from shipyard.store.sql.models import (
+    _check_name,
+    _model_row,
+    _registered,
+    _version,
+    check_tag,
+    insert_version,
+)
 
 __all__ = ["ImportsMixin"]
 
@@ -39,31 +46,51 @@ class ImportsMixin:
     def _link_datasets(self, conn: Connection, version_id: int, spec: ModelVersionCreate) -> None:
         raise NotImplementedError
 
+    @staticmethod
+    def _experiment(row: Any) -> Experiment:
+        raise NotImplementedError
+
     def import_experiment(
-        self, name: str, description: str, created_at: int, actor: str, origin: dict[str, Any]
+        self,
+        name: str,
+        description: str,
+        created_at: int,
+        actor: str,
+        origin: dict[str, Any],
+        *,
+        tags: Mapping[str, str] | None = None,
     ) -> tuple[Experiment, bool]:
-        """The experiment ``name`` as it was created elsewhere (found by name when it exists).
+        """The experiment ``name`` as it was created elsewhere, with its tags (found by name, deleted
+        or not, when it exists).
 
         Example:
             >>> exp, created = store.import_experiment("churn", "", 1700000000000, "ann", {"id": "3"})
         """
         check_name("Experiment name", name, at_sign=True)
+        for key, value in (tags or {}).items():
+            check_key("Experiment tag key", key)
+            check_text(f"Experiment tag '{key}'", value)
         try:
             with self._write() as conn:
                 row = conn.execute(select(t.experiments).where(_E.name == name)).first()
                 if row is not None:
-                    return _experiment(row), False
+                    return self._experiment(row), False
                 new_id = conn.execute(
                     insert(t.experiments).values(name=name, description=description, created_at=created_at)
                 ).inserted_primary_key
                 assert new_id is not None
-                after = {"id": int(new_id[0]), "name": name, "created_at": created_at, "origin": origin}
+                exp_id = int(new_id[0])
+                if tags:
+                    rows = [{"experiment_id": exp_id, "key": k, "value": v} for k, v in tags.items()]
+                    conn.execute(insert(t.experiment_tags), rows)
+                after = {"id": exp_id, "name": name, "created_at": created_at, "origin": origin}
                 audit.append(conn, actor, "experiment.import", "experiment", name, None, after, "")
-                row = conn.execute(select(t.experiments).where(_E.id == int(new_id[0]))).one()
-                return _experiment(row), True
+                row = conn.execute(select(t.experiments).where(_E.id == exp_id)).one()
+                return self._experiment(row), True
         except sa_exc.IntegrityError:  # created by someone else meanwhile: it exists, as asked
             with self._write() as conn:
-                return _experiment(conn.execute(select(t.experiments).where(_E.name == name)).one()), False
+                row = conn.execute(select(t.experiments).where(_E.name == name)).one()
+                return self._experiment(row), False
 
     def import_registered_model(
         self,
@@ -74,13 +101,18 @@ class ImportsMixin:
         updated_at: int,
         actor: str,
         origin: dict[str, Any],
+        *,
+        tags: Mapping[str, str] | None = None,
     ) -> tuple[RegisteredModel, bool]:
-        """The registered model ``name`` with its own creation and update times (found when it exists).
+        """The registered model ``name`` with its own creation and update times and its tags (found
+        when it exists).
 
         Example:
             >>> model, created = store.import_registered_model("churn", "", "ann", 1, 2, "bob", {})
         """
         _check_name(name)
+        for key, value in (tags or {}).items():
+            check_tag(key, value)
         with self._write() as conn:
             row = conn.execute(select(t.registered_models).where(_M.name == name)).first()
             if row is not None:
@@ -95,9 +127,15 @@ class ImportsMixin:
                     "updated_at": updated_at,
                 },
             )
+            row = _model_row(conn, name)
+            if tags:
+                conn.execute(
+                    insert(t.model_tags),
+                    [{"model_id": row.id, "key": k, "value": v} for k, v in tags.items()],
+                )
             after = {"name": name, "created_at": created_at, "origin": origin}
             audit.append(conn, actor, "model.import", "model", name, None, after, "")
-            return _registered(conn, _model_row(conn, name)), True
+            return _registered(conn, row), True
 
     def import_model_version(
         self, spec: ModelVersionCreate, version: int, created_at: int, actor: str, origin: dict[str, Any]
@@ -146,38 +184,10 @@ class ImportsMixin:
         ).first()
         if row is not None:
             return _version(conn, row, spec.name), False
-        conn.execute(
-            insert(t.model_versions),
-            {
-                "model_id": model.id,
-                "version": version,
-                "digest": spec.digest,
-                "flavor": spec.flavor,
-                "run_id": spec.run_id,
-                "signature_json": json.dumps(spec.signature),
-                "metadata_json": json.dumps(spec.metadata, default=str),
-                "description": spec.description,
-                "created_by": spec.created_by,
-                "created_at": created_at,
-            },
-        )
-        row = conn.execute(
-            select(t.model_versions).where(_V.model_id == model.id, _V.version == version)
-        ).one()
-        conn.execute(
-            insert(t.model_files),
-            [
-                {"model_version_id": row.id, "path": f.path, "digest": f.digest, "size": f.size}
-                for f in spec.files
-            ],
-        )
+        row = insert_version(conn, model.id, spec, version, created_at)
         self._link_datasets(conn, row.id, spec)
         after = {"digest": spec.digest, "run_id": spec.run_id, "created_at": created_at, "origin": origin}
         audit.append(
             conn, actor, "model_version.import", "model_version", f"{spec.name}/{version}", None, after, ""
         )
         return _version(conn, row, spec.name), True
-
-
-def _experiment(row: Any) -> Experiment:
-    return Experiment(id=row.id, name=row.name, created_at=row.created_at, description=row.description)
