@@ -25,6 +25,8 @@ from shipyard import Client
 from shipyard.config import load_settings
 
 T0 = 1_650_000_000_000  # kept times are checked: none of them can be "now"
+EXTRA_RUNS = 9
+"""Runs a store holds besides its bulk runs: 7 in ``detailed``, 2 in the deleted ``retired``."""
 SYSTEM_TAGS = ("mlflow.runName", "mlflow.user", "mlflow.source.name", "mlflow.parentRunId")
 """MLflow's tags that a Shipyard run holds as fields (name, user, source, parent), not as tags."""
 
@@ -64,8 +66,24 @@ def build_store(uri: str, work: Path, *, bulk: int, bulk_experiments: int) -> di
     client = client_for(uri)
     made: dict[str, Any] = {"bulk": _bulk(client, bulk, bulk_experiments)}
     made.update(_detailed(client, work))
+    made.update(_retired(client))
     made.update(_registry(client, work, made["model_run"]))
     return made
+
+
+def _retired(client: Any) -> dict[str, Any]:
+    """An experiment with two runs, deleted (MLflow deletes its runs with it)."""
+    from mlflow.entities import Metric
+
+    exp = client.create_experiment("retired", tags={"reason": "superseded"})
+    runs = []
+    for i in range(2):
+        rid = client.create_run(exp, start_time=T0 + i, run_name=f"old-{i}").info.run_id
+        client.log_batch(rid, metrics=[Metric("loss", 0.9, T0 + i, 0)])
+        client.set_terminated(rid, "FINISHED", end_time=T0 + 10)
+        runs.append(rid)
+    client.delete_experiment(exp)
+    return {"retired": runs}
 
 
 def _bulk(client: Any, runs: int, experiments: int) -> dict[str, dict[str, list[tuple[int, int, float]]]]:

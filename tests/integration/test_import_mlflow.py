@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from mlflow_stores import (
+    EXTRA_RUNS,
     assert_run_arrived,
     build_model_store,
     build_store,
@@ -111,7 +113,7 @@ def test_every_run_arrives_with_its_fields_params_tags_histories_and_files(
 ) -> None:
     client, _ = imported
     runs = mlflow_runs(file_source.uri)
-    assert len(runs) == BULK + 7
+    assert len(runs) == BULK + EXTRA_RUNS
     bulk = file_source.made["bulk"]
     with mlflow_env(file_source.uri):
         mlclient = client_for(file_source.uri)
@@ -123,7 +125,7 @@ def test_every_run_arrives_with_its_fields_params_tags_histories_and_files(
             assert_run_arrived(client, mlrun, histories, files)
 
 
-def test_experiments_keep_their_names_descriptions_and_creation_times(
+def test_experiments_keep_their_names_descriptions_tags_times_and_deletion(
     file_source: Source, imported: tuple[Client, ImportReport]
 ) -> None:
     from mlflow.entities import ViewType
@@ -131,10 +133,15 @@ def test_experiments_keep_their_names_descriptions_and_creation_times(
     client, report = imported
     with mlflow_env(file_source.uri):
         source = client_for(file_source.uri).search_experiments(view_type=ViewType.ALL)
-    ours = {e.name: e for e in client.list_experiments()}
+    assert "retired" in {e.name for e in source}
+    ours = {e.name: client.get_experiment(e.name) for e in source}
+    tags = client.store.experiment_tags([e.id for e in ours.values()])
     for exp in source:
-        assert ours[exp.name].created_at == exp.creation_time
-        assert ours[exp.name].description == exp.tags.get("mlflow.note.content", "")
+        mine = ours[exp.name]
+        assert (mine.created_at, mine.deleted) == (exp.creation_time, exp.lifecycle_stage == "deleted")
+        assert mine.description == exp.tags.get("mlflow.note.content", "")
+        assert tags.get(mine.id, {}) == {k: v for k, v in exp.tags.items() if k != "mlflow.note.content"}
+    assert all(client.get_run(r).deleted for r in file_source.made["retired"])
     mapping = {m["mlflow_id"]: m["shipyard_id"] for m in report.mapping["experiments"]}
     assert mapping == {e.experiment_id: ours[e.name].id for e in source}
     recorded = client.list_audit(action="experiment.import", limit=100)
@@ -172,15 +179,20 @@ def test_the_registered_model_keeps_its_version_numbers_aliases_descriptions_and
         source_versions = {int(v.version): v for v in mlclient.search_model_versions("name = 'churn model'")}
     model = sy.get_registered_model("churn-model", client=client)
     assert (model.description, model.created_at) == (source.description, source.creation_timestamp)
+    assert model.tags == source.tags == {"team": "ml"}
     assert model.aliases == {"champion": 3, "challenger": 1}
     versions = sy.list_model_versions("churn-model", client=client)
     assert [v.version for v in versions] == [1, 3]  # MLflow's numbers: the deleted 2 stays a gap
     for v in versions:
         mv = source_versions[v.version]
         assert (v.description, v.created_at, v.run_id) == (mv.description, mv.creation_timestamp, mv.run_id)
-        assert v.metadata["tags"] == mv.tags
+        assert v.tags == mv.tags
         files = {f.path: f for f in v.files}
-        assert set(files) == {"MLmodel", "model.pkl", "records/mlflow/model-version.json"}
+        added = {
+            "shipyard-model.yaml",
+            "records/mlflow/model-version.json",
+        }  # how Shipyard loads it; MLflow's record
+        assert set(files) == {"MLmodel", "model.pkl", *added}
         assert client.blobs.get_bytes(files["model.pkl"].digest) == b"not really a pickle"
         record = json.loads(client.blobs.get_bytes(files["records/mlflow/model-version.json"].digest))
         assert (record["name"], record["version"], record["source"]) == ("churn model", v.version, mv.source)
@@ -192,13 +204,18 @@ def test_the_report_matches_on_both_sides_and_counts_what_was_read(
     client, report = imported
     assert report.ok, report.problems
     runs = report.entities["runs"]
-    assert (runs.source, runs.imported, runs.existing, runs.target) == (BULK + 7, BULK + 7, 0, BULK + 7)
+    assert (runs.source, runs.imported, runs.existing, runs.target) == (
+        BULK + EXTRA_RUNS,
+        BULK + EXTRA_RUNS,
+        0,
+        BULK + EXTRA_RUNS,
+    )
     assert runs.source_checksum == runs.target_checksum
-    # 4 points per bulk run; the parent's 300-step history and 5 odd values; 1 point in 4 others
-    assert report.entities["metric points"].source == 4 * BULK + 300 + 5 + 4
+    # 4 points per bulk run; the parent's 300-step history and 5 odd values; 1 point in 6 others
+    assert report.entities["metric points"].source == 4 * BULK + 300 + 5 + 4 + 2
     assert report.entities["model versions"].imported == 2
     assert report.entities["aliases"].imported == 2
-    assert report.not_imported == {"experiment tags": BULK_EXPERIMENTS, "registered model tags": 1}
+    assert report.not_imported == {}
     assert report.runs_per_second > 0
 
 
@@ -237,13 +254,40 @@ def test_one_experiment_can_be_imported_alone(file_source: Source, tmp_path: Pat
     client.close()
 
 
+def test_runs_whose_files_are_missing_from_the_blob_store_are_reported(
+    file_source: Source, tmp_path: Path
+) -> None:
+    first = shipyard_client(tmp_path)
+    assert import_mlflow(file_source.uri, client=first, experiments=["detailed"], models=False).ok
+    first.close()
+    elsewhere = load_settings(
+        tracking_uri=f"sqlite:///{tmp_path / 'shipyard.db'}",
+        artifact_uri=str(tmp_path / "other"),
+        home=str(tmp_path),
+    )
+    client = Client(settings=elsewhere)  # the same records, another (empty) artifact store
+    report = import_mlflow(file_source.uri, client=client, experiments=["detailed"], models=False)
+    made = file_source.made
+    assert not report.ok
+    # recorded is not enough: the ended runs with files differ; the running one had its steps replayed,
+    # which put roc.txt back (the child's only file, the same bytes: content-addressed)
+    assert sorted(report.entities["runs"].mismatched) == sorted([made["parent"], made["model_run"]])
+    assert client.read_artifact(made["running"], "roc.txt") == b"roc curve\n"
+    client.close()
+
+
 # -- the MLflow database ----------------------------------------------------------------------------
 def test_an_mlflow_database_imports_through_the_cli_with_a_logged_model_version(
     sqlite_source: Source, tmp_path: Path
 ) -> None:
     target = tmp_path / "shipyard"
     target.mkdir()
-    args = ["--tracking-uri", f"sqlite:///{target / 'shipyard.db'}", "--artifact-uri", str(target / "art")]
+    args = [
+        "--tracking-uri",
+        f"sqlite:///{target / 'shipyard.db'}",
+        "--artifact-uri",
+        str(target / "artifacts"),
+    ]
     result = CliRunner().invoke(
         app, [*args, "import", "mlflow", "--from", sqlite_source.uri, "--report", str(tmp_path / "r.json")]
     )
@@ -255,7 +299,7 @@ def test_an_mlflow_database_imports_through_the_cli_with_a_logged_model_version(
     with mlflow_env(sqlite_source.uri):
         mlclient = client_for(sqlite_source.uri)
         runs = mlflow_runs(sqlite_source.uri)
-        assert len(runs) == SQLITE_BULK + 7 + 1
+        assert len(runs) == SQLITE_BULK + EXTRA_RUNS + 1
         for mlrun in runs:
             assert_run_arrived(client, mlrun, *read_mlflow(mlclient, mlrun))
         source = mlclient.get_model_version("sk-model", "1")
@@ -263,6 +307,9 @@ def test_an_mlflow_database_imports_through_the_cli_with_a_logged_model_version(
     model_id = sqlite_source.made["model_id"]
     assert version.metadata["mlflow"]["model_id"] == model_id and source.source == f"models:/{model_id}"
     assert "MLmodel" in {f.path for f in version.files} and version.run_id == source.run_id
+    # Shipyard's own loader reads the imported MLflow folder (its safe-loading rules apply)
+    model = sy.load_model("models:/sk-model/1", client=client)
+    assert list(model.predict(pd.DataFrame({"x": [0.0, 3.0]}))) == [0, 1]
     client.close()
 
 
@@ -271,7 +318,12 @@ def test_an_import_killed_midway_completes_when_run_again_without_duplicates(
 ) -> None:
     target = tmp_path / "shipyard"
     target.mkdir()
-    uris = ["--tracking-uri", f"sqlite:///{target / 'shipyard.db'}", "--artifact-uri", str(target / "art")]
+    uris = [
+        "--tracking-uri",
+        f"sqlite:///{target / 'shipyard.db'}",
+        "--artifact-uri",
+        str(target / "artifacts"),
+    ]
     command = [sys.executable, "-m", "shipyard.cli", *uris, "import", "mlflow", "--from", sqlite_source.uri]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen = []
@@ -286,12 +338,15 @@ def test_an_import_killed_midway_completes_when_run_again_without_duplicates(
     assert proc.returncode == -signal.SIGKILL, "".join(seen)
     client = shipyard_client(target)
     partial = len(client.search_runs(limit=1000))
-    assert 50 <= partial < SQLITE_BULK + 8
+    assert 50 <= partial < SQLITE_BULK + EXTRA_RUNS + 1
     report = import_mlflow(sqlite_source.uri, client=client)
     assert report.ok, report.problems
     runs = report.entities["runs"]
-    assert runs.existing >= 50 and runs.imported + runs.existing == runs.source == SQLITE_BULK + 8
-    assert len(client.search_runs(limit=1000)) + 1 == runs.source  # the deleted run is not listed
+    assert (
+        runs.existing >= 50 and runs.imported + runs.existing == runs.source == SQLITE_BULK + EXTRA_RUNS + 1
+    )
+    deleted = sum(r.info.lifecycle_stage == "deleted" for r in mlflow_runs(sqlite_source.uri))
+    assert len(client.search_runs(limit=1000)) + deleted == runs.source  # deleted runs are not listed
     assert [v.version for v in sy.list_model_versions("churn-model", client=client)] == [1, 3]
     client.close()
 

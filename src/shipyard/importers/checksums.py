@@ -83,21 +83,29 @@ def run_checksum(run: Run, histories: Mapping[str, MetricHistory], files: Iterab
     )
 
 
-def experiment_checksum(name: str, description: str) -> str:
-    """An experiment as both sides keep it: its name and description."""
-    return digest_of({"name": name, "description": description})
+def experiment_checksum(name: str, description: str, tags: Mapping[str, str], deleted: bool) -> str:
+    """An experiment as both sides keep it: name, description, tags and whether it is deleted."""
+    return digest_of(
+        {"name": name, "description": description, "tags": sorted(tags.items()), "deleted": deleted}
+    )
 
 
 def model_checksum(
-    name: str, description: str, created_at: int, updated_at: int, aliases: Mapping[str, int]
+    name: str,
+    description: str,
+    created_at: int,
+    updated_at: int,
+    tags: Mapping[str, str],
+    aliases: Mapping[str, int],
 ) -> str:
-    """A registered model: name, description, times and where its aliases point."""
+    """A registered model: name, description, times, tags and where its aliases point."""
     return digest_of(
         {
             "name": name,
             "description": description,
             "created_at": created_at,
             "updated_at": updated_at,
+            "tags": sorted(tags.items()),
             "aliases": sorted(aliases.items()),
         }
     )

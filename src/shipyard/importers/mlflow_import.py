@@ -1,10 +1,11 @@
 """``import_mlflow``: move an MLflow store into Shipyard, resumably, and verify it.
 
-The order is experiments, then runs (parents before children), then registered models with their
-versions and aliases. Everything keeps MLflow's ids where Shipyard has a place for them (run ids,
-version numbers, names) and MLflow's times; experiment ids are Shipyard's own, and the mapping is
-in the report and in the audit log (``experiment.import`` entries). Each record is checked after it
-is written: a checksum of what MLflow holds against one of what Shipyard holds, read back.
+The order is experiments, then runs (parents before children), then the deletion of experiments
+MLflow deleted, then registered models with their versions and aliases. Everything keeps MLflow's
+ids where Shipyard has a place for them (run ids, version numbers, names) and MLflow's times;
+experiment ids are Shipyard's own, and the mapping is in the report and in the audit log
+(``experiment.import`` entries). Each record is checked after it is written: a checksum of what
+MLflow holds against one of what Shipyard holds, read back.
 
 Running it again writes nothing that is there already and checks everything once more; after a
 kill it carries on where it stopped (a run is written whole or not at all).
@@ -18,8 +19,10 @@ from collections.abc import Iterator, Sequence
 
 from shipyard.config import redact_uri
 from shipyard.errors import InvalidInput
+from shipyard.importers.context import ImportContext, ProgressFn
+from shipyard.importers.mlflow_experiments import finish_experiments, import_experiments
 from shipyard.importers.mlflow_models import import_models
-from shipyard.importers.mlflow_runs import ImportContext, ProgressFn, import_experiments, import_runs
+from shipyard.importers.mlflow_runs import import_runs
 from shipyard.importers.mlflow_source import MlflowSource
 from shipyard.importers.report import ImportReport
 from shipyard.store import ImportsRecords, LocalGovernance
@@ -81,6 +84,7 @@ def import_mlflow(
             chosen = import_experiments(ctx, experiments)
         with _phase(report, "runs"):
             import_runs(ctx, chosen)
+        finish_experiments(ctx, chosen)
         if models:
             with _phase(report, "models"):
                 import_models(ctx)

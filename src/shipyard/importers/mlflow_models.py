@@ -1,38 +1,24 @@
 """Registered models, their versions and aliases of an MLflow store written into Shipyard's registry.
 
-A model keeps its description and times; a version keeps its number (gaps left by deleted versions
-stay gaps), description, author, time, source run and tags, and its files are the MLflow model
-folder as MLflow stored it (``MLmodel`` and the flavor's files), copied into the blob store, plus
-``records/mlflow/model-version.json``: everything MLflow said about the version (source URI, stage,
-status, logged-model id), which also keeps two versions of the same files distinct. Aliases are
-set through the registry's audited alias moves; one already where MLflow has it is left alone.
-
-The version's ``flavor`` is ``mlflow`` and its card's ``tags`` are MLflow's version tags; loading
-such a folder is the MLflow-folder loader's business, not the import's.
+A model keeps its description, tags and times; a version keeps its number (gaps left by deleted
+versions stay gaps), description, author, time, source run (when the run is in Shipyard) and tags;
+its files are MLflow's folder plus what Shipyard adds (:mod:`~shipyard.importers.mlflow_versions`).
+Aliases are set through the registry's audited alias moves; one already where MLflow has it is left
+alone. Versions are checked on both sides once the aliases are set.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-
-import yaml
-
-from shipyard.artifacts import BlobStore
-from shipyard.entities import Artifact, ModelVersion, ModelVersionCreate, RegisteredModel
+from shipyard.entities import ModelVersion, RegisteredModel
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
 from shipyard.importers.checksums import model_checksum, version_checksum
-from shipyard.importers.mlflow_runs import ImportContext, check
+from shipyard.importers.context import ImportContext, check
 from shipyard.importers.mlflow_source import mlflow_error, model_name
+from shipyard.importers.mlflow_versions import RECORD_FILE, SHIPYARD_FILES, version_spec
 from shipyard.importers.records import SourceFile, SourceModel, SourceVersion
-from shipyard.registry.core import manifest_digest
 from shipyard.store import ImportsRecords, LocalGovernance
 
-__all__ = ["FLAVOR", "RECORD_FILE", "import_models"]
-
-FLAVOR = "mlflow"
-RECORD_FILE = "records/mlflow/model-version.json"
-_RECORDS = "records/"
+__all__ = ["import_models"]
 
 
 def import_models(ctx: ImportContext) -> None:
@@ -49,7 +35,6 @@ def import_models(ctx: ImportContext) -> None:
         mapping[model.name] = name
         if name != model.name:
             ctx.report.problems.append(f"registered model {model.name!r} is named {name!r} in Shipyard")
-        ctx.report.skipped("registered model tags", len(model.tags))
         try:
             _import_model(ctx, model, name)
         except ShipyardError as exc:
@@ -72,9 +57,10 @@ def _import_model(ctx: ImportContext, model: SourceModel, name: str) -> None:
             _target_version_sum(ctx, name, number),
         )
     after = _get_model(ctx, name) if target is not None else None
-    source_sum = model_checksum(name, model.description, model.created_at, model.updated_at, model.aliases)
+    m = model
+    source_sum = model_checksum(name, m.description, m.created_at, m.updated_at, m.tags, m.aliases)
     target_sum = (
-        model_checksum(name, after.description, after.created_at, after.updated_at, after.aliases)
+        model_checksum(name, after.description, after.created_at, after.updated_at, after.tags, after.aliases)
         if after is not None
         else None
     )
@@ -93,7 +79,7 @@ def _write_model(ctx: ImportContext, model: SourceModel, name: str) -> Registere
         return found
     origin = ctx.origin(name=model.name)
     found, created = store.import_registered_model(
-        name, model.description, "", model.created_at, model.updated_at, ctx.actor, origin
+        name, model.description, "", model.created_at, model.updated_at, ctx.actor, origin, tags=model.tags
     )
     if created:
         row.imported += 1
@@ -198,6 +184,7 @@ def _target_version_sum(ctx: ImportContext, name: str, number: int) -> str | Non
     found = _get_version(ctx, name, number)
     if found is None:
         return None
+    blobs = ctx.client.blobs
     return version_checksum(
         name,
         found.version,
@@ -205,14 +192,19 @@ def _target_version_sum(ctx: ImportContext, name: str, number: int) -> str | Non
         created_at=found.created_at,
         created_by=found.created_by,
         run_id=found.run_id,
-        tags=dict(found.metadata.get("tags") or {}),
+        tags=found.tags,
         aliases=found.aliases,
-        files=[(f.path, f.size) for f in found.files if not f.path.startswith(_RECORDS)],
+        files=[
+            (f.path, f.size if blobs.exists(f.digest) else -1)  # recorded is not enough: the bytes too
+            for f in found.files
+            if not f.path.startswith(SHIPYARD_FILES)
+        ],
     )
 
 
 def _model_files(version: ModelVersion | None) -> int:
-    return 0 if version is None else sum(1 for f in version.files if not f.path.startswith(_RECORDS))
+    """The files of MLflow's folder a version holds (not those Shipyard adds)."""
+    return 0 if version is None else sum(1 for f in version.files if not f.path.startswith(SHIPYARD_FILES))
 
 
 def _write_version(
@@ -225,52 +217,10 @@ def _write_version(
 ) -> ModelVersion:
     store = ctx.client.store
     assert isinstance(store, ImportsRecords)
-    blobs = ctx.client.blobs
-    copied = ctx.source.copy_version_files(model.name, version.version, listed, blobs.put_file)
-    files = [Artifact(path, digest, size) for path, digest, size in copied]
-    flavors = _flavors(blobs, files)
-    record = {"system": "mlflow", "store": ctx.source.uri, "name": model.name, **dataclasses.asdict(version)}
-    digest, size = blobs.put_bytes(json.dumps(record, indent=2, sort_keys=True).encode())
-    files.append(Artifact(RECORD_FILE, digest, size))
-    spec = ModelVersionCreate(
-        name=name,
-        digest=manifest_digest(files),
-        flavor=FLAVOR,
-        files=files,
-        signature={},
-        metadata={
-            "tags": dict(version.tags),
-            "size": sum(f.size for f in files),
-            "mlflow": {
-                "flavors": flavors,
-                "source": version.source,
-                "run_id": version.run_id,
-                "stage": version.stage,
-                "status": version.status,
-                "model_id": version.model_id,
-                "updated_at": version.updated_at,
-            },
-        },
-        run_id=run_id,
-        description=version.description,
-        created_by=version.user,
-    )
+    spec = version_spec(ctx, model, name, version, run_id, listed)
     origin = ctx.origin(name=model.name, version=version.version)
     written, _ = store.import_model_version(spec, version.version, version.created_at, ctx.actor, origin)
     return written
-
-
-def _flavors(blobs: BlobStore, files: list[Artifact]) -> list[str]:
-    """The flavors the folder's ``MLmodel`` names (empty when it has none)."""
-    found = next((f for f in files if f.path == "MLmodel"), None)
-    if found is None:
-        return []
-    try:
-        meta = yaml.safe_load(blobs.get_bytes(found.digest)) or {}
-    except yaml.YAMLError:
-        return []
-    flavors = meta.get("flavors") if isinstance(meta, dict) else None
-    return sorted(str(k) for k in flavors) if isinstance(flavors, dict) else []
 
 
 # -- aliases -------------------------------------------------------------------------------------

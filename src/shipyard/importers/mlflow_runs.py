@@ -1,4 +1,4 @@
-"""Experiments and runs of an MLflow store written into Shipyard, each verified by reading it back.
+"""Runs of an MLflow store written into Shipyard, each verified by reading it back.
 
 A run keeps its MLflow id, times, status, user, source, parent, params, tags, every metric point
 and its artifact files (copied into the content-addressed blob store). An ended run is written in
@@ -17,119 +17,25 @@ import contextlib
 import dataclasses
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from shipyard.artifacts import BlobStore
 from shipyard.entities import Artifact, LogBatch, MetricHistory, MetricSeries, Run, RunCreate
 from shipyard.errors import NotFound, ShipyardError
-from shipyard.importers.checksums import experiment_checksum, run_checksum
-from shipyard.importers.mlflow_source import MlflowSource, experiment_name, mlflow_error
+from shipyard.importers.checksums import run_checksum
+from shipyard.importers.context import ImportContext, check
+from shipyard.importers.mlflow_source import mlflow_error
 from shipyard.importers.records import SourceExperiment, SourceRun
-from shipyard.importers.report import EntityReport, ImportReport
-from shipyard.store import ImportsRecords
-from shipyard.tracking import Client
 
-__all__ = ["ImportContext", "ProgressFn", "check", "import_experiments", "import_runs"]
+__all__ = ["import_runs"]
 
-ProgressFn = Callable[[str, int, "int | None"], None]
 T = TypeVar("T")
 U = TypeVar("U")
 
 
-@dataclass
-class ImportContext:
-    """What every step of one import shares."""
-
-    client: Client
-    source: MlflowSource
-    report: ImportReport
-    dry_run: bool
-    progress: ProgressFn
-    workers: int = 4
-
-    @property
-    def actor(self) -> str:
-        return self.client.settings.user
-
-    @property
-    def reason(self) -> str:
-        return f"imported from MLflow {self.source.uri}"
-
-    def origin(self, **ids: Any) -> dict[str, Any]:
-        return {"system": "mlflow", "source": self.source.uri, **ids}
-
-
-# -- experiments ---------------------------------------------------------------------------------
-def import_experiments(ctx: ImportContext, names: Iterable[str] | None) -> list[tuple[SourceExperiment, str]]:
-    """Create (or find) each chosen experiment under its Shipyard name; the pairs (source, name)."""
-    chosen = ctx.source.experiments(list(names) if names else None)
-    row = ctx.report.entity("experiments")
-    mapping: list[dict[str, Any]] = ctx.report.mapping.setdefault("experiments", [])
-    out = []
-    for i, exp in enumerate(chosen, 1):
-        name = experiment_name(exp.name)
-        if name != exp.name:
-            ctx.report.problems.append(f"experiment {exp.name!r} is named {name!r} in Shipyard")
-        if exp.deleted:
-            ctx.report.problems.append(
-                f"experiment {exp.name!r} is deleted in MLflow; Shipyard keeps it as an active experiment "
-                "(its runs keep their own deleted state)"
-            )
-        ctx.report.skipped("experiment tags", len(exp.tags))
-        target = _write_experiment(ctx, exp, name, row)
-        check(ctx, row, name, experiment_checksum(name, exp.description), _experiment_sum(target))
-        mapping.append(
-            {
-                "mlflow_id": exp.source_id,
-                "mlflow_name": exp.name,
-                "shipyard_id": target.id if target is not None else None,
-                "shipyard_name": name,
-            }
-        )
-        out.append((exp, name))
-        ctx.progress("experiments", i, len(chosen))
-    return out
-
-
-def check(ctx: ImportContext, row: EntityReport, item: str, source: str, target: str | None) -> None:
-    """Compare both sides of one item (in a dry run, an item not in Shipyard yet is no mismatch)."""
-    if target is None and ctx.dry_run:
-        row.add_source(source)
-    elif not row.compare(item, source, target):
-        kind = row.entity.removesuffix("s")
-        ctx.report.problems.append(
-            f"{kind} {item} is not in Shipyard after the import"
-            if target is None
-            else f"{kind} {item} differs between MLflow and Shipyard (Shipyard's copy is left as it is)"
-        )
-
-
-def _write_experiment(ctx: ImportContext, exp: SourceExperiment, name: str, row: Any) -> Any:
-    store = ctx.client.store
-    if ctx.dry_run or not isinstance(store, ImportsRecords):
-        try:
-            found = store.get_experiment_by_name(name)
-        except NotFound:
-            row.imported += 1  # would be
-            return None
-        row.existing += 1
-        return found
-    origin = ctx.origin(id=exp.source_id, name=exp.name)
-    target, created = store.import_experiment(name, exp.description, exp.created_at, ctx.actor, origin)
-    if created:
-        row.imported += 1
-    else:
-        row.existing += 1
-    return target
-
-
-def _experiment_sum(target: Any) -> str | None:
-    return None if target is None else experiment_checksum(target.name, target.description)
-
-
-# -- runs ----------------------------------------------------------------------------------------
 @dataclass
 class _Fetched:
     """A source run read ahead, with what Shipyard held of it then and its files as blobs."""
@@ -141,7 +47,7 @@ class _Fetched:
     error: str = ""
 
 
-def import_runs(ctx: ImportContext, experiments: list[tuple[SourceExperiment, str]]) -> None:
+def import_runs(ctx: ImportContext, experiments: Sequence[tuple[SourceExperiment, str]]) -> None:
     """Every run of the chosen experiments (parents before their children), verified."""
     done = 0
     with ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="shipyard-import") as pool:
@@ -303,7 +209,7 @@ class _RunWriter:
         if before.status.is_terminal and before.deleted == run.deleted:
             return  # ended runs are written whole: nothing can be missing
         if not before.status.is_terminal:
-            target = _read_target(self.store, before)
+            target = _read_target(self.store, self.ctx.client.blobs, before)
             if target[0] != _sum(source):
                 self._replay(source, self._copy_files(source) if source.files else [])
         if run.deleted and not before.deleted:
@@ -316,8 +222,11 @@ class _RunWriter:
         self.written = []
         deleted = {s.run.id for s, _ in batch if s.run.deleted}
         found = _target_runs(self.store, [s.run.id for s, _ in batch], deleted)
+        blobs = self.ctx.client.blobs
         reads = self.pool.map(
-            lambda item: _read_target(self.store, found[item[0].run.id]) if item[0].run.id in found else None,
+            lambda item: (
+                _read_target(self.store, blobs, found[item[0].run.id]) if item[0].run.id in found else None
+            ),
             batch,
         )
         for (source, new), target in zip(batch, reads, strict=True):
@@ -368,10 +277,13 @@ def _sum(source: SourceRun) -> str:
     return run_checksum(source.run, source.histories, [(f.path, f.size) for f in source.files])
 
 
-def _read_target(store: Any, run: Run) -> tuple[str, Run, dict[str, MetricHistory], list[tuple[str, int]]]:
-    """Shipyard's copy of the run, read back: its checksum, the run, its histories and files."""
+def _read_target(
+    store: Any, blobs: BlobStore, run: Run
+) -> tuple[str, Run, dict[str, MetricHistory], list[tuple[str, int]]]:
+    """Shipyard's copy of the run, read back: its checksum, the run, its histories and files (a file
+    whose blob is not in the blob store counts with size -1: recorded is not enough)."""
     histories = {key: store.get_metric_history(run.id, key) for key in sorted(run.metrics)}
-    files = [(a.path, a.size) for a in store.list_artifacts(run.id)]
+    files = [(a.path, a.size if blobs.exists(a.digest) else -1) for a in store.list_artifacts(run.id)]
     return run_checksum(run, histories, files), run, histories, files
 
 
