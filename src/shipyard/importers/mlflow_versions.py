@@ -57,6 +57,7 @@ def version_spec(
         Artifact(RECORD_FILE, *blobs.put_bytes(json.dumps(record, indent=2, sort_keys=True).encode()))
     )
     run = _run(ctx, run_id)
+    item = f"model version {name}/{version.version}"
     flavor, signature, card = (
         MLFLOW_FLAVOR,
         {},
@@ -64,12 +65,16 @@ def version_spec(
     )
     try:
         files = with_shipyard_meta(files, blobs)
+    except InvalidInput as exc:  # not an MLflow model folder: kept as it is, not loadable by Shipyard
+        ctx.report.problems.append(f"{item}: {exc.message}")
+    else:
         meta = yaml.safe_load(blobs.get_bytes(next(f.digest for f in files if f.path == MODEL_FILE)))
         flavor = str(meta.get("flavor") or MLFLOW_FLAVOR)
-        signature = cards.signature_for(ctx.client, meta, None, None, None, run)
         card = cards.metadata(meta, run, None, version.tags, files, None, _artifact_path(version.source))
-    except InvalidInput as exc:  # not an MLflow model folder: kept as it is, not loadable by Shipyard
-        ctx.report.problems.append(f"model version {name}/{version.version}: {exc.message}")
+        try:
+            signature = cards.signature_for(ctx.client, meta, None, None, None, run)
+        except InvalidInput:  # MLflow recorded none: kept without one, as MLflow has it
+            ctx.report.problems.append(f"{item} has no signature in MLflow (nor an input example)")
     card["mlflow"] = _mlflow_card(version)
     return ModelVersionCreate(
         name=name,
