@@ -21,6 +21,7 @@ from shipyard.cli import (
     deployments,
     doctor,
     experiments,
+    importing,
     init,
     maintenance,
     models,
@@ -128,6 +129,7 @@ app.command("sync", rich_help_panel="Operate")(serve.sync)
 app.add_typer(users.users_app, name="users", rich_help_panel="Operate")
 app.add_typer(users.tokens_app, name="tokens", rich_help_panel="Operate")
 app.command("login", rich_help_panel="Operate")(users.login)
+app.add_typer(importing.app, name="import", rich_help_panel="Operate")
 app.command("gc", rich_help_panel="Operate")(maintenance.gc)
 app.command("doctor", rich_help_panel="Operate")(doctor.doctor)
 

@@ -5,7 +5,8 @@
 ``MaintenanceStore``);
 optional capabilities (``ServesBlobs``, ``RemoteGovernance``, ``LocalGovernance``,
 ``AnnotatesModels``, ``ClaimsScheduleFires``, ``EditsExperiments``, ``EditsRuns``,
-``KeepsLoggedModels``, ``AuthStore``, ``VerifiesCredentials``, ``ChecksTokens``) are checked
+``KeepsLoggedModels``, ``ImportsRecords``, ``AuthStore``, ``VerifiesCredentials``,
+``ChecksTokens``) are checked
 with ``isinstance``.
 Implementations are chosen by URI scheme from a table and imported lazily:
 ``sqlite``/``postgresql`` → ``SqlStore``; ``http``/``https`` → ``RestStore`` (a
@@ -28,6 +29,7 @@ from shipyard.store.base import (
     DeploymentStore,
     EditsExperiments,
     EditsRuns,
+    ImportsRecords,
     KeepsLoggedModels,
     LocalGovernance,
     MaintenanceStore,
@@ -56,6 +58,7 @@ __all__ = [
     "EditsExperiments",
     "EditsRuns",
     "KeepsLoggedModels",
+    "ImportsRecords",
     "LocalGovernance",
     "MaintenanceStore",
     "ModelStore",

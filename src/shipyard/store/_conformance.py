@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         ClaimsScheduleFires,
         EditsExperiments,
         EditsRuns,
+        ImportsRecords,
         KeepsLoggedModels,
         LocalGovernance,
         MonitoringStore,
@@ -60,6 +61,9 @@ if TYPE_CHECKING:
         return store
 
     def _sql_store_keeps_logged_models(store: SqlStore) -> KeepsLoggedModels:
+        return store
+
+    def _sql_store_imports_records(store: SqlStore) -> ImportsRecords:
         return store
 
     def _rest_store_serves_blobs(store: RestStore) -> ServesBlobs:

@@ -30,6 +30,8 @@ scheduler of a server worker claims each due fire time in the database — ``Sql
 run, delete a run's tag: what MLflow's API on the server needs — ``SqlStore`` only for now), and
 ``KeepsLoggedModels`` (MLflow 3's logged models: a run's model, its files the run's artifacts —
 ``SqlStore`` only).
+``ImportsRecords`` (records made by another tool written with their own numbers and times, for
+``shipyard import`` — ``SqlStore`` only) is one too.
 
 Audit entries are written only by the store methods that perform an action, in the action's
 own transaction (``delete_runs``, ``create_dataset_version``, ``set_model_alias``, …, each taking
@@ -88,6 +90,7 @@ __all__ = [
     "EditsExperiments",
     "EditsRuns",
     "KeepsLoggedModels",
+    "ImportsRecords",
     "LocalGovernance",
     "MaintenanceStore",
     "ModelStore",
@@ -643,6 +646,57 @@ class KeepsLoggedModels(Protocol):
     def log_logged_model_metrics(self, metrics: Sequence[LoggedModelMetric]) -> None:
         """Record points on their models (a point logged again with the same model, key, step,
         timestamp and run replaces the earlier one)."""
+
+
+@runtime_checkable
+class ImportsRecords(Protocol):
+    """A store that takes records made by another tool (MLflow) with their own times and version
+    numbers: what ``shipyard import`` writes through (``SqlStore`` only; an import is an operator's
+    bulk write into the database, not a client request).
+
+    Each method creates what is missing and otherwise returns what exists, unchanged, with
+    ``created=False`` (so an interrupted import can be run again). A creation is audited as
+    ``experiment.import`` / ``model.import`` / ``model_version.import`` by ``actor``, with ``origin``
+    (the source's own id, e.g. ``{"system": "mlflow", "id": "17"}``) in the entry: the mapping
+    from the source's ids to Shipyard's is in the hash chain. Runs need no method here: a
+    ``RunCreate`` carries the run's own id and start time and ``log_run`` its end.
+
+    Example:
+        >>> if isinstance(store, ImportsRecords):  # doctest: +SKIP
+        ...     exp, created = store.import_experiment("churn", "", 1700000000000, "ann", {"id": "3"})
+    """
+
+    def import_experiment(
+        self,
+        name: str,
+        description: str,
+        created_at: int,
+        actor: str,
+        origin: dict[str, Any],
+        *,
+        tags: Mapping[str, str] | None = None,
+    ) -> tuple[Experiment, bool]:
+        """The experiment with its tags; one of that name, deleted or not, is returned as it is."""
+
+    def import_registered_model(
+        self,
+        name: str,
+        description: str,
+        created_by: str,
+        created_at: int,
+        updated_at: int,
+        actor: str,
+        origin: dict[str, Any],
+        *,
+        tags: Mapping[str, str] | None = None,
+    ) -> tuple[RegisteredModel, bool]: ...
+
+    def import_model_version(
+        self, spec: ModelVersionCreate, version: int, created_at: int, actor: str, origin: dict[str, Any]
+    ) -> tuple[ModelVersion, bool]:
+        """Version ``version`` of ``spec.name`` (the model must exist), as given, its tags the card's
+        (``spec.metadata["tags"]``); a version of that number that exists is returned as it is,
+        whatever its content (the caller compares)."""
 
 
 @runtime_checkable

@@ -45,6 +45,7 @@ __all__ = [
     "ModelsMixin",
     "check_alias",
     "check_tag",
+    "insert_version",
     "iter_model_digests",
 ]
 
@@ -236,39 +237,7 @@ class ModelsMixin:
             return _version(conn, existing, spec.name)
         latest = conn.execute(select(func.max(_V.version)).where(_V.model_id == model.id)).scalar()
         number = int(latest or 0) + 1
-        conn.execute(
-            insert(t.model_versions),
-            {
-                "model_id": model.id,
-                "version": number,
-                "digest": spec.digest,
-                "flavor": spec.flavor,
-                "run_id": spec.run_id,
-                "signature_json": json.dumps(spec.signature),
-                "metadata_json": json.dumps(spec.metadata, default=str),
-                "description": spec.description,
-                "created_by": spec.created_by,
-                "created_at": now_ms(),
-            },
-        )
-        row = conn.execute(
-            select(t.model_versions).where(_V.model_id == model.id, _V.version == number)
-        ).one()
-        conn.execute(
-            insert(t.model_files),
-            [
-                {"model_version_id": row.id, "path": f.path, "digest": f.digest, "size": f.size}
-                for f in spec.files
-            ],
-        )
-        card_tags = spec.metadata.get("tags") or {}
-        if card_tags:
-            for key, value in card_tags.items():
-                check_tag(str(key), str(value))
-            conn.execute(
-                insert(t.model_version_tags),
-                [{"model_version_id": row.id, "key": str(k), "value": str(v)} for k, v in card_tags.items()],
-            )
+        row = insert_version(conn, model.id, spec, number, now_ms())
         self._link_datasets(conn, row.id, spec)
         conn.execute(update(t.registered_models).where(_M.id == model.id).values(updated_at=now_ms()))
         version = _version(conn, row, spec.name)
@@ -595,6 +564,45 @@ def _annotated(name: str, version: int | None) -> tuple[str, str]:
 
 MAX_TAG_KEY = 250
 MAX_TAG_VALUE = 100_000
+
+
+def insert_version(
+    conn: Connection, model_id: int, spec: ModelVersionCreate, number: int, created_at: int
+) -> Any:
+    """Insert version ``number`` of the model: its row, its files and its tags (the card's tags);
+    the new row. Numbering, lineage and the audit entry are the caller's."""
+    conn.execute(
+        insert(t.model_versions),
+        {
+            "model_id": model_id,
+            "version": number,
+            "digest": spec.digest,
+            "flavor": spec.flavor,
+            "run_id": spec.run_id,
+            "signature_json": json.dumps(spec.signature),
+            "metadata_json": json.dumps(spec.metadata, default=str),
+            "description": spec.description,
+            "created_by": spec.created_by,
+            "created_at": created_at,
+        },
+    )
+    row = conn.execute(select(t.model_versions).where(_V.model_id == model_id, _V.version == number)).one()
+    conn.execute(
+        insert(t.model_files),
+        [
+            {"model_version_id": row.id, "path": f.path, "digest": f.digest, "size": f.size}
+            for f in spec.files
+        ],
+    )
+    card_tags = spec.metadata.get("tags") or {}
+    if card_tags:
+        for key, value in card_tags.items():
+            check_tag(str(key), str(value))
+        conn.execute(
+            insert(t.model_version_tags),
+            [{"model_version_id": row.id, "key": str(k), "value": str(v)} for k, v in card_tags.items()],
+        )
+    return row
 
 
 def check_tag(key: str, value: str) -> None:

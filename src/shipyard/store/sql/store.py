@@ -52,6 +52,7 @@ from shipyard.store.sql.deployments import DeploymentsMixin
 from shipyard.store.sql.edits import EditsMixin
 from shipyard.store.sql.engine import make_engine, sqlite_path
 from shipyard.store.sql.heartbeats import HeartbeatsMixin
+from shipyard.store.sql.imports import ImportsMixin
 from shipyard.store.sql.logged_models import LoggedModelsMixin
 from shipyard.store.sql.migrate import current_revision, upgrade
 from shipyard.store.sql.models import ModelsMixin, iter_model_digests
@@ -349,6 +350,7 @@ class SqlStore(
     HeartbeatsMixin,
     CheckpointsMixin,
     AuthMixin,
+    ImportsMixin,
 ):
     """Metadata store on SQLite (default) or PostgreSQL; migrates on open.
 
