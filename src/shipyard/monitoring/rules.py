@@ -190,7 +190,7 @@ class _Parser:
             if self.take("name", "'windows'") not in ("window", "windows"):
                 self.pos -= 1
                 raise self.fail("'windows'")
-            if not count.isdigit() or not 1 <= int(count) <= 1000:
+            if not (count.isascii() and count.isdigit()) or not 1 <= int(count) <= 1000:
                 raise InvalidInput(f"Alert condition {self.text!r}: 'for N windows' needs 1 <= N <= 1000")
             windows = int(count)
         if self.pos < len(self.tokens):

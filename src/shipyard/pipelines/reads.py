@@ -299,7 +299,7 @@ def _step_info(node: str, upstream: list[str], run: Run | None, client: Client) 
         cost=_cost(run.metrics),
         inputs=_json(tags.get("sy.inputs"), {}),
         outputs=_json(tags.get(OUTPUTS_TAG), []),
-        attempts=int(attempts) if attempts and attempts.isdigit() else None,
+        attempts=int(attempts) if attempts and attempts.isascii() and attempts.isdigit() else None,
         contracts=_json(tags.get("sy.contracts"), {}),
         boundary=boundary,
         contract_report=report,

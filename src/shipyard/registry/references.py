@@ -23,7 +23,7 @@ class ModelRef:
     @property
     def version(self) -> int | None:
         """The version number when the reference names one directly."""
-        return int(self.ref.lstrip("v")) if self.ref.lstrip("v").isdigit() else None
+        return int(self.ref.lstrip("v")) if self.ref.isascii() and self.ref.lstrip("v").isdigit() else None
 
     def __str__(self) -> str:
         if self.version is not None:

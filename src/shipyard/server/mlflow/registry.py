@@ -39,14 +39,14 @@ from shipyard.registry.references import parse_model_ref
 from shipyard.server.access import principal_of, require_grant
 from shipyard.server.mlflow import logged_models
 from shipyard.server.mlflow import registry_search as search
-from shipyard.server.mlflow.wire import MlflowApiError, MlflowRoute, json_answer
+from shipyard.server.mlflow.wire import ERROR_RESPONSES, MlflowApiError, MlflowRoute, json_answer
 from shipyard.server.state import ServerState, StateDep, StoreDep
 from shipyard.store import AnnotatesModels, AuthStore, Store
 from shipyard.tracking import Client
 
 __all__ = ["router"]
 
-router = APIRouter(route_class=MlflowRoute, tags=["mlflow registry"])
+router = APIRouter(route_class=MlflowRoute, tags=["mlflow registry"], responses=ERROR_RESPONSES)
 
 STAGES = ("None", "Staging", "Production", "Archived")
 MAX_MODELS_PAGE = 1000
@@ -204,7 +204,7 @@ def _annotations(store: Store) -> AnnotatesModels:
 
 def _number(version: str | int) -> int:
     text = str(version).strip()
-    if not text.isdigit() or int(text) < 1 or int(text) > INT32_MAX:
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or not 1 <= int(text) <= INT32_MAX:
         raise MlflowApiError(f"Invalid model version {version!r}: a version is a whole number from 1")
     return int(text)
 

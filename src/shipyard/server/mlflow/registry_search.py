@@ -184,7 +184,7 @@ class _Parser:
         if key == "version_number":
             if kind == "number" and "." not in word:
                 number = int(word)
-            elif kind == "string" and _unquote(word).isdigit():
+            elif kind == "string" and _unquote(word).isascii() and _unquote(word).isdigit():
                 number = int(_unquote(word))
             else:
                 raise self.fail("version_number is compared with a whole number")

@@ -84,7 +84,7 @@ def _by_ref(stmt: Any, cols: Any, kind: str, name: str, ref: str) -> Any:
     ref = ref.strip().lower()
     if ref in ("", "latest"):
         return stmt.order_by(cols.version.desc()).limit(1)
-    if ref.lstrip("v").isdigit():
+    if ref.isascii() and ref.lstrip("v").isdigit():
         return stmt.where(cols.version == int(ref.lstrip("v")))
     if len(ref) >= 6 and all(c in "0123456789abcdef" for c in ref):
         return stmt.where(cols.digest.startswith(ref, autoescape=True)).limit(2)

@@ -88,7 +88,7 @@ class DeploymentsMixin:
         stmt = select(t.deployments).where(_D.name == name)
         if text in ("", "latest"):
             stmt = stmt.order_by(_D.version.desc()).limit(1)
-        elif text.lstrip("v").isdigit():
+        elif text.isascii() and text.lstrip("v").isdigit():
             stmt = stmt.where(_D.version == int(text.lstrip("v")))
         else:
             raise InvalidInput(

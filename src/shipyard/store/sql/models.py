@@ -130,7 +130,7 @@ def _find_version(conn: Connection, name: str, ref: str | int) -> Any:
     stmt = select(t.model_versions).where(_V.model_id == model.id)
     if ref_s in ("", "latest"):
         row = conn.execute(stmt.order_by(_V.version.desc()).limit(1)).first()
-    elif ref_s.lstrip("v").isdigit():
+    elif ref_s.isascii() and ref_s.lstrip("v").isdigit():
         row = conn.execute(stmt.where(_V.version == int(ref_s.lstrip("v")))).first()
     else:
         check_alias(ref_s)
