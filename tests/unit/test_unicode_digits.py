@@ -36,4 +36,3 @@ def test_a_model_reference_with_superscripts_has_no_version_number(ref: str) -> 
 def test_mlflow_registry_refuses_superscript_versions(ref: str) -> None:
     with pytest.raises(MlflowApiError, match="whole number"):
         _number(ref)
-
