@@ -149,10 +149,23 @@ def omit_empty(value: Any) -> Any:
         >>> omit_empty({"a": None, "b": [], "c": {"d": ""}, "e": 0, "f": [{"g": float("nan"), "h": 1}]})
         {'e': 0, 'f': [{'g': 'NaN', 'h': 1}]}
     """
-    if isinstance(value, dict):
-        out = {k: omit_empty(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v is not None and v != "" and v != [] and v != {}}
-    if isinstance(value, list):
+    kind = type(value)
+    if kind is dict or isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            t = type(v)
+            if t is int or t is bool:  # the common leaves first: nothing to do
+                out[k] = v
+            elif t is float:
+                out[k] = v if v - v == 0.0 else _NON_FINITE[repr(v)]  # inf - inf and nan - nan are nan
+            elif v is None:
+                continue
+            else:
+                v = omit_empty(v)
+                if v != "" and v != [] and v != {}:
+                    out[k] = v
+        return out
+    if kind is list or isinstance(value, list):
         return [omit_empty(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return _NON_FINITE[repr(value)]
