@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import zlib
 
 import numpy as np
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from shipyard.store.sql import codec
 from shipyard.store.sql.codec import decode_chunk, encode_chunk
 
 I64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -91,3 +93,20 @@ def test_decoding_a_truncated_chunk_raises() -> None:
     data = encode_chunk(np.arange(100), np.arange(100), np.linspace(0, 1, 100))
     with pytest.raises((ValueError, zlib.error)):
         decode_chunk(data[:-5])
+
+
+@given(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.one_of(st.floats(), st.just(-0.0), st.just(math.nan), st.just(-math.inf)),
+    st.integers(min_value=0, max_value=9),
+)
+def test_a_one_point_chunk_is_the_general_encoding_byte_for_byte(
+    step: int, ts: int, value: float, level: int
+) -> None:
+    steps, stamps = np.array([step], dtype=np.int64), np.array([ts], dtype=np.int64)
+    values = np.array([value], dtype=np.float64)
+    general = codec._HEADER.pack(b"SYC1", 1) + zlib.compress(codec._columns(steps, stamps, values), level)
+    assert encode_chunk(steps, stamps, values, level) == general
+    s, t, v = decode_chunk(general)
+    assert (s[0], t[0]) == (step, ts) and np.float64(v[0]).tobytes() == np.float64(value).tobytes()

@@ -23,6 +23,7 @@ __all__ = ["decode_chunk", "encode_chunk"]
 
 _MAGIC = b"SYC1"
 _HEADER = struct.Struct("<4sI")
+_POINT = struct.Struct("<qqd")  # a one-point body: its step and timestamp (deltas from 0), its value
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -35,11 +36,19 @@ def encode_chunk(steps: I64, timestamps: I64, values: F64, level: int = 6) -> by
     re-encodes merged chunks at the default.
     """
     n = len(steps)
+    if n == 1:  # one point (a log_batch of many keys): the same bytes without numpy's overhead
+        point = _POINT.pack(int(steps[0]), int(timestamps[0]), float(values[0]))
+        return _HEADER.pack(_MAGIC, 1) + zlib.compress(point, level)
+    return _HEADER.pack(_MAGIC, n) + zlib.compress(_columns(steps, timestamps, values), level)
+
+
+def _columns(steps: I64, timestamps: I64, values: F64) -> bytes:
+    """The chunk's body before compression: delta steps, delta timestamps, shuffled values."""
+    n = len(steps)
     dsteps = np.diff(steps, prepend=np.int64(0)).astype("<i8", copy=False)
     dts = np.diff(timestamps, prepend=np.int64(0)).astype("<i8", copy=False)
     shuffled = np.ascontiguousarray(values.astype("<f8", copy=False).view(np.uint8).reshape(n, 8).T)
-    body = zlib.compress(dsteps.tobytes() + dts.tobytes() + shuffled.tobytes(), level)
-    return _HEADER.pack(_MAGIC, n) + body
+    return dsteps.tobytes() + dts.tobytes() + shuffled.tobytes()
 
 
 def decode_chunk(data: bytes) -> tuple[I64, I64, F64]:

@@ -725,7 +725,7 @@ class SqlStore(
                     "data": encode_chunk(steps, stamps, values, level=1),
                 }
             )
-            last = int(np.lexsort((stamps, steps))[-1])
+            last = 0 if len(steps) == 1 else int(np.lexsort((stamps, steps))[-1])
             value = float(values[last])
             latest.append(
                 {
