@@ -154,8 +154,12 @@ def test_a_killed_sweep_driver_resumes_to_exactly_the_requested_trials(
             assert first.poll() is None, f"the driver ended before the kill point: {log.read_text()[-3000:]}"
             if not held | {"asking"} <= {p.name for p in gate.iterdir()}:
                 return False  # (the held trials started their runs first: the store exists)
-            ended = [r for r in _trial_runs(client) if r.status != sy.RunStatus.RUNNING]
-            return len(ended) == hold  # every trial before the held ones has ended
+            runs = _trial_runs(client)
+            ended = [r for r in runs if r.status != sy.RunStatus.RUNNING]
+            running = {r.tags["sy.trial"] for r in runs if r.status == sy.RunStatus.RUNNING}
+            # every trial before the held ones has ended, and the held ones' runs are stored (a
+            # run's start reaches the store with its first flush, not always before its gate)
+            return len(ended) == hold and {n[6:] for n in held} <= running
 
         wait_until(at_the_kill_point, f"{hold} trials ended, {held} and ask {asking} held", timeout=60)
         first.send_signal(signal.SIGKILL)
