@@ -10,10 +10,12 @@ the signature *before* it is queued (a bad request is refused on its own and nev
   queued than were in flight at once during the last second. A lone request — nothing else being
   parsed, no recent concurrency — is dispatched at once, never delayed.
 
-The batch is predicted in a worker thread: frames with the same columns and dtypes for the same model
-are concatenated, predicted once (with probabilities when any request asked for them), and the outputs
-split back by row counts. If a batch call fails, its requests are retried one by one, so an input that
-only the model rejects (an unseen category, say) fails alone.
+The batch is predicted in a worker thread: requests checked as plain typed columns
+(:mod:`shipyard.serving.columns`) become one frame typed from the signature, frames with the same
+columns and dtypes for the same model are concatenated; each group is predicted once (with
+probabilities when any request asked for them), and the outputs split back by row counts. If a batch
+call fails, its requests are retried one by one, so an input that only the model rejects (an unseen
+category, say) fails alone.
 """
 
 from __future__ import annotations
@@ -22,20 +24,37 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import pandas as pd
 from anyio import to_thread
 
-__all__ = ["Arrivals", "BatchItem", "MicroBatcher", "Predictor", "PredictorOutput", "predict_group"]
+from shipyard.serving.columns import TypedColumns
+
+__all__ = [
+    "Arrivals",
+    "BatchItem",
+    "Checked",
+    "MicroBatcher",
+    "Predictor",
+    "PredictorOutput",
+    "frame_of",
+    "predict_group",
+]
 
 
 class Predictor(Protocol):
-    """What the batcher calls: a model service that predicts on an already checked frame."""
+    """What the batcher calls: a model service that builds one frame of checked rows and predicts on it."""
 
     def predict_checked(self, frame: pd.DataFrame, *, proba: bool) -> PredictorOutput: ...
+
+    def batch_frame(self, parts: Sequence[TypedColumns]) -> pd.DataFrame: ...
+
+
+Checked: TypeAlias = pd.DataFrame | TypedColumns
+"""A request's rows once checked: a frame (the pandas path) or plain typed columns (one frame per batch)."""
 
 
 @dataclass
@@ -48,16 +67,17 @@ class PredictorOutput:
 
 @dataclass
 class BatchItem:
-    """One queued request: its checked frame, whether it wants probabilities, and its future."""
+    """One queued request: its checked rows, whether it wants probabilities, and its future."""
 
     service: Predictor
-    frame: pd.DataFrame
+    checked: Checked
     proba: bool
     future: asyncio.Future[PredictorOutput] = field(repr=False)
 
     @property
     def rows(self) -> int:
-        return len(self.frame)
+        checked = self.checked
+        return checked.rows if isinstance(checked, TypedColumns) else len(checked)
 
 
 class Arrivals:
@@ -149,12 +169,12 @@ class MicroBatcher:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
-    async def submit(self, service: Predictor, frame: pd.DataFrame, *, proba: bool) -> PredictorOutput:
-        """Queue a checked frame and wait for its own outputs."""
+    async def submit(self, service: Predictor, checked: Checked, *, proba: bool) -> PredictorOutput:
+        """Queue a request's checked rows and wait for its own outputs."""
         if self._closed:
             raise RuntimeError("the batcher is closed")
         loop = asyncio.get_running_loop()
-        item = BatchItem(service, frame, proba, loop.create_future())
+        item = BatchItem(service, checked, proba, loop.create_future())
         self._queue.append(item)
         self._ensure_running()
         assert self._wakeup is not None
@@ -264,13 +284,17 @@ def _resolve_all(group: list[BatchItem], results: list[PredictorOutput | BaseExc
 
 
 def _groups(batch: list[BatchItem]) -> list[list[BatchItem]]:
-    """Items that can share one call: same model object, same columns and dtypes."""
+    """Items that can share one call: the same model object, and either typed columns (one frame for
+    all of them, typed from the signature) or frames with the same columns and dtypes."""
     if len(batch) == 1:
         return [batch]
     groups: dict[tuple[Any, ...], list[BatchItem]] = {}
     for item in batch:
-        frame = item.frame
-        key = (id(item.service), tuple(frame.columns), _dtypes(frame))
+        checked = item.checked
+        if isinstance(checked, TypedColumns):
+            key: tuple[Any, ...] = (id(item.service),)
+        else:
+            key = (id(item.service), tuple(checked.columns), _dtypes(checked))
         groups.setdefault(key, []).append(item)
     return list(groups.values())
 
@@ -280,6 +304,22 @@ def _dtypes(frame: pd.DataFrame) -> tuple[Any, ...]:
         return tuple(frame._mgr.get_dtypes())
     except AttributeError:  # pragma: no cover - a pandas without the private accessor
         return tuple(frame.dtypes)
+
+
+def frame_of(service: Predictor, checked: Checked) -> pd.DataFrame:
+    """One request's checked rows as the frame the model takes (worker thread).
+
+    Typed columns whose frame cannot be built (a date the ISO pattern let through that pandas cannot
+    read) go the pandas way, through ``Signature.check``, so the request fails with its message.
+    """
+    if not isinstance(checked, TypedColumns):
+        return checked
+    try:
+        return service.batch_frame([checked])
+    except (ValueError, TypeError, OverflowError):
+        if checked.fallback is None:
+            raise
+        return checked.fallback()
 
 
 def predict_group(group: list[BatchItem]) -> list[PredictorOutput | BaseException]:
@@ -294,7 +334,11 @@ def predict_group(group: list[BatchItem]) -> list[PredictorOutput | BaseExceptio
         return [_predict_one(group[0])]
     proba = any(item.proba for item in group)
     try:
-        frame = pd.concat([item.frame for item in group], ignore_index=True)
+        first = group[0].checked
+        if isinstance(first, TypedColumns):
+            frame = service.batch_frame([item.checked for item in group])  # type: ignore[misc]
+        else:
+            frame = pd.concat([item.checked for item in group], ignore_index=True)  # type: ignore[misc]
         output = service.predict_checked(frame, proba=proba)
         if _length(output.predictions) != len(frame):
             raise ValueError("the model returned a different number of predictions than rows")
@@ -312,7 +356,7 @@ def predict_group(group: list[BatchItem]) -> list[PredictorOutput | BaseExceptio
 
 def _predict_one(item: BatchItem) -> PredictorOutput | BaseException:
     try:
-        return item.service.predict_checked(item.frame, proba=item.proba)
+        return item.service.predict_checked(frame_of(item.service, item.checked), proba=item.proba)
     except Exception as exc:  # noqa: BLE001 - handed to the request that caused it
         return exc
 

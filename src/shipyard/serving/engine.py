@@ -27,10 +27,11 @@ from anyio import to_thread
 
 from shipyard.entities import now_ms
 from shipyard.errors import NotReady, ShipyardError
-from shipyard.serving.batching import Arrivals, MicroBatcher, PredictorOutput
+from shipyard.serving.batching import Arrivals, Checked, MicroBatcher, PredictorOutput, frame_of
 from shipyard.serving.deployment import DeploymentSpec, VariantSpec
 from shipyard.serving.logfeed import LogFeed
 from shipyard.serving.metrics import ServingMetrics
+from shipyard.serving.payload import PredictRequest
 from shipyard.serving.router import Router
 from shipyard.serving.service import ModelService
 from shipyard.serving.slots import Loaded, ModelSlot, ModelSource, load_version
@@ -72,15 +73,34 @@ class Plan:
 
 @dataclass
 class PredictCall:
-    """A parsed request: rows, whether probabilities are wanted, the sticky key and what to log as inputs."""
+    """A parsed request on its way: its rows, whether probabilities are wanted, the sticky key."""
 
-    frame: pd.DataFrame
+    request: PredictRequest
     proba: bool
     request_id: str
     key: str | None = None
-    inputs: Any = None  # the request's rows as sent (records list / columns dict / frame), for the log
     key_column: str | None = None  # the sticky-key column, removed when the model does not take it
     drop_extra: bool = False  # drop every column the model does not take (MLflow's /invocations ignores them)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The rows as a DataFrame (built on first use for a JSON request of plain values)."""
+        return self.request.frame
+
+    @property
+    def rows(self) -> int:
+        return self.request.rows
+
+    @property
+    def inputs(self) -> Any:
+        """The rows as sent (records list, columns dict), for the prediction log; None: use ``frame``."""
+        return self.request.inputs
+
+    def ignored(self) -> tuple[str, ...] | bool:
+        """Columns a model that does not take them may be sent anyway (True: any such column)."""
+        if self.drop_extra:
+            return True
+        return (self.key_column,) if self.key_column is not None else ()
 
     def frame_for(self, service: ModelService) -> pd.DataFrame:
         """The rows this model sees: without the sticky-key column unless the model takes it, and without
@@ -95,6 +115,17 @@ class PredictCall:
         if self.key_column is None or self.key_column in signature.names:
             return self.frame
         return self.frame.drop(columns=[self.key_column])
+
+    def checked_for(self, service: ModelService) -> Checked:
+        """The rows checked against this model's signature, the way the batcher takes them: plain typed
+        columns when every value fits as it is, else the signature-checked frame (or its refusal)."""
+        return service.check_request(
+            self.request.columns,
+            self.rows,
+            lambda: self.frame_for(service),
+            proba=self.proba,
+            ignore=self.ignored(),
+        )
 
 
 @dataclass
@@ -359,21 +390,19 @@ class Engine:
         return Prediction(variant.spec.name, loaded, loaded.service.answer(output), output)
 
     async def _run(self, variant: Variant, service: ModelService, call: PredictCall) -> PredictorOutput:
-        frame = service.check(
-            call.frame_for(service), proba=call.proba
-        )  # before batching: a bad request fails alone
+        checked = call.checked_for(service)  # before batching: a bad request fails alone
         if variant.batcher is None:
             observe = self.metrics.batch_observer(variant.spec.name)
 
             def direct() -> PredictorOutput:  # one model call for this request alone (batching off)
                 started = time.perf_counter()
                 try:
-                    return service.predict_checked(frame, proba=call.proba)
+                    return service.predict_checked(frame_of(service, checked), proba=call.proba)
                 finally:
-                    observe(1, len(frame), time.perf_counter() - started)
+                    observe(1, call.rows, time.perf_counter() - started)
 
             return await to_thread.run_sync(direct)
-        return await variant.batcher.submit(service, frame, proba=call.proba)
+        return await variant.batcher.submit(service, checked, proba=call.proba)
 
     def _log_row(
         self,
@@ -400,7 +429,7 @@ class Engine:
             "model_version": loaded.key.version,
             "shadow": shadow,
             "latency_ms": round(seconds * 1000.0, 3),
-            "n_rows": len(call.frame),
+            "n_rows": call.rows,
             "inputs": call.inputs if call.inputs is not None else call.frame,
             "outputs": outputs,
             "status": status,

@@ -48,7 +48,7 @@ from shipyard.serving.payload import (
     columns_frame,
     json_type,
     read_json_request,
-    records_frame,
+    rows_request,
 )
 
 __all__ = [
@@ -115,8 +115,8 @@ def parse_invocation_json(body: bytes, signature: Signature | None) -> PredictRe
 def _request(rows: Rows, exact: bool) -> PredictRequest:
     shape, value = rows
     if shape == "records":
-        return PredictRequest(records_frame(value, exact, hint=HINT), None, value)
-    return PredictRequest(columns_frame(value, exact, hint=HINT), None, {"columns": value})
+        return rows_request("records", value, exact, hint=HINT)
+    return rows_request("columns", value, exact, inputs={"columns": value}, hint=HINT)
 
 
 def _rows(payload: Any, signature: Signature | None) -> Rows:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -55,6 +54,7 @@ __all__ = [
     "parse_proba_flag",
     "read_json_request",
     "records_frame",
+    "rows_request",
     "wants_arrow",
 ]
 
@@ -65,6 +65,7 @@ _SHAPES = (
     "or a bare list of records"
 )
 _KEYS = {"records", "columns", "proba"}
+_SCALARS = {str, int, float, bool, type(None)}
 MAX_NESTING = 32
 """How deep one value of a request (a cell) may nest lists and objects; deeper is refused with 400."""
 _EXACT_FLOAT_INT = 2**53
@@ -76,18 +77,49 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-@dataclass(frozen=True)
 class PredictRequest:
-    """A parsed ``POST /predict`` body: the rows as a DataFrame and whether probabilities were asked for.
+    """A parsed prediction request: its rows, whether probabilities were asked for, what to log.
 
-    ``inputs`` is the rows as sent (a records list or a columns dict) for the prediction log; ``key`` the
-    value of the deployment's sticky-key field, when the body has one.
+    A JSON body of plain values keeps its rows as ``columns`` (one list per column, as sent) and builds
+    the pandas ``frame`` only when something asks for it: the server checks such rows in plain Python
+    (:mod:`shipyard.serving.columns`) and builds one frame per batch. Other bodies (nested values, Arrow,
+    CSV) come with their frame built. ``inputs`` is the rows as sent (a records list or a columns dict) for
+    the prediction log; ``key`` the value of the deployment's sticky-key field, when the body has one.
+
+    Example:
+        >>> request = parse_predict_request(b'{"records": [{"x": 1.5}, {"x": 2}]}')
+        >>> request.columns, request.rows, request.frame.shape
+        ({'x': [1.5, 2]}, 2, (2, 1))
     """
 
-    frame: pd.DataFrame
-    proba: bool | None
-    inputs: Any = None
-    key: str | None = None
+    __slots__ = ("_build", "_frame", "columns", "inputs", "key", "proba", "rows")
+
+    def __init__(
+        self,
+        frame: pd.DataFrame | Callable[[], pd.DataFrame],
+        proba: bool | None = None,
+        inputs: Any = None,
+        key: str | None = None,
+        *,
+        columns: dict[str, list[Any]] | None = None,
+        rows: int | None = None,
+    ) -> None:
+        built = isinstance(frame, pd.DataFrame)
+        self._frame: pd.DataFrame | None = frame if built else None
+        self._build: Callable[[], pd.DataFrame] | None = None if built else frame
+        self.proba = proba
+        self.inputs = inputs
+        self.key = key
+        self.columns = columns
+        self.rows = rows if rows is not None else len(self.frame)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The rows as a DataFrame (built on first use when the request came as plain columns)."""
+        if self._frame is None:
+            assert self._build is not None
+            self._frame, self._build = self._build(), None
+        return self._frame
 
 
 def parse_proba_flag(value: str | None) -> bool | None:
@@ -131,11 +163,11 @@ def read_json_request(
 ) -> PredictRequest:
     """A request built by ``build(payload, exact)`` from a JSON body, integers kept exact.
 
-    ``build`` gets the decoded body and whether its integers are exact; when the frame it builds has a
-    float column holding a value of 2**53 or more, the body is decoded again by the standard library and
-    built again with ``exact=True``. ``hint`` ends the messages of refused bodies (the shapes to send);
-    ``nan_literals`` also takes the ``NaN`` and ``Infinity`` tokens Python's ``json.dumps`` writes (what
-    MLflow's clients send), which strict JSON has not.
+    ``build`` gets the decoded body and whether its integers are exact; when the frame it builds (on first
+    use) has a float column holding a value of 2**53 or more, the body is decoded again by the standard
+    library and built again with ``exact=True``. ``hint`` ends the messages of refused bodies (the shapes
+    to send); ``nan_literals`` also takes the ``NaN`` and ``Infinity`` tokens Python's ``json.dumps``
+    writes (what MLflow's clients send), which strict JSON has not.
 
     Example:
         >>> build = lambda payload, exact: PredictRequest(records_frame(payload, exact), None)
@@ -146,14 +178,66 @@ def read_json_request(
         raise InvalidInput(f"The request body is empty. {hint}.")
     payload, exact = _decode(body, exact=False, hint=hint, nan_literals=nan_literals)
     request = build(payload, exact)
-    if not exact and _may_have_rounded(request.frame):  # rare: a float column past 2**53
-        request = build(_decode(body, exact=True, hint=hint, nan_literals=nan_literals)[0], True)
+    if exact:
+        return request
+    first, build_first = request._frame, request._build
+
+    def unrounded() -> pd.DataFrame:  # rare: a float column past 2**53, where a JSON integer may be rounded
+        frame = first if first is not None else build_first()  # type: ignore[misc]
+        if not _may_have_rounded(frame):
+            return frame
+        again = build(_decode(body, exact=True, hint=hint, nan_literals=nan_literals)[0], True)
+        request.inputs, request.columns = again.inputs, again.columns
+        return again.frame
+
+    request._frame, request._build = None, unrounded
     return request
+
+
+def rows_request(
+    shape: str,
+    value: Any,
+    exact: bool,
+    *,
+    proba: bool | None = None,
+    inputs: Any = None,
+    key: str | None = None,
+    hint: str = _SHAPES,
+) -> PredictRequest:
+    """The request for a records list (``shape="records"``) or a columns object (``"columns"``).
+
+    Both are shape-checked here, with the messages of :func:`records_frame` and :func:`columns_frame`.
+    When every value is a plain JSON scalar the rows stay plain column lists and the frame is built on
+    first use; otherwise (a list or object in a cell) the frame is built now, so a value nested too deep
+    is refused before routing.
+
+    Example:
+        >>> rows_request("columns", {"x": [1, 2]}, False).columns
+        {'x': [1, 2]}
+    """
+    if shape == "records":
+        _check_records(value, hint)
+        columns = {name: [record[name] for record in value] for name in value[0]}
+        rows = len(value)
+
+        def frame() -> pd.DataFrame:
+            return records_frame(value, exact, hint=hint)
+    else:
+        rows = _check_columns(value, hint)
+        columns = value
+
+        def frame() -> pd.DataFrame:
+            return columns_frame(value, exact, hint=hint)
+
+    inputs = value if inputs is None else inputs
+    if all(set(map(type, values)) <= _SCALARS for values in columns.values()):
+        return PredictRequest(frame, proba, inputs, key, columns=dict(columns), rows=rows)
+    return PredictRequest(frame(), proba, inputs, key)
 
 
 def _request(payload: Any, sticky_key: str | None, exact: bool) -> PredictRequest:
     if isinstance(payload, list):
-        return PredictRequest(records_frame(payload, exact), None, payload)
+        return rows_request("records", payload, exact)
     if not isinstance(payload, dict):
         raise InvalidInput(f"The request body is a JSON {json_type(payload)}, not an object. {_SHAPES}.")
     key: str | None = None
@@ -172,8 +256,8 @@ def _request(payload: Any, sticky_key: str | None, exact: bool) -> PredictReques
     if ("records" in payload) == ("columns" in payload):
         raise InvalidInput(f"The request body needs exactly one of 'records' or 'columns'. {_SHAPES}.")
     if "records" in payload:
-        return PredictRequest(records_frame(payload["records"], exact), proba, payload["records"], key)
-    return PredictRequest(columns_frame(payload["columns"], exact), proba, payload, key)
+        return rows_request("records", payload["records"], exact, proba=proba, key=key)
+    return rows_request("columns", payload["columns"], exact, proba=proba, inputs=payload, key=key)
 
 
 def _may_have_rounded(frame: pd.DataFrame) -> bool:
@@ -357,6 +441,31 @@ def records_frame(records: Any, exact: bool = False, *, hint: str = _SHAPES) -> 
         >>> records_frame([{"x": 1.5, "s": "a"}]).shape
         (1, 2)
     """
+    _check_records(records, hint)
+    frame = _frame(lambda: pd.DataFrame.from_records(records, columns=list(records[0])), hint)
+    _check_nesting(frame)
+    if exact:
+        frame = _exact_ints(frame, lambda name: [record[name] for record in records])
+    return frame
+
+
+def columns_frame(columns: Any, exact: bool = False, *, hint: str = _SHAPES) -> pd.DataFrame:
+    """The rows of a columns object (one list per column, all as long), shape-checked.
+
+    Example:
+        >>> columns_frame({"x": [1.5, 2.5]}).shape
+        (2, 1)
+    """
+    _check_columns(columns, hint)
+    frame = _frame(lambda: pd.DataFrame(columns), hint)
+    _check_nesting(frame)
+    if exact:
+        frame = _exact_ints(frame, lambda name: columns[name])
+    return frame
+
+
+def _check_records(records: Any, hint: str) -> None:
+    """Refuse a records value that is not a non-empty list of objects with the same keys."""
     if not isinstance(records, list):
         raise InvalidInput(f'"records" must be a list of objects, got a JSON {json_type(records)}. {hint}.')
     if not records:
@@ -378,20 +487,10 @@ def records_frame(records: Any, exact: bool = False, *, hint: str = _SHAPES) -> 
                 "(send null for a missing value)",
                 details={"index": i, "missing": _names_detail(missing), "extra": _names_detail(extra)},
             )
-    frame = _frame(lambda: pd.DataFrame.from_records(records, columns=list(keys)), hint)
-    _check_nesting(frame)
-    if exact:
-        frame = _exact_ints(frame, lambda name: [record[name] for record in records])
-    return frame
 
 
-def columns_frame(columns: Any, exact: bool = False, *, hint: str = _SHAPES) -> pd.DataFrame:
-    """The rows of a columns object (one list per column, all as long), shape-checked.
-
-    Example:
-        >>> columns_frame({"x": [1.5, 2.5]}).shape
-        (2, 1)
-    """
+def _check_columns(columns: Any, hint: str) -> int:
+    """Refuse a columns object that is not one (same-length lists); its number of rows."""
     if not isinstance(columns, dict):
         raise InvalidInput(
             f'"columns" must be an object of column: [values], got a JSON {json_type(columns)}.'
@@ -414,13 +513,10 @@ def columns_frame(columns: Any, exact: bool = False, *, hint: str = _SHAPES) -> 
             "every column needs one value per row",
             details={"lengths": {_names_detail([k])[0]: v for k, v in shown}},
         )
-    if not next(iter(lengths.values())):
+    rows = next(iter(lengths.values()))
+    if not rows:
         raise InvalidInput(f'The columns in "columns" hold no rows: there is nothing to predict. {hint}.')
-    frame = _frame(lambda: pd.DataFrame(columns), hint)
-    _check_nesting(frame)
-    if exact:
-        frame = _exact_ints(frame, lambda name: columns[name])
-    return frame
+    return rows
 
 
 def _frame(build: Callable[[], pd.DataFrame], hint: str) -> pd.DataFrame:
@@ -495,6 +591,8 @@ def parse_json_datetimes(frame: pd.DataFrame, signature: Signature | None) -> pd
         column = frame[spec.name]
         if pd.api.types.is_datetime64_any_dtype(column.dtype) or pd.api.types.is_numeric_dtype(column.dtype):
             continue
+        if pd.api.types.infer_dtype(column, skipna=True) not in ("string", "empty"):
+            continue  # numbers beside strings: left for the signature check to refuse by name
         try:
             parsed[spec.name] = pd.to_datetime(column, utc="," in spec.type, format="ISO8601").astype(
                 spec.type

@@ -284,19 +284,25 @@ def _call(
     sticky = engine.plan.spec.sticky_key
     key = request.headers.get(KEY_HEADER) or parsed.key
     key_column = None
-    if sticky and sticky in parsed.frame.columns:
+    columns = parsed.columns
+    if sticky and (sticky in columns if columns is not None else sticky in parsed.frame.columns):
         key_column = sticky
         if key is None:
-            key = str(parsed.frame[sticky].iloc[0])
+            key = _first_key(columns[sticky]) if columns is not None else None
+            if key is None:
+                key = str(parsed.frame[sticky].iloc[0])
     return PredictCall(
-        parsed.frame,
-        proba,
-        request_id(request),
-        key=key,
-        inputs=parsed.inputs,
-        key_column=key_column,
-        drop_extra=drop_extra,
+        parsed, proba, request_id(request), key=key, key_column=key_column, drop_extra=drop_extra
     )
+
+
+def _first_key(values: list[Any]) -> str | None:
+    """The routing key of a sticky-key column's first value, as pandas would print it; None when only
+    the column's dtype can tell (mixed types, nulls)."""
+    kinds = set(map(type, values))
+    if len(kinds) == 1 and kinds <= {str, int, float, bool}:
+        return str(values[0])
+    return None
 
 
 def _media(request: Request) -> str:
@@ -371,11 +377,11 @@ def _info(engine: Engine) -> dict[str, Any]:
 
 
 async def _explain(engine: Engine, call: PredictCall) -> dict[str, Any]:
-    if len(call.frame) > MAX_EXPLAIN_ROWS:
+    if call.rows > MAX_EXPLAIN_ROWS:
         raise PayloadTooLarge(
-            f"/explain takes at most {MAX_EXPLAIN_ROWS} rows per request (got {len(call.frame)}); "
+            f"/explain takes at most {MAX_EXPLAIN_ROWS} rows per request (got {call.rows}); "
             "send smaller batches",
-            details={"limit": MAX_EXPLAIN_ROWS, "rows": len(call.frame)},
+            details={"limit": MAX_EXPLAIN_ROWS, "rows": call.rows},
         )
     _plan, variant = engine.choose(call.key)
     loaded = variant.slot.current

@@ -1,12 +1,15 @@
 """One loaded model version as the server uses it: check a request's frame, predict, describe itself.
 
-``check`` runs on the event loop before a request joins a batch (so a bad request fails alone, with the
-signature's 422); ``predict_checked`` runs in a worker thread on a (possibly concatenated) checked frame.
+``check_request`` runs on the event loop before a request joins a batch (so a bad request fails alone,
+with the signature's 422): plain JSON columns are checked without pandas when they fit as they are, and
+``batch_frame`` builds one typed frame for the batch in the worker thread; anything else goes through
+``check`` (pandas, ``Signature.check``). ``predict_checked`` runs in the worker thread on the batch's frame.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -14,6 +17,7 @@ import pandas as pd
 from shipyard.errors import InvalidInput, ShipyardError
 from shipyard.registry.flavors import LoadedModel, read_input_example
 from shipyard.serving.batching import PredictorOutput
+from shipyard.serving.columns import TypedColumns, batch_frame, check_columns
 from shipyard.serving.payload import jsonable, parse_json_datetimes
 from shipyard.version import __version__
 
@@ -40,16 +44,45 @@ class ModelService:
         """How answers and logs name the model (its ref, else its flavor)."""
         return self.ref or self.model.flavor
 
+    def check_request(
+        self,
+        columns: dict[str, list[Any]] | None,
+        rows: int,
+        frame: Callable[[], pd.DataFrame],
+        *,
+        proba: bool,
+        ignore: Sequence[str] | bool = (),
+    ) -> pd.DataFrame | TypedColumns:
+        """A request's rows checked for this model: its plain ``columns`` typed in plain Python when every
+        value fits the signature as it is (:func:`~shipyard.serving.columns.check_columns`), else
+        :meth:`check` of ``frame()`` — which converts, or refuses with the signature's message.
+        ``ignore``: columns the model does not take that may be sent anyway (True: all of them)."""
+        signature = self.model.signature
+        if columns is not None and signature is not None:
+            self._check_proba(proba)
+            typed = check_columns(columns, rows, signature, ignore=ignore)
+            if typed is not None:
+                return replace(typed, fallback=lambda: self.check(frame(), proba=False))
+        return self.check(frame(), proba=proba)
+
+    def batch_frame(self, parts: Sequence[TypedColumns]) -> pd.DataFrame:
+        """One frame of checked requests' rows, typed from the signature (the batcher's worker thread)."""
+        assert self.model.signature is not None, "typed columns come only from a model with a signature"
+        return batch_frame(self.model.signature, parts)
+
     def check(self, frame: pd.DataFrame, *, proba: bool) -> pd.DataFrame:
         """The frame the model will see (signature-checked), or ``SignatureMismatch`` / ``InvalidInput``."""
+        self._check_proba(proba)
+        frame = parse_json_datetimes(frame, self.model.signature)
+        signature = self.model.signature
+        return signature.check(frame) if signature is not None else frame
+
+    def _check_proba(self, proba: bool) -> None:
         if proba and not self.model.has_proba:
             raise InvalidInput(
                 f"Model {self.label} (task {self.model.metadata.task}) has no class "
                 'probabilities; drop ?proba=true / "proba": true from the request'
             )
-        frame = parse_json_datetimes(frame, self.model.signature)
-        signature = self.model.signature
-        return signature.check(frame) if signature is not None else frame
 
     def predict_checked(self, frame: pd.DataFrame, *, proba: bool) -> PredictorOutput:
         """Predict on a checked frame (worker thread); model errors on odd values become ``InvalidInput``."""

@@ -113,4 +113,4 @@ def test_groups_split_by_model_columns_and_dtypes() -> None:
     assert groups == [[floats, floats2], [ints], [other_columns], [other_model]]
     assert batching._groups([ints]) == [[ints]]  # a lone request is its own group, no keys built
     for item in items:
-        assert batching._dtypes(item.frame) == tuple(item.frame.dtypes)
+        assert batching._dtypes(item.checked) == tuple(item.checked.dtypes)
