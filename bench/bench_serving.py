@@ -392,8 +392,14 @@ def wait_ready(server: Server, workers: int, timeout: float = 180.0) -> None:
 
 
 def stop(server: Server) -> None:
-    """SIGTERM to the whole process group, SIGKILL after 15 s; wait until the port is free."""
+    """SIGTERM to the whole process group, SIGKILL after 15 s; wait until the port is free.
+
+    Descendants in sessions of their own (BentoML's workers) are killed too if they outlive the group.
+    """
     proc = server.proc
+    descendants: list[psutil.Process] = []
+    with contextlib.suppress(psutil.NoSuchProcess):
+        descendants = psutil.Process(proc.pid).children(recursive=True)
     for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
         if proc.poll() is not None:
             break
@@ -403,6 +409,9 @@ def stop(server: Server) -> None:
             proc.wait(wait)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # stragglers (uvicorn's worker processes) in the group
+    for child in descendants:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with socket.socket() as sock:
@@ -1302,8 +1311,11 @@ def profile_notes(report: dict[str, Any], top: int = 8) -> list[str]:
     return [
         f"Where the remaining time goes (py-spy record --format raw at {_RATE} Hz on Shipyard's process, "
         f"1 worker, 1 row at C={profile['concurrency']}, {profile['rate']:,.0f} req/s under the profiler): "
-        f"{per_request:.2f} ms of busy samples per request (threads: {threads}). Top {top} functions by "
-        f"self time, share of busy samples: {frames}."
+        f"{per_request:.2f} ms of busy samples per request (py-spy counts a runnable thread as busy, so "
+        f"this exceeds the server CPU per request on a loaded machine; threads: {threads}). Top {top} "
+        f"functions by self time, share of busy samples: {frames}. (py-spy sees Python frames only: "
+        "`Runner.run`'s self time is uvloop's C event loop — socket I/O, httptools parsing — and a "
+        "C extension's time shows under the Python function that called it.)"
     ]
 
 
