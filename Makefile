@@ -36,6 +36,7 @@ bench: $(BIN)/python
 	$(BIN)/python bench/bench_mlflow_api.py
 	$(BIN)/python bench/bench_validation.py
 	$(BIN)/python bench/bench_registry.py
+	$(MAKE) --no-print-directory bench/.venv-bentoml/bin/python bench/.venv-mlserver/bin/python
 	$(BIN)/python bench/bench_serving.py
 	$(MAKE) --no-print-directory bench/.venv-peers/bin/python
 	$(BIN)/python bench/bench_pipelines.py
@@ -47,6 +48,16 @@ PEER_PINS = $(shell $(BIN)/python -c "import tomllib; print(' '.join(repr(p) for
 bench/.venv-peers/bin/python: $(BIN)/python
 	$(PYTHON) -m venv bench/.venv-peers
 	bench/.venv-peers/bin/python -m pip install --quiet --disable-pip-version-check $(PEER_PINS)
+
+# BentoML and MLServer (bench_serving.py's peers) get a venv each: their pins clash with ours and with each
+# other's. They load the pipeline pickled in .venv, so they get .venv's scikit-learn and numpy major (read
+# from .venv when the target runs: install the bench extra first). bench_serving.py creates them the same
+# way on first use (bench/peers/launch.py).
+EXTRA_PINS = $(shell $(BIN)/python -c "import tomllib; print(' '.join(repr(p) for p in tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['$(1)']))")
+MODEL_PINS = $(shell $(BIN)/python -c "import sklearn, numpy; m = int(numpy.__version__.split('.')[0]); print(f\"'scikit-learn=={sklearn.__version__}' 'numpy>={m},<{m + 1}'\")")
+bench/.venv-bentoml/bin/python bench/.venv-mlserver/bin/python: bench/.venv-%/bin/python: $(BIN)/python
+	$(PYTHON) -m venv bench/.venv-$*
+	$@ -m pip install --quiet --disable-pip-version-check $(call EXTRA_PINS,bench-$*) $(MODEL_PINS)
 
 ## make bench-versioning: 1 GB versioned with log_dataset and dvc add (several minutes, ~4 GB of disk)
 bench-versioning: $(BIN)/python

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -222,7 +222,13 @@ def machine_line(info: dict[str, str]) -> str:
 # -- results -----------------------------------------------------------------------------------
 @dataclass
 class Result:
-    """One compared figure; ``better`` says which way wins: "lower" (times, bytes) or "higher" (rates)."""
+    """One compared figure; ``better`` says which way wins: "lower" (times, bytes) or "higher" (rates).
+
+    ``peers`` holds the figures of the section's further peer columns (``Section.peers``), by name.
+
+        >>> Result("1 row: requests/s", "req/s", 600.0, 70.0, better="higher", peers={"BentoML": 300.0}).ratio
+        2.0
+    """
 
     what: str
     unit: str
@@ -232,13 +238,17 @@ class Result:
     target: str = ""
     met: bool | None = None
     note: str = ""
+    peers: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float | None:
-        """How many times better Shipyard is (>1 means Shipyard wins)."""
-        if not self.shipyard or not self.mlflow:
+        """How many times better Shipyard is than the best of the others (>1 means Shipyard wins)."""
+        others = [v for v in (self.mlflow, *self.peers.values()) if v]
+        if not self.shipyard or not others:
             return None
-        return self.mlflow / self.shipyard if self.better == "lower" else self.shipyard / self.mlflow
+        if self.better == "lower":
+            return min(others) / self.shipyard
+        return self.shipyard / max(others)
 
 
 @dataclass
@@ -249,6 +259,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
     machine: dict[str, str] = field(default_factory=machine_info)
     load_start: str = field(default_factory=load_average)
+    peers: list[str] = field(default_factory=list)  # peer columns after MLflow's (``Result.peers`` keys)
 
     def finish(self) -> Section:
         """Stamp the load average at the end next to the one at the start."""
@@ -283,15 +294,17 @@ def _status(result: Result) -> str:
     return "met" if result.met else "**MISSED**"
 
 
-_HEADERS = ["Measure", "Unit", "Shipyard", "MLflow", "Shipyard advantage", "Target", "Status"]
+def _headers(peers: list[str]) -> list[str]:
+    return ["Measure", "Unit", "Shipyard", "MLflow", *peers, "Shipyard advantage", "Target", "Status"]
 
 
-def _cells(result: Result) -> list[str]:
+def _cells(result: Result, peers: Sequence[str] = ()) -> list[str]:
     return [
         result.what,
         result.unit,
         fmt_num(result.shipyard),
         fmt_num(result.mlflow),
+        *(fmt_num(result.peers.get(name)) for name in peers),
         fmt_ratio(result.ratio),
         result.target,
         _status(result),
@@ -300,10 +313,11 @@ def _cells(result: Result) -> list[str]:
 
 def section_markdown(section: Section) -> str:
     lines = [f"## ({section.key}) {section.title}", "", f"_{machine_line(section.machine)}_", ""]
-    lines.append("| " + " | ".join(_HEADERS) + " |")
-    lines.append("|" + "|".join(["---", "---", "---:", "---:", "---:", "---", "---"]) + "|")
+    lines.append("| " + " | ".join(_headers(section.peers)) + " |")
+    numbers = ["---:"] * (3 + len(section.peers))
+    lines.append("|" + "|".join(["---", "---", *numbers, "---", "---"]) + "|")
     for result in section.results:
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in _cells(result)) + " |")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in _cells(result, section.peers)) + " |")
     if section.notes:
         lines.append("")
         lines.extend(f"- {n}" for n in section.notes)
@@ -319,13 +333,14 @@ def print_section(section: Section) -> None:
         print(section_markdown(section))
         return
     table = Table(title=f"({section.key}) {section.title}", title_justify="left")
-    for i, header in enumerate(_HEADERS):
-        table.add_column(header, justify="right" if 2 <= i <= 4 else "left")
+    headers = _headers(section.peers)
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="right" if 2 <= i < len(headers) - 2 else "left")
     for result in section.results:
-        cells = _cells(result)
+        cells = _cells(result, section.peers)
         cells[-1] = {"met": "[green]met[/]", "**MISSED**": "[red]MISSED[/]"}.get(cells[-1], cells[-1])
         table.add_row(*cells)
-    console = Console(width=160)
+    console = Console(width=160 + 12 * len(section.peers))
     console.print(table)
     for note in section.notes:
         console.print(f"  • {note}", highlight=False, soft_wrap=True)
@@ -338,7 +353,8 @@ Produced by `bench/bench_tracking.py` (how to run it: `bench/README.md`); the ra
 `bench/results.json`. Each benchmark's section is replaced by the run that last measured it, so sections can
 come from different runs: each carries its own machine line, including the load average, because this
 2-core machine is shared. "Shipyard advantage" is how many times better Shipyard is (MLflow time ÷
-Shipyard time, or Shipyard rate ÷ MLflow rate); below 1× MLflow wins.
+Shipyard time, or Shipyard rate ÷ MLflow rate); below 1× MLflow wins. Where a section has more peer
+columns (serving: BentoML, MLServer), it is against the best of MLflow and those peers.
 """
 _ORDER = "abcde"
 RESULTS_JSON = BENCH_DIR / "results.json"
