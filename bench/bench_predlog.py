@@ -7,14 +7,26 @@ Prints (writes nothing):
 - Write throughput: rows appended as fast as possible with ``on_full="block"``, so the writer is the
   bottleneck; rows/s from the first append to ``close()`` returning (everything durable: fsync + rename),
   with the bytes per row on disk. Once with JSON text, once with objects the writer has to encode.
+- Request-path cost, in process: what logging adds per request at a server's pace (``--rate`` requests/s,
+  default 600, about what one worker answers at C=64), from building the row (as ``Engine._log_row`` does:
+  inputs as sent, outputs as numpy arrays) through ``LogFeed.put`` to the part on disk: CPU µs per request
+  on the event-loop thread and in the other threads (feed hand-over, encoding, Parquet, writer), less the
+  same paced loop without a log. Thread CPU time, so it holds on a loaded machine where requests/s do not.
+- With ``--serve``, the log's cost under load (issue 16): ``shipyard serve`` with and without
+  ``--no-prediction-log`` (bench_serving.py's flights model and 1-row requests, 1 worker), both servers up
+  at once and measured in turn, closed loop at C=16 and C=64, ``--repeat`` rounds (the order alternating),
+  so the noise shows: requests/s with the log ÷ without, per round and as the median, and the server's CPU
+  per request with ÷ without (steadier than requests/s on a shared machine).
 
     .venv/bin/python bench/bench_predlog.py            # 200,000 calls / 500,000 rows
     .venv/bin/python bench/bench_predlog.py --quick    # 20,000 / 50,000
+    .venv/bin/python bench/bench_predlog.py --serve    # only the served cost: 3 rounds of 5 s per cell
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import statistics
 import sys
@@ -24,10 +36,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import fresh_dir, machine_info, machine_line
+from common import fresh_dir, machine_info, machine_line, remove_temp_dirs
+from shipyard.serving.logfeed import LogFeed
 from shipyard.serving.predlog import ParquetPredictionLog, read_prediction_log
 
 
@@ -125,10 +139,142 @@ def write_throughput(n_rows: int, objects: bool) -> dict[str, float]:
     return {"rows_per_s": n_rows / elapsed, "bytes_per_row": size / n_rows, "files": stats["files"]}
 
 
+def engine_row(i: int, inputs: list[dict[str, Any]], outputs: dict[str, Any]) -> dict[str, Any]:
+    """A row as ``Engine._log_row`` builds it: the parsed request's records and the model's numpy outputs
+    as they are (not copied), the rest made per request."""
+    return {
+        "request_id": f"r{i}",
+        "ts": time.time_ns() // 1_000_000,
+        "deployment": "flights",
+        "variant": "main",
+        "model": "models:/flights/3",
+        "model_version": "3",
+        "shadow": False,
+        "latency_ms": round(0.3 + (i % 97) / 97, 3),
+        "n_rows": 1,
+        "inputs": inputs,
+        "outputs": outputs,
+        "status": 200,
+    }
+
+
+def request_path_cost(n: int, rate: float) -> dict[str, float]:
+    """CPU µs per request that the log adds at ``rate`` requests/s: event-loop thread, other threads."""
+    pool = []  # what the requests bring: parsed records, the batch's numpy answers for each
+    for i in range(97):
+        example = make_row(i, objects=True)
+        inputs = orjson.loads(orjson.dumps(example["inputs"]))
+        proba = example["outputs"]["probabilities"][0][1]
+        pool.append(
+            (
+                inputs,
+                {
+                    "predictions": np.array([int(proba > 0.5)]),
+                    "probabilities": np.array([[1 - proba, proba]]),
+                },
+            )
+        )
+
+    def run(logged: bool) -> tuple[float, float]:
+        root = fresh_dir("predlog-path") / "log"
+        sink = ParquetPredictionLog(str(root), deployment="flights", flush_interval_s=1.0)
+        feed = LogFeed(sink, max_pending=100_000)
+
+        async def requests() -> float:
+            feed.start()
+            loop_cpu = time.thread_time()
+            step, due = 1.0 / rate, time.perf_counter()
+            for i in range(n):
+                if logged:
+                    await feed.put(engine_row(i, *pool[i % len(pool)]))
+                due += step
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            await feed.close()  # everything handed over and written (fsync + rename)
+            return time.thread_time() - loop_cpu
+
+        total = time.process_time()
+        loop_cpu = asyncio.run(requests())
+        total = time.process_time() - total
+        assert sink.stats()["written"] == (n if logged else 0)
+        return loop_cpu, total - loop_cpu
+
+    runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    for _ in range(3):  # interleaved, so a change in the machine's load hits both alike
+        for logged in (False, True):
+            runs[logged].append(run(logged))
+    (bare_loop, bare_other), (log_loop, log_other) = (
+        [statistics.median(x[k] for x in runs[logged]) for k in (0, 1)] for logged in (False, True)
+    )
+    return {
+        "loop_us": (log_loop - bare_loop) / n * 1e6,
+        "other_us": (log_other - bare_other) / n * 1e6,
+    }
+
+
+def serve_cost(repeat: int, seconds: float) -> None:
+    """Print requests/s of ``shipyard serve`` with the log ÷ without, at C=16 and C=64, ``repeat`` rounds."""
+    import bench_serving as bs
+
+    work = bs.build_workload(quick=False)
+    home = fresh_dir("predlog-serve")
+    specs = [
+        bs.ServerSpec("log", "shipyard"),
+        bs.ServerSpec("no log", "shipyard", ("--no-prediction-log",)),
+    ]
+    ratios: dict[int, list[float]] = {16: [], 64: []}
+    cpu_ratios: dict[int, list[float]] = {16: [], 64: []}
+    with bs.running(specs[0], work, 1, home) as on, bs.running(specs[1], work, 1, home) as off:
+        for server in (on, off):
+            bs.check_answers(server, work)
+        for round_ in range(repeat):
+            for concurrency in ratios:
+                order = (on, off) if round_ % 2 == 0 else (off, on)
+                rps: dict[str, float] = {}
+                cpu: dict[str, float] = {}
+                for server in order:
+                    pool = [bs.predict_request(server, work, b) for b in work.shipyard_bodies[1]]
+                    result = bs.measure_cell(server.port, pool, concurrency, seconds, 400, server.proc.pid)
+                    if result.errors:
+                        raise RuntimeError(f"{server.spec.label}: errors {result.statuses}")
+                    cpu_ms = (result.server_cpu or 0.0) / len(result.latencies) * 1e3
+                    rps[server.spec.label] = result.rate
+                    cpu[server.spec.label] = cpu_ms
+                    print(
+                        f"  round {round_ + 1} C={concurrency:<3} {server.spec.label:<7} "
+                        f"{result.rate:7.0f} req/s  p50 {result.p50 * 1e3:6.1f} ms  "
+                        f"p99 {result.p99 * 1e3:6.1f} ms  server CPU {cpu_ms:.2f} ms/req",
+                        flush=True,
+                    )
+                ratios[concurrency].append(rps["log"] / rps["no log"])
+                cpu_ratios[concurrency].append(cpu["log"] / cpu["no log"])
+        written = bs.scrape(on).get("shipyard_serving_prediction_log_written", 0.0)
+        answered = bs.scrape(on).get("shipyard_serving_requests_total", 0.0)
+    for concurrency, values in ratios.items():
+        each = ", ".join(f"{v:.3f}" for v in values)
+        cpu_each = ", ".join(f"{v:.3f}" for v in cpu_ratios[concurrency])
+        print(
+            f"served, 1 row, C={concurrency}: requests/s with the log ÷ without: median "
+            f"{statistics.median(values):.3f} (rounds: {each}); server CPU per request with ÷ without: "
+            f"median {statistics.median(cpu_ratios[concurrency]):.3f} (rounds: {cpu_each})"
+        )
+    print(f"log rows written {written:,.0f} of {answered:,.0f} requests answered (before the final flush)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rate", type=float, default=600.0, help="requests/s of the request-path cell")
+    parser.add_argument("--serve", action="store_true", help="only the cost under load of shipyard serve")
+    parser.add_argument("--repeat", type=int, default=3, help="with --serve: rounds (default 3)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="with --serve: traffic per cell")
     args = parser.parse_args()
+    if args.serve:
+        print(machine_line(machine_info()))
+        try:
+            serve_cost(args.repeat, args.seconds)
+        finally:
+            remove_temp_dirs()
+        return
     calls, n_rows = (20_000, 50_000) if args.quick else (200_000, 500_000)
     print(machine_line(machine_info()))
     for threads in (1, 8):
@@ -138,6 +284,13 @@ def main() -> None:
             f"(wall/calls {got['wall_us']:.2f} µs), p50 {got['p50_us']:.2f} µs, p99 {got['p99_us']:.2f} µs, "
             f"p99.9 {got['p999_us']:.2f} µs"
         )
+    n = 2_000 if args.quick else 6_000
+    got = request_path_cost(n, args.rate)
+    print(
+        f"request path, {n:,} requests at {args.rate:,.0f}/s, row built as Engine._log_row does, to disk: "
+        f"{got['loop_us'] + got['other_us']:.1f} µs CPU/request (event loop {got['loop_us']:.1f} µs, other "
+        f"threads {got['other_us']:.1f} µs; less the same paced loop without a log)"
+    )
     for objects in (False, True):
         got = write_throughput(n_rows, objects)
         kind = "objects encoded by the writer" if objects else "JSON text"

@@ -1,29 +1,30 @@
 """Feed the prediction log from the request path without blocking the event loop.
 
-A request adds its log row (raw inputs and outputs, not yet JSON) to :class:`LogFeed`'s queue and goes
-on; a background task hands queued rows to the sink in a worker thread, where they are encoded as JSON
-text (``inputs``, ``outputs``) and appended. The sink owns the durable buffer and its policy (``block``:
-backpressure; ``drop``: count and drop). The feed only bridges the event loop to it: when the sink blocks,
-the feed's own queue fills up to ``max_pending`` rows, and then requests wait (``block``) or the feed
-drops rows and counts them (``drop``). On shutdown :meth:`LogFeed.close` hands over everything queued,
-then closes the sink, which flushes it.
+A request's log row (raw inputs and outputs, not yet JSON) goes straight into the sink's buffer when the
+sink can take it without waiting (``offer``: a lock and a list extend, on the event loop); the sink's
+writer thread encodes the rows, a flush at a time. Only when the sink is full (or cannot ``offer``) does
+the row wait in :class:`LogFeed`'s own queue, which a background task hands to the sink's ``append`` in a
+worker thread. The sink owns the durable buffer and its policy (``block``: backpressure; ``drop``: count and
+drop). When the sink blocks, the feed's queue fills up to ``max_pending`` rows, and then requests wait
+(``block``) or the feed drops rows and counts them (``drop``). On shutdown :meth:`LogFeed.close` hands over
+everything queued, then closes the sink, which flushes it.
 
 Encoding never loses a row: values JSON cannot hold (bytes, decimals, huge integers, ...) are written in
 the encoding of ``shipyard.serving.logjson``, and a row whose encoding still fails is logged with its
-``inputs``/``outputs`` marked ``$unencodable`` rather than dropped.
+``inputs``/``outputs`` marked ``$unencodable`` rather than dropped. A sink without ``offer`` gets its rows
+encoded (:func:`encode_row`) in the worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
-import pandas as pd
 from anyio import to_thread
 
-from shipyard.serving.logjson import frame_records, safe_json
-from shipyard.serving.payload import jsonable
+from shipyard.serving.logjson import inputs_json, safe_json
 
 __all__ = ["LogFeed", "PredictionSink", "encode_row"]
 
@@ -33,7 +34,11 @@ _COALESCE_S = 0.005
 
 
 class PredictionSink(Protocol):
-    """The prediction log's interface (``shipyard.serving.predlog.open_prediction_log`` returns one)."""
+    """The prediction log's interface (``shipyard.serving.predlog.open_prediction_log`` returns one).
+
+    A sink that also has ``offer(rows) -> bool`` (queue the rows, raw, only if that needs no waiting) is
+    fed from the event loop and encodes the rows itself, as ``ParquetPredictionLog`` does.
+    """
 
     def append(self, rows: list[dict[str, Any]]) -> None: ...
 
@@ -45,38 +50,18 @@ class PredictionSink(Protocol):
 
 
 def encode_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A queued row with ``inputs`` and ``outputs`` as JSON text (records), as the sink stores them.
+    """A log row with ``inputs`` (as records) and ``outputs`` as JSON text, as the sink stores them.
 
     Example:
         >>> encode_row({"inputs": {"columns": {"x": [1, 2]}}, "outputs": {"predictions": [0, 1]}})["inputs"]
         '[{"x":1},{"x":2}]'
     """
-    out = dict(row)
-    try:
-        out["inputs"] = _records_json(row.get("inputs"))
-    except Exception as exc:  # never lose the row: log what it was instead
-        out["inputs"] = safe_json({"$unencodable": f"{type(exc).__name__}: {exc}"[:500]})
     outputs = row.get("outputs")
-    if not isinstance(outputs, str):
-        try:
-            outputs = safe_json(jsonable(outputs))
-        except Exception as exc:  # an odd model output (a shadow's, say) must not lose the row
-            outputs = safe_json({"$unencodable": f"{type(exc).__name__}: {exc}"[:500]})
-    out["outputs"] = outputs
-    return out
-
-
-def _records_json(inputs: Any) -> str:
-    if isinstance(inputs, str):
-        return inputs
-    if isinstance(inputs, pd.DataFrame):
-        return frame_records(inputs)
-    if isinstance(inputs, dict) and isinstance(inputs.get("columns"), dict):
-        columns: dict[str, list[Any]] = inputs["columns"]
-        names = list(columns)
-        rows = [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-        return safe_json(rows)
-    return safe_json(inputs)
+    return {
+        **row,
+        "inputs": inputs_json(row.get("inputs")),
+        "outputs": None if outputs is None else safe_json(outputs),
+    }
 
 
 class LogFeed:
@@ -92,6 +77,7 @@ class LogFeed:
         self.max_pending = max_pending
         self.on_full = on_full
         self.dropped = 0
+        self._offer: Callable[[list[dict[str, Any]]], bool] | None = getattr(sink, "offer", None)
         self._rows: list[dict[str, Any]] = []
         self._wakeup: asyncio.Event | None = None
         self._space: asyncio.Event | None = None
@@ -106,6 +92,8 @@ class LogFeed:
 
     async def put(self, row: dict[str, Any]) -> None:
         """Queue one row; waits only when the queue is full and the policy is ``block``."""
+        if not self._rows and not self._closing and self._offer is not None and self._offer([row]):
+            return  # the usual case: in the sink's buffer, nothing else to do on the event loop
         if self._task is None:
             self.start()
         assert self._wakeup is not None and self._space is not None
@@ -139,13 +127,14 @@ class LogFeed:
             rows, self._rows = self._rows, []
             self._space.set()
             try:
-                await to_thread.run_sync(self._append, rows)
+                if self._offer is None or not self._offer(rows):
+                    await to_thread.run_sync(self._append, rows)
             except Exception:  # the sink failing must not take the server down; it is logged
                 log.exception("Prediction log: %d rows could not be appended", len(rows))
                 self.dropped += len(rows)
 
     def _append(self, rows: list[dict[str, Any]]) -> None:
-        self.sink.append([encode_row(row) for row in rows])
+        self.sink.append(rows if self._offer is not None else [encode_row(row) for row in rows])
 
     async def append_feedback(self, rows: list[dict[str, Any]]) -> None:
         """Feedback rows straight to the sink (in a worker thread)."""

@@ -11,7 +11,9 @@ Parquet schema as the metadata of those fields) instead of failing the row:
 - a value that still cannot be encoded (a model output nested past orjson's limit) →
   ``{"$unencodable": "<type>: <value cut short>"}``.
 
-A frame (an Arrow request) is logged as records; repeated column names get ``#2``, ``#3`` suffixes.
+A request's ``inputs`` are logged as records (:func:`inputs_json`): a frame (an Arrow request) or a
+``{"columns": {...}}`` body is turned into them, and repeated column names get ``#2``, ``#3`` suffixes.
+Outputs may hold numpy arrays, pandas Series and frames (a frame as records).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import pandas as pd
 
 from shipyard.quoting import quoted
 
-__all__ = ["ENCODING", "frame_records", "safe_json"]
+__all__ = ["ENCODING", "frame_records", "inputs_json", "safe_json"]
 
 ENCODING = (
     'JSON text; bytes as {"$base64": "..."}; decimals, integers past 64 bits and other values JSON has '
@@ -51,8 +53,10 @@ def _default(value: Any) -> Any:
         return pd.Timedelta(value).isoformat()
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
-    if isinstance(value, np.ndarray):  # object arrays (Arrow lists): orjson takes only numeric ones
+    if isinstance(value, np.ndarray | pd.Series):  # object arrays (Arrow lists): orjson takes numeric ones
         return value.tolist()
+    if isinstance(value, pd.DataFrame):  # a model answering with a frame
+        return value.to_dict(orient="records")
     if isinstance(value, set | frozenset | tuple):
         return list(value)
     if isinstance(value, float | np.floating) and not math.isfinite(value):
@@ -87,6 +91,33 @@ def safe_json(value: Any) -> str:
     except (TypeError, ValueError, RecursionError) as exc:
         reason = f"{type(value).__name__} ({type(exc).__name__}): {quoted(value, 200)}"
         return json.dumps({"$unencodable": reason})
+
+
+def inputs_json(inputs: Any) -> str | None:
+    """A request's inputs as JSON records in the log's encoding (JSON text as given); never raises.
+
+    A frame and a ``{"columns": {name: values}}`` body become records; anything that cannot be read as
+    records is logged as ``{"$unencodable": ...}`` rather than losing the row.
+
+    Example:
+        >>> inputs_json({"columns": {"x": [1, 2]}})
+        '[{"x":1},{"x":2}]'
+        >>> inputs_json({"columns": {"x": [1, 2], "y": [3]}})
+        '{"$unencodable":"ValueError: zip() argument 2 is shorter than argument 1"}'
+    """
+    if inputs is None or isinstance(inputs, str):
+        return inputs
+    try:
+        if isinstance(inputs, pd.DataFrame):
+            return frame_records(inputs)
+        if isinstance(inputs, dict) and isinstance(inputs.get("columns"), dict):
+            columns: dict[str, list[Any]] = inputs["columns"]
+            names = list(columns)
+            rows = zip(*columns.values(), strict=True)
+            return safe_json([dict(zip(names, row, strict=True)) for row in rows])
+        return safe_json(inputs)
+    except Exception as exc:  # never lose the row: log what it was instead
+        return safe_json({"$unencodable": f"{type(exc).__name__}: {exc}"[:500]})
 
 
 def _plain(value: Any) -> Any:

@@ -30,13 +30,17 @@ Feedback (:data:`FEEDBACK_SCHEMA`): ``request_id`` string, ``ts``, ``deployment`
 large_string (JSON text), ``row`` int32 (which row of the request, or null), ``key`` string (a user key
 naming the predicted row instead of a request id, from ``sy.log_feedback(keys=...)``; null otherwise; files
 written before it existed read back with nulls). ``inputs``, ``outputs`` and
-``label`` may be given as JSON text or as JSON-able objects, which the writer thread encodes off the request
-path (do not mutate them after ``append``). The hour partition is the row's ``ts`` hour in UTC.
+``label`` may be given as JSON text or as objects, which the writer thread encodes off the request path, in
+batches (do not mutate them after ``append``): ``inputs`` as records (a request's rows as sent: a records
+list, a ``{"columns": ...}`` body or a frame), ``outputs`` and ``label`` as JSON (numpy arrays, Series and
+frames included), all in ``shipyard.serving.logjson``'s encoding, which never loses a row.
+The hour partition is the row's ``ts`` hour in UTC.
 
 How it works and what it promises:
 
 - **Off the request path.** ``append`` takes a lock, extends a list and returns (0.3 µs per call measured,
-  ``bench/bench_predlog.py``). A writer thread flushes every ``flush_interval_s``, or sooner when a quarter of
+  ``bench/bench_predlog.py``); ``offer`` does the same but never waits for room, so an event loop can call
+  it. A writer thread encodes and flushes every ``flush_interval_s``, or sooner when a quarter of
   ``max_buffered_rows`` is waiting, writing ONE Parquet file per flush per hour partition.
 - **Bounded memory; policy when the sink is slow** (``on_full``): at most ``max_buffered_rows`` rows per
   kind are held (waiting, being written or waiting for a retry). ``block`` (default) applies backpressure:
@@ -73,7 +77,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 import fsspec
-import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -81,7 +84,7 @@ import pyarrow.parquet as pq
 
 from shipyard.errors import IntegrityError, InvalidInput, InvalidState
 from shipyard.serving.deployment import PredictionLogSpec
-from shipyard.serving.logjson import ENCODING, safe_json
+from shipyard.serving.logjson import ENCODING, inputs_json, safe_json
 
 __all__ = [
     "FEEDBACK_SCHEMA",
@@ -133,13 +136,15 @@ _MAX_BACKOFF_S = 30.0
 _WATCH_S = 0.5  # how often an idle writer checks that the main thread is still alive
 _EXIT_TIMEOUT_S = 30.0  # the final flush when the program ends without close()
 _CHUNK_ROWS = 2_048  # rows per Arrow conversion call (see _to_table)
-_CONVERSION_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError, orjson.JSONEncodeError)
+_CONVERSION_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError)
 
 
 class PredictionSink(Protocol):
     """Where the server sends one row per answered request (and per shadow answer), and feedback rows."""
 
     def append(self, rows: list[dict[str, Any]]) -> None: ...
+
+    def offer(self, rows: list[dict[str, Any]]) -> bool: ...
 
     def append_feedback(self, rows: list[dict[str, Any]]) -> None: ...
 
@@ -170,6 +175,9 @@ class NullPredictionLog:
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         return None
+
+    def offer(self, rows: list[dict[str, Any]]) -> bool:
+        return True
 
     def append_feedback(self, rows: list[dict[str, Any]]) -> None:
         return None
@@ -311,23 +319,39 @@ class ParquetPredictionLog:
 
         The sink keeps the dicts themselves (no copy): do not change them after the call.
         """
-        self._append(self._predictions, rows)
+        self._append(self._predictions, rows, wait=True)
+
+    def offer(self, rows: list[dict[str, Any]]) -> bool:
+        """Queue prediction rows if they fit now; False (nothing queued, nothing dropped) if they do not.
+
+        Never waits for room, so an event loop can call it: on False, hand the rows to :meth:`append` in a
+        worker thread, where the ``on_full`` policy applies.
+
+        Example:
+            >>> sink = ParquetPredictionLog("memory://doc-offer", deployment="churn", max_buffered_rows=1)
+            >>> sink.offer([{"request_id": "r1"}]), sink.offer([{"request_id": "r2"}])
+            (True, False)
+            >>> sink.close()
+        """
+        return self._append(self._predictions, rows, wait=False)
 
     def append_feedback(self, rows: list[dict[str, Any]]) -> None:
         """Queue feedback rows (``request_id``, ``ts``, ``label``, ``row``) for the log."""
-        self._append(self._feedback, rows)
+        self._append(self._feedback, rows, wait=True)
 
-    def _append(self, channel: _Channel, rows: list[dict[str, Any]]) -> None:
+    def _append(self, channel: _Channel, rows: list[dict[str, Any]], *, wait: bool) -> bool:
         n = len(rows)
         if not n:
-            return
+            return True
         with self._lock:
             if self._closing:
                 raise self._closed_error()
             if channel.buffered + n > self._max and channel.buffered:
+                if not wait:
+                    return False
                 if self._drop:
                     channel.dropped += n
-                    return
+                    return True
                 self._wait_for_room(channel, n)
             channel.rows.extend(rows)
             channel.buffered += n
@@ -335,6 +359,7 @@ class ParquetPredictionLog:
             if len(channel.rows) >= self._kick_at and not self._kicked:
                 self._kicked = True
                 self._wake.notify()
+        return True
 
     def _wait_for_room(self, channel: _Channel, n: int) -> None:
         # a single append larger than the whole buffer is admitted once the buffer is empty
@@ -527,16 +552,20 @@ class ParquetPredictionLog:
             self._space.notify_all()
 
 
-def _json(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return safe_json(value)
+def _encoded(rows: list[dict[str, Any]], name: str) -> list[str | None]:
+    """Column ``name`` of ``rows`` as the log's JSON text (never raises: see ``shipyard.serving.logjson``)."""
+    if name == "inputs":
+        return [inputs_json(r.get(name)) for r in rows]
+    return [None if (v := r.get(name)) is None else safe_json(v) for r in rows]
 
 
 def _columns(
-    rows: list[dict[str, Any]], schema: pa.Schema, deployment: str, now_ms: int
+    rows: list[dict[str, Any]], schema: pa.Schema, deployment: str, now_ms: int, encoded: dict[str, list[Any]]
 ) -> tuple[list[pa.Array], list[int]]:
-    """Arrow arrays for ``rows`` (raising on a value that does not fit) and each row's ts in epoch ms."""
+    """Arrow arrays for ``rows`` (raising on a value that does not fit) and each row's ts in epoch ms.
+
+    ``encoded`` holds the JSON columns, already text (encoding never fails, so it is done once).
+    """
     ts = [now_ms if (t := r.get("ts")) is None else int(t) for r in rows]
     arrays = []
     for f in schema:
@@ -545,8 +574,8 @@ def _columns(
             values: list[Any] = ts
         elif name == "deployment":
             values = [r.get("deployment") or deployment for r in rows]
-        elif name in _JSON_FIELDS:
-            values = [_json(r.get(name)) for r in rows]
+        elif name in encoded:
+            values = encoded[name]
         else:
             values = [r.get(name) for r in rows]
         arrays.append(pa.array(values, type=f.type))
@@ -573,19 +602,21 @@ def _to_table(
 def _to_batch(
     rows: list[dict[str, Any]], schema: pa.Schema, deployment: str, now_ms: int
 ) -> tuple[pa.RecordBatch, list[int], int]:
+    encoded = {name: _encoded(rows, name) for name in schema.names if name in _JSON_FIELDS}
     try:
-        arrays, ts = _columns(rows, schema, deployment, now_ms)
+        arrays, ts = _columns(rows, schema, deployment, now_ms, encoded)
         return pa.RecordBatch.from_arrays(arrays, schema=schema), ts, 0
     except _CONVERSION_ERRORS:
         pass
     good = []
-    for row in rows:  # rare: find the rows that do not fit, keep the rest
+    for i, row in enumerate(rows):  # rare: find the rows that do not fit, keep the rest
         try:
-            _columns([row], schema, deployment, now_ms)
-            good.append(row)
+            _columns([row], schema, deployment, now_ms, {k: [v[i]] for k, v in encoded.items()})
+            good.append(i)
         except _CONVERSION_ERRORS:
             continue
-    arrays, ts = _columns(good, schema, deployment, now_ms)
+    kept = {k: [v[i] for i in good] for k, v in encoded.items()}
+    arrays, ts = _columns([rows[i] for i in good], schema, deployment, now_ms, kept)
     return pa.RecordBatch.from_arrays(arrays, schema=schema), ts, len(rows) - len(good)
 
 
