@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -35,7 +37,7 @@ from shipyard.serving.deployment import DeploymentSpec, parse_deployment
 from shipyard.serving.engine import DeploymentReader, Engine
 from shipyard.serving.http import JSONResponse, RequestIdMiddleware, install_error_handlers
 from shipyard.serving.logfeed import LogFeed, PredictionSink
-from shipyard.serving.metrics import ServingMetrics
+from shipyard.serving.metrics import MULTIPROCESS_DIR_ENV, ServingMetrics
 from shipyard.serving.openapi import invocations_request, predict_request
 from shipyard.serving.options import ServeOptions, merge_legacy_options
 from shipyard.serving.predlog import open_prediction_log
@@ -261,8 +263,10 @@ def serve_deployment(
     Every variant is resolved and loaded here first, so a bad reference or an unsafe model fails before
     the server starts; with one worker those loaded models are the ones served. Each worker of a
     multi-worker server loads its own copies (from the JSON in ``SHIPYARD_SERVE_DEPLOYMENT``), polls on its
-    own, writes its own prediction log parts and reports its own metrics. uvicorn's per-request access log
-    is off unless ``options.access_log`` (the same default as ``shipyard serve`` without ``--access-log``).
+    own and writes its own prediction log parts; their metrics meet in a directory made for this server
+    (prometheus_client's multiprocess mode, removed at exit), so any worker's ``/metrics`` shows the
+    totals. uvicorn's per-request access log is off unless ``options.access_log`` (the same default as
+    ``shipyard serve`` without ``--access-log``).
 
     Args:
         spec: The deployment; None with ``options.stored``: the stored one. One model:
@@ -288,6 +292,8 @@ def serve_deployment(
         "port": options.port,
         "log_level": options.log_level,
         "access_log": options.access_log,
+        "loop": options.loop,
+        "http": options.http,
         **_UVICORN,
     }
     if options.workers == 1:
@@ -300,7 +306,20 @@ def serve_deployment(
     }
     del app, engine  # each worker loads its own copy
     os.environ[DEPLOYMENT_ENV] = json.dumps(payload)
-    uvicorn.run("shipyard.serving.app:deployment_app_from_env", factory=True, workers=options.workers, **run)
+    # prometheus_client picks multiprocess mode when first imported: the (spawned) workers see the variable
+    shared = tempfile.mkdtemp(prefix="shipyard-serve-metrics-")
+    before = os.environ.get(MULTIPROCESS_DIR_ENV)
+    os.environ[MULTIPROCESS_DIR_ENV] = shared
+    try:
+        uvicorn.run(
+            "shipyard.serving.app:deployment_app_from_env", factory=True, workers=options.workers, **run
+        )
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+        if before is None:
+            os.environ.pop(MULTIPROCESS_DIR_ENV, None)
+        else:
+            os.environ[MULTIPROCESS_DIR_ENV] = before
 
 
 def deployment_app_from_env() -> FastAPI:
