@@ -54,6 +54,12 @@ class Server:
     def metrics_dirs(self) -> list[Path]:
         return sorted(self.tmp.glob("shipyard-serve-metrics-*"))
 
+    def worker_pids(self) -> list[int]:
+        """The workers, from the files their metrics are in (one ``gauge_livemax`` file each)."""
+        return sorted(
+            int(f.stem.rsplit("_", 1)[1]) for d in self.metrics_dirs() for f in d.glob("gauge_livemax_*.db")
+        )
+
     def workers_with(self, kind: str) -> int:
         """How many worker processes wrote metrics of this kind (``counter``, ``gauge_livemax``...)."""
         return sum(len(list(d.glob(f"{kind}_*.db"))) for d in self.metrics_dirs())
@@ -68,6 +74,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     log = tmp_path / "serve.log"
     env = {**child_env(tmp_path / "home"), "TMPDIR": str(tmp)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop("OMP_NUM_THREADS", None)
     args = ["serve", str(model), "--port", str(port), "--workers", "2", "--log-level", "warning"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -141,3 +148,11 @@ def test_the_metrics_directory_is_removed_when_the_server_stops(server: Server) 
 def _sample(text: str, name: str) -> float:
     """The sum of a metric's samples over its label sets."""
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
+
+
+def test_each_worker_gets_its_share_of_the_cores_for_openmp(server: Server) -> None:
+    """Idle OpenMP threads spin: N workers with a thread per core each would fight over the cores."""
+    expected = str(max(1, (os.cpu_count() or 1) // 2))
+    for pid in server.worker_pids():
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert f"OMP_NUM_THREADS={expected}".encode() in environ, pid
