@@ -24,7 +24,7 @@ from shipyard.registry.packaging import MODEL_REF_ENV
 from shipyard.registry.references import parse_model_ref
 from shipyard.serving.deployment import DeploymentSpec, parse_deployment, single_model_deployment
 from shipyard.serving.manage import get_deployment
-from shipyard.serving.options import LOG_LEVELS, ServeOptions
+from shipyard.serving.options import HTTP_PARSERS, LOG_LEVELS, LOOPS, ServeOptions
 
 __all__ = ["MODEL_FILE", "deployment_for", "folder_labels", "resolve_model_source", "serve"]
 
@@ -200,6 +200,12 @@ def serve(
             "excepted without --auth).",
         ),
     ] = DEFAULTS.auth,
+    loop: Annotated[
+        str, typer.Option("--loop", help=f"Event loop: {', '.join(LOOPS)} (auto: uvloop).")
+    ] = DEFAULTS.loop,
+    http: Annotated[
+        str, typer.Option("--http", help=f"HTTP parser: {', '.join(HTTP_PARSERS)} (auto: httptools).")
+    ] = DEFAULTS.http,
 ) -> None:
     """Serve models over HTTP: POST /predict, /explain, /feedback; GET /health, /ready, /info, /metrics.
 
@@ -234,7 +240,9 @@ def serve(
         log_level=log_level,
         access_log=access_log,
         auth=auth,
-    )  # a bad --log-level fails here, before anything loads
+        loop=loop,
+        http=http,
+    )  # a bad --log-level, --loop or --http fails here, before anything loads
     client = state.client() if _needs_registry(spec) or auth else None  # tokens are checked in the store
     if spec is None:
         assert deployment is not None and client is not None

@@ -18,10 +18,14 @@ from typing import Any
 
 from shipyard.errors import InvalidInput
 
-__all__ = ["LOG_LEVELS", "ServeOptions", "merge_legacy_options"]
+__all__ = ["HTTP_PARSERS", "LOG_LEVELS", "LOOPS", "ServeOptions", "merge_legacy_options"]
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 """The log levels uvicorn knows (``--log-level``)."""
+LOOPS = ("auto", "uvloop", "asyncio")
+"""Event loops (``--loop``): ``auto`` is uvloop (a core dependency), else asyncio's."""
+HTTP_PARSERS = ("auto", "httptools", "h11")
+"""HTTP/1.1 implementations (``--http``): ``auto`` is httptools (a core dependency), else h11."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class ServeOptions:
         log_level: One of :data:`LOG_LEVELS` (``serve_deployment`` only).
         access_log: uvicorn's one line per request; off by default, as in ``shipyard serve``, because
             it costs throughput (``serve_deployment`` only).
+        loop: One of :data:`LOOPS` (``serve_deployment`` only).
+        http: One of :data:`HTTP_PARSERS` (``serve_deployment`` only).
 
     Raises:
         InvalidInput: a port, worker count, body limit or log level that cannot work, naming the value.
@@ -74,13 +80,19 @@ class ServeOptions:
     workers: int = 1
     log_level: str = "info"
     access_log: bool = False
+    loop: str = "auto"
+    http: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.log_level not in LOG_LEVELS:
-            raise InvalidInput(
-                f"Serve option log_level={self.log_level!r} is not a log level; "
-                f"use one of {', '.join(LOG_LEVELS)}"
-            )
+        for name, value, known, what in (
+            ("log_level", self.log_level, LOG_LEVELS, "a log level"),
+            ("loop", self.loop, LOOPS, "an event loop"),
+            ("http", self.http, HTTP_PARSERS, "an HTTP implementation"),
+        ):
+            if value not in known:
+                raise InvalidInput(
+                    f"Serve option {name}={value!r} is not {what}; use one of {', '.join(known)}"
+                )
         if not 0 <= self.port <= 65535:
             raise InvalidInput(f"Serve option port={self.port} is not a TCP port; use 0-65535 (0: any free)")
         if self.workers < 1:
