@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_mlflow_api.py             # SQLite and PostgreSQL, 1 and 20 clients
     .venv/bin/python bench/bench_mlflow_api.py --quick     # small sizes, SQLite only (~3 min), writes nothing
     .venv/bin/python bench/bench_mlflow_api.py --backends postgresql --clients 20
+    .venv/bin/python bench/bench_mlflow_api.py --quick --modes raw --backends postgresql   # k6's shape only
 
 The same code drives both servers: ``MlflowClient(tracking_uri=url)`` from MLflow's own package, the
 calls below, nothing else. Per backend (SQLite, PostgreSQL) both servers run at once, each on a
@@ -23,6 +24,13 @@ Cells (operation × clients), each one HTTP request per call:
   2 tags each; logged through the same client beforehand). Both servers must return the same runs in
   the same order.
 - **history**: ``get_metric_history`` of a 1,000-point metric (checked: every point comes back).
+
+Raw cells (``--modes raw``; the default runs both kinds) take MLflow's client out: MLflow-Go's k6
+scripts' requests, pre-encoded, sent by ``bench/loadgen.py`` (raw asyncio, one process) over 1 or 20
+keep-alive connections, closed loop. **batch**: k6LogBatchPerfScript.js with 500 metrics (``metric_0``
+… ``metric_499`` at step 0) into one run every user shares; **search**: the query above; **scan**:
+k6SearchRunPerfScript.js (``max_results`` 1,000, no filter). Each raw cell also reports the CPU per
+call of each server's processes, of the PostgreSQL backends serving its database, and of the generator.
 
 Each cell reports the median and p95 latency of a call (client side, across all clients) and the
 throughput (calls ÷ wall time from the first client's start to the last one's end). After every cell
@@ -727,7 +735,11 @@ def run_raw_cell(op: str, target: Target, users: int, total: int) -> RawCell:
         )
     idle = (machine1.idle + machine1.iowait) - (machine0.idle + machine0.iowait)
     wall_all = sum(machine1) - sum(machine0)
-    database = sum(db1[p] - db0[p] for p in db1 if p in db0) if on_pg else None
+    if on_pg:  # backends opened during the cell count whole; any closed during it are missed
+        born = _pids_cpu([p for p in _database_pids(target) if p not in db0])
+        database: float | None = sum(db1[p] - db0[p] for p in db1 if p in db0) + sum(born.values())
+    else:
+        database = None
     return RawCell(load, gen, sv, database, 1 - idle / wall_all if wall_all else 0.0)
 
 
