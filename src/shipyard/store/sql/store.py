@@ -669,9 +669,7 @@ class SqlStore(
         if not batch:
             return
         with self._write() as conn:
-            row = self._require_run(conn, run_id)
-            with _rows_in_one_statement(conn, self._s):  # PostgreSQL: the batch's rows in one round trip
-                self._apply_batch(conn, row, batch)
+            self._apply_batch(conn, self._require_run(conn, run_id), batch)
 
     def _apply_batch(self, conn: Connection, row: Any, batch: LogBatch, claim: bool = True) -> None:
         run_id = row.id
