@@ -151,7 +151,7 @@ FULL = Sizes(
         "history": {1: 100, 20: 10},
     },
     search_runs=3_000,
-    raw={"batch": {1: 100, 20: 400}, "search": {1: 100, 20: 400}, "scan": {1: 10, 20: 60}},
+    raw={"batch": {1: 100, 20: 400}, "search": {1: 100, 20: 400}, "scan": {1: 20, 20: 120}},
 )
 QUICK = Sizes(
     per_client={
