@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_mlflow_api.py             # SQLite and PostgreSQL, 1 and 20 clients
     .venv/bin/python bench/bench_mlflow_api.py --quick     # small sizes, SQLite only (~3 min), writes nothing
     .venv/bin/python bench/bench_mlflow_api.py --backends postgresql --clients 20
+    .venv/bin/python bench/bench_mlflow_api.py --quick --modes raw --backends postgresql   # k6's shape only
 
 The same code drives both servers: ``MlflowClient(tracking_uri=url)`` from MLflow's own package, the
 calls below, nothing else. Per backend (SQLite, PostgreSQL) both servers run at once, each on a
@@ -24,6 +25,13 @@ Cells (operation × clients), each one HTTP request per call:
   the same order.
 - **history**: ``get_metric_history`` of a 1,000-point metric (checked: every point comes back).
 
+Raw cells (``--modes raw``; the default runs both kinds) take MLflow's client out: MLflow-Go's k6
+scripts' requests, pre-encoded, sent by ``bench/loadgen.py`` (raw asyncio, one process) over 1 or 20
+keep-alive connections, closed loop. **batch**: k6LogBatchPerfScript.js with 500 metrics (``metric_0``
+… ``metric_499`` at step 0) into one run every user shares; **search**: the query above; **scan**:
+k6SearchRunPerfScript.js (``max_results`` 1,000, no filter). Each raw cell also reports the CPU per
+call of each server's processes, of the PostgreSQL backends serving its database, and of the generator.
+
 Each cell reports the median and p95 latency of a call (client side, across all clients) and the
 throughput (calls ÷ wall time from the first client's start to the last one's end). After every cell
 both databases are counted directly (runs, finished runs, params, tags, metric points): a lost or
@@ -36,10 +44,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
+import json
 import math
 import multiprocessing as mp
 import os
 import queue
+import random
 import statistics
 import sys
 import time
@@ -48,6 +59,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -74,6 +86,7 @@ from common import (  # noqa: E402
     rerun_at_commit,
     update_results_file,
 )
+from loadgen import LoadResult, encode_request, fetch, run_load  # noqa: E402
 
 # MLflow's client prints a run's URL when it ends, after fetching the run (one more request): only the
 # untimed seeding ends runs, and its log is clearer without 3,000 URLs.
@@ -116,12 +129,17 @@ ANCHOR_BACKEND, ANCHOR_CLIENTS = "postgresql", 20
 class Sizes:
     per_client: dict[str, dict[int, int]]  # op -> clients -> timed calls per client
     search_runs: int  # runs in the searched experiment
+    raw: dict[str, dict[int, int]]  # raw mode: op -> users -> timed requests in all (not per user)
     history_points: int = 1_000
     warmup: int = 2  # untimed calls per client before the start (their writes are counted too)
 
     def calls(self, op: str, clients: int) -> int:
         table = self.per_client[op]
         return table.get(clients, max(2, table[1] // clients))
+
+    def raw_requests(self, op: str, users: int) -> int:
+        table = self.raw[op]
+        return table.get(users, max(table[1], 2 * users))
 
 
 FULL = Sizes(
@@ -133,6 +151,7 @@ FULL = Sizes(
         "history": {1: 100, 20: 10},
     },
     search_runs=3_000,
+    raw={"batch": {1: 100, 20: 400}, "search": {1: 100, 20: 400}, "scan": {1: 20, 20: 120}},
 )
 QUICK = Sizes(
     per_client={
@@ -143,6 +162,7 @@ QUICK = Sizes(
         "history": {1: 20, 20: 3},
     },
     search_runs=300,
+    raw={"batch": {1: 20, 20: 80}, "search": {1: 20, 20: 80}, "scan": {1: 4, 20: 40}},
 )
 
 
@@ -331,6 +351,7 @@ class Target:
     url: str
     db: str
     token: str
+    pid: int  # the server's main process (its workers are its children)
 
     def count(self, experiment: str) -> dict[str, int]:
         return (count_shipyard if self.system == "shipyard" else count_mlflow)(self.db, experiment)
@@ -343,6 +364,7 @@ class BackendFigures:
     seed_rate: dict[str, float] = field(default_factory=dict)  # system -> runs/s logged by the seeding
     answer: tuple[str, ...] = ()
     counts: dict[str, str] = field(default_factory=dict)  # system -> final counts, for the notes
+    raw: dict[tuple[str, str, int], RawCell] = field(default_factory=dict)  # (system, op, users)
 
 
 def cell_experiment(op: str, clients: int) -> str:
@@ -383,7 +405,7 @@ def servers(backend: str, args: argparse.Namespace) -> Iterator[dict[str, Target
                 admin = "sy_" + uuid.uuid4().hex + uuid.uuid4().hex
             server = stack.enter_context(running(system, db, args.workers, home, extra, admin))
             token = scientist_token(server.url, admin) if admin else ""
-            targets[system] = Target(system, server.url, db, token)
+            targets[system] = Target(system, server.url, db, token, server.proc.pid)
             say(f"{backend}: {system} server up at {server.url} ({args.workers} workers)")
         yield targets
 
@@ -451,7 +473,7 @@ def measure_backend(backend: str, pool: Pool, sz: Sizes, args: argparse.Namespac
             say(f"{backend}: {system}: logging {sz.search_runs:,} runs to search")
             figures.seed_rate[system] = seed(pool, target, sz, max(args.clients))
         turn = 0
-        for op in OPS:
+        for op in OPS if "client" in args.modes else ():
             for clients in args.clients:
                 calls = sz.calls(op, clients)
                 order = SYSTEMS if turn % 2 == 0 else SYSTEMS[::-1]
@@ -476,15 +498,294 @@ def measure_backend(backend: str, pool: Pool, sz: Sizes, args: argparse.Namespac
                         if figures.answer and answer != figures.answer:
                             raise AssertionError(f"{backend}: Shipyard and MLflow returned different runs")
                         figures.answer = answer
+        if "raw" in args.modes:
+            measure_raw(targets, figures, sz, args, turn)
         for system, target in targets.items():
             totals = {"runs": 0, "finished": 0, "params": 0, "tags": 0, "points": 0}
-            for experiment in [SEARCH_EXP, HISTORY_EXP] + [
-                cell_experiment(o, c) for o in OPS for c in args.clients
-            ]:
+            raw = [raw_experiment("batch", u) for u in args.clients] if "raw" in args.modes else []
+            for experiment in (
+                [SEARCH_EXP, HISTORY_EXP] + raw + [cell_experiment(o, c) for o in OPS for c in args.clients]
+            ):
                 for key, value in target.count(experiment).items():
                     totals[key] += value
             figures.counts[system] = ", ".join(f"{v:,} {k}" for k, v in totals.items())
     return figures
+
+
+# -- raw mode: MLflow-Go's k6 shape (pre-encoded JSON, a cheap closed-loop generator) ------------
+RAW_OPS = ("batch", "search", "scan")
+SCAN_LIMIT = 1_000
+API = "/api/2.0/mlflow/"
+RAW_LABELS = {
+    "batch": (f"raw log-batch of {BATCH_SIZE} metrics, one shared run", "batches/s"),
+    "search": (f"raw runs/search top {SEARCH_LIMIT}, filter + order_by", "searches/s"),
+    "scan": (f"raw runs/search of {SCAN_LIMIT:,} runs, no filter", "searches/s"),
+}
+RAW_ANCHORS = {"batch": ANCHORS["batch"], "search": ANCHORS["search"], "scan": ANCHORS["search"]}
+
+
+@dataclass
+class RawCell:
+    """One raw cell: what the generator measured and the CPU each party spent meanwhile (seconds)."""
+
+    load: LoadResult
+    generator_cpu: float  # this process: the generator alone
+    server_cpu: float  # the server's process tree
+    database_cpu: float | None  # the PostgreSQL backends serving the server's database (None on SQLite)
+    busy: float  # the whole machine's CPU use during the cell, as a share of all its cores
+
+    @property
+    def calls(self) -> int:
+        return len(self.load.latencies)
+
+    @property
+    def mean_ms(self) -> float:
+        return statistics.fmean(self.load.latencies) * 1e3
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.load.latencies) * 1e3
+
+    @property
+    def p95_ms(self) -> float:
+        ordered = sorted(self.load.latencies)  # nearest rank, as the client cells
+        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)] * 1e3
+
+    def per_call_ms(self, cpu: float | None) -> float | None:
+        return None if cpu is None else cpu / self.calls * 1e3
+
+    @property
+    def generator_share(self) -> float:
+        """The generator's CPU as a share of one core over the cell."""
+        return self.generator_cpu / self.load.elapsed
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
+
+
+def _headers(target: Target) -> dict[str, str]:
+    return {"Authorization": f"Bearer {target.token}"} if target.token else {}
+
+
+def raw_request(target: Target, method: str, path: str, payload: object = None) -> bytes:
+    """One pre-encoded request to MLflow's REST API at ``target``."""
+    host, port = _host_port(target.url)
+    body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
+    return encode_request(host, port, method, API + path, body, _headers(target))
+
+
+def rest(target: Target, method: str, path: str, payload: object = None) -> dict[str, Any]:
+    """One call (untimed: set-up and checks), its JSON answer; anything but a 200 fails the benchmark."""
+    status, answer = fetch(*_host_port(target.url), raw_request(target, method, path, payload))
+    if status != 200:
+        raise RuntimeError(f"{target.system}: {method} {API}{path} answered {status}: {answer[:300]!r}")
+    found: dict[str, Any] = json.loads(answer) if answer else {}
+    return found
+
+
+def _experiment_id(target: Target, name: str) -> str:
+    found = rest(target, "GET", f"experiments/get-by-name?experiment_name={quote(name)}")
+    return str(found["experiment"]["experiment_id"])
+
+
+def raw_experiment(op: str, users: int) -> str:
+    return f"api-raw-{op}-{users}u"
+
+
+def raw_pool(op: str, target: Target, users: int, total: int) -> list[bytes]:
+    """The cell's requests: ``users`` warm-up ones first, then ``total`` timed ones, each sent once.
+
+    log-batch is k6LogBatchPerfScript.js's body: 500 metrics ``metric_0`` … ``metric_499`` at step 0,
+    value ``i × random``, into one run created beforehand and shared by every user; each request has a
+    timestamp of its own (k6 sends ``Date.now()``, which two users can share in a millisecond, and
+    MLflow refuses a duplicate point), so every point is a new row in both stores.
+    """
+    if op == "batch":
+        exp_id = str(
+            rest(target, "POST", "experiments/create", {"name": raw_experiment(op, users)})["experiment_id"]
+        )
+        run = rest(
+            target,
+            "POST",
+            "runs/create",
+            {
+                "experiment_id": exp_id,
+                "start_time": int(time.time() * 1000),
+                "tags": [{"key": "mlflow.user", "value": "k6"}],
+            },
+        )
+        run_id = run["run"]["info"]["run_id"]
+        rng, t0 = random.Random(users), int(time.time() * 1000)
+        return [
+            raw_request(
+                target,
+                "POST",
+                "runs/log-batch",
+                {
+                    "run_id": run_id,
+                    "tags": [],
+                    "params": [],
+                    "metrics": [
+                        {"key": f"metric_{i}", "value": i * rng.random(), "timestamp": t0 + k, "step": 0}
+                        for i in range(BATCH_SIZE)
+                    ],
+                },
+            )
+            for k in range(users + total)
+        ]
+    exp_id = _experiment_id(target, SEARCH_EXP)
+    if op == "search":
+        query = {
+            "experiment_ids": [exp_id],
+            "filter": SEARCH_FILTER,
+            "order_by": ["metrics.auc DESC"],
+            "max_results": SEARCH_LIMIT,
+        }
+    else:  # scan: k6SearchRunPerfScript.js's body
+        query = {"experiment_ids": [exp_id], "max_results": SCAN_LIMIT}
+    return [raw_request(target, "POST", "runs/search", query)]
+
+
+def raw_answer(target: Target, op: str) -> tuple[str, ...]:
+    """The searched runs' ``seed`` params, in the order the server answered (checked across servers)."""
+    if op == "search":
+        query = {
+            "experiment_ids": [_experiment_id(target, SEARCH_EXP)],
+            "filter": SEARCH_FILTER,
+            "order_by": ["metrics.auc DESC"],
+            "max_results": SEARCH_LIMIT,
+        }
+    else:
+        query = {"experiment_ids": [_experiment_id(target, SEARCH_EXP)], "max_results": SCAN_LIMIT}
+    runs = rest(target, "POST", "runs/search", query).get("runs", [])
+    return tuple(next(p["value"] for p in r["data"]["params"] if p["key"] == "seed") for r in runs)
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its live descendants."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def _database_pids(target: Target) -> list[int]:
+    """The PostgreSQL backends connected to the target's database (its server's pool, warm by now)."""
+    from sqlalchemy import create_engine, make_url, text
+
+    from bench_team import pg_admin_url
+
+    name = make_url(target.db).database
+    engine = create_engine(pg_admin_url())
+    with engine.connect() as conn:
+        pids = [
+            int(p)
+            for p in conn.execute(
+                text("select pid from pg_stat_activity where datname = :d"), {"d": name}
+            ).scalars()
+        ]
+    engine.dispose()
+    return pids
+
+
+def _pids_cpu(pids: list[int]) -> dict[int, float]:
+    import psutil
+
+    out = {}
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            out[pid] = times.user + times.system
+    return out
+
+
+def run_raw_cell(op: str, target: Target, users: int, total: int) -> RawCell:
+    """Warm up (one request per user, untimed), then ``total`` requests over ``users`` connections."""
+    import psutil
+
+    host, port = _host_port(target.url)
+    pool = raw_pool(op, target, users, total)
+    gc.freeze()  # run_load starts with a full collection: not of MLflow's modules, imported here too
+    warm, timed = (pool[:users], pool[users:]) if op == "batch" else (pool, pool)
+    warmed = run_load(host, port, warm, users, users)
+    if warmed.errors:
+        raise RuntimeError(
+            f"{target.system} raw {op}: warm-up failed: {warmed.statuses} {warmed.failures[:2]}"
+        )
+    on_pg = target.db.startswith("postgresql")
+    pids = _database_pids(target) if on_pg else []
+    db0, sv0, gen0, machine0 = _pids_cpu(pids), _tree_cpu(target.pid), time.process_time(), psutil.cpu_times()
+    load = run_load(host, port, timed, users, total)
+    gen, sv, db1, machine1 = (
+        time.process_time() - gen0,
+        _tree_cpu(target.pid) - sv0,
+        _pids_cpu(pids),
+        psutil.cpu_times(),
+    )
+    if load.errors:
+        raise RuntimeError(
+            f"{target.system} raw {op} with {users} users: {load.statuses} {load.failures[:2]}"
+        )
+    idle = (machine1.idle + machine1.iowait) - (machine0.idle + machine0.iowait)
+    wall_all = sum(machine1) - sum(machine0)
+    if on_pg:  # backends opened during the cell count whole; any closed during it are missed
+        born = _pids_cpu([p for p in _database_pids(target) if p not in db0])
+        database: float | None = sum(db1[p] - db0[p] for p in db1 if p in db0) + sum(born.values())
+    else:
+        database = None
+    return RawCell(load, gen, sv, database, 1 - idle / wall_all if wall_all else 0.0)
+
+
+def raw_expected(op: str, users: int, total: int, sz: Sizes) -> dict[str, int]:
+    zero = {"runs": 0, "finished": 0, "params": 0, "tags": 0, "points": 0}
+    if op == "batch":
+        return {**zero, "runs": 1, "points": BATCH_SIZE * (users + total)}
+    return expected_counts("search", 1, 0, sz)
+
+
+def measure_raw(
+    targets: dict[str, Target], figures: BackendFigures, sz: Sizes, args: argparse.Namespace, turn: int
+) -> None:
+    """Every raw cell on this backend, the servers taking turns to go first; writes counted after each."""
+    for op in RAW_OPS:
+        if op != "batch":
+            answers = {s: raw_answer(t, op) for s, t in targets.items()}
+            want = min(SCAN_LIMIT, sz.search_runs)
+            if op == "search" and len(set(answers.values())) != 1:
+                raise AssertionError(f"{figures.backend}: raw search: the servers returned different runs")
+            if op == "search" and figures.answer and answers["shipyard"] != figures.answer:
+                raise AssertionError(f"{figures.backend}: raw search differs from the client's search")
+            if op == "scan" and any(len(a) != want for a in answers.values()):
+                raise AssertionError(
+                    f"{figures.backend}: raw scan: not {want} runs each: "
+                    f"{ {s: len(a) for s, a in answers.items()} }"
+                )
+        for users in args.clients:
+            total = sz.raw_requests(op, users)
+            order = SYSTEMS if turn % 2 == 0 else SYSTEMS[::-1]
+            turn += 1
+            for system in order:
+                target = targets[system]
+                cell = run_raw_cell(op, target, users, total)
+                figures.raw[(system, op, users)] = cell
+                experiment = raw_experiment(op, users) if op == "batch" else SEARCH_EXP
+                check_counts(system, target.count(experiment), raw_expected(op, users, total, sz))
+                db = cell.per_call_ms(cell.database_cpu)
+                say(
+                    f"{figures.backend}: raw {system:8} {op:6} {users:2} user(s): {cell.calls:4} calls, mean "
+                    f"{cell.mean_ms:7.1f} ms, median {cell.median_ms:7.1f} ms, {cell.load.rate:7.1f}/s; "
+                    f"CPU/call server {cell.per_call_ms(cell.server_cpu):.2f} ms"
+                    + (f", postgres {db:.2f} ms" if db is not None else "")
+                    + f", generator {cell.per_call_ms(cell.generator_cpu):.2f} ms "
+                    f"({cell.generator_share:.0%} of a core); machine {cell.busy:.0%} busy"
+                )
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -523,7 +824,7 @@ def build_section(
         + (" — QUICK sizes" if quick else ""),
     )
     for figures in all_figures:
-        for op in OPS:
+        for op in OPS if "client" in args.modes else ():
             label, unit = LABELS[op]
             for c in args.clients:
                 sy, ml = figures.cells[("shipyard", op, c)], figures.cells[("mlflow", op, c)]
@@ -544,7 +845,11 @@ def build_section(
         f"{LABELS[op][0]}: " + ", ".join(f"{c} client(s) {c} × {sz.calls(op, c)}" for c in args.clients)
         for op in OPS
     )
-    sec.notes = [
+    sec.results += raw_results(all_figures, args)
+    sec.notes = raw_notes(all_figures, sz, args) if "raw" in args.modes else []
+    if "client" not in args.modes:
+        return sec
+    sec.notes[:0] = [
         f"Both servers: `--workers {args.workers}`, loopback, default log level (access log on), both up "
         "at once on each backend, each on a database of its own (a SQLite file; a fresh PostgreSQL "
         "database). Shipyard extra flags: "
@@ -589,6 +894,102 @@ def build_section(
     return sec
 
 
+def raw_results(all_figures: list[BackendFigures], args: argparse.Namespace) -> list[Result]:
+    """The raw cells' rows: mean latency (what k6 reports; MLflow-Go's targets are judged on it),
+    median, p95, rate and each server's CPU per call."""
+    rows = []
+    for figures in all_figures:
+        for op in RAW_OPS if "raw" in args.modes else ():
+            label, unit = RAW_LABELS[op]
+            for users in args.clients:
+                sy, ml = figures.raw[("shipyard", op, users)], figures.raw[("mlflow", op, users)]
+                what = f"{label}, {figures.backend}, {users} user(s)"
+                mean = Result(f"{what}: mean latency", "ms", sy.mean_ms, ml.mean_ms)
+                if figures.backend == ANCHOR_BACKEND and users == ANCHOR_CLIENTS:
+                    anchor = RAW_ANCHORS[op]
+                    mean.target = f"≥ {fmt_ratio(anchor.ratio)} MLflow (MLflow-Go's {anchor.name})"
+                    mean.met = ml.mean_ms >= anchor.ratio * sy.mean_ms
+                rows += [
+                    mean,
+                    Result(f"{what}: median latency", "ms", sy.median_ms, ml.median_ms),
+                    Result(f"{what}: p95 latency", "ms", sy.p95_ms, ml.p95_ms),
+                    Result(what, unit, sy.load.rate, ml.load.rate, better="higher"),
+                    Result(
+                        f"{what}: server CPU per call",
+                        "ms",
+                        sy.per_call_ms(sy.server_cpu),
+                        ml.per_call_ms(ml.server_cpu),
+                    ),
+                ]
+                if sy.database_cpu is not None:
+                    rows.append(
+                        Result(
+                            f"{what}: PostgreSQL CPU per call",
+                            "ms",
+                            sy.per_call_ms(sy.database_cpu),
+                            ml.per_call_ms(ml.database_cpu),
+                        )
+                    )
+    return rows
+
+
+def raw_anchor_lines(all_figures: list[BackendFigures], users: list[int]) -> list[str]:
+    """MLflow-Go's published ratio beside the raw cells' (mean latency, as k6 reports)."""
+    lines = []
+    u = ANCHOR_CLIENTS if ANCHOR_CLIENTS in users else max(users)
+    for op, anchor in RAW_ANCHORS.items():
+        for figures in all_figures:
+            sy, ml = figures.raw[("shipyard", op, u)], figures.raw[("mlflow", op, u)]
+            matching = figures.backend == ANCHOR_BACKEND and u == ANCHOR_CLIENTS
+            ours = ml.mean_ms / sy.mean_ms
+            verdict = ("met" if ours >= anchor.ratio else "MISSED") if matching else "not the anchor's cell"
+            lines.append(
+                f"{anchor.name} ({fmt_ratio(anchor.ratio)}) vs raw {op} on {figures.backend}, {u} user(s): "
+                f"MLflow {ml.mean_ms:.1f} vs Shipyard {sy.mean_ms:.1f} ms mean = {fmt_ratio(ours)} (median "
+                f"{fmt_ratio(ml.median_ms / sy.median_ms)}; throughput "
+                f"{fmt_ratio(sy.load.rate / ml.load.rate)}): {verdict}"
+            )
+    return lines
+
+
+def raw_notes(all_figures: list[BackendFigures], sz: Sizes, args: argparse.Namespace) -> list[str]:
+    requests = "; ".join(
+        f"{op}: " + ", ".join(f"{u} user(s) {sz.raw_requests(op, u)}" for u in args.clients) for op in RAW_OPS
+    )
+
+    def cpu(f: BackendFigures, op: str, u: int) -> str:
+        sy, ml = f.raw[("shipyard", op, u)], f.raw[("mlflow", op, u)]
+        return (
+            f"{f.backend} {op} {u}u: generator {sy.per_call_ms(sy.generator_cpu):.2f}/"
+            f"{ml.per_call_ms(ml.generator_cpu):.2f} ms per call ({sy.generator_share:.0%}/"
+            f"{ml.generator_share:.0%} of a core), machine {sy.busy:.0%}/{ml.busy:.0%} busy"
+        )
+
+    return [
+        "Raw cells (MLflow-Go's k6 shape): a closed-loop generator (bench/loadgen.py: raw asyncio, one "
+        "process, pre-encoded JSON requests over keep-alive connections, no client library) in place of "
+        "k6; each user one connection, sending its next request when the answer is in; one untimed request "
+        f"per user first. Timed requests in all per cell: {requests}. Every answer must be a 200.",
+        f"Raw log-batch: k6LogBatchPerfScript.js's body with metricCount {BATCH_SIZE}: `metric_0` … "
+        f"`metric_{BATCH_SIZE - 1}` at step 0, value i × random, no params or tags, into one run created "
+        "beforehand (tag `mlflow.user=k6`) that every user shares; each request has a timestamp of its own "
+        "(k6's `Date.now()` can repeat across users, and MLflow refuses a duplicate point), so every point "
+        "is new in both stores (counted after each cell). Raw search: the client cells' query (filter, "
+        f"order_by, top {SEARCH_LIMIT}; same runs in the same order from both servers, checked). Raw scan: "
+        f"k6SearchRunPerfScript.js's body, `max_results` {SCAN_LIMIT:,} and no filter, over the "
+        f"{sz.search_runs:,} seeded runs (theirs: 23,525 runs of one tag each, made by their CreateRun "
+        "test); "
+        f"both servers answered {min(SCAN_LIMIT, sz.search_runs):,} runs (checked).",
+        "CPU per call: the server's process tree (the main process and its workers) and, on PostgreSQL, the "
+        "backends connected to its database, from /proc over the timed requests; the generator's own CPU "
+        "(Shipyard/MLflow cells): "
+        + "; ".join(cpu(f, op, u) for f in all_figures for op in RAW_OPS for u in args.clients)
+        + ".",
+        "MLflow-Go's figures beside the raw cells (their measure: k6's average duration, so ours is the "
+        "mean): " + " · ".join(raw_anchor_lines(all_figures, args.clients)),
+    ]
+
+
 def _mlflow_version() -> str:
     from importlib import metadata
 
@@ -608,6 +1009,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--backends", help="sqlite,postgresql (default both; sqlite with --quick)")
     parser.add_argument("--clients", default="1,20", help="concurrent clients per cell (default 1,20)")
+    parser.add_argument(
+        "--modes",
+        default="client,raw",
+        help="client (MLflow's Python client), raw (MLflow-Go's k6 shape: pre-encoded JSON); default both",
+    )
     parser.add_argument("--workers", type=int, default=2, help="server worker processes (default 2)")
     parser.add_argument(
         "--auth",
@@ -631,6 +1037,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--clients takes numbers separated by commas, got {args.clients!r}")
     if not args.clients or min(args.clients) < 1:
         parser.error("--clients needs at least one positive number")
+    args.modes = {m.strip() for m in args.modes.split(",") if m.strip()}
+    if not args.modes or args.modes - {"client", "raw"}:
+        parser.error(f"--modes takes client, raw or both, got {args.modes!r}")
     backends = (args.backends or ("sqlite" if args.quick else ",".join(BACKENDS))).split(",")
     if not backends or set(backends) - set(BACKENDS):
         parser.error(f"--backends takes {', '.join(BACKENDS)}, got {args.backends!r}")
@@ -644,7 +1053,8 @@ def main(argv: list[str] | None = None) -> int:
         all_figures = [measure_backend(b, pool, sz, args) for b in backends]
         section = build_section(all_figures, sz, args, args.quick).finish()
         print_section(section)
-        for line in anchor_lines(all_figures, args.clients):
+        lines = anchor_lines(all_figures, args.clients) if "client" in args.modes else []
+        for line in lines + (raw_anchor_lines(all_figures, args.clients) if "raw" in args.modes else []):
             print(line)
         if write:
             update_results_file([section])

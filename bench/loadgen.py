@@ -28,9 +28,18 @@ __all__ = ["LoadResult", "encode_request", "fetch", "percentile", "run_load", "s
 _HEAD_END = b"\r\n\r\n"
 
 
-def encode_request(host: str, port: int, method: str, path: str, body: bytes = b"") -> bytes:
-    """One HTTP/1.1 keep-alive request as bytes (JSON body when there is one)."""
+def encode_request(
+    host: str, port: int, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> bytes:
+    """One HTTP/1.1 keep-alive request as bytes (JSON body when there is one), with any extra
+    ``headers`` (an ``Authorization``, say).
+
+    Example:
+        >>> encode_request("127.0.0.1", 80, "GET", "/health", headers={"Authorization": "Bearer t"})[-27:]
+        b'Authorization: Bearer t\\r\\n\\r\\n'
+    """
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: keep-alive"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     if body or method == "POST":
         lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body

@@ -156,6 +156,9 @@ def omit_empty(value: Any) -> Any:
             t = type(v)
             if t is int or t is bool:  # the common leaves first: nothing to do
                 out[k] = v
+            elif t is str:
+                if v:
+                    out[k] = v
             elif t is float:
                 out[k] = v if v - v == 0.0 else _NON_FINITE[repr(v)]  # inf - inf and nan - nan are nan
             elif v is None:
