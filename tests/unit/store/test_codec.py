@@ -108,5 +108,6 @@ def test_a_one_point_chunk_is_the_general_encoding_byte_for_byte(
     values = np.array([value], dtype=np.float64)
     general = codec._HEADER.pack(b"SYC1", 1) + zlib.compress(codec._columns(steps, stamps, values), level)
     assert encode_chunk(steps, stamps, values, level) == general
+    assert codec.encode_point(step, ts, value, level) == general  # the log_batch path, from plain numbers
     s, t, v = decode_chunk(general)
     assert (s[0], t[0]) == (step, ts) and np.float64(v[0]).tobytes() == np.float64(value).tobytes()
