@@ -18,6 +18,7 @@ routes need a token with the ``serve`` scope (loopback callers of a server witho
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -298,6 +299,7 @@ def serve_deployment(
         **_UVICORN,
     }
     if options.workers == 1:
+        _freeze_heap()
         uvicorn.run(app, **run)
         return
     payload = {
@@ -315,6 +317,18 @@ def serve_deployment(
             )
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def _freeze_heap() -> None:
+    """Move what is loaded by now (the models, the libraries) out of the garbage collector's sight.
+
+    A full collection walks every tracked object; with a scikit-learn pipeline and pandas loaded that
+    is hundreds of thousands, and under load it stalled requests (1 row at C=64: p99 208 ms against a
+    p50 of 36 ms). Objects made later (requests, batches) are collected as usual; a model loaded by a
+    later swap is not frozen, which costs only its own share of a walk.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _worker_environ(workers: int, metrics_dir: str) -> dict[str, str]:
@@ -372,6 +386,9 @@ def deployment_app_from_env() -> FastAPI:
         ) from exc
     settings = load_settings()
     client = Client(settings=settings) if registry else None
-    return create_deployment_app(
+    app = create_deployment_app(
         spec, ServeOptions.from_json(options), client=client, settings=settings, owns_client=True
     )
+    app.state.engine.preload()  # as serve_deployment does for one worker; the parent loaded them already
+    _freeze_heap()
+    return app

@@ -264,8 +264,7 @@ def test_several_workers_build_the_deployment_from_the_environment(
     worker_app = deployment_app_from_env()
     engine = worker_app.state.engine
     assert engine.plan.spec.name == "flights" and engine.plan.spec.batching.max_batch_size == 256
-    assert not engine.ready()  # each worker loads its own copy when it starts
-    engine.preload()
+    assert engine.ready()  # each worker loads its own copy before uvicorn serves it
     assert served(worker_app).ref == "models:/flights@prod"  # the labels reach the workers too
 
 
