@@ -3,6 +3,7 @@ uvicorn, and its clean errors."""
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 from pathlib import Path
@@ -161,10 +162,13 @@ def test_one_worker_serves_the_model_loaded_up_front(
     classifier_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runs = capture_uvicorn(monkeypatch)
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))  # not this test process's heap
+    frozen: list[bool] = []
     serve_deployment(single_model_deployment(str(classifier_dir)), ServeOptions(port=9000))
     app, options = runs[0]
     assert isinstance(app, FastAPI)
     assert app.state.engine.ready()  # loaded before uvicorn starts
+    assert frozen == [True]  # then kept out of the garbage collector's full walks
     assert served(app).ref == str(classifier_dir)
     assert len(served(app).version) == 12  # the model file's digest prefix
     assert options["port"] == 9000 and "workers" not in options
@@ -249,6 +253,7 @@ def test_several_workers_build_the_deployment_from_the_environment(
     classifier_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runs = capture_uvicorn(monkeypatch)
+    monkeypatch.setattr(gc, "freeze", lambda: None)  # not this test process's heap
     monkeypatch.setenv(DEPLOYMENT_ENV, "")  # serve_deployment sets it; monkeypatch removes it afterwards
     spec = single_model_deployment(str(classifier_dir), name="flights")
     options = ServeOptions(
