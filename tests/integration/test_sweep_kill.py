@@ -101,20 +101,30 @@ def _uses(proc: psutil.Process, path: str) -> bool:
         return False
 
 
-def _end_processes_using(path: str) -> None:
-    """SIGKILL every process of the Ray instance living in ``path`` (its own temp folder)."""
+def _processes_using(path: str) -> set[psutil.Process]:
+    """Every process of the Ray instance living in ``path`` (its own temp folder), children included."""
     procs = {p for p in psutil.process_iter() if _uses(p, path)}
     for proc in list(procs):
         try:
             procs.update(proc.children(recursive=True))
         except psutil.NoSuchProcess:
             continue
+    return procs
+
+
+def _signal_processes_using(path: str, signum: int) -> set[psutil.Process]:
+    procs = _processes_using(path)
     for proc in procs:
         try:
-            proc.kill()
+            proc.send_signal(signum)
         except psutil.NoSuchProcess:
             continue
-    psutil.wait_procs(procs, timeout=30)
+    return procs
+
+
+def _end_processes_using(path: str) -> None:
+    """SIGKILL every process of the Ray instance living in ``path`` (its own temp folder)."""
+    psutil.wait_procs(_signal_processes_using(path, signal.SIGKILL), timeout=30)
 
 
 @pytest.fixture
@@ -162,9 +172,14 @@ def test_a_killed_sweep_driver_resumes_to_exactly_the_requested_trials(
             return len(ended) == hold and {n[6:] for n in held} <= running
 
         wait_until(at_the_kill_point, f"{hold} trials ended, {held} and ask {asking} held", timeout=60)
+        if executor == "ray":  # the driver's machine is lost: its Ray instance dies with it, at once.
+            # Stop them all first: a raylet that saw its driver die would end its workers gracefully
+            # (SIGTERM), and they would end their trial runs before a later SIGKILL reached them.
+            psutil.Process(first.pid).suspend()
+            _signal_processes_using(ray_dir, signal.SIGSTOP)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
-        if executor == "ray":  # the driver's machine is lost: its Ray instance dies with it, at once
+        if executor == "ray":
             _end_processes_using(ray_dir)  # SIGKILL: no worker gets to end its trial run
     finally:
         first.kill()
