@@ -888,8 +888,9 @@ def build_section(
         + "; ".join(client_cpu_line(f, c) for f in all_figures for c in args.clients)
         + " ms (Shipyard/MLflow).",
         "MLflow-Go's README says its LogMetricBatch500 hit a bug (mlflow-go issue #81) and was left out of "
-        "their results; its 13 ms comes from their table all the same. Their k6 script logs 500 keys × 2 "
-        "steps per batch into a fresh run, POSTed as raw JSON; ours go through MLflow's Python client.",
+        "their results; its 13 ms comes from their table all the same. Their k6 script logs 500 keys at "
+        "step 0 per batch into one run all users share, POSTed as raw JSON: the raw cells' shape; the "
+        "client cells go through MLflow's Python client.",
     ]
     return sec
 
