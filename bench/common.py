@@ -22,11 +22,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 __all__ = [
     "Result",
     "Section",
+    "alternating_rounds",
     "fresh_dir",
     "interleaved_medians",
     "machine_info",
@@ -72,6 +75,29 @@ def interleaved_medians(
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def alternating_rounds(fns: dict[str, Callable[[int], T]], rounds: int) -> dict[str, list[T]]:
+    """Call each function once per round, in turn, the order reversed every other round (A B, B A, A B,
+    ...), and collect what each returned, by round. Each is passed the round's index.
+
+    For comparing things whose figures drift with this shared machine's load: each round's figures were
+    taken side by side, so a ratio per round (or medians over the same span) holds while the machine's
+    speed does not; alternating the order keeps "always second" (warmer caches, a neighbour's burst)
+    from favouring one of them.
+
+        >>> order = []
+        >>> alternating_rounds({"a": lambda r: order.append("a") or r, "b": lambda r: order.append("b")}, 3)
+        {'a': [0, 1, 2], 'b': [None, None, None]}
+        >>> order
+        ['a', 'b', 'b', 'a', 'a', 'b']
+    """
+    names = list(fns)
+    out: dict[str, list[T]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            out[name].append(fns[name](r))
+    return out
 
 
 # -- temp dirs and SQLite ----------------------------------------------------------------------

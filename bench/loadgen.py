@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["LoadResult", "encode_request", "fetch", "percentile", "run_load", "serve_trivial"]
+__all__ = [
+    "LoadResult",
+    "combine_results",
+    "encode_request",
+    "fetch",
+    "percentile",
+    "run_load",
+    "serve_trivial",
+]
 
 _HEAD_END = b"\r\n\r\n"
 
@@ -100,6 +108,32 @@ class LoadResult:
             "mean_ms": round(statistics.fmean(ordered) * 1e3, 3) if ordered else float("nan"),
             "errors": self.errors,
         }
+
+
+def combine_results(results: list[LoadResult]) -> LoadResult:
+    """Several runs at the same concurrency as one: their latencies pooled, their times and the server
+    CPU summed (None when any run has none), so the rate is answers over the time spent sending.
+
+        >>> a = LoadResult(1, 2, 0.5, [0.1, 0.2], {200: 2}, server_cpu=0.1)
+        >>> b = LoadResult(1, 1, 0.5, [0.3], {200: 1}, server_cpu=0.2)
+        >>> both = combine_results([a, b])
+        >>> both.rate, both.statuses, round(both.server_cpu, 3)
+        (3.0, {200: 3}, 0.3)
+    """
+    statuses: dict[int, int] = {}
+    for result in results:
+        for code, n in result.statuses.items():
+            statuses[code] = statuses.get(code, 0) + n
+    cpus = [r.server_cpu for r in results]
+    return LoadResult(
+        results[0].concurrency,
+        sum(r.requests for r in results),
+        sum(r.elapsed for r in results),
+        [t for r in results for t in r.latencies],
+        statuses,
+        [f for r in results for f in r.failures],
+        None if any(c is None for c in cpus) else sum(c for c in cpus if c is not None),
+    )
 
 
 def _content_length(head: bytes, missing: int = 0) -> int:
