@@ -21,10 +21,11 @@ also runs with ``--no-batching`` and a larger ``--batch-size``.
 Two figures are ratios of things that, timed minutes apart, the drift of this shared machine's speed would
 skew, so each is measured side by side, in short alternating rounds (``common.alternating_rounds``):
 
-- Server overhead at C=1 (1 worker): each round times the same k requests in-process (the predict the
-  server wraps: Shipyard's ``LoadedModel.predict``, MLflow's pyfunc, the raw pipeline for BentoML and
-  MLServer), over HTTP (the C=1 cell), and k GETs of the server's trivial route (its floor: client,
-  loopback, framework); overhead = p50 of the requests − p50 of the in-process predicts over the same span.
+- Server overhead at C=1 (1 worker): in rounds of about 0.1 s of requests, each round times the same k
+  requests in-process (the predict the server wraps: Shipyard's ``LoadedModel.predict``, MLflow's
+  pyfunc, the raw pipeline for BentoML and MLServer), over HTTP (the C=1 cell), and k GETs of the
+  server's trivial route (its floor: client, loopback, framework); overhead = p50 of the requests − p50
+  of the in-process predicts over the same span.
 - The prediction log's cost: Shipyard with and without ``--no-prediction-log``, both up at once, 1-row
   requests at C=16 and C=64 in ``--rounds`` rounds each (with, without, without, with, …; only the
   measured one under load): the median per round of 1 − requests/s with ÷ without, its min–max, and
@@ -520,6 +521,15 @@ def measure_cell(
     return result
 
 
+C1_PHASE_S = 0.1  # about this much HTTP traffic per round of the C=1 cells: short, so that a burst of
+# load from the machine's other jobs (seconds long) hits the in-process and the HTTP phases alike
+
+
+def c1_round_count(args: argparse.Namespace) -> int:
+    """Rounds of a C=1 cell: ``--seconds`` of HTTP traffic in phases of about :data:`C1_PHASE_S`."""
+    return max(args.rounds, round(args.seconds / C1_PHASE_S))
+
+
 def c1_rounds(
     server: Server, work: Workload, rows: int, predict: Predict, rounds: int, seconds: float
 ) -> tuple[LoadResult, dict[str, Any]]:
@@ -538,7 +548,7 @@ def c1_rounds(
     pool, frames = [predict_request(server, b) for b in work.bodies[system][rows]], work.frames[rows]
     trivial = [encode_request(HOST, port, "GET", TRIVIAL_PATHS[system])]
     warm = run_load(HOST, port, pool, 1, 50)
-    per_round = max(20, int(seconds / rounds / max(warm.p50, 1e-4)))
+    per_round = max(10, int(seconds / rounds / max(warm.p50, 1e-4)))
 
     def span(r: int) -> list[int]:  # round r's requests: the next k of the pool
         return [(r * per_round + j) % len(pool) for j in range(per_round)]
@@ -665,7 +675,8 @@ def run_server(
             before = scrape(server) if workers == 1 else {}  # with more, /metrics is one worker's
             overhead: dict[str, Any] = {}
             if concurrency == 1 and workers == 1 and predict is not None:
-                result, overhead = c1_rounds(server, work, rows, predict, args.rounds, args.seconds)
+                rounds = c1_round_count(args)
+                result, overhead = c1_rounds(server, work, rows, predict, rounds, args.seconds)
             else:
                 result = measure_cell(
                     server.port, pool, concurrency, args.seconds, args.min_requests, server.proc.pid
@@ -694,7 +705,7 @@ def fmt_cell(cell: Cell) -> str:
     o = cell.overhead
     rounds = (
         f"\n    {len(o['rounds'])} rounds of {o['per_round']}: in-process {o['inproc_ms']:.2f} ms, "
-        f"overhead {o['overhead_ms']:.2f} ms (per round {_spread([h - i for h, i, _ in o['rounds']])}), "
+        f"overhead {o['overhead_ms']:.2f} ms (per round {_quartiles([h - i for h, i, _ in o['rounds']])}), "
         f"GET {o['trivial_ms']:.2f} ms"
         if o
         else ""
@@ -709,6 +720,15 @@ def fmt_cell(cell: Cell) -> str:
 def _spread(values: list[float], fmt: str = "{:.2f}") -> str:
     """``min–max`` of per-round figures."""
     return f"{fmt.format(min(values))}–{fmt.format(max(values))}" if values else "—"
+
+
+def _quartiles(values: list[float]) -> str:
+    """``min / p25 / median / p75 / max`` of per-round figures (many short rounds: min–max alone says
+    little)."""
+    if len(values) < 2:
+        return _spread(values)
+    q1, q2, q3 = statistics.quantiles(values, n=4)
+    return " / ".join(f"{v:.2f}" for v in (min(values), q1, q2, q3, max(values)))
 
 
 # -- the prediction log's cost: two servers side by side ------------------------------------------------
@@ -1214,7 +1234,8 @@ def overhead_results(report: dict[str, Any]) -> list[Result]:
     what = "1 row, C=1, 1 worker: server overhead"
     return [
         Result(
-            f"{what}, p50 − in-process predict of the same requests, {report['rounds']} alternating rounds",
+            f"{what}, p50 − in-process predict of the same requests, in {report['c1_rounds']} alternating "
+            "rounds",
             "ms",
             new[0],
             new[1],
@@ -1513,14 +1534,16 @@ def overhead_notes(report: dict[str, Any]) -> list[str]:
     per = "; ".join(
         f"{SYSTEM_NAMES.get(c.label, c.label)}: {o['overhead_ms']:.2f} ms = trivial GET "
         f"{o['trivial_ms']:.2f} + the rest {o['overhead_ms'] - o['trivial_ms']:.2f} (in-process "
-        f"{o['inproc_ms']:.2f} ms; per round {_spread([h - i for h, i, _ in o['rounds']])} ms, "
+        f"{o['inproc_ms']:.2f} ms; per round min / p25 / median / p75 / max "
+        f"{_quartiles([h - i for h, i, _ in o['rounds']])} ms, "
         f"{o['per_round']} requests per round)"
         for c in cells
         for o in [c.overhead]
     )
     return [
         "Server overhead at C=1 (issue 16's target): the C=1 cell runs in "
-        f"{report['rounds']} short rounds, each timing the same k one-row requests three ways, the order "
+        f"{report['c1_rounds']} short rounds (about {C1_PHASE_S:g} s of requests each), each timing the "
+        "same k one-row requests three ways, the order "
         "alternating: the in-process predict the server wraps, in this process (Shipyard "
         "`LoadedModel.predict`, MLflow pyfunc, the raw pipeline for BentoML and MLServer, whose services "
         "call it), the k sequential HTTP requests, and k sequential GETs of the server's trivial route. "
@@ -1823,6 +1846,7 @@ def run(args: argparse.Namespace, worker_counts: list[int]) -> dict[str, Any]:
         "n_iter": int(work.model.named_steps["model"].n_iter_),
         "seconds": args.seconds,
         "rounds": args.rounds,
+        "c1_rounds": c1_round_count(args),
         "min_requests": args.min_requests,
         "wrk": {},
         "defaults": serving_defaults(),
