@@ -14,13 +14,13 @@ Prints (writes nothing):
   same paced loop without a log. Thread CPU time, so it holds on a loaded machine where requests/s do not.
 - With ``--serve``, the log's cost under load (issue 16): ``shipyard serve`` with and without
   ``--no-prediction-log`` (bench_serving.py's flights model and 1-row requests, 1 worker), both servers up
-  at once and measured in turn, closed loop at C=16 and C=64, ``--repeat`` rounds (the order alternating),
-  so the noise shows: requests/s with the log ÷ without, per round and as the median, and the server's CPU
-  per request with ÷ without (steadier than requests/s on a shared machine).
+  at once and measured in turn, closed loop at C=16 and C=64, ``--repeat`` rounds (at least 4, the order
+  alternating: ``bench_serving.log_pair``), so the noise shows: the cost as 1 − requests/s with ÷ without,
+  per round and as the median, and by the server's CPU per request (steadier on a shared machine).
 
     .venv/bin/python bench/bench_predlog.py            # 200,000 calls / 500,000 rows
     .venv/bin/python bench/bench_predlog.py --quick    # 20,000 / 50,000
-    .venv/bin/python bench/bench_predlog.py --serve    # only the served cost: 3 rounds of 5 s per cell
+    .venv/bin/python bench/bench_predlog.py --serve    # only the served cost: 4 rounds of 2.5 s per cell
 """
 
 from __future__ import annotations
@@ -212,52 +212,25 @@ def request_path_cost(n: int, rate: float) -> dict[str, float]:
 
 
 def serve_cost(repeat: int, seconds: float) -> None:
-    """Print requests/s of ``shipyard serve`` with the log ÷ without, at C=16 and C=64, ``repeat`` rounds."""
+    """Print the log's cost under load: ``bench_serving``'s paired measure (``shipyard serve`` with and
+    without the log, both up, 1-row requests at C=16 and C=64 in ``repeat`` alternating rounds)."""
     import bench_serving as bs
 
     work = bs.build_workload(quick=False)
     home = fresh_dir("predlog-serve")
-    specs = [
-        bs.ServerSpec("log", "shipyard"),
-        bs.ServerSpec("no log", "shipyard", ("--no-prediction-log",)),
-    ]
-    ratios: dict[int, list[float]] = {16: [], 64: []}
-    cpu_ratios: dict[int, list[float]] = {16: [], 64: []}
-    with bs.running(specs[0], work, 1, home) as on, bs.running(specs[1], work, 1, home) as off:
-        for server in (on, off):
-            bs.check_answers(server, work)
-        for round_ in range(repeat):
-            for concurrency in ratios:
-                order = (on, off) if round_ % 2 == 0 else (off, on)
-                rps: dict[str, float] = {}
-                cpu: dict[str, float] = {}
-                for server in order:
-                    pool = [bs.predict_request(server, work, b) for b in work.shipyard_bodies[1]]
-                    result = bs.measure_cell(server.port, pool, concurrency, seconds, 400, server.proc.pid)
-                    if result.errors:
-                        raise RuntimeError(f"{server.spec.label}: errors {result.statuses}")
-                    cpu_ms = (result.server_cpu or 0.0) / len(result.latencies) * 1e3
-                    rps[server.spec.label] = result.rate
-                    cpu[server.spec.label] = cpu_ms
-                    print(
-                        f"  round {round_ + 1} C={concurrency:<3} {server.spec.label:<7} "
-                        f"{result.rate:7.0f} req/s  p50 {result.p50 * 1e3:6.1f} ms  "
-                        f"p99 {result.p99 * 1e3:6.1f} ms  server CPU {cpu_ms:.2f} ms/req",
-                        flush=True,
-                    )
-                ratios[concurrency].append(rps["log"] / rps["no log"])
-                cpu_ratios[concurrency].append(cpu["log"] / cpu["no log"])
-        written = bs.scrape(on).get("shipyard_serving_prediction_log_written", 0.0)
-        answered = bs.scrape(on).get("shipyard_serving_requests_total", 0.0)
-    for concurrency, values in ratios.items():
-        each = ", ".join(f"{v:.3f}" for v in values)
-        cpu_each = ", ".join(f"{v:.3f}" for v in cpu_ratios[concurrency])
+    args = argparse.Namespace(rounds=max(repeat, 4), seconds=seconds, min_requests=400)
+    pair = bs.log_pair(work, args, home)
+    for concurrency in bs.LOG_CONCURRENCY:
+        cost = bs.log_costs(pair, concurrency)
+        each = ", ".join(f"{v:.1f}" for v in cost["rate_rounds"])
+        cpu_each = ", ".join(f"{v:.1f}" for v in cost["cpu_rounds"])
         print(
-            f"served, 1 row, C={concurrency}: requests/s with the log ÷ without: median "
-            f"{statistics.median(values):.3f} (rounds: {each}); server CPU per request with ÷ without: "
-            f"median {statistics.median(cpu_ratios[concurrency]):.3f} (rounds: {cpu_each})"
+            f"served, 1 row, C={concurrency}: log cost by requests/s median {cost['rate']:.1f}% "
+            f"(rounds: {each}); by server CPU per request median {cost['cpu']:.1f}% (rounds: {cpu_each})"
         )
-    print(f"log rows written {written:,.0f} of {answered:,.0f} requests answered (before the final flush)")
+    written = pair["metrics"].get("shipyard_serving_prediction_log_written", 0.0)
+    answered = pair["metrics"].get("shipyard_serving_requests_total", 0.0)
+    print(f"log rows written {written:,.0f} of {answered:,.0f} requests answered")
 
 
 def main() -> None:
@@ -265,7 +238,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rate", type=float, default=600.0, help="requests/s of the request-path cell")
     parser.add_argument("--serve", action="store_true", help="only the cost under load of shipyard serve")
-    parser.add_argument("--repeat", type=int, default=3, help="with --serve: rounds (default 3)")
+    parser.add_argument("--repeat", type=int, default=4, help="with --serve: rounds (default 4)")
     parser.add_argument("--seconds", type=float, default=5.0, help="with --serve: traffic per cell")
     args = parser.parse_args()
     if args.serve:
