@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from shipyard.errors import UnsafePath
+from shipyard.errors import InvalidInput, UnsafePath
 
 __all__ = [
     "MAX_KEY_LENGTH",
@@ -46,6 +46,7 @@ __all__ = [
     "RunCreate",
     "RunPage",
     "RunStatus",
+    "RunView",
     "ScheduleFire",
     "clean_artifact_path",
     "now_ms",
@@ -227,6 +228,23 @@ class Artifact:
     digest: str
     size: int
     created_at: int = 0
+
+
+class RunView(enum.StrEnum):
+    """Which runs a search lists: the active ones (the default), the deleted ones (not purged yet)
+    or all of them; the filter, order and paging are the same for each."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+    ALL = "all"
+
+    @classmethod
+    def parse(cls, value: object) -> RunView:
+        """``value`` (a ``RunView`` or its name) as a ``RunView``; anything else is ``InvalidInput``."""
+        if isinstance(value, str) and value in {v.value for v in cls}:
+            return cls(value)
+        choices = ", ".join(repr(v.value) for v in cls)
+        raise InvalidInput(f"Invalid run view {value!r:.60}; pass one of {choices}")
 
 
 @dataclass

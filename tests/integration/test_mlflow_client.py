@@ -198,6 +198,45 @@ def test_search_runs_filters_orders_and_pages(tracking: MlflowClient) -> None:
     assert err.value.error_code == "INVALID_PARAMETER_VALUE"
 
 
+def test_search_runs_finds_deleted_runs_in_the_deleted_only_and_all_views(
+    tracking: MlflowClient, shipyard_client: Client
+) -> None:
+    from mlflow.entities import ViewType
+
+    exp_id = tracking.create_experiment("mlflow-views")
+    ids = {}
+    for name, acc in (("kept", 0.9), ("gone", 0.8), ("low", 0.1)):
+        with mlflow.start_run(experiment_id=exp_id, run_name=name) as run:
+            mlflow.log_metric("acc", acc)
+        ids[name] = run.info.run_id
+    tracking.delete_run(ids["gone"])
+
+    def names(view: int, **kwargs: object) -> list[str]:
+        frame = mlflow.search_runs([exp_id], run_view_type=view, order_by=["metrics.acc DESC"], **kwargs)
+        return list(frame["tags.mlflow.runName"]) if len(frame) else []
+
+    assert names(ViewType.ACTIVE_ONLY) == ["kept", "low"]
+    assert names(ViewType.DELETED_ONLY) == ["gone"]
+    assert names(ViewType.ALL) == ["kept", "gone", "low"]
+    assert names(ViewType.ALL, filter_string="metrics.acc > 0.5") == ["kept", "gone"]
+    deleted = tracking.search_runs([exp_id], run_view_type=ViewType.DELETED_ONLY)
+    assert [(r.info.run_id, r.info.lifecycle_stage) for r in deleted] == [(ids["gone"], "deleted")]
+    pages, token = [], None
+    while True:  # the ALL view pages like the others
+        page = tracking.search_runs(
+            [exp_id],
+            run_view_type=ViewType.ALL,
+            order_by=["metrics.acc ASC"],
+            max_results=2,
+            page_token=token,
+        )
+        pages.append([r.info.run_name for r in page])
+        if not (token := page.token):
+            break
+    assert pages == [["low", "gone"], ["kept"]]
+    assert [r.name for r in shipyard_client.search_runs_page(int(exp_id), view="deleted")[0]] == ["gone"]
+
+
 def test_experiments_are_searched_renamed_deleted_and_restored(
     tracking: MlflowClient, shipyard_client: Client
 ) -> None:

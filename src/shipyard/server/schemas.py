@@ -22,7 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from shipyard.bounds import INT32_MAX, INT64_MAX, INT64_MIN
-from shipyard.entities import MAX_KEY_LENGTH, Artifact, Experiment, MetricHistory, Run, RunStatus
+from shipyard.entities import MAX_KEY_LENGTH, Artifact, Experiment, MetricHistory, Run, RunStatus, RunView
 from shipyard.wire.floats import decode_float, encode_float
 
 __all__ = [
@@ -217,6 +217,10 @@ class SearchRunsIn(_In):
     limit: Annotated[int, Field(strict=True, ge=1, le=INT32_MAX)] = 1000
     page_token: Annotated[str, Field(max_length=1000)] | None = None
     columns: list[str] | None = None
+    view: RunView = Field(
+        default=RunView.ACTIVE,
+        description="Which runs are listed: `active` ones, `deleted` ones (not purged yet) or `all`.",
+    )
 
 
 class RunPageOut(BaseModel):

@@ -72,6 +72,7 @@ from shipyard.entities import (
     RunCreate,
     RunPage,
     RunStatus,
+    RunView,
     ScheduleFire,
 )
 
@@ -170,7 +171,11 @@ class TrackingStore(Protocol):
         limit: int = 1000,
         page_token: str | None = None,
         columns: Sequence[str] | None = None,
-    ) -> RunPage: ...
+        view: RunView | str = RunView.ACTIVE,
+    ) -> RunPage:
+        """A page of the runs matching ``filter`` in ``order_by``'s order (ties: newest first).
+        ``view`` says which runs are listed (``RunView``: active ones, deleted ones not purged yet,
+        or all); a bad value is ``InvalidInput``."""
 
     def delete_runs(self, run_ids: Iterable[str], actor: str = "", reason: str = "") -> int:
         """Mark runs deleted; each deletion is audited (by ``actor``, with ``reason``)."""

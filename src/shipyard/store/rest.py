@@ -51,6 +51,7 @@ from shipyard.entities import (
     RunCreate,
     RunPage,
     RunStatus,
+    RunView,
     clean_artifact_path,
     now_ms,
 )
@@ -712,8 +713,10 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
         limit: int = 1000,
         page_token: str | None = None,
         columns: Sequence[str] | None = None,
+        view: RunView | str = RunView.ACTIVE,
     ) -> RunPage:
-        body = {
+        view = RunView.parse(view)
+        body: dict[str, Any] = {
             "experiment_ids": None if experiment_ids is None else [int(e) for e in experiment_ids],
             "filter": filter,
             "order_by": [order_by]
@@ -723,6 +726,8 @@ class RestStore(RestModelsMixin, RestSchedulesMixin, RestMonitoringMixin, RestAl
             "page_token": page_token,
             "columns": None if columns is None else list(columns),
         }
+        if view is not RunView.ACTIVE:  # the default is not sent: a server before views takes the body
+            body["view"] = view.value
         data = self._request("POST", f"{API}/runs/search", body=body, idempotent=True).json()
         return RunPage([Run.from_dict(r) for r in data["runs"]], data.get("next_page_token"))
 

@@ -21,6 +21,7 @@ from shipyard.entities import (
     Run,
     RunCreate,
     RunStatus,
+    RunView,
     clean_artifact_path,
     now_ms,
 )
@@ -248,12 +249,15 @@ class Client:
         limit: int = 1000,
         page_token: str | None = None,
         columns: Sequence[str] | None = None,
+        view: str = "active",
     ) -> tuple[list[Run], str | None]:
-        """Runs matching ``filter`` as entities, and the token of the next page (or None)."""
+        """Runs matching ``filter`` as entities, and the token of the next page (or None);
+        ``view`` as in :meth:`search_runs`."""
         if isinstance(order_by, str):
             order_by = [order_by]
+        checked = RunView.parse(view)
         page = self.store.search_runs(
-            self._experiment_ids(experiments), filter, order_by, limit, page_token, columns
+            self._experiment_ids(experiments), filter, order_by, limit, page_token, columns, checked
         )
         return page.runs, page.next_page_token
 
@@ -265,17 +269,21 @@ class Client:
         limit: int = 1000,
         page_token: str | None = None,
         columns: Sequence[str] | None = None,
+        view: str = "active",
     ) -> pd.DataFrame:
         """Search runs; a DataFrame with one column per param, metric and tag.
 
         The next page's token is in ``df.attrs["next_page_token"]`` (None on the last page).
+        ``view`` says which runs are searched: ``"active"`` (the default), ``"deleted"`` (deleted
+        and not purged yet: restore one with :meth:`restore_runs`) or ``"all"``.
 
         Example:
             >>> client.search_runs(  # doctest: +SKIP
             ...     "churn", filter="metrics.auc > 0.9", order_by="metrics.auc desc"
             ... )
+            >>> client.search_runs("churn", view="deleted")  # doctest: +SKIP
         """
-        runs, token = self.search_runs_page(experiments, filter, order_by, limit, page_token, columns)
+        runs, token = self.search_runs_page(experiments, filter, order_by, limit, page_token, columns, view)
         return frames.runs_frame(runs, token)
 
     def get_metric_history(self, run_id: RunLike, key: str) -> pd.DataFrame:

@@ -176,9 +176,10 @@ def search_runs(
     limit: int = 1000,
     page_token: str | None = None,
     columns: Sequence[str] | None = None,
+    view: str = "active",
 ) -> pd.DataFrame:
     """See :meth:`Client.search_runs`."""
-    return get_client().search_runs(experiments, filter, order_by, limit, page_token, columns)
+    return get_client().search_runs(experiments, filter, order_by, limit, page_token, columns, view)
 
 
 def get_run(run_id: RunLike) -> Run:

@@ -414,11 +414,85 @@ def test_runs_are_searched_with_mlflows_filter_order_and_pages(http: httpx.Clien
         {"filter": "metrics.acc > 0.5 OR params.model = 'rf'"},
         {"filter": "params.model = rf"},
         {"order_by": ["metrics.acc SIDEWAYS"]},
-        {"run_view_type": "ALL"},
+        {"run_view_type": "SOME"},
         {"max_results": 50_001},
         {"page_token": "bm90IGEgdG9rZW4="},
     ):
         refused(http.post(search, json={"experiment_ids": [exp_id], **body}), 400, "INVALID_PARAMETER_VALUE")
+
+
+def test_run_view_types_search_active_deleted_or_all_runs_with_the_same_filter_order_and_pages(
+    http: httpx.Client,
+) -> None:
+    exp_id = experiment(http)
+    ids = {}
+    for i in range(6):  # r1, r3 and r5 deleted; rf runs are r0, r2, r3, r5
+        ids[f"r{i}"] = run(http, exp_id, run_name=f"r{i}", start_time=1000 + i)["info"]["run_id"]
+        body = {
+            "run_id": ids[f"r{i}"],
+            "params": [{"key": "model", "value": "rf" if i in (0, 2, 3, 5) else "xgb"}],
+            "metrics": [{"key": "acc", "value": i / 10, "timestamp": 1}],
+        }
+        ok(http.post(f"{API}/runs/log-batch", json=body))
+    for name in ("r1", "r3", "r5"):
+        ok(http.post(f"{API}/runs/delete", json={"run_id": ids[name]}))
+    search = f"{API}/runs/search"
+
+    def found(view: str | int | None, **body: Any) -> list[tuple[str, str]]:
+        view_body = {} if view is None else {"run_view_type": view}
+        answer = ok(http.post(search, json={"experiment_ids": [exp_id], **view_body, **body}))
+        return [(r["info"]["run_name"], r["info"]["lifecycle_stage"]) for r in answer.get("runs", [])]
+
+    active = [("r4", "active"), ("r2", "active"), ("r0", "active")]
+    deleted = [("r5", "deleted"), ("r3", "deleted"), ("r1", "deleted")]
+    everything = sorted(active + deleted, reverse=True)  # newest first
+    assert found(None) == found("ACTIVE_ONLY") == found(1) == active
+    assert found("DELETED_ONLY") == found(2) == deleted
+    assert found("ALL") == found(3) == everything
+    rf = "params.model = 'rf'"
+    assert found("DELETED_ONLY", filter=rf) == [("r5", "deleted"), ("r3", "deleted")]
+    assert found("ALL", filter=rf, order_by=["metrics.acc ASC"]) == [
+        ("r0", "active"),
+        ("r2", "active"),
+        ("r3", "deleted"),
+        ("r5", "deleted"),
+    ]
+    assert found("ALL", filter="metrics.acc >= 0.3", order_by=["metrics.acc DESC"]) == [
+        ("r5", "deleted"),
+        ("r4", "active"),
+        ("r3", "deleted"),
+    ]
+    for view, whole in (("ALL", everything), ("DELETED_ONLY", deleted), ("ACTIVE_ONLY", active)):
+        pages, token = [], None
+        while True:  # two at a time: each page of ALL mixes deleted and active runs
+            body = {"max_results": 2, **({"page_token": token} if token else {})}
+            answer = ok(http.post(search, json={"experiment_ids": [exp_id], "run_view_type": view, **body}))
+            pages.append([r["info"]["run_name"] for r in answer["runs"]])
+            if not (token := answer.get("next_page_token")):
+                break
+        assert [n for page in pages for n in page] == [n for n, _ in whole], view
+        assert [len(p) for p in pages] == ([2, 2, 2] if view == "ALL" else [2, 1]), view
+    ok(http.post(f"{API}/runs/restore", json={"run_id": ids["r3"]}))
+    assert ("r3", "active") in found("ACTIVE_ONLY") and ("r3", "deleted") not in found("ALL")
+    assert [n for n, _ in found("DELETED_ONLY")] == ["r5", "r1"]
+
+
+def test_runs_of_a_deleted_experiment_are_found_by_its_id_as_deleted_runs(http: httpx.Client) -> None:
+    kept, dropped = experiment(http, "kept"), experiment(http, "dropped")
+    run(http, kept, run_name="k0", start_time=1000)
+    run(http, dropped, run_name="d0", start_time=1001)
+    run(http, dropped, run_name="d1", start_time=1002)
+    ok(http.post(f"{API}/experiments/delete", json={"experiment_id": dropped}))
+
+    def names(view: str, *exp_ids: str) -> list[str]:
+        body = {"experiment_ids": list(exp_ids), "run_view_type": view}
+        return [r["info"]["run_name"] for r in ok(http.post(f"{API}/runs/search", json=body)).get("runs", [])]
+
+    assert names("ACTIVE_ONLY", kept, dropped) == ["k0"]  # MLflow: the experiment's runs are deleted
+    assert names("DELETED_ONLY", kept, dropped) == names("DELETED_ONLY", dropped) == ["d1", "d0"]
+    assert names("ALL", kept, dropped) == ["d1", "d0", "k0"]
+    ok(http.post(f"{API}/experiments/restore", json={"experiment_id": dropped}))
+    assert names("ACTIVE_ONLY", kept, dropped) == ["d1", "d0", "k0"] and names("DELETED_ONLY", dropped) == []
 
 
 def test_experiment_zero_is_the_default_experiment(http: httpx.Client, store: Store) -> None:

@@ -7,8 +7,7 @@ call; what it answers is MLflow's message. The acting user is the token's (with 
 to an experiment with grants needs its owner or editor (:func:`~shipyard.server.access.require_grant`).
 
 Where Shipyard and MLflow differ, the route says so precisely (``docs/mlflow.md`` lists each case):
-runs are searched among active runs only (``run_view_type`` ``DELETED_ONLY``/``ALL`` refused), a
-run's system tags ``mlflow.user``, ``mlflow.source.name`` and ``mlflow.parentRunId`` are set when it
+a run's system tags ``mlflow.user``, ``mlflow.source.name`` and ``mlflow.parentRunId`` are set when it
 is created, and the experiment id ``0`` (MLflow's Default) is Shipyard's ``default`` experiment.
 """
 
@@ -23,7 +22,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from shipyard.bounds import INT32_MAX, INT64_MAX, INT64_MIN
-from shipyard.entities import Experiment, LogBatch, MetricHistory, Run, RunCreate, clean_artifact_path, now_ms
+from shipyard.entities import (
+    Experiment,
+    LogBatch,
+    MetricHistory,
+    Run,
+    RunCreate,
+    RunView,
+    clean_artifact_path,
+    now_ms,
+)
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.server.access import actor_for, author_for, principal_of, require_grant
 from shipyard.server.mlflow import DEFAULT_EXPERIMENT, logged_models
@@ -70,6 +78,7 @@ MAX_RESULTS = 50_000
 MAX_BULK_RUNS = 100
 MAX_BULK_RESULTS = 2500
 _ID = re.compile(r"\d{1,18}")
+_RUN_VIEWS = {"ACTIVE_ONLY": RunView.ACTIVE, "DELETED_ONLY": RunView.DELETED, "ALL": RunView.ALL}
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -374,13 +383,9 @@ def get_run(store: StoreDep, run_id: str | None = None, run_uuid: str | None = N
 
 @router.post("/runs/search")
 def search_runs(body: m.SearchRuns, store: StoreDep) -> Response:
-    """Active runs of the experiments matching MLflow's filter, in MLflow's order, a page at a time."""
-    view = m.view_type(body.run_view_type)
-    if view != "ACTIVE_ONLY":
-        raise MlflowApiError(
-            f"run_view_type {view} is not supported on Shipyard: its search lists active runs only. Get a "
-            "deleted run by id (MlflowClient.get_run) or restore it (MlflowClient.restore_run)"
-        )
+    """Runs of these experiments (deleted ones too, as MLflow) in ``run_view_type``'s lifecycle
+    stages, matching MLflow's filter, in MLflow's order, a page at a time."""
+    view = _RUN_VIEWS[m.view_type(body.run_view_type)]
     expr = run_filter(body.filter)
     order = order_to_text(run_order_by(body.order_by))
     limit = _max_results(body.max_results, 1000, MAX_RESULTS)
@@ -394,6 +399,7 @@ def search_runs(body: m.SearchRuns, store: StoreDep) -> Response:
         order_by=order or None,
         limit=limit,
         page_token=body.page_token or None,
+        view=view,
     )
     return json_answer({"runs": [m.run_json(r) for r in page.runs], "next_page_token": page.next_page_token})
 

@@ -82,7 +82,8 @@ _CREATE_FIELDS = set(RunCreateIn.model_fields)
 
 @router.post("/search", response_model=RunPageOut)
 def search_runs(body: SearchRunsIn, store: StoreDep) -> Response:
-    """Runs matching ``filter`` ordered by ``order_by``; pass ``next_page_token`` back for the next page."""
+    """Runs matching ``filter`` ordered by ``order_by``; pass ``next_page_token`` back for the next page.
+    ``view`` lists the ``active`` runs (the default), the ``deleted`` ones not purged yet, or ``all``."""
     page = store.search_runs(
         experiment_ids=body.experiment_ids,
         filter=body.filter,
@@ -90,6 +91,7 @@ def search_runs(body: SearchRunsIn, store: StoreDep) -> Response:
         limit=body.limit,
         page_token=body.page_token,
         columns=body.columns,
+        view=body.view,
     )
     return Response(RunPageOut.json_of(page.runs, page.next_page_token), media_type="application/json")
 

@@ -43,11 +43,12 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    true,
 )
 from sqlalchemy.sql.expression import nulls_last
 
 from shipyard.bounds import INT64_MAX
-from shipyard.entities import Run, RunPage, RunStatus
+from shipyard.entities import Run, RunPage, RunStatus, RunView
 from shipyard.errors import InvalidInput
 from shipyard.store.query import (
     MAX_KEYS,
@@ -145,6 +146,7 @@ class SearchQuery:
     limit: int
     offset: int
     columns: list[Field] | None
+    view: RunView = RunView.ACTIVE
 
     @classmethod
     def build(
@@ -155,6 +157,7 @@ class SearchQuery:
         limit: int,
         page_token: str | None,
         columns: Sequence[str] | None,
+        view: RunView | str = RunView.ACTIVE,
     ) -> SearchQuery:
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_RESULTS:
             raise InvalidInput(f"limit must be an integer from 1 to {MAX_RESULTS}, got {limit!r}")
@@ -167,6 +170,7 @@ class SearchQuery:
             limit=limit,
             offset=_decode_token(page_token) if page_token else 0,
             columns=None if columns is None else [parse_field(c) for c in columns],
+            view=RunView.parse(view),
         )
         keys = len(query._fields())
         if keys > MAX_KEYS:
@@ -275,7 +279,9 @@ class SearchQuery:
 
     def statement(self, pivot: bool = False) -> Select[Any]:
         source, cols = self._sources(pivot)
-        stmt = select(t.runs.c.id).select_from(source).where(t.runs.c.deleted == false())
+        stmt = select(t.runs.c.id).select_from(source)
+        if self.view is not RunView.ALL:
+            stmt = stmt.where(t.runs.c.deleted == (true() if self.view is RunView.DELETED else false()))
         if self.experiment_ids is not None:
             stmt = stmt.where(t.runs.c.experiment_id.in_(self.experiment_ids))
         if self.expr is not None:

@@ -31,6 +31,7 @@ from shipyard.entities import (
     RunCreate,
     RunPage,
     RunStatus,
+    RunView,
     clean_artifact_path,
     now_ms,
 )
@@ -809,8 +810,9 @@ class SqlStore(
         limit: int = 1000,
         page_token: str | None = None,
         columns: Sequence[str] | None = None,
+        view: RunView | str = RunView.ACTIVE,
     ) -> RunPage:
-        query = SearchQuery.build(experiment_ids, filter, order_by, limit, page_token, columns)
+        query = SearchQuery.build(experiment_ids, filter, order_by, limit, page_token, columns, view)
         self._expire_lazily()  # runs whose process was killed list as killed
         with self._read() as conn:
             return query.execute(conn)
