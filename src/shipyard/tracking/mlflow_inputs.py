@@ -25,6 +25,7 @@ __all__ = [
     "DATASET_FIELDS",
     "INPUTS_TAG",
     "dataset_input",
+    "encode_inputs",
     "kept_inputs",
     "named_version",
     "record_inputs",
@@ -112,12 +113,18 @@ def record_inputs(
     if added or models:
         kept["datasets"].extend(added)
         kept["models"].extend(models)
-        store.log_batch(run.id, LogBatch(tags={INPUTS_TAG: json.dumps(kept, separators=(",", ":"))}))
+        store.log_batch(run.id, LogBatch(tags={INPUTS_TAG: encode_inputs(kept)}))
 
 
-def run_inputs(run: Run, uses: Sequence[DatasetUse]) -> dict[str, Any]:
-    """The run's ``inputs`` as MLflow's ``RunInputs`` message: kept inputs, then its Shipyard uses."""
-    kept = kept_inputs(run.tags)
+def encode_inputs(kept: Mapping[str, Sequence[Any]]) -> str:
+    """The value of :data:`INPUTS_TAG` that keeps ``kept`` (``{"datasets": …, "models": …}``)."""
+    return json.dumps(dict(kept), separators=(",", ":"))
+
+
+def run_inputs(tags: Mapping[str, str], uses: Sequence[DatasetUse]) -> dict[str, Any]:
+    """A run's ``inputs`` as MLflow's ``RunInputs`` message: those kept in its ``tags``, then its
+    Shipyard dataset uses."""
+    kept = kept_inputs(tags)
     datasets = kept["datasets"]
     for use in uses:
         version = use.dataset

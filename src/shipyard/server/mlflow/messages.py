@@ -290,7 +290,7 @@ def run_json(run: Run, uses: Sequence[DatasetUse] = ()) -> dict[str, Any]:
             "params": [{"key": k, "value": v} for k, v in run.params.items()],
             "tags": [{"key": k, "value": v} for k, v in tags.items()],
         },
-        "inputs": run_inputs(run, uses),
+        "inputs": run_inputs(run.tags, uses),
     }
 
 
