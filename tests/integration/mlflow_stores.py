@@ -335,7 +335,7 @@ class MlflowServer:
 
 def build_through_server(url: str, work: Path) -> dict[str, Any]:
     """A small store written through a running MLflow server: its artifacts go through the server's
-    proxy (``mlflow-artifacts:/``), as a team's do."""
+    proxy (``mlflow-artifacts:/``), as a team's do; the child run has dataset inputs."""
     from mlflow.entities import Metric, Param
 
     client = client_for(url)
@@ -349,6 +349,7 @@ def build_through_server(url: str, work: Path) -> dict[str, Any]:
     (folder / "MLmodel").write_text("flavors:\n  python_function:\n    loader_module: m\n")
     (folder / "data" / "weights.bin").write_bytes(os.urandom(200_000))
     client.log_artifacts(parent, str(folder), "model")
+    client.log_inputs(child, datasets=_dataset_inputs())
     for rid in (child, parent):
         client.set_terminated(rid, "FINISHED", end_time=T0 + 100)
     client.create_registered_model("served")
