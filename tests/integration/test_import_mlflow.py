@@ -509,3 +509,33 @@ def test_a_changed_logged_model_or_run_input_in_shipyard_is_found_by_the_next_im
     assert report.entities["run inputs"].mismatched == [made["fit_run"]]
     assert report.entities["runs"].mismatched == []  # the run's own record is unchanged
     client.close()
+
+
+def test_a_dataset_input_naming_a_shipyard_dataset_version_becomes_a_use_of_it(tmp_path: Path) -> None:
+    """As Shipyard's MLflow API records one: the run's lineage, in the role of its context."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    client = shipyard_client(tmp_path / "shipyard")
+    version = sy.log_dataset(pd.DataFrame({"x": [1.0, 2.0]}), name="churn-train", client=client)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with mlflow_env(uri), pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        mlclient = client_for(uri)
+        exp = mlclient.create_experiment("lineage")
+        run_id = mlclient.create_run(exp, start_time=1_650_000_000_000).info.run_id
+        named = Dataset("churn-train", version.digest[:12], "local", '{"uri": "churn-train@v1"}')
+        other = Dataset("elsewhere", "0123abcd", "local", '{"uri": "/data/x.csv"}')
+        tags = [InputTag("mlflow.data.context", "training")]
+        mlclient.log_inputs(run_id, datasets=[DatasetInput(named, tags), DatasetInput(other, tags)])
+        mlclient.set_terminated(run_id, "FINISHED", end_time=1_650_000_000_100)
+    report = import_mlflow(uri, client=client, models=False)
+    assert report.ok, report.problems
+    assert report.entities["run inputs"].imported == 1
+    (use,) = client.store.list_run_datasets(run_id)
+    assert (use.dataset.name, use.dataset.version, use.role) == ("churn-train", version.version, "training")
+    kept = json.loads(client.get_run(run_id).tags[INPUTS_TAG])["datasets"]
+    assert [d["dataset"]["name"] for d in kept] == ["elsewhere"]  # only the one Shipyard does not hold
+    again = import_mlflow(uri, client=client, models=False)
+    assert again.ok and again.entities["run inputs"].existing == 1
+    assert len(client.store.list_run_datasets(run_id)) == 1
+    client.close()
