@@ -6,8 +6,10 @@ a ``detailed`` experiment with what an import can get wrong — nested runs (one
 its parent), a 300-step history, NaN and ±inf values, params at MLflow's 6,000-character limit, runs
 failed, killed, still running and deleted, artifacts in folders (one of 3 MiB, one empty), and a
 registered model whose versions have a gap (version 2 deleted), descriptions, tags and aliases.
-:func:`build_model_store` adds a version logged with ``mlflow.sklearn.log_model`` (MLflow 3's
-logged-model source, ``models:/m-…``); :func:`build_through_server` writes through a running
+:func:`build_model_store` adds a run with dataset inputs (``mlflow.log_input`` of pandas frames,
+with context tags) and two models logged with ``mlflow.sklearn.log_model`` (MLflow 3's logged
+models, with params, tags and metrics), one registered (``models:/m-…``); the ``detailed``
+experiment's model run has dataset inputs too; :func:`build_through_server` writes through a running
 :class:`MlflowServer`. :func:`assert_run_arrived` checks a Shipyard run, read through the SDK,
 against the MLflow run it came from.
 """
@@ -15,6 +17,7 @@ against the MLflow run it came from.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import warnings
 from collections.abc import Iterator
@@ -27,6 +30,8 @@ from shipyard.config import load_settings
 T0 = 1_650_000_000_000  # kept times are checked: none of them can be "now"
 EXTRA_RUNS = 9
 """Runs a store holds besides its bulk runs: 7 in ``detailed``, 2 in the deleted ``retired``."""
+INPUTS_TAG = "mlflow.inputs"
+"""The run tag in which Shipyard keeps MLflow's dataset inputs (written here, not imported: a check)."""
 SYSTEM_TAGS = ("mlflow.runName", "mlflow.user", "mlflow.source.name", "mlflow.parentRunId")
 """MLflow's tags that a Shipyard run holds as fields (name, user, source, parent), not as tags."""
 
@@ -165,6 +170,7 @@ def _detailed(client: Any, work: Path) -> dict[str, Any]:
     (folder / "MLmodel").write_text("flavors:\n  python_function:\n    loader_module: m\n")
     (folder / "model.pkl").write_bytes(b"not really a pickle")
     client.log_artifacts(model_run, str(folder), "model")
+    client.log_inputs(model_run, datasets=_dataset_inputs())
     client.set_terminated(model_run, "FINISHED", end_time=T0 + 95)
     return {
         "detailed_experiment": exp,
@@ -176,6 +182,35 @@ def _detailed(client: Any, work: Path) -> dict[str, Any]:
         "deleted": deleted,
         "model_run": model_run,
     }
+
+
+def _datasets() -> list[tuple[Any, str]]:
+    """Two datasets made from pandas frames, each with its ``mlflow.data.context``: a training set
+    with a source and targets, and an evaluation set without either."""
+    import mlflow.data
+    import pandas as pd
+
+    train = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [0, 0, 1, 1]})
+    return [
+        (
+            mlflow.data.from_pandas(train, source="s3://bucket/train.csv", name="train", targets="y"),
+            "training",
+        ),
+        (mlflow.data.from_pandas(train.tail(2), name="holdout"), "evaluation"),
+    ]
+
+
+def _dataset_inputs() -> list[Any]:
+    """:func:`_datasets` as the dataset inputs ``mlflow.log_input`` logs (two tags each)."""
+    from mlflow.entities import DatasetInput, InputTag
+
+    return [
+        DatasetInput(
+            dataset._to_mlflow_entity(),
+            tags=[InputTag("mlflow.data.context", context), InputTag("split", context[:4])],
+        )
+        for dataset, context in _datasets()
+    ]
 
 
 def _registry(client: Any, work: Path, model_run: str) -> dict[str, Any]:
@@ -196,8 +231,10 @@ def _registry(client: Any, work: Path, model_run: str) -> dict[str, Any]:
     return {"model": "churn model"}
 
 
-def build_model_store(uri: str) -> str:
-    """A version logged with ``mlflow.sklearn.log_model`` and registered (MLflow 3's logged model)."""
+def build_model_store(uri: str) -> dict[str, str]:
+    """A run (``fit_run``) with dataset inputs and two models logged with ``mlflow.sklearn.log_model``
+    (MLflow 3's logged models), the first (``model_id``) registered as ``sk-model`` version 1, the
+    second (``other_model_id``) not registered."""
     import mlflow
     import numpy as np
     from sklearn.linear_model import LogisticRegression
@@ -207,18 +244,32 @@ def build_model_store(uri: str) -> str:
         return _log_sklearn_model(mlflow, np, LogisticRegression, uri)
 
 
-def _log_sklearn_model(mlflow: Any, np: Any, estimator: Any, uri: str) -> str:
+def _log_sklearn_model(mlflow: Any, np: Any, estimator: Any, uri: str) -> dict[str, str]:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
         mlflow.set_experiment("sklearn")
         x = np.array([[0.0], [1.0], [2.0], [3.0]])
-        with mlflow.start_run(run_name="fit"):
+        with mlflow.start_run(run_name="fit") as run:
+            for dataset, context in _datasets():
+                mlflow.log_input(dataset, context=context, tags={"split": context[:4]})
             model = estimator().fit(x, [0, 0, 1, 1])
+            mlflow.log_metric("train_acc", 1.0, step=3)
             # Requirements given: inferring them starts a subprocess that takes seconds
-            info = mlflow.sklearn.log_model(model, name="clf", pip_requirements=["scikit-learn"])
+            info = mlflow.sklearn.log_model(
+                model, name="clf", pip_requirements=["scikit-learn"], params={"C": "1.0", "solver": "lbfgs"}
+            )
+            mlflow.log_metric("val_acc", 0.75, step=3, model_id=info.model_id)
+            other = mlflow.sklearn.log_model(
+                estimator(C=0.5).fit(x, [0, 1, 0, 1]), name="clf-b", pip_requirements=["scikit-learn"]
+            )
+        mlflow.MlflowClient().set_logged_model_tags(info.model_id, {"stage": "candidate"})
         mlflow.register_model(info.model_uri, "sk-model")
-        return str(info.model_id)
+        return {
+            "model_id": str(info.model_id),
+            "other_model_id": str(other.model_id),
+            "fit_run": run.info.run_id,
+        }
     finally:
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)
@@ -284,7 +335,7 @@ class MlflowServer:
 
 def build_through_server(url: str, work: Path) -> dict[str, Any]:
     """A small store written through a running MLflow server: its artifacts go through the server's
-    proxy (``mlflow-artifacts:/``), as a team's do."""
+    proxy (``mlflow-artifacts:/``), as a team's do; the child run has dataset inputs."""
     from mlflow.entities import Metric, Param
 
     client = client_for(url)
@@ -298,6 +349,7 @@ def build_through_server(url: str, work: Path) -> dict[str, Any]:
     (folder / "MLmodel").write_text("flavors:\n  python_function:\n    loader_module: m\n")
     (folder / "data" / "weights.bin").write_bytes(os.urandom(200_000))
     client.log_artifacts(parent, str(folder), "model")
+    client.log_inputs(child, datasets=_dataset_inputs())
     for rid in (child, parent):
         client.set_terminated(rid, "FINISHED", end_time=T0 + 100)
     client.create_registered_model("served")
@@ -338,9 +390,24 @@ def expected_tags(mlrun: Any) -> dict[str, str]:
 Points = dict[str, list[tuple[int, int, float]]]
 
 
+def dataset_inputs_json(mlrun: Any) -> list[dict[str, Any]]:
+    """The run's dataset inputs as MLflow's client sends them (protobuf JSON)."""
+    from google.protobuf.json_format import MessageToDict
+
+    return [
+        MessageToDict(d.to_proto(), preserving_proto_field_name=True) for d in mlrun.inputs.dataset_inputs
+    ]
+
+
+def model_folders(mlrun: Any) -> tuple[str, ...]:
+    """Where Shipyard keeps the files of the run's logged models: its artifacts under models/<id>/."""
+    return tuple(f"models/{m.model_id}/" for m in mlrun.outputs.model_outputs)
+
+
 def assert_run_arrived(client: Client, mlrun: Any, histories: Points, files: list[tuple[str, int]]) -> None:
-    """The Shipyard run (read through the SDK) is the MLflow run: fields, params, tags, every point of
-    every metric (``histories``) and every artifact file (``files``: path, size)."""
+    """The Shipyard run (read through the SDK) is the MLflow run: fields, params, tags, dataset
+    inputs (kept in the ``mlflow.inputs`` tag), every point of every metric (``histories``) and every
+    artifact file (``files``: path, size) besides its logged models' folders."""
     info = mlrun.info
     run = client.get_run(info.run_id)
     status = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed", "RUNNING": "running"}
@@ -350,14 +417,18 @@ def assert_run_arrived(client: Client, mlrun: Any, histories: Points, files: lis
     assert run.parent_run_id == mlrun.data.tags.get("mlflow.parentRunId")
     assert run.source == mlrun.data.tags.get("mlflow.source.name", "")
     assert run.params == mlrun.data.params
-    assert run.tags == expected_tags(mlrun)
+    tags = dict(run.tags)
+    kept = json.loads(tags.pop(INPUTS_TAG, "{}"))
+    assert tags == expected_tags(mlrun)
+    assert kept.get("datasets", []) == dataset_inputs_json(mlrun)
     assert set(run.metrics) == set(mlrun.data.metrics) == set(histories)
     for key, points in histories.items():
         got = client.get_metric_history(run.id, key)
         stamps = [t.value // 1_000_000 for t in got["timestamp"]]  # ns since the epoch
         want = sorted((int(s), int(t), repr(float(v))) for s, t, v in points)
         assert sorted(zip(got["step"], stamps, map(repr, got["value"]), strict=True)) == want
-    assert sorted((a.path, a.size) for a in client.list_artifacts(run.id)) == sorted(files)
+    listed = [(a.path, a.size) for a in client.list_artifacts(run.id)]
+    assert sorted(x for x in listed if not x[0].startswith(model_folders(mlrun))) == sorted(files)
 
 
 def read_mlflow(mlclient: Any, mlrun: Any) -> tuple[dict[str, list[Any]], list[tuple[str, int]]]:

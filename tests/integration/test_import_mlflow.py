@@ -26,27 +26,35 @@ import pandas as pd
 import pytest
 from mlflow_stores import (
     EXTRA_RUNS,
+    INPUTS_TAG,
     assert_run_arrived,
     build_model_store,
     build_store,
     client_for,
+    dataset_inputs_json,
     mlflow_env,
     mlflow_runs,
     read_mlflow,
     shipyard_client,
 )
+from server_process import LiveServer
 from typer.testing import CliRunner
 
 import shipyard as sy
 from shipyard import Client
 from shipyard.cli.main import app
 from shipyard.config import load_settings
+from shipyard.entities import LogBatch
 from shipyard.importers import ImportReport, import_mlflow
 
 mlflow = pytest.importorskip("mlflow")
 
 # MLflow's SQL store uses an ORM option SQLAlchemy 2.1 deprecates: MLflow's warning, not ours
-pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated"),
+    # so does its digest of a pandas frame (mlflow.data.from_pandas) with pandas 3
+    pytest.mark.filterwarnings("ignore:Starting with pandas version 4.0 all arguments"),
+]
 
 BULK = 2000
 BULK_EXPERIMENTS = 4
@@ -89,7 +97,7 @@ def sqlite_source(tmp_path_factory: pytest.TempPathFactory) -> Source:
     with mlflow_env(uri), pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)  # MLflow's SQLite store puts artifacts under ./mlruns
         made = build_store(uri, work, bulk=SQLITE_BULK, bulk_experiments=2)
-        made["model_id"] = build_model_store(uri)
+        made.update(build_model_store(uri))
     return Source(uri, made, work)
 
 
@@ -215,6 +223,10 @@ def test_the_report_matches_on_both_sides_and_counts_what_was_read(
     assert report.entities["metric points"].source == 4 * BULK + 300 + 5 + 4 + 2
     assert report.entities["model versions"].imported == 2
     assert report.entities["aliases"].imported == 2
+    # the model run's two dataset inputs, checked as one item (the run's inputs)
+    inputs = report.entities["run inputs"]
+    assert (inputs.source, inputs.imported, inputs.target, inputs.mismatched) == (1, 1, 1, [])
+    assert report.entities["dataset inputs"].target == 2
     assert report.not_imported == {}
     assert report.runs_per_second > 0
 
@@ -375,3 +387,155 @@ def test_an_import_into_postgresql_matches_as_into_sqlite(
                 assert_run_arrived(client, mlrun, *read_mlflow(mlclient, mlrun))
     finally:
         client.close()
+
+
+# -- dataset inputs and logged models (MLflow 3) --------------------------------------------------
+def _logged_model_view(model: Any) -> dict[str, Any]:
+    """What MLflow's client says of a logged model, less where its files are."""
+    return {
+        "model_id": model.model_id,
+        "name": model.name,
+        "status": str(model.status),
+        "source_run_id": model.source_run_id,
+        "creation_timestamp": model.creation_timestamp,
+        "params": model.params,
+        "tags": model.tags,
+        "metrics": sorted((m.key, m.value, m.step, m.timestamp, m.run_id) for m in model.metrics or []),
+    }
+
+
+def _logged_model_files(mlclient: Any, model_id: str, folder: str | None = None) -> dict[str, int]:
+    out = {}
+    for info in mlclient.list_logged_model_artifacts(model_id, folder):
+        if info.is_dir:
+            out.update(_logged_model_files(mlclient, model_id, info.path))
+        else:
+            out[info.path] = info.file_size
+    return out
+
+
+def _read_source(uri: str, made: dict[str, Any]) -> dict[str, Any]:
+    with mlflow_env(uri):
+        mlclient = client_for(uri)
+        run = mlclient.get_run(made["fit_run"])
+        ids = [made["model_id"], made["other_model_id"]]
+        return {
+            "inputs": dataset_inputs_json(run),
+            "outputs": sorted((o.model_id, o.step) for o in run.outputs.model_outputs),
+            "models": {i: _logged_model_view(mlclient.get_logged_model(i)) for i in ids},
+            "files": {i: _logged_model_files(mlclient, i) for i in ids},
+            "bytes": {
+                i: (Path(mlclient.get_logged_model(i).artifact_location) / "MLmodel").read_bytes()
+                for i in ids
+            },
+        }
+
+
+def test_dataset_inputs_and_logged_models_arrive_and_read_back_through_shipyards_mlflow_api(
+    sqlite_source: Source, tmp_path: Path
+) -> None:
+    made = sqlite_source.made
+    source = _read_source(sqlite_source.uri, made)
+    assert len(source["inputs"]) == 2 and len(source["outputs"]) == 2  # the fixture is what it says
+    target = tmp_path / "shipyard"
+    client = shipyard_client(target)
+    report = import_mlflow(sqlite_source.uri, client=client)
+    assert report.ok, report.problems
+    models = report.entities["logged models"]
+    assert (models.source, models.imported, models.target, models.mismatched) == (2, 2, 2, [])
+    assert models.source_checksum == models.target_checksum
+    files = report.entities["logged model files"]
+    assert files.source == files.target == sum(len(f) for f in source["files"].values()) > 0
+    assert report.entities["run inputs"].imported == 2  # the fit run and the detailed model run
+    assert report.not_imported == {}
+    # through the SDK and the store: the run keeps the inputs; each model its fields and files
+    run = client.get_run(made["fit_run"])
+    assert json.loads(run.tags[INPUTS_TAG])["datasets"] == source["inputs"]
+    for model_id, view in source["models"].items():
+        ours = client.store.get_logged_model(model_id)
+        assert (ours.run_id, ours.name, ours.created_at) == (
+            view["source_run_id"],
+            view["name"],
+            view["creation_timestamp"],
+        )
+        assert (ours.params, ours.tags) == (view["params"], view["tags"])
+        held = {a.path: a.size for a in client.list_artifacts(run.id, f"models/{model_id}")}
+        assert held == {f"models/{model_id}/{p}": n for p, n in source["files"][model_id].items()}
+        assert client.read_artifact(run.id, f"models/{model_id}/MLmodel") == source["bytes"][model_id]
+    version = sy.get_model_version("models:/sk-model/1", client=client)
+    assert version.metadata["artifact"] == f"models/{made['model_id']}"  # the model's folder in its run
+    # a second import adds nothing
+    audit_before = len(client.list_audit(limit=10_000))
+    again = import_mlflow(sqlite_source.uri, client=client)
+    assert again.ok, again.problems
+    assert all(row.imported == 0 for row in again.entities.values())
+    assert again.entities["logged models"].target_checksum == models.target_checksum
+    assert len(client.list_audit(limit=10_000)) == audit_before
+    client.close()
+    # MLflow's own client, against a Shipyard server on the imported store, reads back the same
+    server = LiveServer(target, tracking_uri=f"sqlite:///{target / 'shipyard.db'}")
+    server.artifact_uri = str(target / "artifacts")
+    server.start()
+    try:
+        with mlflow_env(server.url):
+            mlclient = client_for(server.url)
+            got = mlclient.get_run(made["fit_run"])
+            assert dataset_inputs_json(got) == source["inputs"]
+            assert sorted((o.model_id, o.step) for o in got.outputs.model_outputs) == source["outputs"]
+            for model_id, view in source["models"].items():
+                assert _logged_model_view(mlclient.get_logged_model(model_id)) == view
+                assert _logged_model_files(mlclient, model_id) == source["files"][model_id]
+            import mlflow.sklearn
+
+            loaded = mlflow.sklearn.load_model(f"models:/{made['model_id']}")
+            assert list(loaded.predict([[0.0], [3.0]])) == [0, 1]
+    finally:
+        server.stop()
+
+
+def test_a_changed_logged_model_or_run_input_in_shipyard_is_found_by_the_next_import(
+    sqlite_source: Source, tmp_path: Path
+) -> None:
+    made = sqlite_source.made
+    client = shipyard_client(tmp_path)
+    assert import_mlflow(sqlite_source.uri, client=client).ok
+    client.store.set_logged_model_tags(made["other_model_id"], {"stage": "tampered"})
+    kept = json.loads(client.get_run(made["fit_run"]).tags[INPUTS_TAG])
+    kept["datasets"][0]["dataset"]["digest"] = "00000000"
+    client.store.log_batch(made["fit_run"], LogBatch(tags={INPUTS_TAG: json.dumps(kept)}))
+    report = import_mlflow(sqlite_source.uri, client=client)
+    assert not report.ok
+    assert report.entities["logged models"].mismatched == [made["other_model_id"]]
+    assert report.entities["run inputs"].mismatched == [made["fit_run"]]
+    assert report.entities["runs"].mismatched == []  # the run's own record is unchanged
+    client.close()
+
+
+def test_a_dataset_input_naming_a_shipyard_dataset_version_becomes_a_use_of_it(tmp_path: Path) -> None:
+    """As Shipyard's MLflow API records one: the run's lineage, in the role of its context."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    client = shipyard_client(tmp_path / "shipyard")
+    version = sy.log_dataset(pd.DataFrame({"x": [1.0, 2.0]}), name="churn-train", client=client)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with mlflow_env(uri), pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        mlclient = client_for(uri)
+        exp = mlclient.create_experiment("lineage")
+        run_id = mlclient.create_run(exp, start_time=1_650_000_000_000).info.run_id
+        named = Dataset("churn-train", version.digest[:12], "local", '{"uri": "churn-train@v1"}')
+        other = Dataset("elsewhere", "0123abcd", "local", '{"uri": "/data/x.csv"}')
+        tags = [InputTag("mlflow.data.context", "training")]
+        mlclient.log_inputs(run_id, datasets=[DatasetInput(named, tags), DatasetInput(other, tags)])
+        mlclient.set_terminated(run_id, "FINISHED", end_time=1_650_000_000_100)
+    report = import_mlflow(uri, client=client, models=False)
+    assert report.ok, report.problems
+    assert report.entities["run inputs"].imported == 1
+    (use,) = client.store.list_run_datasets(run_id)
+    assert (use.dataset.name, use.dataset.version, use.role) == ("churn-train", version.version, "training")
+    kept = json.loads(client.get_run(run_id).tags[INPUTS_TAG])["datasets"]
+    assert [d["dataset"]["name"] for d in kept] == ["elsewhere"]  # only the one Shipyard does not hold
+    again = import_mlflow(uri, client=client, models=False)
+    assert again.ok and again.entities["run inputs"].existing == 1
+    assert len(client.store.list_run_datasets(run_id)) == 1
+    client.close()

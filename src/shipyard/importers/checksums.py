@@ -14,12 +14,14 @@ from typing import Any
 
 import blake3
 
-from shipyard.entities import MetricHistory, Run
+from shipyard.entities import LoggedModel, MetricHistory, Run
 
 __all__ = [
     "combined",
     "digest_of",
     "experiment_checksum",
+    "inputs_checksum",
+    "logged_model_checksum",
     "model_checksum",
     "run_checksum",
     "version_checksum",
@@ -135,6 +137,43 @@ def version_checksum(
             "run_id": run_id,
             "tags": sorted(tags.items()),
             "aliases": sorted(aliases),
+            "files": sorted([str(p), int(s)] for p, s in files),
+        }
+    )
+
+
+def inputs_checksum(inputs: Mapping[str, Any]) -> str:
+    """A run's inputs as MLflow reads them (``RunInputs``: dataset inputs with every field and
+    tag, model inputs), in any order."""
+    return digest_of(
+        {
+            "datasets": sorted(digest_of(d) for d in inputs.get("dataset_inputs", [])),
+            "models": sorted(digest_of(m) for m in inputs.get("model_inputs", [])),
+        }
+    )
+
+
+def logged_model_checksum(model: LoggedModel, files: Iterable[tuple[str, int]]) -> str:
+    """A logged model: id, run, name, type, status, step, deletion, times, params, tags, every
+    metric point and its files (path under the model's folder, size)."""
+    points = sorted(
+        [p.key, p.step, p.timestamp, p.run_id, repr(float(p.value)), p.dataset_name, p.dataset_digest]
+        for p in model.metrics
+    )
+    return digest_of(
+        {
+            "id": model.id,
+            "run_id": model.run_id,
+            "name": model.name,
+            "model_type": model.model_type,
+            "status": str(model.status),
+            "step": model.step,
+            "deleted": model.deleted,
+            "created_at": model.created_at,
+            "updated_at": model.updated_at,
+            "params": sorted(model.params.items()),
+            "tags": sorted(model.tags.items()),
+            "metrics": points,
             "files": sorted([str(p), int(s)] for p, s in files),
         }
     )

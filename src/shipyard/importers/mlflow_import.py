@@ -1,6 +1,7 @@
 """``import_mlflow``: move an MLflow store into Shipyard, resumably, and verify it.
 
-The order is experiments, then runs (parents before children), then the deletion of experiments
+The order is experiments, then runs (parents before children; each with its dataset inputs and its
+logged models), then the deletion of experiments
 MLflow deleted, then registered models with their versions and aliases. Everything keeps MLflow's
 ids where Shipyard has a place for them (run ids, version numbers, names) and MLflow's times;
 experiment ids are Shipyard's own, and the mapping is in the report and in the audit log

@@ -23,10 +23,26 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.config import redact_uri
-from shipyard.entities import MAX_KEY_LENGTH, MetricHistory, Run, RunStatus
+from shipyard.entities import (
+    MAX_KEY_LENGTH,
+    LoggedModel,
+    LoggedModelMetric,
+    LoggedModelStatus,
+    MetricHistory,
+    Run,
+    RunStatus,
+)
 from shipyard.errors import ExperimentNotFound, InvalidInput, MissingExtra, StoreUnavailable
-from shipyard.importers.records import SourceExperiment, SourceFile, SourceModel, SourceRun, SourceVersion
+from shipyard.importers.records import (
+    SourceExperiment,
+    SourceFile,
+    SourceLoggedModel,
+    SourceModel,
+    SourceRun,
+    SourceVersion,
+)
 from shipyard.names import check_name
+from shipyard.tracking.mlflow_inputs import DATASET_FIELDS, dataset_input
 
 __all__ = [
     "PAGE_SIZE",
@@ -60,6 +76,11 @@ _STATUS = {
     "FINISHED": RunStatus.FINISHED,
     "FAILED": RunStatus.FAILED,
     "KILLED": RunStatus.KILLED,
+}
+_LOGGED_STATUS = {
+    "PENDING": LoggedModelStatus.PENDING,
+    "READY": LoggedModelStatus.READY,
+    "FAILED": LoggedModelStatus.FAILED,
 }
 _DESCRIPTION_TAG = "mlflow.note.content"  # how MLflow stores an experiment's description
 _MODEL_NAME_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -222,6 +243,12 @@ def _file_histories(files: Any, info: Any, keys: list[str]) -> dict[str, list[An
     }
 
 
+def _dataset_input(given: Any) -> dict[str, Any]:
+    """An MLflow ``DatasetInput`` as the JSON Shipyard keeps (the shape MLflow's client sends)."""
+    dataset = {f: getattr(given.dataset, f, None) for f in DATASET_FIELDS}
+    return dataset_input(dataset, [(str(t.key or ""), str(t.value or "")) for t in given.tags or []])
+
+
 def _logged_model_id(source: str) -> str | None:
     """The logged model (MLflow 3) a version was registered from: ``models:/m-…`` names it."""
     match = re.match(r"^models:/(m-[0-9a-f]+)$", source)
@@ -332,15 +359,66 @@ class MlflowSource:
             )
         uri = str(mlrun.info.artifact_uri or "")
         inputs = getattr(getattr(mlrun, "inputs", None), "dataset_inputs", None) or []
+        used = getattr(getattr(mlrun, "inputs", None), "model_inputs", None) or []
         outputs = getattr(getattr(mlrun, "outputs", None), "model_outputs", None) or []
-        return SourceRun(
+        source = SourceRun(
             run,
             histories,
             _walk(self._repo(uri)) if uri else [],
             artifact_uri=uri,
-            dataset_inputs=len(inputs),
-            model_outputs=len(outputs),
+            inputs=[_dataset_input(given) for given in inputs],
+            model_inputs=[str(m.model_id) for m in used],
         )
+        for output in outputs:
+            try:
+                source.logged_models.append(self.logged_model(str(output.model_id), output.step, run.id))
+            except Exception as exc:  # reported with the run; the run itself is imported
+                source.unreadable.append(f"logged model {output.model_id}: {mlflow_error(exc)}")
+        return source
+
+    def logged_model(self, model_id: str, step: int | None, run_id: str) -> SourceLoggedModel:
+        """A logged model (MLflow 3) of run ``run_id``, with its params, tags, metric points and the
+        files at its artifact location."""
+        found = self.client.get_logged_model(model_id)
+        if found.source_run_id and found.source_run_id != run_id:
+            raise InvalidInput(
+                f"it was logged by run {found.source_run_id}; Shipyard keeps a logged model with the "
+                "run that logged it"
+            )
+        points = {
+            (p.key, int(p.step), int(p.timestamp), p.run_id or run_id): LoggedModelMetric(
+                model_id,
+                p.key,
+                float(p.value),
+                int(p.step),
+                int(p.timestamp),
+                p.run_id or run_id,
+                p.dataset_name or "",
+                p.dataset_digest or "",
+            )
+            for p in found.metrics or []
+        }
+        status = getattr(found.status, "name", str(found.status))
+        model = LoggedModel(
+            id=model_id,
+            experiment_id=0,
+            run_id=run_id,
+            name=found.name,
+            status=_LOGGED_STATUS.get(status, LoggedModelStatus.PENDING),
+            created_at=int(found.creation_timestamp or 0),
+            updated_at=int(found.last_updated_timestamp or found.creation_timestamp or 0),
+            model_type=found.model_type or "",
+            step=int(step) if step is not None else None,
+            params=dict(found.params or {}),
+            tags=dict(found.tags or {}),
+            metrics=tuple(points.values()),
+        )
+        uri = str(found.artifact_location or "")
+        return SourceLoggedModel(model, uri, _walk(self._repo(uri)) if uri else [])
+
+    def copy_logged_model_files(self, model: SourceLoggedModel, put: Put) -> list[Copied]:
+        """A logged model's files, each downloaded alone and handed to ``put`` (see :meth:`_copy`)."""
+        return self._copy(self._repo(model.artifact_uri), model.files, put)
 
     def _histories(self, info: Any, keys: list[str]) -> dict[str, list[Any]]:
         """Every point of each metric. A file store's are read from the run's own folder by MLflow's

@@ -14,6 +14,11 @@ store, plus two of Shipyard's:
 
 The card is the registry's (:func:`~shipyard.registry.cards.metadata`): the version's tags are
 MLflow's, and ``metadata["mlflow"]`` holds the stage, status, source and logged-model id.
+
+A version registered from a logged model (``models:/m-…``) is made of the same files as that
+model, which the runs phase imported into its run's artifacts under ``models/<model_id>/``: its
+card's ``artifact`` names that folder, as for a version registered through Shipyard's MLflow API,
+and a version whose files differ from the model's there is reported.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from shipyard.importers.records import SourceFile, SourceModel, SourceVersion
 from shipyard.registry import cards
 from shipyard.registry.core import MODEL_FILE, manifest_digest
 from shipyard.registry.flavors.mlflow_folder import MLFLOW_FLAVOR, with_shipyard_meta
+from shipyard.store import KeepsLoggedModels
 
 __all__ = ["RECORD_FILE", "SHIPYARD_FILES", "version_spec"]
 
@@ -58,6 +64,9 @@ def version_spec(
     )
     run = _run(ctx, run_id)
     item = f"model version {name}/{version.version}"
+    folder = _artifact_path(version.source)
+    if run is not None and version.model_id and folder is None:
+        folder = _logged_model_folder(ctx, run, version.model_id, files, item)
     flavor, signature, card = (
         MLFLOW_FLAVOR,
         {},
@@ -70,7 +79,7 @@ def version_spec(
     else:
         meta = yaml.safe_load(blobs.get_bytes(next(f.digest for f in files if f.path == MODEL_FILE)))
         flavor = str(meta.get("flavor") or MLFLOW_FLAVOR)
-        card = cards.metadata(meta, run, None, version.tags, files, None, _artifact_path(version.source))
+        card = cards.metadata(meta, run, None, version.tags, files, None, folder)
         try:
             signature = cards.signature_for(ctx.client, meta, None, None, None, run)
         except InvalidInput:  # MLflow recorded none: kept without one, as MLflow has it
@@ -96,6 +105,31 @@ def _run(ctx: ImportContext, run_id: str | None) -> Run | None:
         return ctx.client.store.get_run(run_id)
     except NotFound:
         return None
+
+
+def _logged_model_folder(
+    ctx: ImportContext, run: Run, model_id: str, files: list[Artifact], item: str
+) -> str | None:
+    """The folder of logged model ``model_id`` in its run's artifacts, if Shipyard has the model;
+    a version whose MLflow files are not that folder's (path and content) is reported."""
+    store = ctx.client.store
+    if not isinstance(store, KeepsLoggedModels):
+        return None
+    try:
+        model = store.get_logged_model(model_id, allow_deleted=True)
+    except NotFound:
+        return None
+    if model.run_id != run.id:
+        return None
+    prefix = f"{model.artifact_path}/"
+    held = {
+        (a.path[len(prefix) :], a.digest) for a in store.list_artifacts(run.id) if a.path.startswith(prefix)
+    }
+    if held != {(f.path, f.digest) for f in files if f.path != RECORD_FILE}:
+        ctx.report.problems.append(
+            f"{item}: its files differ from those of logged model {model_id} in run {run.id} ({prefix})"
+        )
+    return model.artifact_path
 
 
 def _artifact_path(source: str) -> str | None:

@@ -8,10 +8,18 @@ and times beside the names they get in Shipyard.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from shipyard.entities import MetricHistory, Run
+from shipyard.entities import LoggedModel, MetricHistory, Run
 
-__all__ = ["SourceExperiment", "SourceFile", "SourceModel", "SourceRun", "SourceVersion"]
+__all__ = [
+    "SourceExperiment",
+    "SourceFile",
+    "SourceLoggedModel",
+    "SourceModel",
+    "SourceRun",
+    "SourceVersion",
+]
 
 
 @dataclass(frozen=True)
@@ -32,20 +40,34 @@ class SourceExperiment:
     deleted: bool = False
 
 
+@dataclass(frozen=True)
+class SourceLoggedModel:
+    """A logged model (MLflow 3) a run produced, as Shipyard will hold it (its ``experiment_id`` is
+    the run's in Shipyard), with the files at its own artifact location."""
+
+    model: LoggedModel
+    artifact_uri: str
+    files: list[SourceFile]
+
+
 @dataclass
 class SourceRun:
     """A run as Shipyard will hold it, with every point of every metric and its artifact files.
 
-    ``dataset_inputs`` counts what the source logged with ``log_input`` and ``model_outputs`` the
-    logged models (MLflow 3) the run produced: neither is imported (a registered version's files are).
+    ``inputs`` are its dataset inputs (``mlflow.log_input``) as MLflow's ``DatasetInput`` JSON
+    (:func:`~shipyard.tracking.mlflow_inputs.dataset_input`), ``model_inputs`` the ids of the
+    logged models it used, ``logged_models`` those it produced (its model outputs) and
+    ``unreadable`` why any of those could not be read.
     """
 
     run: Run
     histories: dict[str, MetricHistory]
     files: list[SourceFile]
     artifact_uri: str = ""
-    dataset_inputs: int = 0
-    model_outputs: int = 0
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    model_inputs: list[str] = field(default_factory=list)
+    logged_models: list[SourceLoggedModel] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

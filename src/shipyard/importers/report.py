@@ -95,8 +95,8 @@ class EntityReport:
 class ImportReport:
     """What an import did and found (see the module docstring).
 
-    ``not_imported`` counts what the source holds that Shipyard has no place for yet (experiment
-    tags, registered-model tags, run dataset inputs); ``problems`` explains every failure, mismatch
+    ``not_imported`` counts what the source holds that Shipyard has no place for yet (none today:
+    kept for what a later MLflow adds); ``problems`` explains every failure, mismatch
     and change made on the way (a renamed model, a parent run that was not there).
     """
 

@@ -703,6 +703,15 @@ class ImportsRecords(Protocol):
         (``spec.metadata["tags"]``); a version of that number that exists is returned as it is,
         whatever its content (the caller compares)."""
 
+    def import_logged_model(
+        self, model: LoggedModel, actor: str, origin: dict[str, Any]
+    ) -> tuple[LoggedModel, bool]:
+        """MLflow 3's logged model ``model`` of its run ``model.run_id`` (which must exist), with its
+        own id, times, status, step, params, tags and metric points; its experiment is the run's
+        (``model.experiment_id`` is ignored). Its files are the run's artifacts under
+        ``model.artifact_path``, recorded by the caller first. One of that id that exists is
+        returned as it is (the caller compares)."""
+
 
 @runtime_checkable
 class AuthStore(Protocol):

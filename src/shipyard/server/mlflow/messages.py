@@ -8,12 +8,12 @@ A Shipyard run's ``name``, ``user``, ``source`` and ``parent_run_id`` are MLflow
 into those fields when MLflow's client sends the tags, and read back as tags (an empty field is an
 absent tag). An experiment's description is its ``mlflow.note.content`` tag. MLflow dataset
 inputs that match no Shipyard dataset version are kept, as sent, in the run tag
-:data:`INPUTS_TAG` (hidden from MLflow's tag list, shown as ``inputs``).
+:data:`~shipyard.tracking.mlflow_inputs.INPUTS_TAG` (hidden from MLflow's tag list, shown as
+``inputs``; :mod:`shipyard.tracking.mlflow_inputs` is their one home, shared with the importer).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
@@ -23,11 +23,10 @@ from shipyard.bounds import INT64_MAX, INT64_MIN
 from shipyard.entities import DatasetUse, Experiment, MetricHistory, Run, RunStatus
 from shipyard.server.mlflow.wire import MlflowApiError
 from shipyard.store.mlflow_filter import SYSTEM_TAGS, artifact_uri
+from shipyard.tracking.mlflow_inputs import INPUTS_TAG, run_inputs
 
 __all__ = [
-    "DATASET_CONTEXT_TAG",
     "DESCRIPTION_TAG",
-    "INPUTS_TAG",
     "CreateExperiment",
     "CreateRun",
     "Dataset",
@@ -60,10 +59,6 @@ __all__ = [
 
 DESCRIPTION_TAG = "mlflow.note.content"
 """The experiment tag MLflow keeps its description in (Shipyard: ``Experiment.description``)."""
-INPUTS_TAG = "mlflow.inputs"
-"""The run tag holding MLflow dataset and model inputs that match no Shipyard dataset (JSON)."""
-DATASET_CONTEXT_TAG = "mlflow.data.context"
-"""The dataset input tag naming its role (``training``, ``evaluation``; Shipyard: the use's role)."""
 
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 EnumNumber = Annotated[int, Field(ge=0, le=100)]
@@ -280,35 +275,6 @@ def system_tags(run: Run) -> dict[str, str]:
     return {tag: value for tag, name in SYSTEM_TAGS.items() if (value := fields[name])}
 
 
-def _inputs(run: Run, uses: Sequence[DatasetUse]) -> dict[str, Any]:
-    kept: dict[str, Any] = {}
-    if INPUTS_TAG in run.tags:
-        try:
-            kept = json.loads(run.tags[INPUTS_TAG])
-        except ValueError:
-            kept = {}
-    datasets = list(kept.get("datasets", []))
-    for use in uses:
-        version = use.dataset
-        schema = {"mlflow_colspec": [{"name": n, "type": t} for n, t in version.schema]}
-        datasets.append(
-            {
-                "tags": [{"key": DATASET_CONTEXT_TAG, "value": use.role}],
-                "dataset": {
-                    "name": version.name,
-                    "digest": version.digest,
-                    "source_type": "shipyard",
-                    "source": json.dumps({"uri": version.ref}),
-                    "schema": json.dumps(schema),
-                    "profile": json.dumps(
-                        {"num_rows": version.rows, "num_elements": version.rows * version.num_columns}
-                    ),
-                },
-            }
-        )
-    return {"dataset_inputs": datasets, "model_inputs": list(kept.get("models", []))}
-
-
 def run_json(run: Run, uses: Sequence[DatasetUse] = ()) -> dict[str, Any]:
     """A run as MLflow's ``Run`` message: info, data (latest metrics, params, tags with the system
     tags of its fields) and inputs (kept MLflow inputs and ``uses``, its Shipyard dataset versions).
@@ -324,7 +290,7 @@ def run_json(run: Run, uses: Sequence[DatasetUse] = ()) -> dict[str, Any]:
             "params": [{"key": k, "value": v} for k, v in run.params.items()],
             "tags": [{"key": k, "value": v} for k, v in tags.items()],
         },
-        "inputs": _inputs(run, uses),
+        "inputs": run_inputs(run.tags, uses),
     }
 
 

@@ -13,7 +13,6 @@ is created, and the experiment id ``0`` (MLflow's Default) is Shipyard's ``defau
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import uuid
@@ -32,7 +31,7 @@ from shipyard.entities import (
     clean_artifact_path,
     now_ms,
 )
-from shipyard.errors import InvalidInput, NotFound
+from shipyard.errors import NotFound
 from shipyard.server.access import actor_for, author_for, principal_of, require_grant
 from shipyard.server.mlflow import DEFAULT_EXPERIMENT, logged_models
 from shipyard.server.mlflow import messages as m
@@ -68,6 +67,7 @@ from shipyard.store.mlflow_filter import (
     sort_experiments,
 )
 from shipyard.store.query import order_to_text, to_text
+from shipyard.tracking.mlflow_inputs import dataset_input, record_inputs
 
 __all__ = ["router"]
 
@@ -484,50 +484,22 @@ def log_batch(body: m.LogBatch, store: StoreDep, request: Request) -> Response:
 
 @router.post("/runs/log-inputs")
 def log_inputs(body: m.LogInputs, store: StoreDep, request: Request) -> Response:
-    """Record a run's inputs. A dataset whose name and digest (a prefix of at least 8 characters)
-    name a Shipyard dataset version is recorded as the run's use of that version (its lineage), in
-    the role of its ``mlflow.data.context`` tag (``input`` without one); any other dataset, and
-    MLflow's model inputs, are kept as sent (read back as the run's ``inputs``)."""
+    """Record a run's inputs (:func:`~shipyard.tracking.mlflow_inputs.record_inputs`): a dataset
+    that names a Shipyard dataset version is the run's use of it (its lineage); any other dataset,
+    and MLflow's model inputs, are kept as sent (read back as the run's ``inputs``)."""
     run = _live_run(request, store, body.id)
-    kept: dict[str, list[Any]] = json.loads(run.tags.get(m.INPUTS_TAG) or "{}")
-    datasets, models = kept.setdefault("datasets", []), kept.setdefault("models", [])
-    changed = False
+    datasets = []
     for i, given in enumerate(body.datasets):
         dataset = given.dataset
         if dataset is None or not dataset.name or not dataset.digest:
             raise MlflowApiError(
                 f"Missing value for required parameter 'datasets[{i}].dataset' (name and digest)."
             )
-        tags = {t.key or "": t.value or "" for t in given.tags}
-        if _record_use(
-            store, run.id, dataset.name, dataset.digest, tags.get(m.DATASET_CONTEXT_TAG) or "input"
-        ):
-            continue
-        entry = given.model_dump(by_alias=True, exclude_none=True)
-        if entry not in datasets:
-            datasets.append(entry)
-            changed = True
-    for model in body.models:
-        entry = {"model_id": m.required(model.model_id, "models.model_id")}
-        if entry not in models:
-            models.append(entry)
-            changed = True
-    if changed:
-        store.log_batch(run.id, LogBatch(tags={m.INPUTS_TAG: json.dumps(kept, separators=(",", ":"))}))
+        tags = [(t.key or "", t.value or "") for t in given.tags]
+        datasets.append(dataset_input(dataset.model_dump(by_alias=True), tags))
+    models = [m.required(model.model_id, "models.model_id") for model in body.models]
+    record_inputs(store, run, datasets, models)
     return json_answer({})
-
-
-def _record_use(store: Store, run_id: str, name: str, digest: str, role: str) -> bool:
-    if len(digest) < 8:
-        return False
-    try:
-        version = store.get_dataset_version(name, digest)
-    except (NotFound, InvalidInput):
-        return False
-    if not version.digest.startswith(digest):  # a digest of digits can read as a version number
-        return False
-    store.record_dataset_use(run_id, name, version.version, role[:64])
-    return True
 
 
 # -- metrics and artifact listings --------------------------------------------------------------

@@ -2,22 +2,30 @@
 
 ``shipyard import mlflow`` writes through these. Each creates what is missing and returns what
 exists unchanged (``created=False``), so an import that was killed can simply run again. A creation
-is audited in its own transaction as ``experiment.import``, ``model.import`` or
-``model_version.import`` with the source's id (``origin``) in the entry's ``after``: the mapping from
-the source's ids to Shipyard's is kept in the hash chain.
+is audited in its own transaction as ``experiment.import``, ``model.import``,
+``model_version.import`` or ``logged_model.import`` with the source's id (``origin``) in the entry's
+``after``: the mapping from the source's ids to Shipyard's is kept in the hash chain.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy import exc as sa_exc
 
-from shipyard.entities import Experiment, ModelVersion, ModelVersionCreate, RegisteredModel
-from shipyard.errors import InvalidInput
+from shipyard.entities import (
+    Experiment,
+    LoggedModel,
+    LoggedModelStatus,
+    ModelVersion,
+    ModelVersionCreate,
+    RegisteredModel,
+)
+from shipyard.errors import InvalidInput, NotFound, RunNotFound
 from shipyard.names import check_key, check_name, check_text
 from shipyard.store.sql import audit
 from shipyard.store.sql import schema as t
@@ -49,6 +57,9 @@ class ImportsMixin:
     @staticmethod
     def _experiment(row: Any) -> Experiment:
         raise NotImplementedError
+
+    def get_logged_model(self, model_id: str, *, allow_deleted: bool = False) -> LoggedModel:
+        raise NotImplementedError  # LoggedModelsMixin's (before this one in SqlStore's bases)
 
     def import_experiment(
         self,
@@ -191,3 +202,75 @@ class ImportsMixin:
             conn, actor, "model_version.import", "model_version", f"{spec.name}/{version}", None, after, ""
         )
         return _version(conn, row, spec.name), True
+
+    def import_logged_model(
+        self, model: LoggedModel, actor: str, origin: dict[str, Any]
+    ) -> tuple[LoggedModel, bool]:
+        """MLflow 3's logged model as it was logged elsewhere (its id, times, status, step, params,
+        tags, metric points), of its run ``model.run_id`` and in that run's experiment, written in
+        one transaction; the model of that id when it exists. Its files are the run's artifacts
+        under ``model.artifact_path`` (recorded by the caller).
+
+        Example:
+            >>> found, created = store.import_logged_model(model, "ann", {"id": model.id})
+        """
+        check_key("Logged model name", model.name)
+        if model.model_type:
+            check_key("Logged model type", model.model_type)
+        for key, value in [*model.params.items(), *model.tags.items()]:
+            check_key("Logged model param or tag key", key)
+            check_text(f"Logged model param or tag '{key}'", value)
+        with contextlib.suppress(NotFound):
+            return self.get_logged_model(model.id, allow_deleted=True), False
+        try:
+            with self._write() as conn:
+                self._insert_logged_model(conn, model, actor, origin)
+        except sa_exc.IntegrityError:  # written by another import meanwhile
+            pass
+        return self.get_logged_model(model.id, allow_deleted=True), True
+
+    @staticmethod
+    def _insert_logged_model(
+        conn: Connection, model: LoggedModel, actor: str, origin: dict[str, Any]
+    ) -> None:
+        runs = t.runs.c
+        run = conn.execute(select(runs.experiment_id).where(runs.id == model.run_id)).first()
+        if run is None:
+            raise RunNotFound(f"Run '{model.run_id}' of logged model '{model.id}' is not in this store")
+        conn.execute(
+            insert(t.logged_models),
+            {
+                "id": model.id,
+                "experiment_id": run.experiment_id,
+                "run_id": model.run_id,
+                "name": model.name,
+                "model_type": model.model_type,
+                "status": LoggedModelStatus(model.status).value,
+                "step": model.step,
+                "deleted": model.deleted,
+                "created_at": model.created_at,
+                "updated_at": model.updated_at,
+            },
+        )
+        for table, pairs in ((t.logged_model_params, model.params), (t.logged_model_tags, model.tags)):
+            if pairs:
+                conn.execute(
+                    insert(table), [{"model_id": model.id, "key": k, "value": v} for k, v in pairs.items()]
+                )
+        points = {
+            (p.key, p.step, p.timestamp, p.run_id): {
+                "model_id": model.id,
+                "key": check_key("Metric key", p.key),
+                "step": int(p.step),
+                "timestamp": int(p.timestamp),
+                "run_id": p.run_id,
+                "value": None if math.isnan(p.value) else float(p.value),
+                "dataset_name": p.dataset_name,
+                "dataset_digest": p.dataset_digest,
+            }
+            for p in model.metrics
+        }
+        if points:
+            conn.execute(insert(t.logged_model_metrics), list(points.values()))
+        after = {"run_id": model.run_id, "name": model.name, "created_at": model.created_at, "origin": origin}
+        audit.append(conn, actor, "logged_model.import", "logged_model", model.id, None, after, "")
