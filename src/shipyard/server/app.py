@@ -259,6 +259,9 @@ def serve(
 ) -> None:
     """Run the server under uvicorn until interrupted; ``workers > 1`` starts that many processes.
 
+    On Linux each worker listens on a socket of its own on ``port``, so the kernel spreads connections
+    across them (:func:`shipyard.wire.workers.run_workers`).
+
     The stores are opened (and the schema migrated) once here before the workers
     start, so a bad URI fails fast with a clear message. Workers get their
     settings through ``SHIPYARD_TRACKING_URI`` / ``SHIPYARD_ARTIFACT_URI`` (and
