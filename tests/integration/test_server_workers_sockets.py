@@ -1,7 +1,8 @@
 """A real ``shipyard server --workers 2``: each worker accepts on a socket of its own, so keep-alive
 connections opened together are spread across both workers (uvicorn's shared socket gave one worker
 all 20 of them in most trials); a worker killed with SIGKILL is replaced while the server keeps
-answering; SIGTERM to the server ends every worker; a worker that cannot start stops the server.
+answering; SIGTERM to the server ends every worker, and so does killing it outright; a worker that
+cannot start stops the server.
 
 Which worker holds a connection is read from the operating system (psutil: the established sockets
 of each process), the same thing ``ss -tnp`` shows.
@@ -129,6 +130,19 @@ def test_sigterm_to_the_server_ends_every_worker(server: LiveServer) -> None:
     server.proc = None
     for pid in workers:
         assert not psutil.pid_exists(pid), f"worker {pid} outlived the server"
+
+
+def test_workers_end_with_the_server_killed_outright(server: LiveServer) -> None:
+    assert server.proc is not None
+    workers = list(_workers(server))
+    os.kill(server.proc.pid, signal.SIGKILL)  # the server process alone: no shutdown of its own
+    server.proc.wait(timeout=30)
+    server.proc = None
+    wait_until(
+        lambda: not any(psutil.pid_exists(pid) for pid in workers),
+        lambda: f"workers still running: {[p for p in workers if psutil.pid_exists(p)]}",
+        timeout=30,
+    )
 
 
 _RUN = (

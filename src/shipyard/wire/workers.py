@@ -8,15 +8,18 @@ work of both. Here each worker binds its own socket with ``SO_REUSEPORT`` to the
 the kernel spreads new connections across the sockets by a hash of their addresses.
 
 :func:`run_workers` is that supervisor: it starts the workers (``spawn``, as uvicorn does, so they
-inherit the environment of the moment they start), starts another in place of one that dies, passes
-SIGINT and SIGTERM on as a graceful shutdown (uvicorn's own in each worker), and gives up when a worker
-fails during its startup (uvicorn's exit code 3: a bad application would fail the same way again). Where
+inherit the environment of the moment they start), starts another in place of one that dies (a second
+later if it died within a second of starting), passes SIGINT, SIGTERM and SIGHUP on as a graceful
+shutdown (uvicorn's own in each worker), and gives up when a worker fails during its startup (uvicorn's
+exit code 3: a bad application would fail the same way again). Workers end with the supervisor even
+when it is killed outright (``PR_SET_PDEATHSIG``), so none is left holding the port. Where
 the platform has no ``SO_REUSEPORT`` it is ``uvicorn.run(..., workers=N)``. The tracking server and the
 model server both run their workers through it; it imports uvicorn, so only they import it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -41,6 +44,9 @@ REUSEPORT = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 _log = logging.getLogger("uvicorn.error")
 _SPAWN = multiprocessing.get_context("spawn")
 _STOP_GRACE = 5.0  # seconds past uvicorn's own graceful-shutdown timeout before a worker is killed
+_YOUNG = 1.0  # a worker that dies sooner after its start than this is replaced this much later
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def run_workers(app: str, workers: int, **options: Any) -> None:
@@ -81,8 +87,20 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(config: uvicorn.Config) -> None:
+def _end_with_parent(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when its parent dies (the supervisor killed outright)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: the supervisor's own shutdown still stops the workers
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        sys.exit(0)
+
+
+def _worker(config: uvicorn.Config, parent: int) -> None:
     """One worker process: its own listening socket on the shared port, then uvicorn until signalled."""
+    _end_with_parent(parent)
     config.configure_logging()  # logging is per process, as in uvicorn's own workers
     try:
         sock = reuseport_socket(config.host, config.port)
@@ -105,6 +123,7 @@ class _Supervisor:
         self.config = config
         self.count = workers
         self.workers: list[SpawnProcess] = []
+        self.started: dict[int, float] = {}  # worker pid -> when it was started (monotonic)
         self.signalled = False
         self.failed = False
         self.wake_read, self.wake_write = socket.socketpair()
@@ -119,7 +138,7 @@ class _Supervisor:
             _log.error("Cannot bind %s:%d: %s", self.config.host, self.config.port, exc)
             sys.exit(STARTUP_FAILURE)
         self.config.port = holder.getsockname()[1]
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in _SIGNALS}
         _log.info(
             "Started parent process [%d], %d workers on port %d", os.getpid(), self.count, self.config.port
         )
@@ -143,8 +162,10 @@ class _Supervisor:
         self.wake_write.send(b"\0")  # wakes _watch at once
 
     def _start(self) -> SpawnProcess:
-        process = _SPAWN.Process(target=_worker, args=(self.config,), name="shipyard-worker")
+        process = _SPAWN.Process(target=_worker, args=(self.config, os.getpid()), name="shipyard-worker")
         process.start()
+        assert process.pid is not None
+        self.started[process.pid] = time.monotonic()
         return process
 
     def _watch(self) -> None:
@@ -163,6 +184,9 @@ class _Supervisor:
                 self.failed = True
                 return
             _log.warning("Worker [%s] died (exit code %s); starting another", process.pid, process.exitcode)
+            lived = time.monotonic() - self.started.pop(process.pid or 0, 0.0)
+            if lived < _YOUNG and wait([self.wake_read], timeout=_YOUNG):  # no busy loop of crashes
+                return  # a signal came meanwhile: the dead worker stays in the list, and is not stopped
             self.workers[index] = self._start()
 
     def _stop_all(self) -> None:
