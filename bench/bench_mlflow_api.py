@@ -30,7 +30,8 @@ scripts' requests, pre-encoded, sent by ``bench/loadgen.py`` (raw asyncio, one p
 keep-alive connections, closed loop. **batch**: k6LogBatchPerfScript.js with 500 metrics (``metric_0``
 … ``metric_499`` at step 0) into one run every user shares; **search**: the query above; **scan**:
 k6SearchRunPerfScript.js (``max_results`` 1,000, no filter). Each raw cell also reports the CPU per
-call of each server's processes, of the PostgreSQL backends serving its database, and of the generator.
+call of each server's processes, of the PostgreSQL backends serving its database, and of the generator,
+and how the keep-alive connections were split across the server's workers (``connections per worker``).
 
 Each cell reports the median and p95 latency of a call (client side, across all clients) and the
 throughput (calls ÷ wall time from the first client's start to the last one's end). After every cell
@@ -533,6 +534,9 @@ class RawCell:
     server_cpu: float  # the server's process tree
     database_cpu: float | None  # the PostgreSQL backends serving the server's database (None on SQLite)
     busy: float  # the whole machine's CPU use during the cell, as a share of all its cores
+    split: tuple[
+        int, ...
+    ] = ()  # connections each server process held as the timed requests began, most first
 
     @property
     def calls(self) -> int:
@@ -550,6 +554,11 @@ class RawCell:
     def p95_ms(self) -> float:
         ordered = sorted(self.load.latencies)  # nearest rank, as the client cells
         return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)] * 1e3
+
+    @property
+    def split_text(self) -> str:
+        """The connections per worker as ``14/6``."""
+        return "/".join(str(n) for n in self.split) or "?"
 
     def per_call_ms(self, cpu: float | None) -> float | None:
         return None if cpu is None else cpu / self.calls * 1e3
@@ -706,7 +715,37 @@ def _pids_cpu(pids: list[int]) -> dict[int, float]:
     return out
 
 
-def run_raw_cell(op: str, target: Target, users: int, total: int) -> RawCell:
+def connections_per_worker(pid: int, port: int, expected: int, workers: int) -> tuple[int, ...]:
+    """The established connections to ``port`` each process of the server ``pid`` holds, most first,
+    padded with zeros to ``workers`` entries.
+
+    A keep-alive connection stays with the worker that accepted it for good, so this split decides how
+    the cell's work is shared: 20/0 leaves one worker idle. It waits (up to a few seconds) for the
+    server to accept all ``expected`` connections the generator has opened.
+    """
+    import psutil
+
+    deadline = time.monotonic() + 5.0
+    while True:
+        counts: dict[int, int] = {}
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                held = sum(
+                    1
+                    for c in proc.net_connections(kind="tcp")
+                    if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port
+                )
+                if held:
+                    counts[proc.pid] = held
+        if sum(counts.values()) >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    found = sorted(counts.values(), reverse=True)
+    return tuple(found + [0] * (workers - len(found)))
+
+
+def run_raw_cell(op: str, target: Target, users: int, total: int, workers: int = 2) -> RawCell:
     """Warm up (one request per user, untimed), then ``total`` requests over ``users`` connections."""
     import psutil
 
@@ -722,9 +761,17 @@ def run_raw_cell(op: str, target: Target, users: int, total: int) -> RawCell:
     on_pg = target.db.startswith("postgresql")
     pids = _database_pids(target) if on_pg else []
     db0, sv0, gen0, machine0 = _pids_cpu(pids), _tree_cpu(target.pid), time.process_time(), psutil.cpu_times()
-    load = run_load(host, port, timed, users, total)
+    split: list[tuple[int, ...]] = []
+    looked = [0.0]  # the generator's CPU spent looking at the split: not the generator's cost
+
+    def see_split() -> None:
+        t0 = time.process_time()
+        split.append(connections_per_worker(target.pid, port, users, workers))
+        looked[0] += time.process_time() - t0
+
+    load = run_load(host, port, timed, users, total, on_connected=see_split)
     gen, sv, db1, machine1 = (
-        time.process_time() - gen0,
+        time.process_time() - gen0 - looked[0],
         _tree_cpu(target.pid) - sv0,
         _pids_cpu(pids),
         psutil.cpu_times(),
@@ -740,7 +787,8 @@ def run_raw_cell(op: str, target: Target, users: int, total: int) -> RawCell:
         database: float | None = sum(db1[p] - db0[p] for p in db1 if p in db0) + sum(born.values())
     else:
         database = None
-    return RawCell(load, gen, sv, database, 1 - idle / wall_all if wall_all else 0.0)
+    busy = 1 - idle / wall_all if wall_all else 0.0
+    return RawCell(load, gen, sv, database, busy, split[0] if split else ())
 
 
 def raw_expected(op: str, users: int, total: int, sz: Sizes) -> dict[str, int]:
@@ -773,7 +821,7 @@ def measure_raw(
             turn += 1
             for system in order:
                 target = targets[system]
-                cell = run_raw_cell(op, target, users, total)
+                cell = run_raw_cell(op, target, users, total, args.workers)
                 figures.raw[(system, op, users)] = cell
                 experiment = raw_experiment(op, users) if op == "batch" else SEARCH_EXP
                 check_counts(system, target.count(experiment), raw_expected(op, users, total, sz))
@@ -784,7 +832,8 @@ def measure_raw(
                     f"CPU/call server {cell.per_call_ms(cell.server_cpu):.2f} ms"
                     + (f", postgres {db:.2f} ms" if db is not None else "")
                     + f", generator {cell.per_call_ms(cell.generator_cpu):.2f} ms "
-                    f"({cell.generator_share:.0%} of a core); machine {cell.busy:.0%} busy"
+                    f"({cell.generator_share:.0%} of a core); machine {cell.busy:.0%} busy; "
+                    f"connections per worker {cell.split_text}"
                 )
 
 
@@ -985,6 +1034,18 @@ def raw_notes(all_figures: list[BackendFigures], sz: Sizes, args: argparse.Names
         "backends connected to its database, from /proc over the timed requests; the generator's own CPU "
         "(Shipyard/MLflow cells): "
         + "; ".join(cpu(f, op, u) for f in all_figures for op in RAW_OPS for u in args.clients)
+        + ".",
+        "Connections per worker (the established connections each server process held when the timed "
+        "requests began, most first; a keep-alive connection stays with the worker that accepted it; "
+        "Shipyard/MLflow): "
+        + "; ".join(
+            f"{f.backend} {op} {u}u: {f.raw[('shipyard', op, u)].split_text} vs "
+            f"{f.raw[('mlflow', op, u)].split_text}"
+            for f in all_figures
+            for op in RAW_OPS
+            for u in args.clients
+            if u > 1
+        )
         + ".",
         "MLflow-Go's figures beside the raw cells (their measure: k6's average duration, so ours is the "
         "mean): " + " · ".join(raw_anchor_lines(all_figures, args.clients)),

@@ -19,6 +19,7 @@ import asyncio
 import gc
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -240,13 +241,22 @@ class _Client(asyncio.Protocol):
             self._finish()
 
 
-async def _run(host: str, port: int, pool: list[bytes], concurrency: int, total: int) -> LoadResult:
+async def _run(
+    host: str,
+    port: int,
+    pool: list[bytes],
+    concurrency: int,
+    total: int,
+    on_connected: Callable[[], object] | None = None,
+) -> LoadResult:
     loop = asyncio.get_running_loop()
     shared = _Shared(pool, total, loop)
     connections = []
     for _ in range(concurrency):  # connect all first, so connection setup is not timed
         transport, _ = await loop.create_connection(lambda: _Paused(), host, port)
         connections.append(transport)
+    if on_connected is not None:  # every connection open, none used yet: not timed either
+        on_connected()
     start = time.perf_counter()
     for transport in connections:
         client = _Client(shared)
@@ -261,9 +271,18 @@ class _Paused(asyncio.Protocol):
     """Holds a fresh connection until the run starts."""
 
 
-def run_load(host: str, port: int, pool: list[bytes], concurrency: int, total: int) -> LoadResult:
+def run_load(
+    host: str,
+    port: int,
+    pool: list[bytes],
+    concurrency: int,
+    total: int,
+    on_connected: Callable[[], object] | None = None,
+) -> LoadResult:
     """Send ``total`` requests from ``pool`` (in turn) over ``concurrency`` keep-alive connections.
 
+    ``on_connected`` is called once every connection is open and before the first request (and the
+    clock): a caller can see, say, which server process accepted which connection.
     The garbage collector is off during the run: a collection in the generator would show up as a
     server latency spike.
     """
@@ -271,7 +290,7 @@ def run_load(host: str, port: int, pool: list[bytes], concurrency: int, total: i
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return asyncio.run(_run(host, port, pool, concurrency, total))
+        return asyncio.run(_run(host, port, pool, concurrency, total, on_connected))
     finally:
         if enabled:
             gc.enable()

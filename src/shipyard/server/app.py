@@ -9,7 +9,6 @@ import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
@@ -43,6 +42,7 @@ from shipyard.server.routers import (
 from shipyard.server.state import ServerState, open_state
 from shipyard.tracking import Client
 from shipyard.wire.limits import BodyLimitMiddleware
+from shipyard.wire.workers import run_workers
 
 __all__ = ["app_from_env", "app_state", "create_app", "decide_auth", "serve"]
 
@@ -259,6 +259,9 @@ def serve(
 ) -> None:
     """Run the server under uvicorn until interrupted; ``workers > 1`` starts that many processes.
 
+    On Linux each worker listens on a socket of its own on ``port``, so the kernel spreads connections
+    across them (:func:`shipyard.wire.workers.run_workers`).
+
     The stores are opened (and the schema migrated) once here before the workers
     start, so a bad URI fails fast with a clear message. Workers get their
     settings through ``SHIPYARD_TRACKING_URI`` / ``SHIPYARD_ARTIFACT_URI`` (and
@@ -288,12 +291,13 @@ def serve(
             bootstrap_auth(state.store, settings)
     finally:
         state.close()
-    uvicorn.run(
+    # A listening socket per worker, so connections spread across them (shipyard.wire.workers).
+    run_workers(
         "shipyard.server.app:app_from_env",
+        workers,
         factory=True,
         host=host,
         port=port,
-        workers=workers,
         log_level=log_level,
         timeout_graceful_shutdown=10,
     )

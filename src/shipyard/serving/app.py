@@ -47,6 +47,7 @@ from shipyard.serving.slots import ModelSource, RegistrySource
 from shipyard.store import ChecksTokens
 from shipyard.tracking import Client
 from shipyard.version import __version__
+from shipyard.wire.workers import run_workers
 
 __all__ = [
     "DEPLOYMENT_ENV",
@@ -312,9 +313,7 @@ def serve_deployment(
     shared = tempfile.mkdtemp(prefix="shipyard-serve-metrics-")
     try:
         with _environ(_worker_environ(options.workers, shared)):
-            uvicorn.run(
-                "shipyard.serving.app:deployment_app_from_env", factory=True, workers=options.workers, **run
-            )
+            run_workers("shipyard.serving.app:deployment_app_from_env", options.workers, factory=True, **run)
     finally:
         shutil.rmtree(shared, ignore_errors=True)
 

@@ -62,9 +62,13 @@ def capture_serve(monkeypatch: pytest.MonkeyPatch) -> list[Call]:
 
 
 def capture_uvicorn(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, Any]]]:
-    """What ``serve_deployment`` hands ``uvicorn.run`` (which is not run)."""
+    """What ``serve_deployment`` hands ``uvicorn.run``, or ``run_workers`` with several workers (neither
+    is run)."""
     runs: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr(serving_app.uvicorn, "run", lambda app, **kw: runs.append((app, kw)))
+    monkeypatch.setattr(
+        serving_app, "run_workers", lambda app, workers, **kw: runs.append((app, {**kw, "workers": workers}))
+    )
     return runs
 
 
