@@ -37,6 +37,7 @@ from shipyard.serving.access import ServingAccess
 from shipyard.serving.deployment import DeploymentSpec, parse_deployment
 from shipyard.serving.engine import DeploymentReader, Engine
 from shipyard.serving.http import JSONResponse, RequestIdMiddleware, install_error_handlers
+from shipyard.serving.lane import Endpoint, TrafficLane
 from shipyard.serving.logfeed import LogFeed, PredictionSink
 from shipyard.serving.metrics import MULTIPROCESS_DIR_ENV, ServingMetrics
 from shipyard.serving.openapi import invocations_request, predict_request
@@ -143,13 +144,17 @@ def create_deployment_app(
         lifespan=lifespan,
     )
     app.state.engine = engine
+    app.state.metrics = metrics
+    max_bytes = options.max_request_bytes or settings.max_request_bytes
+    traffic = _install_api(app, engine, max_bytes)
+    # The middlewares, innermost first (each one added wraps those before it): /predict and
+    # /invocations answered directly (not through FastAPI's router), who may call, crashes as JSON 500s
+    # (with the error handlers), and outermost a request id on every answer.
+    app.add_middleware(TrafficLane, endpoints=traffic, handlers=app.exception_handlers)
     checker = client.store if client is not None and isinstance(client.store, ChecksTokens) else None
     app.add_middleware(ServingAccess, store=checker, auth=options.auth)
-    app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    max_bytes = options.max_request_bytes or settings.max_request_bytes
-    _install_api(app, engine, max_bytes)
     return app
 
 
@@ -181,12 +186,12 @@ def _engine(
     )
 
 
-def _install_api(app: FastAPI, engine: Engine, max_request_bytes: int) -> None:
+def _install_api(app: FastAPI, engine: Engine, max_request_bytes: int) -> dict[str, Endpoint]:
     """The routes, and an API document whose /predict and /invocations bodies are the served model's once
-    it is loaded."""
+    it is loaded; returns the traffic endpoints by path."""
     predict_body = predict_request(None)
     invocations_body = invocations_request(None)
-    install_routes(
+    traffic = install_routes(
         app,
         engine,
         max_request_bytes=max_request_bytes,
@@ -203,6 +208,7 @@ def _install_api(app: FastAPI, engine: Engine, max_request_bytes: int) -> None:
         return generate()
 
     app.openapi = openapi  # type: ignore[method-assign]
+    return traffic
 
 
 def _open_sink(spec: DeploymentSpec, artifact_uri: str) -> PredictionSink | None:

@@ -27,6 +27,7 @@ from shipyard.quoting import quoted, quoted_list
 from shipyard.serving.engine import Engine, NotReady, PredictCall, Prediction
 from shipyard.serving.explain import MAX_EXPLAIN_ROWS, explain_rows
 from shipyard.serving.http import JSONResponse, loads, request_id
+from shipyard.serving.lane import Endpoint
 from shipyard.serving.metrics import CONTENT_TYPE, UNROUTED
 from shipyard.serving.mlflow_scoring import CSV, mlflow_error, parse_invocation
 from shipyard.serving.openapi import (
@@ -69,11 +70,13 @@ def install_routes(
     max_request_bytes: int,
     predict_openapi: dict[str, Any],
     invocations_openapi: dict[str, Any] | None = None,
-) -> None:
-    """Add every endpoint to ``app``.
+) -> dict[str, Endpoint]:
+    """Add every endpoint to ``app``; returns the traffic ones by path, for the :class:`TrafficLane`.
 
     Example:
-        >>> install_routes(app, engine, max_request_bytes=1 << 20, predict_openapi={})  # doctest: +SKIP
+        >>> traffic = install_routes(app, engine, max_request_bytes=64, predict_openapi={})  # doctest: +SKIP
+        >>> sorted(traffic)  # doctest: +SKIP
+        ['/invocations', '/predict']
     """
 
     app.add_exception_handler(NotReady, _on_not_ready)
@@ -174,6 +177,8 @@ def install_routes(
     )
     async def reload() -> JSONResponse:
         return JSONResponse(await engine.reload())
+
+    return {"/predict": predict, "/invocations": invocations}
 
 
 async def _predict(request: Request, engine: Engine, max_bytes: int) -> Response:
