@@ -6,7 +6,8 @@
 :class:`~shipyard.serving.options.ServeOptions`. :func:`serve_deployment` runs it under uvicorn (what
 ``shipyard serve`` and a packaged image do). The HTTP layer is thin: read the body (bounded), parse it,
 hand a :class:`PredictCall` to the :class:`~shipyard.serving.engine.Engine` (routing, micro-batching,
-shadows, prediction log, reloads), and encode the answer (orjson, or Arrow when asked).
+shadows, prediction log, reloads), and encode the answer (orjson, or Arrow when asked). The traffic
+routes take a direct lane past FastAPI's router (``shipyard.serving.lane``).
 
 Endpoints: ``POST /predict``, ``POST /explain``, ``POST /feedback``, ``GET /health`` (liveness),
 ``GET /ready`` (503 until every live variant is loaded), ``GET /info``, ``GET /metrics`` (Prometheus) and
@@ -147,9 +148,9 @@ def create_deployment_app(
     app.state.metrics = metrics
     max_bytes = options.max_request_bytes or settings.max_request_bytes
     traffic = _install_api(app, engine, max_bytes)
-    # The middlewares, innermost first (each one added wraps those before it): /predict and
-    # /invocations answered directly (not through FastAPI's router), who may call, crashes as JSON 500s
-    # (with the error handlers), and outermost a request id on every answer.
+    # The middlewares, innermost first (each one added wraps those before it): the traffic routes
+    # answered directly (not through FastAPI's router), who may call, crashes as JSON 500s (with the
+    # error handlers), and outermost a request id on every answer.
     app.add_middleware(TrafficLane, endpoints=traffic, handlers=app.exception_handlers)
     checker = client.store if client is not None and isinstance(client.store, ChecksTokens) else None
     app.add_middleware(ServingAccess, store=checker, auth=options.auth)

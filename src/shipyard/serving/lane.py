@@ -1,10 +1,11 @@
-"""A direct lane for the model server's traffic: ``POST /predict`` and ``POST /invocations``.
+"""A direct lane for the model server's traffic: ``POST /predict``, ``/explain``, ``/feedback`` and
+``/invocations`` (``shipyard.serving.access.TRAFFIC_PATHS``).
 
 On a 1-row prediction FastAPI's per-request machinery cost a third of the event loop's time: route
 matching, the request wrapping and dependency solving of its route, and two layers of exception
 wrappers (Starlette's ``ExceptionMiddleware`` and the route's own). :class:`TrafficLane` answers these
-two requests as the innermost of the server's middlewares, so the layers outside it stay (request ids,
-access control, a crash answered as a JSON 500), with the routes' own endpoint functions:
+requests as the innermost of the server's middlewares, so the layers outside it still apply (request
+ids, access control, a crash answered as a JSON 500), with the routes' own endpoint functions:
 
 - the endpoint's answer is sent as it is;
 - an exception it raises goes to the app's exception handler for it, looked up as Starlette's
@@ -14,7 +15,8 @@ access control, a crash answered as a JSON 500), with the routes' own endpoint f
   so does everything under a ``root_path`` (a proxied or mounted server), which the router resolves.
 
 The routes stay declared on the FastAPI app with the same endpoints, so ``/openapi.json`` and
-``/docs`` describe them as before.
+``/docs`` describe them as before. ``tests/unit/serving/test_traffic_lane.py`` checks that both ways
+give the same answers.
 """
 
 from __future__ import annotations

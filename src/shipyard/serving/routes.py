@@ -76,7 +76,7 @@ def install_routes(
     Example:
         >>> traffic = install_routes(app, engine, max_request_bytes=64, predict_openapi={})  # doctest: +SKIP
         >>> sorted(traffic)  # doctest: +SKIP
-        ['/invocations', '/predict']
+        ['/explain', '/feedback', '/invocations', '/predict']
     """
 
     app.add_exception_handler(NotReady, _on_not_ready)
@@ -178,7 +178,7 @@ def install_routes(
     async def reload() -> JSONResponse:
         return JSONResponse(await engine.reload())
 
-    return {"/predict": predict, "/invocations": invocations}
+    return {"/predict": predict, "/explain": explain, "/feedback": feedback, "/invocations": invocations}
 
 
 async def _predict(request: Request, engine: Engine, max_bytes: int) -> Response:

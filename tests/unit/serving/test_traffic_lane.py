@@ -1,9 +1,9 @@
-"""``POST /predict`` and ``POST /invocations`` through :class:`~shipyard.serving.lane.TrafficLane` answer
-exactly as the FastAPI routes do.
+"""The traffic routes (``POST /predict``, ``/explain``, ``/feedback``, ``/invocations``) through
+:class:`~shipyard.serving.lane.TrafficLane` answer exactly as the FastAPI routes do.
 
 Two servers on the same model folder, one as built and one without the lane (the routes alone), get
 the same requests, good and bad; every answer (status, body, headers) must be the same, and the lane
-must be the one answering the traffic routes (FastAPI's router never sees them).
+must be the one answering them (FastAPI's router never sees them).
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ def pair(classifier_dir: Path) -> Iterator[tuple[httpx.Client, httpx.Client]]:
 
 @pytest.fixture
 def router_saw(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """For each /predict or /invocations answered: whether FastAPI's router matched it first."""
+    """For each traffic request read: whether FastAPI's router matched it first."""
     seen: list[bool] = []
-    for name in ("_predict", "_invocations"):
+    for name in ("_read_call", "_read_invocation", "_feedback"):
         real = getattr(routes_module, name)
 
         async def spy(request: Any, *args: Any, _real: Any = real) -> Any:
@@ -71,6 +71,7 @@ ARROW = "application/vnd.apache.arrow.stream"
 LATIN_1 = "application/json; charset=latin-1"
 SPLIT = json.dumps({"dataframe_split": {"columns": list(ROW), "data": [list(ROW.values())]}})
 CSV_BODY = b"dep_delay,distance,carrier\n5.0,700,UA\n"
+FEEDBACK = json.dumps({"feedback": [{"request_id": "r1", "label": 1}]})
 REQUESTS: list[tuple[str, int, str, dict[str, Any]]] = [  # what, status, path, request
     ("good records", 200, "/predict", {"content": _records(3), "headers": JSON}),
     (
@@ -114,6 +115,10 @@ REQUESTS: list[tuple[str, int, str, dict[str, Any]]] = [  # what, status, path, 
         {"content": b"{}", "headers": {"Content-Type": LATIN_1}},
     ),
     ("invocations malformed", 400, "/invocations", {"content": b"{", "headers": JSON}),
+    ("explain", 200, "/explain", {"content": _records(2), "headers": JSON}),
+    ("explain malformed", 400, "/explain", {"content": b"[", "headers": JSON}),
+    ("feedback without a log", 409, "/feedback", {"content": FEEDBACK, "headers": JSON}),
+    ("feedback malformed", 400, "/feedback", {"content": b'{"feedback": []}', "headers": JSON}),
 ]
 
 
