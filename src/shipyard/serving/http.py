@@ -177,6 +177,10 @@ class RequestIdMiddleware:
             await answer(scope, receive, send_with_id)
 
 
+_UUID4_KEEP = ~((0xF000 << 64) | (0xC000 << 48))  # the version nibble and the variant's two bits cleared
+_UUID4_SET = (4 << 76) | (0x8000 << 48)  # version 4, variant RFC 4122: what uuid.UUID(version=4) sets
+
+
 def fresh_id() -> str:
     """A random request id in the format of ``uuid.uuid4().hex`` (version and variant bits included).
 
@@ -189,10 +193,6 @@ def fresh_id() -> str:
         4
     """
     return f"{int.from_bytes(os.urandom(16)) & _UUID4_KEEP | _UUID4_SET:032x}"
-
-
-_UUID4_KEEP = ~((0xF000 << 64) | (0xC000 << 48))  # the version nibble and the variant's two bits cleared
-_UUID4_SET = (4 << 76) | (0x8000 << 48)  # version 4, variant RFC 4122: what uuid.UUID(version=4) sets
 
 
 def _incoming_id(scope: Scope) -> str | None:
