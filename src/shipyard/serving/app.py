@@ -6,7 +6,8 @@
 :class:`~shipyard.serving.options.ServeOptions`. :func:`serve_deployment` runs it under uvicorn (what
 ``shipyard serve`` and a packaged image do). The HTTP layer is thin: read the body (bounded), parse it,
 hand a :class:`PredictCall` to the :class:`~shipyard.serving.engine.Engine` (routing, micro-batching,
-shadows, prediction log, reloads), and encode the answer (orjson, or Arrow when asked).
+shadows, prediction log, reloads), and encode the answer (orjson, or Arrow when asked). The traffic
+routes take a direct lane past FastAPI's router (``shipyard.serving.lane``).
 
 Endpoints: ``POST /predict``, ``POST /explain``, ``POST /feedback``, ``GET /health`` (liveness),
 ``GET /ready`` (503 until every live variant is loaded), ``GET /info``, ``GET /metrics`` (Prometheus) and
@@ -37,6 +38,7 @@ from shipyard.serving.access import ServingAccess
 from shipyard.serving.deployment import DeploymentSpec, parse_deployment
 from shipyard.serving.engine import DeploymentReader, Engine
 from shipyard.serving.http import JSONResponse, RequestIdMiddleware, install_error_handlers
+from shipyard.serving.lane import Endpoint, TrafficLane
 from shipyard.serving.logfeed import LogFeed, PredictionSink
 from shipyard.serving.metrics import MULTIPROCESS_DIR_ENV, ServingMetrics
 from shipyard.serving.openapi import invocations_request, predict_request
@@ -144,13 +146,17 @@ def create_deployment_app(
         lifespan=lifespan,
     )
     app.state.engine = engine
+    app.state.metrics = metrics
+    max_bytes = options.max_request_bytes or settings.max_request_bytes
+    traffic = _install_api(app, engine, max_bytes)
+    # The middlewares, innermost first (each one added wraps those before it): the traffic routes
+    # answered directly (not through FastAPI's router), who may call, crashes as JSON 500s (with the
+    # error handlers), and outermost a request id on every answer.
+    app.add_middleware(TrafficLane, endpoints=traffic, handlers=app.exception_handlers)
     checker = client.store if client is not None and isinstance(client.store, ChecksTokens) else None
     app.add_middleware(ServingAccess, store=checker, auth=options.auth)
-    app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    max_bytes = options.max_request_bytes or settings.max_request_bytes
-    _install_api(app, engine, max_bytes)
     return app
 
 
@@ -182,12 +188,12 @@ def _engine(
     )
 
 
-def _install_api(app: FastAPI, engine: Engine, max_request_bytes: int) -> None:
+def _install_api(app: FastAPI, engine: Engine, max_request_bytes: int) -> dict[str, Endpoint]:
     """The routes, and an API document whose /predict and /invocations bodies are the served model's once
-    it is loaded."""
+    it is loaded; returns the traffic endpoints by path."""
     predict_body = predict_request(None)
     invocations_body = invocations_request(None)
-    install_routes(
+    traffic = install_routes(
         app,
         engine,
         max_request_bytes=max_request_bytes,
@@ -204,6 +210,7 @@ def _install_api(app: FastAPI, engine: Engine, max_request_bytes: int) -> None:
         return generate()
 
     app.openapi = openapi  # type: ignore[method-assign]
+    return traffic
 
 
 def _open_sink(spec: DeploymentSpec, artifact_uri: str) -> PredictionSink | None:

@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
-import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -49,6 +49,7 @@ __all__ = [
     "ROUTES_HINT",
     "dumps",
     "error_answer",
+    "fresh_id",
     "install_error_handlers",
     "loads",
     "request_id",
@@ -148,7 +149,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = _incoming_id(scope) or uuid.uuid4().hex
+        rid = _incoming_id(scope) or fresh_id()
         scope.setdefault("state", {})["request_id"] = rid
         started = False
 
@@ -174,6 +175,24 @@ class RequestIdMiddleware:
             )
             answer = JSONResponse(error_body("internal_error", message), status_code=500)
             await answer(scope, receive, send_with_id)
+
+
+_UUID4_KEEP = ~((0xF000 << 64) | (0xC000 << 48))  # the version nibble and the variant's two bits cleared
+_UUID4_SET = (4 << 76) | (0x8000 << 48)  # version 4, variant RFC 4122: what uuid.UUID(version=4) sets
+
+
+def fresh_id() -> str:
+    """A random request id in the format of ``uuid.uuid4().hex`` (version and variant bits included).
+
+    Built from the random bits directly: a ``uuid.UUID`` object cost several times as much, on every
+    request that comes without an id of its own.
+
+    Example:
+        >>> import uuid
+        >>> uuid.UUID(fresh_id()).version
+        4
+    """
+    return f"{int.from_bytes(os.urandom(16)) & _UUID4_KEEP | _UUID4_SET:032x}"
 
 
 def _incoming_id(scope: Scope) -> str | None:

@@ -27,6 +27,7 @@ from shipyard.quoting import quoted, quoted_list
 from shipyard.serving.engine import Engine, NotReady, PredictCall, Prediction
 from shipyard.serving.explain import MAX_EXPLAIN_ROWS, explain_rows
 from shipyard.serving.http import JSONResponse, loads, request_id
+from shipyard.serving.lane import Endpoint
 from shipyard.serving.metrics import CONTENT_TYPE, UNROUTED
 from shipyard.serving.mlflow_scoring import CSV, mlflow_error, parse_invocation
 from shipyard.serving.openapi import (
@@ -69,11 +70,13 @@ def install_routes(
     max_request_bytes: int,
     predict_openapi: dict[str, Any],
     invocations_openapi: dict[str, Any] | None = None,
-) -> None:
-    """Add every endpoint to ``app``.
+) -> dict[str, Endpoint]:
+    """Add every endpoint to ``app``; returns the traffic ones by path, for the :class:`TrafficLane`.
 
     Example:
-        >>> install_routes(app, engine, max_request_bytes=1 << 20, predict_openapi={})  # doctest: +SKIP
+        >>> traffic = install_routes(app, engine, max_request_bytes=64, predict_openapi={})  # doctest: +SKIP
+        >>> sorted(traffic)  # doctest: +SKIP
+        ['/explain', '/feedback', '/invocations', '/predict']
     """
 
     app.add_exception_handler(NotReady, _on_not_ready)
@@ -175,6 +178,8 @@ def install_routes(
     async def reload() -> JSONResponse:
         return JSONResponse(await engine.reload())
 
+    return {"/predict": predict, "/explain": explain, "/feedback": feedback, "/invocations": invocations}
+
 
 async def _predict(request: Request, engine: Engine, max_bytes: int) -> Response:
     call, prediction = await _routed(engine, lambda: _read_call(request, engine, max_bytes))
@@ -264,7 +269,8 @@ async def _on_not_ready(_request: Request, exc: Exception) -> Response:
 
 
 async def _read_call(request: Request, engine: Engine, max_bytes: int) -> PredictCall:
-    wanted = parse_proba_flag(request.query_params.get("proba"))
+    # Most requests have no query string: parsing an empty one costs more than the check.
+    wanted = parse_proba_flag(request.query_params.get("proba")) if request.scope["query_string"] else None
     media = _media(request)
     sticky = engine.plan.spec.sticky_key
     body = await read_body(request, max_bytes)
