@@ -1,10 +1,12 @@
-"""The log feed with the real Parquet sink: a request's row goes straight into the sink's buffer, raw, and
-the writer thread encodes it; a full sink makes the feed queue and hand over in a worker thread, and every
-row still lands exactly once (block) or is counted as dropped (drop)."""
+"""The log feed with the real Parquet sink: a request's row goes straight into the sink's buffer (its
+plain inputs and outputs as JSON text, a frame as it is) and the writer thread encodes the rest; a full
+sink makes the feed queue and hand over in a worker thread, and every row still lands exactly once
+(block) or is counted as dropped (drop)."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,35 @@ def test_rows_go_straight_into_the_sink_raw_and_its_writer_encodes_them(tmp_path
     }
     assert pd.isna(logged.loc["r5", "outputs"]) and logged.loc["r5", "status"] == 500
     assert sink.stats()["written"] == len(rows)
+
+
+def test_a_queued_row_holds_text_the_garbage_collector_does_not_walk(tmp_path: Path) -> None:
+    """A row waits up to a flush interval: its plain inputs and outputs are JSON text by then (one
+    untracked string each), so full collections meanwhile do not walk them; a frame stays a frame."""
+    sink = ParquetPredictionLog(str(tmp_path / "log"), deployment="churn", flush_interval_s=60)
+    feed = LogFeed(sink)
+    frame = pd.DataFrame({"x": [2.5]})
+    rows = [raw_row(0), raw_row(1, inputs={"columns": {"x": [1, 2]}}), raw_row(2, inputs=frame)]
+
+    async def main() -> None:
+        feed.start()
+        for row in rows:
+            await feed.put(row)
+        gc.collect()  # a collection untracks a dict that holds only untracked values
+        assert [gc.is_tracked(row) for row in rows] == [False, False, True]
+        assert rows[0]["inputs"] == '[{"x":0}]' and rows[1]["inputs"] == '[{"x":1},{"x":2}]'
+        assert rows[2]["inputs"] is frame
+        assert [row["outputs"] for row in rows] == [
+            '{"predictions":[0]}',
+            '{"predictions":[1]}',
+            '{"predictions":[2]}',
+        ]
+        await feed.close()
+
+    asyncio.run(main())
+    logged = read_prediction_log(tmp_path / "log").set_index("request_id")
+    assert orjson.loads(logged.loc["r2", "inputs"]) == [{"x": 2.5}]
+    assert orjson.loads(logged.loc["r1", "outputs"]) == {"predictions": [1]}
 
 
 def test_offer_never_waits_and_neither_queues_nor_drops_what_does_not_fit(tmp_path: Path) -> None:
