@@ -843,6 +843,11 @@ def measure_raw(
 
 
 # -- the report ---------------------------------------------------------------------------------
+def _verdict(ours: float, anchor: float, matching: bool) -> str:
+    """Our ratio against MLflow-Go's, judged only in the anchor's own cell."""
+    return ("met" if ours >= anchor else "MISSED") if matching else "not the anchor's cell"
+
+
 def anchor_lines(all_figures: list[BackendFigures], clients: list[int]) -> list[str]:
     """MLflow-Go's published ratio beside ours for each matching cell (or the nearest we measured)."""
     lines = []
@@ -852,7 +857,7 @@ def anchor_lines(all_figures: list[BackendFigures], clients: list[int]) -> list[
             sy, ml = figures.cells[("shipyard", op, c)], figures.cells[("mlflow", op, c)]
             matching = figures.backend == ANCHOR_BACKEND and c == ANCHOR_CLIENTS
             ours = ml.median_ms / sy.median_ms
-            verdict = ("met" if ours >= anchor.ratio else "MISSED") if matching else "not the anchor's cell"
+            verdict = _verdict(ours, anchor.ratio, matching)
             lines.append(
                 f"{anchor.name} (MLflow-Go {anchor.mlflow_ms:g} vs {anchor.go_ms:g} ms = "
                 f"{fmt_ratio(anchor.ratio)} MLflow, {ANCHOR_BACKEND}, {ANCHOR_CLIENTS} users): ours on "
@@ -997,7 +1002,7 @@ def raw_anchor_lines(all_figures: list[BackendFigures], users: list[int]) -> lis
             sy, ml = figures.raw[("shipyard", op, u)], figures.raw[("mlflow", op, u)]
             matching = figures.backend == ANCHOR_BACKEND and u == ANCHOR_CLIENTS
             ours = ml.mean_ms / sy.mean_ms
-            verdict = ("met" if ours >= anchor.ratio else "MISSED") if matching else "not the anchor's cell"
+            verdict = _verdict(ours, anchor.ratio, matching)
             lines.append(
                 f"{anchor.name} ({fmt_ratio(anchor.ratio)}) vs raw {op} on {figures.backend}, {u} user(s): "
                 f"MLflow {ml.mean_ms:.1f} vs Shipyard {sy.mean_ms:.1f} ms mean = {fmt_ratio(ours)} (median "

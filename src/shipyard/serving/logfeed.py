@@ -3,8 +3,8 @@
 A request's log row goes straight into the sink's buffer when the sink can take it without waiting
 (``offer``: a lock and a list extend, on the event loop), with its plain inputs and outputs already JSON
 text (:func:`settled`: a waiting row of lists and dicts would be walked by every full collection of the
-garbage collector until written; that cost 2-4% of 1-row throughput at C=64). The sink's writer thread
-encodes the rest (frames), a flush at a time. Only when the sink is full (or cannot ``offer``) does
+garbage collector until written; about 2% of 1-row throughput at C=64, in paired rounds). The sink's writer
+thread encodes the rest (frames), a flush at a time. Only when the sink is full (or cannot ``offer``) does
 the row wait in :class:`LogFeed`'s own queue, which a background task hands to the sink's ``append`` in a
 worker thread. The sink owns the durable buffer and its policy (``block``: backpressure; ``drop``: count and
 drop). When the sink blocks, the feed's queue fills up to ``max_pending`` rows, and then requests wait
